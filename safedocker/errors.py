@@ -1,0 +1,100 @@
+"""One exception root for everything safe-docker refuses, each error knowing its exit code.
+
+Library code raises these; ``cli.py`` and ``shim.py`` turn them into one stderr line and
+an exit status in one place. Errors from third-party libraries are converted where they
+enter our code (``raise ... from e``) so that no foreign exception reaches the user.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+
+class ExitCode(enum.IntEnum):
+    """The exit statuses of DESIGN.md's contract; anything else is docker's own."""
+
+    OK = 0
+    USAGE = 2
+    UNAVAILABLE = 69  # registry unreachable and no usable offline record
+    REFUSED = 77  # image refused by policy or verification
+    CONFIG = 78  # configuration error
+    GPU_UNMET = 125  # GPU requirement of the image not met by the host
+    NO_DOCKER = 127  # real docker not found
+
+
+class SafeDockerError(Exception):
+    """Root of every error safe-docker reports.
+
+    The default exit status is REFUSED: an error nobody classified must still fail closed.
+    """
+
+    exit_code: ClassVar[int] = ExitCode.REFUSED
+
+    def __init__(self, what: str, *, why: str = "", hint: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+        self.why = why
+        self.hint = hint
+
+    def line(self) -> str:
+        """The one stderr line: ``safe-docker: <what> — <why> (hint: <what to do>)``."""
+        text = f"safe-docker: {self.what}"
+        if self.why:
+            text += f" \u2014 {self.why}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+    def __str__(self) -> str:
+        return self.line()
+
+
+class UsageError(SafeDockerError):
+    """The command line itself is wrong (bad flag, invalid image reference)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class Refused(SafeDockerError):
+    """The image is refused by policy or by verification."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class VerificationError(Refused):
+    """A signature, certificate or transparency-log proof did not verify."""
+
+
+class RegistryError(Refused):
+    """The registry answered, but with something we cannot trust (bad digest, bad JSON, too big)."""
+
+
+class RegistryUnavailable(SafeDockerError):
+    """The registry could not be reached and no usable offline record exists."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class ConfigError(SafeDockerError):
+    """The configuration, trust store or a key file is wrong or unreadable."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class CacheError(SafeDockerError):
+    """The local verification cache is unusable; never grounds for accepting an image."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class GpuRequirementUnmet(SafeDockerError):
+    """The image needs a CUDA/driver/architecture this host does not provide."""
+
+    exit_code = ExitCode.GPU_UNMET
+
+
+class DockerNotFound(SafeDockerError):
+    """No real docker binary could be found (or only this shim was found)."""
+
+    exit_code = ExitCode.NO_DOCKER

@@ -1,0 +1,198 @@
+"""Image references, parsed and normalized as distribution/reference does for docker.
+
+``ubuntu`` becomes ``docker.io/library/ubuntu``; the first path component is a registry
+host only when it contains ``.`` or ``:``, is ``localhost``, or has an uppercase letter
+(and then it is a host whose name docker keeps as given). ``index.docker.io`` is
+``docker.io``. A reference may carry a tag, a digest, or both (``name:tag@sha256:…``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from safedocker.errors import UsageError
+
+DEFAULT_REGISTRY = "docker.io"
+LEGACY_REGISTRY = "index.docker.io"
+OFFICIAL_PREFIX = "library/"
+NAME_TOTAL_MAX = 255
+
+# The grammar of distribution/reference (regexp.go), assembled from the same pieces.
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
+_DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
+_HOST = rf"(?:{_DOMAIN_NAME}|{_IPV6})"
+_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
+_REMOTE_NAME = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_NAME = rf"(?:{_DOMAIN}/)?{_REMOTE_NAME}"
+
+_REFERENCE_RE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
+_TAG_RE = re.compile(rf"^{_TAG}$")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+_ANCHORED_ID = re.compile(r"^[a-f0-9]{64}$")
+_SHA256_HEX = re.compile(r"^[a-f0-9]{64}$")
+_SHA512_HEX = re.compile(r"^[a-f0-9]{128}$")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A content digest such as ``sha256:<64 hex>``; only sha256 and sha512 are accepted."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        algorithm, sep, hexpart = text.partition(":")
+        if not sep:
+            raise UsageError(f"invalid digest {text!r}", why="expected algorithm:hex")
+        if algorithm == "sha256" and _SHA256_HEX.match(hexpart):
+            return cls(algorithm, hexpart)
+        if algorithm == "sha512" and _SHA512_HEX.match(hexpart):
+            return cls(algorithm, hexpart)
+        raise UsageError(
+            f"invalid digest {text!r}",
+            why="only sha256 (64 lowercase hex) and sha512 (128) are supported",
+        )
+
+    @classmethod
+    def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        """The digest of ``data``: what we compute ourselves, never what a server claims."""
+        if algorithm not in ("sha256", "sha512"):
+            raise UsageError(f"unsupported digest algorithm {algorithm!r}")
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    def matches(self, data: bytes) -> bool:
+        return Digest.of(data, self.algorithm) == self
+
+    @property
+    def tag_prefix(self) -> str:
+        """The tag form cosign uses for attachments: ``sha256-<hex>``."""
+        return f"{self.algorithm}-{self.hex}"
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A normalized image reference."""
+
+    registry: str  # "docker.io", "127.0.0.1:5000"
+    repository: str  # "library/ubuntu"
+    tag: str | None = None
+    digest: Digest | None = None
+
+    @property
+    def name(self) -> str:
+        """Fully qualified repository: ``docker.io/library/ubuntu``."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def familiar_name(self) -> str:
+        """The short form docker shows: ``ubuntu``, ``pytorch/pytorch``, ``host:5000/x``."""
+        if self.registry == DEFAULT_REGISTRY:
+            if self.repository.startswith(OFFICIAL_PREFIX):
+                rest = self.repository[len(OFFICIAL_PREFIX) :]
+                if "/" not in rest:
+                    return rest
+            return self.repository
+        return self.name
+
+    @property
+    def tag_or_default(self) -> str:
+        """The tag docker would use: the given one, else ``latest`` when no digest is given."""
+        return self.tag or "latest"
+
+    def pinned(self, digest: Digest) -> str:
+        """``repo@sha256:…``: what docker is handed so it runs exactly what was verified."""
+        return f"{self.name}@{digest}"
+
+    def with_digest(self, digest: Digest) -> ImageRef:
+        return ImageRef(self.registry, self.repository, self.tag, digest)
+
+    def with_tag(self, tag: str | None) -> ImageRef:
+        return ImageRef(self.registry, self.repository, tag, self.digest)
+
+    @property
+    def tagged(self) -> str:
+        """``name:tag`` with the tag docker would use (``latest`` by default)."""
+        return f"{self.name}:{self.tag_or_default}"
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+    @classmethod
+    def parse(cls, text: str) -> ImageRef:
+        """Parse and normalize like docker's ``reference.ParseNormalizedNamed``."""
+        return parse_reference(text)
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    first, sep, rest = name.partition("/")
+    is_host = sep and ("." in first or ":" in first or first == "localhost" or first != first.lower())
+    if not is_host:
+        domain, remainder = DEFAULT_REGISTRY, name
+    else:
+        domain, remainder = first, rest
+    if domain == LEGACY_REGISTRY:
+        domain = DEFAULT_REGISTRY
+    if domain == DEFAULT_REGISTRY and "/" not in remainder:
+        remainder = OFFICIAL_PREFIX + remainder
+    return domain, remainder
+
+
+def parse_reference(text: str) -> ImageRef:
+    """Parse an image reference as the docker CLI does, or raise :class:`UsageError`."""
+    if not text:
+        raise UsageError("invalid image reference ''", why="the reference is empty")
+    if _ANCHORED_ID.match(text):
+        raise UsageError(
+            f"invalid repository name {text!r}",
+            why="cannot specify 64-byte hexadecimal strings",
+            hint="name the image as repository[:tag] or repository@sha256:…",
+        )
+    domain, remainder = _split_domain(text)
+    # Lowercase is required of the remote name only (a host may carry uppercase); like
+    # docker, cut at the first ':' that follows the domain.
+    name_part = remainder.split(":", 1)[0]
+    if name_part != name_part.lower():
+        raise UsageError(
+            f"invalid reference format: repository name ({name_part}) must be lowercase",
+            hint="image repository names are lowercase",
+        )
+    match = _REFERENCE_RE.match(f"{domain}/{remainder}")
+    if match is None:
+        raise UsageError(
+            f"invalid reference format: {text!r}",
+            hint="expected [registry/]repository[:tag][@sha256:…]",
+        )
+    full_name, tag, digest_text = match.group(1), match.group(2), match.group(3)
+    if len(full_name) > NAME_TOTAL_MAX:
+        raise UsageError(
+            f"invalid reference format: repository name must not be more than {NAME_TOTAL_MAX} "
+            "characters"
+        )
+    registry, _, repository = full_name.partition("/")
+    digest = Digest.parse(digest_text) if digest_text else None
+    return ImageRef(registry=registry, repository=repository, tag=tag, digest=digest)
+
+
+def is_valid_tag(tag: str) -> bool:
+    return bool(_TAG_RE.match(tag))
+
+
+def is_valid_registry_host(host: str) -> bool:
+    return bool(_DOMAIN_RE.match(host))

@@ -1,0 +1,112 @@
+"""Fixtures for the end-to-end tests: one real dockerd and registry per test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.world import World, ensure_installed
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def world() -> Iterator[World]:
+    ensure_installed()
+    # Unix socket paths are limited to ~108 bytes: keep the root short.
+    root = Path(tempfile.mkdtemp(prefix="sdw-", dir="/tmp"))
+    w = World(root=root).start()
+    try:
+        yield w
+    finally:
+        w.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def safe_docker_command() -> list[str]:
+    """The installed console script, next to the interpreter running the tests."""
+    script = Path(sys.executable).with_name("safe-docker")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("safe-docker")
+    if found is None:
+        raise RuntimeError("safe-docker is not installed; run `make dev`")
+    return [found]
+
+
+@dataclass(frozen=True)
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def dry_run_argvs(self) -> list[list[str]]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("[")]
+
+
+@dataclass
+class SafeDocker:
+    """Runs the installed safe-docker against the world, with its own config/cache/state."""
+
+    world: World
+    home: Path
+
+    @property
+    def config_dir(self) -> Path:
+        return self.home / "config"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = self.world.docker_env()
+        env.update(
+            SAFE_DOCKER_CONFIG_DIR=str(self.config_dir),
+            SAFE_DOCKER_CACHE_DIR=str(self.cache_dir),
+            SAFE_DOCKER_STATE_DIR=str(self.state_dir),
+            SAFE_DOCKER_SYSTEM_CONFIG_DIR=str(self.home / "system"),
+            SAFE_DOCKER_REAL_DOCKER=self.world.docker,
+        )
+        env.update(extra)
+        return env
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None,
+                 input: str | None = None, timeout: float = 300) -> Result:
+        proc = subprocess.run(
+            [*safe_docker_command(), *args],
+            env=self.env(**(env or {})),
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def safe_docker(world: World, tmp_path: Path) -> SafeDocker:
+    home = tmp_path / "sd"
+    home.mkdir()
+    return SafeDocker(world=world, home=home)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.e2e)
