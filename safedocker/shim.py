@@ -31,6 +31,9 @@ INTERCEPTED = {("run",), ("create",), ("pull",), ("container", "run"),
                ("container", "create"), ("image", "pull")}
 
 
+_VERBOSE_FLAGS = frozenset({"-v", "-vv", "-vvv", "--verbose"})
+
+
 class Route(enum.Enum):
     PASSTHROUGH = "passthrough"
     INTERCEPT = "intercept"
@@ -42,6 +45,11 @@ def classify(argv: Sequence[str]) -> Route:
     """Decide what to do with ``argv`` (without the program name)."""
     if not argv or argv[0] in ("--help", "-h", "--version"):
         return Route.HELP
+    # `safe-docker -v verify …`: -v is docker's --version, but before one of our own
+    # commands it can only mean our --verbose.
+    first_word = next((i for i, token in enumerate(argv) if token not in _VERBOSE_FLAGS), None)
+    if first_word is not None and first_word > 0 and argv[first_word] in OWN_COMMANDS:
+        return Route.OWN
     split = split_globals(argv)
     if split.index >= len(argv):
         return Route.PASSTHROUGH  # only global flags (e.g. `docker -v`): docker answers

@@ -1,0 +1,1212 @@
+"""The verification cache: an embedded sqlite store of facts and raw material.
+
+Airgapped workstations and GPU nodes behind a flaky link keep working from what was
+fetched before. The cache never says "this is trusted" on its own authority: it keeps
+tag → digest mappings, raw signature material, manifests and configs (both checked
+against their digests on the way in and on the way out), and verdicts keyed by the hash
+of the policy that decided them. The caller re-verifies raw material against the
+current trust store before relying on it.
+
+One file, ``<cache_dir>/cache.sqlite3``, in WAL mode, shared by many concurrent
+safe-docker processes: transactions are short, writes take ``BEGIN IMMEDIATE`` and
+``database is locked`` is retried. A file that is not a database, fails
+``quick_check``, or has a schema newer than this code understands is moved aside
+(``cache.sqlite3.corrupt-<timestamp>`` / ``cache.sqlite3.newer-<timestamp>``) and an
+empty cache is built in its place. No sqlite error reaches the caller: what cannot be
+recovered becomes a :class:`~safedocker.errors.CacheError`.
+
+Everything read back is treated as untrusted input: types, sizes and hashes are
+checked, and a row that fails is removed and reported as absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import re
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TypeVar
+
+from safedocker.errors import CacheError, SafeDockerError
+from safedocker.reference import Digest
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "cache.sqlite3"
+LOCK_NAME = "cache.lock"
+SCHEMA_VERSION = 1
+MAX_ROW_BYTES = 8 * 1024 * 1024  # largest blob or verdict stored in one row
+BUSY_TIMEOUT_S = 10.0  # sqlite's own wait for a lock
+LOCK_RETRY_S = 30.0  # our wait, on top, when sqlite still answers "locked"
+
+EXPORT_FORMAT = "safe-docker-cache-export"
+EXPORT_VERSION = 1
+# One exported row: base64 of the largest blob plus its JSON envelope.
+_MAX_EXPORT_LINE = (MAX_ROW_BYTES * 4) // 3 + 64 * 1024
+
+_TABLES = frozenset({"tags", "material", "manifests", "configs", "verdicts"})
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS tags(
+        name TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, seen_at REAL NOT NULL,
+        PRIMARY KEY(name, tag))""",
+    """CREATE TABLE IF NOT EXISTS material(
+        name TEXT NOT NULL, digest TEXT NOT NULL, kind TEXT NOT NULL, data BLOB NOT NULL,
+        fetched_at REAL NOT NULL, PRIMARY KEY(name, digest, kind))""",
+    """CREATE TABLE IF NOT EXISTS manifests(
+        digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, data BLOB NOT NULL,
+        fetched_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS configs(
+        digest TEXT PRIMARY KEY, data BLOB NOT NULL, fetched_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS verdicts(
+        digest TEXT NOT NULL, policy_hash TEXT NOT NULL, name TEXT NOT NULL,
+        data TEXT NOT NULL, decided_at REAL NOT NULL,
+        PRIMARY KEY(digest, policy_hash, name))""",
+)
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/\[\]-]{0,511}$")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+_KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+/:=-]{0,254}$")
+_MEDIA_TYPE_RE = re.compile(r"^[\x21-\x7e]{0,255}$")
+_POLICY_HASH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._+-]{0,254}$")
+_ROOT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+_T = TypeVar("_T")
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    """``name:tag`` pointed at ``digest`` when last seen (a fact, not a verdict)."""
+
+    name: str  # "docker.io/library/ubuntu"
+    tag: str
+    digest: Digest
+    seen_at: float  # unix time
+
+
+@dataclass(frozen=True)
+class MaterialRecord:
+    """Opaque signature material for ``name@digest`` (a .sig manifest and blobs, a bundle)."""
+
+    name: str
+    digest: Digest
+    kind: str
+    data: bytes
+    fetched_at: float
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """Manifest bytes that hash to ``digest`` (checked on put and on get)."""
+
+    digest: Digest
+    media_type: str
+    data: bytes
+    fetched_at: float
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    """Image config bytes that hash to ``digest`` (checked on put and on get)."""
+
+    digest: Digest
+    data: bytes
+    fetched_at: float
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    """What the policy with hash ``policy_hash`` decided for ``name@digest``, and when."""
+
+    digest: Digest
+    policy_hash: str
+    name: str
+    data: dict[str, object]
+    decided_at: float
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One line of ``safe-docker cache list``; ``tag`` is None for digest-only material."""
+
+    name: str
+    tag: str | None
+    digest: Digest
+    seen_at: float
+    has_material: bool
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    tags: int = 0
+    material: int = 0
+    manifests: int = 0
+    configs: int = 0
+    roots: int = 0
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import loaded. Nothing imported is verified; ``roots`` are handed back
+    to the caller, which decides whether to trust them (the cache does not store them)."""
+
+    tags: int = 0
+    material: int = 0
+    manifests: int = 0
+    configs: int = 0
+    roots: dict[str, bytes] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------- validation
+
+
+class _BadRow(Exception):
+    """A row read back from the database failed a type, size or hash check."""
+
+
+def _refuse(what: str, why: str) -> CacheError:
+    return CacheError(what, why=why)
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise _refuse("invalid repository name for the cache", f"{name!r}")
+    return name
+
+
+def _check_tag(tag: object) -> str:
+    if not isinstance(tag, str) or not _TAG_RE.match(tag):
+        raise _refuse("invalid tag for the cache", f"{tag!r}")
+    return tag
+
+
+def _check_kind(kind: object) -> str:
+    if not isinstance(kind, str) or not _KIND_RE.match(kind):
+        raise _refuse("invalid material kind for the cache", f"{kind!r}")
+    return kind
+
+
+def _check_media_type(media_type: object) -> str:
+    if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.match(media_type):
+        raise _refuse("invalid media type for the cache", f"{media_type!r}")
+    return media_type
+
+
+def _check_policy_hash(policy_hash: object) -> str:
+    if not isinstance(policy_hash, str) or not _POLICY_HASH_RE.match(policy_hash):
+        raise _refuse("invalid policy hash for the cache", f"{policy_hash!r}")
+    return policy_hash
+
+
+def _check_digest(digest: object) -> Digest:
+    text = str(digest) if isinstance(digest, Digest) else digest
+    if not isinstance(text, str):
+        raise _refuse("invalid digest for the cache", f"{digest!r}")
+    try:
+        return Digest.parse(text)
+    except SafeDockerError as e:
+        raise _refuse("invalid digest for the cache", e.why or e.what) from e
+
+
+def _check_blob(data: object, what: str) -> bytes:
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    if not isinstance(data, (bytes, bytearray)):
+        raise _refuse(f"invalid {what} for the cache", "expected bytes")
+    if len(data) > MAX_ROW_BYTES:
+        raise _refuse(
+            f"{what} too large for the cache",
+            f"{len(data)} bytes, at most {MAX_ROW_BYTES}",
+        )
+    return bytes(data)
+
+
+def _check_time(value: object, what: str = "timestamp") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _refuse(f"invalid {what} for the cache", f"{value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise _refuse(f"invalid {what} for the cache", f"{value!r}")
+    return number
+
+
+def _check_hash(digest: Digest, data: bytes, what: str) -> None:
+    if not digest.matches(data):
+        raise _refuse(
+            f"refusing to cache {what} {digest}",
+            "its bytes do not hash to that digest",
+        )
+
+
+def _encode_verdict(data: Mapping[str, object]) -> str:
+    if not isinstance(data, Mapping):
+        raise _refuse("invalid verdict for the cache", "expected a mapping")
+    try:
+        text = json.dumps(dict(data), sort_keys=True, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise _refuse("invalid verdict for the cache", f"not JSON: {e}") from e
+    if len(text.encode()) > MAX_ROW_BYTES:
+        raise _refuse("verdict too large for the cache", f"at most {MAX_ROW_BYTES} bytes")
+    return text
+
+
+def _decode_verdict(text: object) -> dict[str, object]:
+    if not isinstance(text, str) or len(text) > MAX_ROW_BYTES:
+        raise _BadRow("verdict is not text of an acceptable size")
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
+    except ValueError as e:
+        raise _BadRow(f"verdict is not JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise _BadRow("verdict is not a JSON object")
+    return value
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not allowed")
+
+
+@contextlib.contextmanager
+def _untrusted() -> Iterator[None]:
+    """Checks of a row read back: any failure makes it a :class:`_BadRow`."""
+    try:
+        yield
+    except SafeDockerError as e:
+        raise _BadRow(e.why or e.what) from e
+
+
+def _row_blob(value: object) -> bytes:
+    if not isinstance(value, bytes):
+        raise _BadRow("stored data is not a blob")
+    with _untrusted():
+        return _check_blob(value, "data")
+
+
+# ----------------------------------------------------------------------- sqlite errors
+
+
+class _Unusable(Exception):
+    """The database file cannot be used as it is: move it aside and rebuild."""
+
+    def __init__(self, reason: str, suffix: str = "corrupt") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.suffix = suffix
+
+
+_LOCKED_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_ENV_CODES = {8, 10, 13, 14, 23}  # READONLY, IOERR, FULL, CANTOPEN, AUTH
+
+
+def _code(e: sqlite3.Error) -> int | None:
+    code = getattr(e, "sqlite_errorcode", None)  # Python 3.11+
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_locked(e: sqlite3.Error) -> bool:
+    code = _code(e)
+    if code is not None:
+        return code in _LOCKED_CODES
+    text = str(e).lower()
+    return "locked" in text or "busy" in text
+
+
+def _is_environment(e: sqlite3.Error) -> bool:
+    """Errors a rebuild cannot fix: unwritable directory, full disk, I/O failure."""
+    code = _code(e)
+    if code is not None:
+        return code in _ENV_CODES
+    text = str(e).lower()
+    return any(
+        word in text
+        for word in ("readonly", "read-only", "unable to open", "disk i/o", "disk is full")
+    )
+
+
+def _is_corrupt(e: sqlite3.Error) -> bool:
+    code = _code(e)
+    if code is not None and code in _CORRUPT_CODES:
+        return True
+    text = str(e).lower()
+    return (
+        "not a database" in text
+        or "malformed" in text
+        or "no such table" in text
+        or "no such column" in text
+    )
+
+
+# ------------------------------------------------------------------------------ cache
+
+
+class Cache:
+    """The verification cache in ``cache_dir``; open with :meth:`open`, use as a context."""
+
+    def __init__(self, cache_dir: Path, *, _conn: sqlite3.Connection | None = None) -> None:
+        self._dir = Path(cache_dir)
+        self._path = self._dir / DB_NAME
+        self._conn = _conn
+
+    # ---------------------------------------------------------------- open and close
+
+    @classmethod
+    def open(cls, cache_dir: Path) -> Cache:
+        """Open (creating if needed, rebuilding if unusable) the cache in ``cache_dir``."""
+        cache = cls(cache_dir)
+        try:
+            cache._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise CacheError(
+                f"cannot create the cache directory {cache._dir}",
+                why=e.strerror or str(e),
+                hint="set SAFE_DOCKER_CACHE_DIR to a writable directory",
+            ) from e
+        cache._conn = cache._open_db()
+        return cache
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _environment_error(self, e: BaseException) -> CacheError:
+        return CacheError(
+            f"cannot use the cache at {self._path}",
+            why=str(e) or e.__class__.__name__,
+            hint="check that the cache directory is writable and the disk is not full, "
+            "or set SAFE_DOCKER_CACHE_DIR",
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        """Connect and set up one connection; raises sqlite3 errors and :class:`_Unusable`."""
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise self._environment_error(e) from e
+        os.close(fd)
+        conn = sqlite3.connect(
+            str(self._path), timeout=BUSY_TIMEOUT_S, isolation_level=None, cached_statements=64
+        )
+        try:
+            self._setup(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA trusted_schema=OFF")
+        conn.execute("PRAGMA cell_size_check=ON")
+        version = self._user_version(conn)  # first read: "not a database" surfaces here
+        if version > SCHEMA_VERSION:
+            raise _Unusable(f"schema version {version} is newer than {SCHEMA_VERSION}", "newer")
+        mode = _retry_locked(lambda: conn.execute("PRAGMA journal_mode").fetchone())
+        if not mode or str(mode[0]).lower() != "wal":
+            _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if version == SCHEMA_VERSION and self._has_tables(conn):
+            return
+        _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
+        try:
+            version = self._user_version(conn)
+            if version > SCHEMA_VERSION:
+                raise _Unusable(f"schema version {version} is newer than {SCHEMA_VERSION}", "newer")
+            if version not in (0, SCHEMA_VERSION):
+                raise _Unusable(f"unknown schema version {version}", "old")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        if not self._has_tables(conn):
+            raise _Unusable("tables missing after creation")
+
+    @staticmethod
+    def _user_version(conn: sqlite3.Connection) -> int:
+        row = _retry_locked(lambda: conn.execute("PRAGMA user_version").fetchone())
+        value = row[0] if row else 0
+        return value if isinstance(value, int) else 0
+
+    @staticmethod
+    def _has_tables(conn: sqlite3.Connection) -> bool:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+        return _TABLES <= {row[0] for row in rows}
+
+    def _open_db(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except _Unusable as e:
+            return self._rebuild(e)
+        except sqlite3.Error as e:
+            if _is_environment(e) or _is_locked(e):
+                raise self._environment_error(e) from e
+            return self._rebuild(_Unusable(str(e)))
+
+    @contextlib.contextmanager
+    def _recovery_lock(self) -> Iterator[None]:
+        """Serialize move-aside-and-rebuild across processes."""
+        try:
+            fd = os.open(
+                self._dir / LOCK_NAME,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+            )
+        except OSError as e:
+            raise self._environment_error(e) from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _rebuild(self, cause: _Unusable) -> sqlite3.Connection:
+        """Move the unusable file aside and build an empty cache (once, across processes)."""
+        self.close()
+        with self._recovery_lock():
+            # Another process may have rebuilt it while we waited for the lock.
+            try:
+                conn = self._connect()
+            except _Unusable as e:
+                cause = e
+            except sqlite3.Error as e:
+                if _is_environment(e) or _is_locked(e):
+                    raise self._environment_error(e) from e
+            else:
+                if _quick_check_ok(conn):
+                    return conn
+                conn.close()
+            self._move_aside(cause)
+            try:
+                return self._connect()
+            except (_Unusable, sqlite3.Error) as e:
+                raise self._environment_error(e) from e
+
+    def _move_aside(self, cause: _Unusable) -> None:
+        now = time.time()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+        target = self._path.with_name(f"{DB_NAME}.{cause.suffix}-{stamp}")
+        if target.exists():
+            target = target.with_name(f"{target.name}-{os.getpid()}")
+        self._replace_if_present(self._path, target)
+        for side in ("-wal", "-shm"):
+            self._replace_if_present(Path(f"{self._path}{side}"), Path(f"{target}{side}"))
+        log.warning(
+            "safe-docker: the cache %s was unusable (%s); moved it to %s and started an empty one",
+            self._path,
+            cause.reason,
+            target.name,
+        )
+
+    def _replace_if_present(self, source: Path, target: Path) -> None:
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise self._environment_error(e) from e
+
+    # ------------------------------------------------------------- running statements
+
+    def _run(self, op: Callable[[sqlite3.Connection], _T], *, begin: str | None) -> _T:
+        """Run ``op`` in a transaction (``begin``: "IMMEDIATE" for writes, "DEFERRED" for
+        consistent multi-statement reads, None for one statement), retrying on locks and
+        rebuilding once on corruption."""
+        recovered = False
+        deadline = time.monotonic() + LOCK_RETRY_S
+        attempt = 0
+        while True:
+            conn = self._conn
+            if conn is None:
+                raise CacheError("the cache is closed", why="used after close()")
+            try:
+                if begin is None:
+                    return op(conn)
+                conn.execute(f"BEGIN {begin}")
+                try:
+                    result = op(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+                return result
+            except sqlite3.Error as e:
+                if _is_locked(e):
+                    if time.monotonic() < deadline:
+                        attempt += 1
+                        _backoff(attempt)
+                        continue
+                    raise CacheError(
+                        f"the cache at {self._path} stayed locked",
+                        why=str(e),
+                        hint="another safe-docker process holds it; try again",
+                    ) from e
+                if _is_environment(e) or recovered:
+                    raise self._environment_error(e) from e
+                if not _is_corrupt(e) and _quick_check_ok(conn):
+                    raise self._environment_error(e) from e
+                recovered = True
+                self._conn = self._rebuild(_Unusable(str(e)))
+
+    def _read(self, op: Callable[[sqlite3.Connection], _T], *, snapshot: bool = False) -> _T:
+        return self._run(op, begin="DEFERRED" if snapshot else None)
+
+    def _write(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        return self._run(op, begin="IMMEDIATE")
+
+    def _discard(self, sql: str, params: tuple[object, ...], what: str, why: str) -> None:
+        """Remove a row that failed its checks on the way out (best effort)."""
+        log.warning("safe-docker: discarding cached %s: %s", what, why)
+        with contextlib.suppress(CacheError):
+            self._write(lambda c: c.execute(sql, params))
+
+    # --------------------------------------------------------------------------- tags
+
+    def record_tag(
+        self, name: str, tag: str, digest: Digest | str, seen_at: float | None = None
+    ) -> None:
+        """Remember that ``name:tag`` pointed at ``digest`` (at ``seen_at``, default now)."""
+        name, tag, d = _check_name(name), _check_tag(tag), _check_digest(digest)
+        when = _check_time(time.time() if seen_at is None else seen_at)
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO tags(name, tag, digest, seen_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name, tag) DO UPDATE SET digest=excluded.digest, "
+                "seen_at=excluded.seen_at",
+                (name, tag, str(d), when),
+            )
+        )
+
+    def lookup_tag(self, name: str, tag: str) -> TagRecord | None:
+        name, tag = _check_name(name), _check_tag(tag)
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT digest, seen_at FROM tags WHERE name=? AND tag=?", (name, tag)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        try:
+            with _untrusted():
+                return TagRecord(name, tag, _check_digest(row[0]), _check_time(row[1]))
+        except _BadRow as e:
+            self._discard(
+                "DELETE FROM tags WHERE name=? AND tag=?", (name, tag), f"tag {name}:{tag}", str(e)
+            )
+            return None
+
+    # ----------------------------------------------------------------------- material
+
+    def put_material(self, name: str, digest: Digest | str, kind: str, data: bytes) -> None:
+        """Store opaque signature material for ``name@digest`` (replacing that kind)."""
+        name, d, kind = _check_name(name), _check_digest(digest), _check_kind(kind)
+        blob = _check_blob(data, "signature material")
+        now = time.time()
+        self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO material(name, digest, kind, data, fetched_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, str(d), kind, blob, now),
+            )
+        )
+
+    def get_material(self, name: str, digest: Digest | str, kind: str) -> MaterialRecord | None:
+        name, d, kind = _check_name(name), _check_digest(digest), _check_kind(kind)
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT data, fetched_at FROM material WHERE name=? AND digest=? AND kind=?",
+                (name, str(d), kind),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        try:
+            with _untrusted():
+                return MaterialRecord(name, d, kind, _row_blob(row[0]), _check_time(row[1]))
+        except _BadRow as e:
+            self._discard(
+                "DELETE FROM material WHERE name=? AND digest=? AND kind=?",
+                (name, str(d), kind),
+                f"{kind} material for {name}@{d}",
+                str(e),
+            )
+            return None
+
+    # -------------------------------------------------------------- manifests, configs
+
+    def put_manifest(self, digest: Digest | str, media_type: str, data: bytes) -> None:
+        """Store manifest bytes; refused (CacheError) unless they hash to ``digest``."""
+        d, media_type = _check_digest(digest), _check_media_type(media_type)
+        blob = _check_blob(data, "manifest")
+        _check_hash(d, blob, "manifest")
+        now = time.time()
+        self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO manifests(digest, media_type, data, fetched_at) "
+                "VALUES (?, ?, ?, ?)",
+                (str(d), media_type, blob, now),
+            )
+        )
+
+    def get_manifest(self, digest: Digest | str) -> ManifestRecord | None:
+        d = _check_digest(digest)
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT media_type, data, fetched_at FROM manifests WHERE digest=?", (str(d),)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        try:
+            with _untrusted():
+                media_type = _check_media_type(row[0])
+                blob = _row_blob(row[1])
+                _check_hash(d, blob, "manifest")
+                return ManifestRecord(d, media_type, blob, _check_time(row[2]))
+        except _BadRow as e:
+            self._discard(
+                "DELETE FROM manifests WHERE digest=?", (str(d),), f"manifest {d}", str(e)
+            )
+            return None
+
+    def put_config(self, digest: Digest | str, data: bytes) -> None:
+        """Store image config bytes; refused (CacheError) unless they hash to ``digest``."""
+        d = _check_digest(digest)
+        blob = _check_blob(data, "image config")
+        _check_hash(d, blob, "image config")
+        now = time.time()
+        self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO configs(digest, data, fetched_at) VALUES (?, ?, ?)",
+                (str(d), blob, now),
+            )
+        )
+
+    def get_config(self, digest: Digest | str) -> ConfigRecord | None:
+        d = _check_digest(digest)
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT data, fetched_at FROM configs WHERE digest=?", (str(d),)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        try:
+            with _untrusted():
+                blob = _row_blob(row[0])
+                _check_hash(d, blob, "image config")
+                return ConfigRecord(d, blob, _check_time(row[1]))
+        except _BadRow as e:
+            self._discard(
+                "DELETE FROM configs WHERE digest=?", (str(d),), f"image config {d}", str(e)
+            )
+            return None
+
+    # ----------------------------------------------------------------------- verdicts
+
+    def put_verdict(
+        self,
+        digest: Digest | str,
+        policy_hash: str,
+        name: str,
+        data: Mapping[str, object],
+        decided_at: float | None = None,
+    ) -> None:
+        """Store what the policy ``policy_hash`` decided for ``name@digest`` (JSON object)."""
+        d, policy_hash, name = (
+            _check_digest(digest),
+            _check_policy_hash(policy_hash),
+            _check_name(name),
+        )
+        text = _encode_verdict(data)
+        when = _check_time(time.time() if decided_at is None else decided_at)
+        self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO verdicts(digest, policy_hash, name, data, decided_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (str(d), policy_hash, name, text, when),
+            )
+        )
+
+    def get_verdict(
+        self, digest: Digest | str, policy_hash: str, name: str
+    ) -> VerdictRecord | None:
+        """The verdict of exactly this policy hash, or None; the caller judges its age."""
+        d, policy_hash, name = (
+            _check_digest(digest),
+            _check_policy_hash(policy_hash),
+            _check_name(name),
+        )
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT data, decided_at FROM verdicts WHERE digest=? AND policy_hash=? AND name=?",
+                (str(d), policy_hash, name),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        try:
+            with _untrusted():
+                return VerdictRecord(
+                    d, policy_hash, name, _decode_verdict(row[0]), _check_time(row[1])
+                )
+        except _BadRow as e:
+            self._discard(
+                "DELETE FROM verdicts WHERE digest=? AND policy_hash=? AND name=?",
+                (str(d), policy_hash, name),
+                f"verdict for {name}@{d}",
+                str(e),
+            )
+            return None
+
+    # ------------------------------------------------------------------ maintenance
+
+    def entries(self) -> list[CacheEntry]:
+        """Tag mappings (and digests with material but no tag), sorted by name and tag."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT t.name, t.tag, t.digest, t.seen_at, EXISTS("
+                "  SELECT 1 FROM material m WHERE m.name = t.name AND m.digest = t.digest) "
+                "FROM tags t "
+                "UNION ALL "
+                "SELECT m.name, NULL, m.digest, MAX(m.fetched_at), 1 FROM material m "
+                "WHERE NOT EXISTS (SELECT 1 FROM tags t "
+                "  WHERE t.name = m.name AND t.digest = m.digest) "
+                "GROUP BY m.name, m.digest"
+            ).fetchall(),
+            snapshot=True,
+        )
+        out: list[CacheEntry] = []
+        for name, tag, digest, seen_at, has_material in rows:
+            with contextlib.suppress(_BadRow), _untrusted():
+                out.append(
+                    CacheEntry(
+                        _check_name(name),
+                        None if tag is None else _check_tag(tag),
+                        _check_digest(digest),
+                        _check_time(seen_at),
+                        bool(has_material),
+                    )
+                )
+        out.sort(key=lambda e: (e.name, e.tag is None, e.tag or "", str(e.digest)))
+        return out
+
+    def prune(self, older_than_seconds: float, *, now: float | None = None) -> int:
+        """Remove rows older than ``older_than_seconds`` (and rows with no valid time).
+
+        Returns how many rows were removed.
+        """
+        age = _check_time(older_than_seconds, "age")
+        cutoff = (time.time() if now is None else now) - age
+        statements = (
+            "DELETE FROM tags WHERE typeof(seen_at) NOT IN ('real', 'integer') OR seen_at < ?",
+            "DELETE FROM material "
+            "WHERE typeof(fetched_at) NOT IN ('real', 'integer') OR fetched_at < ?",
+            "DELETE FROM manifests "
+            "WHERE typeof(fetched_at) NOT IN ('real', 'integer') OR fetched_at < ?",
+            "DELETE FROM configs "
+            "WHERE typeof(fetched_at) NOT IN ('real', 'integer') OR fetched_at < ?",
+            "DELETE FROM verdicts "
+            "WHERE typeof(decided_at) NOT IN ('real', 'integer') OR decided_at < ?",
+        )
+
+        def op(c: sqlite3.Connection) -> int:
+            return sum(c.execute(sql, (cutoff,)).rowcount for sql in statements)
+
+        return self._write(op)
+
+    def integrity_ok(self) -> bool:
+        """Full ``PRAGMA integrity_check`` (slow on big caches: for ``doctor``)."""
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.Error:
+            return False
+        return [tuple(r) for r in rows] == [("ok",)]
+
+    # ---------------------------------------------------------------- export/import
+
+    def export(self, path: Path, roots: Mapping[str, bytes] | None = None) -> ExportSummary:
+        """Write a portable JSON-lines file of mappings, material, manifests and configs
+        (plus ``roots``: trusted-root blobs by name, if given). Verdicts are not exported.
+
+        The file is written atomically (temp file, fsync, rename).
+        """
+        target = Path(path)
+        root_items = sorted((roots or {}).items())
+        for root_name, blob in root_items:
+            if not isinstance(root_name, str) or not _ROOT_NAME_RE.match(root_name):
+                raise _refuse("invalid trusted-root name for export", f"{root_name!r}")
+            _check_blob(blob, f"trusted root {root_name}")
+        directory = target.parent
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        except OSError as e:
+            raise CacheError(f"cannot write {target}", why=e.strerror or str(e)) from e
+        try:
+            with os.fdopen(fd, "wb") as out:
+                summary = self._read(
+                    lambda c: self._write_export(c, out, root_items), snapshot=True
+                )
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp_name, target)
+            _fsync_dir(directory)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise CacheError(f"cannot write {target}", why=e.strerror or str(e)) from e
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+        return summary
+
+    def _write_export(
+        self, c: sqlite3.Connection, out: IO[bytes], roots: list[tuple[str, bytes]]
+    ) -> ExportSummary:
+        out.seek(0)
+        out.truncate()  # a retry after a lock starts the file again
+        sha = hashlib.sha256()
+        count = {"tag": 0, "material": 0, "manifest": 0, "config": 0, "root": 0}
+
+        def emit(record: Mapping[str, object]) -> None:
+            line = json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+            sha.update(line)
+            out.write(line)
+            kind = str(record["type"])
+            if kind in count:
+                count[kind] += 1
+
+        emit({"type": "header", "format": EXPORT_FORMAT, "version": EXPORT_VERSION})
+        for name, tag, digest, seen_at in c.execute(
+            "SELECT name, tag, digest, seen_at FROM tags ORDER BY name, tag"
+        ):
+            with contextlib.suppress(_BadRow), _untrusted():
+                emit(
+                    {
+                        "type": "tag",
+                        "name": _check_name(name),
+                        "tag": _check_tag(tag),
+                        "digest": str(_check_digest(digest)),
+                        "seen_at": _check_time(seen_at),
+                    }
+                )
+        for name, digest, kind, data, fetched_at in c.execute(
+            "SELECT name, digest, kind, data, fetched_at FROM material ORDER BY name, digest, kind"
+        ):
+            with contextlib.suppress(_BadRow), _untrusted():
+                emit(
+                    {
+                        "type": "material",
+                        "name": _check_name(name),
+                        "digest": str(_check_digest(digest)),
+                        "kind": _check_kind(kind),
+                        "data": _b64(_row_blob(data)),
+                        "fetched_at": _check_time(fetched_at),
+                    }
+                )
+        for digest, media_type, data, fetched_at in c.execute(
+            "SELECT digest, media_type, data, fetched_at FROM manifests ORDER BY digest"
+        ):
+            with contextlib.suppress(_BadRow), _untrusted():
+                d = _check_digest(digest)
+                blob = _row_blob(data)
+                _check_hash(d, blob, "manifest")
+                emit(
+                    {
+                        "type": "manifest",
+                        "digest": str(d),
+                        "media_type": _check_media_type(media_type),
+                        "data": _b64(blob),
+                        "fetched_at": _check_time(fetched_at),
+                    }
+                )
+        for digest, data, fetched_at in c.execute(
+            "SELECT digest, data, fetched_at FROM configs ORDER BY digest"
+        ):
+            with contextlib.suppress(_BadRow), _untrusted():
+                d = _check_digest(digest)
+                blob = _row_blob(data)
+                _check_hash(d, blob, "image config")
+                emit(
+                    {
+                        "type": "config",
+                        "digest": str(d),
+                        "data": _b64(blob),
+                        "fetched_at": _check_time(fetched_at),
+                    }
+                )
+        for root_name, blob in roots:
+            emit({"type": "root", "name": root_name, "data": _b64(blob)})
+        records = sum(count.values())
+        trailer = {"type": "end", "records": records, "sha256": sha.hexdigest()}
+        out.write(json.dumps(trailer, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+        return ExportSummary(
+            tags=count["tag"],
+            material=count["material"],
+            manifests=count["manifest"],
+            configs=count["config"],
+            roots=count["root"],
+        )
+
+    def import_(self, path: Path) -> ImportSummary:
+        """Load an export file: mappings and raw material only, nothing marked verified.
+
+        Every row passes the same checks as a put (manifests and configs must hash to
+        their digests). A malformed file is refused whole with CacheError: the import is
+        one transaction and nothing is loaded. Tag mappings newer in this cache are kept.
+        Trusted roots in the file are returned, not stored.
+        """
+        source = Path(path)
+
+        def op(c: sqlite3.Connection) -> ImportSummary:
+            try:
+                with open(source, "rb") as f:
+                    return _import_lines(c, f)
+            except OSError as e:
+                raise CacheError(
+                    f"cannot read the cache export {source}", why=e.strerror or str(e)
+                ) from e
+            except _Malformed as e:
+                raise CacheError(
+                    f"refusing the cache export {source}",
+                    why=f"line {e.line}: {e.reason}; nothing was imported",
+                    hint="re-create it with `safe-docker cache export`",
+                ) from e
+
+        return self._write(op)
+
+
+# ----------------------------------------------------------------------- export format
+
+
+class _Malformed(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value: object) -> bytes:
+    if not isinstance(value, str) or len(value) > _MAX_EXPORT_LINE:
+        raise _refuse("invalid data", "expected base64 text")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as e:
+        raise _refuse("invalid data", f"bad base64: {e}") from e
+
+
+def _fields(record: dict[str, object], required: set[str]) -> None:
+    keys = set(record)
+    if keys != required:
+        missing, extra = required - keys, keys - required
+        raise _refuse(
+            "invalid record",
+            f"missing {sorted(missing)}" if missing else f"unexpected {sorted(extra)}",
+        )
+
+
+def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
+    sha = hashlib.sha256()
+    now = time.time()
+    tags = material = manifests = configs = 0
+    roots: dict[str, bytes] = {}
+    number = 0
+    ended = False
+    while True:
+        line = f.readline(_MAX_EXPORT_LINE + 1)
+        if not line:
+            break
+        number += 1
+        if ended:
+            raise _Malformed(number, "data after the end record")
+        if len(line) > _MAX_EXPORT_LINE or not line.endswith(b"\n"):
+            raise _Malformed(number, "line too long or truncated")
+        try:
+            record = json.loads(line, parse_constant=_no_constants)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise _Malformed(number, f"not JSON: {e}") from e
+        if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+            raise _Malformed(number, "not a record")
+        kind = record["type"]
+        if number == 1:
+            if kind != "header" or record.get("format") != EXPORT_FORMAT:
+                raise _Malformed(number, "not a safe-docker cache export")
+            if record.get("version") != EXPORT_VERSION:
+                raise _Malformed(number, f"unsupported version {record.get('version')!r}")
+            sha.update(line)
+            continue
+        if kind == "end":
+            records = tags + material + manifests + configs + len(roots)
+            if record.get("records") != records or record.get("sha256") != sha.hexdigest():
+                raise _Malformed(number, "checksum or record count does not match")
+            ended = True
+            continue
+        sha.update(line)
+        try:
+            if kind == "tag":
+                _fields(record, {"type", "name", "tag", "digest", "seen_at"})
+                c.execute(
+                    "INSERT INTO tags(name, tag, digest, seen_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(name, tag) DO UPDATE SET digest=excluded.digest, "
+                    "seen_at=excluded.seen_at WHERE excluded.seen_at > tags.seen_at",
+                    (
+                        _check_name(record["name"]),
+                        _check_tag(record["tag"]),
+                        str(_check_digest(record["digest"])),
+                        min(_check_time(record["seen_at"]), now),
+                    ),
+                )
+                tags += 1
+            elif kind == "material":
+                _fields(record, {"type", "name", "digest", "kind", "data", "fetched_at"})
+                c.execute(
+                    "INSERT INTO material(name, digest, kind, data, fetched_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name, digest, kind) DO UPDATE SET "
+                    "data=excluded.data, fetched_at=excluded.fetched_at "
+                    "WHERE excluded.fetched_at > material.fetched_at",
+                    (
+                        _check_name(record["name"]),
+                        str(_check_digest(record["digest"])),
+                        _check_kind(record["kind"]),
+                        _check_blob(_unb64(record["data"]), "signature material"),
+                        min(_check_time(record["fetched_at"]), now),
+                    ),
+                )
+                material += 1
+            elif kind == "manifest":
+                _fields(record, {"type", "digest", "media_type", "data", "fetched_at"})
+                d = _check_digest(record["digest"])
+                blob = _check_blob(_unb64(record["data"]), "manifest")
+                _check_hash(d, blob, "manifest")
+                c.execute(
+                    "INSERT OR REPLACE INTO manifests(digest, media_type, data, fetched_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        str(d),
+                        _check_media_type(record["media_type"]),
+                        blob,
+                        min(_check_time(record["fetched_at"]), now),
+                    ),
+                )
+                manifests += 1
+            elif kind == "config":
+                _fields(record, {"type", "digest", "data", "fetched_at"})
+                d = _check_digest(record["digest"])
+                blob = _check_blob(_unb64(record["data"]), "image config")
+                _check_hash(d, blob, "image config")
+                c.execute(
+                    "INSERT OR REPLACE INTO configs(digest, data, fetched_at) VALUES (?, ?, ?)",
+                    (str(d), blob, min(_check_time(record["fetched_at"]), now)),
+                )
+                configs += 1
+            elif kind == "root":
+                _fields(record, {"type", "name", "data"})
+                root_name = record["name"]
+                if not isinstance(root_name, str) or not _ROOT_NAME_RE.match(root_name):
+                    raise _refuse("invalid trusted-root name", f"{root_name!r}")
+                if root_name in roots:
+                    raise _refuse("duplicate trusted root", root_name)
+                roots[root_name] = _check_blob(_unb64(record["data"]), "trusted root")
+            else:
+                raise _refuse("unknown record type", f"{kind!r}")
+        except SafeDockerError as e:
+            raise _Malformed(number, f"{e.what}: {e.why}" if e.why else e.what) from e
+    if number == 0:
+        raise _Malformed(1, "empty file")
+    if not ended:
+        raise _Malformed(number, "no end record (truncated file?)")
+    return ImportSummary(
+        tags=tags, material=material, manifests=manifests, configs=configs, roots=roots
+    )
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _retry_locked(op: Callable[[], _T]) -> _T:
+    """Retry a statement that sqlite answered with "locked" (setup only)."""
+    deadline = time.monotonic() + LOCK_RETRY_S
+    attempt = 0
+    while True:
+        try:
+            return op()
+        except sqlite3.OperationalError as e:  # noqa: PERF203 - a retry loop
+            if not _is_locked(e) or time.monotonic() >= deadline:
+                raise
+            attempt += 1
+            _backoff(attempt)
+
+
+def _backoff(attempt: int) -> None:
+    # Jitter only spreads contending processes apart; it is not a security measure.
+    time.sleep(min(0.2, 0.005 * 2 ** min(attempt, 6)) * (0.5 + random.random()))  # noqa: S311
+
+
+def _quick_check_ok(conn: sqlite3.Connection) -> bool:
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.Error:
+        return False
+    return [tuple(r) for r in rows] == [("ok",)]
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

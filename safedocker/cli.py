@@ -1,0 +1,325 @@
+"""safe-docker's own commands, and the one place where errors become exit codes.
+
+This is the only module that imports typer. Each command parses its arguments, calls the
+library, and prints; every :class:`SafeDockerError` is turned into one stderr line and
+its exit code in :func:`main`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer._click.exceptions import ClickException
+
+from safedocker import __version__
+from safedocker.errors import ExitCode, SafeDockerError, UsageError
+
+log = logging.getLogger("safedocker")
+
+HELP = """\
+safe-docker: verify image signatures and pin digests before docker pulls or runs them.
+
+Used as `docker` (alias or first on PATH), it intercepts `pull`, `run` and `create`:
+the image is resolved to a digest, its signatures are checked against your trust
+store and policy, and docker is handed `repo@sha256:…`. All other commands go to
+docker unchanged: `safe-docker ps` is `docker ps`.
+"""
+
+app = typer.Typer(
+    name="safe-docker",
+    help=HELP,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+keys_app = typer.Typer(help="Manage trusted public keys.", no_args_is_help=True)
+policy_app = typer.Typer(help="Manage the trust policy (scopes and their rules).",
+                         no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(policy_app, name="policy")
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    env_level = os.environ.get("SAFE_DOCKER_LOG", "").upper()
+    if env_level in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        level = getattr(logging, env_level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("safe-docker: %(levelname)s: %(message)s"))
+    root = logging.getLogger("safedocker")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"safe-docker {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
+                                         help="More output on stderr (-vv for debug).")] = 0,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print safe-docker's version.")] = False,
+) -> None:
+    _setup_logging(verbose)
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True))
+
+
+# --- verify ------------------------------------------------------------------------------
+
+
+@app.command()
+def verify(
+    image: Annotated[str, typer.Argument(help="Image reference, e.g. pytorch/pytorch:2.7")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    platform: Annotated[str | None, typer.Option(help="Platform, e.g. linux/arm64.")] = None,
+) -> None:
+    """Verify IMAGE against the policy without docker; exit 0 (accepted) or 77."""
+    from safedocker.config import load_config
+    from safedocker.reference import parse_reference
+    from safedocker.verify import Verifier
+
+    config = load_config()
+    verifier = Verifier(config, platform=platform or os.environ.get("DOCKER_DEFAULT_PLATFORM"),
+                        offline=os.environ.get("SAFE_DOCKER_OFFLINE") == "1")
+    verdict = verifier.verify(parse_reference(image))
+    if as_json:
+        _print_json(verdict.to_json())
+    else:
+        typer.echo(f"reference: {verdict.ref}")
+        typer.echo(f"digest:    {verdict.digest or '-'}")
+        if verdict.platform_digest and verdict.platform_digest != verdict.digest:
+            typer.echo(f"platform:  {verdict.platform_digest}")
+        typer.echo(f"rule:      {verdict.decision.explain()}")
+        for signer in verdict.signers:
+            typer.echo(f"signer:    {signer.describe()}")
+        typer.echo(f"verdict:   {'accepted' if verdict.accepted else 'refused'}"
+                   f"{' (warning)' if verdict.warned else ''}")
+    if not verdict.accepted:
+        raise verdict.refusal()
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+@keys_app.command("add")
+def keys_add(
+    name: Annotated[str, typer.Argument(help="Name the policy will use for this key.")],
+    source: Annotated[str, typer.Argument(help="PEM file, or an https:// URL.")],
+    fingerprint: Annotated[str | None, typer.Option(
+        help="Expected sha256:… of the key's DER SubjectPublicKeyInfo; refused on mismatch.")] = None,
+) -> None:
+    """Trust a public key (ECDSA P-256/384/521, RSA, Ed25519)."""
+    from safedocker.config import paths
+    from safedocker.keystore import add_key
+
+    entry = add_key(paths(), name, source, fingerprint)
+    typer.echo(f"added key {entry.name} {entry.fingerprint}")
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List trusted keys with their fingerprints."""
+    from safedocker.config import load_config
+    from safedocker.keystore import describe_keys
+
+    rows = describe_keys(load_config())
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['name']}\t{row['fingerprint']}\t{row['origin']}\t{row['source']}")
+
+
+@keys_app.command("remove")
+def keys_remove(name: str) -> None:
+    """Stop trusting a key; rules left without signers reject from now on."""
+    from safedocker.config import paths
+    from safedocker.keystore import remove_key
+
+    rejecting = remove_key(paths(), name)
+    typer.echo(f"removed key {name}")
+    for scope in rejecting:
+        typer.echo(f"scope {scope} has no signer left and now rejects", err=True)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    name: str,
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write NAME.key/.pub.")] = Path(),
+) -> None:
+    """Write a cosign-compatible key pair and trust its public key.
+
+    The password comes from COSIGN_PASSWORD, or is asked for on the terminal.
+    """
+    from safedocker.config import paths
+    from safedocker.keystore import generate_key
+
+    generated = generate_key(paths(), name, directory, _password(confirm=True))
+    typer.echo(f"private key: {generated.private_path}")
+    typer.echo(f"public key:  {generated.public_path}")
+    typer.echo(f"trusted as {name} {generated.entry.fingerprint}")
+
+
+def _password(*, confirm: bool = False) -> bytes:
+    if "COSIGN_PASSWORD" in os.environ:
+        return os.environ["COSIGN_PASSWORD"].encode()
+    if not sys.stdin.isatty():
+        raise UsageError("no password given", hint="set COSIGN_PASSWORD or run on a terminal")
+    first = getpass.getpass("Password for the private key: ")
+    if confirm and getpass.getpass("Again: ") != first:
+        raise UsageError("passwords do not match")
+    return first.encode()
+
+
+# --- policy ------------------------------------------------------------------------------
+
+
+@policy_app.command("add")
+def policy_add(
+    scope: str,
+    key: Annotated[list[str] | None, typer.Option("--key", help="Trusted key name (repeat).")] = None,
+    threshold: Annotated[int, typer.Option(help="Distinct trusted signers required.")] = 1,
+    tlog: Annotated[str, typer.Option(help="required | optional | off")] = "optional",
+    reference: Annotated[str, typer.Option(help="digest | repository | exact")] = "repository",
+    gpu: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
+    annotation: Annotated[list[str] | None, typer.Option(
+        "--annotation", help="Required signed annotation KEY=VALUE (repeat).")] = None,
+) -> None:
+    """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
+    from safedocker.config import paths, set_rule
+
+    annotations = {}
+    for item in annotation or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise UsageError(f"invalid --annotation {item!r}", hint="use KEY=VALUE")
+        annotations[k] = v
+    rule: dict[str, Any] = {"action": "verify", "keys": list(key or []), "threshold": threshold,
+                            "tlog": tlog, "reference": reference, "gpu": gpu}
+    if annotations:
+        rule["annotations"] = annotations
+    normalized = set_rule(paths(), scope, rule)
+    typer.echo(f"policy for {normalized}: verify with {', '.join(key or []) or 'no key'}")
+
+
+@policy_app.command("allow")
+def policy_allow(scope: str) -> None:
+    """Accept images in SCOPE without signatures."""
+    from safedocker.config import paths, set_rule
+
+    typer.echo(f"policy for {set_rule(paths(), scope, {'action': 'accept'})}: accept")
+
+
+@policy_app.command("deny")
+def policy_deny(scope: str) -> None:
+    """Refuse every image in SCOPE."""
+    from safedocker.config import paths, set_rule
+
+    typer.echo(f"policy for {set_rule(paths(), scope, {'action': 'reject'})}: reject")
+
+
+@policy_app.command("remove")
+def policy_remove(scope: str) -> None:
+    """Remove the user rule for SCOPE."""
+    from safedocker.config import paths, remove_rule
+
+    typer.echo(f"removed policy for {remove_rule(paths(), scope)}")
+
+
+@policy_app.command("list")
+def policy_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List every rule, system rules first."""
+    from safedocker.config import load_config
+
+    config = load_config()
+    rows = [{"scope": r.scope, "action": r.action.value, "keys": list(r.keys),
+             "threshold": r.threshold, "tlog": r.tlog.value, "reference": r.reference.value,
+             "gpu": r.gpu.value, "source": r.source} for r in config.policy.rules]
+    if as_json:
+        _print_json({"mode": config.mode.value, "unmatched": config.unmatched.value,
+                     "locked": config.policy.locked, "rules": rows})
+        return
+    typer.echo(f"mode = {config.mode.value}; unmatched = {config.unmatched.value}"
+               f"{'; system policy locked' if config.policy.locked else ''}")
+    for row in rows:
+        detail = f" keys={','.join(row['keys'])} threshold={row['threshold']}" if row["keys"] else ""
+        typer.echo(f"{row['scope']}\t{row['action']}{detail}\t({row['source']})")
+
+
+@policy_app.command("check")
+def policy_check(image: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show which rule applies to IMAGE and why (no network)."""
+    from safedocker.config import load_config
+    from safedocker.reference import parse_reference
+
+    config = load_config()
+    ref = parse_reference(image)
+    decision = config.policy.decide(ref)
+    action = decision.action.value if decision.action else f"unmatched ({config.unmatched.value})"
+    if as_json:
+        _print_json({"reference": str(ref), "action": action, "explanation": decision.explain(),
+                     "rules": [{"scope": r.scope, "action": r.action.value,
+                                "keys": list(r.keys), "source": r.source}
+                               for r in decision.rules]})
+        return
+    typer.echo(f"{ref}: {action}")
+    typer.echo(f"because: {decision.explain()}")
+
+
+# --- entry ---------------------------------------------------------------------------------
+
+
+def _run_app(argv: list[str]) -> int:
+    try:
+        app(args=argv, prog_name="safe-docker", standalone_mode=False)
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except ClickException as e:
+        e.show()
+        return int(e.exit_code)
+    except typer.Abort:
+        sys.stderr.write("safe-docker: aborted\n")
+        return 1
+    return ExitCode.OK
+
+
+def main(route: str, argv: list[str]) -> NoReturn:
+    """Called by the shim past the passthrough decision; never returns."""
+    try:
+        if route == "intercept":
+            _setup_logging(0)
+            from safedocker.handoff import execute
+            from safedocker.intercept import plan_intercept
+
+            execute(plan_intercept(argv).plan)
+        status = _run_app(argv if route != "help" or argv else ["--help"])
+    except SafeDockerError as e:
+        sys.stderr.write(e.line() + "\n")
+        status = int(e.exit_code)
+    except KeyboardInterrupt:
+        status = 130
+    except Exception as e:  # a bug must still fail closed: nothing was handed to docker
+        log.debug("internal error", exc_info=True)
+        sys.stderr.write(
+            f"safe-docker: internal error \u2014 {e.__class__.__name__}: {e} "
+            "(hint: nothing was run; rerun with SAFE_DOCKER_LOG=debug and report it)\n"
+        )
+        status = ExitCode.REFUSED
+    sys.stdout.flush()
+    sys.exit(status)

@@ -1,0 +1,486 @@
+"""Configuration: where files live, the TOML trust policy, and the key store.
+
+Two files are read: the system file (``/etc/safe-docker/config.toml``; admins, GPU
+nodes) and the user file (platformdirs' user config dir). Public keys live next to each
+file in ``keys/<name>.pub`` and are pinned by the fingerprint recorded in the file. Any
+unknown key, wrong type or unreadable file is a :class:`ConfigError` (exit 78) naming
+the file, the line and the key, so a typo never silently weakens the policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safedocker.errors import ConfigError
+from safedocker.policy import (
+    Action,
+    GpuPolicy,
+    Identity,
+    Mode,
+    Policy,
+    ReferenceCheck,
+    Rule,
+    Tlog,
+    Unmatched,
+    normalize_scope,
+    stricter_mode,
+    stricter_unmatched,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+APP_NAME = "safe-docker"
+CONFIG_FILE = "config.toml"
+DEFAULT_SYSTEM_CONFIG_DIR = "/etc/safe-docker"
+KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEFAULT_OFFLINE_MAX_AGE = 30 * 86400.0
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every location safe-docker reads or writes; see :func:`paths`."""
+
+    config_dir: Path
+    cache_dir: Path
+    state_dir: Path
+    system_config_dir: Path
+
+    @property
+    def user_config_file(self) -> Path:
+        return self.config_dir / CONFIG_FILE
+
+    @property
+    def system_config_file(self) -> Path:
+        return self.system_config_dir / CONFIG_FILE
+
+    @property
+    def user_keys_dir(self) -> Path:
+        return self.config_dir / "keys"
+
+    @property
+    def system_keys_dir(self) -> Path:
+        return self.system_config_dir / "keys"
+
+    @property
+    def trust_roots_dir(self) -> Path:
+        return self.config_dir / "trust-roots"
+
+
+def paths(environ: Mapping[str, str] | None = None) -> Paths:
+    """The one place that knows where files live: platformdirs, overridden by env vars."""
+    env = os.environ if environ is None else environ
+
+    def pick(variable: str, default: str) -> Path:
+        value = env.get(variable)
+        return Path(value) if value else Path(default)
+
+    import platformdirs  # only needed when no override is given for some path
+
+    return Paths(
+        config_dir=pick("SAFE_DOCKER_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME)),
+        cache_dir=pick("SAFE_DOCKER_CACHE_DIR", platformdirs.user_cache_dir(APP_NAME)),
+        state_dir=pick("SAFE_DOCKER_STATE_DIR", platformdirs.user_state_dir(APP_NAME)),
+        system_config_dir=pick("SAFE_DOCKER_SYSTEM_CONFIG_DIR", DEFAULT_SYSTEM_CONFIG_DIR),
+    )
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """A trusted public key: its name, pinned fingerprint and where its PEM lives."""
+
+    name: str
+    fingerprint: str
+    path: Path
+    source: str = ""
+    origin: str = "user"  # "system" or "user"
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: Mode = Mode.ENFORCE
+    offline_max_age: float = DEFAULT_OFFLINE_MAX_AGE  # seconds
+    insecure_registries: tuple[str, ...] = ()
+    rekor_keys: tuple[str, ...] = ()
+    keys: Mapping[str, KeyEntry] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+    files: tuple[Path, ...] = ()  # the files that were read, for `policy check`
+
+    @property
+    def unmatched(self) -> Unmatched:
+        return self.policy.unmatched
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+_TOP_KEYS = {
+    "mode", "unmatched", "offline_max_age", "insecure_registries", "keys", "policy",
+    "locked", "rekor_keys",
+}
+_KEY_KEYS = {"fingerprint", "source"}
+_RULE_KEYS = {
+    "scope", "action", "keys", "identities", "threshold", "tlog", "reference", "gpu",
+    "annotations",
+}
+_IDENTITY_KEYS = {"issuer", "subject", "issuer_regexp", "subject_regexp"}
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` → seconds."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: expected a number and s/m/h/d/w, e.g. 30d")
+    return float(int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+
+
+class _Reader:
+    """Reads one TOML document and reports errors with file, line and key."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str) -> int | None:
+        bare = key.rsplit(".", 1)[-1]
+        pattern = re.compile(
+            rf"^\s*(?:\[+\s*[\w.\"-]*{re.escape(bare)}[\w.\"-]*\s*\]+|\"?{re.escape(bare)}\"?\s*=)"
+        )
+        for number, line in enumerate(self.lines, start=1):
+            if pattern.search(line):
+                return number
+        return None
+
+    def error(self, key: str, why: str, hint: str = "") -> ConfigError:
+        line = self.line_of(key)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(
+            f"invalid configuration in {where}",
+            why=f"{key}: {why}",
+            hint=hint or "fix the file, or see `safe-docker --help` for the schema",
+        )
+
+    def check_keys(self, table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.error(
+                    f"{prefix}{key}", "unknown key", hint=f"allowed here: {', '.join(sorted(allowed))}"
+                )
+
+    def enum(self, table: Mapping[str, Any], key: str, kind: type[Any], prefix: str,
+             default: Any) -> Any:
+        if key not in table:
+            return default
+        value = table[key]
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = " | ".join(member.value for member in kind)
+            raise self.error(f"{prefix}{key}", f"{value!r} is not one of {allowed}") from None
+
+    def string_list(self, table: Mapping[str, Any], key: str, prefix: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(f"{prefix}{key}", "must be a list of strings")
+        return tuple(value)
+
+
+@dataclass(frozen=True)
+class _FileConfig:
+    path: Path
+    mode: Mode | None
+    unmatched: Unmatched | None
+    offline_max_age: float | None
+    insecure_registries: tuple[str, ...]
+    rekor_keys: tuple[str, ...]
+    locked: bool
+    keys: Mapping[str, KeyEntry]
+    rules: tuple[Rule, ...]
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """The raw TOML of one config file; ``{}`` when it does not exist."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}", why=e.strerror or str(e),
+                          hint="check the file's permissions") from e
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"invalid configuration in {path}", why="file is too large")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"invalid configuration in {path}", why=str(e),
+                          hint="the file must be valid TOML") from e
+
+
+def _parse_file(path: Path, keys_dir: Path, origin: str) -> _FileConfig:
+    doc = read_document(path)
+    text = path.read_text(encoding="utf-8") if doc else ""
+    reader = _Reader(path, text)
+    reader.check_keys(doc, _TOP_KEYS, "")
+
+    offline_max_age = None
+    if "offline_max_age" in doc:
+        raw = doc["offline_max_age"]
+        try:
+            offline_max_age = parse_duration(raw) if isinstance(raw, str) else None
+        except ValueError as e:
+            raise reader.error("offline_max_age", str(e)) from None
+        if offline_max_age is None:
+            raise reader.error("offline_max_age", "must be a string such as \"30d\"")
+    locked = doc.get("locked", False)
+    if not isinstance(locked, bool):
+        raise reader.error("locked", "must be true or false")
+    if locked and origin != "system":
+        raise reader.error("locked", "only the system file can lock the policy")
+
+    keys_table = doc.get("keys", {})
+    if not isinstance(keys_table, dict):
+        raise reader.error("keys", "must be a table of [keys.NAME] entries")
+    keys: dict[str, KeyEntry] = {}
+    for name, entry in keys_table.items():
+        prefix = f"keys.{name}."
+        if not KEY_NAME_RE.match(name):
+            raise reader.error(f"keys.{name}", "invalid key name")
+        if not isinstance(entry, dict):
+            raise reader.error(f"keys.{name}", "must be a table")
+        reader.check_keys(entry, _KEY_KEYS, prefix)
+        fingerprint = entry.get("fingerprint")
+        if not isinstance(fingerprint, str) or not re.match(r"^sha256:[0-9a-f]{64}$", fingerprint):
+            raise reader.error(f"{prefix}fingerprint", "must be sha256:<64 lowercase hex>")
+        source = entry.get("source", "")
+        if not isinstance(source, str):
+            raise reader.error(f"{prefix}source", "must be a string")
+        keys[name] = KeyEntry(name, fingerprint, keys_dir / f"{name}.pub", source, origin)
+
+    rules_list = doc.get("policy", [])
+    if not isinstance(rules_list, list):
+        raise reader.error("policy", "must be an array of [[policy]] tables")
+    rules = tuple(_parse_rule(reader, entry, index, str(path))
+                  for index, entry in enumerate(rules_list))
+
+    return _FileConfig(
+        path=path,
+        mode=reader.enum(doc, "mode", Mode, "", None),
+        unmatched=reader.enum(doc, "unmatched", Unmatched, "", None),
+        offline_max_age=offline_max_age,
+        insecure_registries=reader.string_list(doc, "insecure_registries", ""),
+        rekor_keys=reader.string_list(doc, "rekor_keys", ""),
+        locked=locked,
+        keys=keys,
+        rules=rules,
+    )
+
+
+def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
+    prefix = f"policy[{index}]."
+    if not isinstance(entry, dict):
+        raise reader.error(f"policy[{index}]", "must be a table")
+    reader.check_keys(entry, _RULE_KEYS, prefix)
+    scope = entry.get("scope")
+    if not isinstance(scope, str) or not scope.strip():
+        raise reader.error(f"{prefix}scope", "is required and must be a non-empty string")
+    action = reader.enum(entry, "action", Action, prefix, Action.VERIFY)
+    keys = reader.string_list(entry, "keys", prefix)
+    threshold = entry.get("threshold", 1)
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
+        raise reader.error(f"{prefix}threshold", "must be an integer >= 1")
+    identities_raw = entry.get("identities", [])
+    if not isinstance(identities_raw, list):
+        raise reader.error(f"{prefix}identities", "must be a list of tables")
+    identities = []
+    for number, item in enumerate(identities_raw):
+        item_prefix = f"{prefix}identities[{number}]."
+        if not isinstance(item, dict):
+            raise reader.error(f"{prefix}identities", "must be a list of tables")
+        reader.check_keys(item, _IDENTITY_KEYS, item_prefix)
+        if not all(isinstance(v, str) for v in item.values()):
+            raise reader.error(f"{prefix}identities", "values must be strings")
+        if not (("issuer" in item) ^ ("issuer_regexp" in item)) or not (
+            ("subject" in item) ^ ("subject_regexp" in item)
+        ):
+            raise reader.error(
+                f"{prefix}identities",
+                "each identity needs exactly one of issuer/issuer_regexp and of "
+                "subject/subject_regexp",
+            )
+        for key in ("issuer_regexp", "subject_regexp"):
+            if key in item:
+                try:
+                    re.compile(item[key])
+                except re.error as e:
+                    raise reader.error(f"{item_prefix}{key}", f"invalid regular expression: {e}")
+        identities.append(Identity(**item))
+    annotations = entry.get("annotations", {})
+    if not isinstance(annotations, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+    ):
+        raise reader.error(f"{prefix}annotations", "must be a table of string values")
+    if action is Action.VERIFY and not keys and not identities:
+        raise reader.error(
+            f"{prefix}keys", "a verify rule needs keys or identities",
+            hint="add keys = [\"NAME\"] or identities, or use action = \"accept\"",
+        )
+    if action is Action.VERIFY and threshold > len(keys) + len(identities):
+        raise reader.error(f"{prefix}threshold", "is larger than the number of signers listed")
+    return Rule(
+        scope=normalize_scope(scope),
+        action=action,
+        keys=keys,
+        identities=tuple(identities),
+        threshold=threshold,
+        tlog=reader.enum(entry, "tlog", Tlog, prefix, Tlog.OPTIONAL),
+        reference=reader.enum(entry, "reference", ReferenceCheck, prefix, ReferenceCheck.REPOSITORY),
+        gpu=reader.enum(entry, "gpu", GpuPolicy, prefix, GpuPolicy.AUTO),
+        annotations=dict(annotations),
+        source=source,
+    )
+
+
+def load_config(where: Paths | None = None) -> Config:
+    """Read the system and user files and combine them (locked: the user may only add)."""
+    where = where or paths()
+    system = _parse_file(where.system_config_file, where.system_keys_dir, "system")
+    user = _parse_file(where.user_config_file, where.user_keys_dir, "user")
+
+    def pick(system_value: Any, user_value: Any, default: Any) -> Any:
+        if user_value is not None:
+            return user_value
+        return system_value if system_value is not None else default
+
+    if system.locked:
+        mode = stricter_mode(system.mode or Mode.ENFORCE, user.mode or Mode.OFF)
+        unmatched = stricter_unmatched(system.unmatched or Unmatched.REJECT,
+                                       user.unmatched or Unmatched.ACCEPT)
+        ages = [a for a in (system.offline_max_age, user.offline_max_age) if a is not None]
+        offline_max_age = min(ages) if ages else DEFAULT_OFFLINE_MAX_AGE
+        insecure = system.insecure_registries  # plain HTTP is a weakening: system only
+        rekor_keys = system.rekor_keys + tuple(k for k in user.rekor_keys
+                                               if k not in system.rekor_keys)
+        keys = dict(user.keys)
+        keys.update(system.keys)  # a user key never shadows a system key of the same name
+    else:
+        mode = pick(system.mode, user.mode, Mode.ENFORCE)
+        unmatched = pick(system.unmatched, user.unmatched, Unmatched.REJECT)
+        offline_max_age = pick(system.offline_max_age, user.offline_max_age,
+                               DEFAULT_OFFLINE_MAX_AGE)
+        insecure = system.insecure_registries + user.insecure_registries
+        rekor_keys = user.rekor_keys or system.rekor_keys
+        keys = dict(system.keys)
+        keys.update(user.keys)
+
+    env_mode = os.environ.get("SAFE_DOCKER_MODE")
+    if env_mode:
+        try:
+            wanted = Mode(env_mode)
+        except ValueError:
+            raise ConfigError(
+                f"invalid SAFE_DOCKER_MODE={env_mode!r}", hint="use enforce, warn or off"
+            ) from None
+        mode = stricter_mode(mode, wanted) if system.locked else wanted
+
+    for file_config in (system, user):
+        for rule in file_config.rules:
+            for key in rule.keys:
+                if key not in keys:
+                    raise _Reader(file_config.path, _safe_text(file_config.path)).error(
+                        "keys", f"rule for {rule.scope!r} names unknown key {key!r}",
+                        hint=f"add it with `safe-docker keys add {key} FILE`",
+                    )
+
+    return Config(
+        mode=mode,
+        offline_max_age=offline_max_age,
+        insecure_registries=insecure,
+        rekor_keys=rekor_keys,
+        keys=keys,
+        policy=Policy(system_rules=system.rules, user_rules=user.rules,
+                      locked=system.locked, unmatched=unmatched),
+        files=tuple(f.path for f in (system, user) if f.path.exists()),
+    )
+
+
+def _safe_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+# --- writing ----------------------------------------------------------------------------
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_user_document(where: Paths, document: Mapping[str, Any]) -> None:
+    """Validate ``document`` as the user file would be read, then write it atomically."""
+    import tomli_w
+
+    data = tomli_w.dumps(dict(document)).encode("utf-8")
+    # Validate by parsing the new text exactly as `load_config` will, before replacing.
+    staged = where.config_dir / f".{CONFIG_FILE}.check"
+    atomic_write(staged, data, 0o600)
+    try:
+        _parse_file(staged, where.user_keys_dir, "user")
+    finally:
+        staged.unlink(missing_ok=True)
+    atomic_write(where.user_config_file, data, 0o644)
+
+
+def load_user_document(where: Paths) -> dict[str, Any]:
+    return read_document(where.user_config_file)
+
+
+def set_rule(where: Paths, scope: str, rule: Mapping[str, Any]) -> str:
+    """Add or replace the user rule for ``scope``; returns the normalized scope."""
+    normalized = normalize_scope(scope)
+    document = load_user_document(where)
+    rules = [r for r in document.get("policy", [])
+             if normalize_scope(str(r.get("scope", ""))) != normalized]
+    rules.append({"scope": scope.strip(), **rule})
+    document["policy"] = rules
+    save_user_document(where, document)
+    return normalized
+
+
+def remove_rule(where: Paths, scope: str) -> str:
+    normalized = normalize_scope(scope)
+    document = load_user_document(where)
+    rules = document.get("policy", [])
+    kept = [r for r in rules if normalize_scope(str(r.get("scope", ""))) != normalized]
+    if len(kept) == len(rules):
+        from safedocker.errors import UsageError
+
+        raise UsageError(f"no user rule for {normalized}", hint="see `safe-docker policy list`")
+    document["policy"] = kept
+    save_user_document(where, document)
+    return normalized

@@ -1,0 +1,386 @@
+"""docker CLI grammar (docker/cli v28, spf13/pflag v1.0.6 rules): find and replace IMAGE.
+
+Imported on the hot path of every docker call: standard library only, no regexes.
+
+What the real CLI does, and this module mirrors:
+
+* Global flags are parsed up to the first non-flag word (pflag, interspersed off). The
+  global ``-h/--help`` and ``-v/--version`` do *not* stop a following subcommand:
+  ``docker --help run IMG`` runs IMG.
+* ``docker container|image`` then walks to the subcommand with cobra's ``Traverse``; help
+  flags between the two words (``docker container --help=false run IMG``) are accepted
+  and ignored, so the subcommand still runs.
+* ``run``/``create`` stop at the first positional (IMAGE); everything after it belongs to
+  the container command even when it looks like a flag. ``pull`` is interspersed.
+* pflag: ``--flag=v``, ``--flag v``, ``-xv``, ``-x v``, ``-x=v`` (the ``=`` is dropped),
+  combined shorts (``-itv a:/b``); a bool takes a value only through ``=``; ``--`` ends
+  options; a shorthand run that starts with ``test.`` is silently ignored (Go test flags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from safedocker.errors import UsageError
+
+# strconv.ParseBool: anything else given to a bool flag is a usage error in docker.
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def parse_bool(value: str | None) -> bool | None:
+    """pflag's reading of a bool flag's value (None means no value: true); None if invalid."""
+    if value is None or value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class _Flag:
+    name: str  # canonical long name without dashes
+    short: str | None
+    boolean: bool
+
+
+@dataclass(frozen=True)
+class _FlagSet:
+    longs: dict[str, _Flag]  # every accepted spelling (aliases too) -> flag
+    shorts: dict[str, _Flag]
+    interspersed: bool
+
+    def lookup(self, name: str) -> _Flag:
+        """A flag by ``--long``, ``-s``, ``long`` or ``s``; ValueError for unknown names."""
+        bare = name.lstrip("-")
+        flag = self.shorts.get(bare) if len(bare) == 1 else self.longs.get(bare)
+        if flag is None:
+            raise ValueError(f"not a flag of this command: {name}")
+        return flag
+
+
+def _flagset(spec: str, *, interspersed: bool, aliases: dict[str, str] | None = None) -> _FlagSet:
+    """Build a flag set from ``"name/s? name ..."`` where a trailing ``!`` marks a bool."""
+    longs: dict[str, _Flag] = {}
+    shorts: dict[str, _Flag] = {}
+    for word in spec.split():
+        boolean = word.endswith("!")
+        long, _, short = word.rstrip("!").partition("/")
+        flag = _Flag(long, short or None, boolean)
+        longs[long] = flag
+        if short:
+            shorts[short] = flag
+    for alias, target in (aliases or {}).items():
+        longs[alias] = longs[target]
+    return _FlagSet(longs, shorts, interspersed)
+
+
+# cli/flags/options.go + the root command's --version and cobra's persistent --help.
+_GLOBAL = _flagset(
+    "config context/c debug/D! host/H log-level/l tls! tlscacert tlscert tlskey tlsverify! "
+    "version/v! help/h!",
+    interspersed=False,
+)
+
+# cli/command/container/opts.go addFlags(), shared by run and create. Hidden aliases
+# (--net, --net-alias, --dns-opt) write the same option as their visible twin, so they are
+# reported under the visible name.
+_CONTAINER_FLAGS = (
+    "attach/a device-cgroup-rule device gpus env/e env-file entrypoint group-add "
+    "hostname/h domainname interactive/i! label/l label-file read-only! restart stop-signal "
+    "stop-timeout sysctl tty/t! ulimit user/u workdir/w rm! "
+    "cap-add cap-drop privileged! security-opt userns cgroupns "
+    "add-host dns dns-option dns-search expose ip ip6 link link-local-ip mac-address "
+    "publish/p publish-all/P! network network-alias "
+    "log-driver volume-driver log-opt storage-opt tmpfs volumes-from volume/v mount "
+    "health-cmd health-interval health-retries health-timeout health-start-period "
+    "health-start-interval no-healthcheck! "
+    "blkio-weight blkio-weight-device cidfile cpuset-cpus cpuset-mems cpu-count cpu-percent "
+    "cpu-period cpu-quota cpu-rt-period cpu-rt-runtime cpu-shares/c cpus device-read-bps "
+    "device-read-iops device-write-bps device-write-iops io-maxbandwidth io-maxiops "
+    "kernel-memory memory/m memory-reservation memory-swap memory-swappiness "
+    "oom-kill-disable! oom-score-adj pids-limit "
+    "cgroup-parent ipc isolation pid shm-size uts runtime init! annotation "
+    # create.go / run.go own flags; --help has no -h here (it is --hostname).
+    "name pull quiet/q! use-api-socket! help! platform disable-content-trust!"
+)
+_CONTAINER_ALIASES = {"net": "network", "net-alias": "network-alias", "dns-opt": "dns-option"}
+_CREATE = _flagset(_CONTAINER_FLAGS, interspersed=False, aliases=_CONTAINER_ALIASES)
+_RUN = _flagset(
+    _CONTAINER_FLAGS + " detach/d! sig-proxy! detach-keys",
+    interspersed=False,
+    aliases=_CONTAINER_ALIASES,
+)
+# cli/command/image/pull.go; -h/--help is the root's persistent flag.
+_PULL = _flagset(
+    "all-tags/a! quiet/q! platform disable-content-trust! help/h!", interspersed=True
+)
+
+_COMMANDS: dict[tuple[str, ...], _FlagSet] = {
+    ("run",): _RUN,
+    ("create",): _CREATE,
+    ("pull",): _PULL,
+    ("container", "run"): _RUN,
+    ("container", "create"): _CREATE,
+    ("image", "pull"): _PULL,
+}
+_GROUPS = {"container": ("run", "create"), "image": ("pull",)}
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # canonical long name, e.g. "--env" (also for "-e" and the alias "--net")
+    value: str | None  # None for a bool given without value
+    start: int  # token range in argv, end exclusive; combined shorts share one token
+    end: int
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    options: tuple[Option, ...]
+    positionals: tuple[int, ...]  # argv indices
+    dash: int | None  # argv index of the terminating "--"
+    stopped: int | None  # index of the first token not parsed (error), for split_globals
+    error: str | None
+
+
+def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
+    """pflag's parseArgs from ``argv[start]``; errors are returned, not raised."""
+    options: list[Option] = []
+    positionals: list[int] = []
+    i = start
+    n = len(argv)
+
+    def result(error: str | None = None, stopped: int | None = None) -> _Parsed:
+        return _Parsed(tuple(options), tuple(positionals), dash, stopped, error)
+
+    dash: int | None = None
+    while i < n:
+        token = argv[i]
+        if len(token) < 2 or token[0] != "-":  # "", "-" and words are positionals
+            if not flags.interspersed:
+                positionals.extend(range(i, n))
+                return result()
+            positionals.append(i)
+            i += 1
+            continue
+        if token == "--":
+            dash = i
+            positionals.extend(range(i + 1, n))
+            return result()
+        if token[1] == "-":
+            name, eq, attached = token[2:].partition("=")
+            if not name or name[0] in "-=":
+                return result(f"bad flag syntax: {token}", i)
+            flag = flags.longs.get(name)
+            if flag is None:
+                return result(f"unknown flag: --{name}", i)
+            if eq:
+                value: str | None = attached
+                end = i + 1
+            elif flag.boolean:
+                value, end = None, i + 1
+            elif i + 1 < n:
+                value, end = argv[i + 1], i + 2
+            else:
+                return result(f"flag needs an argument: {token}", i)
+            if flag.boolean and parse_bool(value) is None:
+                return result(f'invalid argument "{value}" for "--{name}" flag', i)
+            options.append(Option(f"--{flag.name}", value, i, end))
+            i = end
+            continue
+        # Shorthands: walk the run of letters the way parseSingleShortArg does.
+        rest = token[1:]
+        end = i + 1
+        while rest:
+            if rest.startswith("test."):  # pflag skips Go test flags, silently
+                break
+            letter, tail = rest[0], rest[1:]
+            flag = flags.shorts.get(letter)
+            if flag is None:
+                return result(f"unknown shorthand flag: {letter!r} in {token}", i)
+            if len(rest) > 2 and rest[1] == "=":
+                value, rest = rest[2:], ""  # "-x=v": the "=" is not part of the value
+            elif flag.boolean:
+                value, rest = None, tail
+            elif tail:
+                value, rest = tail, ""  # "-xv" (note "-e=" gives "=": len("e=") is 2)
+            elif i + 1 < n:
+                value, end = argv[i + 1], i + 2
+            else:
+                return result(f"flag needs an argument: {letter!r} in {token}", i)
+            if flag.boolean and parse_bool(value) is None:
+                return result(f'invalid argument "{value}" for "-{letter}" flag', i)
+            options.append(Option(f"--{flag.name}", value, i, end))
+        i = end
+    return result()
+
+
+@dataclass(frozen=True)
+class GlobalSplit:
+    index: int  # argv index of the first non-global-flag token; len(argv) if none
+    globals: tuple[str, ...]  # argv[:index]
+
+
+def split_globals(argv: Sequence[str]) -> GlobalSplit:
+    """Split off docker's global flags; a bad global flag ends the split at its token.
+
+    docker drops one ``--`` among the global flags and cobra then reads global flags again
+    (``docker -- -D run IMG`` runs IMG), so one ``--`` is part of the globals; a second
+    one makes cobra swallow the next word, so it ends the split (docker runs nothing).
+    """
+    parsed = _parse_flags(argv, 0, _GLOBAL)
+    if parsed.error is None and parsed.dash is not None:
+        again = _parse_flags(argv, parsed.dash + 1, _GLOBAL)
+        if again.error is None and again.dash is not None:
+            return GlobalSplit(again.dash, tuple(argv[: again.dash]))
+        parsed = again
+    if parsed.stopped is not None:
+        index = parsed.stopped
+    elif parsed.positionals:
+        index = parsed.positionals[0]
+    else:
+        index = len(argv)
+    return GlobalSplit(index, tuple(argv[:index]))
+
+
+def _is_help_token(token: str) -> bool:
+    """``--help``, ``--help=B``, ``-h``, ``-hh``, ``-h=B``: what cobra's Traverse lets
+    stand between ``container``/``image`` and their subcommand (and then ignores)."""
+    if token == "--help" or token.startswith("--help="):
+        return token == "--help" or parse_bool(token[7:]) is not None
+    if len(token) < 2 or token[0] != "-" or token[1] != "h":
+        return False
+    rest = token[1:]
+    while rest.startswith("h"):
+        if len(rest) > 2 and rest[1] == "=":
+            return parse_bool(rest[2:]) is not None
+        rest = rest[1:]
+    return not rest or rest.startswith("test.")
+
+
+def find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], int, int] | None:
+    """The intercepted command in argv: (words, index of first word, index after last).
+
+    None when argv does not run pull/run/create. Use this rather than comparing
+    ``argv[i:i+2]``: ``docker container --help=false run IMG`` runs IMG.
+    """
+    index = split_globals(argv).index
+    if index >= len(argv):
+        return None
+    word = argv[index]
+    if (word,) in _COMMANDS:
+        return (word,), index, index + 1
+    subcommands = _GROUPS.get(word)
+    if subcommands is None:
+        return None
+    j = index + 1
+    while j < len(argv) and _is_help_token(argv[j]):
+        j += 1
+    if j < len(argv) and argv[j] in subcommands:
+        return (word, argv[j]), index, j + 1
+    return None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    argv: tuple[str, ...]  # the original argv, without the program name
+    globals: tuple[str, ...]
+    command: tuple[str, ...]  # ("run",), ("container", "create"), ("image", "pull"), ...
+    command_index: int  # argv index of the command's first word
+    options: tuple[Option, ...]  # the subcommand's options, in order
+    image_index: int | None  # argv index of IMAGE; None only when help was asked for
+    args_index: int = 0  # argv index of the first token after the command words
+    dash_index: int | None = None  # argv index of the "--" that ended the options
+    _flags: _FlagSet = field(default=_RUN, repr=False, compare=False)
+
+    @property
+    def image(self) -> str:
+        if self.image_index is None:
+            raise UsageError(f"docker {' '.join(self.command)}: no IMAGE given")
+        return self.argv[self.image_index]
+
+    @property
+    def container_command(self) -> tuple[str, ...]:
+        """The tokens after IMAGE (run/create); always empty for pull."""
+        if self.image_index is None or self.command[-1] == "pull":
+            return ()
+        return self.argv[self.image_index + 1 :]
+
+    @property
+    def help(self) -> bool:
+        """docker will print the command's usage and do nothing else (``--help``)."""
+        return self.flag("--help")
+
+    def _selected(self, names: Iterable[str]) -> list[Option]:
+        wanted = {f"--{self._flags.lookup(name).name}" for name in names}
+        return [option for option in self.options if option.name in wanted]
+
+    def values(self, *names: str) -> list[str]:
+        """Every value given for a flag under any of its names; a bare bool gives "true"."""
+        return ["true" if o.value is None else o.value for o in self._selected(names)]
+
+    def has(self, *names: str) -> bool:
+        return bool(self._selected(names))
+
+    def flag(self, *names: str) -> bool:
+        """A bool flag's effective value: the last occurrence wins, absent is false."""
+        selected = self._selected(names)
+        return bool(selected) and parse_bool(selected[-1].value) is True
+
+    def rebuild(self, image: str, extra_options: Sequence[str] = ()) -> list[str]:
+        """argv with IMAGE replaced and ``extra_options`` inserted just before it (before
+        a ``--`` that precedes it); every other token unchanged."""
+        if self.image_index is None:
+            raise UsageError(f"docker {' '.join(self.command)}: no IMAGE given")
+        at = self.image_index
+        if self.dash_index is not None and self.dash_index < at:
+            at = self.dash_index  # only IMAGE can follow "--" before the command
+        tokens = list(self.argv)
+        tokens[self.image_index] = image
+        tokens[at:at] = extra_options
+        return tokens
+
+
+def parse(argv: Sequence[str]) -> Invocation:
+    """Parse a docker pull/run/create command line exactly as docker/cli v28 would."""
+    argv = tuple(argv)
+    split = split_globals(argv)
+    if split.index < len(argv) and argv[split.index].startswith("-"):
+        error = _parse_flags(argv, 0, _GLOBAL).error or f"unexpected {argv[split.index]}"
+        raise UsageError(f"docker: {error}", hint="see 'docker --help'")
+    found = find_command(argv)
+    if found is None:
+        word = argv[split.index] if split.index < len(argv) else ""
+        raise UsageError(
+            f"not a pull/run/create command: {word or '(none)'}",
+            hint="safe-docker checks only pull, run and create; run docker for the rest",
+        )
+    command, command_index, args_index = found
+    flags = _COMMANDS[command]
+    name = "docker " + " ".join(command)
+    parsed = _parse_flags(argv, args_index, flags)
+    if parsed.error is not None:
+        raise UsageError(f"{name}: {parsed.error}", hint=f"see '{name} --help'")
+    invocation = Invocation(
+        argv=argv,
+        globals=split.globals,
+        command=command,
+        command_index=command_index,
+        options=parsed.options,
+        image_index=parsed.positionals[0] if parsed.positionals else None,
+        args_index=args_index,
+        dash_index=parsed.dash,
+        _flags=flags,
+    )
+    if invocation.help:
+        return invocation  # cobra shows usage before it checks the arguments
+    if not parsed.positionals:
+        raise UsageError(f"{name}: no IMAGE given", hint=f"usage: {name} [OPTIONS] IMAGE")
+    if flags.interspersed and len(parsed.positionals) != 1:
+        raise UsageError(
+            f"{name}: requires exactly 1 argument, got {len(parsed.positionals)}",
+            hint=f"usage: {name} [OPTIONS] NAME[:TAG|@DIGEST]",
+        )
+    return invocation

@@ -1,0 +1,83 @@
+"""The hand-off: the docker argv that runs what was verified, and running it.
+
+``run``/``create`` become one exec of docker with IMAGE replaced by ``repo@digest`` (plus
+GPU options before it). ``pull`` becomes ``docker pull repo@digest`` followed by
+``docker tag repo@digest repo:tag`` so that ``docker images`` shows the tag users expect.
+Under ``SAFE_DOCKER_DRY_RUN=1`` each argv is printed as one JSON array per line instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+from safedocker.errors import DockerNotFound
+from safedocker.shim import exec_docker, find_real_docker
+
+if TYPE_CHECKING:
+    from safedocker.dockerargs import Invocation
+    from safedocker.reference import Digest, ImageRef
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The docker commands to run, in order; the last one is exec'd."""
+
+    commands: tuple[tuple[str, ...], ...]
+
+
+def dry_run() -> bool:
+    return os.environ.get("SAFE_DOCKER_DRY_RUN") == "1"
+
+
+def real_docker() -> str:
+    docker = find_real_docker()
+    if docker is None:
+        raise DockerNotFound(
+            "real docker not found",
+            why="no docker on PATH other than safe-docker itself",
+            hint="install the docker CLI or set SAFE_DOCKER_REAL_DOCKER to its path",
+        )
+    return docker
+
+
+def plan_pinned(invocation: Invocation, ref: ImageRef, digest: Digest,
+                extra_options: Sequence[str] = ()) -> Plan:
+    """The commands that run ``invocation`` with its image pinned to ``digest``."""
+    pinned = ref.pinned(digest)
+    if invocation.command[-1] != "pull":
+        return Plan((tuple(invocation.rebuild(pinned, extra_options)),))
+    pull = tuple(invocation.rebuild(pinned))
+    if ref.digest is not None and ref.tag is None:
+        return Plan((pull,))  # pulled by digest: there is no tag to restore
+    tag = (*invocation.globals, "tag", pinned, ref.tagged)
+    return Plan((pull, tag))
+
+
+def plan_unchanged(invocation: Invocation) -> Plan:
+    return Plan((tuple(invocation.argv),))
+
+
+def execute(plan: Plan) -> NoReturn:
+    """Run every command but the last, then exec the last; stop at the first failure."""
+    docker = real_docker()
+    if dry_run():
+        for command in plan.commands:
+            sys.stdout.write(json.dumps([docker, *command]) + "\n")
+        sys.stdout.flush()
+        sys.exit(0)
+    *before, last = plan.commands
+    for command in before:
+        log.debug("running docker %s", command[:3])
+        status = subprocess.run([docker, *command], check=False).returncode  # noqa: S603
+        if status != 0:
+            sys.exit(status)
+    exec_docker(last, docker)

@@ -1,0 +1,179 @@
+"""The trusted-key store: ``keys add|list|remove|generate``.
+
+A key is its PEM file in ``<config>/keys/<name>.pub`` plus an entry in the config file
+pinning its fingerprint (sha256 of the DER SubjectPublicKeyInfo). Loading re-checks the
+pin, so a key file swapped on disk is a configuration error, never a new trusted signer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from safedocker.config import (
+    KEY_NAME_RE,
+    Config,
+    KeyEntry,
+    Paths,
+    atomic_write,
+    load_user_document,
+    save_user_document,
+)
+from safedocker.errors import ConfigError, RegistryUnavailable, UsageError
+
+if TYPE_CHECKING:
+    from safedocker.signatures.keys import PublicKey
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_BYTES = 64 * 1024
+FETCH_TIMEOUT = (5.0, 15.0)
+
+
+def _check_name(name: str) -> None:
+    if not KEY_NAME_RE.match(name):
+        raise UsageError(
+            f"invalid key name {name!r}",
+            hint="use letters, digits, '.', '_' and '-' (at most 64 characters)",
+        )
+
+
+def fetch_key_text(source: str) -> bytes:
+    """Read a key from a file path or an ``https://`` URL (never plain HTTP)."""
+    if source.startswith("http://"):
+        raise UsageError(f"refusing to fetch a key over plain HTTP: {source}",
+                         hint="use an https:// URL or a local file")
+    if source.startswith("https://"):
+        import requests
+
+        try:
+            with requests.get(source, timeout=FETCH_TIMEOUT, stream=True) as response:
+                response.raise_for_status()
+                data = response.raw.read(MAX_KEY_BYTES + 1, decode_content=True)
+        except requests.RequestException as e:
+            raise RegistryUnavailable(f"cannot fetch key from {source}",
+                                      why=e.__class__.__name__,
+                                      hint="check the URL and the network") from e
+    else:
+        try:
+            with open(source, "rb") as handle:
+                data = handle.read(MAX_KEY_BYTES + 1)
+        except OSError as e:
+            raise UsageError(f"cannot read key file {source}", why=e.strerror or str(e)) from e
+    if len(data) > MAX_KEY_BYTES:
+        raise ConfigError(f"key at {source} is too large", hint="expected one PEM public key")
+    return bytes(data)
+
+
+def add_key(where: Paths, name: str, source: str, fingerprint: str | None = None) -> KeyEntry:
+    from safedocker.signatures.keys import load_public_key
+
+    _check_name(name)
+    pem = fetch_key_text(source)
+    key = load_public_key(pem, name)
+    if fingerprint is not None and fingerprint.lower() != key.fingerprint:
+        raise ConfigError(
+            f"key {name!r} does not match the pinned fingerprint",
+            why=f"expected {fingerprint}, got {key.fingerprint}",
+            hint="check where the key came from; it was not added",
+        )
+    document = load_user_document(where)
+    keys = document.setdefault("keys", {})
+    entry: dict[str, str] = {"fingerprint": key.fingerprint}
+    if source.startswith("https://") or Path(source).exists():
+        entry["source"] = source if source.startswith("https://") else str(Path(source).resolve())
+    keys[name] = entry
+    key_path = where.user_keys_dir / f"{name}.pub"
+    atomic_write(key_path, key.pem, 0o644)
+    save_user_document(where, document)
+    return KeyEntry(name, key.fingerprint, key_path, entry.get("source", ""), "user")
+
+
+def remove_key(where: Paths, name: str) -> list[str]:
+    """Forget a user key; returns the scopes that now reject because no signer is left.
+
+    Removing a key takes effect at once, cached verdicts included. A verify rule left with
+    no signer becomes a reject rule: it must fail closed, not fall back to "unmatched".
+    """
+    document = load_user_document(where)
+    keys = document.get("keys", {})
+    if name not in keys:
+        raise UsageError(f"no user key named {name!r}", hint="see `safe-docker keys list`")
+    now_rejecting = []
+    for rule in document.get("policy", []):
+        if name not in rule.get("keys", []):
+            continue
+        rule["keys"] = [k for k in rule["keys"] if k != name]
+        signers_left = len(rule["keys"]) + len(rule.get("identities", []))
+        if signers_left == 0 or signers_left < rule.get("threshold", 1):
+            for field in ("keys", "identities", "threshold", "tlog", "reference", "annotations"):
+                rule.pop(field, None)
+            rule["action"] = "reject"
+            now_rejecting.append(str(rule.get("scope", "?")))
+    if name in document.get("rekor_keys", []):
+        document["rekor_keys"] = [k for k in document["rekor_keys"] if k != name]
+    del keys[name]
+    save_user_document(where, document)
+    (where.user_keys_dir / f"{name}.pub").unlink(missing_ok=True)
+    return now_rejecting
+
+
+def load_trusted_keys(config: Config, names: Sequence[str]) -> list[PublicKey]:
+    """The named keys, each re-checked against its pinned fingerprint."""
+    from safedocker.signatures.keys import load_public_key
+
+    loaded = []
+    for name in names:
+        entry = config.keys.get(name)
+        if entry is None:
+            raise ConfigError(f"policy names unknown key {name!r}",
+                              hint=f"add it with `safe-docker keys add {name} FILE`")
+        try:
+            pem = entry.path.read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read key {name!r} at {entry.path}",
+                              why=e.strerror or str(e),
+                              hint=f"re-add it with `safe-docker keys add {name} FILE`") from e
+        key = load_public_key(pem, name)
+        if key.fingerprint != entry.fingerprint:
+            raise ConfigError(
+                f"key {name!r} at {entry.path} does not match its pinned fingerprint",
+                why=f"config pins {entry.fingerprint}, file has {key.fingerprint}",
+                hint="the key file changed on disk; re-add the key from its source",
+            )
+        loaded.append(key)
+    return loaded
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    private_path: Path
+    public_path: Path
+    entry: KeyEntry
+
+
+def generate_key(where: Paths, name: str, directory: Path, password: bytes) -> GeneratedKey:
+    """Write a cosign-compatible key pair to ``directory`` and trust its public half."""
+    from safedocker.signatures.cosignkey import generate_key_pair
+
+    _check_name(name)
+    private_pem, public_pem = generate_key_pair(password)
+    private_path = directory / f"{name}.key"
+    public_path = directory / f"{name}.pub"
+    if private_path.exists():
+        raise UsageError(f"{private_path} already exists", hint="choose another name or directory")
+    atomic_write(private_path, private_pem, 0o600)
+    atomic_write(public_path, public_pem, 0o644)
+    entry = add_key(where, name, str(public_path))
+    return GeneratedKey(private_path, public_path, entry)
+
+
+def describe_keys(config: Config) -> list[Mapping[str, str]]:
+    return [
+        {"name": e.name, "fingerprint": e.fingerprint, "origin": e.origin,
+         "source": e.source, "path": str(e.path)}
+        for e in sorted(config.keys.values(), key=lambda e: e.name)
+    ]
