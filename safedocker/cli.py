@@ -204,12 +204,7 @@ def policy_add(
     """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
     from safedocker.config import paths, set_rule
 
-    annotations = {}
-    for item in annotation or []:
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise UsageError(f"invalid --annotation {item!r}", hint="use KEY=VALUE")
-        annotations[k] = v
+    annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
     rule: dict[str, Any] = {"action": "verify", "keys": list(key or []), "threshold": threshold,
                             "tlog": tlog, "reference": reference, "gpu": gpu}
     if annotations:
@@ -280,6 +275,33 @@ def policy_check(image: str, as_json: Annotated[bool, typer.Option("--json")] = 
         return
     typer.echo(f"{ref}: {action}")
     typer.echo(f"because: {decision.explain()}")
+
+
+# --- sign --------------------------------------------------------------------------------
+
+
+@app.command()
+def sign(
+    image: str,
+    key: Annotated[Path, typer.Option("--key", help="Private key (cosign format).")],
+    annotation: Annotated[list[str] | None, typer.Option(
+        "-a", "--annotation", help="Signed annotation KEY=VALUE (repeat).")] = None,
+) -> None:
+    """Sign IMAGE in its registry with a cosign key (password: COSIGN_PASSWORD or prompt)."""
+    from safedocker.config import load_config
+    from safedocker.sign import sign_image
+
+    annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
+    result = sign_image(image, key, _password(), load_config(), annotations)
+    typer.echo(f"signed {result.ref.name}@{result.digest}")
+    typer.echo(f"signature: {result.signature_tag} ({result.signatures_now} signature(s))")
+
+
+def _key_value(item: str, flag: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise UsageError(f"invalid {flag} {item!r}", hint="use KEY=VALUE")
+    return key, value
 
 
 # --- entry ---------------------------------------------------------------------------------

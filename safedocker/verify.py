@@ -222,8 +222,7 @@ def _check_tlog(sig: CosignSignature, rule: Rule, rekor_keys: Sequence[PublicKey
     from safedocker.signatures.rekor import verify_set
 
     try:
-        verify_set(sig.bundle_json, rekor_keys, signature=sig.signature, payload=sig.payload,
-                   public_key_pem=signer_pem)
+        verify_set(sig, rekor_keys, signer_pem)
     except VerificationError as e:
         return f"transparency-log entry does not verify: {e.why or e.what}"
     return None
@@ -323,7 +322,7 @@ class Verifier:
                 hint="verify it once while online, or import a cache with `safe-docker cache import`",
             )
         client = self.client(ref.registry)
-        resolved = client.resolve(ref, self.platform)
+        resolved = client.resolve(ref.repository, ref.digest or ref.tag_or_default, self.platform)
         candidates = [(resolved.digest, fetch_material(client, ref.repository, resolved.digest))]
         platform_digest = resolved.manifest.digest
         if platform_digest != resolved.digest:
