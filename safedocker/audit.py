@@ -45,14 +45,12 @@ _SECRET_WORD = re.compile(
 )
 # KEY=VALUE as a whole argument (``-e PASSWORD=x`` gives the argument ``PASSWORD=x``).
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
-# KEY=VALUE inside a longer argument (``-ePASSWORD=x``, ``sh -c 'TOKEN=x cmd'``).
-_INLINE_ASSIGNMENT = re.compile(
-    r"([A-Za-z0-9_.\-]*(?:pass|pwd|secret|token|key|auth|cred|private|session|cookie|signature)"
-    r"[A-Za-z0-9_.\-]*)=(\"[^\"]*\"|'[^']*'|[^\s;&|]*)",
-    re.IGNORECASE,
-)
+# KEY= inside a longer argument (``-ePASSWORD=x``, ``sh -c 'TOKEN=x cmd'``) and the value
+# after it; the lookbehind makes each token one match attempt, keeping this linear.
+_INLINE_KEY = re.compile(r"(?<![A-Za-z0-9_.\-])([A-Za-z0-9_.\-]+)=")
+_INLINE_VALUE = re.compile(r"\"[^\"]*\"|'[^']*'|[^\s;&|]*")
 # scheme://userinfo@host → scheme://***@host
-_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]+@")
+_URL_USERINFO = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]+@")
 # Authorization header values.
 _AUTH_SCHEME = re.compile(r"\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
 # Flags that look secret but take no value.
@@ -66,7 +64,18 @@ def scrub_text(text: str) -> str:
     """Mask credentials inside free text: URL userinfo, auth headers, secret KEY=VALUE."""
     text = _URL_USERINFO.sub(rf"\g<1>{MASK}@", text)
     text = _AUTH_SCHEME.sub(rf"\g<1> {MASK}", text)
-    return _INLINE_ASSIGNMENT.sub(rf"\g<1>={MASK}", text)
+    parts: list[str] = []
+    pos = 0
+    while match := _INLINE_KEY.search(text, pos):
+        parts.append(text[pos : match.end()])
+        pos = match.end()
+        if _SECRET_WORD.search(match.group(1)):
+            value = _INLINE_VALUE.match(text, pos)
+            if value and value.end() > pos:
+                parts.append(MASK)
+                pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def _scrub_assignment(text: str) -> str:
@@ -95,8 +104,8 @@ def summarize_argv(argv: Sequence[str]) -> list[str]:
     """
     out: list[str] = []
     mask_next = False
-    for raw in argv:
-        arg = str(raw)
+    for raw in argv[: MAX_ARGS + 1]:
+        arg = _bound_string(str(raw))
         if mask_next:
             out.append(MASK)
             mask_next = False
@@ -116,9 +125,9 @@ def summarize_argv(argv: Sequence[str]) -> list[str]:
             out.append(f"-e{_scrub_assignment(arg[2:])}")  # -eKEY=VALUE
             continue
         out.append(_scrub_assignment(arg))
-    bounded = [_bound_string(a) for a in out[:MAX_ARGS]]
-    if len(out) > MAX_ARGS:
-        bounded.append(f"… (+{len(out) - MAX_ARGS} more)")
+    bounded = out[:MAX_ARGS]
+    if len(argv) > MAX_ARGS:
+        bounded.append(f"… (+{len(argv) - MAX_ARGS} more)")
     return bounded
 
 
@@ -133,9 +142,9 @@ def _clean(value: object, depth: int = 0) -> object:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
-        return _bound_string(scrub_text(value))
+        return scrub_text(_bound_string(value))
     if depth >= 8:
-        return _bound_string(scrub_text(str(value)))
+        return scrub_text(_bound_string(str(value)))
     if isinstance(value, Mapping):
         items = list(value.items())[:MAX_ITEMS]
         return {str(k): _clean(v, depth + 1) for k, v in items}
@@ -147,7 +156,7 @@ def _clean(value: object, depth: int = 0) -> object:
         return cleaned
     if isinstance(value, datetime):
         return _iso(value)
-    return _bound_string(scrub_text(str(value)))
+    return scrub_text(_bound_string(str(value)))
 
 
 # ------------------------------------------------------------------------------ times

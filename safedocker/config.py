@@ -230,7 +230,11 @@ def read_document(path: Path) -> dict[str, Any]:
 
 def _parse_file(path: Path, keys_dir: Path, origin: str) -> _FileConfig:
     doc = read_document(path)
-    text = path.read_text(encoding="utf-8") if doc else ""
+    return _parse_document(path, doc, _safe_text(path) if doc else "", keys_dir, origin)
+
+
+def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Path,
+                    origin: str) -> _FileConfig:
     reader = _Reader(path, text)
     reader.check_keys(doc, _TOP_KEYS, "")
 
@@ -357,7 +361,10 @@ def load_config(where: Paths | None = None) -> Config:
     where = where or paths()
     system = _parse_file(where.system_config_file, where.system_keys_dir, "system")
     user = _parse_file(where.user_config_file, where.user_keys_dir, "user")
+    return _combine(system, user)
 
+
+def _combine(system: _FileConfig, user: _FileConfig) -> Config:
     def pick(system_value: Any, user_value: Any, default: Any) -> Any:
         if user_value is not None:
             return user_value
@@ -445,15 +452,13 @@ def save_user_document(where: Paths, document: Mapping[str, Any]) -> None:
     """Validate ``document`` as the user file would be read, then write it atomically."""
     import tomli_w
 
-    data = tomli_w.dumps(dict(document)).encode("utf-8")
-    # Validate by parsing the new text exactly as `load_config` will, before replacing.
-    staged = where.config_dir / f".{CONFIG_FILE}.check"
-    atomic_write(staged, data, 0o600)
-    try:
-        _parse_file(staged, where.user_keys_dir, "user")
-    finally:
-        staged.unlink(missing_ok=True)
-    atomic_write(where.user_config_file, data, 0o644)
+    text = tomli_w.dumps(dict(document))
+    # Validate the new text exactly as `load_config` will read it, before replacing.
+    system = _parse_file(where.system_config_file, where.system_keys_dir, "system")
+    user = _parse_document(where.user_config_file, tomllib.loads(text), text,
+                           where.user_keys_dir, "user")
+    _combine(system, user)
+    atomic_write(where.user_config_file, text.encode("utf-8"), 0o644)
 
 
 def load_user_document(where: Paths) -> dict[str, Any]:

@@ -19,10 +19,13 @@ What the real CLI does, and this module mirrors:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from safedocker.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 # strconv.ParseBool: anything else given to a bool flag is a usage error in docker.
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -132,7 +135,7 @@ _GROUPS = {"container": ("run", "create"), "image": ("pull",)}
 class Option:
     name: str  # canonical long name, e.g. "--env" (also for "-e" and the alias "--net")
     value: str | None  # None for a bool given without value
-    start: int  # token range in argv, end exclusive; combined shorts share one token
+    start: int  # arg range in argv, end exclusive; combined shorts share one arg
     end: int
 
 
@@ -157,22 +160,22 @@ def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
 
     dash: int | None = None
     while i < n:
-        token = argv[i]
-        if len(token) < 2 or token[0] != "-":  # "", "-" and words are positionals
+        arg = argv[i]
+        if len(arg) < 2 or arg[0] != "-":  # "", "-" and words are positionals
             if not flags.interspersed:
                 positionals.extend(range(i, n))
                 return result()
             positionals.append(i)
             i += 1
             continue
-        if token == "--":
+        if arg == "--":
             dash = i
             positionals.extend(range(i + 1, n))
             return result()
-        if token[1] == "-":
-            name, eq, attached = token[2:].partition("=")
+        if arg[1] == "-":
+            name, eq, attached = arg[2:].partition("=")
             if not name or name[0] in "-=":
-                return result(f"bad flag syntax: {token}", i)
+                return result(f"bad flag syntax: {arg}", i)
             flag = flags.longs.get(name)
             if flag is None:
                 return result(f"unknown flag: --{name}", i)
@@ -184,14 +187,14 @@ def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
             elif i + 1 < n:
                 value, end = argv[i + 1], i + 2
             else:
-                return result(f"flag needs an argument: {token}", i)
+                return result(f"flag needs an argument: {arg}", i)
             if flag.boolean and parse_bool(value) is None:
                 return result(f'invalid argument "{value}" for "--{name}" flag', i)
             options.append(Option(f"--{flag.name}", value, i, end))
             i = end
             continue
         # Shorthands: walk the run of letters the way parseSingleShortArg does.
-        rest = token[1:]
+        rest = arg[1:]
         end = i + 1
         while rest:
             if rest.startswith("test."):  # pflag skips Go test flags, silently
@@ -199,7 +202,7 @@ def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
             letter, tail = rest[0], rest[1:]
             flag = flags.shorts.get(letter)
             if flag is None:
-                return result(f"unknown shorthand flag: {letter!r} in {token}", i)
+                return result(f"unknown shorthand flag: {letter!r} in {arg}", i)
             if len(rest) > 2 and rest[1] == "=":
                 value, rest = rest[2:], ""  # "-x=v": the "=" is not part of the value
             elif flag.boolean:
@@ -207,9 +210,9 @@ def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
             elif tail:
                 value, rest = tail, ""  # "-xv" (note "-e=" gives "=": len("e=") is 2)
             elif i + 1 < n:
-                value, end = argv[i + 1], i + 2
+                value, end, rest = argv[i + 1], i + 2, ""
             else:
-                return result(f"flag needs an argument: {letter!r} in {token}", i)
+                return result(f"flag needs an argument: {letter!r} in {arg}", i)
             if flag.boolean and parse_bool(value) is None:
                 return result(f'invalid argument "{value}" for "-{letter}" flag', i)
             options.append(Option(f"--{flag.name}", value, i, end))
@@ -219,7 +222,7 @@ def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
 
 @dataclass(frozen=True)
 class GlobalSplit:
-    index: int  # argv index of the first non-global-flag token; len(argv) if none
+    index: int  # argv index of the first non-global-flag arg; len(argv) if none
     globals: tuple[str, ...]  # argv[:index]
 
 
@@ -245,14 +248,14 @@ def split_globals(argv: Sequence[str]) -> GlobalSplit:
     return GlobalSplit(index, tuple(argv[:index]))
 
 
-def _is_help_token(token: str) -> bool:
+def _is_help_token(arg: str) -> bool:
     """``--help``, ``--help=B``, ``-h``, ``-hh``, ``-h=B``: what cobra's Traverse lets
     stand between ``container``/``image`` and their subcommand (and then ignores)."""
-    if token == "--help" or token.startswith("--help="):
-        return token == "--help" or parse_bool(token[7:]) is not None
-    if len(token) < 2 or token[0] != "-" or token[1] != "h":
+    if arg == "--help" or arg.startswith("--help="):
+        return arg == "--help" or parse_bool(arg[7:]) is not None
+    if len(arg) < 2 or arg[0] != "-" or arg[1] != "h":
         return False
-    rest = token[1:]
+    rest = arg[1:]
     while rest.startswith("h"):
         if len(rest) > 2 and rest[1] == "=":
             return parse_bool(rest[2:]) is not None
@@ -291,7 +294,7 @@ class Invocation:
     command_index: int  # argv index of the command's first word
     options: tuple[Option, ...]  # the subcommand's options, in order
     image_index: int | None  # argv index of IMAGE; None only when help was asked for
-    args_index: int = 0  # argv index of the first token after the command words
+    args_index: int = 0  # argv index of the first arg after the command words
     dash_index: int | None = None  # argv index of the "--" that ended the options
     _flags: _FlagSet = field(default=_RUN, repr=False, compare=False)
 

@@ -393,15 +393,18 @@ def is_cuda_image(image_config: Mapping[str, Any] | None) -> bool:
 
 
 def resolve_mode(
-    policy: GpuMode | str | None = None, environ: Mapping[str, str] | None = None
+    policy: GpuMode | enum.Enum | str | None = None, environ: Mapping[str, str] | None = None
 ) -> GpuMode:
-    """SAFE_DOCKER_GPU overrides the policy's ``gpu``; the default is auto."""
+    """SAFE_DOCKER_GPU overrides the policy's ``gpu`` (a GpuMode, policy.GpuPolicy or its
+    string); the default is auto."""
     env = os.environ if environ is None else environ
     for source, value in ((ENV_GPU_MODE, env.get(ENV_GPU_MODE)), ("gpu", policy)):
         if value is None or value == "":
             continue
         if isinstance(value, GpuMode):
             return value
+        if isinstance(value, enum.Enum):  # policy.GpuPolicy and the like
+            value = value.value
         try:
             return GpuMode(str(value).strip().lower())
         except ValueError:
@@ -493,7 +496,7 @@ def gpu_flags(
     image_config: Mapping[str, Any] | None,
     host: HostGpu,
     daemon: DaemonGpu | None,
-    mode: GpuMode | str | None = GpuMode.AUTO,
+    mode: GpuMode | enum.Enum | str | None = GpuMode.AUTO,
     *,
     environ: Mapping[str, str] | None = None,
 ) -> GpuFlags:

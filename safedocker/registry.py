@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+import requests.auth
 
 from safedocker import __version__
 from safedocker.errors import (
@@ -646,6 +647,14 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+class _OwnAuthorization(requests.auth.AuthBase):
+    """Leaves the request as we built it: keeps requests from adding ~/.netrc credentials
+    (which would also replace our Bearer header)."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
 class RegistryClient:
     """A client for one registry (``docker.io``, ``ghcr.io``, ``127.0.0.1:5000``)."""
 
@@ -670,6 +679,7 @@ class RegistryClient:
         self._credentials_loaded = False
         self.requests_made = 0
         self._session = requests.Session()
+        self._session.auth = _OwnAuthorization()
         self._session.headers.update(
             {"User-Agent": f"safe-docker/{__version__}", "Accept-Encoding": "identity"}
         )

@@ -19,9 +19,9 @@ from safedocker.reference import Digest, parse_reference
 from safedocker.signatures.simplesigning import (
     MAX_PAYLOAD_SIZE,
     SimpleSigningPayload,
-    loads_strict,
     parse_payload,
 )
+from safedocker.signatures.strictjson import loads_strict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

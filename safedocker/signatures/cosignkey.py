@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from safedocker.errors import ConfigError, VerificationError
-from safedocker.signatures.simplesigning import loads_strict
+from safedocker.signatures.strictjson import loads_strict
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes

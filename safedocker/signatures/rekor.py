@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from safedocker.errors import VerificationError
 from safedocker.signatures.canonicaljson import canonicalize
 from safedocker.signatures.keys import spki_der
-from safedocker.signatures.simplesigning import loads_strict
+from safedocker.signatures.strictjson import loads_strict
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,7 +60,7 @@ def _fail(why: str) -> VerificationError:
     return VerificationError(
         "transparency-log proof (Rekor SET) does not verify",
         why=why,
-        hint='check the Rekor public key in the trust root, or set tlog = "off" for this scope',
+        hint="check that the trust root holds the Rekor key of the log that signed it",
     )
 
 

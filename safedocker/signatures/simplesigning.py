@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from safedocker.errors import UsageError, VerificationError
 from safedocker.reference import Digest
+from safedocker.signatures.strictjson import loads_strict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,26 +34,6 @@ class SimpleSigningPayload:
 
 def _reject(why: str) -> VerificationError:
     return VerificationError("invalid cosign signature payload", why=why)
-
-
-def loads_strict(data: bytes, what: str) -> object:
-    """Parse JSON refusing duplicate keys, NaN/Infinity and invalid UTF-8."""
-
-    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for key, value in items:
-            if key in out:
-                raise VerificationError(f"invalid {what}", why=f"duplicate key {key!r}")
-            out[key] = value
-        return out
-
-    def constant(name: str) -> object:
-        raise VerificationError(f"invalid {what}", why=f"{name} is not JSON")
-
-    try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise VerificationError(f"invalid {what}", why=f"not JSON ({type(e).__name__})") from e
 
 
 def _fields(obj: object, where: str, required: tuple[str, ...]) -> dict[str, object]:

@@ -12,9 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 SOURCE = Path(__file__).with_name("fakenvml.c")
 LIBRARY_NAME = "libnvidia-ml.so.1"
@@ -51,9 +53,7 @@ def real_nvml_visible() -> bool:
     """Whether the loader could find a real libnvidia-ml.so.1 without LD_LIBRARY_PATH."""
     ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
     try:
-        out = subprocess.run(
-            [ldconfig, "-p"], capture_output=True, text=True, check=False
-        ).stdout
+        out = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, check=False).stdout
     except OSError:
         out = ""
     if LIBRARY_NAME in out:

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +28,9 @@ from safedocker.cache import (
 from safedocker.errors import CacheError
 from safedocker.reference import Digest
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAME = "docker.io/library/ubuntu"
 MANIFEST = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
@@ -37,7 +41,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @pytest.fixture
-def cache(tmp_path: Path) -> Cache:
+def cache(tmp_path: Path) -> Iterator[Cache]:
     with Cache.open(tmp_path / "cache") as c:
         yield c
 
@@ -314,7 +318,9 @@ def test_import_of_a_missing_file_is_a_cache_error(cache: Cache, tmp_path: Path)
 # ------------------------------------------------------------------------- corruption
 
 
-@pytest.mark.parametrize("garbage", [b"garbage" * 3, os.urandom(8192), b"SQLite format 3\x00" + b"\xff" * 5000])
+@pytest.mark.parametrize(
+    "garbage", [b"garbage" * 3, os.urandom(8192), b"SQLite format 3\x00" + b"\xff" * 5000]
+)
 def test_corrupt_file_is_moved_aside_and_rebuilt(
     tmp_path: Path, garbage: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,11 +17,10 @@ import secrets
 import socket
 import stat
 import threading
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -42,6 +41,9 @@ from safedocker.registry import (
     RegistryClient,
     select_platform,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 REPO = "team/app"
 PASSWORD = "pa55-w0rd-never-logged"
@@ -160,8 +162,8 @@ class FakeRegistry:
         push = method in ("PUT", "POST")
         scope = f"repository:{repo}:{'push' if push else 'pull'}"
         if not self._authorized(headers, scope):
-            return Reply(401, self.challenge(scope),
-                         b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')
+            body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+            return Reply(401, self.challenge(scope), body)
         if kind == "/manifests/":
             if method == "PUT":
                 digest = self.put_manifest(repo, None if ":" in ref else ref, body,
@@ -177,11 +179,11 @@ class FakeRegistry:
         if kind == "/blobs/uploads/":
             if method == "POST":
                 return Reply(202, {"Location": f"/v2/{repo}/blobs/uploads/u1?_state=abc"})
-            digest = query["digest"][0]
-            if hashlib.sha256(body).hexdigest() != digest.partition(":")[2]:
+            claimed = query["digest"][0]
+            if hashlib.sha256(body).hexdigest() != claimed.partition(":")[2]:
                 return Reply(400)
-            self.blobs[digest] = body
-            return Reply(201, {"Docker-Content-Digest": digest})
+            self.blobs[claimed] = body
+            return Reply(201, {"Docker-Content-Digest": claimed})
         if kind == "/blobs/":
             data = self.blobs.get(ref)
             if data is None:
@@ -217,7 +219,8 @@ class FakeRegistry:
             page, more = tags[: self.tag_page], len(tags) > self.tag_page
             hdrs = {"Content-Type": "application/json"}
             if more:
-                hdrs["Link"] = f'</v2/{repo}/tags/list?n={self.tag_page}&last={page[-1]}>; rel="next"'
+                nxt = f"/v2/{repo}/tags/list?n={self.tag_page}&last={page[-1]}"
+                hdrs["Link"] = f'<{nxt}>; rel="next"'
             return Reply(200, hdrs, json.dumps({"name": repo, "tags": page}).encode())
         return Reply(200, {"Content-Type": "application/json"},
                      json.dumps({"name": repo, "tags": tags}).encode())
@@ -250,7 +253,8 @@ def _serve(handle: Callable[[str, str, dict[str, str], bytes], Reply],
 
     server = ThreadingHTTPServer((host, 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
     return server, int(server.server_address[1])
 
 
@@ -770,7 +774,7 @@ def test_select_platform_without_a_match_names_what_exists() -> None:
     [("x86_64", "linux/amd64"), ("aarch64", "linux/arm64/v8"), ("armv7l", "linux/arm/v7")],
 )
 def test_host_platform(monkeypatch: pytest.MonkeyPatch, machine: str, expected: str) -> None:
-    monkeypatch.setattr(reg._platform, "machine", lambda: machine)
+    monkeypatch.setattr("platform.machine", lambda: machine)
     assert str(reg.host_platform()) == expected
     index = reg.parse_manifest(json.dumps(
         _index("linux/amd64", "linux/arm64/v8", "linux/arm/v7")
@@ -812,7 +816,7 @@ def test_resolve_through_an_index(fake: FakeRegistry, monkeypatch: pytest.Monkey
         assert resolved.digest == index_digest
         assert resolved.manifest.digest == arm
         assert resolved.index is not None and resolved.index.digest == index_digest
-        monkeypatch.setattr(reg._platform, "machine", lambda: "x86_64")
+        monkeypatch.setattr("platform.machine", lambda: "x86_64")
         assert client.resolve(REPO, "multi").manifest.digest == amd
 
 
@@ -898,3 +902,28 @@ def test_push_blob_and_manifest_then_read_back(fake: FakeRegistry) -> None:
         assert client.get_blob(REPO, layer, 1024) == payload
     scopes = {s for t in fake.token_requests for s in t["query"]["scope"]}
     assert f"repository:{REPO}:pull,push" in scopes
+
+
+def test_unresolvable_host_is_unavailable() -> None:
+    with RegistryClient("registry.invalid", timeout=(2.0, 2.0)) as client, \
+            pytest.raises(RegistryUnavailable) as err:
+        client.get_manifest(REPO, "v1")
+    assert err.value.exit_code == ExitCode.UNAVAILABLE
+    assert "SAFE_DOCKER_OFFLINE=1" in err.value.hint
+
+
+def test_netrc_credentials_never_replace_the_registry_token(
+    fake: FakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.auth = "bearer"
+    digest, _ = push_image(fake)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login mallory password from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with client_for(fake) as client:
+        assert client.get_manifest(REPO, "v1").digest == digest
+    assert all(
+        h.get("Authorization", "").startswith("Bearer ") or "Authorization" not in h
+        for _, _, h in fake.log
+    )

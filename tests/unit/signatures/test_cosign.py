@@ -46,8 +46,11 @@ def manifest(layers: list[dict[str, object]], media_type: str) -> bytes:
         {
             "schemaVersion": 2,
             "mediaType": media_type,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
-                       "digest": str(Digest.of(b"{}"))},
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "size": 2,
+                "digest": str(Digest.of(b"{}")),
+            },
             "layers": layers,
         }
     ).encode()
@@ -70,7 +73,9 @@ def layer(**annotations: str) -> dict[str, object]:
     ],
 )
 def test_signature_layers_of_oci_and_docker_manifests(media_type: str) -> None:
-    layers = signature_layers(manifest([layer(**{SIGNATURE_ANNOTATION: "c2ln"}), layer()], media_type))
+    layers = signature_layers(
+        manifest([layer(**{SIGNATURE_ANNOTATION: "c2ln"}), layer()], media_type)
+    )
     assert len(layers) == 2
     assert layers[0].media_type == SIMPLE_SIGNING_MEDIA_TYPE
     assert layers[0].digest == Digest.of(b"payload")
@@ -92,12 +97,19 @@ def test_oversized_layer_is_flagged_so_it_is_never_fetched() -> None:
         (b'{"schemaVersion":1}', "schema 2"),
         (b'{"schemaVersion":2,"layers":{}}', "no layers"),
         (b'{"schemaVersion":2,"layers":[1]}', "not an object"),
-        (b'{"schemaVersion":2,"layers":[{"mediaType":"x","size":true,"digest":"sha256:'
-         + b"a" * 64 + b'"}]}', "invalid size"),
-        (b'{"schemaVersion":2,"layers":[{"mediaType":"x","size":1,"digest":"md5:ab"}]}',
-         "digest"),
-        (b'{"schemaVersion":2,"layers":[{"mediaType":"x","size":1,"digest":"sha256:'
-         + b"a" * 64 + b'","annotations":{"a":1}}]}', "not strings"),
+        (
+            b'{"schemaVersion":2,"layers":[{"mediaType":"x","size":true,"digest":"sha256:'
+            + b"a" * 64
+            + b'"}]}',
+            "invalid size",
+        ),
+        (b'{"schemaVersion":2,"layers":[{"mediaType":"x","size":1,"digest":"md5:ab"}]}', "digest"),
+        (
+            b'{"schemaVersion":2,"layers":[{"mediaType":"x","size":1,"digest":"sha256:'
+            + b"a" * 64
+            + b'","annotations":{"a":1}}]}',
+            "not strings",
+        ),
     ],
 )
 def test_malformed_manifests_are_refused(document: bytes, why: str) -> None:
@@ -174,7 +186,9 @@ def test_base64_signature_may_be_wrapped_over_lines() -> None:
     sig, private = signed()
     wrapped = "\n".join(sig.signature_b64[i : i + 20] for i in range(0, len(sig.signature_b64), 20))
     rewrapped = CosignSignature(sig.media_type, sig.payload, wrapped)
-    assert verify_with_keys(rewrapped, [load_public_key(public_key_pem(private), "k")], IMAGE).verified
+    assert verify_with_keys(
+        rewrapped, [load_public_key(public_key_pem(private), "k")], IMAGE
+    ).verified
 
 
 def payload_for(reference: str) -> object:
@@ -208,7 +222,9 @@ def test_check_annotations_requires_equal_strings() -> None:
     payload = parse_payload(make_payload("r.example/a", IMAGE, {"git": "abc", "n": 1}))
     assert check_annotations(payload, {}) is None
     assert check_annotations(payload, {"git": "abc"}) is None
-    assert check_annotations(payload, {"git": "abd"}) == "signature annotation git is 'abc', not 'abd'"
+    assert (
+        check_annotations(payload, {"git": "abd"}) == "signature annotation git is 'abc', not 'abd'"
+    )
     assert check_annotations(payload, {"n": "1"}) == "signature annotation n is 1, not '1'"
     assert check_annotations(payload, {"team": "x"}) == "signature lacks required annotation team=x"
     bare = parse_payload(make_payload("r.example/a", IMAGE))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -11,11 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding,
 from safedocker.errors import ConfigError
 from safedocker.signatures.keys import fingerprint_of, load_public_key
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
 DATA = b"payload bytes"
 
 
-def pem_of(private_key: object) -> bytes:
-    return private_key.public_key().public_bytes(  # type: ignore[attr-defined]
+def pem_of(private_key: PrivateKeyTypes) -> bytes:
+    return private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
@@ -28,7 +32,9 @@ def pem_of(private_key: object) -> bytes:
         (ec.SECP521R1(), hashes.SHA512()),
     ],
 )
-def test_ecdsa_verifies_with_the_curve_hash(curve: ec.EllipticCurve, algorithm: hashes.HashAlgorithm) -> None:
+def test_ecdsa_verifies_with_the_curve_hash(
+    curve: ec.EllipticCurve, algorithm: hashes.HashAlgorithm
+) -> None:
     private = ec.generate_private_key(curve)
     key = load_public_key(pem_of(private), "k")
     signature = private.sign(DATA, ec.ECDSA(algorithm))
@@ -40,7 +46,7 @@ def test_ecdsa_p384_also_accepts_sha256_as_older_cosign_signed() -> None:
     private = ec.generate_private_key(ec.SECP384R1())
     key = load_public_key(pem_of(private), "k")
     assert key.verify(private.sign(DATA, ec.ECDSA(hashes.SHA256())), DATA)
-    assert not key.verify(private.sign(DATA, ec.ECDSA(hashes.SHA1())), DATA)
+    assert not key.verify(private.sign(DATA, ec.ECDSA(hashes.SHA1())), DATA)  # noqa: S303
 
 
 def test_rsa_pkcs1v15_and_pss() -> None:
@@ -53,7 +59,7 @@ def test_rsa_pkcs1v15_and_pss() -> None:
     assert key.verify(pkcs1, DATA)
     assert key.verify(pss, DATA)
     assert not key.verify(pkcs1, b"other")
-    assert not key.verify(private.sign(DATA, padding.PKCS1v15(), hashes.SHA1()), DATA)
+    assert not key.verify(private.sign(DATA, padding.PKCS1v15(), hashes.SHA1()), DATA)  # noqa: S303
     assert key.algorithm == "rsa-2048"
 
 
@@ -120,7 +126,8 @@ def test_private_key_is_refused_with_a_hint() -> None:
 
 def test_weak_and_unsupported_keys_are_refused() -> None:
     with pytest.raises(ConfigError, match="too weak"):
-        load_public_key(pem_of(rsa.generate_private_key(public_exponent=65537, key_size=1024)), "r")
+        weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+        load_public_key(pem_of(weak), "r")
     with pytest.raises(ConfigError, match="unsupported curve"):
         load_public_key(pem_of(ec.generate_private_key(ec.SECP256K1())), "k1")
     with pytest.raises(ConfigError, match="unsupported type"):

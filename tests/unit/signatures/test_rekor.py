@@ -113,8 +113,9 @@ def test_entry_for_another_signature_key_or_payload_is_refused() -> None:
     for why, body in cases.items():
         forged, _ = signed_with_bundle(log, body)
         # Re-home the honest signature and payload under the forged entry's bundle.
-        mixed = CosignSignature(sig.media_type, sig.payload, sig.signature_b64,
-                                bundle_json=forged.bundle_json)
+        mixed = CosignSignature(
+            sig.media_type, sig.payload, sig.signature_b64, bundle_json=forged.bundle_json
+        )
         with pytest.raises(VerificationError, match=why):
             verify_set(mixed, [log.key], signer.pem)
 
@@ -130,18 +131,22 @@ def test_entry_checked_against_the_signer_we_trust_not_the_one_logged() -> None:
 def test_rekord_entries_with_inline_content_are_understood() -> None:
     log = Log()
     sig, signer = signed_with_bundle(log)
-    body = {
+    body: dict[str, object] = {
         "apiVersion": "0.0.1",
         "kind": "rekord",
         "spec": {
             "data": {"content": b64(sig.payload)},
-            "signature": {"format": "x509", "content": sig.signature_b64,
-                          "publicKey": {"content": b64(signer.pem)}},
+            "signature": {
+                "format": "x509",
+                "content": sig.signature_b64,
+                "publicKey": {"content": b64(signer.pem)},
+            },
         },
     }
     forged, _ = signed_with_bundle(log, body)
-    rehomed = CosignSignature(sig.media_type, sig.payload, sig.signature_b64,
-                              bundle_json=forged.bundle_json)
+    rehomed = CosignSignature(
+        sig.media_type, sig.payload, sig.signature_b64, bundle_json=forged.bundle_json
+    )
     assert verify_set(rehomed, [log.key], signer.pem).kind == "rekord"
 
 
@@ -159,12 +164,24 @@ def test_other_entry_kinds_are_refused() -> None:
         (b"{}", "no Payload"),
         (b'{"Payload":{"body":1}}', "body is not a string"),
         (b'{"Payload":{"body":"","logID":"xyz"}}', "logID"),
-        (b'{"SignedEntryTimestamp":"!","Payload":{"body":"","logID":"' + b"a" * 64
-         + b'","integratedTime":1,"logIndex":1}}', "not valid base64"),
-        (b'{"SignedEntryTimestamp":"","Payload":{"body":"","logID":"' + b"a" * 64
-         + b'","integratedTime":1.5,"logIndex":1}}', "integratedTime"),
-        (b'{"SignedEntryTimestamp":"","Payload":{"body":"","logID":"' + b"a" * 64
-         + b'","integratedTime":true,"logIndex":1}}', "integratedTime"),
+        (
+            b'{"SignedEntryTimestamp":"!","Payload":{"body":"","logID":"'
+            + b"a" * 64
+            + b'","integratedTime":1,"logIndex":1}}',
+            "not valid base64",
+        ),
+        (
+            b'{"SignedEntryTimestamp":"","Payload":{"body":"","logID":"'
+            + b"a" * 64
+            + b'","integratedTime":1.5,"logIndex":1}}',
+            "integratedTime",
+        ),
+        (
+            b'{"SignedEntryTimestamp":"","Payload":{"body":"","logID":"'
+            + b"a" * 64
+            + b'","integratedTime":true,"logIndex":1}}',
+            "integratedTime",
+        ),
     ],
 )
 def test_malformed_bundles_are_refused(bundle: bytes, why: str) -> None:
@@ -177,8 +194,9 @@ def real_with(mutate: object) -> CosignSignature:
     assert sig.bundle_json is not None
     document = json.loads(sig.bundle_json)
     mutate(document["Payload"])  # type: ignore[operator]
-    return CosignSignature(sig.media_type, sig.payload, sig.signature_b64,
-                           bundle_json=json.dumps(document).encode())
+    return CosignSignature(
+        sig.media_type, sig.payload, sig.signature_b64, bundle_json=json.dumps(document).encode()
+    )
 
 
 def flip_body(payload: dict[str, object]) -> None:

@@ -102,8 +102,14 @@ def test_duplicate_names_are_refused(text: bytes) -> None:
         (lambda d: d.update(extra=1), "unknown field"),
         (lambda d: d["critical"].update(extra=1), "unknown field"),
         (lambda d: d["critical"]["identity"].update(**{"docker-reference": 5}), "not a string"),
-        (lambda d: d["critical"]["image"].update(**{"docker-manifest-digest": None}), "not a string"),
-        (lambda d: d["critical"]["image"].update(**{"docker-manifest-digest": "sha256:XY"}), "not a digest"),
+        (
+            lambda d: d["critical"]["image"].update(**{"docker-manifest-digest": None}),
+            "not a string",
+        ),
+        (
+            lambda d: d["critical"]["image"].update(**{"docker-manifest-digest": "sha256:XY"}),
+            "not a digest",
+        ),
         (lambda d: d["critical"].update(type=["cosign container image signature"]), "not a string"),
         (lambda d: d.update(optional=[]), "neither an object nor null"),
         (lambda d: d.update(critical="x"), "not a JSON object"),

@@ -1,0 +1,151 @@
+"""Passthrough cost: what safe-docker adds to every docker command it does not intercept.
+
+Run from the repository root: ``python -m bench.passthrough`` (or ``make bench``).
+Prints figures and goals; never fails on timing. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.common import (
+    PYTHON,
+    SAFE_DOCKER,
+    Bench,
+    bench_world,
+    interleaved_medians,
+    ms,
+    run,
+    section,
+    table,
+    verdict,
+)
+
+RUNS = int(os.environ.get("BENCH_RUNS", "30"))
+WARMUP = 3
+SHIM_GOAL = 1.3
+# Modules the passthrough path must never import (DESIGN.md: heavy imports only where needed).
+HEAVY = ("typer", "click", "requests", "urllib3", "cryptography", "sigstore", "docker",
+         "pynvml", "platformdirs", "tomllib", "tomli", "safedocker.cli", "safedocker.registry")
+IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)\s*$")
+
+
+def ps_ratio(bench: Bench) -> list[list[str]]:
+    section(f"docker ps through safe-docker (median of {RUNS}, interleaved, {WARMUP} warm-up)")
+    medians = interleaved_medians(
+        {"docker ps": ([bench.docker, "ps"], bench.docker_env()),
+         "safe-docker ps": ([SAFE_DOCKER, "ps"], bench.safe_env())},
+        runs=RUNS, warmup=WARMUP,
+    )
+    ratio = medians["safe-docker ps"] / medians["docker ps"]
+    return [
+        ["docker ps", ms(medians["docker ps"]), ""],
+        ["safe-docker ps", ms(medians["safe-docker ps"]), ""],
+        ["ps ratio (safe-docker ps / docker ps)", f"{ratio:.2f}", "(informational)"],
+    ]
+
+
+def shim_overhead(bench: Bench) -> list[list[str]]:
+    """The shim alone: the real docker is /bin/true, so the time is start-up to exec."""
+    env = bench.safe_env(SAFE_DOCKER_REAL_DOCKER="/bin/true")
+    medians = interleaved_medians(
+        {"bare": ([PYTHON, "-c", "pass"], env),
+         "shim": ([SAFE_DOCKER, "ps"], env),
+         "true": (["/bin/true"], env)},
+        runs=RUNS, warmup=WARMUP,
+    )
+    ratio = medians["shim"] / medians["bare"]
+    return [
+        ["/bin/true (exec floor)", ms(medians["true"]), ""],
+        [f"bare python start-up ({Path(PYTHON).name} -c pass)", ms(medians["bare"]), ""],
+        ["shim: safe-docker ps -> /bin/true", ms(medians["shim"]), ""],
+        ["shim overhead / bare python start-up", f"{ratio:.2f}",
+         f"<= {SHIM_GOAL} {verdict(ratio, SHIM_GOAL)}"],
+    ]
+
+
+def _importtime(argv: list[str], env: dict[str, str]) -> dict[str, tuple[int, int, int]]:
+    """module -> (self us, cumulative us, nesting depth) from ``-X importtime``."""
+    stderr = subprocess.run(argv, env=env, capture_output=True, timeout=60).stderr.decode()
+    found = {}
+    for line in stderr.splitlines():
+        match = IMPORT_LINE.match(line)
+        if match:
+            depth = len(match.group(3)) // 2
+            found[match.group(4)] = (int(match.group(1)), int(match.group(2)), depth)
+    return found
+
+
+def import_summary(bench: Bench, repeat: int = 7) -> None:
+    section("imports on the passthrough path (python -X importtime, beyond bare start-up)")
+    env = bench.safe_env(SAFE_DOCKER_REAL_DOCKER="/bin/true")
+    bare_runs = [_importtime([PYTHON, "-X", "importtime", "-c", "pass"], env) for _ in range(3)]
+    bare = set().union(*bare_runs)
+    shim_runs = [_importtime([PYTHON, "-X", "importtime", SAFE_DOCKER, "ps"], env)
+                 for _ in range(repeat)]
+    modules = [m for m in shim_runs[0] if m not in bare]
+    # Median per module over the runs, to smooth out a noisy one.
+    cumulative = {m: statistics.median(r[m][1] for r in shim_runs if m in r) for m in modules}
+    own = {m: statistics.median(r[m][0] for r in shim_runs if m in r) for m in modules}
+    depth = {m: shim_runs[0][m][2] for m in modules}
+    top_level = sum(cumulative[m] for m in modules if depth[m] == 1)
+    print(f"{len(modules)} modules beyond bare start-up; top-level cumulative "
+          f"{top_level / 1000:.1f} ms (importtime's own overhead inflates this)")
+    rows = [[m if depth[m] <= 1 else "  " * (depth[m] - 1) + m,
+             f"{cumulative[m] / 1000:.2f}", f"{own[m] / 1000:.2f}"]
+            for m in sorted(modules, key=lambda m: -cumulative[m])[:15]]
+    table(rows, header=("module (top 15 by cumulative)", "cumulative ms", "self ms"))
+    heavy = sorted(m for m in modules
+                   if any(m == h or m.startswith(h + ".") for h in HEAVY))
+    print(f"heavy modules on the passthrough path: {', '.join(heavy) if heavy else 'none'}")
+
+
+def shell_function(bench: Bench) -> None:
+    section("shell function (eval \"$(safe-docker shell-init bash)\")")
+    env = bench.safe_env()
+    env["PATH"] = os.pathsep.join([str(Path(SAFE_DOCKER).parent), env.get("PATH", os.defpath)])
+    probe = subprocess.run([SAFE_DOCKER, "shell-init", "bash"], env=env, capture_output=True,
+                           timeout=60)
+    if probe.returncode != 0 or not probe.stdout.strip():
+        print(f"shell-init: not available (safe-docker shell-init bash exited {probe.returncode})")
+        return
+    init = probe.stdout.decode()
+    env["SDB_INIT"] = init
+    # The function must resolve to the shim and still print docker's output.
+    check = run(["bash", "-c", 'eval "$SDB_INIT"; type docker; docker ps'], env)
+    if b"function" not in check.stdout:
+        print("shell-init: ran, but defines no `docker` function; not measured")
+        return
+    real_dir = str(Path(bench.docker).parent)
+    medians = interleaved_medians(
+        {"plain": (["bash", "-c", f'PATH="{real_dir}:$PATH"; docker ps'], env),
+         "function": (["bash", "-c", 'eval "$SDB_INIT"; docker ps'], env)},
+        runs=RUNS, warmup=WARMUP,
+    )
+    ratio = medians["function"] / medians["plain"]
+    table([
+        ["bash -c 'docker ps' (real docker)", ms(medians["plain"]), ""],
+        ["bash -c 'eval init; docker ps' (function)", ms(medians["function"]), ""],
+        ["shell function ratio (function / real docker ps)", f"{ratio:.2f}", "(informational)"],
+    ])
+
+
+def main() -> int:
+    print(f"safe-docker passthrough benchmark; python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs, {RUNS} runs per figure")
+    with bench_world() as bench:
+        rows = ps_ratio(bench)
+        rows += shim_overhead(bench)
+        table(rows)
+        import_summary(bench)
+        shell_function(bench)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

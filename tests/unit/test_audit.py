@@ -1,0 +1,244 @@
+"""The audit log: appends, rotation, concurrent appenders, secrets, --since."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from safedocker.audit import AUDIT_NAME, AuditLog, parse_since, summarize_argv
+from safedocker.errors import UsageError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def event(n: int = 0, **extra: object) -> dict[str, object]:
+    return {
+        "argv": ["run", "--rm", "ubuntu:24.04"],
+        "reference": "docker.io/library/ubuntu:24.04",
+        "digest": "sha256:" + "ab" * 32,
+        "rule": "docker.io/library/*",
+        "signers": ["key:canonical"],
+        "outcome": "accepted",
+        "offline": False,
+        "reasons": [],
+        "n": n,
+        **extra,
+    }
+
+
+def test_record_appends_one_private_json_line_with_time_user_and_pid(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "state")
+    log.record(event(1))
+    log.record(event(2, outcome="refused", reasons=["no signature"]))
+    path = tmp_path / "state" / AUDIT_NAME
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["pid"] == os.getpid()
+    assert first["user"]
+    assert first["time"].endswith("Z")
+    assert datetime.fromisoformat(first["time"][:-1]).year >= 2024
+    events = list(log.read())
+    assert [e["n"] for e in events] == [1, 2]
+    assert events[1]["outcome"] == "refused" and events[1]["reasons"] == ["no signature"]
+
+
+def test_caller_cannot_override_time_user_or_pid(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    log.record({"time": "1999-01-01T00:00:00Z", "user": "root", "pid": 1, "outcome": "warned"})
+    (entry,) = list(log.read())
+    assert entry["pid"] == os.getpid() and entry["time"] != "1999-01-01T00:00:00Z"
+
+
+def test_rotation_by_size_keeps_backups_and_reads_oldest_first(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, max_bytes=2000, backups=2)
+    for n in range(60):
+        log.record(event(n))
+    files = sorted(p.name for p in tmp_path.glob(f"{AUDIT_NAME}*") if not p.name.endswith(".lock"))
+    assert files == [AUDIT_NAME, f"{AUDIT_NAME}.1", f"{AUDIT_NAME}.2"]
+    for p in tmp_path.glob(f"{AUDIT_NAME}*"):
+        if not p.name.endswith(".lock"):
+            assert p.stat().st_size <= 2000
+    numbers = [int(str(e["n"])) for e in log.read()]
+    assert numbers == sorted(numbers)
+    assert numbers[-1] == 59
+    assert 0 not in numbers  # the oldest fell off the end
+
+
+def test_corrupt_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    log.record(event(1))
+    with open(tmp_path / AUDIT_NAME, "ab") as f:
+        f.write(b'{"half a line\n[1, 2]\n\xff\xfe\n{"time": "not a time"}\n\n')
+    log.record(event(2))
+    assert [e["n"] for e in log.read()] == [1, 2]
+    assert log.corrupt_lines == 4
+
+
+def test_read_of_an_absent_log_is_empty(tmp_path: Path) -> None:
+    assert list(AuditLog(tmp_path / "nothing").read()) == []
+
+
+APPENDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from safedocker.audit import AuditLog
+
+    log = AuditLog(Path(sys.argv[1]), max_bytes=int(sys.argv[3]), backups=50)
+    worker = int(sys.argv[2])
+    for i in range(50):
+        log.record({"worker": worker, "i": i, "outcome": "accepted", "reasons": ["x" * 300]})
+    """
+)
+
+
+@pytest.mark.parametrize("max_bytes", [5 * 1024 * 1024, 64 * 1024], ids=["no-rotation", "rotating"])
+def test_concurrent_appenders_write_whole_lines_and_lose_none(
+    tmp_path: Path, max_bytes: int
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, str(tmp_path), str(w), str(max_bytes)],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for w in range(20)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    lines = []
+    for path in tmp_path.glob(f"{AUDIT_NAME}*"):
+        if not path.name.endswith(".lock"):
+            lines += path.read_bytes().splitlines()
+    assert len(lines) == 20 * 50
+    parsed = [json.loads(line) for line in lines]  # every line is whole, valid JSON
+    assert {(e["worker"], e["i"]) for e in parsed} == {(w, i) for w in range(20) for i in range(50)}
+    log = AuditLog(tmp_path, max_bytes=max_bytes, backups=50)
+    assert len(list(log.read())) == 1000 and log.corrupt_lines == 0
+
+
+# ------------------------------------------------------------------------------ secrets
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "-e", "PASSWORD=hunter2", "img"], ["run", "-e", "PASSWORD=***", "img"]),
+        (
+            ["run", "--env", "GITHUB_TOKEN=ghp_abc", "img"],
+            ["run", "--env", "GITHUB_TOKEN=***", "img"],
+        ),
+        (["run", "--env=db_pass=a b c", "img"], ["run", "--env=db_pass=***", "img"]),
+        (
+            ["run", "-eAWS_SECRET_ACCESS_KEY=xyz", "img"],
+            ["run", "-eAWS_SECRET_ACCESS_KEY=***", "img"],
+        ),
+        (
+            ["run", "-e", "API_KEY=k", "-e", "HOME=/root", "img"],
+            ["run", "-e", "API_KEY=***", "-e", "HOME=/root", "img"],
+        ),
+        (["run", "-e", "HTTP_AUTH", "img"], ["run", "-e", "HTTP_AUTH", "img"]),
+        (
+            ["run", "img", "sh", "-c", "MY_CREDS=zz ./go"],
+            ["run", "img", "sh", "-c", "MY_CREDS=***"],
+        ),
+        (
+            ["run", "img", "sh", "-c", "cd /w && MY_CREDS=zz ./go"],
+            ["run", "img", "sh", "-c", "cd /w && MY_CREDS=*** ./go"],
+        ),
+        (["run", "img", "env", "X=A_TOKEN=t"], ["run", "img", "env", "X=A_TOKEN=***"]),
+        (["--password", "s3cret", "pull", "img"], ["--password", "***", "pull", "img"]),
+        (["--registry-token=abc", "pull", "img"], ["--registry-token=***", "pull", "img"]),
+        (["--password-stdin", "user"], ["--password-stdin", "user"]),
+        (
+            ["-H", "tcp://alice:pw@10.0.0.1:2376", "run", "img"],
+            ["-H", "tcp://***@10.0.0.1:2376", "run", "img"],
+        ),
+        (
+            ["run", "img", "curl", "-H", "Authorization: Bearer eyJhbGciOi.x.y"],
+            ["run", "img", "curl", "-H", "Authorization: Bearer ***"],
+        ),
+        (
+            ["run", "--rm", "-it", "ubuntu:24.04", "bash"],
+            ["run", "--rm", "-it", "ubuntu:24.04", "bash"],
+        ),
+    ],
+)
+def test_summarize_argv_masks_secrets(argv: list[str], expected: list[str]) -> None:
+    assert summarize_argv(argv) == expected
+
+
+def test_summarize_argv_is_bounded_and_fast() -> None:
+    start = time.monotonic()
+    long_args = ["x" * 100_000, "a=" * 50_000, "passpass" * 10_000, "A_KEY=" + "v" * 9000]
+    summary = summarize_argv(long_args + ["a"] * 500)
+    assert time.monotonic() - start < 1.0
+    assert all(len(a) <= 2049 for a in summary)
+    assert summary[3] == "A_KEY=***"
+    assert len(summary) == 129 and summary[-1] == "… (+376 more)"
+
+
+def test_recorded_events_never_contain_the_secret(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    log.record(
+        event(
+            argv=["run", "-e", "DB_PASSWORD=hunter2", "--env", "TOKEN=t0k3n", "img"],
+            reasons=["could not reach https://bob:hunter2@registry.example/v2/"],
+        )
+    )
+    text = (tmp_path / AUDIT_NAME).read_text()
+    assert "hunter2" not in text and "t0k3n" not in text
+    (entry,) = list(log.read())
+    assert entry["argv"] == ["run", "-e", "DB_PASSWORD=***", "--env", "TOKEN=***", "img"]
+
+
+# ------------------------------------------------------------------------------- since
+
+NOW = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("24h", NOW - timedelta(hours=24)),
+        ("7d", NOW - timedelta(days=7)),
+        ("30m", NOW - timedelta(minutes=30)),
+        ("2w", NOW - timedelta(weeks=2)),
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=timezone.utc)),
+        ("2026-11-01T08:30:00Z", datetime(2026, 11, 1, 8, 30, tzinfo=timezone.utc)),
+        ("2026-11-01T10:30:00+02:00", datetime(2026, 11, 1, 8, 30, tzinfo=timezone.utc)),
+    ],
+)
+def test_parse_since(text: str, expected: datetime) -> None:
+    assert parse_since(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "24", "-1d", "2026-13-01", "1y"])
+def test_parse_since_refuses_nonsense(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_since(text, now=NOW)
+
+
+def test_read_since_filters_by_time(tmp_path: Path) -> None:
+    path = tmp_path / AUDIT_NAME
+    old = {"time": "2026-10-01T00:00:00.000Z", "n": 1}
+    new = {"time": "2026-11-09T00:00:00.000Z", "n": 2}
+    path.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    log = AuditLog(tmp_path)
+    assert [e["n"] for e in log.read(parse_since("7d", now=NOW))] == [2]
+    assert [e["n"] for e in log.read(datetime(2026, 9, 1))] == [1, 2]  # naive means UTC
+    log.record(event(3))
+    assert [e["n"] for e in log.read(parse_since("1h"))] == [3]
