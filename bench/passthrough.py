@@ -11,6 +11,7 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.common import (
@@ -19,11 +20,13 @@ from bench.common import (
     Bench,
     bench_world,
     interleaved_medians,
-    ms,
+    load_note,
+    ms2,
+    ratio2,
     run,
     section,
     table,
-    verdict,
+    verdict2,
 )
 
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
@@ -44,9 +47,9 @@ def ps_ratio(bench: Bench) -> list[list[str]]:
     )
     ratio = medians["safe-docker ps"] / medians["docker ps"]
     return [
-        ["docker ps", ms(medians["docker ps"]), ""],
-        ["safe-docker ps", ms(medians["safe-docker ps"]), ""],
-        ["ps ratio (safe-docker ps / docker ps)", f"{ratio:.2f}", "(informational)"],
+        ["docker ps", ms2(medians["docker ps"]), ""],
+        ["safe-docker ps", ms2(medians["safe-docker ps"]), ""],
+        ["ps ratio (safe-docker ps / docker ps)", ratio2(ratio), "(informational)"],
     ]
 
 
@@ -60,13 +63,23 @@ def shim_overhead(bench: Bench) -> list[list[str]]:
         runs=RUNS, warmup=WARMUP,
     )
     ratio = medians["shim"] / medians["bare"]
-    return [
-        ["/bin/true (exec floor)", ms(medians["true"]), ""],
-        [f"bare python start-up ({Path(PYTHON).name} -c pass)", ms(medians["bare"]), ""],
-        ["shim: safe-docker ps -> /bin/true", ms(medians["shim"]), ""],
-        ["shim overhead / bare python start-up", f"{ratio:.2f}",
-         f"<= {SHIM_GOAL} {verdict(ratio, SHIM_GOAL)}"],
+    rows = [
+        ["/bin/true (exec floor)", ms2(medians["true"]), ""],
+        [f"bare python start-up ({Path(PYTHON).name} -c pass)", ms2(medians["bare"]), ""],
+        ["shim: safe-docker ps -> /bin/true", ms2(medians["shim"]), ""],
+        ["shim overhead / bare python start-up", ratio2(ratio),
+         f"<= {SHIM_GOAL} {verdict2(ratio, SHIM_GOAL)}"],
     ]
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        # What this environment really pays: no .pyc, so the shim is compiled every start.
+        raw = bench.safe_env(bytecode=False, SAFE_DOCKER_REAL_DOCKER="/bin/true")
+        cold = interleaved_medians({"bare": ([PYTHON, "-c", "pass"], raw),
+                                    "shim": ([SAFE_DOCKER, "ps"], raw)},
+                                   runs=max(5, RUNS // 3), warmup=1)
+        rows += [["  same, PYTHONDONTWRITEBYTECODE=1 (no .pyc): shim", ms2(cold["shim"]), ""],
+                 ["  shim / bare python, no .pyc", ratio2(cold["shim"] / cold["bare"]),
+                  "(this environment)"]]
+    return rows
 
 
 def _importtime(argv: list[str], env: dict[str, str]) -> dict[str, tuple[int, int, int]]:
@@ -105,6 +118,29 @@ def import_summary(bench: Bench, repeat: int = 7) -> None:
     print(f"heavy modules on the passthrough path: {', '.join(heavy) if heavy else 'none'}")
 
 
+BREAKDOWN = (
+    ("bare: python -c pass", "pass"),
+    ("+ console-script wrapper (import re; re.sub)",
+     "import re; re.sub(r'(-script\\.pyw|\\.exe)?$', '', 'safe-docker')"),
+    ("+ enum, typing, json (shim.py)", "import re, enum, typing, json"),
+    ("+ dataclasses (dockerargs.py)", "import re, enum, typing, json, dataclasses"),
+    ("import safedocker.dockerargs", "import re; import safedocker.dockerargs"),
+    ("import safedocker.shim", "import re; import safedocker.shim"),
+)
+
+
+def startup_breakdown(bench: Bench) -> None:
+    """Where the shim's start-up goes, as cumulative steps (CPU is the robust column)."""
+    section(f"shim start-up breakdown (median of {RUNS}, cumulative steps)")
+    env = bench.safe_env(SAFE_DOCKER_REAL_DOCKER="/bin/true")
+    cases = {label: ([PYTHON, "-c", code], env) for label, code in BREAKDOWN}
+    cases["full shim: safe-docker ps -> /bin/true"] = ([SAFE_DOCKER, "ps"], env)
+    medians = interleaved_medians(cases, runs=RUNS, warmup=WARMUP)
+    bare = medians[BREAKDOWN[0][0]]
+    table([[label, ms2(t), f"+{(t.cpu - bare.cpu) * 1000:.1f} ms"] for label, t in medians.items()],
+          header=("step", "wall / cpu", "cpu over bare"))
+
+
 def shell_function(bench: Bench) -> None:
     section("shell function (eval \"$(safe-docker shell-init bash)\")")
     env = bench.safe_env()
@@ -129,21 +165,24 @@ def shell_function(bench: Bench) -> None:
     )
     ratio = medians["function"] / medians["plain"]
     table([
-        ["bash -c 'docker ps' (real docker)", ms(medians["plain"]), ""],
-        ["bash -c 'eval init; docker ps' (function)", ms(medians["function"]), ""],
-        ["shell function ratio (function / real docker ps)", f"{ratio:.2f}", "(informational)"],
-    ])
+        ["bash -c 'docker ps' (real docker)", ms2(medians["plain"]), ""],
+        ["bash -c 'eval init; docker ps' (function)", ms2(medians["function"]), ""],
+        ["shell function ratio (function / real docker ps)", ratio2(ratio), "(informational)"],
+    ], header=("figure", "wall / cpu", "goal"))
 
 
 def main() -> int:
+    started = time.perf_counter()
     print(f"safe-docker passthrough benchmark; python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, {RUNS} runs per figure")
+          f"{RUNS} runs per figure; {load_note()}")
     with bench_world() as bench:
         rows = ps_ratio(bench)
         rows += shim_overhead(bench)
-        table(rows)
+        table(rows, header=("figure", "wall / cpu", "goal"))
+        startup_breakdown(bench)
         import_summary(bench)
         shell_function(bench)
+    print(f"\n(passthrough benchmark took {time.perf_counter() - started:.0f} s; {load_note()})")
     return 0
 
 

@@ -26,9 +26,13 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from safedocker.errors import UsageError
+
+if TYPE_CHECKING:
+    from safedocker.errors import SafeDockerError
+    from safedocker.verify import Verdict
 
 AUDIT_NAME = "audit.jsonl"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -349,7 +353,10 @@ class AuditLog:
         if self.state_dir.is_dir():
             # Open every file at once under the shared lock, so a rotation cannot shift
             # the files between our opens (open files survive renames).
-            with self._locked(fcntl.LOCK_SH):
+            with contextlib.ExitStack() as stack:
+                # A log we may read but not lock (another user's state dir) is read unlocked.
+                with contextlib.suppress(OSError):
+                    stack.enter_context(self._locked(fcntl.LOCK_SH))
                 for path in self.files():
                     with contextlib.suppress(FileNotFoundError):
                         handles.append(open(path, "rb"))  # closed below
@@ -395,3 +402,23 @@ class AuditLog:
             return _parse_time(stamp), event
         except ValueError:
             return None
+
+
+def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
+                  error: SafeDockerError | None = None) -> dict[str, object]:
+    """One audit record for a decision (``outcome``: accepted, refused, warned)."""
+    event: dict[str, object] = {"argv": list(argv), "outcome": outcome}
+    if verdict is not None:
+        rule = verdict.rule
+        event.update(
+            reference=str(verdict.ref),
+            digest=str(verdict.digest) if verdict.digest else None,
+            rule=rule.scope if rule else None,
+            rule_source=rule.source if rule else None,
+            signers=[signer.name for signer in verdict.signers],
+            offline=verdict.offline,
+            reasons=list(verdict.reasons),
+        )
+    if error is not None:
+        event["error"] = error.line()
+    return event

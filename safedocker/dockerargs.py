@@ -220,26 +220,54 @@ def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
     return result()
 
 
+def _traverse(argv: Sequence[str], start: int, flags: _FlagSet) -> int | None:
+    """cobra's ``Command.Traverse``: the index of the next command word, or None when
+    docker would fail (the collected flags do not parse, or no word follows).
+
+    Traverse guesses which flags take a value by shape alone (an unknown ``--x`` or ``-x``
+    takes one, ``-xy`` never does, ``--`` swallows the next word), then pflag-parses what
+    it collected, where ``--`` just ends the flags. So ``docker -- -- x run IMG`` and
+    ``docker container -- x run IMG`` both run IMG.
+    """
+    in_flag = False
+    for i in range(start, len(argv)):
+        arg = argv[i]
+        if arg.startswith("--") and "=" not in arg:
+            long = flags.longs.get(arg[2:])
+            in_flag = long is None or not long.boolean
+        elif arg.startswith("-") and "=" not in arg and len(arg) == 2:
+            short = flags.shorts.get(arg[1])
+            in_flag = short is None or not short.boolean
+        elif in_flag:
+            in_flag = False
+        elif not (len(arg) >= 2 and arg[0] == "-"):
+            collected = _parse_flags(argv[start:i], 0, _interspersed(flags))
+            return i if collected.error is None else None
+    return None
+
+
+def _interspersed(flags: _FlagSet) -> _FlagSet:
+    return _FlagSet(flags.longs, flags.shorts, interspersed=True)
+
+
 @dataclass(frozen=True)
 class GlobalSplit:
-    index: int  # argv index of the first non-global-flag arg; len(argv) if none
+    index: int  # argv index of the first non-global-flag token; len(argv) if none
     globals: tuple[str, ...]  # argv[:index]
 
 
 def split_globals(argv: Sequence[str]) -> GlobalSplit:
     """Split off docker's global flags; a bad global flag ends the split at its token.
 
-    docker drops one ``--`` among the global flags and cobra then reads global flags again
-    (``docker -- -D run IMG`` runs IMG), so one ``--`` is part of the globals; a second
-    one makes cobra swallow the next word, so it ends the split (docker runs nothing).
+    docker's first pass (pflag) stops at ``--``; cobra then reads global flags once more
+    (``docker -- -D run IMG`` runs IMG). When that second reading fails, the split ends
+    just after the ``--`` (on a flag, so no command is recognized).
     """
     parsed = _parse_flags(argv, 0, _GLOBAL)
     if parsed.error is None and parsed.dash is not None:
-        again = _parse_flags(argv, parsed.dash + 1, _GLOBAL)
-        if again.error is None and again.dash is not None:
-            return GlobalSplit(again.dash, tuple(argv[: again.dash]))
-        parsed = again
-    if parsed.stopped is not None:
+        after = _traverse(argv, parsed.dash + 1, _GLOBAL)
+        index = parsed.dash + 1 if after is None else after
+    elif parsed.stopped is not None:
         index = parsed.stopped
     elif parsed.positionals:
         index = parsed.positionals[0]
@@ -248,19 +276,8 @@ def split_globals(argv: Sequence[str]) -> GlobalSplit:
     return GlobalSplit(index, tuple(argv[:index]))
 
 
-def _is_help_token(arg: str) -> bool:
-    """``--help``, ``--help=B``, ``-h``, ``-hh``, ``-h=B``: what cobra's Traverse lets
-    stand between ``container``/``image`` and their subcommand (and then ignores)."""
-    if arg == "--help" or arg.startswith("--help="):
-        return arg == "--help" or parse_bool(arg[7:]) is not None
-    if len(arg) < 2 or arg[0] != "-" or arg[1] != "h":
-        return False
-    rest = arg[1:]
-    while rest.startswith("h"):
-        if len(rest) > 2 and rest[1] == "=":
-            return parse_bool(rest[2:]) is not None
-        rest = rest[1:]
-    return not rest or rest.startswith("test.")
+# ``docker container`` and ``docker image`` know only the (persistent) help flag.
+_GROUP_FLAGS = _flagset("help/h!", interspersed=True)
 
 
 def find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], int, int] | None:
@@ -278,10 +295,8 @@ def find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], int, int] | None
     subcommands = _GROUPS.get(word)
     if subcommands is None:
         return None
-    j = index + 1
-    while j < len(argv) and _is_help_token(argv[j]):
-        j += 1
-    if j < len(argv) and argv[j] in subcommands:
+    j = _traverse(argv, index + 1, _GROUP_FLAGS)
+    if j is not None and argv[j] in subcommands:
         return (word, argv[j]), index, j + 1
     return None
 

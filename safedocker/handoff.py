@@ -50,16 +50,21 @@ def real_docker() -> str:
 
 
 def plan_pinned(invocation: Invocation, ref: ImageRef, digest: Digest,
-                extra_options: Sequence[str] = ()) -> Plan:
-    """The commands that run ``invocation`` with its image pinned to ``digest``."""
+                extra_options: Sequence[str] = (), *, skip_pull: bool = False) -> Plan:
+    """The commands that run ``invocation`` with its image pinned to ``digest``.
+
+    ``skip_pull``: docker already has the image (decided offline), so ``pull`` only tags.
+    """
     pinned = ref.pinned(digest)
     if invocation.command[-1] != "pull":
         return Plan((tuple(invocation.rebuild(pinned, extra_options)),))
-    pull = tuple(invocation.rebuild(pinned))
+    pull = () if skip_pull else (tuple(invocation.rebuild(pinned)),)
     if ref.digest is not None and ref.tag is None:
-        return Plan((pull,))  # pulled by digest: there is no tag to restore
+        # Pulled by digest: there is no tag to restore.
+        return Plan(pull or ((*invocation.globals, "image", "inspect", "--format",
+                              "{{.Id}}", pinned),))
     tag = (*invocation.globals, "tag", pinned, ref.tagged)
-    return Plan((pull, tag))
+    return Plan((*pull, tag))
 
 
 def plan_unchanged(invocation: Invocation) -> Plan:

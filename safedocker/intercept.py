@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from safedocker.config import Config, load_config
+from safedocker.config import Config, Paths, load_config, paths
 from safedocker.dockerargs import Invocation, parse
-from safedocker.errors import Refused, SafeDockerError
+from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
 from safedocker.handoff import Plan, plan_pinned, plan_unchanged
 from safedocker.policy import Mode
 from safedocker.reference import parse_reference
 from safedocker.verify import Verdict, Verifier
+
+if TYPE_CHECKING:
+    from safedocker.cache import Cache
 
 log = logging.getLogger(__name__)
 
@@ -39,55 +45,148 @@ def _platform(invocation: Invocation) -> str | None:
     return given[-1] if given else os.environ.get("DOCKER_DEFAULT_PLATFORM") or None
 
 
-def plan_intercept(
-    argv: Sequence[str],
-    *,
-    config: Config | None = None,
-    record: Callable[[Invocation, Verdict | None, str], None] | None = None,
-) -> Outcome:
+def _open_cache(config_paths: Paths) -> Cache | None:
+    """The verification cache; without it verification still works online."""
+    from safedocker.cache import Cache
+
+    try:
+        return Cache.open(config_paths.cache_dir)
+    except SafeDockerError as e:
+        log.warning("verification cache unavailable: %s", e.what)
+        return None
+
+
+def _audit(config_paths: Paths, argv: Sequence[str], verdict: Verdict | None, outcome: str,
+           error: SafeDockerError | None = None) -> None:
+    from safedocker.audit import AuditLog, verdict_event
+
+    try:
+        AuditLog(config_paths.state_dir).record(verdict_event(argv, verdict, outcome, error))
+    except OSError as e:
+        # The decision stands; losing its record must not be silent.
+        sys.stderr.write(f"safe-docker: WARNING: could not write the audit log \u2014 {e}\n")
+
+
+def _docker_has(invocation: Invocation, pinned: str) -> bool:
+    from safedocker.handoff import real_docker
+
+    command = [real_docker(), *invocation.globals, "image", "inspect", "--format", "{{.Id}}",
+               pinned]
+    return subprocess.run(command, capture_output=True, check=False).returncode == 0  # noqa: S603
+
+
+def _offline_note(verdict: Verdict) -> None:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(verdict.material_time or 0))
+    sys.stderr.write(
+        f"safe-docker: decided offline for {verdict.ref} from signatures cached {when} "
+        "(registry not contacted)\n"
+    )
+
+
+def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
+                   where: Paths | None = None) -> Outcome:
     """The plan for an intercepted command; raises :class:`SafeDockerError` to refuse."""
     invocation = parse(argv)
     if invocation.help:
         return Outcome(plan_unchanged(invocation), None)
-    config = config or load_config()
+    where = where or paths()
+    config = config or load_config(where)
     if config.mode is Mode.OFF:
         return Outcome(plan_unchanged(invocation), None)
     enforce = config.mode is Mode.ENFORCE
 
-    if invocation.command[-1] == "pull" and invocation.flag("--all-tags"):
-        refusal = Refused("refused pull --all-tags",
-                          why="every tag would be pulled, with no single digest to verify",
-                          hint="pull the tags you need one by one")
+    def refuse_or_warn(error: SafeDockerError, verdict: Verdict | None) -> Outcome:
+        _audit(where, argv, verdict, "refused" if enforce else "warned", error)
         if enforce:
-            raise refusal
-        _warn(refusal.line())
-        return Outcome(plan_unchanged(invocation), None)
+            raise error
+        _warn(error.line())
+        return Outcome(plan_unchanged(invocation), verdict)
+
+    if invocation.command[-1] == "pull" and invocation.flag("--all-tags"):
+        return refuse_or_warn(Refused(
+            "refused pull --all-tags",
+            why="every tag would be pulled, with no single digest to verify",
+            hint="pull the tags you need one by one"), None)
 
     ref = parse_reference(invocation.image)
     verifier = Verifier(config, platform=_platform(invocation),
-                        offline=os.environ.get("SAFE_DOCKER_OFFLINE") == "1")
+                        offline=os.environ.get("SAFE_DOCKER_OFFLINE") == "1",
+                        cache=_open_cache(where))
     try:
         verdict = verifier.verify(ref)
     except SafeDockerError as error:
-        if enforce:
-            if record:
-                record(invocation, None, f"error: {error.what}")
-            raise
-        _warn(error.line())
-        return Outcome(plan_unchanged(invocation), None)
-
+        return refuse_or_warn(error, None)
     if not verdict.accepted:
-        if record:
-            record(invocation, verdict, "refused" if enforce else "warned")
-        if enforce:
-            raise verdict.refusal()
-        _warn(verdict.refusal().line())
-        return Outcome(plan_unchanged(invocation), verdict)
+        return refuse_or_warn(verdict.refusal(), verdict)
     if verdict.warned:
         _warn("; ".join(verdict.reasons))
-    if record:
-        record(invocation, verdict, "warned" if verdict.warned else "accepted")
     if verdict.digest is None:
+        _audit(where, argv, verdict, "warned" if verdict.warned else "accepted")
         return Outcome(plan_unchanged(invocation), verdict)
+
+    pinned = ref.pinned(verdict.digest)
+    skip_pull = False
+    if verdict.offline:
+        _offline_note(verdict)
+        if not _docker_has(invocation, pinned):
+            return refuse_or_warn(RegistryUnavailable(
+                f"cannot run {ref} offline",
+                why=f"verified from the cache, but docker has no local copy of {pinned}",
+                hint="pull it while online, or bring it with `safe-docker save`/`load`"),
+                verdict)
+        skip_pull = True
     log.info("verified %s as %s", ref, verdict.digest)
-    return Outcome(plan_pinned(invocation, ref, verdict.digest), verdict)
+    try:
+        extra = [] if invocation.command[-1] == "pull" else gpu_options(invocation, verdict,
+                                                                         verifier)
+    except SafeDockerError as error:
+        _audit(where, argv, verdict, "refused", error)
+        raise
+    _audit(where, argv, verdict, "warned" if verdict.warned else "accepted")
+    return Outcome(plan_pinned(invocation, ref, verdict.digest, extra, skip_pull=skip_pull),
+                   verdict)
+
+
+def _docker_host(invocation: Invocation) -> str | None:
+    """The daemon the user's ``-H`` names, so GPU facts come from the same daemon."""
+    hosts = [g.split("=", 1)[1] for g in invocation.globals if g.startswith("--host=")]
+    for index, token in enumerate(invocation.globals[:-1]):
+        if token in ("-H", "--host"):
+            hosts.append(invocation.globals[index + 1])
+    return hosts[-1] if hosts else None
+
+
+def _run_env(invocation: Invocation) -> dict[str, str]:
+    """The ``-e`` variables the container will get (for NVIDIA_DISABLE_REQUIRE and kin)."""
+    env = {}
+    for item in invocation.values("--env"):
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+        elif key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def gpu_options(invocation: Invocation, verdict: Verdict, verifier: Verifier) -> list[str]:
+    """GPU options for run/create, after checking the image's CUDA requirements.
+
+    Costs nothing on a host without a GPU in ``auto`` mode: NVML answers "no library" and
+    neither the image config nor the daemon is consulted.
+    """
+    from safedocker import gpu
+
+    mode = gpu.resolve_mode(verdict.decision.gpu)
+    if mode is gpu.GpuMode.NEVER:
+        return []
+    host = gpu.detect_host()
+    if not host.present and mode is gpu.GpuMode.AUTO:
+        return []
+    image_config = verifier.image_config(verdict)
+    daemon = gpu.detect_daemon(base_url=_docker_host(invocation)) if host.present else None
+    user_options = [(option.name, option.value) for option in invocation.options]
+    flags = gpu.gpu_flags(user_options, image_config, host, daemon, mode)
+    if flags.gives_gpus:
+        gpu.check_requirements(image_config, host, run_env=_run_env(invocation),
+                               devices=flags.devices)
+    return list(flags.args)
