@@ -122,7 +122,8 @@ def keys_add(
     name: Annotated[str, typer.Argument(help="Name the policy will use for this key.")],
     source: Annotated[str, typer.Argument(help="PEM file, or an https:// URL.")],
     fingerprint: Annotated[str | None, typer.Option(
-        help="Expected sha256:… of the key's DER SubjectPublicKeyInfo; refused on mismatch.")] = None,
+        help="Expected sha256:… of the key's DER SubjectPublicKeyInfo; refused on mismatch.",
+    )] = None,
 ) -> None:
     """Trust a public key (ECDSA P-256/384/521, RSA, Ed25519)."""
     from safedocker.config import paths
@@ -161,7 +162,9 @@ def keys_remove(name: str) -> None:
 @keys_app.command("generate")
 def keys_generate(
     name: str,
-    directory: Annotated[Path, typer.Option("--dir", help="Where to write NAME.key/.pub.")] = Path(),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write NAME.key/.pub.")
+    ] = Path(),
 ) -> None:
     """Write a cosign-compatible key pair and trust its public key.
 
@@ -193,7 +196,9 @@ def _password(*, confirm: bool = False) -> bytes:
 @policy_app.command("add")
 def policy_add(
     scope: str,
-    key: Annotated[list[str] | None, typer.Option("--key", help="Trusted key name (repeat).")] = None,
+    key: Annotated[
+        list[str] | None, typer.Option("--key", help="Trusted key name (repeat).")
+    ] = None,
     threshold: Annotated[int, typer.Option(help="Distinct trusted signers required.")] = 1,
     tlog: Annotated[str, typer.Option(help="required | optional | off")] = "optional",
     reference: Annotated[str, typer.Option(help="digest | repository | exact")] = "repository",
@@ -253,7 +258,8 @@ def policy_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     typer.echo(f"mode = {config.mode.value}; unmatched = {config.unmatched.value}"
                f"{'; system policy locked' if config.policy.locked else ''}")
     for row in rows:
-        detail = f" keys={','.join(row['keys'])} threshold={row['threshold']}" if row["keys"] else ""
+        keys = ",".join(str(k) for k in row["keys"]) if isinstance(row["keys"], list) else ""
+        detail = f" keys={keys} threshold={row['threshold']}" if keys else ""
         typer.echo(f"{row['scope']}\t{row['action']}{detail}\t({row['source']})")
 
 

@@ -14,10 +14,9 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from safedocker.errors import ConfigError
 from safedocker.policy import (
@@ -35,10 +34,13 @@ from safedocker.policy import (
     stricter_unmatched,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 APP_NAME = "safe-docker"
 CONFIG_FILE = "config.toml"
@@ -176,7 +178,8 @@ class _Reader:
         for key in table:
             if key not in allowed:
                 raise self.error(
-                    f"{prefix}{key}", "unknown key", hint=f"allowed here: {', '.join(sorted(allowed))}"
+                    f"{prefix}{key}", "unknown key",
+                    hint=f"allowed here: {', '.join(sorted(allowed))}",
                 )
 
     def enum(self, table: Mapping[str, Any], key: str, kind: type[Any], prefix: str,
@@ -222,7 +225,8 @@ def read_document(path: Path) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"invalid configuration in {path}", why="file is too large")
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+        return document
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"invalid configuration in {path}", why=str(e),
                           hint="the file must be valid TOML") from e
@@ -328,7 +332,9 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
                 try:
                     re.compile(item[key])
                 except re.error as e:
-                    raise reader.error(f"{item_prefix}{key}", f"invalid regular expression: {e}")
+                    raise reader.error(
+                        f"{item_prefix}{key}", f"invalid regular expression: {e}"
+                    ) from None
         identities.append(Identity(**item))
     annotations = entry.get("annotations", {})
     if not isinstance(annotations, dict) or not all(
@@ -349,7 +355,9 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
         identities=tuple(identities),
         threshold=threshold,
         tlog=reader.enum(entry, "tlog", Tlog, prefix, Tlog.OPTIONAL),
-        reference=reader.enum(entry, "reference", ReferenceCheck, prefix, ReferenceCheck.REPOSITORY),
+        reference=reader.enum(
+            entry, "reference", ReferenceCheck, prefix, ReferenceCheck.REPOSITORY
+        ),
         gpu=reader.enum(entry, "gpu", GpuPolicy, prefix, GpuPolicy.AUTO),
         annotations=dict(annotations),
         source=source,

@@ -13,7 +13,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
@@ -21,6 +20,8 @@ from safedocker.errors import DockerNotFound
 from safedocker.shim import exec_docker, find_real_docker
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from safedocker.dockerargs import Invocation
     from safedocker.reference import Digest, ImageRef
 

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,8 @@ from safedocker.reference import parse_reference
 from safedocker.verify import Verdict, Verifier
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from safedocker.cache import Cache
 
 log = logging.getLogger(__name__)

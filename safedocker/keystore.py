@@ -8,7 +8,6 @@ pin, so a key file swapped on disk is a configuration error, never a new trusted
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,8 @@ from safedocker.config import (
 from safedocker.errors import ConfigError, RegistryUnavailable, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from safedocker.signatures.keys import PublicKey
 
 log = logging.getLogger(__name__)

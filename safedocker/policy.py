@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from safedocker.reference import DEFAULT_REGISTRY, OFFICIAL_PREFIX, ImageRef
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 
 class Mode(enum.Enum):

@@ -142,7 +142,9 @@ class ImageRef:
 
 def _split_domain(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
-    is_host = sep and ("." in first or ":" in first or first == "localhost" or first != first.lower())
+    is_host = sep and (
+        "." in first or ":" in first or first == "localhost" or first != first.lower()
+    )
     if not is_host:
         domain, remainder = DEFAULT_REGISTRY, name
     else:

@@ -12,10 +12,12 @@ import enum
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from safedocker.dockerargs import split_globals
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Set in the environment of the docker we exec: if that "docker" turns out to lead back
 # to this shim, the next start skips it instead of looping.
@@ -118,7 +120,7 @@ def exec_docker(argv: Sequence[str], docker: str | None = None) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execv(docker, full)
+        os.execv(docker, full)  # noqa: S606 - exec of the real docker is the point
     except OSError as e:
         sys.stderr.write(
             f"safe-docker: cannot execute {docker} \u2014 {e.strerror} "

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from safedocker.config import Config
 from safedocker.errors import UsageError
 from safedocker.reference import Digest, ImageRef, parse_reference
 from safedocker.registry import OCI_MANIFEST, ManifestNotFound, RegistryClient
@@ -22,6 +20,12 @@ from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_ME
 from safedocker.signatures.cosignkey import load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.verify import SIG_TAG_SUFFIX
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from safedocker.config import Config
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 MAX_PRIVATE_KEY_BYTES = 64 * 1024

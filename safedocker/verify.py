@@ -13,7 +13,6 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +27,8 @@ from safedocker.errors import (
 from safedocker.policy import Action, Decision, Rule, Tlog, Unmatched
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
     from safedocker.cache import Cache
     from safedocker.config import Config
     from safedocker.reference import Digest, ImageRef
@@ -144,7 +145,9 @@ class SignatureMaterial:
             manifest = obj["sig_manifest"]
             return cls(
                 digest=Digest.parse(obj["digest"]),
-                sig_manifest=None if manifest is None else base64.b64decode(manifest, validate=True),
+                sig_manifest=(
+                    None if manifest is None else base64.b64decode(manifest, validate=True)
+                ),
                 blobs=blobs,
                 fetched_at=float(obj["fetched_at"]),
             )
@@ -370,15 +373,15 @@ class Verifier:
                        ) -> tuple[list[tuple[Digest, SignatureMaterial]], bool]:
         """Signature material for the pinned digest and the platform's; whether any came
         from the cache (``fresh`` forbids that)."""
-        candidates, from_cache = [], False
+        candidates: list[tuple[Digest, SignatureMaterial]] = []
+        from_cache = False
         for digest in dict.fromkeys((located.digest, located.manifest_digest)):
             material = None if fresh else self._cached_material(ref, digest)
             if material is not None:
                 from_cache = True
             else:
                 material = fetch_material(self.client(ref.registry), ref.repository, digest)
-                self._remember(lambda c, d=digest, m=material: c.put_material(
-                    ref.name, d, MATERIAL_KIND_COSIGN, m.to_bytes()))
+                self._store_material(ref, material)
             candidates.append((digest, material))
         return candidates, from_cache
 
@@ -448,6 +451,10 @@ class Verifier:
                                       digest=child.digest)
         config = manifest.config.digest if manifest.config else None
         return Located(top.digest, manifest.digest, config)
+
+    def _store_material(self, ref: ImageRef, material: SignatureMaterial) -> None:
+        self._remember(lambda c: c.put_material(ref.name, material.digest, MATERIAL_KIND_COSIGN,
+                                                material.to_bytes()))
 
     def _cached_material(self, ref: ImageRef, digest: Digest) -> SignatureMaterial | None:
         record = self._recall(lambda c: c.get_material(ref.name, digest, MATERIAL_KIND_COSIGN))

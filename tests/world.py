@@ -153,7 +153,9 @@ class World:
         def ready() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"dockerd exited; see {self.root / 'dockerd.log'}")
-            return self.socket_path.exists() and self.run_docker("version", check=False).returncode == 0
+            if not self.socket_path.exists():
+                return False
+            return self.run_docker("version", check=False).returncode == 0
 
         _wait_for(ready, "dockerd")
 

@@ -16,6 +16,7 @@ from safedocker.errors import ConfigError, UsageError
 from safedocker.policy import Action, Mode, ReferenceCheck, Tlog, Unmatched
 
 FINGERPRINT = "sha256:" + "0" * 64
+GITHUB = "https://token.actions.githubusercontent.com"
 
 
 @pytest.fixture
@@ -64,7 +65,9 @@ fingerprint = "{FINGERPRINT}"
 scope = "docker.io/pytorch/*"
 action = "verify"
 keys = ["pytorch"]
-identities = [{{ issuer = "https://token.actions.githubusercontent.com", subject_regexp = "^https://github.com/pytorch/" }}]
+identities = [
+  {{ issuer = "{GITHUB}", subject_regexp = "^https://github.com/pytorch/" }},
+]
 threshold = 2
 tlog = "required"
 reference = "exact"

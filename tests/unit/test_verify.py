@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +14,9 @@ from safedocker.signatures.cosignkey import generate_key_pair, load_private_key,
 from safedocker.signatures.keys import load_public_key
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.verify import SignatureMaterial, Verifier, evaluate_rule
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 IMAGE = parse_reference("127.0.0.1:5000/team/app:v1")
 DIGEST = Digest.of(b"the image manifest")
@@ -40,7 +43,8 @@ class Signer:
 
 
 def material(digest: Digest, *layers: tuple[dict[str, object], bytes]) -> SignatureMaterial:
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    manifest = json.dumps({"schemaVersion": 2,
+                           "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                       "size": 2, "digest": str(Digest.of(b"{}"))},
                            "layers": [d for d, _ in layers]}).encode()
