@@ -16,9 +16,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The interpreter the shim runs under (the venv's), and the console script itself.
@@ -202,7 +205,8 @@ def section(title: str) -> None:
     print(f"\n== {title} ==")
 
 
-def table(rows: Sequence[Sequence[str]], header: Sequence[str] = ("figure", "value", "goal")) -> None:
+def table(rows: Sequence[Sequence[str]],
+          header: Sequence[str] = ("figure", "value", "goal")) -> None:
     all_rows = [list(header), *[list(r) for r in rows]]
     widths = [max(len(r[i]) if i < len(r) else 0 for r in all_rows) for i in range(len(header))]
     for n, row in enumerate(all_rows):

@@ -12,8 +12,9 @@ import shutil
 import statistics
 import sys
 import time
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from bench.common import (
     PYTHON,
@@ -38,7 +39,7 @@ RUNS = int(os.environ.get("BENCH_VERIFY_RUNS", "10"))
 REQUESTS_GOAL = 4
 PULL_GOAL = 1.5
 POLICY_GOAL_MS = 5.0
-PASSWORD = "pw"
+PASSWORD = "pw"  # noqa: S105 - a throw-away key made for the benchmark
 HEADER = ("figure", "value (wall / cpu)", "goal")
 
 # Counts registry requests of one verification in a fresh process (the CLI's situation).
@@ -259,8 +260,9 @@ def keyless(bench: Bench, image: str) -> list[list[str]]:
     env = bench.safe_env(SAFE_DOCKER_CONFIG_DIR=str(target),
                          SAFE_DOCKER_CACHE_DIR=bench.fresh_dir("cache-keyless"))
     tried = count_in_subprocess(image, env)
-    keyless_modules = [m for m in tried["modules"] if m.split(".")[0] == "sigstore"
-                       or any(w in m for w in ("keyless", "fulcio", "bundle", "x509", "certificate"))]
+    markers = ("keyless", "fulcio", "bundle", "x509", "certificate")
+    keyless_modules = [m for m in tried["modules"]
+                       if m.split(".")[0] == "sigstore" or any(w in m for w in markers)]
     if not keyless_modules:
         why = tried.get("error") or "; ".join(tried.get("reasons", [])) or "accepted"
         print("keyless cold verify: not yet measured (an identities-only rule ran no keyless "

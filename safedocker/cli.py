@@ -12,14 +12,19 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer._click.exceptions import ClickException
 
 from safedocker import __version__
 from safedocker.errors import ExitCode, SafeDockerError, UsageError
+
+if TYPE_CHECKING:
+    from safedocker.cache import Cache
+    from safedocker.verify import Verdict
 
 log = logging.getLogger("safedocker")
 
@@ -96,8 +101,11 @@ def verify(
 
     config = load_config()
     verifier = Verifier(config, platform=platform or os.environ.get("DOCKER_DEFAULT_PLATFORM"),
-                        offline=os.environ.get("SAFE_DOCKER_OFFLINE") == "1")
+                        offline=os.environ.get("SAFE_DOCKER_OFFLINE") == "1", cache=_cache())
     verdict = verifier.verify(parse_reference(image))
+    if verdict.offline:
+        typer.echo(f"decided offline from signatures cached {_when(verdict.material_time)}",
+                   err=True)
     if as_json:
         _print_json(verdict.to_json())
     else:
@@ -110,8 +118,21 @@ def verify(
             typer.echo(f"signer:    {signer.describe()}")
         typer.echo(f"verdict:   {'accepted' if verdict.accepted else 'refused'}"
                    f"{' (warning)' if verdict.warned else ''}")
+    _record(["verify", image], verdict)
     if not verdict.accepted:
         raise verdict.refusal()
+
+
+def _record(argv: list[str], verdict: Verdict) -> None:
+    from safedocker.audit import AuditLog, verdict_event
+    from safedocker.config import paths
+
+    outcome = "accepted" if verdict.accepted and not verdict.warned else (
+        "warned" if verdict.accepted else "refused")
+    try:
+        AuditLog(paths().state_dir).record(verdict_event(argv, verdict, outcome))
+    except OSError as e:
+        typer.echo(f"safe-docker: WARNING: could not write the audit log \u2014 {e}", err=True)
 
 
 # --- keys ------------------------------------------------------------------------------
@@ -308,6 +329,213 @@ def _key_value(item: str, flag: str) -> tuple[str, str]:
     if not sep or not key:
         raise UsageError(f"invalid {flag} {item!r}", hint="use KEY=VALUE")
     return key, value
+
+
+# --- cache and audit ----------------------------------------------------------------------
+
+cache_app = typer.Typer(help="The verification cache (offline decisions).", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+def _cache() -> Cache:
+    from safedocker.cache import Cache
+    from safedocker.config import paths
+
+    return Cache.open(paths().cache_dir)
+
+
+@cache_app.command("list")
+def cache_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Tag → digest mappings seen, and whether signatures are cached for offline use."""
+    with _cache() as cache:
+        rows = [{"name": e.name, "tag": e.tag, "digest": str(e.digest),
+                 "seen": _when(e.seen_at), "material": e.has_material}
+                for e in cache.entries()]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        name = f"{row['name']}:{row['tag']}" if row["tag"] else str(row["name"])
+        offline = "signatures cached" if row["material"] else "no signatures"
+        typer.echo(f"{name}\t{row['digest']}\t{row['seen']}\t{offline}")
+
+
+@cache_app.command("prune")
+def cache_prune(
+    older_than: Annotated[str, typer.Option("--older-than",
+                                            help="Age such as 30d, 12h (default: everything).")]
+    = "0s",
+) -> None:
+    """Remove cached entries older than --older-than."""
+    from safedocker.config import parse_duration
+
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    with _cache() as cache:
+        removed = cache.prune(seconds)
+    typer.echo(f"removed {removed} cached entr{'y' if removed == 1 else 'ies'}")
+
+
+@cache_app.command("export")
+def cache_export(file: Path) -> None:
+    """Write mappings, signature material and trusted roots for an airgapped machine."""
+    from safedocker.config import paths
+
+    where = paths()
+    roots = {}
+    if where.trust_roots_dir.is_dir():
+        roots = {p.stem: p.read_bytes() for p in sorted(where.trust_roots_dir.glob("*.json"))}
+    with _cache() as cache:
+        summary = cache.export(file, roots)
+    typer.echo(f"exported {summary.tags} tag(s), {summary.material} signature set(s), "
+               f"{summary.manifests} manifest(s), {summary.configs} config(s), "
+               f"{summary.roots} trusted root(s) to {file}")
+
+
+@cache_app.command("import")
+def cache_import(file: Path) -> None:
+    """Load an export; everything in it is verified again under local policy before use."""
+    with _cache() as cache:
+        summary = cache.import_(file)
+    typer.echo(f"imported {summary.tags} tag(s), {summary.material} signature set(s), "
+               f"{summary.manifests} manifest(s), {summary.configs} config(s)")
+    if summary.roots:
+        from safedocker.config import paths
+        from safedocker.trustroot import import_trust_root_bytes
+
+        for name, data in sorted(summary.roots.items()):
+            import_trust_root_bytes(paths(), data, name)
+            typer.echo(f"imported trusted root {name!r} (validated)")
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))
+
+
+@app.command()
+def audit(
+    since: Annotated[str | None, typer.Option(help="24h, 7d, 2026-11-01 …")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Show the decisions safe-docker made (pull/run/create/verify)."""
+    from safedocker.audit import AuditLog, parse_since
+    from safedocker.config import paths
+
+    log_file = AuditLog(paths().state_dir)
+    for event in log_file.read(parse_since(since) if since else None):
+        if as_json:
+            typer.echo(json.dumps(event, sort_keys=True))
+            continue
+        digest = str(event.get("digest") or "-")
+        typer.echo(f"{event.get('time')}  {event.get('outcome', '?'):8}  "
+                   f"{event.get('reference', '-')}  {digest[:19]}"
+                   f"{'  offline' if event.get('offline') else ''}"
+                   f"{'  ' + str(event['error']) if event.get('error') else ''}")
+
+
+# --- gpu and doctor ----------------------------------------------------------------------
+
+
+@app.command("gpu")
+def gpu_command(
+    image: Annotated[str | None, typer.Argument(help="Show the flags a run of IMAGE gets.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What NVIDIA GPU support was detected, and the flags a run would get."""
+    from safedocker import gpu
+    from safedocker.policy import GpuPolicy
+
+    host = gpu.detect_host()
+    daemon = gpu.detect_daemon() if host.present else None
+    image_config: dict[str, Any] | None = None
+    mode: Any = GpuPolicy.AUTO
+    if image is not None:
+        from safedocker.config import load_config
+        from safedocker.reference import parse_reference
+        from safedocker.verify import Verifier
+
+        config = load_config()
+        verifier = Verifier(config, cache=_cache())
+        verdict = verifier.verify(parse_reference(image))
+        if not verdict.accepted:
+            raise verdict.refusal()
+        mode = verdict.decision.gpu
+        found = verifier.image_config(verdict)
+        image_config = dict(found) if found else None
+    else:
+        image_config = {"config": {"Env": ["NVIDIA_VISIBLE_DEVICES=all"]}}  # any CUDA image
+    flags = gpu.gpu_flags([], image_config, host, daemon, gpu.resolve_mode(mode))
+    data = gpu.report(host, daemon, flags)
+    if as_json:
+        _print_json(data)
+        return
+    if not host.present:
+        typer.echo(f"no NVIDIA GPU: {host.reason}")
+    else:
+        typer.echo(f"driver {host.driver_version}, CUDA {host.cuda}")
+        for device in host.devices:
+            typer.echo(f"  {device.index}: {device.name} {device.uuid} "
+                       f"cc {device.arch} {(device.memory_total or 0) // 2**20} MiB"
+                       f"{' MIG' if device.mig_current else ''}")
+    if daemon is not None:
+        typer.echo(f"daemon: nvidia runtime {'yes' if daemon.nvidia_runtime else 'no'}, "
+                   f"default runtime {daemon.default_runtime or '-'}, "
+                   f"CDI devices {', '.join(daemon.cdi_nvidia_devices) or 'none'}")
+    typer.echo(f"flags for a run: {' '.join(flags.args) or '(none)'}"
+               f"{' — ' + flags.reason if flags.reason else ''}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the real docker, the daemon, GPU support, the trust store and permissions."""
+    from safedocker.config import paths
+    from safedocker.doctor import run_checks
+
+    checks = run_checks(paths())
+    for check in checks:
+        typer.echo(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        if not check.ok and check.hint:
+            typer.echo(f"       hint: {check.hint}")
+    failed = [check.name for check in checks if not check.ok]
+    if failed:
+        raise SafeDockerError(f"doctor found {len(failed)} problem(s)", why=", ".join(failed),
+                              hint="fix the lines marked FAIL above")
+
+
+# --- airgap -------------------------------------------------------------------------------
+
+
+@app.command()
+def save(
+    images: Annotated[list[str], typer.Argument(help="Images to save (verified first).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write.")],
+) -> None:
+    """Write verified images with their manifests and signatures into one archive."""
+    from safedocker.airgap import save_images
+    from safedocker.config import load_config
+    from safedocker.handoff import real_docker
+
+    summary = save_images(images, output, config=load_config(), cache=_cache(),
+                          docker=real_docker())
+    typer.echo(summary.describe())
+
+
+@app.command()
+def load(
+    archive: Annotated[Path, typer.Option("-i", "--input", help="Archive from `save`.")],
+) -> None:
+    """Verify an archive from `save` under local policy, then load it into docker."""
+    from safedocker.airgap import load_archive
+    from safedocker.config import load_config
+    from safedocker.handoff import real_docker
+
+    summary = load_archive(archive, config=load_config(), cache=_cache(), docker=real_docker())
+    typer.echo(summary.describe())
 
 
 # --- entry ---------------------------------------------------------------------------------

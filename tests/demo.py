@@ -17,7 +17,6 @@ Run: ``python -m tests.demo``
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -72,7 +71,8 @@ class Demo:
             [self.command, *args], env={**self.env, **(env or {})},
             capture_output=True, text=True, timeout=300,
         )
-        for line in (proc.stdout + proc.stderr).splitlines():
+        # docker's progress (stderr) came first; the container's output (stdout) last.
+        for line in (proc.stderr + proc.stdout).splitlines():
             print(f"    {line}")
         print(f"    [exit {proc.returncode}]", flush=True)
         if proc.returncode != expect:
@@ -147,5 +147,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.umask(0o022)
     sys.exit(main())

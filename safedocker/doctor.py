@@ -1,0 +1,103 @@
+"""``safe-docker doctor``: is this machine set up to verify and run images?
+
+Each check is one line with a fix hint: the real docker, the daemon, the GPU side, the
+trust store, the trusted root's age and the permissions of the files that decide trust.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+
+from safedocker.config import Config, Paths, load_config
+from safedocker.errors import SafeDockerError
+from safedocker.gpu import Check, doctor_checks
+from safedocker.shim import find_real_docker
+
+TRUST_ROOT_STALE_DAYS = 180
+
+
+def _docker_checks() -> tuple[list[Check], str | None]:
+    docker = find_real_docker()
+    if docker is None:
+        return [Check("real docker", False, "no docker on PATH other than safe-docker",
+                      "install the docker CLI or set SAFE_DOCKER_REAL_DOCKER")], None
+    checks = [Check("real docker", True, docker)]
+    try:
+        proc = subprocess.run([docker, "version", "--format", "{{.Server.Version}}"],  # noqa: S603
+                              capture_output=True, text=True, timeout=20, check=False)
+        ok, detail = proc.returncode == 0, (proc.stdout.strip() or proc.stderr.strip())
+    except (OSError, subprocess.TimeoutExpired) as e:
+        ok, detail = False, str(e)
+    checks.append(Check("docker daemon", ok, f"engine {detail}" if ok else detail,
+                        "" if ok else "start dockerd, or check DOCKER_HOST / DOCKER_CONTEXT"))
+    return checks, docker
+
+
+def _trust_checks(where: Paths) -> tuple[list[Check], Config | None]:
+    try:
+        config = load_config(where)
+    except SafeDockerError as e:
+        return [Check("configuration", False, e.line(), e.hint)], None
+    checks = [Check("configuration", True,
+                    ", ".join(str(f) for f in config.files) or "no config file (defaults)")]
+    from safedocker.keystore import load_trusted_keys
+
+    try:
+        load_trusted_keys(config, sorted(config.keys))
+        checks.append(Check("trust store", True, f"{len(config.keys)} key(s), pins match"))
+    except SafeDockerError as e:
+        checks.append(Check("trust store", False, e.line(), e.hint))
+    if not config.policy.rules:
+        checks.append(Check("policy", False, "no rules: every image is "
+                            f"{config.unmatched.value}ed as unmatched",
+                            "add rules with `safe-docker policy add SCOPE --key NAME`"))
+    else:
+        checks.append(Check("policy", True, f"{len(config.policy.rules)} rule(s), mode "
+                            f"{config.mode.value}, unmatched {config.unmatched.value}"))
+    return checks, config
+
+
+def _trust_root_check(where: Paths) -> Check:
+    roots = sorted(where.trust_roots_dir.glob("*.json")) if where.trust_roots_dir.exists() else []
+    if not roots:
+        return Check("trusted root", True, "embedded public-good Sigstore root (no imported root)")
+    oldest = min(root.stat().st_mtime for root in roots)
+    days = (time.time() - oldest) / 86400
+    ok = days <= TRUST_ROOT_STALE_DAYS
+    return Check("trusted root", ok, f"{len(roots)} imported root(s), oldest {days:.0f} days",
+                 "" if ok else "refresh with `safe-docker trust-root update` or import a new one")
+
+
+def _permission_checks(where: Paths, config: Config | None) -> list[Check]:
+    """Files that decide trust must not be writable by other users."""
+    candidates = [where.config_dir, where.user_config_file, where.user_keys_dir,
+                  where.system_config_dir, where.system_config_file, where.system_keys_dir,
+                  where.trust_roots_dir]
+    if config is not None:
+        candidates += [entry.path for entry in config.keys.values()]
+    loose = []
+    for path in candidates:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IWOTH | stat.S_IWGRP):
+            loose.append(f"{path} ({stat.filemode(mode)})")
+    system = where.system_config_file
+    if system.exists() and system.stat().st_uid != 0 and os.geteuid() == 0:
+        loose.append(f"{system} is not owned by root")
+    if loose:
+        return [Check("file permissions", False, "; ".join(loose),
+                      "chmod go-w on these; the system files should belong to root")]
+    return [Check("file permissions", True, "trust files are writable by their owner only")]
+
+
+def run_checks(where: Paths) -> list[Check]:
+    docker_checks, _ = _docker_checks()
+    trust_checks, config = _trust_checks(where)
+    return [*docker_checks, *doctor_checks(), *trust_checks, _trust_root_check(where),
+            *_permission_checks(where, config)]
+
