@@ -49,7 +49,12 @@ from safedocker.config import load_config
 from safedocker.reference import parse_reference
 from safedocker.verify import Verifier
 start = time.perf_counter()
-v = Verifier(load_config())
+kwargs = {}
+if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it
+    from safedocker.cache import Cache
+    from safedocker.config import paths
+    kwargs["cache"] = Cache.open(paths().cache_dir)
+v = Verifier(load_config(), **kwargs)
 try:
     verdict = v.verify(parse_reference(sys.argv[1]))
     out = {"accepted": verdict.accepted, "reasons": list(verdict.reasons)}
@@ -96,7 +101,13 @@ def cold_verify(bench: Bench, image: str) -> list[list[str]]:
     from safedocker.reference import parse_reference
     from safedocker.verify import Verifier
 
-    verifier = Verifier(load_config())
+    kwargs = {}
+    if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it
+        from safedocker.cache import Cache
+        from safedocker.config import paths
+
+        kwargs["cache"] = Cache.open(paths().cache_dir)
+    verifier = Verifier(load_config(), **kwargs)
     verdict_ = verifier.verify(parse_reference(image))
     first = time.perf_counter() - start
     requests = verifier.requests_made

@@ -23,6 +23,7 @@ import math
 import os
 import pwd
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -422,3 +423,12 @@ def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
     if error is not None:
         event["error"] = error.line()
     return event
+
+
+def record_decision(state_dir: Path, argv: Sequence[str], verdict: Verdict | None, outcome: str,
+                    error: SafeDockerError | None = None) -> None:
+    """Append one decision; a log that cannot be written is reported, the decision stands."""
+    try:
+        AuditLog(state_dir).record(verdict_event(argv, verdict, outcome, error))
+    except OSError as e:
+        sys.stderr.write(f"safe-docker: WARNING: could not write the audit log \u2014 {e}\n")

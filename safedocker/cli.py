@@ -124,15 +124,12 @@ def verify(
 
 
 def _record(argv: list[str], verdict: Verdict) -> None:
-    from safedocker.audit import AuditLog, verdict_event
+    from safedocker.audit import record_decision
     from safedocker.config import paths
 
     outcome = "accepted" if verdict.accepted and not verdict.warned else (
         "warned" if verdict.accepted else "refused")
-    try:
-        AuditLog(paths().state_dir).record(verdict_event(argv, verdict, outcome))
-    except OSError as e:
-        typer.echo(f"safe-docker: WARNING: could not write the audit log \u2014 {e}", err=True)
+    record_decision(paths().state_dir, argv, verdict, outcome)
 
 
 # --- keys ------------------------------------------------------------------------------
@@ -536,6 +533,101 @@ def load(
 
     summary = load_archive(archive, config=load_config(), cache=_cache(), docker=real_docker())
     typer.echo(summary.describe())
+
+
+# --- trusted root ---------------------------------------------------------------------------
+
+trust_root_app = typer.Typer(help="The Sigstore trusted root used for keyless signatures.",
+                             no_args_is_help=True)
+app.add_typer(trust_root_app, name="trust-root")
+
+
+@trust_root_app.command("show")
+def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
+    from safedocker.config import paths
+    from safedocker.trustroot import describe_trust_roots
+
+    rows = describe_trust_roots(paths())
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['name']}: {row['source']} (age {row['age']})")
+        for line in row["lines"]:
+            typer.echo(f"  {line}")
+
+
+@trust_root_app.command("update")
+def trust_root_update() -> None:
+    """Refresh the public-good root through TUF (online; verified before it is saved)."""
+    from safedocker.config import paths
+    from safedocker.trustroot import update_trust_root
+
+    typer.echo(update_trust_root(paths()))
+
+
+@trust_root_app.command("import")
+def trust_root_import(
+    file: Path,
+    name: Annotated[str, typer.Option(help="Name, for per-scope roots.")] = "default",
+) -> None:
+    """Import a trusted_root.json (airgapped machines, private Sigstore deployments)."""
+    from safedocker.config import paths
+    from safedocker.trustroot import import_trust_root
+
+    typer.echo(import_trust_root(paths(), file, name))
+
+
+# --- policy exchange, shell, compose -------------------------------------------------------
+
+
+@policy_app.command("export")
+def policy_export(
+    fmt: Annotated[str, typer.Option("--format",
+                                     help="kyverno | policy-controller | containers-policy")],
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Export the policy for a cluster admission engine or podman/skopeo."""
+    from safedocker.config import atomic_write, load_config
+    from safedocker.policyexport import export_policy
+
+    text = export_policy(load_config(), fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write(output, text.encode(), 0o644)
+        typer.echo(f"wrote {output}", err=True)
+
+
+@policy_app.command("import")
+def policy_import(file: Path) -> None:
+    """Import podman's containers-policy.json (sigstoreSigned, reject, insecureAcceptAnything)."""
+    from safedocker.config import paths
+    from safedocker.policyexport import import_containers_policy
+
+    typer.echo(import_containers_policy(paths(), file))
+
+
+@app.command("shell-init")
+def shell_init(shell: Annotated[str, typer.Argument(help="bash | zsh | fish")]) -> None:
+    """Print shell code that routes only pull/run/create through safe-docker.
+
+    Use: eval "$(safe-docker shell-init bash)"
+    """
+    from safedocker.shellinit import render
+
+    typer.echo(render(shell), nl=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []})
+def compose(ctx: typer.Context) -> None:
+    """docker compose with every service image verified and pinned (up, create, run, pull)."""
+    from safedocker.compose import plan_compose
+    from safedocker.handoff import execute
+
+    execute(plan_compose(list(ctx.args)))
 
 
 # --- entry ---------------------------------------------------------------------------------

@@ -57,15 +57,11 @@ def _open_cache(config_paths: Paths) -> Cache | None:
         return None
 
 
-def _audit(config_paths: Paths, argv: Sequence[str], verdict: Verdict | None, outcome: str,
+def _audit(where: Paths, argv: Sequence[str], verdict: Verdict | None, outcome: str,
            error: SafeDockerError | None = None) -> None:
-    from safedocker.audit import AuditLog, verdict_event
+    from safedocker.audit import record_decision
 
-    try:
-        AuditLog(config_paths.state_dir).record(verdict_event(argv, verdict, outcome, error))
-    except OSError as e:
-        # The decision stands; losing its record must not be silent.
-        sys.stderr.write(f"safe-docker: WARNING: could not write the audit log \u2014 {e}\n")
+    record_decision(where.state_dir, argv, verdict, outcome, error)
 
 
 def _docker_has(invocation: Invocation, pinned: str) -> bool:

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
-from safedocker.dockerargs import split_globals
+from safedocker.dockerargs import find_command, split_globals
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,8 +29,6 @@ OWN_COMMANDS = frozenset(
         "doctor", "sign", "save", "load", "shell-init", "compose",
     }
 )
-INTERCEPTED = {("run",), ("create",), ("pull",), ("container", "run"),
-               ("container", "create"), ("image", "pull")}
 
 
 _VERBOSE_FLAGS = frozenset({"-v", "-vv", "-vvv", "--verbose"})
@@ -58,7 +56,9 @@ def classify(argv: Sequence[str]) -> Route:
     words = argv[split.index :]
     if split.index == 0 and words[0] in OWN_COMMANDS:
         return Route.OWN
-    if tuple(words[:1]) in INTERCEPTED or tuple(words[:2]) in INTERCEPTED:
+    # docker's own rules for finding the command words (help flags and `--` may sit
+    # between `container` and `run`): anything docker would run as run/create/pull is ours.
+    if find_command(argv) is not None:
         return Route.INTERCEPT
     return Route.PASSTHROUGH
 

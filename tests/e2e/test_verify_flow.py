@@ -348,8 +348,9 @@ def test_off_mode_passes_argv_through_unchanged(world: World, sd: Home) -> None:
 
 
 def test_pull_all_tags_is_refused_in_enforce_mode(world: World, sd: Home, signed: Image) -> None:
-    for flag in ("-a", "--all-tags"):
-        result = sd("pull", flag, signed.repo)
+    for argv in (("pull", "-a"), ("pull", "--all-tags"), ("pull", "-qa"),
+                 ("pull", "--all-tags=true"), ("image", "pull", "-a")):
+        result = sd(*argv, signed.repo)
         assert result.exit_code == 77, result.stderr
         assert "all-tags" in result.stderr
     assert not world.has_image(f"{signed.repo}:latest")
