@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import os
 import sys
 import time
@@ -20,13 +19,13 @@ import typer
 from typer._click.exceptions import ClickException
 
 from safedocker import __version__
+from safedocker.console import run_guarded, setup_logging
 from safedocker.errors import ExitCode, SafeDockerError, UsageError
 
 if TYPE_CHECKING:
     from safedocker.cache import Cache
     from safedocker.verify import Verdict
 
-log = logging.getLogger("safedocker")
 
 HELP = """\
 safe-docker: verify image signatures and pin digests before docker pulls or runs them.
@@ -53,18 +52,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 
 
-def _setup_logging(verbosity: int) -> None:
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    env_level = os.environ.get("SAFE_DOCKER_LOG", "").upper()
-    if env_level in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        level = getattr(logging, env_level)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("safe-docker: %(levelname)s: %(message)s"))
-    root = logging.getLogger("safedocker")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"safe-docker {__version__}")
@@ -78,7 +65,7 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print safe-docker's version.")] = False,
 ) -> None:
-    _setup_logging(verbose)
+    setup_logging(verbose)
 
 
 def _print_json(obj: Any) -> None:
@@ -648,26 +635,5 @@ def _run_app(argv: list[str]) -> int:
 
 
 def main(route: str, argv: list[str]) -> NoReturn:
-    """Called by the shim past the passthrough decision; never returns."""
-    try:
-        if route == "intercept":
-            _setup_logging(0)
-            from safedocker.handoff import execute
-            from safedocker.intercept import plan_intercept
-
-            execute(plan_intercept(argv).plan)
-        status = _run_app(argv if route != "help" or argv else ["--help"])
-    except SafeDockerError as e:
-        sys.stderr.write(e.line() + "\n")
-        status = int(e.exit_code)
-    except KeyboardInterrupt:
-        status = 130
-    except Exception as e:  # a bug must still fail closed: nothing was handed to docker
-        log.debug("internal error", exc_info=True)
-        sys.stderr.write(
-            f"safe-docker: internal error \u2014 {e.__class__.__name__}: {e} "
-            "(hint: nothing was run; rerun with SAFE_DOCKER_LOG=debug and report it)\n"
-        )
-        status = ExitCode.REFUSED
-    sys.stdout.flush()
-    sys.exit(status)
+    """Own commands and safe-docker's help (the shim handles pull/run/create itself)."""
+    run_guarded(lambda: _run_app(argv if route != "help" or argv else ["--help"]))

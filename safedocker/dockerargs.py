@@ -19,8 +19,7 @@ What the real CLI does, and this module mirrors:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from safedocker.errors import UsageError
 
@@ -41,15 +40,13 @@ def parse_bool(value: str | None) -> bool | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Flag:
+class _Flag(NamedTuple):
     name: str  # canonical long name without dashes
     short: str | None
     boolean: bool
 
 
-@dataclass(frozen=True)
-class _FlagSet:
+class _FlagSet(NamedTuple):
     longs: dict[str, _Flag]  # every accepted spelling (aliases too) -> flag
     shorts: dict[str, _Flag]
     interspersed: bool
@@ -131,16 +128,14 @@ _COMMANDS: dict[tuple[str, ...], _FlagSet] = {
 _GROUPS = {"container": ("run", "create"), "image": ("pull",)}
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     name: str  # canonical long name, e.g. "--env" (also for "-e" and the alias "--net")
     value: str | None  # None for a bool given without value
     start: int  # arg range in argv, end exclusive; combined shorts share one arg
     end: int
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):
     options: tuple[Option, ...]
     positionals: tuple[int, ...]  # argv indices
     dash: int | None  # argv index of the terminating "--"
@@ -250,9 +245,8 @@ def _interspersed(flags: _FlagSet) -> _FlagSet:
     return _FlagSet(flags.longs, flags.shorts, interspersed=True)
 
 
-@dataclass(frozen=True)
-class GlobalSplit:
-    index: int  # argv index of the first non-global-flag token; len(argv) if none
+class GlobalSplit(NamedTuple):
+    command_index: int  # argv index of the first non-global-flag token; len(argv) if none
     globals: tuple[str, ...]  # argv[:index]
 
 
@@ -286,7 +280,7 @@ def find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], int, int] | None
     None when argv does not run pull/run/create. Use this rather than comparing
     ``argv[i:i+2]``: ``docker container --help=false run IMG`` runs IMG.
     """
-    index = split_globals(argv).index
+    index = split_globals(argv).command_index
     if index >= len(argv):
         return None
     word = argv[index]
@@ -301,8 +295,7 @@ def find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], int, int] | None
     return None
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):
     argv: tuple[str, ...]  # the original argv, without the program name
     globals: tuple[str, ...]
     command: tuple[str, ...]  # ("run",), ("container", "create"), ("image", "pull"), ...
@@ -311,7 +304,7 @@ class Invocation:
     image_index: int | None  # argv index of IMAGE; None only when help was asked for
     args_index: int = 0  # argv index of the first arg after the command words
     dash_index: int | None = None  # argv index of the "--" that ended the options
-    _flags: _FlagSet = field(default=_RUN, repr=False, compare=False)
+    flagset: _FlagSet = _RUN
 
     @property
     def image(self) -> str:
@@ -332,7 +325,7 @@ class Invocation:
         return self.flag("--help")
 
     def _selected(self, names: Iterable[str]) -> list[Option]:
-        wanted = {f"--{self._flags.lookup(name).name}" for name in names}
+        wanted = {f"--{self.flagset.lookup(name).name}" for name in names}
         return [option for option in self.options if option.name in wanted]
 
     def values(self, *names: str) -> list[str]:
@@ -365,12 +358,12 @@ def parse(argv: Sequence[str]) -> Invocation:
     """Parse a docker pull/run/create command line exactly as docker/cli v28 would."""
     argv = tuple(argv)
     split = split_globals(argv)
-    if split.index < len(argv) and argv[split.index].startswith("-"):
-        error = _parse_flags(argv, 0, _GLOBAL).error or f"unexpected {argv[split.index]}"
+    if split.command_index < len(argv) and argv[split.command_index].startswith("-"):
+        error = _parse_flags(argv, 0, _GLOBAL).error or f"unexpected {argv[split.command_index]}"
         raise UsageError(f"docker: {error}", hint="see 'docker --help'")
     found = find_command(argv)
     if found is None:
-        word = argv[split.index] if split.index < len(argv) else ""
+        word = argv[split.command_index] if split.command_index < len(argv) else ""
         raise UsageError(
             f"not a pull/run/create command: {word or '(none)'}",
             hint="safe-docker checks only pull, run and create; run docker for the rest",
@@ -390,7 +383,7 @@ def parse(argv: Sequence[str]) -> Invocation:
         image_index=parsed.positionals[0] if parsed.positionals else None,
         args_index=args_index,
         dash_index=parsed.dash,
-        _flags=flags,
+        flagset=flags,
     )
     if invocation.help:
         return invocation  # cobra shows usage before it checks the arguments

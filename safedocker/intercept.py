@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from safedocker.config import Config, Paths, load_config, paths
 from safedocker.dockerargs import Invocation, parse
@@ -187,3 +187,12 @@ def gpu_options(invocation: Invocation, verdict: Verdict, verifier: Verifier) ->
         gpu.check_requirements(image_config, host, run_env=_run_env(invocation),
                                devices=flags.devices)
     return list(flags.args)
+
+
+def run(argv: Sequence[str]) -> NoReturn:
+    """The shim's entry for pull/run/create: verify, then exec docker (or exit refused)."""
+    from safedocker.console import run_guarded, setup_logging
+    from safedocker.handoff import execute
+
+    setup_logging(0)
+    run_guarded(lambda: execute(plan_intercept(argv).plan))

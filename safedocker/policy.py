@@ -13,6 +13,7 @@ image must satisfy each: users can add requirements, never remove one.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -131,6 +132,7 @@ def normalize_scope(scope: str) -> str:
     return f"{DEFAULT_REGISTRY}/{scope}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _scope_regex(scope: str) -> re.Pattern[str]:
     if scope.endswith("/*"):
         body, tail = scope[:-2], r"/.+"

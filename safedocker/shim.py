@@ -9,7 +9,6 @@ modules are imported only past that decision.
 from __future__ import annotations
 
 import enum
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -51,10 +50,10 @@ def classify(argv: Sequence[str]) -> Route:
     if first_word is not None and first_word > 0 and argv[first_word] in OWN_COMMANDS:
         return Route.OWN
     split = split_globals(argv)
-    if split.index >= len(argv):
+    if split.command_index >= len(argv):
         return Route.PASSTHROUGH  # only global flags (e.g. `docker -v`): docker answers
-    words = argv[split.index :]
-    if split.index == 0 and words[0] in OWN_COMMANDS:
+    words = argv[split.command_index :]
+    if split.command_index == 0 and words[0] in OWN_COMMANDS:
         return Route.OWN
     # docker's own rules for finding the command words (help flags and `--` may sit
     # between `container` and `run`): anything docker would run as run/create/pull is ours.
@@ -112,6 +111,8 @@ def exec_docker(argv: Sequence[str], docker: str | None = None) -> NoReturn:
         docker_not_found()
     full = [docker, *argv]
     if os.environ.get("SAFE_DOCKER_DRY_RUN") == "1":
+        import json
+
         sys.stdout.write(json.dumps(full) + "\n")
         sys.stdout.flush()
         sys.exit(0)
@@ -136,6 +137,10 @@ def main() -> NoReturn:
         route is Route.INTERCEPT
     ):
         exec_docker(argv)
+    if route is Route.INTERCEPT:
+        from safedocker.intercept import run  # verification: no typer on this path
+
+        run(argv)
     from safedocker.cli import main as cli_main  # heavy imports start here
 
     cli_main(route.value, argv)

@@ -202,6 +202,22 @@ def _log(obj: object, where: str) -> LogInstance:
     return LogInstance(base_url, log_id.hex(), key, _validity(key_obj.get("validFor"), where))
 
 
+def _der_cert(item: object, where: str) -> x509.Certificate:
+    raw = _b64(item.get("rawBytes") if isinstance(item, dict) else None, where)
+    try:
+        return x509.load_der_x509_certificate(raw)
+    except ValueError as e:
+        raise ValueError(f"{where} is not DER X.509") from e
+
+
+def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(parent)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def _ca(obj: object, where: str) -> CertificateAuthority:
     if not isinstance(obj, dict):
         raise ValueError(f"{where} is not an object")
@@ -209,14 +225,8 @@ def _ca(obj: object, where: str) -> CertificateAuthority:
     certs = chain_obj.get("certificates") if isinstance(chain_obj, dict) else None
     if not isinstance(certs, list) or not certs or len(certs) > MAX_CHAIN_LENGTH:
         raise ValueError(f"{where}: certChain.certificates is missing or too long")
-    chain = []
-    for i, item in enumerate(certs):
-        raw = _b64(item.get("rawBytes") if isinstance(item, dict) else None, f"{where} cert {i}")
-        try:
-            chain.append(x509.load_der_x509_certificate(raw))
-        except ValueError as e:
-            raise ValueError(f"{where}: certificate {i} is not DER X.509") from e
-    for child, parent in zip(chain, chain[1:]):
+    chain = [_der_cert(item, f"{where} certificate {i}") for i, item in enumerate(certs)]
+    for child, parent in zip(chain, chain[1:], strict=False):
         try:
             child.verify_directly_issued_by(parent)
         except (ValueError, TypeError, InvalidSignature) as e:

@@ -176,13 +176,13 @@ def test_bool_values_last_one_wins() -> None:
 
 
 def test_global_split() -> None:
-    assert split_globals(["-D", "-l", "error", "run", "x"]).index == 3
+    assert split_globals(["-D", "-l", "error", "run", "x"]).command_index == 3
     assert split_globals(["-Dlerror", "ps"]).globals == ("-Dlerror",)
-    assert split_globals(["-D", "--", "-l", "x", "run"]).index == 4
-    assert split_globals(["-D"]).index == 1
-    assert split_globals(["-H"]).index == 0  # missing value: docker fails on this token
-    assert split_globals(["--nope", "run"]).index == 0
-    assert split_globals([]).index == 0
+    assert split_globals(["-D", "--", "-l", "x", "run"]).command_index == 4
+    assert split_globals(["-D"]).command_index == 1
+    assert split_globals(["-H"]).command_index == 0  # missing value: docker fails on this token
+    assert split_globals(["--nope", "run"]).command_index == 0
+    assert split_globals([]).command_index == 0
 
 
 EXTRA = ["--platform", "linux/amd64"]  # valid for pull, run and create

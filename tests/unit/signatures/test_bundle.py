@@ -1,0 +1,206 @@
+"""Sigstore bundles attached by OCI referrers: keyless via sigstore-python, keys by us."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from safedocker.policy import Identity, Tlog
+from safedocker.reference import Digest
+from safedocker.registry import Descriptor, Manifest, Referrers
+from safedocker.signatures.bundle import (
+    SIGN_PREDICATE,
+    fetch_bundles,
+    verify_bundle,
+)
+from safedocker.signatures.keys import load_public_key
+from safedocker.trustroot import parse_trust_root
+from tests.sigstore_world import BUNDLE_V03, SigstoreWorld, public_pem
+
+DIGEST = Digest.of(b"bundle world manifest")
+ALICE = Identity(issuer="https://issuer.example", subject="dev@example.com")
+SLSA = "https://slsa.dev/provenance/v1"
+
+
+@pytest.fixture(scope="module")
+def world():
+    return SigstoreWorld()
+
+
+@pytest.fixture(scope="module")
+def root(world):
+    return parse_trust_root(world.trusted_root_json(), name="world")
+
+
+@pytest.fixture(scope="module")
+def leaf(world):
+    return world.issue()
+
+
+def test_keyless_dsse_bundle_is_accepted(world, root, leaf):
+    result = verify_bundle(world.bundle(leaf, str(DIGEST)), DIGEST, identities=[ALICE],
+                           trust_root=root)
+    assert result.verified, result.reason
+    assert (result.kind, result.subject, result.issuer) == (
+        "keyless", "dev@example.com", "https://issuer.example")
+    assert result.statement is not None and result.integrated_time is not None
+
+
+def test_keyless_message_signature_bundle_over_the_manifest_digest_is_accepted(world, root, leaf):
+    raw = world.bundle(leaf, str(DIGEST), message=True)
+    assert verify_bundle(raw, DIGEST, identities=[ALICE], trust_root=root).verified
+    other = verify_bundle(raw, Digest.of(b"x"), identities=[ALICE], trust_root=root)
+    assert not other.verified and "not over" in other.reason
+
+
+def test_bundle_for_another_digest_is_rejected(world, root, leaf):
+    raw = world.bundle(leaf, str(Digest.of(b"another image")))
+    result = verify_bundle(raw, DIGEST, identities=[ALICE], trust_root=root)
+    assert not result.verified and "subject does not name" in result.reason
+
+
+def test_attestations_are_selected_by_predicate_type(world, root, leaf):
+    raw = world.bundle(leaf, str(DIGEST), predicate_type=SLSA)
+    assert verify_bundle(raw, DIGEST, identities=[ALICE], trust_root=root,
+                         predicate_type=SLSA).verified
+    as_signature = verify_bundle(raw, DIGEST, identities=[ALICE], trust_root=root)
+    assert not as_signature.verified and "predicate type" in as_signature.reason
+
+
+def test_keyless_bundle_with_another_identity_is_rejected(world, root, leaf):
+    bob = Identity(issuer="https://issuer.example", subject="bob@example.com")
+    result = verify_bundle(world.bundle(leaf, str(DIGEST)), DIGEST, identities=[bob],
+                           trust_root=root)
+    assert not result.verified and "matches no trusted identity" in result.reason
+
+
+def test_keyless_bundle_under_another_trust_root_is_rejected(world, leaf):
+    stranger = parse_trust_root(SigstoreWorld().trusted_root_json())
+    result = verify_bundle(world.bundle(leaf, str(DIGEST)), DIGEST, identities=[ALICE],
+                           trust_root=stranger)
+    assert not result.verified
+
+
+def test_expired_certificate_bundle_is_rejected(world, root):
+    old = world.issue(not_before=world.now - timedelta(hours=2))
+    result = verify_bundle(world.bundle(old, str(DIGEST)), DIGEST, identities=[ALICE],
+                           trust_root=root)
+    assert not result.verified
+
+
+def test_tampered_statement_is_rejected(world, root, leaf):
+    document = json.loads(world.bundle(leaf, str(DIGEST)))
+    forged = world.statement(str(Digest.of(b"evil")))
+    document["dsseEnvelope"]["payload"] = base64.b64encode(forged).decode()
+    result = verify_bundle(json.dumps(document).encode(), DIGEST, identities=[ALICE],
+                           trust_root=root)
+    assert not result.verified
+
+
+def test_bundle_without_tlog_entry_is_rejected_keyless(world, root, leaf):
+    raw = world.bundle(leaf, str(DIGEST), with_tlog=False)
+    assert not verify_bundle(raw, DIGEST, identities=[ALICE], trust_root=root).verified
+
+
+def test_garbage_is_a_reason_not_an_exception(root):
+    for raw in (b"", b"[]", b'{"mediaType": "x"}', b"\xff" * 10):
+        result = verify_bundle(raw, DIGEST, identities=[ALICE], trust_root=root)
+        assert not result.verified and result.reason
+
+
+# --- key-signed bundles (verified by our code) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signing_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def test_key_bundle_is_accepted_and_its_set_checked(world, root, signing_key):
+    key = load_public_key(public_pem(signing_key), "team")
+    raw = world.bundle(None, str(DIGEST), key=signing_key)
+    result = verify_bundle(raw, DIGEST, keys=[key], trust_root=root, tlog=Tlog.REQUIRED)
+    assert result.verified, result.reason
+    assert result.kind == "key" and result.key_name == "team"
+    assert result.integrated_time is not None
+
+
+def test_key_bundle_with_another_key_is_rejected(world, root, signing_key):
+    other = load_public_key(public_pem(ec.generate_private_key(ec.SECP256R1())), "other")
+    raw = world.bundle(None, str(DIGEST), key=signing_key)
+    result = verify_bundle(raw, DIGEST, keys=[other], trust_root=root)
+    assert not result.verified and "any trusted key" in result.reason
+
+
+def test_key_bundle_tlog_policy(world, root, signing_key):
+    key = load_public_key(public_pem(signing_key), "team")
+    bare = world.bundle(None, str(DIGEST), key=signing_key, with_tlog=False)
+    assert not verify_bundle(bare, DIGEST, keys=[key], trust_root=root,
+                             tlog=Tlog.REQUIRED).verified
+    assert verify_bundle(bare, DIGEST, keys=[key], trust_root=root, tlog=Tlog.OPTIONAL).verified
+    stranger = parse_trust_root(SigstoreWorld().trusted_root_json())
+    logged = world.bundle(None, str(DIGEST), key=signing_key)
+    bad_log = verify_bundle(logged, DIGEST, keys=[key], trust_root=stranger, tlog=Tlog.OPTIONAL)
+    assert not bad_log.verified and "Rekor" in bad_log.reason
+    assert verify_bundle(logged, DIGEST, keys=[key], trust_root=stranger, tlog=Tlog.OFF).verified
+
+
+def test_key_bundle_for_another_digest_is_rejected(world, root, signing_key):
+    key = load_public_key(public_pem(signing_key), "team")
+    raw = world.bundle(None, str(Digest.of(b"other")), key=signing_key)
+    assert not verify_bundle(raw, DIGEST, keys=[key], trust_root=root).verified
+
+
+# --- fetching through referrers -----------------------------------------------------------------
+
+
+class FakeClient:
+    """Serves referrer manifests and blobs as RegistryClient does (bytes hashed)."""
+
+    def __init__(self, subject: Digest) -> None:
+        self.subject = subject
+        self.manifests: dict[Digest, bytes] = {}
+        self.blobs: dict[Digest, bytes] = {}
+        self.descriptors: list[Descriptor] = []
+
+    def attach(self, bundle: bytes, subject: Digest | None = None) -> Digest:
+        target = str(subject or self.subject)
+        manifest, config = SigstoreWorld.referrer_manifest(bundle, target, 100)
+        digest = Digest.of(manifest)
+        self.manifests[digest] = manifest
+        self.blobs[Digest.of(bundle)] = bundle
+        self.blobs[Digest.of(config)] = config
+        self.descriptors.append(Descriptor("application/vnd.oci.image.manifest.v1+json", digest,
+                                           len(manifest), artifact_type=BUNDLE_V03))
+        return digest
+
+    def referrers(self, repository, digest, artifact_type=None):
+        assert digest == self.subject
+        return Referrers(digest, tuple(self.descriptors), "api")
+
+    def get_manifest(self, repository, reference, **kw):
+        return Manifest.parse(self.manifests[reference], digest=reference)
+
+    def get_blob(self, repository, blob, max_size):
+        return self.blobs[blob.digest]
+
+
+def test_fetch_bundles_returns_raw_bytes_and_flags_wrong_subjects(world, root, leaf):
+    client = FakeClient(DIGEST)
+    raw = world.bundle(leaf, str(DIGEST))
+    client.attach(raw)
+    client.attach(world.bundle(leaf, str(DIGEST)), subject=Digest.of(b"elsewhere"))
+    client.descriptors.append(Descriptor("application/vnd.oci.image.manifest.v1+json",
+                                         Digest.of(b"sbom"), 10, artifact_type="text/spdx"))
+    good, wrong = fetch_bundles(client, "world/image", DIGEST)  # the SBOM is skipped
+    assert good.raw == raw and good.source == "api" and not good.error
+    assert verify_bundle(good.raw, DIGEST, identities=[ALICE], trust_root=root).verified
+    assert wrong.raw == b"" and "subject" in wrong.error
+
+
+def test_sign_predicate_constant_matches_cosign():
+    assert SIGN_PREDICATE == "https://sigstore.dev/cosign/sign/v1"

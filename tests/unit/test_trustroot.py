@@ -1,0 +1,126 @@
+"""The trust root: the embedded public-good root, imports, named roots, show()."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from safedocker.config import Paths
+from safedocker.errors import ConfigError
+from safedocker.trustroot import (
+    DEFAULT_NAME,
+    EMBEDDED_SOURCE,
+    embedded_trust_root,
+    import_trust_root,
+    load_trust_root,
+    parse_time,
+    parse_trust_root,
+    show,
+    trust_root,
+)
+from tests.sigstore_world import SigstoreWorld
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PUBLIC_GOOD_REKOR_LOG_ID = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"
+
+
+@pytest.fixture
+def where(tmp_path: Path) -> Paths:
+    return Paths(tmp_path / "config", tmp_path / "cache", tmp_path / "state", tmp_path / "etc")
+
+
+def test_embedded_root_is_read_from_the_sigstore_package_and_names_public_good_services():
+    root = embedded_trust_root()
+    assert root.source == EMBEDDED_SOURCE
+    assert root.tlog(PUBLIC_GOOD_REKOR_LOG_ID) is not None
+    assert f"sha256:{PUBLIC_GOOD_REKOR_LOG_ID}" in {k.fingerprint for k in root.rekor_keys}
+    assert any(ca.uri == "https://fulcio.sigstore.dev" for ca in root.certificate_authorities)
+    assert root.has_ctlogs
+    # the CA chain runs intermediate first, self-signed root last
+    for ca in root.certificate_authorities:
+        assert ca.root.subject == ca.root.issuer
+
+
+def test_without_an_import_the_default_root_is_the_embedded_one(where: Paths):
+    assert trust_root(where).source == EMBEDDED_SOURCE
+
+
+def test_import_validates_then_saves_under_its_name_and_is_used(where: Paths, tmp_path: Path):
+    world = SigstoreWorld()
+    source = tmp_path / "trusted_root.json"
+    source.write_bytes(world.trusted_root_json())
+    imported = import_trust_root(where, source, name="corp")
+    saved = where.trust_roots_dir / "corp.json"
+    assert saved.read_bytes() == source.read_bytes()
+    assert trust_root(where, "corp").raw == imported.raw
+    assert trust_root(where).source == EMBEDDED_SOURCE  # default untouched
+
+
+def test_import_of_an_invalid_root_writes_nothing(where: Paths, tmp_path: Path):
+    bad = tmp_path / "bad.json"
+    document = json.loads(SigstoreWorld().trusted_root_json())
+    document["tlogs"][0]["publicKey"]["rawBytes"] = "bm90IGEga2V5"
+    bad.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match="invalid"):
+        import_trust_root(where, bad)
+    assert not (where.trust_roots_dir / f"{DEFAULT_NAME}.json").exists()
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(mediaType="application/json"),
+        lambda d: d["certificateAuthorities"][0]["certChain"]["certificates"].reverse(),
+        lambda d: d["tlogs"][0]["publicKey"].update(validFor={"start": "yesterday"}),
+        lambda d: d.update(tlogs=[], certificateAuthorities=[]),
+        lambda d: d["ctlogs"][0]["logId"].update(keyId="***"),
+    ],
+)
+def test_malformed_roots_are_config_errors(mutate):
+    document = json.loads(SigstoreWorld().trusted_root_json())
+    mutate(document)
+    with pytest.raises(ConfigError):
+        parse_trust_root(json.dumps(document).encode())
+
+
+def test_duplicate_keys_are_refused():
+    with pytest.raises(ConfigError, match="duplicate"):
+        parse_trust_root(b'{"mediaType": "x", "mediaType": "y"}')
+
+
+def test_unknown_named_root_is_a_config_error(where: Paths):
+    with pytest.raises(ConfigError, match="no trust root named"):
+        trust_root(where, "nope")
+    with pytest.raises(ConfigError, match="invalid trust root name"):
+        trust_root(where, "../etc/passwd")
+
+
+def test_show_says_what_is_trusted_and_how_old(where: Paths, tmp_path: Path):
+    source = tmp_path / "root.json"
+    source.write_bytes(SigstoreWorld().trusted_root_json())
+    import_trust_root(where, source, name="corp")
+    shown = {entry["name"]: entry for entry in show(where)}
+    assert shown["default"]["source"] == EMBEDDED_SOURCE
+    assert shown["default"]["file_mtime"] is None
+    assert shown["default"]["newest_valid_from"]
+    assert shown["corp"]["file_mtime"] is not None
+    assert shown["corp"]["tlogs"][0]["url"] == "https://rekor.world.test"
+    assert shown["corp"]["certificate_authorities"][0]["chain"][0]["subject"]
+    json.dumps(shown)  # JSON-ready
+
+
+def test_load_trust_root_reads_a_file(tmp_path: Path):
+    path = tmp_path / "x.json"
+    path.write_bytes(SigstoreWorld().trusted_root_json())
+    assert load_trust_root(path).name == "x"
+
+
+def test_times_with_fractions_and_offsets_parse():
+    assert parse_time("2022-12-31T23:59:59.999Z").microsecond == 999000
+    assert parse_time("2022-01-01T02:00:00+02:00").hour == 0
+    with pytest.raises(ValueError):
+        parse_time("2022-01-01")
