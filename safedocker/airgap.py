@@ -39,6 +39,7 @@ import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -57,7 +58,7 @@ from safedocker.verify import MATERIAL_KIND_COSIGN, Located, SignatureMaterial, 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from safedocker.cache import Cache
+    from safedocker.cache import Cache, ManifestRecord, MaterialRecord
     from safedocker.config import Config
 
 log = logging.getLogger(__name__)
@@ -462,7 +463,7 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
     client = None if offline else verifier.client(ref.registry)
     manifests: dict[Digest, tuple[str, bytes]] = {}
     for digest in dict.fromkeys((verdict.digest, verdict.platform_digest)):
-        record = _recall(cache, lambda c, d=digest: c.get_manifest(d))
+        record = _recall(cache, partial(_get_manifest, digest=digest))
         if record is not None:
             manifests[digest] = (record.media_type, record.data)
         elif client is not None:
@@ -471,10 +472,8 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
         else:
             raise RegistryUnavailable(f"cannot save {ref} offline",
                                       why=f"manifest {digest} is not cached")
-    top_type, top_raw = manifests[verdict.digest]
     platform_type, platform_raw = manifests[verdict.platform_digest]
     platform = parse_manifest(platform_raw, platform_type, expected=verdict.platform_digest)
-    del top_type, top_raw
     if platform.config is None:
         raise Refused(f"cannot save {ref}", why="its manifest names no config")
     config_digest = platform.config.digest
@@ -491,12 +490,10 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
     for digest in dict.fromkeys((verdict.digest, verdict.platform_digest)):
         if client is not None:
             data = fetch_material(client, ref.repository, digest).to_bytes()
-            _remember(cache, lambda c, d=digest, b=data: c.put_material(
-                ref.name, d, MATERIAL_KIND_COSIGN, b))
+            _remember(cache, partial(_put_material, name=ref.name, digest=digest, data=data))
             materials[digest] = data
         else:
-            material = _recall(cache, lambda c, d=digest: c.get_material(
-                ref.name, d, MATERIAL_KIND_COSIGN))
+            material = _recall(cache, partial(_get_material, name=ref.name, digest=digest))
             if material is not None:
                 materials[digest] = material.data
     image = AirgapImage(
@@ -505,6 +502,18 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
         config_digest=config_digest,
     )
     return _Packed(image, manifests, config, materials)
+
+
+def _get_manifest(cache: Cache, *, digest: Digest) -> ManifestRecord | None:
+    return cache.get_manifest(digest)
+
+
+def _get_material(cache: Cache, *, name: str, digest: Digest) -> MaterialRecord | None:
+    return cache.get_material(name, digest, MATERIAL_KIND_COSIGN)
+
+
+def _put_material(cache: Cache, *, name: str, digest: Digest, data: bytes) -> None:
+    cache.put_material(name, digest, MATERIAL_KIND_COSIGN, data)
 
 
 def _recall(cache: Cache | None, read: Callable[[Cache], _T]) -> _T | None:

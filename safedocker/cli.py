@@ -210,17 +210,30 @@ def policy_add(
     gpu: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
     annotation: Annotated[list[str] | None, typer.Option(
         "--annotation", help="Required signed annotation KEY=VALUE (repeat).")] = None,
+    identity: Annotated[list[str] | None, typer.Option(
+        "--identity", help="Keyless signer ISSUER=SUBJECT, both exact (repeat).")] = None,
+    identity_regexp: Annotated[list[str] | None, typer.Option(
+        "--identity-regexp",
+        help="Keyless signer ISSUER_REGEXP=SUBJECT_REGEXP (split at the first '=').")] = None,
 ) -> None:
     """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
     from safedocker.config import paths, set_rule
 
     annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
+    identities = [{"issuer": i, "subject": s}
+                  for i, s in (_key_value(item, "--identity") for item in identity or [])]
+    identities += [{"issuer_regexp": i, "subject_regexp": s}
+                   for i, s in (_key_value(item, "--identity-regexp")
+                                for item in identity_regexp or [])]
     rule: dict[str, Any] = {"action": "verify", "keys": list(key or []), "threshold": threshold,
                             "tlog": tlog, "reference": reference, "gpu": gpu}
+    if identities:
+        rule["identities"] = identities
     if annotations:
         rule["annotations"] = annotations
     normalized = set_rule(paths(), scope, rule)
-    typer.echo(f"policy for {normalized}: verify with {', '.join(key or []) or 'no key'}")
+    signers = [*(key or []), *(i.get("subject") or i["subject_regexp"] for i in identities)]
+    typer.echo(f"policy for {normalized}: verify with {', '.join(signers)}")
 
 
 @policy_app.command("allow")
