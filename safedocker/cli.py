@@ -399,12 +399,17 @@ def cache_import(file: Path) -> None:
     typer.echo(f"imported {summary.tags} tag(s), {summary.material} signature set(s), "
                f"{summary.manifests} manifest(s), {summary.configs} config(s)")
     if summary.roots:
+        import tempfile
+
         from safedocker.config import paths
-        from safedocker.trustroot import import_trust_root_bytes
+        from safedocker.trustroot import import_trust_root
 
         for name, data in sorted(summary.roots.items()):
-            import_trust_root_bytes(paths(), data, name)
-            typer.echo(f"imported trusted root {name!r} (validated)")
+            with tempfile.NamedTemporaryFile(suffix=".json") as staged:
+                staged.write(data)
+                staged.flush()
+                import_trust_root(paths(), Path(staged.name), name)  # validated first
+            typer.echo(f"imported trusted root {name!r}")
 
 
 def _when(timestamp: float | None) -> str:
@@ -546,16 +551,23 @@ app.add_typer(trust_root_app, name="trust-root")
 def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
     from safedocker.config import paths
-    from safedocker.trustroot import describe_trust_roots
+    from safedocker.trustroot import show
 
-    rows = describe_trust_roots(paths())
+    rows = show(paths())
     if as_json:
         _print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['name']}: {row['source']} (age {row['age']})")
-        for line in row["lines"]:
-            typer.echo(f"  {line}")
+        typer.echo(f"{row['name']}: {row['source']}")
+        typer.echo(f"  newest entry valid from {row['newest_valid_from'] or '-'}"
+                   f"{', file written ' + row['file_mtime'] if row['file_mtime'] else ''}")
+        for ca in row["certificate_authorities"]:
+            typer.echo(f"  CA   {ca['subject']} ({ca['uri']}) from {ca['valid_from']}"
+                       f" until {ca['valid_until'] or 'open'}")
+        for kind in ("tlogs", "ctlogs"):
+            for entry in row[kind]:
+                typer.echo(f"  {kind[:-1]:5}{entry.get('url') or ''} "
+                           f"{entry.get('log_id') or ''}")
 
 
 @trust_root_app.command("update")
@@ -564,7 +576,8 @@ def trust_root_update() -> None:
     from safedocker.config import paths
     from safedocker.trustroot import update_trust_root
 
-    typer.echo(update_trust_root(paths()))
+    root = update_trust_root(paths())
+    typer.echo(f"updated trusted root {root.name!r}: {root.source}")
 
 
 @trust_root_app.command("import")
@@ -576,7 +589,9 @@ def trust_root_import(
     from safedocker.config import paths
     from safedocker.trustroot import import_trust_root
 
-    typer.echo(import_trust_root(paths(), file, name))
+    root = import_trust_root(paths(), file, name)
+    typer.echo(f"imported trusted root {root.name!r}: {len(root.certificate_authorities)} CA(s), "
+               f"{len(root.tlogs)} transparency log(s), {len(root.ctlogs)} CT log(s)")
 
 
 # --- policy exchange, shell, compose -------------------------------------------------------
