@@ -566,7 +566,7 @@ def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) ->
                        f" until {ca['valid_until'] or 'open'}")
         for kind in ("tlogs", "ctlogs"):
             for entry in row[kind]:
-                typer.echo(f"  {kind[:-1]:5}{entry.get('url') or ''} "
+                typer.echo(f"  {kind[:-1]:6}{entry.get('url') or ''} "
                            f"{entry.get('log_id') or ''}")
 
 

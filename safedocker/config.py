@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from safedocker.errors import ConfigError
 from safedocker.policy import (
     Action,
+    Attestation,
     GpuPolicy,
     Identity,
     Mode,
@@ -133,9 +134,14 @@ _TOP_KEYS = {
 _KEY_KEYS = {"fingerprint", "source"}
 _RULE_KEYS = {
     "scope", "action", "keys", "identities", "threshold", "tlog", "reference", "gpu",
-    "annotations",
+    "annotations", "trust_root", "pki_roots", "pki_intermediates", "attestations",
 }
-_IDENTITY_KEYS = {"issuer", "subject", "issuer_regexp", "subject_regexp"}
+_IDENTITY_KEYS = {
+    "issuer", "subject", "issuer_regexp", "subject_regexp", "github_workflow_repository",
+    "github_workflow_ref", "github_workflow_trigger",
+}
+_ATTESTATION_KEYS = {"predicate_type", "identities", "keys"}
+_ROOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -308,34 +314,32 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
     threshold = entry.get("threshold", 1)
     if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
         raise reader.error(f"{prefix}threshold", "must be an integer >= 1")
-    identities_raw = entry.get("identities", [])
-    if not isinstance(identities_raw, list):
-        raise reader.error(f"{prefix}identities", "must be a list of tables")
-    identities = []
-    for number, item in enumerate(identities_raw):
-        item_prefix = f"{prefix}identities[{number}]."
+    pki_roots = _paths(reader, entry, "pki_roots", prefix)
+    pki_intermediates = _paths(reader, entry, "pki_intermediates", prefix)
+    identities = _parse_identities(reader, entry.get("identities", []), prefix,
+                                   issuer_required=not pki_roots)
+    attestations_raw = entry.get("attestations", [])
+    if not isinstance(attestations_raw, list):
+        raise reader.error(f"{prefix}attestations", "must be a list of tables")
+    attestations = []
+    for number, item in enumerate(attestations_raw):
+        item_prefix = f"{prefix}attestations[{number}]."
         if not isinstance(item, dict):
-            raise reader.error(f"{prefix}identities", "must be a list of tables")
-        reader.check_keys(item, _IDENTITY_KEYS, item_prefix)
-        if not all(isinstance(v, str) for v in item.values()):
-            raise reader.error(f"{prefix}identities", "values must be strings")
-        if not (("issuer" in item) ^ ("issuer_regexp" in item)) or not (
-            ("subject" in item) ^ ("subject_regexp" in item)
-        ):
-            raise reader.error(
-                f"{prefix}identities",
-                "each identity needs exactly one of issuer/issuer_regexp and of "
-                "subject/subject_regexp",
-            )
-        for key in ("issuer_regexp", "subject_regexp"):
-            if key in item:
-                try:
-                    re.compile(item[key])
-                except re.error as e:
-                    raise reader.error(
-                        f"{item_prefix}{key}", f"invalid regular expression: {e}"
-                    ) from None
-        identities.append(Identity(**item))
+            raise reader.error(f"{prefix}attestations", "must be a list of tables")
+        reader.check_keys(item, _ATTESTATION_KEYS, item_prefix)
+        predicate_type = item.get("predicate_type")
+        if not isinstance(predicate_type, str) or not predicate_type:
+            raise reader.error(f"{item_prefix}predicate_type", "is required (a URI string)")
+        att_keys = reader.string_list(item, "keys", item_prefix)
+        att_identities = _parse_identities(reader, item.get("identities", []), item_prefix,
+                                           issuer_required=True)
+        if not att_keys and not att_identities:
+            raise reader.error(f"{item_prefix}identities", "an attestation needs keys or "
+                               "identities")
+        attestations.append(Attestation(predicate_type, tuple(att_identities), att_keys))
+    trust_root_name = entry.get("trust_root", "default")
+    if not isinstance(trust_root_name, str) or not _ROOT_NAME_RE.match(trust_root_name):
+        raise reader.error(f"{prefix}trust_root", "must be the name of an imported trusted root")
     annotations = entry.get("annotations", {})
     if not isinstance(annotations, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
@@ -360,8 +364,51 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
         ),
         gpu=reader.enum(entry, "gpu", GpuPolicy, prefix, GpuPolicy.AUTO),
         annotations=dict(annotations),
+        trust_root=trust_root_name,
+        pki_roots=pki_roots,
+        pki_intermediates=pki_intermediates,
+        attestations=tuple(attestations),
         source=source,
     )
+
+
+def _paths(reader: _Reader, entry: Mapping[str, Any], key: str, prefix: str) -> tuple[str, ...]:
+    """File names in the config, relative to the config file's directory."""
+    base = reader.path.parent
+    return tuple(str(base / item) for item in reader.string_list(entry, key, prefix))
+
+
+def _parse_identities(reader: _Reader, raw: Any, prefix: str, *,
+                      issuer_required: bool) -> list[Identity]:
+    if not isinstance(raw, list):
+        raise reader.error(f"{prefix}identities", "must be a list of tables")
+    identities = []
+    for number, item in enumerate(raw):
+        item_prefix = f"{prefix}identities[{number}]."
+        if not isinstance(item, dict):
+            raise reader.error(f"{prefix}identities", "must be a list of tables")
+        reader.check_keys(item, _IDENTITY_KEYS, item_prefix)
+        if not all(isinstance(v, str) for v in item.values()):
+            raise reader.error(f"{prefix}identities", "values must be strings")
+        issuers = ("issuer" in item) + ("issuer_regexp" in item)
+        subjects = ("subject" in item) + ("subject_regexp" in item)
+        if subjects != 1 or issuers > 1 or (issuer_required and issuers != 1):
+            raise reader.error(
+                f"{prefix}identities",
+                "each identity needs exactly one of subject/subject_regexp and "
+                + ("one of issuer/issuer_regexp" if issuer_required
+                   else "at most one of issuer/issuer_regexp"),
+            )
+        for key in ("issuer_regexp", "subject_regexp"):
+            if key in item:
+                try:
+                    re.compile(item[key])
+                except re.error as e:
+                    raise reader.error(
+                        f"{item_prefix}{key}", f"invalid regular expression: {e}"
+                    ) from None
+        identities.append(Identity(**item))
+    return identities
 
 
 def load_config(where: Paths | None = None) -> Config:
@@ -411,7 +458,7 @@ def _combine(system: _FileConfig, user: _FileConfig) -> Config:
 
     for file_config in (system, user):
         for rule in file_config.rules:
-            for key in rule.keys:
+            for key in (*rule.keys, *(k for a in rule.attestations for k in a.keys)):
                 if key not in keys:
                     raise _Reader(file_config.path, _safe_text(file_config.path)).error(
                         "keys", f"rule for {rule.scope!r} names unknown key {key!r}",

@@ -75,17 +75,42 @@ def stricter_unmatched(a: Unmatched, b: Unmatched) -> Unmatched:
 
 @dataclass(frozen=True)
 class Identity:
-    """A keyless signer: certificate issuer and subject, each exact or a regular expression."""
+    """A certificate signer: issuer and subject, each exact or a regular expression (an
+    unanchored search, as cosign does), plus optional GitHub workflow claims."""
 
     issuer: str | None = None
     subject: str | None = None
     issuer_regexp: str | None = None
     subject_regexp: str | None = None
+    github_workflow_repository: str | None = None
+    github_workflow_ref: str | None = None
+    github_workflow_trigger: str | None = None
+
+    @property
+    def claims(self) -> dict[str, str]:
+        """The workflow claims this identity requires, by the names keyless.py uses."""
+        wanted = {
+            "github_workflow_repository": self.github_workflow_repository,
+            "github_workflow_ref": self.github_workflow_ref,
+            "github_workflow_trigger": self.github_workflow_trigger,
+        }
+        return {k: v for k, v in wanted.items() if v is not None}
 
     def describe(self) -> str:
-        issuer = self.issuer or f"/{self.issuer_regexp}/"
         subject = self.subject or f"/{self.subject_regexp}/"
+        if self.issuer is None and self.issuer_regexp is None:
+            return subject
+        issuer = self.issuer or f"/{self.issuer_regexp}/"
         return f"{subject} (issuer {issuer})"
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """An in-toto attestation the image must carry (e.g. SLSA provenance), and its signers."""
+
+    predicate_type: str
+    identities: tuple[Identity, ...] = ()
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +126,10 @@ class Rule:
     reference: ReferenceCheck = ReferenceCheck.REPOSITORY
     gpu: GpuPolicy = GpuPolicy.AUTO
     annotations: Mapping[str, str] = field(default_factory=dict)
+    trust_root: str = "default"  # which Sigstore trusted root keyless signatures chain to
+    pki_roots: tuple[str, ...] = ()  # PEM files: a private PKI instead of Fulcio
+    pki_intermediates: tuple[str, ...] = ()
+    attestations: tuple[Attestation, ...] = ()
     source: str = ""  # the file the rule came from, for explanations
 
     @property

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from safedocker.errors import (
@@ -31,10 +32,13 @@ if TYPE_CHECKING:
 
     from safedocker.cache import Cache
     from safedocker.config import Config
+    from safedocker.policy import Attestation, Identity
     from safedocker.reference import Digest, ImageRef
     from safedocker.registry import RegistryClient
     from safedocker.signatures.cosign import CosignSignature
     from safedocker.signatures.keys import PublicKey
+    from safedocker.signatures.simplesigning import SimpleSigningPayload
+    from safedocker.trustroot import TrustRoot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,12 +123,28 @@ class Verdict:
 
 @dataclass(frozen=True)
 class SignatureMaterial:
-    """The raw bytes fetched for one digest, kept so the check can be re-done offline."""
+    """The raw bytes fetched for one digest, kept so the check can be re-done offline.
+
+    ``bundles_fetched`` says whether the OCI referrers were looked at: they are fetched
+    only when the `.sig` signatures alone do not satisfy the policy (or an attestation is
+    required), which keeps a cold key-signed verify at three registry requests.
+    """
 
     digest: Digest
     sig_manifest: bytes | None  # the `sha256-<hex>.sig` manifest; None: no such tag
     blobs: Mapping[str, bytes] = field(default_factory=dict)
     fetched_at: float = field(default_factory=time.time)
+    bundles: tuple[bytes, ...] = ()  # sigstore bundles attached through OCI referrers
+    bundle_errors: tuple[str, ...] = ()  # referrers that announced a bundle but were unusable
+    bundles_fetched: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return self.sig_manifest is None and not self.bundles and not self.bundle_errors
+
+    def with_bundles(self, bundles: Sequence[bytes], errors: Sequence[str]) -> SignatureMaterial:
+        return SignatureMaterial(self.digest, self.sig_manifest, self.blobs, self.fetched_at,
+                                 tuple(bundles), tuple(errors), bundles_fetched=True)
 
     def to_bytes(self) -> bytes:
         return json.dumps({
@@ -132,6 +152,9 @@ class SignatureMaterial:
             "sig_manifest": _b64(self.sig_manifest),
             "blobs": {k: _b64(v) for k, v in sorted(self.blobs.items())},
             "fetched_at": self.fetched_at,
+            "bundles": [_b64(b) for b in self.bundles],
+            "bundle_errors": list(self.bundle_errors),
+            "bundles_fetched": self.bundles_fetched,
         }, sort_keys=True).encode()
 
     @classmethod
@@ -143,6 +166,9 @@ class SignatureMaterial:
             obj = json.loads(data)
             blobs = {str(k): base64.b64decode(v, validate=True) for k, v in obj["blobs"].items()}
             manifest = obj["sig_manifest"]
+            errors = obj.get("bundle_errors", [])
+            if not all(isinstance(e, str) for e in errors):
+                raise TypeError("bundle_errors")
             return cls(
                 digest=Digest.parse(obj["digest"]),
                 sig_manifest=(
@@ -150,6 +176,10 @@ class SignatureMaterial:
                 ),
                 blobs=blobs,
                 fetched_at=float(obj["fetched_at"]),
+                bundles=tuple(base64.b64decode(b, validate=True)
+                              for b in obj.get("bundles", [])),
+                bundle_errors=tuple(errors),
+                bundles_fetched=bool(obj.get("bundles_fetched", False)),
             )
         except (ValueError, KeyError, TypeError, AttributeError, SafeDockerError) as e:
             raise VerificationError("cached signature material is unreadable",
@@ -195,6 +225,17 @@ def fetch_material(client: RegistryClient, repository: str, digest: Digest) -> S
     return SignatureMaterial(digest, manifest.raw, blobs)
 
 
+def fetch_bundle_material(client: RegistryClient, repository: str,
+                          material: SignatureMaterial) -> SignatureMaterial:
+    """Add the sigstore bundles attached to ``material.digest`` through OCI referrers."""
+    from safedocker.signatures.bundle import fetch_bundles
+
+    candidates = fetch_bundles(client, repository, material.digest)
+    bundles = [c.raw for c in candidates if not c.error]
+    errors = [f"bundle {c.referrer}: {c.error}" for c in candidates if c.error]
+    return material.with_bundles(bundles, errors)
+
+
 # --- checking one rule ---------------------------------------------------------------
 
 
@@ -203,10 +244,11 @@ class RuleOutcome:
     rule: Rule
     signers: tuple[Signer, ...]
     reasons: tuple[str, ...]
+    attestations_ok: bool = True
 
     @property
     def satisfied(self) -> bool:
-        return len(self.signers) >= self.rule.threshold
+        return len(self.signers) >= self.rule.threshold and self.attestations_ok
 
 
 def _check_tlog(sig: CosignSignature, rule: Rule, rekor_keys: Sequence[PublicKey],
@@ -233,41 +275,183 @@ def _check_tlog(sig: CosignSignature, rule: Rule, rekor_keys: Sequence[PublicKey
     return None
 
 
+@dataclass
+class TrustContext:
+    """What a rule is checked against: keys, Rekor keys, trusted roots, PKI certificates.
+
+    Loaded lazily: a key-only policy never reads a trusted root or imports sigstore.
+    """
+
+    config: Config
+    trust_roots: Callable[[str], TrustRoot]
+    _pki: dict[tuple[str, ...], list[Any]] = field(default_factory=dict)
+
+    def keys(self, names: Sequence[str]) -> list[PublicKey]:
+        from safedocker.keystore import load_trusted_keys
+
+        return load_trusted_keys(self.config, names)
+
+    def rekor_keys(self, rule: Rule) -> list[PublicKey]:
+        return self.keys(self.config.rekor_keys) if rule.tlog is not Tlog.OFF else []
+
+    def certificates(self, files: Sequence[str]) -> list[Any]:
+        key = tuple(files)
+        if key not in self._pki:
+            from safedocker.signatures.keyless import load_certificate_file
+
+            certs: list[Any] = []
+            for name in files:
+                try:
+                    pem = Path(name).read_bytes()
+                except OSError as e:
+                    raise ConfigError(f"cannot read PKI certificates {name}",
+                                      why=e.strerror or str(e)) from e
+                certs += load_certificate_file(pem, name)
+            self._pki[key] = certs
+        return self._pki[key]
+
+
+def _identity_signer(kind: str, subject: str | None, issuer: str | None) -> Signer:
+    return Signer(kind, subject or "?", f"issuer {issuer}" if issuer else "")
+
+
+def _check_certificate(sig: CosignSignature, digest: Digest, rule: Rule,
+                       trust: TrustContext) -> tuple[Signer | None, list[str]]:
+    """A `.sig` layer with a certificate: keyless (Fulcio) or a private PKI."""
+    from safedocker.signatures.keyless import verify_keyless, verify_pki
+
+    reasons = []
+    for identity in rule.identities:
+        if rule.pki_roots:
+            result = verify_pki(sig, digest, [identity], trust.certificates(rule.pki_roots),
+                                trust.certificates(rule.pki_intermediates),
+                                trust.rekor_keys(rule), rule.tlog)
+            kind = "pki"
+        else:
+            result = verify_keyless(sig, digest, [identity], trust.trust_roots(rule.trust_root),
+                                    tlog=rule.tlog, claims=identity.claims or None)
+            kind = "keyless"
+        if result.verified:
+            return _identity_signer(kind, result.subject, result.issuer), []
+        reasons.append(result.reason)
+    return None, reasons
+
+
 def evaluate_rule(rule: Rule, ref: ImageRef, candidates: Sequence[tuple[Digest, SignatureMaterial]],
-                  config: Config) -> RuleOutcome:
+                  config: Config, trust_roots: Callable[[str], TrustRoot] | None = None,
+                  ) -> RuleOutcome:
     """Which distinct trusted signers vouch for the image under ``rule``, and why others don't."""
-    from safedocker.keystore import load_trusted_keys
     from safedocker.signatures.cosign import check_annotations, check_reference, verify_with_keys
 
-    keys = load_trusted_keys(config, rule.keys)
+    trust = TrustContext(config, trust_roots or _default_trust_roots)
+    keys = trust.keys(rule.keys)
     keys_by_name = {key.name: key for key in keys}
-    rekor_keys = load_trusted_keys(config, config.rekor_keys) if rule.tlog is not Tlog.OFF else []
+    rekor_keys = trust.rekor_keys(rule)
     signers: dict[str, Signer] = {}
     reasons: list[str] = []
+
+    def payload_problem(payload: SimpleSigningPayload) -> str | None:
+        return check_reference(payload, ref, rule.reference.value) or check_annotations(
+            payload, rule.annotations)
+
     for digest, material in candidates:
         signatures, skipped = material.signatures()
         reasons.extend(skipped)
+        reasons.extend(material.bundle_errors)
         for sig in signatures:
+            if sig.certificate_pem is not None and rule.identities:
+                signer, why_not = _check_certificate(sig, digest, rule, trust)
+                if signer is not None:
+                    from safedocker.signatures.simplesigning import parse_payload
+
+                    problem = payload_problem(parse_payload(sig.payload))
+                    if problem is None:
+                        signers[f"{signer.kind}:{signer.name}:{signer.detail}"] = signer
+                        continue
+                    why_not = [problem]
+                reasons.extend(why_not)
+                continue
             result = verify_with_keys(sig, keys, digest)
             if not result.verified or result.key_name is None or result.payload is None:
                 reasons.append(result.reason)
                 continue
-            why = check_reference(result.payload, ref, rule.reference.value) or check_annotations(
-                result.payload, rule.annotations
-            )
             key = keys_by_name[result.key_name]
-            why = why or _check_tlog(sig, rule, rekor_keys, key.pem)
+            why = payload_problem(result.payload) or _check_tlog(sig, rule, rekor_keys, key.pem)
             if why:
                 reasons.append(why)
                 continue
             signers[key.fingerprint] = Signer("key", key.name, key.fingerprint)
-    if not any(material.sig_manifest is not None for _, material in candidates):
+        for raw in material.bundles:
+            signer_or_reason = _check_bundle(raw, digest, rule, trust, keys,
+                                             identities=rule.identities)
+            if isinstance(signer_or_reason, Signer):
+                signers[f"{signer_or_reason.kind}:{signer_or_reason.name}:"
+                        f"{signer_or_reason.detail}"] = signer_or_reason
+            else:
+                reasons.append(signer_or_reason)
+
+    attestations_ok = True
+    for attestation in rule.attestations:
+        found, why_not = _find_attestation(attestation, candidates, rule, trust)
+        if not found:
+            attestations_ok = False
+            reasons.append(f"no verified {attestation.predicate_type} attestation"
+                           + (f" ({'; '.join(why_not)})" if why_not else ""))
+
+    if all(material.empty for _, material in candidates):
         reasons.insert(0, "no signature found")
-    outcome = RuleOutcome(rule, tuple(signers.values()), tuple(reasons))
-    if signers and not outcome.satisfied:
+    outcome = RuleOutcome(rule, tuple(signers.values()), tuple(reasons), attestations_ok)
+    if signers and len(signers) < rule.threshold:
         reasons.append(f"{len(signers)} trusted signer(s), policy requires {rule.threshold}")
-        outcome = RuleOutcome(rule, outcome.signers, tuple(reasons))
+        outcome = RuleOutcome(rule, outcome.signers, tuple(reasons), attestations_ok)
     return outcome
+
+
+def _check_bundle(raw: bytes, digest: Digest, rule: Rule, trust: TrustContext,
+                  keys: Sequence[PublicKey], *, identities: Sequence[Identity],
+                  predicate_type: str | None = None) -> Signer | str:
+    from safedocker.signatures.bundle import SIGN_PREDICATE, verify_bundle
+
+    result = verify_bundle(
+        raw, digest, keys=keys, identities=identities,
+        trust_root=trust.trust_roots(rule.trust_root) if identities else None,
+        tlog=rule.tlog, predicate_type=predicate_type or SIGN_PREDICATE,
+    )
+    if not result.verified:
+        return f"bundle: {result.reason}"
+    if result.kind == "key":
+        key = next(k for k in keys if k.name == result.key_name)
+        return Signer("key", key.name, key.fingerprint)
+    return _identity_signer("keyless", result.subject, result.issuer)
+
+
+def _find_attestation(attestation: Attestation,
+                      candidates: Sequence[tuple[Digest, SignatureMaterial]], rule: Rule,
+                      trust: TrustContext) -> tuple[bool, list[str]]:
+    keys = trust.keys(attestation.keys)
+    reasons = []
+    for digest, material in candidates:
+        for raw in material.bundles:
+            outcome = _check_bundle(raw, digest, rule, trust, keys,
+                                    identities=attestation.identities,
+                                    predicate_type=attestation.predicate_type)
+            if isinstance(outcome, Signer):
+                return True, []
+            reasons.append(outcome)
+    return False, reasons
+
+
+def _default_trust_roots(name: str) -> TrustRoot:
+    from safedocker.config import paths
+    from safedocker.trustroot import trust_root
+
+    return trust_root(paths(), name)
+
+
+def needs_bundles(decision: Decision, verdict: Verdict) -> bool:
+    """Whether referrers must be fetched: the `.sig` material did not satisfy the policy,
+    or a rule requires an attestation (those only come as bundles)."""
+    return not verdict.accepted or any(rule.attestations for rule in decision.verify_rules)
 
 
 # --- the whole verification ------------------------------------------------------------
@@ -295,6 +479,7 @@ class Verifier:
     platform: str | None = None
     offline: bool = False
     cache: Cache | None = None
+    trust_roots: Callable[[str], TrustRoot] | None = None  # by name; default: config dir
     _clients: dict[str, RegistryClient] = field(default_factory=dict)
 
     def client(self, registry: str) -> RegistryClient:
@@ -394,6 +579,20 @@ class Verifier:
         if not verdict.accepted and from_cache:
             candidates, _ = self._gather_online(ref, located, fresh=True)
             verdict = self.judge(ref, decision, located, candidates)
+        if needs_bundles(decision, verdict) and not all(
+            material.bundles_fetched for _, material in candidates
+        ):
+            # cosign v3 attaches sigstore bundles through OCI referrers: either kind of
+            # signature may satisfy the policy, so look there before refusing.
+            client = self.client(ref.registry)
+            candidates = [
+                (digest, material if material.bundles_fetched
+                 else fetch_bundle_material(client, ref.repository, material))
+                for digest, material in candidates
+            ]
+            for _, material in candidates:
+                self._store_material(ref, material)
+            verdict = self.judge(ref, decision, located, candidates)
         return verdict
 
     # -- offline --
@@ -491,7 +690,7 @@ class Verifier:
               candidates: Sequence[tuple[Digest, SignatureMaterial]], *,
               offline: bool = False, material_time: float | None = None) -> Verdict:
         """Apply every verify rule of ``decision`` to already-fetched material."""
-        outcomes = [evaluate_rule(rule, ref, candidates, self.config)
+        outcomes = [evaluate_rule(rule, ref, candidates, self.config, self.trust_roots)
                     for rule in decision.verify_rules]
         accepted = all(outcome.satisfied for outcome in outcomes)
         signers = tuple(dict.fromkeys(s for o in outcomes for s in o.signers))
