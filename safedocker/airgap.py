@@ -557,11 +557,13 @@ def save_images(images: Sequence[str], output: Path, *, config: Config, cache: C
     verifier = Verifier(config, platform=platform,
                         offline=_offline_env() if offline is None else offline, cache=cache)
     packed: list[_Packed] = []
+    verdicts: list[Verdict] = []
     for text in images:
         ref = _save_reference(text)
         verdict = verifier.verify(ref)
         if not verdict.accepted:
             raise verdict.refusal()
+        verdicts.append(verdict)
         if (verdict.decision.action is not Action.VERIFY or verdict.warned
                 or verdict.digest is None or verdict.platform_digest is None):
             raise Refused(f"cannot save {ref}",
@@ -582,7 +584,7 @@ def save_images(images: Sequence[str], output: Path, *, config: Config, cache: C
     for item in packed:
         image = item.image
         if runner.image_id(image.image_id) != image.image_id:
-            if verifier.offline:
+            if verifier.offline or any(p.offline for p in verdicts):
                 raise RegistryUnavailable(f"cannot save {image.reference} offline",
                                           why=f"docker has no image {image.image_id}",
                                           hint="pull it while online first")
@@ -777,16 +779,29 @@ def _extract_docker_tar(tar: tarfile.TarFile, member: tarfile.TarInfo, target: P
         raise Refused(f"{DOCKER_TAR_NAME} is not a file")
     h = hashlib.sha256()
     size = 0
-    with handle, open(target, "wb") as out:
+    try:
+        out = open(target, "wb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise _no_room(target, e) from e
+    with handle, out:
         while chunk := handle.read(_CHUNK):
             h.update(chunk)
             size += len(chunk)
-            out.write(chunk)
+            try:
+                out.write(chunk)
+            except OSError as e:
+                raise _no_room(target, e) from e
     if size != member.size:
         raise Refused(f"{DOCKER_TAR_NAME} is truncated")
     if not isinstance(expected, dict) or expected.get("sha256") != f"sha256:{h.hexdigest()}":
         raise Refused(f"{DOCKER_TAR_NAME} does not match index.json",
                       why="the docker image tar was altered or truncated in transit")
+
+
+def _no_room(target: Path, e: OSError) -> SafeDockerError:
+    return SafeDockerError(f"cannot unpack the docker image tar to {target.parent}",
+                           why=e.strerror or str(e),
+                           hint="set TMPDIR to a directory with room for the images")
 
 
 def load_archive(archive: Path, *, config: Config, cache: Cache | None, docker: str,

@@ -118,6 +118,17 @@ def test_save_writes_one_archive_with_the_signed_bytes(transfer: Transfer) -> No
     assert entry["digest"] == transfer.image.digest
 
 
+def test_save_refuses_an_unsigned_image_and_writes_nothing(transfer: Transfer, world: World,
+                                                           tmp_path: Path) -> None:
+    unsigned = world.push_image(f"{SPACE}/unsigned")
+    out = tmp_path / "never.tar"
+    result = transfer.source("save", unsigned.tagged, "-o", str(out))
+    assert result.exit_code == 77, (result.stdout, result.stderr)
+    assert "no signature" in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_tampered_manifest_loads_nothing(transfer: Transfer, fresh_world: World,
                                          tmp_path: Path, world: World) -> None:
     wipe(fresh_world)

@@ -246,7 +246,11 @@ def _config(world: World, argv: list[str]) -> dict[str, object]:
     out = world.run_docker("inspect", cid).stdout
     world.run_docker("rm", "-f", "-v", cid)
     info = json.loads(out)[0]
-    return {"Config": info["Config"], "HostConfig": info["HostConfig"]}
+    host_config = info["HostConfig"]
+    # docker's CLI keeps -v binds in a Go map: their order is not deterministic.
+    if host_config.get("Binds"):
+        host_config["Binds"] = sorted(host_config["Binds"])
+    return {"Config": info["Config"], "HostConfig": host_config}
 
 
 def _shape(inv: Invocation) -> tuple[object, ...]:

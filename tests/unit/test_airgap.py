@@ -425,3 +425,50 @@ def test_archive_written_by_save_format_round_trips_through_check_docker_tar(
     inner.write_bytes(docker_tar([image]))
     airgap.check_docker_tar(inner, [airgap.AirgapImage(
         f"{NAME}:v1", NAME, "v1", image.digest, image.digest, image.config_digest)])
+
+
+# --- multi-platform: the pinned digest is an index ----------------------------------------------
+
+
+def _index_over(*images: Image) -> bytes:
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": DOCKER_MANIFEST, "size": len(i.manifest),
+                       "digest": str(i.digest),
+                       "platform": {"architecture": "amd64", "os": "linux"}} for i in images],
+    }).encode()
+
+
+def _indexed_archive(image: Image, listed: Image, key: Key) -> dict[str, bytes]:
+    files = archive_files([image], key)
+    index_bytes = _index_over(listed)
+    index_digest = Digest.of(index_bytes)
+    doc = json.loads(files["index.json"])
+    doc["images"][0]["digest"] = str(index_digest)
+    doc["media_types"][str(index_digest)] = "application/vnd.oci.image.index.v1+json"
+    files["index.json"] = json.dumps(doc).encode()
+    files[f"registry/{index_digest.tag_prefix}.manifest"] = index_bytes
+    del files[f"signatures/{image.digest.tag_prefix}.json"]
+    files[f"signatures/{index_digest.tag_prefix}.json"] = key.material(index_digest)
+    return files
+
+
+def test_signed_index_loads_its_platform_image(tmp_path: Path, key: Key, config: Config,
+                                               cache: Cache, docker: FakeDocker) -> None:
+    image = Image()
+    path = write_archive(tmp_path / "a.tar", _indexed_archive(image, image, key))
+    summary = load(path, config, cache, docker)
+    [loaded] = summary.images
+    assert loaded.digest == Digest.of(_index_over(image))
+    assert loaded.platform_digest == image.digest
+    record = cache.lookup_tag(NAME, "v1")
+    assert record is not None and record.digest == loaded.digest
+    assert cache.get_manifest(image.digest) is not None
+
+
+def test_platform_image_not_in_the_signed_index_is_refused(tmp_path: Path, key: Key,
+                                                           config: Config, cache: Cache,
+                                                           docker: FakeDocker) -> None:
+    image, other = Image(), Image()
+    path = write_archive(tmp_path / "a.tar", _indexed_archive(image, other, key))
+    refused(path, config, cache, docker, "does not list")
