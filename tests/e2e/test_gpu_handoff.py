@@ -6,7 +6,6 @@ the real registry; SAFE_DOCKER_DRY_RUN shows the argv that would be exec'd.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,6 +13,8 @@ import pytest
 from tests.fakenvml import build_fake_nvml, compiler, fake_nvml_env
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.e2e.conftest import SafeDocker
     from tests.world import Image, World
 
