@@ -531,7 +531,7 @@ class Cache:
         for side in ("-wal", "-shm"):
             self._replace_if_present(Path(f"{self._path}{side}"), Path(f"{target}{side}"))
         log.warning(
-            "safe-docker: the cache %s was unusable (%s); moved it to %s and started an empty one",
+            "the cache %s was unusable (%s); moved it to %s and started an empty one",
             self._path,
             cause.reason,
             target.name,
@@ -597,7 +597,7 @@ class Cache:
 
     def _discard(self, sql: str, params: tuple[object, ...], what: str, why: str) -> None:
         """Remove a row that failed its checks on the way out (best effort)."""
-        log.warning("safe-docker: discarding cached %s: %s", what, why)
+        log.warning("discarding cached %s: %s", what, why)
         with contextlib.suppress(CacheError):
             self._write(lambda c: c.execute(sql, params))
 

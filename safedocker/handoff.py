@@ -51,12 +51,15 @@ def real_docker() -> str:
 
 
 def plan_pinned(invocation: Invocation, ref: ImageRef, digest: Digest,
-                extra_options: Sequence[str] = (), *, skip_pull: bool = False) -> Plan:
+                extra_options: Sequence[str] = (), *, skip_pull: bool = False,
+                target: str | None = None) -> Plan:
     """The commands that run ``invocation`` with its image pinned to ``digest``.
 
     ``skip_pull``: docker already has the image (decided offline), so ``pull`` only tags.
+    ``target``: what to hand docker instead of ``repo@digest`` (the verified image ID
+    ``sha256:<config>`` of a loaded image, which docker knows by ID only).
     """
-    pinned = ref.pinned(digest)
+    pinned = target or ref.pinned(digest)
     if invocation.command[-1] != "pull":
         return Plan((tuple(invocation.rebuild(pinned, extra_options)),))
     pull = () if skip_pull else (tuple(invocation.rebuild(pinned)),)

@@ -64,12 +64,27 @@ def _audit(where: Paths, argv: Sequence[str], verdict: Verdict | None, outcome: 
     record_decision(where.state_dir, argv, verdict, outcome, error)
 
 
-def _docker_has(invocation: Invocation, pinned: str) -> bool:
+def _local_image_id(invocation: Invocation, reference: str) -> str | None:
+    """The ID of the image docker has locally under ``reference``, or None."""
     from safedocker.handoff import real_docker
 
     command = [real_docker(), *invocation.globals, "image", "inspect", "--format", "{{.Id}}",
-               pinned]
-    return subprocess.run(command, capture_output=True, check=False).returncode == 0  # noqa: S603
+               reference]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _verified_image_id(invocation: Invocation, verdict: Verdict) -> str | None:
+    """``sha256:<config>`` when docker has exactly that image (ID = config digest), else None.
+
+    After `docker load` docker knows an image by ID only (no RepoDigests, and it refuses
+    to tag repo@digest). The ID is the config digest that the verified, signed manifest
+    names, so pinning to it runs exactly what was verified.
+    """
+    if verdict.config_digest is None:
+        return None
+    image_id = str(verdict.config_digest)
+    return image_id if _local_image_id(invocation, image_id) == image_id else None
 
 
 def _offline_note(verdict: Verdict) -> None:
@@ -123,24 +138,32 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
 
     pinned = ref.pinned(verdict.digest)
     skip_pull = False
+    local_id: str | None = None
     if verdict.offline:
         _offline_note(verdict)
-        if not _docker_has(invocation, pinned):
-            return refuse_or_warn(RegistryUnavailable(
-                f"cannot run {ref} offline",
-                why=f"verified from the cache, but docker has no local copy of {pinned}",
-                hint="pull it while online, or bring it with `safe-docker save`/`load`"),
-                verdict)
+        if _local_image_id(invocation, pinned) is None:
+            local_id = _verified_image_id(invocation, verdict)
+            if local_id is None:
+                return refuse_or_warn(RegistryUnavailable(
+                    f"cannot run {ref} offline",
+                    why=f"verified from the cache, but docker has no local copy of {pinned}",
+                    hint="pull it while online, or bring it with `safe-docker save`/`load`"),
+                    verdict)
         skip_pull = True
     log.info("verified %s as %s", ref, verdict.digest)
     try:
         extra = [] if invocation.command[-1] == "pull" else gpu_options(invocation, verdict,
                                                                          verifier)
+        if local_id is not None and invocation.command[-1] != "pull" and not invocation.has(
+            "--pull"
+        ):
+            extra.append("--pull=never")  # offline: never let docker go looking for it
     except SafeDockerError as error:
         _audit(where, argv, verdict, "refused", error)
         raise
     _audit(where, argv, verdict, "warned" if verdict.warned else "accepted")
-    return Outcome(plan_pinned(invocation, ref, verdict.digest, extra, skip_pull=skip_pull),
+    return Outcome(plan_pinned(invocation, ref, verdict.digest, extra, skip_pull=skip_pull,
+                               target=local_id),
                    verdict)
 
 

@@ -1,0 +1,512 @@
+"""``safe-docker compose``: every service image verified and pinned before compose starts.
+
+For ``up``, ``create``, ``run`` and ``pull``: the project is resolved by compose itself
+(``docker compose config --format json``, or ``docker-compose config`` for the standalone
+1.x, whose output is YAML) with the user's global options (``-f``, ``-p``,
+``--project-directory``, ``--env-file``, ``--profile``); every service image is verified
+under the policy, and the refusal of any one refuses the whole command before anything is
+created. Compose then runs with one more ``-f``: an override file under the state dir
+(``<state>/compose/<hash>.yml``, kept for inspection) that sets each service's
+``image: repo@sha256:…`` and, where policy and host say so, an NVIDIA device reservation.
+The override comes after the user's files, so it wins; when the user named no file, the
+files compose would have found by itself are named explicitly before it.
+
+Every other compose subcommand is handed to compose unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from safedocker.errors import (
+    ConfigError,
+    DockerNotFound,
+    Refused,
+    SafeDockerError,
+    UsageError,
+)
+from safedocker.handoff import Plan
+from safedocker.policy import Action, Mode
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from safedocker.config import Config, Paths
+    from safedocker.gpu import HostGpu
+    from safedocker.verify import Verdict, Verifier
+
+log = logging.getLogger(__name__)
+
+VERIFIED_SUBCOMMANDS = frozenset({"up", "create", "run", "pull"})
+# Compose's global options that take a value (v2 and 1.x); everything else is a flag.
+VALUE_OPTIONS = frozenset({
+    "-f", "--file", "-p", "--project-name", "--project-directory", "--env-file", "--profile",
+    "--ansi", "--parallel", "--progress", "-H", "--host", "-c", "--context", "--log-level",
+    "--tlscacert", "--tlscert", "--tlskey",
+})
+CONFIG_OPTIONS = frozenset({"-f", "--file", "-p", "--project-name", "--project-directory",
+                            "--env-file", "--profile"})
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml",
+                  "docker-compose.override.yaml", "docker-compose.override.yml")
+MAX_CONFIG_OUTPUT = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ComposeArgs:
+    """``safe-docker compose`` argv split as compose reads it."""
+
+    globals: tuple[tuple[str, str | None], ...]  # (option, value) in the user's order
+    subcommand: str | None
+    rest: tuple[str, ...]  # the subcommand's own arguments
+    help: bool = False
+
+    def values(self, *names: str) -> list[str]:
+        return [v for n, v in self.globals if n in names and v is not None]
+
+    @property
+    def files(self) -> list[str]:
+        return self.values("-f", "--file")
+
+    def global_argv(self, *, only: frozenset[str] | None = None,
+                    drop_files: bool = False) -> list[str]:
+        out: list[str] = []
+        for name, value in self.globals:
+            if (only is not None and name not in only) or (
+                    drop_files and name in ("-f", "--file")):
+                continue
+            out += [name] if value is None else [name, value]
+        return out
+
+
+def parse_args(args: Sequence[str]) -> ComposeArgs:
+    """Split global options (``--opt value`` / ``--opt=value`` / ``-fVALUE``) from the rest."""
+    options: list[tuple[str, str | None]] = []
+    index = 0
+    wants_help = False
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            index += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        if arg in ("-h", "--help"):
+            wants_help = True
+            options.append((arg, None))
+            index += 1
+            continue
+        name, eq, value = arg.partition("=")
+        if eq and name in VALUE_OPTIONS:
+            options.append((name, value))
+        elif arg in VALUE_OPTIONS:
+            if index + 1 >= len(args):
+                raise UsageError(f"compose option {arg} needs a value")
+            options.append((arg, args[index + 1]))
+            index += 1
+        elif len(arg) > 2 and arg[1] != "-" and arg[:2] in VALUE_OPTIONS:
+            options.append((arg[:2], arg[2:]))  # -fcompose.yml
+        else:
+            options.append((arg, None))
+        index += 1
+    subcommand = args[index] if index < len(args) else None
+    rest = tuple(args[index + 1:]) if subcommand is not None else ()
+    wants_help = wants_help or any(a in ("-h", "--help") for a in rest)
+    return ComposeArgs(tuple(options), subcommand, rest, wants_help)
+
+
+# --- which compose -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compose:
+    """How to run compose: the v2 plugin (``docker compose``) or a standalone binary."""
+
+    binary: str | None  # None: the docker CLI plugin, run as `docker compose`
+    version: str
+
+    @property
+    def prefix(self) -> tuple[str, ...]:
+        return ("compose",) if self.binary is None else ()
+
+    @property
+    def json_config(self) -> bool:
+        """Compose v2 prints ``config --format json``; 1.x prints YAML only."""
+        major = self.version.lstrip("v").split(".", 1)[0]
+        return major.isdigit() and int(major) >= 2
+
+    def argv(self, docker: str, args: Sequence[str]) -> list[str]:
+        return [docker, *self.prefix, *args] if self.binary is None else [self.binary, *args]
+
+
+def _version(argv: Sequence[str]) -> str | None:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=60,  # noqa: S603
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = proc.stdout.strip()
+    return out.splitlines()[-1].strip() if proc.returncode == 0 and out else None
+
+
+def find_compose(docker: str, environ: Mapping[str, str] | None = None) -> Compose:
+    """The docker compose plugin if the CLI has one, else ``docker-compose`` on PATH."""
+    env = os.environ if environ is None else environ
+    version = _version([docker, "compose", "version", "--short"])
+    if version is not None:
+        return Compose(None, version)
+    standalone = env.get("SAFE_DOCKER_COMPOSE") or shutil.which("docker-compose",
+                                                                 path=env.get("PATH"))
+    if standalone:
+        version = _version([standalone, "version", "--short"])
+        if version is not None:
+            return Compose(standalone, version)
+    raise DockerNotFound("docker compose not found",
+                         why="`docker compose version` failed and no docker-compose is on PATH",
+                         hint="install the docker compose plugin (or docker-compose)")
+
+
+def make_plan(compose: Compose, argv: Sequence[str]) -> Plan:
+    """A one-command plan; the standalone binary needs ``Plan.binary`` (see handoff)."""
+    command = (*compose.prefix, *argv)
+    if compose.binary is None:
+        return Plan(commands=(command,))
+    if "binary" not in getattr(Plan, "__dataclass_fields__", {}):
+        raise DockerNotFound(
+            "cannot hand off to the standalone docker-compose",
+            why="this safe-docker runs compose only as the docker CLI plugin",
+            hint="install the docker compose plugin (docker compose version)")
+    return Plan(commands=(command,), binary=compose.binary)  # type: ignore[call-arg, unused-ignore]
+
+
+# --- the project -----------------------------------------------------------------------------
+
+
+def load_project(compose: Compose, docker: str, args: ComposeArgs,
+                 files: Sequence[str]) -> dict[str, Any]:
+    """The resolved project (``config``) for exactly ``files`` and the user's project name,
+    project directory, env files and profiles: what compose will run."""
+    file_args = [a for f in files for a in ("-f", f)]
+    config_args = [*file_args, *args.global_argv(only=CONFIG_OPTIONS, drop_files=True),
+                   "config"]
+    if compose.json_config:
+        config_args += ["--format", "json"]
+    argv = compose.argv(docker, config_args)
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=300, check=False)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DockerNotFound("cannot run compose config", why=str(e)) from e
+    if proc.returncode != 0:
+        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ConfigError("compose cannot read the project",
+                          why=detail[-1] if detail else f"compose config exited {proc.returncode}",
+                          hint="run `docker compose config` to see the problem")
+    if len(proc.stdout) > MAX_CONFIG_OUTPUT:
+        raise ConfigError("compose config output is too large")
+    return parse_config_output(proc.stdout, json_output=compose.json_config)
+
+
+def parse_config_output(data: bytes, *, json_output: bool) -> dict[str, Any]:
+    text = data.decode("utf-8", "replace")
+    try:
+        if json_output:
+            project = json.loads(text)
+        else:
+            try:
+                import yaml  # type: ignore[import-untyped, unused-ignore]
+            except ImportError as e:
+                raise ConfigError("cannot read docker-compose 1.x output",
+                                  why="PyYAML is not installed",
+                                  hint="pip install pyyaml, or install the compose plugin") from e
+            project = yaml.safe_load(text)
+    except ValueError as e:  # json.JSONDecodeError and yaml.YAMLError's ValueError kin
+        raise ConfigError("cannot parse compose config output", why=str(e)) from e
+    except Exception as e:  # yaml.YAMLError is not a ValueError
+        if type(e).__module__.startswith("yaml"):
+            raise ConfigError("cannot parse compose config output", why=str(e)) from e
+        raise
+    if not isinstance(project, dict) or not isinstance(project.get("services", {}), dict):
+        raise ConfigError("unexpected compose config output", why="no services table")
+    return project
+
+
+def default_files(project_directory: Path, environ: Mapping[str, str]) -> list[str]:
+    """The files compose reads when no ``-f`` is given: COMPOSE_FILE, else the first of
+    compose.yaml … docker-compose.yml (searching parent directories) and its override."""
+    if environ.get("COMPOSE_FILE"):
+        separator = environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        return [f for f in environ["COMPOSE_FILE"].split(separator) if f]
+    directory = project_directory.resolve()
+    for candidate_dir in (directory, *directory.parents):
+        found = next((candidate_dir / n for n in DEFAULT_FILES
+                      if (candidate_dir / n).is_file()), None)
+        if found is not None:
+            overrides = [candidate_dir / n for n in OVERRIDE_FILES if (candidate_dir / n).is_file()]
+            return [str(found), *(str(o) for o in overrides[:1])]
+    raise UsageError("no compose file found",
+                     why=f"none of {', '.join(DEFAULT_FILES)} in {directory} or above",
+                     hint="pass -f FILE")
+
+
+# --- verification ------------------------------------------------------------------------------
+
+
+@dataclass
+class ServicePin:
+    service: str
+    image: str
+    pinned: str | None = None  # repo@sha256:… ; None: left as it is (accepted, warned)
+    gpu_devices: tuple[str, ...] | None = None  # None: no GPU reservation
+    gpu_all: bool = False
+    verdict: Verdict | None = field(default=None, repr=False)
+
+
+def override_document(pins: Sequence[ServicePin]) -> dict[str, Any]:
+    """The compose override: pinned images and GPU device reservations."""
+    services: dict[str, Any] = {}
+    for pin in pins:
+        entry: dict[str, Any] = {}
+        if pin.pinned is not None:
+            entry["image"] = pin.pinned
+        if pin.gpu_all or pin.gpu_devices:
+            device: dict[str, Any] = {"driver": "nvidia", "capabilities": ["gpu"]}
+            if pin.gpu_devices:
+                device["device_ids"] = list(pin.gpu_devices)
+            else:
+                device["count"] = "all"
+            entry["deploy"] = {"resources": {"reservations": {"devices": [device]}}}
+        if entry:
+            services[pin.service] = entry
+    return {"services": services}
+
+
+def write_override(state_dir: Path, document: Mapping[str, Any]) -> Path:
+    """Write the override (JSON, which compose reads as YAML) as ``<hash>.yml``; kept."""
+    from safedocker.config import atomic_write
+
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    name = hashlib.sha256(text.encode()).hexdigest()[:24]
+    path = state_dir / "compose" / f"{name}.yml"
+    if not path.exists():
+        atomic_write(path, text.encode(), 0o644)
+    return path
+
+
+def _service_gpu_options(service: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """The service's own GPU requests, in the docker-option form gpu.gpu_flags reads."""
+    options: list[tuple[str, str | None]] = []
+    runtime = service.get("runtime")
+    if isinstance(runtime, str):
+        options.append(("--runtime", runtime))
+    devices = service.get("devices") or []
+    for device in devices if isinstance(devices, list) else []:
+        text = device if isinstance(device, str) else str((device or {}).get("source", ""))
+        options.append(("--device", text))
+    environment = service.get("environment") or {}
+    if isinstance(environment, dict):
+        options += [("--env", f"{k}={v}") for k, v in environment.items()]
+    elif isinstance(environment, list):
+        options += [("--env", str(item)) for item in environment]
+    deploy = service.get("deploy") or {}
+    reservations = ((deploy.get("resources") or {}).get("reservations") or {}) if isinstance(
+        deploy, dict) else {}
+    for request in reservations.get("devices") or []:
+        if isinstance(request, dict) and ("gpu" in (request.get("capabilities") or [])
+                                          or request.get("driver") == "nvidia"):
+            options.append(("--gpus", "compose device reservation"))
+    if service.get("gpus"):
+        options.append(("--gpus", str(service["gpus"])))
+    return options
+
+
+def _service_env(service: Mapping[str, Any]) -> dict[str, str]:
+    environment = service.get("environment") or {}
+    if isinstance(environment, dict):
+        return {str(k): "" if v is None else str(v) for k, v in environment.items()}
+    return dict(str(item).partition("=")[::2] for item in environment
+                if isinstance(item, str) and "=" in item)
+
+
+@dataclass
+class _Gpu:
+    host: HostGpu | None = None
+
+    def pin(self, pin: ServicePin, service: Mapping[str, Any], verdict: Verdict,
+            verifier: Verifier) -> None:
+        from safedocker import gpu
+
+        mode = gpu.resolve_mode(verdict.decision.gpu)
+        if mode is gpu.GpuMode.NEVER:
+            return
+        if self.host is None:
+            self.host = gpu.detect_host()
+        host = self.host
+        if not host.present and mode is gpu.GpuMode.AUTO:
+            return
+        image_config = verifier.image_config(verdict)
+        flags = gpu.gpu_flags(_service_gpu_options(service), image_config, host, None, mode)
+        if flags.gives_gpus:
+            gpu.check_requirements(image_config, host, run_env=_service_env(service),
+                                   devices=flags.devices)
+        if flags.args:
+            pin.gpu_all = flags.devices is None
+            pin.gpu_devices = flags.devices
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"safe-docker: WARNING: {message} \u2014 continuing because mode = warn\n")
+
+
+def _project_name(args: ComposeArgs, project: Mapping[str, Any], files: Sequence[str]) -> str:
+    given = args.values("-p", "--project-name")
+    if given:
+        return given[-1]
+    if isinstance(project.get("name"), str):
+        return str(project["name"])
+    if os.environ.get("COMPOSE_PROJECT_NAME"):
+        return os.environ["COMPOSE_PROJECT_NAME"]
+    directory = args.values("--project-directory")
+    base = Path(directory[-1]) if directory else Path(files[0]).resolve().parent if files \
+        else Path.cwd()
+    return "".join(c for c in base.resolve().name.lower() if c.isalnum() or c in "_-")
+
+
+def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Config,
+                    where: Paths, files: Sequence[str], argv: Sequence[str]) -> list[ServicePin]:
+    """Verify every service image; raise the first refusal (enforce) before anything runs."""
+    from safedocker.audit import record_decision
+    from safedocker.reference import parse_reference
+    from safedocker.verify import Verifier
+
+    enforce = config.mode is Mode.ENFORCE
+    services: Mapping[str, Any] = project.get("services") or {}
+    if args.subcommand == "run":
+        target = next((a for a in args.rest if not a.startswith("-")), None)
+        if target is not None and target not in services:
+            raise Refused(f"refused compose run {target}",
+                          why="the service is not in the resolved project, so its image "
+                          "cannot be verified", hint="check --profile and the compose files")
+    cache = _open_cache(where)
+    offline = os.environ.get("SAFE_DOCKER_OFFLINE") == "1"
+    verifiers: dict[str | None, Verifier] = {}
+    gpus = _Gpu()
+    pins: list[ServicePin] = []
+
+    def refuse(service: str, error: SafeDockerError, verdict: Verdict | None) -> None:
+        error = type(error)(f"{error.what} (service {service!r})", why=error.why,
+                            hint=error.hint)
+        record_decision(where.state_dir, argv, verdict, "refused" if enforce else "warned",
+                        error)
+        if enforce:
+            raise error
+        _warn(error.line())
+
+    for service_name, service in sorted(services.items()):
+        if not isinstance(service, dict):
+            continue
+        image = service.get("image")
+        if service.get("build") is not None:
+            name = image if isinstance(image, str) else \
+                f"{_project_name(args, project, files)}-{service_name}"
+            try:
+                decision = config.policy.decide(parse_reference(name))
+            except UsageError:
+                decision = None
+            if decision is None or decision.action is not Action.ACCEPT:
+                refuse(service_name, Refused(
+                    f"refused locally built image {name}",
+                    why="compose builds it from source, so there is no signature to verify",
+                    hint=f"`safe-docker policy allow {name}` to accept images built here, "
+                    "or use a signed image without build:"), None)
+            continue
+        if not isinstance(image, str) or not image:
+            continue
+        platform = service.get("platform") if isinstance(service.get("platform"), str) else None
+        verifier = verifiers.get(platform)
+        if verifier is None:
+            verifier = Verifier(config, platform=platform, offline=offline, cache=cache)
+            verifiers[platform] = verifier
+        ref = parse_reference(image)
+        try:
+            verdict = verifier.verify(ref)
+        except SafeDockerError as error:
+            refuse(service_name, error, None)
+            pins.append(ServicePin(service_name, image))
+            continue
+        if not verdict.accepted:
+            refuse(service_name, verdict.refusal(), verdict)
+            pins.append(ServicePin(service_name, image, verdict=verdict))
+            continue
+        if verdict.warned:
+            _warn("; ".join(verdict.reasons))
+        pin = ServicePin(service_name, image, verdict=verdict)
+        if verdict.digest is not None:
+            pin.pinned = ref.pinned(verdict.digest)
+        if args.subcommand != "pull":
+            try:
+                gpus.pin(pin, service, verdict, verifier)
+            except SafeDockerError as error:
+                record_decision(where.state_dir, argv, verdict, "refused", error)
+                raise type(error)(f"{error.what} (service {service_name!r})", why=error.why,
+                                  hint=error.hint) from None
+        record_decision(where.state_dir, argv, verdict, "warned" if verdict.warned else "accepted")
+        pins.append(pin)
+    return pins
+
+
+def _open_cache(where: Paths) -> Any:
+    from safedocker.cache import Cache
+
+    try:
+        return Cache.open(where.cache_dir)
+    except SafeDockerError as e:
+        log.warning("verification cache unavailable: %s", e.what)
+        return None
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
+def compose_argv(args: ComposeArgs, files: Sequence[str], override: Path) -> list[str]:
+    """The user's command with every file named and the override last."""
+    file_args = [a for f in files for a in ("-f", f)]
+    return [*file_args, "-f", str(override), *args.global_argv(drop_files=True),
+            *([args.subcommand] if args.subcommand else []), *args.rest]
+
+
+def plan_compose(args: list[str], *, config: Config | None = None,
+                 where: Paths | None = None) -> Plan:
+    """The compose command to exec; raises :class:`SafeDockerError` to refuse."""
+    from safedocker.config import load_config, paths
+    from safedocker.handoff import real_docker
+
+    parsed = parse_args(args)
+    docker = real_docker()
+    compose = find_compose(docker)
+    if parsed.help or parsed.subcommand not in VERIFIED_SUBCOMMANDS:
+        return make_plan(compose, args)
+    where = where or paths()
+    config = config or load_config(where)
+    if config.mode is Mode.OFF:
+        return make_plan(compose, args)
+    files = parsed.files
+    if not files:
+        directory = parsed.values("--project-directory")
+        files = default_files(Path(directory[-1]) if directory else Path.cwd(), os.environ)
+    project = load_project(compose, docker, parsed, files)
+    argv = ["compose", *args]
+    pins = verify_services(project, parsed, config, where, files, argv)
+    document = override_document(pins)
+    if not document["services"]:
+        return make_plan(compose, args)
+    override = write_override(where.state_dir, document)
+    return make_plan(compose, compose_argv(parsed, files, override))
