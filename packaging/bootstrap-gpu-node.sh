@@ -175,8 +175,10 @@ fi
 # --- 4. doctor ----------------------------------------------------------------------------
 if [ "$doctor" != skip ]; then
     step='safe-docker doctor'
-    if ! report=$("$sd" doctor 2>&1); then
-        printf '%s\n' "$report" >&2
+    status=0
+    report=$("$sd" doctor 2>&1) || status=$?
+    printf '%s\n' "$report" | sed 's/^/  /' >&2
+    if [ "$status" != 0 ]; then
         [ "$doctor" = warn ] || die "safe-docker doctor found problems (above); use --doctor warn to go on"
         say "warning: safe-docker doctor found problems (above)"
     fi

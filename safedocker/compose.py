@@ -59,6 +59,27 @@ DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-c
 OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml",
                   "docker-compose.override.yaml", "docker-compose.override.yml")
 MAX_CONFIG_OUTPUT = 16 * 1024 * 1024
+# `compose run` options that take a value (so that the service is found after them).
+RUN_VALUE_OPTIONS = frozenset({
+    "-e", "--env", "--env-from-file", "-l", "--label", "-u", "--user", "-w", "--workdir",
+    "-v", "--volume", "-p", "--publish", "--name", "--entrypoint", "--pull", "--cap-add",
+    "--cap-drop",
+})
+
+
+def run_service(rest: Sequence[str]) -> str | None:
+    """The SERVICE of ``compose run [OPTIONS] SERVICE [COMMAND]``."""
+    index = 0
+    while index < len(rest):
+        arg = rest[index]
+        if arg == "--":
+            return rest[index + 1] if index + 1 < len(rest) else None
+        if not arg.startswith("-"):
+            return arg
+        if arg in RUN_VALUE_OPTIONS:
+            index += 1
+        index += 1
+    return None
 
 
 @dataclass(frozen=True)
@@ -390,7 +411,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
     enforce = config.mode is Mode.ENFORCE
     services: Mapping[str, Any] = project.get("services") or {}
     if args.subcommand == "run":
-        target = next((a for a in args.rest if not a.startswith("-")), None)
+        target = run_service(args.rest)
         if target is not None and target not in services:
             raise Refused(f"refused compose run {target}",
                           why="the service is not in the resolved project, so its image "

@@ -58,6 +58,14 @@ class Signer:
     def describe(self) -> str:
         return f"{self.name} ({self.kind}{', ' + self.detail if self.detail else ''})"
 
+    @property
+    def identity_key(self) -> str:
+        """What makes two signers distinct for thresholds: one key is one signer, however
+        many signatures (`.sig` layers, bundles) it made."""
+        if self.kind == "key":
+            return f"key:{self.detail}"
+        return f"{self.kind}:{self.name}:{self.detail}"
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -366,7 +374,7 @@ def evaluate_rule(rule: Rule, ref: ImageRef, candidates: Sequence[tuple[Digest, 
 
                     problem = payload_problem(parse_payload(sig.payload))
                     if problem is None:
-                        signers[f"{signer.kind}:{signer.name}:{signer.detail}"] = signer
+                        signers[signer.identity_key] = signer
                         continue
                     why_not = [problem]
                 reasons.extend(why_not)
@@ -380,13 +388,13 @@ def evaluate_rule(rule: Rule, ref: ImageRef, candidates: Sequence[tuple[Digest, 
             if why:
                 reasons.append(why)
                 continue
-            signers[key.fingerprint] = Signer("key", key.name, key.fingerprint)
+            key_signer = Signer("key", key.name, key.fingerprint)
+            signers[key_signer.identity_key] = key_signer
         for raw in material.bundles:
             signer_or_reason = _check_bundle(raw, digest, rule, trust, keys,
                                              identities=rule.identities)
             if isinstance(signer_or_reason, Signer):
-                signers[f"{signer_or_reason.kind}:{signer_or_reason.name}:"
-                        f"{signer_or_reason.detail}"] = signer_or_reason
+                signers[signer_or_reason.identity_key] = signer_or_reason
             else:
                 reasons.append(signer_or_reason)
 
@@ -414,7 +422,9 @@ def _check_bundle(raw: bytes, digest: Digest, rule: Rule, trust: TrustContext,
 
     result = verify_bundle(
         raw, digest, keys=keys, identities=identities,
-        trust_root=trust.trust_roots(rule.trust_root) if identities else None,
+        # Keyless needs the root's CAs; a key bundle's Rekor entry needs its log keys.
+        trust_root=(trust.trust_roots(rule.trust_root)
+                    if identities or rule.tlog is not Tlog.OFF else None),
         tlog=rule.tlog, predicate_type=predicate_type or SIGN_PREDICATE,
     )
     if not result.verified:

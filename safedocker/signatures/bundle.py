@@ -302,7 +302,10 @@ def _verify_keyless(
     except VerificationError:
         raise
     except Exception as e:  # sigstore raises its own, pydantic and ValueError errors
-        raise _fail(f"{type(e).__name__}: {e}") from e
+        from sigstore.errors import Error as SigstoreError
+
+        # sigstore's own errors carry a user-facing message; others need their type named.
+        raise _fail(str(e) if isinstance(e, SigstoreError) else f"{type(e).__name__}: {e}") from e
     if kind == "dsse":
         statement = parse_statement(payload, digest, predicate_type)
     integrated = _integrated_time(document)

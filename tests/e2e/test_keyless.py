@@ -17,7 +17,7 @@ import json
 import subprocess
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,6 @@ from tests.world import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from tests.sigstore_world import Leaf
     from tests.world import Image, World
@@ -155,7 +154,8 @@ def images(world: World, sigstore: SigstoreWorld) -> Images:
     def leaf(subject: str = DEV, **kw: object) -> Leaf:
         return sigstore.issue(email=subject, issuer=ISSUER, **kw)  # type: ignore[arg-type]
 
-    pushed = {name: world.push_image(f"{SPACE}/{name}") for name in Images.__annotations__}
+    names = [f.name for f in fields(Images)]
+    pushed = {name: world.push_image(f"{SPACE}/{name}") for name in names}
     with RegistryClient(world.registry) as client:
         image = pushed["bundled"]
         attach_bundles(client, image, (sigstore.bundle(leaf(), image.digest), SIGN))

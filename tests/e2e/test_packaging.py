@@ -42,17 +42,28 @@ def offline_pip_env() -> dict[str, str]:
     return env
 
 
+_BUILT: dict[str, Path] = {}
+
+
+def build_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """packaging/build-bundle.sh for this machine's Python, once per session (the bootstrap
+    tests use the same bundle)."""
+    if "bundle" not in _BUILT:
+        output = tmp_path_factory.mktemp("bundle") / "safe-docker-bundle.tar.gz"
+        proc = subprocess.run(
+            [str(PACKAGING / "build-bundle.sh"), "--python", sys.executable,
+             "--output", str(output)],
+            capture_output=True, text=True, timeout=600, check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == str(output)
+        _BUILT["bundle"] = output
+    return _BUILT["bundle"]
+
+
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """packaging/build-bundle.sh for this machine's Python, once per session."""
-    output = tmp_path_factory.mktemp("bundle") / "safe-docker-bundle.tar.gz"
-    proc = subprocess.run(
-        [str(PACKAGING / "build-bundle.sh"), "--python", sys.executable, "--output", str(output)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str(output)
-    return output
+    return build_bundle(tmp_path_factory)
 
 
 def unpack(bundle: Path, into: Path) -> Path:
@@ -125,7 +136,8 @@ def signed(world: World, home: InstalledHome, tmp_path_factory: pytest.TempPathF
     return image
 
 
-def test_the_bundle_holds_wheels_their_checksums_and_the_scripts(bundle: Path, tmp_path: Path):
+def test_the_bundle_holds_wheels_their_checksums_and_the_scripts(bundle: Path,
+                                                                 tmp_path: Path) -> None:
     top = unpack(bundle, tmp_path)
     wheels = sorted(p.name for p in (top / "wheels").iterdir())
     assert all(name.endswith(".whl") for name in wheels)

@@ -246,19 +246,15 @@ def test_pki_signature_is_refused_under_other_roots_a_required_log_or_fulcio(
 # --- bundles -------------------------------------------------------------------------------
 
 
-def test_bundle_signed_with_a_trusted_key_is_accepted(world, alice: KeySigner) -> None:
+def test_bundle_signed_with_a_trusted_key_is_accepted(roots, world, alice: KeySigner) -> None:
     bundle = world.bundle(None, str(DIGEST), key=alice.private, with_tlog=False)
     outcome = evaluate_rule(rule(keys=("alice",)), IMAGE,
                             [(DIGEST, material(DIGEST, bundles=(bundle,)))],
-                            Config(keys={"alice": alice.entry}))
+                            Config(keys={"alice": alice.entry}), roots)
     assert outcome.satisfied, outcome.reasons
     assert [(s.kind, s.name) for s in outcome.signers] == [("key", "alice")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: verify._check_bundle passes trust_root=None when the rule has no identities, so a "
-    "key bundle's Rekor entry is refused with 'no trust root to verify the "
-    "transparency-log entry with' (tlog=optional)"))
 def test_bundle_signed_with_a_trusted_key_and_a_tlog_entry_is_accepted(
         world, roots, alice: KeySigner) -> None:
     """What cosign v3 writes by default: a key-signed DSSE bundle with a Rekor entry."""
@@ -269,18 +265,18 @@ def test_bundle_signed_with_a_trusted_key_and_a_tlog_entry_is_accepted(
     assert outcome.satisfied, outcome.reasons
 
 
-def test_bundle_signed_with_an_untrusted_key_or_for_another_digest_is_refused(
+def test_bundle_signed_with_an_untrusted_key_or_for_another_digest_is_refused(roots, 
         world, alice: KeySigner, tmp_path: Path) -> None:
     mallory = KeySigner(tmp_path, "mallory")
     config = Config(keys={"alice": alice.entry, "mallory": mallory.entry})
     stranger = world.bundle(None, str(DIGEST), key=mallory.private, with_tlog=False)
     outcome = evaluate_rule(rule(keys=("alice",)), IMAGE,
-                            [(DIGEST, material(DIGEST, bundles=(stranger,)))], config)
+                            [(DIGEST, material(DIGEST, bundles=(stranger,)))], config, roots)
     assert not outcome.satisfied
     assert any("does not verify with any trusted key" in r for r in outcome.reasons)
     elsewhere = world.bundle(None, str(OTHER), key=alice.private, with_tlog=False)
     outcome = evaluate_rule(rule(keys=("alice",)), IMAGE,
-                            [(DIGEST, material(DIGEST, bundles=(elsewhere,)))], config)
+                            [(DIGEST, material(DIGEST, bundles=(elsewhere,)))], config, roots)
     assert not outcome.satisfied
     assert any(f"does not name {DIGEST}" in r for r in outcome.reasons), outcome.reasons
 
@@ -319,3 +315,15 @@ def test_a_key_signer_and_a_keyless_signer_are_two_distinct_signers(world, roots
     mixed = material(DIGEST, alice.layer(DIGEST),
                      bundles=(world.bundle(world.issue(), str(DIGEST)),))
     assert evaluate_rule(two, IMAGE, [(DIGEST, mixed)], config, roots).satisfied
+
+
+def test_one_key_in_a_sig_layer_and_in_a_bundle_is_one_signer(roots, world, alice: KeySigner,
+                                                              tmp_path: Path) -> None:
+    bob = KeySigner(tmp_path, "bob")
+    config = Config(keys={"alice": alice.entry, "bob": bob.entry})
+    two = rule(keys=("alice", "bob"), threshold=2)
+    twice_alice = material(DIGEST, alice.layer(DIGEST), bundles=(
+        world.bundle(None, str(DIGEST), key=alice.private, with_tlog=False),))
+    outcome = evaluate_rule(two, IMAGE, [(DIGEST, twice_alice)], config, roots)
+    assert not outcome.satisfied, outcome.signers
+    assert "1 trusted signer(s), policy requires 2" in outcome.reasons

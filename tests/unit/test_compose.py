@@ -1,0 +1,204 @@
+"""`safe-docker compose`: argument handling, the files compose reads, the override file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from safedocker import compose
+from safedocker.compose import (
+    Compose,
+    ComposeArgs,
+    ServicePin,
+    compose_argv,
+    default_files,
+    make_plan,
+    override_document,
+    parse_args,
+    parse_config_output,
+    write_override,
+)
+from safedocker.errors import ConfigError, Refused, UsageError
+from safedocker.handoff import Plan
+
+
+def test_global_options_are_split_from_the_subcommand() -> None:
+    args = parse_args(["-f", "a.yml", "--file=b.yml", "-fc.yml", "-p", "proj",
+                       "--profile", "gpu", "--env-file", ".env.test", "--ansi", "never",
+                       "--dry-run", "up", "-d", "--build", "web"])
+    assert args.files == ["a.yml", "b.yml", "c.yml"]
+    assert args.values("-p", "--project-name") == ["proj"]
+    assert args.subcommand == "up"
+    assert args.rest == ("-d", "--build", "web")
+    assert not args.help
+    # Only the options that change what `config` resolves go to the config call.
+    assert args.global_argv(only=compose.CONFIG_OPTIONS, drop_files=True) == [
+        "-p", "proj", "--profile", "gpu", "--env-file", ".env.test"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["up", "--help"], ["-h"], ["run", "-h", "x"]])
+def test_help_anywhere_is_noticed(argv: list[str]) -> None:
+    assert parse_args(argv).help
+
+
+def test_a_global_option_without_its_value_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        parse_args(["-f"])
+
+
+def test_no_subcommand() -> None:
+    args = parse_args(["--ansi", "never"])
+    assert args.subcommand is None and args.rest == ()
+
+
+def test_the_override_comes_after_every_user_file() -> None:
+    args = parse_args(["-p", "proj", "-f", "a.yml", "up", "-d"])
+    argv = compose_argv(args, ["a.yml"], Path("/state/compose/x.yml"))
+    assert argv == ["-f", "a.yml", "-f", "/state/compose/x.yml", "-p", "proj", "up", "-d"]
+
+
+def test_default_files_are_named_explicitly(tmp_path: Path) -> None:
+    (tmp_path / "docker-compose.yml").write_text("services: {}\n")
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    (tmp_path / "docker-compose.override.yml").write_text("services: {}\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    # compose.yaml wins over docker-compose.yml; parents are searched; the override is kept.
+    assert default_files(sub, {}) == [str(tmp_path / "compose.yaml"),
+                                      str(tmp_path / "docker-compose.override.yml")]
+
+
+def test_compose_file_variable_is_honoured(tmp_path: Path) -> None:
+    env = {"COMPOSE_FILE": "a.yml:b.yml"}
+    assert default_files(tmp_path, env) == ["a.yml", "b.yml"]
+    env = {"COMPOSE_FILE": "a.yml;b.yml", "COMPOSE_PATH_SEPARATOR": ";"}
+    assert default_files(tmp_path, env) == ["a.yml", "b.yml"]
+
+
+def test_no_compose_file_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        default_files(tmp_path / "nowhere", {})
+
+
+def test_override_pins_images_and_reserves_gpus() -> None:
+    pins = [
+        ServicePin("web", "127.0.0.1:5000/demo/web:v1",
+                   pinned="127.0.0.1:5000/demo/web@sha256:" + "a" * 64),
+        ServicePin("train", "nvcr.io/nvidia/pytorch:24.01",
+                   pinned="nvcr.io/nvidia/pytorch@sha256:" + "b" * 64, gpu_all=True),
+        ServicePin("pick", "x", pinned="docker.io/library/x@sha256:" + "c" * 64,
+                   gpu_devices=("0", "GPU-1")),
+        ServicePin("warned", "y"),  # accepted without a digest: left alone
+    ]
+    assert override_document(pins) == {"services": {
+        "web": {"image": "127.0.0.1:5000/demo/web@sha256:" + "a" * 64},
+        "train": {"image": "nvcr.io/nvidia/pytorch@sha256:" + "b" * 64,
+                  "deploy": {"resources": {"reservations": {"devices": [
+                      {"driver": "nvidia", "capabilities": ["gpu"], "count": "all"}]}}}},
+        "pick": {"image": "docker.io/library/x@sha256:" + "c" * 64,
+                 "deploy": {"resources": {"reservations": {"devices": [
+                     {"driver": "nvidia", "capabilities": ["gpu"],
+                      "device_ids": ["0", "GPU-1"]}]}}}},
+    }}
+
+
+def test_override_file_is_content_addressed_and_yaml(tmp_path: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    document = {"services": {"web": {"image": "r/web@sha256:" + "a" * 64}}}
+    path = write_override(tmp_path, document)
+    assert path.parent == tmp_path / "compose" and path.suffix == ".yml"
+    assert yaml.safe_load(path.read_text()) == document  # compose reads it as YAML
+    assert write_override(tmp_path, document) == path  # same content, same file
+
+
+def test_config_output_json_and_yaml() -> None:
+    project = {"name": "p", "services": {"a": {"image": "x"}}}
+    assert parse_config_output(json.dumps(project).encode(), json_output=True) == project
+    pytest.importorskip("yaml")
+    text = b"services:\n  a:\n    image: x\nversion: '3.9'\n"
+    assert parse_config_output(text, json_output=False)["services"] == {"a": {"image": "x"}}
+    with pytest.raises(ConfigError):
+        parse_config_output(b"[1, 2]", json_output=True)
+    with pytest.raises(ConfigError):
+        parse_config_output(b"{", json_output=True)
+
+
+def test_plugin_or_standalone() -> None:
+    plugin = Compose(None, "2.27.0")
+    assert plugin.json_config
+    assert make_plan(plugin, ["ps"]) == Plan(commands=(("compose", "ps"),))
+    standalone = Compose("/usr/bin/docker-compose", "1.29.2")
+    assert not standalone.json_config
+    assert standalone.argv("/usr/bin/docker", ["config"]) == ["/usr/bin/docker-compose", "config"]
+    if "binary" in getattr(Plan, "__dataclass_fields__", {}):
+        plan = make_plan(standalone, ["ps"])
+        assert plan.commands == (("ps",),)
+        assert getattr(plan, "binary", None) == "/usr/bin/docker-compose"
+
+
+def _fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, project: dict[str, Any],
+          mode: str = "enforce") -> Path:
+    monkeypatch.setattr(compose, "find_compose", lambda docker: Compose(None, "2.27.0"))
+    monkeypatch.setattr("safedocker.handoff.real_docker", lambda: "/usr/bin/docker")
+    monkeypatch.setattr(compose, "load_project", lambda *a: project)
+    for name in ("CONFIG", "CACHE", "STATE", "SYSTEM_CONFIG"):
+        monkeypatch.setenv(f"SAFE_DOCKER_{name}_DIR", str(tmp_path / name.lower()))
+    monkeypatch.setenv("SAFE_DOCKER_MODE", mode)
+    monkeypatch.delenv("COMPOSE_FILE", raising=False)
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_other_subcommands_pass_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _fake(monkeypatch, tmp_path, {"services": {}})
+    assert compose.plan_compose(["-p", "x", "ps", "-a"]) == Plan(
+        commands=(("compose", "-p", "x", "ps", "-a"),))
+
+
+def test_build_only_service_is_refused_in_enforce_mode(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    _fake(monkeypatch, tmp_path, {"name": "proj", "services": {"app": {"build": {"context": "."}}}})
+    with pytest.raises(Refused) as raised:
+        compose.plan_compose(["up", "-d"])
+    line = raised.value.line()
+    assert "locally built image proj-app" in line and "service 'app'" in line
+    assert "policy allow" in line
+
+
+def test_build_only_service_is_allowed_when_policy_accepts_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    root = _fake(monkeypatch, tmp_path, {"name": "proj",
+                                         "services": {"app": {"build": {"context": "."}}}})
+    (root / "config").mkdir()
+    (root / "config" / "config.toml").write_text(
+        '[[policy]]\nscope = "proj-app"\naction = "accept"\n')
+    # Nothing to pin: compose runs as the user asked.
+    assert compose.plan_compose(["up", "-d"]) == Plan(commands=(("compose", "up", "-d"),))
+
+
+def test_mode_off_passes_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _fake(monkeypatch, tmp_path, {"services": {"app": {"build": "."}}}, mode="off")
+    assert compose.plan_compose(["up"]) == Plan(commands=(("compose", "up"),))
+
+
+def test_run_of_a_service_outside_the_project_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    _fake(monkeypatch, tmp_path, {"services": {}})
+    with pytest.raises(Refused, match="not in the resolved project"):
+        compose.plan_compose(["run", "--rm", "ghost"])
+
+
+@pytest.mark.parametrize(("rest", "service"), [
+    (["--rm", "web", "sh"], "web"), (["-e", "A=b", "--name", "n", "web"], "web"),
+    (["-eA=b", "web"], "web"), (["--", "web"], "web"), (["--rm"], None)])
+def test_run_service_is_found_after_options(rest: list[str], service: str | None) -> None:
+    assert compose.run_service(rest) == service
+
+
+def test_compose_args_is_a_value() -> None:
+    args = ComposeArgs((("-f", "a"),), "up", ())
+    assert args.global_argv() == ["-f", "a"]
