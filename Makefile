@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: dev lint test test-unit test-e2e demo bench world-deps clean
+.PHONY: dev lint test test-unit test-e2e demo bench bundle world-deps clean
 
 dev: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ demo: dev world-deps
 bench: dev world-deps
 	$(PY) -m bench.passthrough
 	$(PY) -m bench.verify
+
+# The offline bundle for airgapped machines (wheels + install.sh), see packaging/.
+bundle: dev
+	packaging/build-bundle.sh --python $(PY) --output dist/safe-docker-bundle.tar.gz
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

@@ -402,8 +402,12 @@ def _project_name(args: ComposeArgs, project: Mapping[str, Any], files: Sequence
 
 
 def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Config,
-                    where: Paths, files: Sequence[str], argv: Sequence[str]) -> list[ServicePin]:
-    """Verify every service image; raise the first refusal (enforce) before anything runs."""
+                    where: Paths, files: Sequence[str], argv: Sequence[str], *,
+                    separator: str = "-") -> list[ServicePin]:
+    """Verify every service image; raise the first refusal (enforce) before anything runs.
+
+    ``separator``: how compose names a built image, ``<project>-<service>`` (v2) or
+    ``<project>_<service>`` (1.x)."""
     from safedocker.audit import record_decision
     from safedocker.reference import parse_reference
     from safedocker.verify import Verifier
@@ -423,8 +427,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
     pins: list[ServicePin] = []
 
     def refuse(service: str, error: SafeDockerError, verdict: Verdict | None) -> None:
-        error = type(error)(f"{error.what} (service {service!r})", why=error.why,
-                            hint=error.hint)
+        error.what = f"{error.what} (service {service!r})"
         record_decision(where.state_dir, argv, verdict, "refused" if enforce else "warned",
                         error)
         if enforce:
@@ -437,7 +440,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
         image = service.get("image")
         if service.get("build") is not None:
             name = image if isinstance(image, str) else \
-                f"{_project_name(args, project, files)}-{service_name}"
+                f"{_project_name(args, project, files)}{separator}{service_name}"
             try:
                 decision = config.policy.decide(parse_reference(name))
             except UsageError:
@@ -476,9 +479,9 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
             try:
                 gpus.pin(pin, service, verdict, verifier)
             except SafeDockerError as error:
+                error.what = f"{error.what} (service {service_name!r})"
                 record_decision(where.state_dir, argv, verdict, "refused", error)
-                raise type(error)(f"{error.what} (service {service_name!r})", why=error.why,
-                                  hint=error.hint) from None
+                raise
         record_decision(where.state_dir, argv, verdict, "warned" if verdict.warned else "accepted")
         pins.append(pin)
     return pins
@@ -525,7 +528,8 @@ def plan_compose(args: list[str], *, config: Config | None = None,
         files = default_files(Path(directory[-1]) if directory else Path.cwd(), os.environ)
     project = load_project(compose, docker, parsed, files)
     argv = ["compose", *args]
-    pins = verify_services(project, parsed, config, where, files, argv)
+    pins = verify_services(project, parsed, config, where, files, argv,
+                           separator="-" if compose.json_config else "_")
     document = override_document(pins)
     if not document["services"]:
         return make_plan(compose, args)

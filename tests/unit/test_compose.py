@@ -137,6 +137,11 @@ def test_plugin_or_standalone() -> None:
         plan = make_plan(standalone, ["ps"])
         assert plan.commands == (("ps",),)
         assert getattr(plan, "binary", None) == "/usr/bin/docker-compose"
+    else:  # until handoff.Plan can name another binary: a clear refusal, never docker
+        from safedocker.errors import DockerNotFound
+
+        with pytest.raises(DockerNotFound, match="standalone docker-compose"):
+            make_plan(standalone, ["ps"])
 
 
 def _fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, project: dict[str, Any],
@@ -202,3 +207,63 @@ def test_run_service_is_found_after_options(rest: list[str], service: str | None
 def test_compose_args_is_a_value() -> None:
     args = ComposeArgs((("-f", "a"),), "up", ())
     assert args.global_argv() == ["-f", "a"]
+
+
+# --- GPU reservations ----------------------------------------------------------------------
+
+
+def _host() -> Any:
+    from safedocker.gpu import GpuDevice, HostGpu
+
+    device = GpuDevice(index=0, name="NVIDIA H100", uuid="GPU-0", memory_total=None,
+                       brand="Unknown", brand_id=None, compute_capability=(9, 0),
+                       mig_current=None, mig_pending=None)
+    return HostGpu(present=True, driver_version="550.54.15", cuda_version=(12, 4),
+                   devices=(device,))
+
+
+class _Verifier:
+    def __init__(self, env: list[str]) -> None:
+        self.env = env
+
+    def image_config(self, verdict: object) -> dict[str, Any]:
+        return {"config": {"Env": self.env}}
+
+
+class _Verdict:
+    def __init__(self, gpu: str) -> None:
+        from safedocker.policy import GpuPolicy
+
+        self.decision = type("D", (), {"gpu": GpuPolicy(gpu)})()
+
+
+@pytest.mark.parametrize(("service", "env", "gpu", "expected"), [
+    ({}, ["CUDA_VERSION=12.2", "NVIDIA_REQUIRE_CUDA=cuda>=12.0"], "auto", True),
+    ({}, ["PATH=/bin"], "auto", False),  # not a CUDA image
+    ({}, ["PATH=/bin"], "always", True),
+    ({}, ["CUDA_VERSION=12.2"], "never", False),
+    # The service already reserves GPUs itself: nothing added.
+    ({"deploy": {"resources": {"reservations": {"devices": [
+        {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]}}}},
+     ["CUDA_VERSION=12.2"], "auto", False),
+])
+def test_gpu_reservation_follows_policy_and_image(
+        monkeypatch: pytest.MonkeyPatch, service: dict[str, Any], env: list[str], gpu: str,
+        expected: bool) -> None:
+    monkeypatch.setattr("safedocker.gpu.detect_host", _host)
+    monkeypatch.delenv("SAFE_DOCKER_GPU", raising=False)
+    monkeypatch.delenv("SAFE_DOCKER_GPUS", raising=False)
+    pin = ServicePin("train", "x", pinned="x@sha256:" + "a" * 64)
+    compose._Gpu().pin(pin, service, _Verdict(gpu), _Verifier(env))  # type: ignore[arg-type]
+    assert pin.gpu_all is expected
+
+
+def test_gpu_requirement_the_host_cannot_meet_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from safedocker.errors import GpuRequirementUnmet
+
+    monkeypatch.setattr("safedocker.gpu.detect_host", _host)
+    monkeypatch.delenv("SAFE_DOCKER_GPU", raising=False)
+    pin = ServicePin("train", "x")
+    with pytest.raises(GpuRequirementUnmet):
+        compose._Gpu().pin(pin, {}, _Verdict("auto"),  # type: ignore[arg-type]
+                           _Verifier(["CUDA_VERSION=13.0", "NVIDIA_REQUIRE_CUDA=cuda>=13.0"]))

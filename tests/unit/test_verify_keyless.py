@@ -265,7 +265,7 @@ def test_bundle_signed_with_a_trusted_key_and_a_tlog_entry_is_accepted(
     assert outcome.satisfied, outcome.reasons
 
 
-def test_bundle_signed_with_an_untrusted_key_or_for_another_digest_is_refused(roots, 
+def test_bundle_signed_with_an_untrusted_key_or_for_another_digest_is_refused(roots,
         world, alice: KeySigner, tmp_path: Path) -> None:
     mallory = KeySigner(tmp_path, "mallory")
     config = Config(keys={"alice": alice.entry, "mallory": mallory.entry})
