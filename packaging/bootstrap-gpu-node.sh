@@ -166,7 +166,7 @@ if [ -n "$trust_root" ]; then
 from safedocker.trustroot import trust_root_path
 print(trust_root_path(paths()))')
     if ! cmp -s "$trust_root" "$current"; then
-        "$sd" trust-root import "$trust_root" >/dev/null \
+        "$sd" trust-root import --system "$trust_root" >/dev/null \
             || die "safe-docker refused the trusted root $trust_root"
         say "imported the trusted root $trust_root"
     fi

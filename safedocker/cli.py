@@ -584,12 +584,14 @@ def trust_root_update() -> None:
 def trust_root_import(
     file: Path,
     name: Annotated[str, typer.Option(help="Name, for per-scope roots.")] = "default",
+    system: Annotated[bool, typer.Option(
+        "--system", help="Install for every user (the system config dir).")] = False,
 ) -> None:
     """Import a trusted_root.json (airgapped machines, private Sigstore deployments)."""
     from safedocker.config import paths
     from safedocker.trustroot import import_trust_root
 
-    root = import_trust_root(paths(), file, name)
+    root = import_trust_root(paths(), file, name, system=system)
     typer.echo(f"imported trusted root {root.name!r}: {len(root.certificate_authorities)} CA(s), "
                f"{len(root.tlogs)} transparency log(s), {len(root.ctlogs)} CT log(s)")
 

@@ -80,6 +80,10 @@ class Paths:
     def trust_roots_dir(self) -> Path:
         return self.config_dir / "trust-roots"
 
+    @property
+    def system_trust_roots_dir(self) -> Path:
+        return self.system_config_dir / "trust-roots"
+
 
 def paths(environ: Mapping[str, str] | None = None) -> Paths:
     """The one place that knows where files live: platformdirs, overridden by env vars."""

@@ -317,16 +317,20 @@ def _check_name(name: str) -> None:
         )
 
 
-def trust_root_path(where: Paths, name: str = DEFAULT_NAME) -> Path:
+def trust_root_path(where: Paths, name: str = DEFAULT_NAME, *, system: bool = False) -> Path:
     _check_name(name)
-    return where.trust_roots_dir / f"{name}.json"
+    directory = where.system_trust_roots_dir if system else where.trust_roots_dir
+    return directory / f"{name}.json"
 
 
 def trust_root(where: Paths, name: str = DEFAULT_NAME) -> TrustRoot:
-    """The trust root named ``name``: the imported file, else (for default) the embedded one."""
+    """The trust root named ``name``: the system's file, else the user's, else (for default)
+    the embedded one. A user cannot replace a root the system (admins, GPU nodes) set."""
+    for system in (True, False):
+        path = trust_root_path(where, name, system=system)
+        if path.is_file():
+            return load_trust_root(path, name=name)
     path = trust_root_path(where, name)
-    if path.is_file():
-        return load_trust_root(path, name=name)
     if name == DEFAULT_NAME:
         return embedded_trust_root()
     raise ConfigError(
@@ -350,11 +354,13 @@ def check_with_sigstore(raw: bytes, source: str) -> None:
         raise _bad(source, f"sigstore-python refuses it ({type(e).__name__})") from e
 
 
-def import_trust_root(where: Paths, file: Path | str, name: str = DEFAULT_NAME) -> TrustRoot:
-    """Validate ``file`` fully, then save it atomically as ``trust-roots/<name>.json``."""
+def import_trust_root(where: Paths, file: Path | str, name: str = DEFAULT_NAME, *,
+                      system: bool = False) -> TrustRoot:
+    """Validate ``file`` fully, then save it atomically as ``trust-roots/<name>.json`` (in
+    the system config dir with ``system``)."""
     from safedocker.config import atomic_write
 
-    target = trust_root_path(where, name)
+    target = trust_root_path(where, name, system=system)
     parsed = load_trust_root(file, name=name)
     check_with_sigstore(parsed.raw, parsed.source)
     atomic_write(target, parsed.raw)

@@ -265,5 +265,5 @@ def test_gpu_requirement_the_host_cannot_meet_is_refused(monkeypatch: pytest.Mon
     monkeypatch.delenv("SAFE_DOCKER_GPU", raising=False)
     pin = ServicePin("train", "x")
     with pytest.raises(GpuRequirementUnmet):
-        compose._Gpu().pin(pin, {}, _Verdict("auto"),  # type: ignore[arg-type]
-                           _Verifier(["CUDA_VERSION=13.0", "NVIDIA_REQUIRE_CUDA=cuda>=13.0"]))
+        verifier = _Verifier(["CUDA_VERSION=13.0", "NVIDIA_REQUIRE_CUDA=cuda>=13.0"])
+        compose._Gpu().pin(pin, {}, _Verdict("auto"), verifier)  # type: ignore[arg-type]
