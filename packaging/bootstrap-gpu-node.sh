@@ -164,7 +164,7 @@ if [ -n "$trust_root" ]; then
     [ -r "$trust_root" ] || die "cannot read --trust-root $trust_root"
     current=$("$py" -c 'from safedocker.config import paths
 from safedocker.trustroot import trust_root_path
-print(trust_root_path(paths()))')
+print(trust_root_path(paths(), system=True))')
     if ! cmp -s "$trust_root" "$current"; then
         "$sd" trust-root import --system "$trust_root" >/dev/null \
             || die "safe-docker refused the trusted root $trust_root"
