@@ -666,4 +666,14 @@ def _run_app(argv: list[str]) -> int:
 
 def main(route: str, argv: list[str]) -> NoReturn:
     """Own commands and safe-docker's help (the shim handles pull/run/create itself)."""
-    run_guarded(lambda: _run_app(argv if route != "help" or argv else ["--help"]))
+    def run() -> int:
+        args = argv if route != "help" or argv else ["--help"]
+        if route == "own" and args and args[0].startswith("-") and "compose" in args and (
+            args[0] not in ("-v", "-vv", "-vvv", "--verbose")
+        ):
+            from safedocker.compose import hoist_docker_globals
+
+            args = hoist_docker_globals(args)
+        return _run_app(args)
+
+    run_guarded(run)

@@ -185,8 +185,7 @@ def find_compose(docker: str, environ: Mapping[str, str] | None = None) -> Compo
     version = _version([docker, "compose", "version", "--short"])
     if version is not None:
         return Compose(None, version)
-    standalone = env.get("SAFE_DOCKER_COMPOSE") or shutil.which("docker-compose",
-                                                                 path=env.get("PATH"))
+    standalone = shutil.which("docker-compose", path=env.get("PATH"))
     if standalone:
         version = _version([standalone, "version", "--short"])
         if version is not None:
@@ -197,19 +196,8 @@ def find_compose(docker: str, environ: Mapping[str, str] | None = None) -> Compo
 
 
 def make_plan(compose: Compose, argv: Sequence[str]) -> Plan:
-    """A one-command plan; the standalone binary needs ``Plan.binary`` (see handoff)."""
-    command = (*compose.prefix, *argv)
-    if compose.binary is None:
-        return Plan(commands=(command,))
-    if "binary" not in getattr(Plan, "__dataclass_fields__", {}):
-        raise DockerNotFound(
-            "cannot hand off to the standalone docker-compose",
-            why="this safe-docker runs compose only as the docker CLI plugin",
-            hint="install the docker compose plugin (docker compose version)")
-    return Plan(commands=(command,), binary=compose.binary)  # type: ignore[call-arg, unused-ignore]
-
-
-# --- the project -----------------------------------------------------------------------------
+    """A one-command plan: `docker compose …` or the standalone binary."""
+    return Plan(commands=((*compose.prefix, *argv),), binary=compose.binary)
 
 
 def load_project(compose: Compose, docker: str, args: ComposeArgs,
@@ -523,6 +511,10 @@ def plan_compose(args: list[str], *, config: Config | None = None,
     if config.mode is Mode.OFF:
         return make_plan(compose, args)
     files = parsed.files
+    if "-" in files:
+        raise UsageError("compose file from standard input is not supported",
+                         why="the project is read twice: once to verify, once to run",
+                         hint="write it to a file and pass -f FILE")
     if not files:
         directory = parsed.values("--project-directory")
         files = default_files(Path(directory[-1]) if directory else Path.cwd(), os.environ)
@@ -535,3 +527,28 @@ def plan_compose(args: list[str], *, config: Config | None = None,
         return make_plan(compose, args)
     override = write_override(where.state_dir, document)
     return make_plan(compose, compose_argv(parsed, files, override))
+
+
+# docker's global flags that compose honours through the environment instead.
+_GLOBAL_ENV = {"--host": "DOCKER_HOST", "--context": "DOCKER_CONTEXT", "--config": "DOCKER_CONFIG"}
+_GLOBAL_HARMLESS = {"--debug", "--log-level"}
+
+
+def hoist_docker_globals(argv: Sequence[str]) -> list[str]:
+    """``docker -H x compose up`` → ``compose up`` with DOCKER_HOST=x in the environment.
+
+    The shim sees docker's global flags before ``compose``; passing that line through
+    would start unverified images, so the flags become what compose reads from the
+    environment, and a flag that cannot be carried that way is refused.
+    """
+    from safedocker.dockerargs import global_options, split_globals
+
+    for option in global_options(argv):
+        if option.name in _GLOBAL_ENV and option.value is not None:
+            os.environ[_GLOBAL_ENV[option.name]] = option.value
+        elif option.name not in _GLOBAL_HARMLESS:
+            raise UsageError(
+                f"cannot pass docker's {option.name} to compose through safe-docker",
+                hint="use DOCKER_HOST / DOCKER_CONTEXT / DOCKER_TLS_VERIFY and DOCKER_CERT_PATH",
+            )
+    return list(argv[split_globals(argv).command_index:])

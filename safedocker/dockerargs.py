@@ -270,6 +270,12 @@ def split_globals(argv: Sequence[str]) -> GlobalSplit:
     return GlobalSplit(index, tuple(argv[:index]))
 
 
+def global_options(argv: Sequence[str]) -> tuple[Option, ...]:
+    """docker's global flags given before the command, parsed (``--host``, ``--context``…)."""
+    split = split_globals(argv)
+    return _parse_flags(argv[: split.command_index], 0, _GLOBAL).options
+
+
 # ``docker container`` and ``docker image`` know only the (persistent) help flag.
 _GROUP_FLAGS = _flagset("help/h!", interspersed=True)
 

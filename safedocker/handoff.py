@@ -30,9 +30,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Plan:
-    """The docker commands to run, in order; the last one is exec'd."""
+    """The docker commands to run, in order; the last one is exec'd.
+
+    ``binary``: run them with this program instead of the real docker (the standalone
+    ``docker-compose``).
+    """
 
     commands: tuple[tuple[str, ...], ...]
+    binary: str | None = None
 
 
 def dry_run() -> bool:
@@ -77,7 +82,7 @@ def plan_unchanged(invocation: Invocation) -> Plan:
 
 def execute(plan: Plan) -> NoReturn:
     """Run every command but the last, then exec the last; stop at the first failure."""
-    docker = real_docker()
+    docker = plan.binary or real_docker()
     if dry_run():
         for command in plan.commands:
             sys.stdout.write(json.dumps([docker, *command]) + "\n")

@@ -72,12 +72,17 @@ def _cannot(fmt: str, rule: Rule | None, what: str, hint: str = "") -> Unexporta
     )
 
 
-def export_policy(config: Config, fmt: str) -> str:
-    """The policy as a ``fmt`` document (YAML for Kubernetes, JSON for containers-policy)."""
+def export_policy(config: Config, fmt: str, *, relax_reference: bool = False) -> str:
+    """The policy as a ``fmt`` document (YAML for Kubernetes, JSON for containers-policy).
+
+    ``relax_reference``: let Kyverno/policy-controller exports drop the check of the signed
+    repository name (they verify the digest only); an explicit opt-in, never the default.
+    """
     if fmt == "kyverno":
-        return dump_yaml(kyverno_policy(config))
+        return dump_yaml(kyverno_policy(config, relax_reference=relax_reference))
     if fmt == "policy-controller":
-        return dump_yaml_stream(policy_controller_policies(config))
+        return dump_yaml_stream(policy_controller_policies(config,
+                                                           relax_reference=relax_reference))
     if fmt == "containers-policy":
         return json.dumps(containers_policy(config), indent=2) + "\n"
     raise UsageError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
@@ -227,10 +232,6 @@ def _overlap(patterns_a: Sequence[str], patterns_b: Sequence[str]) -> bool:
     """Whether some pattern of one set matches (as text) a pattern of the other."""
     return any(_wildcard(a).match(b) or _wildcard(b).match(a)
                for a in patterns_a for b in patterns_b)
-
-
-def _signer_count(rule: Rule) -> int:
-    return len(rule.keys) + len(rule.identities)
 
 
 def _pems(config: Config, names: Sequence[str]) -> dict[str, str]:

@@ -55,6 +55,8 @@ def classify(argv: Sequence[str]) -> Route:
     words = argv[split.command_index :]
     if split.command_index == 0 and words[0] in OWN_COMMANDS:
         return Route.OWN
+    if words[0] == "compose":
+        return Route.OWN  # `docker -H x compose up` must be verified too
     # docker's own rules for finding the command words (help flags and `--` may sit
     # between `container` and `run`): anything docker would run as run/create/pull is ours.
     if find_command(argv) is not None:

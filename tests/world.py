@@ -28,7 +28,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-APT_PACKAGES = ("docker.io", "docker-registry", "busybox-static")
+# The engine, registry and image material, plus the real peers some tests compare with:
+# shells for the shell integration, strace to prove `docker ps` starts no Python, skopeo
+# for policy.json parsing, docker-compose 1.x for compose.
+APT_PACKAGES = ("docker.io", "docker-registry", "busybox-static", "zsh", "fish", "strace",
+                "skopeo", "docker-compose")
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 BUSYBOX_APPLETS = ("sh", "echo", "cat", "ls", "env", "sleep", "true", "false", "id", "printenv")
 
@@ -37,7 +41,8 @@ def ensure_installed() -> None:
     """Install the engine, the registry and busybox-static when missing (root only)."""
     missing = [
         tool
-        for tool in ("dockerd", "docker-registry", "docker")
+        for tool in ("dockerd", "docker-registry", "docker", "zsh", "fish", "strace", "skopeo",
+                     "docker-compose")
         if shutil.which(tool) is None
     ]
     if not any(Path(p).exists() for p in BUSYBOX_CANDIDATES):

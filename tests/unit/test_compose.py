@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,13 @@ def test_build_only_service_is_allowed_when_policy_accepts_it(
     assert compose.plan_compose(["up", "-d"]) == Plan(commands=(("compose", "up", "-d"),))
 
 
+def test_compose_file_from_stdin_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    _fake(monkeypatch, tmp_path, {"services": {}})
+    with pytest.raises(UsageError, match="standard input"):
+        compose.plan_compose(["-f", "-", "up"])
+
+
 def test_mode_off_passes_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _fake(monkeypatch, tmp_path, {"services": {"app": {"build": "."}}}, mode="off")
     assert compose.plan_compose(["up"]) == Plan(commands=(("compose", "up"),))
@@ -267,3 +275,20 @@ def test_gpu_requirement_the_host_cannot_meet_is_refused(monkeypatch: pytest.Mon
     with pytest.raises(GpuRequirementUnmet):
         verifier = _Verifier(["CUDA_VERSION=13.0", "NVIDIA_REQUIRE_CUDA=cuda>=13.0"])
         compose._Gpu().pin(pin, {}, _Verdict("auto"), verifier)  # type: ignore[arg-type]
+
+
+def test_docker_global_flags_before_compose_become_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from safedocker.compose import hoist_docker_globals
+    from safedocker.errors import UsageError
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    rest = hoist_docker_globals(["-H", "unix:///x.sock", "-l", "error", "--context=prod",
+                                 "compose", "up", "-d"])
+    assert rest == ["compose", "up", "-d"]
+    assert os.environ["DOCKER_HOST"] == "unix:///x.sock"
+    assert os.environ["DOCKER_CONTEXT"] == "prod"
+    with pytest.raises(UsageError, match="--tlsverify"):
+        hoist_docker_globals(["--tlsverify", "compose", "up"])

@@ -209,6 +209,15 @@ def test_kyverno_refuses_what_it_cannot_express(tmp_path: Path, rule: str, why: 
     assert raised.value.exit_code == 78
 
 
+def test_relaxing_the_reference_check_is_explicit(tmp_path: Path) -> None:
+    config, _ = _config(tmp_path, '[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]')
+    with pytest.raises(UnexportablePolicy):
+        export_policy(config, "policy-controller")
+    docs = list(yaml.safe_load_all(export_policy(config, "policy-controller",
+                                                 relax_reference=True)))
+    assert docs[0]["spec"]["images"][0]["glob"] == "ghcr.io/a:**"
+
+
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     config, _ = _config(tmp_path, "")
     with pytest.raises(UsageError):

@@ -38,6 +38,7 @@ from safedocker.shim import EXEC_MARKER, Route, classify, find_real_docker
         (["keys", "list"], Route.OWN),
         (["-v", "verify", "x"], Route.OWN),  # our --verbose before our own command
         (["-H", "unix:///x.sock", "verify", "x"], Route.PASSTHROUGH),  # docker's namespace
+        (["-H", "unix:///x.sock", "compose", "up"], Route.OWN),  # never an unverified bypass
         # docker skips help flags and `--` values between the command words: still ours.
         (["container", "--help=false", "create", "x"], Route.INTERCEPT),
         (["container", "-h", "run", "x"], Route.INTERCEPT),
