@@ -51,10 +51,16 @@ def _run(argv: list[str], env: dict[str, str]) -> Outcome:
 
 
 def assert_same_as_docker(sd: SafeDocker, *args: str) -> Outcome:
+    """Byte for byte what docker prints. Output with relative times ("2 minutes ago") can
+    change between two runs, so docker runs just before and just after ours, and a
+    boundary crossed during that window is retried (never more than three times)."""
     env = sd.env()
-    before = _run([sd.world.docker, *args], env)
-    ours = _run([*safe_docker_command(), *args], env)
-    after = _run([sd.world.docker, *args], env)
+    for _ in range(3):
+        before = _run([sd.world.docker, *args], env)
+        ours = _run([*safe_docker_command(), *args], env)
+        after = _run([sd.world.docker, *args], env)
+        if before == after:
+            break
     assert ours in (before, after), (ours, before)
     return ours
 
