@@ -36,7 +36,7 @@ from safedocker.policy import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -320,23 +320,15 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
         raise reader.error(f"{prefix}threshold", "must be an integer >= 1")
     pki_roots = _paths(reader, entry, "pki_roots", prefix)
     pki_intermediates = _paths(reader, entry, "pki_intermediates", prefix)
-    identities = _parse_identities(reader, entry.get("identities", []), prefix,
-                                   issuer_required=not pki_roots)
-    attestations_raw = entry.get("attestations", [])
-    if not isinstance(attestations_raw, list):
-        raise reader.error(f"{prefix}attestations", "must be a list of tables")
+    identities = _parse_identities(reader, entry, prefix, issuer_required=not pki_roots)
     attestations = []
-    for number, item in enumerate(attestations_raw):
-        item_prefix = f"{prefix}attestations[{number}]."
-        if not isinstance(item, dict):
-            raise reader.error(f"{prefix}attestations", "must be a list of tables")
+    for item_prefix, item in _tables(reader, entry, "attestations", prefix):
         reader.check_keys(item, _ATTESTATION_KEYS, item_prefix)
         predicate_type = item.get("predicate_type")
         if not isinstance(predicate_type, str) or not predicate_type:
             raise reader.error(f"{item_prefix}predicate_type", "is required (a URI string)")
         att_keys = reader.string_list(item, "keys", item_prefix)
-        att_identities = _parse_identities(reader, item.get("identities", []), item_prefix,
-                                           issuer_required=True)
+        att_identities = _parse_identities(reader, item, item_prefix, issuer_required=True)
         if not att_keys and not att_identities:
             raise reader.error(f"{item_prefix}identities", "an attestation needs keys or "
                                "identities")
@@ -382,15 +374,20 @@ def _paths(reader: _Reader, entry: Mapping[str, Any], key: str, prefix: str) -> 
     return tuple(str(base / item) for item in reader.string_list(entry, key, prefix))
 
 
-def _parse_identities(reader: _Reader, raw: Any, prefix: str, *,
-                      issuer_required: bool) -> list[Identity]:
-    if not isinstance(raw, list):
-        raise reader.error(f"{prefix}identities", "must be a list of tables")
-    identities = []
+def _tables(reader: _Reader, entry: Mapping[str, Any], key: str,
+            prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The tables of an array-of-tables key, each with its prefix for error messages."""
+    raw = entry.get(key, [])
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise reader.error(f"{prefix}{key}", "must be a list of tables")
     for number, item in enumerate(raw):
-        item_prefix = f"{prefix}identities[{number}]."
-        if not isinstance(item, dict):
-            raise reader.error(f"{prefix}identities", "must be a list of tables")
+        yield f"{prefix}{key}[{number}].", item
+
+
+def _parse_identities(reader: _Reader, entry: Mapping[str, Any], prefix: str, *,
+                      issuer_required: bool) -> list[Identity]:
+    identities = []
+    for item_prefix, item in _tables(reader, entry, "identities", prefix):
         reader.check_keys(item, _IDENTITY_KEYS, item_prefix)
         if not all(isinstance(v, str) for v in item.values()):
             raise reader.error(f"{prefix}identities", "values must be strings")
