@@ -68,7 +68,8 @@ def assert_same_as_docker(sd: SafeDocker, *args: str) -> Outcome:
 def test_ps_is_docker_ps(sd: SafeDocker, container: str) -> None:
     status, stdout, _ = assert_same_as_docker(sd, "ps")
     assert status == 0 and container[:12].encode() in stdout
-    assert_same_as_docker(sd, "ps", "-a", "--no-trunc")
+    # Filtered: containers created in the same second are listed in no fixed order.
+    assert_same_as_docker(sd, "ps", "-a", "--no-trunc", "--filter", f"id={container}")
 
 
 def test_images_is_docker_images(sd: SafeDocker, container: str) -> None:
