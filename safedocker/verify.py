@@ -542,10 +542,21 @@ class Verifier:
 
     def _locate_online(self, ref: ImageRef) -> Located:
         """Resolve tag → digest from the registry (hashing the bytes ourselves)."""
-        from safedocker.registry import Manifest, select_platform
+        from safedocker.registry import Manifest, ManifestNotFound, select_platform
 
         client = self.client(ref.registry)
-        top = client.get_manifest(ref.repository, ref.digest or ref.tag_or_default)
+        try:
+            top = client.get_manifest(ref.repository, ref.digest or ref.tag_or_default)
+        except ManifestNotFound as e:
+            raise RegistryError(f"refused {ref}: the registry has no such image", why=e.why,
+                                hint="check the repository and tag (docker pull would fail "
+                                     "too)") from e
+        except RegistryError as e:
+            if e.hint:
+                raise
+            raise RegistryError(f"refused {ref}: {e.what}", why=e.why,
+                                hint="the registry's answer cannot be trusted; nothing was "
+                                     "pulled") from e
         self._remember(lambda c: c.put_manifest(top.digest, top.media_type, top.raw))
         if ref.digest is None:
             self._remember(lambda c: c.record_tag(ref.name, ref.tag_or_default, top.digest))
