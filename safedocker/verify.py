@@ -491,6 +491,14 @@ class Verifier:
     cache: Cache | None = None
     trust_roots: Callable[[str], TrustRoot] | None = None  # by name; default: config dir
     _clients: dict[str, RegistryClient] = field(default_factory=dict)
+    _roots: dict[str, TrustRoot] = field(default_factory=dict)
+
+    def _trust_root(self, name: str) -> TrustRoot:
+        """Each trusted root is read and parsed once per verifier, however many rules and
+        passes (warm path, then bundles) ask for it."""
+        if name not in self._roots:
+            self._roots[name] = (self.trust_roots or _default_trust_roots)(name)
+        return self._roots[name]
 
     def client(self, registry: str) -> RegistryClient:
         if registry not in self._clients:
@@ -711,7 +719,7 @@ class Verifier:
               candidates: Sequence[tuple[Digest, SignatureMaterial]], *,
               offline: bool = False, material_time: float | None = None) -> Verdict:
         """Apply every verify rule of ``decision`` to already-fetched material."""
-        outcomes = [evaluate_rule(rule, ref, candidates, self.config, self.trust_roots)
+        outcomes = [evaluate_rule(rule, ref, candidates, self.config, self._trust_root)
                     for rule in decision.verify_rules]
         accepted = all(outcome.satisfied for outcome in outcomes)
         signers = tuple(dict.fromkeys(s for o in outcomes for s in o.signers))
