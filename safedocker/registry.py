@@ -643,6 +643,14 @@ def _load_credentials(registry: str, docker_config_dir: str | None) -> _Credenti
 # --- the client -----------------------------------------------------------------------
 
 
+def _claimed_digest(header: str, where: str) -> Digest:
+    """The Docker-Content-Digest a registry sent: a claim to check, never to trust."""
+    try:
+        return Digest.parse(header.strip())
+    except SafeDockerError as e:
+        raise RegistryError("registry sent an invalid Docker-Content-Digest", why=where) from e
+
+
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
@@ -726,12 +734,7 @@ class RegistryClient:
             claimed = resp.headers.get("Docker-Content-Digest")
         expected = ref if isinstance(ref, Digest) else None
         if expected is None and claimed:
-            try:
-                claim = Digest.parse(claimed.strip())
-            except SafeDockerError as e:
-                raise RegistryError(
-                    "registry sent an invalid Docker-Content-Digest", why=where
-                ) from e
+            claim = _claimed_digest(claimed, where)
             if not claim.matches(raw):
                 raise RegistryError(
                     "registry served manifest bytes that do not match the digest",
@@ -954,10 +957,7 @@ class RegistryClient:
             self._expect(resp, (200, 201), f"push the manifest {repository}:{ref}", repository)
             claimed = resp.headers.get("Docker-Content-Digest", "").strip()
         if claimed:
-            try:
-                claim = Digest.parse(claimed)
-            except SafeDockerError as e:
-                raise RegistryError("registry sent an invalid Docker-Content-Digest") from e
+            claim = _claimed_digest(claimed, f"{repository}:{ref}")
             if not claim.matches(raw):
                 raise RegistryError(
                     "registry stored manifest bytes that do not match the digest",

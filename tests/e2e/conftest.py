@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.world import World, ensure_installed
+from tests.world import Image, World, ensure_installed
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 pytestmark = pytest.mark.e2e
+
+PASSWORD = "pw"  # noqa: S105 - throwaway test keys only
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +115,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.e2e)
+
+
+def ok(run: Callable[..., Result], *args: str, **env: str) -> Result:
+    """Run safe-docker through any runner that takes ``env=``, and require exit 0."""
+    result = run(*args, env={"COSIGN_PASSWORD": PASSWORD, **env})
+    assert result.exit_code == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def trust_new_key_and_sign(run: Callable[..., Result], keys: Path, scope: str, image: Image,
+                           name: str = "demo") -> None:
+    """Generate key NAME in KEYS, require it for SCOPE, and sign IMAGE with it."""
+    ok(run, "keys", "generate", name, "--dir", str(keys))
+    ok(run, "policy", "add", scope, "--key", name)
+    ok(run, "sign", "--key", str(keys / f"{name}.key"), image.tagged)

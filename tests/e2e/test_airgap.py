@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker.reference import Digest
-from tests.e2e.conftest import Result, SafeDocker
+from tests.e2e.conftest import SafeDocker, ok, trust_new_key_and_sign
 from tests.world import World
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
     from tests.world import Image
 
-PASSWORD = "pw"  # noqa: S105 - test keys only
 SPACE = "airgap"
 
 
@@ -39,11 +38,6 @@ class Transfer:
     image: Image
     archive: Path
 
-
-def ok(sd: SafeDocker, *args: str, **env: str) -> Result:
-    result = sd(*args, env={"COSIGN_PASSWORD": PASSWORD, **env})
-    assert result.exit_code == 0, (args, result.stdout, result.stderr)
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +57,9 @@ def transfer(world: World, fresh_world: World, tmp_path_factory: pytest.TempPath
              ) -> Transfer:
     keys = tmp_path_factory.mktemp("airgap-keys")
     source = SafeDocker(world=world, home=tmp_path_factory.mktemp("sd-source"))
-    ok(source, "keys", "generate", "demo", "--dir", str(keys))
     scope = f"{world.registry}/{SPACE}/*"
-    ok(source, "policy", "add", scope, "--key", "demo")
     image = world.push_image(f"{SPACE}/app")
-    ok(source, "sign", "--key", str(keys / "demo.key"), image.tagged)
+    trust_new_key_and_sign(source, keys, scope, image)
     archive = tmp_path_factory.mktemp("airgap") / "images.tar"
     ok(source, "save", image.tagged, "-o", str(archive))
 

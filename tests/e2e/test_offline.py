@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import Result, SafeDocker, safe_docker_command
+from tests.e2e.conftest import (
+    Result,
+    SafeDocker,
+    ok,
+    safe_docker_command,
+    trust_new_key_and_sign,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,7 +29,6 @@ if TYPE_CHECKING:
 
     from tests.world import Image, World
 
-PASSWORD = "pw"  # noqa: S105 - test keys only
 OFFLINE = {"SAFE_DOCKER_OFFLINE": "1"}
 
 
@@ -36,11 +41,6 @@ class Setup:
     key: Path
 
 
-def ok(sd: SafeDocker, *args: str, **env: str) -> Result:
-    result = sd(*args, env={"COSIGN_PASSWORD": PASSWORD, **env})
-    assert result.exit_code == 0, (args, result.stdout, result.stderr)
-    return result
-
 
 @pytest.fixture
 def setup(world: World, safe_docker: SafeDocker, tmp_path: Path, request: pytest.FixtureRequest
@@ -48,11 +48,9 @@ def setup(world: World, safe_docker: SafeDocker, tmp_path: Path, request: pytest
     """A home that trusts key `demo` for `offline-<test>/*`, one signed and one unsigned
     image there."""
     space = f"offline-{abs(hash(request.node.name)) % 10**8}"
-    ok(safe_docker, "keys", "generate", "demo", "--dir", str(tmp_path))
-    ok(safe_docker, "policy", "add", f"{world.registry}/{space}/*", "--key", "demo")
     signed = world.push_image(f"{space}/signed")
     unsigned = world.push_image(f"{space}/unsigned")
-    ok(safe_docker, "sign", "--key", str(tmp_path / "demo.key"), signed.tagged)
+    trust_new_key_and_sign(safe_docker, tmp_path, f"{world.registry}/{space}/*", signed)
     return Setup(safe_docker, space, signed, unsigned, tmp_path / "demo.key")
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import Result, SafeDocker
+from tests.e2e.conftest import Result, SafeDocker, trust_new_key_and_sign
 
 if TYPE_CHECKING:
     from tests.world import Image, World
@@ -112,7 +112,7 @@ class InstalledHome(SafeDocker):
     def __call__(self, *args: str, env: dict[str, str] | None = None,
                  input: str | None = None, timeout: float = 300) -> Result:
         proc = subprocess.run([str(self.command), *args],
-                              env=self.env(COSIGN_PASSWORD=PASSWORD, **(env or {})),
+                              env=self.env(**{"COSIGN_PASSWORD": PASSWORD, **(env or {})}),
                               capture_output=True, text=True, input=input, timeout=timeout)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -126,13 +126,9 @@ def home(world: World, installed: Installed,
 
 @pytest.fixture(scope="module")
 def signed(world: World, home: InstalledHome, tmp_path_factory: pytest.TempPathFactory) -> Image:
-    keys = tmp_path_factory.mktemp("keys")
     image = world.push_image("bundle/signed")
-    for args in (("keys", "generate", "demo", "--dir", str(keys)),
-                 ("policy", "add", f"{world.registry}/bundle/*", "--key", "demo"),
-                 ("sign", "--key", str(keys / "demo.key"), image.tagged)):
-        result = home(*args)
-        assert result.exit_code == 0, (args, result.stderr)
+    trust_new_key_and_sign(home, tmp_path_factory.mktemp("keys"), f"{world.registry}/bundle/*",
+                           image)
     return image
 
 

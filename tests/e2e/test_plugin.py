@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker import __version__
-from tests.e2e.conftest import Result, SafeDocker, safe_docker_command
+from tests.e2e.conftest import Result, SafeDocker, safe_docker_command, trust_new_key_and_sign
 
 if TYPE_CHECKING:
     from tests.world import Image, World
@@ -29,8 +29,8 @@ class PluginHome(SafeDocker):
         return self.home / "docker-config"
 
     def env(self, **extra: str) -> dict[str, str]:
-        return super().env(DOCKER_CONFIG=str(self.docker_config), COSIGN_PASSWORD=PASSWORD,
-                           **extra)
+        return super().env(**{"DOCKER_CONFIG": str(self.docker_config),
+                              "COSIGN_PASSWORD": PASSWORD, **extra})
 
     def docker(self, *args: str) -> Result:
         proc = subprocess.run([self.world.docker, *args], env=self.env(), capture_output=True,
@@ -52,13 +52,9 @@ def home(world: World, tmp_path_factory: pytest.TempPathFactory) -> PluginHome:
 
 @pytest.fixture(scope="module")
 def signed(world: World, home: PluginHome, tmp_path_factory: pytest.TempPathFactory) -> Image:
-    keys = tmp_path_factory.mktemp("keys")
     image = world.push_image("plugin/signed")
-    for args in (("keys", "generate", "demo", "--dir", str(keys)),
-                 ("policy", "add", f"{world.registry}/plugin/*", "--key", "demo"),
-                 ("sign", "--key", str(keys / "demo.key"), image.tagged)):
-        result = home(*args)
-        assert result.exit_code == 0, (args, result.stderr)
+    trust_new_key_and_sign(home, tmp_path_factory.mktemp("keys"), f"{world.registry}/plugin/*",
+                           image)
     return image
 
 
