@@ -124,9 +124,9 @@ BREAKDOWN = (
     ("bare: python -c pass", "pass"),
     ("+ console-script wrapper (import re; re.sub)",
      "import re; re.sub(r'(-script\\.pyw|\\.exe)?$', '', 'safe-docker')"),
-    ("+ enum, typing, json (shim.py)", "import re, enum, typing, json"),
-    ("+ dataclasses (dockerargs.py)", "import re, enum, typing, json, dataclasses"),
-    ("import safedocker.dockerargs", "import re; import safedocker.dockerargs"),
+    ("+ enum, typing, json (shim, _docker/route.py, binary.py)", "import re, enum, typing, json"),
+    ("+ dataclasses (_docker/argv.py)", "import re, enum, typing, json, dataclasses"),
+    ("import safedocker._docker.argv", "import re; import safedocker._docker.argv"),
     ("import safedocker.shim", "import re; import safedocker.shim"),
 )
 

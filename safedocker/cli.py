@@ -518,9 +518,9 @@ def save(
     output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write.")],
 ) -> None:
     """Write verified images with their manifests and signatures into one archive."""
+    from safedocker._docker.binary import real_docker
     from safedocker.airgap import save_images
     from safedocker.config import load_config
-    from safedocker.handoff import real_docker
 
     summary = save_images(images, output, config=load_config(), cache=_cache(),
                           docker=real_docker())
@@ -532,9 +532,9 @@ def load(
     archive: Annotated[Path, typer.Option("-i", "--input", help="Archive from `save`.")],
 ) -> None:
     """Verify an archive from `save` under local policy, then load it into docker."""
+    from safedocker._docker.binary import real_docker
     from safedocker.airgap import load_archive
     from safedocker.config import load_config
-    from safedocker.handoff import real_docker
 
     summary = load_archive(archive, config=load_config(), cache=_cache(), docker=real_docker())
     typer.echo(summary.describe())

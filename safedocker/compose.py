@@ -498,8 +498,8 @@ def compose_argv(args: ComposeArgs, files: Sequence[str], override: Path) -> lis
 def plan_compose(args: list[str], *, config: Config | None = None,
                  where: Paths | None = None) -> Plan:
     """The compose command to exec; raises :class:`SafeDockerError` to refuse."""
+    from safedocker._docker.binary import real_docker
     from safedocker.config import load_config, paths
-    from safedocker.handoff import real_docker
 
     parsed = parse_args(args)
     docker = real_docker()
@@ -541,7 +541,7 @@ def hoist_docker_globals(argv: Sequence[str]) -> list[str]:
     would start unverified images, so the flags become what compose reads from the
     environment, and a flag that cannot be carried that way is refused.
     """
-    from safedocker.dockerargs import global_options, split_globals
+    from safedocker._docker.argv import global_options, split_globals
 
     for option in global_options(argv):
         if option.name in _GLOBAL_ENV and option.value is not None:

@@ -11,10 +11,10 @@ import stat
 import subprocess
 import time
 
+from safedocker._docker.binary import find_real_docker
 from safedocker.config import Config, Paths, load_config
 from safedocker.errors import SafeDockerError
 from safedocker.gpu import Check, doctor_checks
-from safedocker.shim import find_real_docker
 
 TRUST_ROOT_STALE_DAYS = 180
 

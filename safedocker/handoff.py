@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
-from safedocker.errors import DockerNotFound
-from safedocker.shim import exec_docker, find_real_docker
+from safedocker._docker.binary import dry_run, exec_docker, real_docker
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from safedocker.dockerargs import Invocation
+    from safedocker._docker.argv import Invocation
     from safedocker.reference import Digest, ImageRef
 
 log = logging.getLogger(__name__)
@@ -38,21 +36,6 @@ class Plan:
 
     commands: tuple[tuple[str, ...], ...]
     binary: str | None = None
-
-
-def dry_run() -> bool:
-    return os.environ.get("SAFE_DOCKER_DRY_RUN") == "1"
-
-
-def real_docker() -> str:
-    docker = find_real_docker()
-    if docker is None:
-        raise DockerNotFound(
-            "real docker not found",
-            why="no docker on PATH other than safe-docker itself",
-            hint="install the docker CLI or set SAFE_DOCKER_REAL_DOCKER to its path",
-        )
-    return docker
 
 
 def plan_pinned(invocation: Invocation, ref: ImageRef, digest: Digest,

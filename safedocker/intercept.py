@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
+from safedocker._docker.argv import Invocation, parse
 from safedocker.config import Config, Paths, load_config, paths
-from safedocker.dockerargs import Invocation, parse
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
 from safedocker.handoff import Plan, plan_pinned, plan_unchanged
 from safedocker.policy import Mode
@@ -66,7 +66,7 @@ def _audit(where: Paths, argv: Sequence[str], verdict: Verdict | None, outcome: 
 
 def _local_image_id(invocation: Invocation, reference: str) -> str | None:
     """The ID of the image docker has locally under ``reference``, or None."""
-    from safedocker.handoff import real_docker
+    from safedocker._docker.binary import real_docker
 
     command = [real_docker(), *invocation.globals, "image", "inspect", "--format", "{{.Id}}",
                reference]

@@ -16,8 +16,8 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from safedocker import __version__
+from safedocker._docker.route import OWN_COMMANDS
 from safedocker.errors import UsageError
-from safedocker.shim import OWN_COMMANDS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.dockerargs import Invocation, parse
+from safedocker._docker.argv import Invocation, parse
 from safedocker.errors import UsageError
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.shim import Route, classify
+from safedocker._docker.route import Route, classify
 from tests.e2e.conftest import Result, SafeDocker, safe_docker_command
 
 if TYPE_CHECKING:

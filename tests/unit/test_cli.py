@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import typer
 
+from safedocker._docker.route import OWN_COMMANDS
 from safedocker.cli import app
 from safedocker.errors import ExitCode
-from safedocker.shim import OWN_COMMANDS
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 

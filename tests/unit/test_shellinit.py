@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker import shellinit
+from safedocker._docker.route import OWN_COMMANDS
 from safedocker.errors import UsageError
-from safedocker.shim import OWN_COMMANDS
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from safedocker.dockerargs import (
+from safedocker._docker.argv import (
     _CREATE,
     _PULL,
     _RUN,
@@ -230,7 +230,7 @@ HIDDEN = {"net", "net-alias", "dns-opt"}
                                                  (("pull",), _PULL)])
 def test_flag_table_matches_docker_help(command: tuple[str, ...], flags: object) -> None:
     """Every flag `docker X --help` lists (hidden ones aside) with its shorthand and kind."""
-    from safedocker.dockerargs import _FlagSet
+    from safedocker._docker.argv import _FlagSet
 
     assert isinstance(flags, _FlagSet)
     shown = _help_flags(*command)

@@ -1,0 +1,56 @@
+"""Which way an argv goes: pure functions over docker's own grammar, on every docker call.
+
+An intercepted command (pull/run/create), one of safe-docker's own commands, its help, or
+anything else (passed to docker unchanged). Standard library only.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from safedocker._docker.argv import find_command, split_globals
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+OWN_COMMANDS = frozenset(
+    {
+        "verify", "keys", "policy", "cache", "trust-root", "audit", "gpu",
+        "doctor", "sign", "save", "load", "shell-init", "compose",
+    }
+)
+
+
+_VERBOSE_FLAGS = frozenset({"-v", "-vv", "-vvv", "--verbose"})
+
+
+class Route(enum.Enum):
+    PASSTHROUGH = "passthrough"
+    INTERCEPT = "intercept"
+    OWN = "own"
+    HELP = "help"  # safe-docker's own help / version
+
+
+def classify(argv: Sequence[str]) -> Route:
+    """Decide what to do with ``argv`` (without the program name)."""
+    if not argv or argv[0] in ("--help", "-h", "--version"):
+        return Route.HELP
+    # `safe-docker -v verify …`: -v is docker's --version, but before one of our own
+    # commands it can only mean our --verbose.
+    first_word = next((i for i, token in enumerate(argv) if token not in _VERBOSE_FLAGS), None)
+    if first_word is not None and first_word > 0 and argv[first_word] in OWN_COMMANDS:
+        return Route.OWN
+    split = split_globals(argv)
+    if split.command_index >= len(argv):
+        return Route.PASSTHROUGH  # only global flags (e.g. `docker -v`): docker answers
+    words = argv[split.command_index :]
+    if split.command_index == 0 and words[0] in OWN_COMMANDS:
+        return Route.OWN
+    if words[0] == "compose":
+        return Route.OWN  # `docker -H x compose up` must be verified too
+    # docker's own rules for finding the command words (help flags and `--` may sit
+    # between `container` and `run`): anything docker would run as run/create/pull is ours.
+    if find_command(argv) is not None:
+        return Route.INTERCEPT
+    return Route.PASSTHROUGH
