@@ -46,14 +46,14 @@ HEADER = ("figure", "value (wall / cpu)", "goal")
 # Counts registry requests of one verification in a fresh process (the CLI's situation).
 COUNT_SNIPPET = """
 import json, sys, time
-from safedocker.config import load_config
+from safedocker.policy.config import load_config
 from safedocker.reference import parse_reference
 from safedocker.verify import Verifier
 start = time.perf_counter()
 kwargs = {}
 if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it
     from safedocker.cache import Cache
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
     kwargs["cache"] = Cache.open(paths().cache_dir)
 v = Verifier(load_config(), **kwargs)
 try:
@@ -98,14 +98,14 @@ def cold_verify(bench: Bench, image: str) -> list[list[str]]:
     # In-process, as the brief asks: env set in os.environ before safedocker is imported.
     os.environ.update(bench.safe_env(SAFE_DOCKER_CACHE_DIR=bench.fresh_dir("cache-cold")))
     start = time.perf_counter()
-    from safedocker.config import load_config
+    from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
     from safedocker.verify import Verifier
 
     kwargs = {}
     if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it
         from safedocker.cache import Cache
-        from safedocker.config import paths
+        from safedocker.policy.paths import paths
 
         kwargs["cache"] = Cache.open(paths().cache_dir)
     verifier = Verifier(load_config(), **kwargs)
@@ -203,7 +203,7 @@ def _write_config(base: Path, target: Path, rules: list[dict]) -> None:
 
 def _in_process(config_dir: str, image: str, iterations: int = 30) -> tuple[float, float, str]:
     """Median seconds of load_config() + decide(), and of decide() alone."""
-    from safedocker.config import load_config
+    from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
 
     os.environ["SAFE_DOCKER_CONFIG_DIR"] = config_dir

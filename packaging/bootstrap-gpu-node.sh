@@ -162,7 +162,7 @@ EOT
 if [ -n "$trust_root" ]; then
     step="import the trusted root $trust_root"
     [ -r "$trust_root" ] || die "cannot read --trust-root $trust_root"
-    current=$("$py" -c 'from safedocker.config import paths
+    current=$("$py" -c 'from safedocker.policy.paths import paths
 from safedocker.trustroot import trust_root_path
 print(trust_root_path(paths(), system=True))')
     if ! cmp -s "$trust_root" "$current"; then

@@ -50,7 +50,7 @@ from safedocker.errors import (
     SafeDockerError,
     VerificationError,
 )
-from safedocker.policy import Action, Mode
+from safedocker.policy.model import Action, Mode
 from safedocker.reference import Digest, ImageRef, parse_reference
 from safedocker.registry import CONFIG_MAX, MANIFEST_MAX, Manifest, parse_manifest
 from safedocker.verify import MATERIAL_KIND_COSIGN, Located, SignatureMaterial, Verdict, Verifier
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from safedocker.cache import Cache, ManifestRecord, MaterialRecord
-    from safedocker.config import Config
+    from safedocker.policy.config import Config
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

@@ -82,7 +82,7 @@ def verify(
     platform: Annotated[str | None, typer.Option(help="Platform, e.g. linux/arm64.")] = None,
 ) -> None:
     """Verify IMAGE against the policy without docker; exit 0 (accepted) or 77."""
-    from safedocker.config import load_config
+    from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
     from safedocker.verify import Verifier
 
@@ -112,7 +112,7 @@ def verify(
 
 def _record(argv: list[str], verdict: Verdict) -> None:
     from safedocker.audit import record_decision
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
 
     outcome = "accepted" if verdict.accepted and not verdict.warned else (
         "warned" if verdict.accepted else "refused")
@@ -131,8 +131,8 @@ def keys_add(
     )] = None,
 ) -> None:
     """Trust a public key (ECDSA P-256/384/521, RSA, Ed25519)."""
-    from safedocker.config import paths
     from safedocker.keystore import add_key
+    from safedocker.policy.paths import paths
 
     entry = add_key(paths(), name, source, fingerprint)
     typer.echo(f"added key {entry.name} {entry.fingerprint}")
@@ -141,8 +141,8 @@ def keys_add(
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List trusted keys with their fingerprints."""
-    from safedocker.config import load_config
     from safedocker.keystore import describe_keys
+    from safedocker.policy.config import load_config
 
     rows = describe_keys(load_config())
     if as_json:
@@ -155,8 +155,8 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @keys_app.command("remove")
 def keys_remove(name: str) -> None:
     """Stop trusting a key; rules left without signers reject from now on."""
-    from safedocker.config import paths
     from safedocker.keystore import remove_key
+    from safedocker.policy.paths import paths
 
     rejecting = remove_key(paths(), name)
     typer.echo(f"removed key {name}")
@@ -175,8 +175,8 @@ def keys_generate(
 
     The password comes from COSIGN_PASSWORD, or is asked for on the terminal.
     """
-    from safedocker.config import paths
     from safedocker.keystore import generate_key
+    from safedocker.policy.paths import paths
 
     generated = generate_key(paths(), name, directory, _password(confirm=True))
     typer.echo(f"private key: {generated.private_path}")
@@ -217,7 +217,8 @@ def policy_add(
         help="Keyless signer ISSUER_REGEXP=SUBJECT_REGEXP (split at the first '=').")] = None,
 ) -> None:
     """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
-    from safedocker.config import paths, set_rule
+    from safedocker.policy.config import set_rule
+    from safedocker.policy.paths import paths
 
     annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
     identities = [{"issuer": i, "subject": s}
@@ -239,7 +240,8 @@ def policy_add(
 @policy_app.command("allow")
 def policy_allow(scope: str) -> None:
     """Accept images in SCOPE without signatures."""
-    from safedocker.config import paths, set_rule
+    from safedocker.policy.config import set_rule
+    from safedocker.policy.paths import paths
 
     typer.echo(f"policy for {set_rule(paths(), scope, {'action': 'accept'})}: accept")
 
@@ -247,7 +249,8 @@ def policy_allow(scope: str) -> None:
 @policy_app.command("deny")
 def policy_deny(scope: str) -> None:
     """Refuse every image in SCOPE."""
-    from safedocker.config import paths, set_rule
+    from safedocker.policy.config import set_rule
+    from safedocker.policy.paths import paths
 
     typer.echo(f"policy for {set_rule(paths(), scope, {'action': 'reject'})}: reject")
 
@@ -255,7 +258,8 @@ def policy_deny(scope: str) -> None:
 @policy_app.command("remove")
 def policy_remove(scope: str) -> None:
     """Remove the user rule for SCOPE."""
-    from safedocker.config import paths, remove_rule
+    from safedocker.policy.config import remove_rule
+    from safedocker.policy.paths import paths
 
     typer.echo(f"removed policy for {remove_rule(paths(), scope)}")
 
@@ -263,7 +267,7 @@ def policy_remove(scope: str) -> None:
 @policy_app.command("list")
 def policy_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List every rule, system rules first."""
-    from safedocker.config import load_config
+    from safedocker.policy.config import load_config
 
     config = load_config()
     rows = [{"scope": r.scope, "action": r.action.value, "keys": list(r.keys),
@@ -284,7 +288,7 @@ def policy_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 @policy_app.command("check")
 def policy_check(image: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show which rule applies to IMAGE and why (no network)."""
-    from safedocker.config import load_config
+    from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
 
     config = load_config()
@@ -312,7 +316,7 @@ def sign(
         "-a", "--annotation", help="Signed annotation KEY=VALUE (repeat).")] = None,
 ) -> None:
     """Sign IMAGE in its registry with a cosign key (password: COSIGN_PASSWORD or prompt)."""
-    from safedocker.config import load_config
+    from safedocker.policy.config import load_config
     from safedocker.sign import sign_image
 
     annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
@@ -336,7 +340,7 @@ app.add_typer(cache_app, name="cache")
 
 def _cache() -> Cache:
     from safedocker.cache import Cache
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
 
     return Cache.open(paths().cache_dir)
 
@@ -364,7 +368,7 @@ def cache_prune(
     = "0s",
 ) -> None:
     """Remove cached entries older than --older-than."""
-    from safedocker.config import parse_duration
+    from safedocker.policy.config import parse_duration
 
     try:
         seconds = parse_duration(older_than)
@@ -378,7 +382,7 @@ def cache_prune(
 @cache_app.command("export")
 def cache_export(file: Path) -> None:
     """Write mappings, signature material and trusted roots for an airgapped machine."""
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
 
     where = paths()
     roots = {}
@@ -401,7 +405,7 @@ def cache_import(file: Path) -> None:
     if summary.roots:
         import tempfile
 
-        from safedocker.config import paths
+        from safedocker.policy.paths import paths
         from safedocker.trustroot import import_trust_root
 
         for name, data in sorted(summary.roots.items()):
@@ -425,7 +429,7 @@ def audit(
 ) -> None:
     """Show the decisions safe-docker made (pull/run/create/verify)."""
     from safedocker.audit import AuditLog, parse_since
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
 
     log_file = AuditLog(paths().state_dir)
     for event in log_file.read(parse_since(since) if since else None):
@@ -450,14 +454,14 @@ def gpu_command(
 ) -> None:
     """What NVIDIA GPU support was detected, and the flags a run would get."""
     from safedocker import gpu
-    from safedocker.policy import GpuPolicy
+    from safedocker.policy.model import GpuPolicy
 
     host = gpu.detect_host()
     daemon = gpu.detect_daemon() if host.present else None
     image_config: dict[str, Any] | None = None
     mode: Any = GpuPolicy.AUTO
     if image is not None:
-        from safedocker.config import load_config
+        from safedocker.policy.config import load_config
         from safedocker.reference import parse_reference
         from safedocker.verify import Verifier
 
@@ -495,8 +499,8 @@ def gpu_command(
 @app.command()
 def doctor() -> None:
     """Check the real docker, the daemon, GPU support, the trust store and permissions."""
-    from safedocker.config import paths
     from safedocker.doctor import run_checks
+    from safedocker.policy.paths import paths
 
     checks = run_checks(paths())
     for check in checks:
@@ -520,7 +524,7 @@ def save(
     """Write verified images with their manifests and signatures into one archive."""
     from safedocker._docker.binary import real_docker
     from safedocker.airgap import save_images
-    from safedocker.config import load_config
+    from safedocker.policy.config import load_config
 
     summary = save_images(images, output, config=load_config(), cache=_cache(),
                           docker=real_docker())
@@ -534,7 +538,7 @@ def load(
     """Verify an archive from `save` under local policy, then load it into docker."""
     from safedocker._docker.binary import real_docker
     from safedocker.airgap import load_archive
-    from safedocker.config import load_config
+    from safedocker.policy.config import load_config
 
     summary = load_archive(archive, config=load_config(), cache=_cache(), docker=real_docker())
     typer.echo(summary.describe())
@@ -550,7 +554,7 @@ app.add_typer(trust_root_app, name="trust-root")
 @trust_root_app.command("show")
 def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
     from safedocker.trustroot import show
 
     rows = show(paths())
@@ -573,7 +577,7 @@ def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) ->
 @trust_root_app.command("update")
 def trust_root_update() -> None:
     """Refresh the public-good root through TUF (online; verified before it is saved)."""
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
     from safedocker.trustroot import update_trust_root
 
     root = update_trust_root(paths())
@@ -588,7 +592,7 @@ def trust_root_import(
         "--system", help="Install for every user (the system config dir).")] = False,
 ) -> None:
     """Import a trusted_root.json (airgapped machines, private Sigstore deployments)."""
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
     from safedocker.trustroot import import_trust_root
 
     root = import_trust_root(paths(), file, name, system=system)
@@ -606,8 +610,9 @@ def policy_export(
     output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
 ) -> None:
     """Export the policy for a cluster admission engine or podman/skopeo."""
-    from safedocker.config import atomic_write, load_config
-    from safedocker.policyexport import export_policy
+    from safedocker._internal.files import atomic_write
+    from safedocker.policy.config import load_config
+    from safedocker.policy.export import export_policy
 
     text = export_policy(load_config(), fmt)
     if output is None:
@@ -620,8 +625,8 @@ def policy_export(
 @policy_app.command("import")
 def policy_import(file: Path) -> None:
     """Import podman's containers-policy.json (sigstoreSigned, reject, insecureAcceptAnything)."""
-    from safedocker.config import paths
-    from safedocker.policyexport import import_containers_policy
+    from safedocker.policy.containers import import_containers_policy
+    from safedocker.policy.paths import paths
 
     typer.echo(import_containers_policy(paths(), file))
 

@@ -35,13 +35,14 @@ from safedocker.errors import (
     UsageError,
 )
 from safedocker.handoff import Plan
-from safedocker.policy import Action, Mode
+from safedocker.policy.model import Action, Mode
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from safedocker.config import Config, Paths
     from safedocker.gpu import HostGpu
+    from safedocker.policy.config import Config
+    from safedocker.policy.paths import Paths
     from safedocker.verify import Verdict, Verifier
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ def override_document(pins: Sequence[ServicePin]) -> dict[str, Any]:
 
 def write_override(state_dir: Path, document: Mapping[str, Any]) -> Path:
     """Write the override (JSON, which compose reads as YAML) as ``<hash>.yml``; kept."""
-    from safedocker.config import atomic_write
+    from safedocker._internal.files import atomic_write
 
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     name = hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -499,7 +500,8 @@ def plan_compose(args: list[str], *, config: Config | None = None,
                  where: Paths | None = None) -> Plan:
     """The compose command to exec; raises :class:`SafeDockerError` to refuse."""
     from safedocker._docker.binary import real_docker
-    from safedocker.config import load_config, paths
+    from safedocker.policy.config import load_config
+    from safedocker.policy.paths import paths
 
     parsed = parse_args(args)
     docker = real_docker()

@@ -10,11 +10,15 @@ import os
 import stat
 import subprocess
 import time
+from typing import TYPE_CHECKING
 
 from safedocker._docker.binary import find_real_docker
-from safedocker.config import Config, Paths, load_config
 from safedocker.errors import SafeDockerError
 from safedocker.gpu import Check, doctor_checks
+from safedocker.policy.config import Config, load_config
+
+if TYPE_CHECKING:
+    from safedocker.policy.paths import Paths
 
 TRUST_ROOT_STALE_DAYS = 180
 

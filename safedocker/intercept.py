@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._docker.argv import Invocation, parse
-from safedocker.config import Config, Paths, load_config, paths
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
 from safedocker.handoff import Plan, plan_pinned, plan_unchanged
-from safedocker.policy import Mode
+from safedocker.policy.config import Config, load_config
+from safedocker.policy.model import Mode
+from safedocker.policy.paths import Paths, paths
 from safedocker.reference import parse_reference
 from safedocker.verify import Verdict, Verifier
 

@@ -12,20 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safedocker.config import (
+from safedocker._internal.files import atomic_write
+from safedocker.errors import ConfigError, RegistryUnavailable, UsageError
+from safedocker.policy.config import (
     KEY_NAME_RE,
     Config,
     KeyEntry,
-    Paths,
-    atomic_write,
     load_user_document,
     save_user_document,
 )
-from safedocker.errors import ConfigError, RegistryUnavailable, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from safedocker.policy.paths import Paths
     from safedocker.signatures.keys import PublicKey
 
 log = logging.getLogger(__name__)

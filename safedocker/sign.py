@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from safedocker.config import Config
+    from safedocker.policy.config import Config
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 MAX_PRIVATE_KEY_BYTES = 64 * 1024

@@ -29,7 +29,7 @@ from safedocker.signatures.strictjson import loads_strict
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from safedocker.config import Paths
+    from safedocker.policy.paths import Paths
 
 TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 EMBEDDED_TUF_URL = "https://tuf-repo-cdn.sigstore.dev"
@@ -358,7 +358,7 @@ def import_trust_root(where: Paths, file: Path | str, name: str = DEFAULT_NAME, 
                       system: bool = False) -> TrustRoot:
     """Validate ``file`` fully, then save it atomically as ``trust-roots/<name>.json`` (in
     the system config dir with ``system``)."""
-    from safedocker.config import atomic_write
+    from safedocker._internal.files import atomic_write
 
     target = trust_root_path(where, name, system=system)
     parsed = load_trust_root(file, name=name)
@@ -375,7 +375,7 @@ def update_trust_root(where: Paths, tuf_url: str = EMBEDDED_TUF_URL) -> TrustRoo
     sigstore-python before it hands out the target; an unverified refresh is never
     accepted (offline mode of the updater is not used here).
     """
-    from safedocker.config import atomic_write
+    from safedocker._internal.files import atomic_write
     from safedocker.errors import RegistryUnavailable
 
     try:

@@ -25,14 +25,14 @@ from safedocker.errors import (
     SafeDockerError,
     VerificationError,
 )
-from safedocker.policy import Action, Decision, Rule, Tlog, Unmatched
+from safedocker.policy.model import Action, Decision, Rule, Tlog, Unmatched
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from safedocker.cache import Cache
-    from safedocker.config import Config
-    from safedocker.policy import Attestation, Identity
+    from safedocker.policy.config import Config
+    from safedocker.policy.model import Attestation, Identity
     from safedocker.reference import Digest, ImageRef
     from safedocker.registry import RegistryClient
     from safedocker.signatures.cosign import CosignSignature
@@ -452,7 +452,7 @@ def _find_attestation(attestation: Attestation,
 
 
 def _default_trust_roots(name: str) -> TrustRoot:
-    from safedocker.config import paths
+    from safedocker.policy.paths import paths
     from safedocker.trustroot import trust_root
 
     return trust_root(paths(), name)

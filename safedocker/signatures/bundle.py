@@ -29,14 +29,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from safedocker.errors import VerificationError
-from safedocker.policy import Tlog
+from safedocker.policy.model import Tlog
 from safedocker.signatures.canonicaljson import canonicalize
 from safedocker.signatures.strictjson import loads_strict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from safedocker.policy import Identity
+    from safedocker.policy.model import Identity
     from safedocker.reference import Digest
     from safedocker.registry import Descriptor, RegistryClient
     from safedocker.signatures.keys import PublicKey

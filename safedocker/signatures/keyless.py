@@ -35,7 +35,7 @@ from cryptography.x509 import certificate_transparency as ct
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from safedocker.errors import ConfigError, VerificationError
-from safedocker.policy import Tlog
+from safedocker.policy.model import Tlog
 from safedocker.signatures.keys import fingerprint_der, load_public_key, spki_der
 from safedocker.signatures.rekor import verify_set
 from safedocker.signatures.simplesigning import parse_payload
@@ -43,7 +43,7 @@ from safedocker.signatures.simplesigning import parse_payload
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from safedocker.policy import Identity
+    from safedocker.policy.model import Identity
     from safedocker.reference import Digest
     from safedocker.signatures.cosign import CosignSignature
     from safedocker.signatures.keys import PublicKey

@@ -22,9 +22,9 @@ import pytest
 from safedocker import airgap
 from safedocker.airgap import load_archive
 from safedocker.cache import Cache
-from safedocker.config import Config, KeyEntry
 from safedocker.errors import ExitCode, SafeDockerError
-from safedocker.policy import Action, Policy, Rule
+from safedocker.policy.config import Config, KeyEntry
+from safedocker.policy.model import Action, Policy, Rule
 from safedocker.reference import Digest
 from safedocker.registry import DOCKER_MANIFEST, MANIFEST_MAX
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE

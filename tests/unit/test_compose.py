@@ -240,7 +240,7 @@ class _Verifier:
 
 class _Verdict:
     def __init__(self, gpu: str) -> None:
-        from safedocker.policy import GpuPolicy
+        from safedocker.policy.model import GpuPolicy
 
         self.decision = type("D", (), {"gpu": GpuPolicy(gpu)})()
 

@@ -409,7 +409,7 @@ def test_environment_overrides_policy_mode() -> None:
 
 
 def test_policy_enum_is_accepted() -> None:
-    from safedocker.policy import GpuPolicy
+    from safedocker.policy.model import GpuPolicy
 
     assert resolve_mode(GpuPolicy.ALWAYS, {}) is GpuMode.ALWAYS
     assert resolve_mode(GpuPolicy.NEVER, {"SAFE_DOCKER_GPU": "auto"}) is GpuMode.AUTO

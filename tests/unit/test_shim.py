@@ -19,7 +19,7 @@ def test_passthrough_imports_no_heavy_module() -> None:
         "import sys; import safedocker.shim; from safedocker._docker.route import classify; "
         "classify(['ps']); classify(['-H', 'x', 'image', 'ls']); "
         "heavy = {'typer', 'docker', 'sigstore', 'requests', 'cryptography', 'pynvml', 'rich',"
-        " 'platformdirs', 'tomllib', 'safedocker.cli', 'safedocker.config'}; "
+        " 'platformdirs', 'tomllib', 'safedocker.cli', 'safedocker.policy.config'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

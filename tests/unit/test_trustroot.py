@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.config import Paths
 from safedocker.errors import ConfigError
+from safedocker.policy.paths import Paths
 from safedocker.trustroot import (
     DEFAULT_NAME,
     EMBEDDED_SOURCE,

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.config import Config, KeyEntry
-from safedocker.policy import Action, Decision, Policy, ReferenceCheck, Rule, Tlog, Unmatched
+from safedocker.policy.config import Config, KeyEntry
+from safedocker.policy.model import Action, Decision, Policy, ReferenceCheck, Rule, Tlog, Unmatched
 from safedocker.reference import Digest, parse_reference
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign

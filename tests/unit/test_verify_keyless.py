@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.config import Config, KeyEntry
-from safedocker.policy import Action, Identity, Rule, Tlog
+from safedocker.policy.config import Config, KeyEntry
+from safedocker.policy.model import Action, Identity, Rule, Tlog
 from safedocker.reference import Digest, parse_reference
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from safedocker.policy import Identity, Tlog
+from safedocker.policy.model import Identity, Tlog
 from safedocker.reference import Digest
 from safedocker.registry import Descriptor, Manifest, Referrers
 from safedocker.signatures.bundle import (

@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from safedocker.policy import Identity, Tlog
+from safedocker.policy.model import Identity, Tlog
 from safedocker.reference import Digest
 from safedocker.signatures.cosign import from_layer
 from safedocker.signatures.keyless import (

@@ -1,4 +1,4 @@
-"""Policy export (Kyverno, policy-controller, containers-policy.json) and import.
+"""Policy export (Kyverno, policy-controller, containers-policy.json).
 
 The Kubernetes exports are validated against the projects' own CRD schemas (vendored in
 tests/data/crds, see SOURCE.md), parsed back, and compared rule by rule; Kyverno's
@@ -16,54 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from safedocker.config import Config, Paths, load_config
-from safedocker.errors import ConfigError, UsageError
-from safedocker.policy import Action
-from safedocker.policyexport import (
+from safedocker.errors import UsageError
+from safedocker.policy.export import (
     UnexportablePolicy,
-    UnimportablePolicy,
-    containers_policy,
     export_policy,
-    import_containers_policy,
     kyverno_policy,
 )
+from safedocker.policy.model import Action
 from safedocker.reference import parse_reference
-from safedocker.signatures.keys import fingerprint_of
+from tests.unit.policy.support import config_from
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
 
-CRDS = Path(__file__).resolve().parents[1] / "data" / "crds"
-GH_ISSUER = "https://token.actions.githubusercontent.com"
-
-
-def _pem() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _where(tmp_path: Path) -> Paths:
-    return Paths(config_dir=tmp_path / "config", cache_dir=tmp_path / "cache",
-                 state_dir=tmp_path / "state", system_config_dir=tmp_path / "system")
-
-
-def _config(tmp_path: Path, body: str, keys: tuple[str, ...] = ("alpha", "beta", "gamma"),
-            ) -> tuple[Config, dict[str, bytes]]:
-    where = _where(tmp_path)
-    where.user_keys_dir.mkdir(parents=True, exist_ok=True)
-    pems = {}
-    table = ""
-    for name in keys:
-        pem = _pem()
-        (where.user_keys_dir / f"{name}.pub").write_bytes(pem)
-        pems[name] = pem
-        table += f'[keys.{name}]\nfingerprint = "{fingerprint_of(pem)}"\n'
-    where.user_config_file.write_text(body + "\n" + table)
-    return load_config(where), pems
+CRDS = Path(__file__).resolve().parents[2] / "data" / "crds"
 
 
 NONTRIVIAL = """
@@ -106,7 +73,7 @@ def _schema(name: str) -> dict[str, Any]:
 
 
 def test_kyverno_export_validates_against_the_crd_and_round_trips(tmp_path: Path) -> None:
-    config, pems = _config(tmp_path, NONTRIVIAL)
+    config, pems = config_from(tmp_path, NONTRIVIAL)
     text = export_policy(config, "kyverno")
     document = yaml.safe_load(text)
     jsonschema.validate(document, _schema("kyverno.io_clusterpolicies.v1.schema.yaml"))
@@ -182,7 +149,7 @@ def _kyverno_outcome(document: dict[str, Any], image: str) -> str:
     "nginx", "127.0.0.1:5000/demo/app:v1",
 ])
 def test_kyverno_export_decides_like_safe_docker(tmp_path: Path, image: str) -> None:
-    config, _ = _config(tmp_path, NONTRIVIAL)
+    config, _ = config_from(tmp_path, NONTRIVIAL)
     document = kyverno_policy(config)
     decision = config.policy.decide(parse_reference(image))
     outcome = _kyverno_outcome(document, image)
@@ -202,7 +169,7 @@ def test_kyverno_export_decides_like_safe_docker(tmp_path: Path, image: str) -> 
     ('scope = "docker.io/library/*"\naction = "reject"', "one-component names"),
 ])
 def test_kyverno_refuses_what_it_cannot_express(tmp_path: Path, rule: str, why: str) -> None:
-    config, _ = _config(tmp_path, f"[[policy]]\n{rule}")
+    config, _ = config_from(tmp_path, f"[[policy]]\n{rule}")
     with pytest.raises(UnexportablePolicy) as raised:
         export_policy(config, "kyverno")
     assert why in raised.value.line()
@@ -210,7 +177,7 @@ def test_kyverno_refuses_what_it_cannot_express(tmp_path: Path, rule: str, why: 
 
 
 def test_relaxing_the_reference_check_is_explicit(tmp_path: Path) -> None:
-    config, _ = _config(tmp_path, '[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]')
+    config, _ = config_from(tmp_path, '[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]')
     with pytest.raises(UnexportablePolicy):
         export_policy(config, "policy-controller")
     docs = list(yaml.safe_load_all(export_policy(config, "policy-controller",
@@ -219,7 +186,7 @@ def test_relaxing_the_reference_check_is_explicit(tmp_path: Path) -> None:
 
 
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
-    config, _ = _config(tmp_path, "")
+    config, _ = config_from(tmp_path, "")
     with pytest.raises(UsageError):
         export_policy(config, "opa")
 
@@ -249,7 +216,7 @@ action = "accept"
 
 
 def test_policy_controller_export_validates_and_round_trips(tmp_path: Path) -> None:
-    config, pems = _config(tmp_path, PC_POLICY)
+    config, pems = config_from(tmp_path, PC_POLICY)
     docs = list(yaml.safe_load_all(export_policy(config, "policy-controller")))
     schema = _schema("policy.sigstore.dev_clusterimagepolicies.v1beta1.schema.yaml")
     cips = [d for d in docs if d["kind"] == "ClusterImagePolicy"]
@@ -292,7 +259,7 @@ def test_policy_controller_export_validates_and_round_trips(tmp_path: Path) -> N
 ])
 def test_policy_controller_refuses_what_it_cannot_express(tmp_path: Path, body: str,
                                                           why: str) -> None:
-    config, _ = _config(tmp_path, body)
+    config, _ = config_from(tmp_path, body)
     with pytest.raises(UnexportablePolicy) as raised:
         export_policy(config, "policy-controller")
     assert why in raised.value.line()
@@ -323,7 +290,7 @@ action = "accept"
 
 
 def test_containers_policy_export_matches_expected_json(tmp_path: Path) -> None:
-    config, pems = _config(tmp_path, CP_POLICY)
+    config, pems = config_from(tmp_path, CP_POLICY)
     data = json.loads(export_policy(config, "containers-policy"))
 
     def b64(name: str) -> str:
@@ -364,7 +331,7 @@ def test_containers_policy_export_matches_expected_json(tmp_path: Path) -> None:
 ])
 def test_containers_policy_refuses_what_it_cannot_express(tmp_path: Path, body: str,
                                                           why: str) -> None:
-    config, _ = _config(tmp_path, body)
+    config, _ = config_from(tmp_path, body)
     with pytest.raises(UnexportablePolicy) as raised:
         export_policy(config, "containers-policy")
     assert why in raised.value.line()
@@ -375,7 +342,7 @@ def test_skopeo_parses_the_exported_policy(tmp_path: Path) -> None:
     # skopeo 1.9 (Debian 12) predates keyDatas: export only single-key rules here.
     body = CP_POLICY.replace('[[policy]]\nscope = "127.0.0.1:5000/any"\n'
                              'keys = ["alpha", "beta"]\n', "")
-    config, _ = _config(tmp_path, body)
+    config, _ = config_from(tmp_path, body)
     policy = tmp_path / "policy.json"
     policy.write_text(export_policy(config, "containers-policy"))
     bad = tmp_path / "bad.json"
@@ -391,113 +358,3 @@ def test_skopeo_parses_the_exported_policy(tmp_path: Path) -> None:
     assert "trust policy" in load(bad)
     assert "trust policy" not in load(policy), load(policy)
     assert "nonexistent" in load(policy)
-
-
-# --- import --------------------------------------------------------------------------------
-
-
-def _podman_policy(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
-    pems = {name: _pem() for name in ("one", "two")}
-    (tmp_path / "two.pub").write_bytes(pems["two"])
-    policy = {
-        "default": [{"type": "reject"}],
-        "transports": {
-            "docker": {
-                "registry.example.com": [{"type": "insecureAcceptAnything"}],
-                "registry.example.com/team": [
-                    {"type": "sigstoreSigned",
-                     "keyData": base64.b64encode(pems["one"]).decode(),
-                     "signedIdentity": {"type": "matchRepository"}}],
-                "registry.example.com/team/special": [{"type": "reject"}],
-                "registry.example.com/team/app:stable": [
-                    {"type": "sigstoreSigned", "keyData": base64.b64encode(pems["one"]).decode(),
-                     "signedIdentity": {"type": "matchRepository"}},
-                    {"type": "sigstoreSigned", "keyPath": str(tmp_path / "two.pub"),
-                     "signedIdentity": {"type": "matchRepository"}}],
-                "*.corp.example": [{"type": "insecureAcceptAnything"}],
-                "docker.io/library/busybox": [{"type": "insecureAcceptAnything"}],
-            },
-            "docker-daemon": {"": [{"type": "insecureAcceptAnything"}]},
-        },
-    }
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps(policy))
-    return path, pems
-
-
-@pytest.mark.parametrize(("image", "expected"), [
-    # podman: exact image ref > repository > namespaces > host > *.domain > default
-    ("registry.example.com/other/app:1", Action.ACCEPT),  # host
-    ("registry.example.com/team/app:1", Action.VERIFY),  # namespace
-    ("registry.example.com/team/app:stable", Action.VERIFY),  # exact reference
-    ("registry.example.com/team/special:1", Action.REJECT),  # repository
-    ("registry.example.com/teamx/app:1", Action.ACCEPT),  # host, not the namespace
-    ("a.b.corp.example/x:1", Action.ACCEPT),  # *.domain
-    ("corp.example/x:1", None),  # not a subdomain: default (reject)
-    ("busybox", Action.ACCEPT),
-    ("alpine", None),  # default
-])
-def test_import_gives_podmans_decisions(tmp_path: Path, image: str,
-                                        expected: Action | None) -> None:
-    path, pems = _podman_policy(tmp_path)
-    where = _where(tmp_path)
-    summary = import_containers_policy(where, path)
-    assert "imported 6 rule(s)" in summary
-    config = load_config(where)
-    assert config.unmatched.value == "reject"
-    decision = config.policy.decide(parse_reference(image))
-    assert decision.action is expected
-    if image.endswith(":stable"):
-        [rule] = decision.rules
-        assert rule.threshold == 2 and len(rule.keys) == 2
-        assert {config.keys[k].fingerprint for k in rule.keys} == {
-            fingerprint_of(pems["one"]), fingerprint_of(pems["two"])}
-
-
-@pytest.mark.parametrize(("requirement", "why"), [
-    ({"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k.gpg"}, "signedBy"),
-    ({"type": "sigstoreSigned", "keyData": "AAAA",
-      "signedIdentity": {"type": "remapIdentity", "prefix": "a", "signedPrefix": "b"}},
-     "remapIdentity"),
-    ({"type": "sigstoreSigned", "keyData": "!!"}, "base64"),
-])
-def test_import_refuses_what_it_cannot_represent_and_writes_nothing(
-        tmp_path: Path, requirement: dict[str, Any], why: str) -> None:
-    where = _where(tmp_path)
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {
-        "ghcr.io/ok": [{"type": "insecureAcceptAnything"}],
-        "ghcr.io/x": [requirement]}}}))
-    with pytest.raises(UnimportablePolicy) as raised:
-        import_containers_policy(where, path)
-    assert why in raised.value.line()
-    assert isinstance(raised.value, ConfigError)
-    assert not where.user_config_file.exists()
-    assert not where.user_keys_dir.exists() or not any(where.user_keys_dir.iterdir())
-
-
-def test_import_refuses_requirements_on_other_transports(tmp_path: Path) -> None:
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps({"default": [{"type": "reject"}],
-                                "transports": {"oci": {"": [{"type": "reject"}]}}}))
-    with pytest.raises(UnimportablePolicy, match="other than docker"):
-        import_containers_policy(_where(tmp_path), path)
-
-
-def test_export_then_import_round_trips_containers_policy(tmp_path: Path) -> None:
-    config, _ = _config(tmp_path / "a", CP_POLICY)
-    exported = tmp_path / "policy.json"
-    exported.write_text(json.dumps(containers_policy(config)))
-    where = _where(tmp_path / "b")
-    import_containers_policy(where, exported)
-    again = load_config(where)
-    for image in ("127.0.0.1:5000/demo/x:1", "127.0.0.1:5000/pair:1", "127.0.0.1:5000/any:2",
-                  "a.example.com/x:1", "busybox", "alpine", "127.0.0.1:5000/other:1"):
-        ours, theirs = (c.policy.decide(parse_reference(image)) for c in (config, again))
-        assert ours.action == theirs.action, image
-        if ours.action is Action.VERIFY:
-            mine, back = ours.rules[0], theirs.rules[0]
-            assert back.threshold == mine.threshold
-            assert back.reference == mine.reference
-            assert {config.keys[k].fingerprint for k in mine.keys} == {
-                again.keys[k].fingerprint for k in back.keys}

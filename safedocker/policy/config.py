@@ -1,25 +1,24 @@
-"""Configuration: where files live, the TOML trust policy, and the key store.
+"""The TOML configuration: read, validate, combine system + user (the lock), write.
 
 Two files are read: the system file (``/etc/safe-docker/config.toml``; admins, GPU
-nodes) and the user file (platformdirs' user config dir). Public keys live next to each
-file in ``keys/<name>.pub`` and are pinned by the fingerprint recorded in the file. Any
+nodes) and the user file (platformdirs' user config dir); :mod:`safedocker.policy.paths`
+says where they are. Each file's ``[keys.NAME]`` table pins a trusted key's fingerprint;
+the key files themselves are the key store's (:mod:`safedocker.trust.keystore`). Any
 unknown key, wrong type or unreadable file is a :class:`ConfigError` (exit 78) naming
 the file, the line and the key, so a typo never silently weakens the policy.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal.files import atomic_write
 from safedocker.errors import ConfigError
-from safedocker.policy import (
+from safedocker.policy.model import (
     Action,
     Attestation,
     GpuPolicy,
@@ -34,73 +33,20 @@ from safedocker.policy import (
     stricter_mode,
     stricter_unmatched,
 )
+from safedocker.policy.paths import Paths, paths
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from pathlib import Path
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-APP_NAME = "safe-docker"
-CONFIG_FILE = "config.toml"
-DEFAULT_SYSTEM_CONFIG_DIR = "/etc/safe-docker"
 KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_OFFLINE_MAX_AGE = 30 * 86400.0
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Every location safe-docker reads or writes; see :func:`paths`."""
-
-    config_dir: Path
-    cache_dir: Path
-    state_dir: Path
-    system_config_dir: Path
-
-    @property
-    def user_config_file(self) -> Path:
-        return self.config_dir / CONFIG_FILE
-
-    @property
-    def system_config_file(self) -> Path:
-        return self.system_config_dir / CONFIG_FILE
-
-    @property
-    def user_keys_dir(self) -> Path:
-        return self.config_dir / "keys"
-
-    @property
-    def system_keys_dir(self) -> Path:
-        return self.system_config_dir / "keys"
-
-    @property
-    def trust_roots_dir(self) -> Path:
-        return self.config_dir / "trust-roots"
-
-    @property
-    def system_trust_roots_dir(self) -> Path:
-        return self.system_config_dir / "trust-roots"
-
-
-def paths(environ: Mapping[str, str] | None = None) -> Paths:
-    """The one place that knows where files live: platformdirs, overridden by env vars."""
-    env = os.environ if environ is None else environ
-
-    def pick(variable: str, default: str) -> Path:
-        value = env.get(variable)
-        return Path(value) if value else Path(default)
-
-    import platformdirs  # only needed when no override is given for some path
-
-    return Paths(
-        config_dir=pick("SAFE_DOCKER_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME)),
-        cache_dir=pick("SAFE_DOCKER_CACHE_DIR", platformdirs.user_cache_dir(APP_NAME)),
-        state_dir=pick("SAFE_DOCKER_STATE_DIR", platformdirs.user_state_dir(APP_NAME)),
-        system_config_dir=pick("SAFE_DOCKER_SYSTEM_CONFIG_DIR", DEFAULT_SYSTEM_CONFIG_DIR),
-    )
 
 
 @dataclass(frozen=True)
@@ -486,23 +432,6 @@ def _safe_text(path: Path) -> str:
 
 
 # --- writing ----------------------------------------------------------------------------
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
 
 def save_user_document(where: Paths, document: Mapping[str, Any]) -> None:
     """Validate ``document`` as the user file would be read, then write it atomically."""

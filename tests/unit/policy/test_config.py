@@ -4,16 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from safedocker.config import (
-    Paths,
-    load_config,
-    parse_duration,
-    paths,
-    remove_rule,
-    set_rule,
-)
 from safedocker.errors import ConfigError, UsageError
-from safedocker.policy import Action, Mode, ReferenceCheck, Tlog, Unmatched
+from safedocker.policy.config import load_config, parse_duration, remove_rule, set_rule
+from safedocker.policy.model import Action, Mode, ReferenceCheck, Tlog, Unmatched
+from safedocker.policy.paths import Paths, paths
 
 FINGERPRINT = "sha256:" + "0" * 64
 GITHUB = "https://token.actions.githubusercontent.com"

@@ -2,14 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from safedocker.policy import (
-    Action,
-    Policy,
-    Rule,
-    Unmatched,
-    normalize_scope,
-    scope_matches,
-)
+from safedocker.policy.model import Action, Policy, Rule, Unmatched, normalize_scope, scope_matches
 from safedocker.reference import parse_reference
 
 SHA = "sha256:" + "cd" * 32

@@ -1,0 +1,43 @@
+"""Configurations for the policy exchange tests: real TOML files and real keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from safedocker.policy.config import Config, load_config
+from safedocker.policy.paths import Paths
+from safedocker.signatures.keys import fingerprint_of
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+GH_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def new_pem() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def paths_in(tmp_path: Path) -> Paths:
+    return Paths(config_dir=tmp_path / "config", cache_dir=tmp_path / "cache",
+                 state_dir=tmp_path / "state", system_config_dir=tmp_path / "system")
+
+
+def config_from(tmp_path: Path, body: str, keys: tuple[str, ...] = ("alpha", "beta", "gamma"),
+            ) -> tuple[Config, dict[str, bytes]]:
+    where = paths_in(tmp_path)
+    where.user_keys_dir.mkdir(parents=True, exist_ok=True)
+    pems = {}
+    table = ""
+    for name in keys:
+        pem = new_pem()
+        (where.user_keys_dir / f"{name}.pub").write_bytes(pem)
+        pems[name] = pem
+        table += f'[keys.{name}]\nfingerprint = "{fingerprint_of(pem)}"\n'
+    where.user_config_file.write_text(body + "\n" + table)
+    return load_config(where), pems
