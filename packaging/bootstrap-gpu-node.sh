@@ -114,7 +114,7 @@ for spec in "${keys[@]+"${keys[@]}"}"; do
     [ -r "$file" ] || die "--key $spec: cannot read $file"
     fingerprint=$("$py" -c 'import sys
 from safedocker.errors import SafeDockerError
-from safedocker.signatures.keys import fingerprint_of
+from safedocker.trust.keys import fingerprint_of
 try:
     print(fingerprint_of(open(sys.argv[1], "rb").read()))
 except (OSError, ValueError, SafeDockerError) as e:
@@ -163,7 +163,7 @@ if [ -n "$trust_root" ]; then
     step="import the trusted root $trust_root"
     [ -r "$trust_root" ] || die "cannot read --trust-root $trust_root"
     current=$("$py" -c 'from safedocker.policy.paths import paths
-from safedocker.trustroot import trust_root_path
+from safedocker.trust.roots import trust_root_path
 print(trust_root_path(paths(), system=True))')
     if ! cmp -s "$trust_root" "$current"; then
         "$sd" trust-root import --system "$trust_root" >/dev/null \

@@ -131,8 +131,8 @@ def keys_add(
     )] = None,
 ) -> None:
     """Trust a public key (ECDSA P-256/384/521, RSA, Ed25519)."""
-    from safedocker.keystore import add_key
     from safedocker.policy.paths import paths
+    from safedocker.trust.keystore import add_key
 
     entry = add_key(paths(), name, source, fingerprint)
     typer.echo(f"added key {entry.name} {entry.fingerprint}")
@@ -141,8 +141,8 @@ def keys_add(
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List trusted keys with their fingerprints."""
-    from safedocker.keystore import describe_keys
     from safedocker.policy.config import load_config
+    from safedocker.trust.keystore import describe_keys
 
     rows = describe_keys(load_config())
     if as_json:
@@ -155,8 +155,8 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @keys_app.command("remove")
 def keys_remove(name: str) -> None:
     """Stop trusting a key; rules left without signers reject from now on."""
-    from safedocker.keystore import remove_key
     from safedocker.policy.paths import paths
+    from safedocker.trust.keystore import remove_key
 
     rejecting = remove_key(paths(), name)
     typer.echo(f"removed key {name}")
@@ -175,8 +175,8 @@ def keys_generate(
 
     The password comes from COSIGN_PASSWORD, or is asked for on the terminal.
     """
-    from safedocker.keystore import generate_key
     from safedocker.policy.paths import paths
+    from safedocker.trust.keystore import generate_key
 
     generated = generate_key(paths(), name, directory, _password(confirm=True))
     typer.echo(f"private key: {generated.private_path}")
@@ -406,7 +406,7 @@ def cache_import(file: Path) -> None:
         import tempfile
 
         from safedocker.policy.paths import paths
-        from safedocker.trustroot import import_trust_root
+        from safedocker.trust.roots import import_trust_root
 
         for name, data in sorted(summary.roots.items()):
             with tempfile.NamedTemporaryFile(suffix=".json") as staged:
@@ -555,7 +555,7 @@ app.add_typer(trust_root_app, name="trust-root")
 def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
     from safedocker.policy.paths import paths
-    from safedocker.trustroot import show
+    from safedocker.trust.roots import show
 
     rows = show(paths())
     if as_json:
@@ -578,7 +578,7 @@ def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) ->
 def trust_root_update() -> None:
     """Refresh the public-good root through TUF (online; verified before it is saved)."""
     from safedocker.policy.paths import paths
-    from safedocker.trustroot import update_trust_root
+    from safedocker.trust.roots import update_trust_root
 
     root = update_trust_root(paths())
     typer.echo(f"updated trusted root {root.name!r}: {root.source}")
@@ -593,7 +593,7 @@ def trust_root_import(
 ) -> None:
     """Import a trusted_root.json (airgapped machines, private Sigstore deployments)."""
     from safedocker.policy.paths import paths
-    from safedocker.trustroot import import_trust_root
+    from safedocker.trust.roots import import_trust_root
 
     root = import_trust_root(paths(), file, name, system=system)
     typer.echo(f"imported trusted root {root.name!r}: {len(root.certificate_authorities)} CA(s), "

@@ -47,7 +47,7 @@ def _trust_checks(where: Paths) -> tuple[list[Check], Config | None]:
         return [Check("configuration", False, e.line(), e.hint)], None
     checks = [Check("configuration", True,
                     ", ".join(str(f) for f in config.files) or "no config file (defaults)")]
-    from safedocker.keystore import load_trusted_keys
+    from safedocker.trust.keystore import load_trusted_keys
 
     try:
         load_trusted_keys(config, sorted(config.keys))

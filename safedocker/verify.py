@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from safedocker.reference import Digest, ImageRef
     from safedocker.registry import RegistryClient
     from safedocker.signatures.cosign import CosignSignature
-    from safedocker.signatures.keys import PublicKey
     from safedocker.signatures.simplesigning import SimpleSigningPayload
-    from safedocker.trustroot import TrustRoot
+    from safedocker.trust.keys import PublicKey
+    from safedocker.trust.roots import TrustRoot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -295,7 +295,7 @@ class TrustContext:
     _pki: dict[tuple[str, ...], list[Any]] = field(default_factory=dict)
 
     def keys(self, names: Sequence[str]) -> list[PublicKey]:
-        from safedocker.keystore import load_trusted_keys
+        from safedocker.trust.keystore import load_trusted_keys
 
         return load_trusted_keys(self.config, names)
 
@@ -453,7 +453,7 @@ def _find_attestation(attestation: Attestation,
 
 def _default_trust_roots(name: str) -> TrustRoot:
     from safedocker.policy.paths import paths
-    from safedocker.trustroot import trust_root
+    from safedocker.trust.roots import trust_root
 
     return trust_root(paths(), name)
 

@@ -103,7 +103,7 @@ class _Importer:
             raise self.refuse(where, "key data is not valid base64") from e
 
     def key_name(self, where: str, pem: bytes, prefix: str = "imported") -> str:
-        from safedocker.signatures.keys import load_public_key
+        from safedocker.trust.keys import load_public_key
 
         try:
             fingerprint = load_public_key(pem, "imported").fingerprint
@@ -240,7 +240,7 @@ class _Importer:
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
 
-        from safedocker.trustroot import trust_root
+        from safedocker.trust.roots import trust_root
 
         try:
             certs = x509.load_pem_x509_certificates(ca_pem)

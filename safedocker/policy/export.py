@@ -231,7 +231,7 @@ def _overlap(patterns_a: Sequence[str], patterns_b: Sequence[str]) -> bool:
 
 
 def _pems(config: Config, names: Sequence[str]) -> dict[str, str]:
-    from safedocker.keystore import load_trusted_keys
+    from safedocker.trust.keystore import load_trusted_keys
 
     return {key.name: key.pem.decode("ascii").strip() + "\n"
             for key in load_trusted_keys(config, names)}
@@ -591,7 +591,7 @@ def _fulcio_requirement(config: Config, rule: Rule, identity: Identity,
     from cryptography.hazmat.primitives import serialization
 
     from safedocker.policy.paths import paths
-    from safedocker.trustroot import trust_root
+    from safedocker.trust.roots import trust_root
 
     root = trust_root(paths())
     ca_pem = b"".join(cert.public_bytes(serialization.Encoding.PEM)

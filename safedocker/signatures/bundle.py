@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from safedocker.policy.model import Identity
     from safedocker.reference import Digest
     from safedocker.registry import Descriptor, RegistryClient
-    from safedocker.signatures.keys import PublicKey
-    from safedocker.trustroot import TrustRoot
+    from safedocker.trust.keys import PublicKey
+    from safedocker.trust.roots import TrustRoot
 
 BUNDLE_V01 = "application/vnd.dev.sigstore.bundle+json;version=0.1"
 BUNDLE_V02 = "application/vnd.dev.sigstore.bundle+json;version=0.2"
@@ -408,7 +408,7 @@ def _verify_key_tlog_entry(entry: dict[str, Any], payload: bytes, signature: byt
     """Offline check of a Rekor v1 dsse entry: its SET, and that it logs this signature."""
     from cryptography.hazmat.primitives import serialization
 
-    from safedocker.signatures.keys import spki_der
+    from safedocker.trust.keys import spki_der
 
     log_id = _b64(_obj(entry.get("logId"), "logId").get("keyId"), "logId").hex()
     promise = _obj(entry.get("inclusionPromise"), "inclusionPromise (SET)")

@@ -36,9 +36,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from safedocker.errors import ConfigError, VerificationError
 from safedocker.policy.model import Tlog
-from safedocker.signatures.keys import fingerprint_der, load_public_key, spki_der
 from safedocker.signatures.rekor import verify_set
 from safedocker.signatures.simplesigning import parse_payload
+from safedocker.trust.keys import fingerprint_der, load_public_key, spki_der
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -46,10 +46,10 @@ if TYPE_CHECKING:
     from safedocker.policy.model import Identity
     from safedocker.reference import Digest
     from safedocker.signatures.cosign import CosignSignature
-    from safedocker.signatures.keys import PublicKey
     from safedocker.signatures.rekor import RekorEntry
     from safedocker.signatures.simplesigning import SimpleSigningPayload
-    from safedocker.trustroot import TrustRoot
+    from safedocker.trust.keys import PublicKey
+    from safedocker.trust.roots import TrustRoot
 
 MAX_CERT_PEM = 64 * 1024
 MAX_CHAIN_CERTS = 10

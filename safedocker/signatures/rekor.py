@@ -21,14 +21,14 @@ from cryptography.hazmat.primitives import serialization
 
 from safedocker.errors import VerificationError
 from safedocker.signatures.canonicaljson import canonicalize
-from safedocker.signatures.keys import spki_der
 from safedocker.signatures.strictjson import loads_strict
+from safedocker.trust.keys import spki_der
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from safedocker.signatures.cosign import CosignSignature
-    from safedocker.signatures.keys import PublicKey
+    from safedocker.trust.keys import PublicKey
 
 MAX_BUNDLE_SIZE = 64 * 1024
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.trustroot import embedded_trust_root_bytes
+from safedocker.trust.roots import embedded_trust_root_bytes
 from tests.e2e.conftest import SafeDocker
 from tests.e2e.test_packaging import PACKAGING, build_bundle
 from tests.fakenvml import build_fake_nvml, compiler, fake_nvml_env

@@ -29,8 +29,8 @@ from safedocker.reference import Digest
 from safedocker.registry import DOCKER_MANIFEST, MANIFEST_MAX
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
-from safedocker.signatures.keys import load_public_key
 from safedocker.signatures.simplesigning import make_payload
+from safedocker.trust.keys import load_public_key
 from safedocker.verify import SignatureMaterial
 
 if TYPE_CHECKING:

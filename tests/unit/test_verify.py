@@ -11,8 +11,8 @@ from safedocker.policy.model import Action, Decision, Policy, ReferenceCheck, Ru
 from safedocker.reference import Digest, parse_reference
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
-from safedocker.signatures.keys import load_public_key
 from safedocker.signatures.simplesigning import make_payload
+from safedocker.trust.keys import load_public_key
 from safedocker.verify import SignatureMaterial, Verifier, evaluate_rule
 
 if TYPE_CHECKING:

@@ -21,9 +21,9 @@ from safedocker.policy.model import Action, Identity, Rule, Tlog
 from safedocker.reference import Digest, parse_reference
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
-from safedocker.signatures.keys import load_public_key
 from safedocker.signatures.simplesigning import make_payload
-from safedocker.trustroot import parse_trust_root
+from safedocker.trust.keys import load_public_key
+from safedocker.trust.roots import parse_trust_root
 from safedocker.verify import SignatureMaterial, evaluate_rule
 from tests.sigstore_world import SigstoreWorld, public_pem
 from tests.unit.signatures import cosign_real
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from safedocker.trustroot import TrustRoot
+    from safedocker.trust.roots import TrustRoot
 
 IMAGE = parse_reference("127.0.0.1:5000/team/app:v1")
 DIGEST = Digest.of(b"the image manifest")

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from safedocker.policy.config import Config, load_config
 from safedocker.policy.paths import Paths
-from safedocker.signatures.keys import fingerprint_of
+from safedocker.trust.keys import fingerprint_of
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from safedocker.errors import ConfigError, UsageError
 from safedocker.policy.config import load_config, parse_duration, remove_rule, set_rule
 from safedocker.policy.model import Action, Mode, ReferenceCheck, Tlog, Unmatched
-from safedocker.policy.paths import Paths, paths
+from safedocker.policy.paths import Paths
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FINGERPRINT = "sha256:" + "0" * 64
 GITHUB = "https://token.actions.githubusercontent.com"
@@ -21,16 +24,6 @@ def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     result.config_dir.mkdir()
     result.system_config_dir.mkdir()
     return result
-
-
-def test_paths_come_from_the_environment_first(tmp_path: Path) -> None:
-    env = {"SAFE_DOCKER_CONFIG_DIR": str(tmp_path / "c"), "SAFE_DOCKER_CACHE_DIR": "/x/cache",
-           "SAFE_DOCKER_STATE_DIR": "/x/state", "SAFE_DOCKER_SYSTEM_CONFIG_DIR": "/x/sys"}
-    where = paths(env)
-    assert where.user_config_file == tmp_path / "c" / "config.toml"
-    assert where.cache_dir == Path("/x/cache")
-    assert where.system_config_file == Path("/x/sys/config.toml")
-    assert paths({}).system_config_dir == Path("/etc/safe-docker")
 
 
 def test_defaults_are_strict(where: Paths) -> None:

@@ -15,7 +15,7 @@ from safedocker.policy.containers import UnimportablePolicy, import_containers_p
 from safedocker.policy.export import containers_policy
 from safedocker.policy.model import Action
 from safedocker.reference import parse_reference
-from safedocker.signatures.keys import fingerprint_of
+from safedocker.trust.keys import fingerprint_of
 from tests.unit.policy.support import config_from, new_pem, paths_in
 from tests.unit.policy.test_export import CP_POLICY
 

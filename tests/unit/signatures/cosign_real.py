@@ -13,7 +13,7 @@ from pathlib import Path
 
 from safedocker.reference import Digest
 from safedocker.signatures.cosign import CosignSignature, from_layer
-from safedocker.signatures.keys import PublicKey, load_public_key
+from safedocker.trust.keys import PublicKey, load_public_key
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "cosign-real"

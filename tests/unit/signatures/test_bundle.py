@@ -17,8 +17,8 @@ from safedocker.signatures.bundle import (
     fetch_bundles,
     verify_bundle,
 )
-from safedocker.signatures.keys import load_public_key
-from safedocker.trustroot import parse_trust_root
+from safedocker.trust.keys import load_public_key
+from safedocker.trust.roots import parse_trust_root
 from tests.sigstore_world import BUNDLE_V03, SigstoreWorld, public_pem
 
 DIGEST = Digest.of(b"bundle world manifest")

@@ -24,7 +24,7 @@ from tests.unit.signatures import cosign_real
 from tests.unit.signatures.cosign_real import key, manifest_digest, rekor_key, signatures
 
 if TYPE_CHECKING:
-    from safedocker.signatures.keys import PublicKey
+    from safedocker.trust.keys import PublicKey
 
 
 def outcomes(

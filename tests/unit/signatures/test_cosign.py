@@ -25,8 +25,8 @@ from safedocker.signatures.cosign import (
     verify_with_keys,
 )
 from safedocker.signatures.cosignkey import public_key_pem, sign
-from safedocker.signatures.keys import load_public_key
 from safedocker.signatures.simplesigning import MAX_PAYLOAD_SIZE, make_payload, parse_payload
+from safedocker.trust.keys import load_public_key
 
 IMAGE = Digest.of(b"the image manifest")
 OTHER = Digest.of(b"another manifest")

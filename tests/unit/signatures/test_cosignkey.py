@@ -19,7 +19,7 @@ from safedocker.signatures.cosignkey import (
     public_key_pem,
     sign,
 )
-from safedocker.signatures.keys import load_public_key
+from safedocker.trust.keys import load_public_key
 from tests.unit.signatures.cosign_real import DATA
 
 

@@ -17,7 +17,7 @@ from safedocker.signatures.keyless import (
     verify_keyless,
     verify_pki,
 )
-from safedocker.trustroot import embedded_trust_root, parse_trust_root, trust_root_from_parts
+from safedocker.trust.roots import embedded_trust_root, parse_trust_root, trust_root_from_parts
 from tests.sigstore_world import SigstoreWorld
 from tests.unit.signatures import cosign_real
 

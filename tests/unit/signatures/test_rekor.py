@@ -22,9 +22,9 @@ from safedocker.signatures.cosign import (
     from_layer,
 )
 from safedocker.signatures.cosignkey import public_key_pem, sign
-from safedocker.signatures.keys import PublicKey, load_public_key
 from safedocker.signatures.rekor import parse_bundle, verify_set
 from safedocker.signatures.simplesigning import make_payload
+from safedocker.trust.keys import PublicKey, load_public_key
 from tests.unit.signatures.cosign_real import key, rekor_key, signatures
 
 WHEN = 1_700_000_000

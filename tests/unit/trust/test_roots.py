@@ -9,7 +9,7 @@ import pytest
 
 from safedocker.errors import ConfigError
 from safedocker.policy.paths import Paths
-from safedocker.trustroot import (
+from safedocker.trust.roots import (
     DEFAULT_NAME,
     EMBEDDED_SOURCE,
     embedded_trust_root,

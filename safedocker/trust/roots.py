@@ -23,8 +23,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from safedocker.errors import ConfigError, VerificationError
-from safedocker.signatures.keys import PublicKey, load_public_key
 from safedocker.signatures.strictjson import loads_strict
+from safedocker.trust.keys import PublicKey, load_public_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

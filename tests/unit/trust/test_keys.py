@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa
 
 from safedocker.errors import ConfigError
-from safedocker.signatures.keys import fingerprint_of, load_public_key
+from safedocker.trust.keys import fingerprint_of, load_public_key
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from safedocker.policy.paths import Paths
-    from safedocker.signatures.keys import PublicKey
+    from safedocker.trust.keys import PublicKey
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def fetch_key_text(source: str) -> bytes:
 
 
 def add_key(where: Paths, name: str, source: str, fingerprint: str | None = None) -> KeyEntry:
-    from safedocker.signatures.keys import load_public_key
+    from safedocker.trust.keys import load_public_key
 
     _check_name(name)
     pem = fetch_key_text(source)
@@ -124,7 +124,7 @@ def remove_key(where: Paths, name: str) -> list[str]:
 
 def load_trusted_keys(config: Config, names: Sequence[str]) -> list[PublicKey]:
     """The named keys, each re-checked against its pinned fingerprint."""
-    from safedocker.signatures.keys import load_public_key
+    from safedocker.trust.keys import load_public_key
 
     loaded = []
     for name in names:
