@@ -36,7 +36,7 @@ SHIM_GOAL = 1.3
 SHELL_GOAL = 1.05
 # Modules the passthrough path must never import (DESIGN.md: heavy imports only where needed).
 HEAVY = ("typer", "click", "requests", "urllib3", "cryptography", "sigstore", "docker",
-         "pynvml", "platformdirs", "tomllib", "tomli", "safedocker.cli", "safedocker.registry")
+         "pynvml", "platformdirs", "tomllib", "tomli", "safedocker.cli", "safedocker.oci.client")
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)\s*$")
 
 

@@ -290,8 +290,8 @@ def _attach_sig_layer(client: object, repository: str, digest: str,
 def _attach_bundle(client: object, repository: str, digest: str, bundle: bytes) -> None:
     """One referrer artifact holding ``bundle``, listed in the tag-schema index
     ``sha256-<hex>`` (distribution 2.8 has no referrers API)."""
+    from safedocker.oci.media import OCI_INDEX
     from safedocker.reference import Digest
-    from safedocker.registry import OCI_INDEX
     from tests.sigstore_world import BUNDLE_V03, SigstoreWorld
 
     subject = client.get_manifest(repository, Digest.parse(digest))  # type: ignore[attr-defined]
@@ -310,7 +310,7 @@ def _attach_bundle(client: object, repository: str, digest: str, bundle: bytes) 
 def prepare_keyless(bench: Bench) -> tuple[dict[str, str], str]:
     """Two keyless-signed images (classic ``.sig`` with certificate; referrer bundle) and a
     config dir with the private Sigstore's trusted root imported and an identities rule."""
-    from safedocker.registry import RegistryClient
+    from safedocker.oci.client import RegistryClient
     from tests.sigstore_world import SigstoreWorld
 
     world = bench.world

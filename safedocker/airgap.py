@@ -50,9 +50,10 @@ from safedocker.errors import (
     SafeDockerError,
     VerificationError,
 )
+from safedocker.oci.manifest import Manifest, parse_manifest
+from safedocker.oci.media import CONFIG_MAX, MANIFEST_MAX
 from safedocker.policy.model import Action, Mode
 from safedocker.reference import Digest, ImageRef, parse_reference
-from safedocker.registry import CONFIG_MAX, MANIFEST_MAX, Manifest, parse_manifest
 from safedocker.verify import MATERIAL_KIND_COSIGN, Located, SignatureMaterial, Verdict, Verifier
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from safedocker.errors import UsageError
+from safedocker.oci.client import ManifestNotFound, RegistryClient
+from safedocker.oci.media import OCI_MANIFEST
 from safedocker.reference import Digest, ImageRef, parse_reference
-from safedocker.registry import OCI_MANIFEST, ManifestNotFound, RegistryClient
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload

@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from safedocker.cache import Cache
+    from safedocker.oci.client import RegistryClient
     from safedocker.policy.config import Config
     from safedocker.policy.model import Attestation, Identity
     from safedocker.reference import Digest, ImageRef
-    from safedocker.registry import RegistryClient
     from safedocker.signatures.cosign import CosignSignature
     from safedocker.signatures.simplesigning import SimpleSigningPayload
     from safedocker.trust.keys import PublicKey
@@ -218,7 +218,8 @@ def _b64(data: bytes | None) -> str | None:
 
 def fetch_material(client: RegistryClient, repository: str, digest: Digest) -> SignatureMaterial:
     """Fetch the cosign `.sig` manifest for ``digest`` and its signature layers."""
-    from safedocker.registry import SIGNATURE_LAYER_MAX, ManifestNotFound
+    from safedocker.oci.client import ManifestNotFound
+    from safedocker.oci.media import SIGNATURE_LAYER_MAX
     from safedocker.signatures.cosign import signature_layers
 
     try:
@@ -502,7 +503,7 @@ class Verifier:
 
     def client(self, registry: str) -> RegistryClient:
         if registry not in self._clients:
-            from safedocker.registry import RegistryClient
+            from safedocker.oci.client import RegistryClient
 
             self._clients[registry] = RegistryClient(
                 registry, insecure_registries=self.config.insecure_registries
@@ -550,7 +551,9 @@ class Verifier:
 
     def _locate_online(self, ref: ImageRef) -> Located:
         """Resolve tag → digest from the registry (hashing the bytes ourselves)."""
-        from safedocker.registry import Manifest, ManifestNotFound, select_platform
+        from safedocker.oci.client import ManifestNotFound
+        from safedocker.oci.manifest import Manifest
+        from safedocker.oci.platform import select_platform
 
         client = self.client(ref.registry)
         try:
@@ -663,7 +666,8 @@ class Verifier:
         return self.judge(ref, decision, located, candidates, offline=True, material_time=oldest)
 
     def _locate_cached(self, ref: ImageRef, digest: Digest) -> Located | None:
-        from safedocker.registry import Manifest, select_platform
+        from safedocker.oci.manifest import Manifest
+        from safedocker.oci.platform import select_platform
 
         record = self._recall(lambda c: c.get_manifest(digest))
         if record is None:
@@ -746,7 +750,7 @@ class Verifier:
         elif self.offline or verdict.offline:
             return None
         else:
-            from safedocker.registry import CONFIG_MAX
+            from safedocker.oci.media import CONFIG_MAX
 
             raw = self.client(verdict.ref.registry).get_blob(verdict.ref.repository, digest,
                                                              CONFIG_MAX)

@@ -36,9 +36,10 @@ from safedocker.signatures.strictjson import loads_strict
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from safedocker.oci.client import RegistryClient
+    from safedocker.oci.manifest import Descriptor
     from safedocker.policy.model import Identity
     from safedocker.reference import Digest
-    from safedocker.registry import Descriptor, RegistryClient
     from safedocker.trust.keys import PublicKey
     from safedocker.trust.roots import TrustRoot
 
@@ -116,7 +117,7 @@ def _is_bundle(desc: Descriptor) -> bool:
 
 def _fetch_one(client: RegistryClient, repository: str, digest: Digest, desc: Descriptor,
                source: str) -> BundleCandidate:
-    from safedocker.registry import BlobNotFound, ManifestNotFound
+    from safedocker.oci.client import BlobNotFound, ManifestNotFound
 
     media = desc.artifact_type or ""
     try:

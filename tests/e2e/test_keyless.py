@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from safedocker.oci.client import RegistryClient
+from safedocker.oci.media import OCI_INDEX
 from safedocker.reference import Digest
-from safedocker.registry import OCI_INDEX, RegistryClient
 from tests.e2e.conftest import Result, SafeDocker
 from tests.sigstore_world import BUNDLE_V03, SigstoreWorld
 from tests.world import free_port

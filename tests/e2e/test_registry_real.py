@@ -7,9 +7,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker import registry as reg
+from safedocker.oci.client import ManifestNotFound, RegistryClient
+from safedocker.oci.media import (
+    CONFIG_MAX,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    SIGNATURE_LAYER_MAX,
+)
 from safedocker.reference import Digest
-from safedocker.registry import DOCKER_MANIFEST, OCI_MANIFEST, ManifestNotFound, RegistryClient
 
 if TYPE_CHECKING:
     from tests.world import Image, World
@@ -39,7 +45,7 @@ def test_config_blob_is_fetched_and_hash_checked(world: World, image: Image) -> 
     with RegistryClient(world.registry) as client:
         manifest = client.get_manifest(_repository(image), Digest.parse(image.digest))
         assert manifest.config is not None
-        config = json.loads(client.get_blob(_repository(image), manifest.config, reg.CONFIG_MAX))
+        config = json.loads(client.get_blob(_repository(image), manifest.config, CONFIG_MAX))
         assert config["os"] == "linux"
         assert client.requests_made == 2
 
@@ -68,7 +74,7 @@ def test_push_a_signature_manifest_under_the_sig_tag_and_read_it_back(
         back = client.get_manifest(repository, tag)
         assert back.digest == pushed == Digest.of(raw)
         assert back.layers[0].annotations["dev.cosignproject.cosign/signature"] == "MEUC"
-        assert client.get_blob(repository, back.layers[0], reg.SIGNATURE_LAYER_MAX) == (
+        assert client.get_blob(repository, back.layers[0], SIGNATURE_LAYER_MAX) == (
             payload.encode()
         )
         assert tag in client.list_tags(repository)
@@ -76,7 +82,7 @@ def test_push_a_signature_manifest_under_the_sig_tag_and_read_it_back(
     with RegistryClient(world.registry) as cold:
         resolved = cold.get_manifest(repository, image.tag)
         sig = cold.get_manifest(repository, f"{resolved.digest.tag_prefix}.sig")
-        cold.get_blob(repository, sig.layers[0], reg.SIGNATURE_LAYER_MAX)
+        cold.get_blob(repository, sig.layers[0], SIGNATURE_LAYER_MAX)
         assert cold.requests_made == 3
     with RegistryClient(world.registry) as client, pytest.raises(ManifestNotFound):
         client.get_manifest(repository, f"{Digest.of(b'unsigned').tag_prefix}.sig")
@@ -99,11 +105,11 @@ def test_referrers_fall_back_to_the_tag_schema_on_distribution_2_8(
             }).encode(), OCI_MANIFEST,
         )
         index = json.dumps({
-            "schemaVersion": 2, "mediaType": reg.OCI_INDEX,
+            "schemaVersion": 2, "mediaType": OCI_INDEX,
             "manifests": [{"mediaType": OCI_MANIFEST, "digest": str(artifact), "size": 1,
                            "artifactType": "application/vnd.example+json"}],
         }).encode()
-        client.push_manifest(repository, subject.tag_prefix, index, reg.OCI_INDEX)
+        client.push_manifest(repository, subject.tag_prefix, index, OCI_INDEX)
         found = client.referrers(repository, subject, "application/vnd.example+json")
         assert found.source == "tag"
         assert [d.digest for d in found.descriptors] == [artifact]

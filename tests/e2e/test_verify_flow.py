@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from safedocker.oci.client import RegistryClient
+from safedocker.oci.media import MANIFEST_ACCEPT
 from safedocker.reference import Digest
-from safedocker.registry import MANIFEST_ACCEPT, RegistryClient
 from tests.e2e.conftest import Result, SafeDocker
 from tests.e2e.tamper_proxy import TamperProxy
 

@@ -23,10 +23,10 @@ from safedocker import airgap
 from safedocker.airgap import load_archive
 from safedocker.cache import Cache
 from safedocker.errors import ExitCode, SafeDockerError
+from safedocker.oci.media import DOCKER_MANIFEST, MANIFEST_MAX
 from safedocker.policy.config import Config, KeyEntry
 from safedocker.policy.model import Action, Policy, Rule
 from safedocker.reference import Digest
-from safedocker.registry import DOCKER_MANIFEST, MANIFEST_MAX
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload

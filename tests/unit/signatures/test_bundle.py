@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from safedocker.oci.manifest import Descriptor, Manifest, Referrers
 from safedocker.policy.model import Identity, Tlog
 from safedocker.reference import Digest
-from safedocker.registry import Descriptor, Manifest, Referrers
 from safedocker.signatures.bundle import (
     SIGN_PREDICATE,
     fetch_bundles,

@@ -25,22 +25,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from safedocker import registry as reg
 from safedocker.errors import ExitCode, RegistryError, RegistryUnavailable
-from safedocker.reference import Digest
-from safedocker.registry import (
+from safedocker.oci import auth, transport
+from safedocker.oci.client import BlobNotFound, ManifestNotFound, RegistryClient
+from safedocker.oci.manifest import Descriptor
+from safedocker.oci.media import (
+    CONFIG_MAX,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
     OCI_INDEX,
     OCI_MANIFEST,
-    BlobNotFound,
-    Descriptor,
-    ManifestNotFound,
-    NoMatchingPlatform,
-    Platform,
-    RegistryClient,
-    select_platform,
 )
+from safedocker.reference import Digest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -264,15 +260,15 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     config = tmp_path / "docker-config"
     config.mkdir()
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
-    reg.clear_auth_caches()
+    auth.clear_auth_caches()
     yield
-    reg.clear_auth_caches()
+    auth.clear_auth_caches()
 
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     slept: list[float] = []
-    monkeypatch.setattr(reg, "_sleep", slept.append)
+    monkeypatch.setattr(transport, "_sleep", slept.append)
     return slept
 
 
@@ -445,7 +441,7 @@ def test_huge_retry_after_is_cut_down(fake: FakeRegistry, sleeps: list[float]) -
     fake.scripted[f"/v2/{REPO}/manifests/v1"] = [Reply(503, {"Retry-After": "3600"})]
     with client_for(fake) as client:
         client.get_manifest(REPO, "v1")
-    assert sleeps == [reg.RETRY_WAIT_MAX]
+    assert sleeps == [transport.RETRY_WAIT_MAX]
 
 
 def test_connection_refused_is_unavailable() -> None:
@@ -528,7 +524,7 @@ def test_bearer_flow_sends_service_and_scope_and_caches_the_token(fake: FakeRegi
         assert manifest.digest == digest
         assert client.requests_made == 3  # 401, token, retry
         assert manifest.config is not None
-        assert client.get_blob(REPO, manifest.config, reg.CONFIG_MAX) == config
+        assert client.get_blob(REPO, manifest.config, CONFIG_MAX) == config
         assert client.requests_made == 4  # the token is reused for the same scope
     assert len(fake.token_requests) == 1
     query = fake.token_requests[0]["query"]
@@ -573,7 +569,7 @@ def test_bearer_with_credentials_from_docker_config_auths(fake: FakeRegistry) ->
     with client_for(fake) as anonymous, pytest.raises(RegistryError) as err:
         anonymous.get_manifest(REPO, "v1")
     assert "docker login" in err.value.hint
-    reg.clear_auth_caches()
+    auth.clear_auth_caches()
     login(fake)
     with client_for(fake) as client:
         assert client.get_manifest(REPO, "v1").digest == digest
@@ -599,7 +595,7 @@ def test_basic_challenge(fake: FakeRegistry) -> None:
     with client_for(fake) as anonymous, pytest.raises(RegistryError, match="denied"):
         anonymous.get_manifest(REPO, "v1")
     login(fake)
-    reg.clear_auth_caches()
+    auth.clear_auth_caches()
     with client_for(fake) as client:
         assert client.get_manifest(REPO, "v1").digest == digest
         assert client.requests_made == 2
@@ -665,7 +661,7 @@ def test_no_secret_reaches_logs_or_errors(fake: FakeRegistry,
     with client_for(fake) as client:
         manifest = client.get_manifest(REPO, "v1")
         assert manifest.config is not None
-        client.get_blob(REPO, manifest.config, reg.CONFIG_MAX)
+        client.get_blob(REPO, manifest.config, CONFIG_MAX)
         fake.tokens.clear()
         fake.scripted["/token"] = [Reply(401)]
         with pytest.raises(RegistryError) as err:
@@ -725,79 +721,7 @@ def test_blob_redirect_to_another_host_drops_authorization(fake: FakeRegistry) -
 # --- platforms --------------------------------------------------------------------------
 
 
-def _index(*platforms: str) -> dict[str, Any]:
-    manifests = []
-    for text in platforms:
-        os_name, arch, *variant = text.split("/")
-        plat: dict[str, str] = {"os": os_name, "architecture": arch}
-        if variant:
-            plat["variant"] = variant[0]
-        manifests.append({"mediaType": OCI_MANIFEST, "size": 10, "platform": plat,
-                          "digest": str(Digest.of(text.encode()))})
-    return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
-
-
-@pytest.mark.parametrize(
-    ("wanted", "chosen"),
-    [
-        ("linux/amd64", "linux/amd64"),
-        ("amd64", "linux/amd64"),
-        ("linux/x86_64", "linux/amd64"),
-        ("linux/arm64", "linux/arm64/v8"),
-        ("linux/arm64/v8", "linux/arm64/v8"),
-        ("linux/aarch64", "linux/arm64/v8"),
-        ("linux/arm", "linux/arm/v7"),
-        ("linux/arm/v7", "linux/arm/v7"),
-        ("linux/arm/v6", "linux/arm/v6"),
-        ("linux/arm/v8", "linux/arm/v7"),  # falls back to the best older variant
-        (Platform("linux", "amd64"), "linux/amd64"),
-    ],
-)
-def test_select_platform(wanted: str | Platform, chosen: str) -> None:
-    index = reg.parse_manifest(json.dumps(
-        _index("unknown/unknown", "linux/amd64", "linux/arm64/v8", "linux/arm/v7",
-               "linux/arm/v6", "windows/amd64")
-    ).encode(), OCI_INDEX)
-    child = select_platform(index, wanted)
-    assert child.digest == Digest.of(chosen.encode())
-
-
-def test_select_platform_without_a_match_names_what_exists() -> None:
-    index = reg.parse_manifest(json.dumps(_index("linux/amd64")).encode(), OCI_INDEX)
-    with pytest.raises(NoMatchingPlatform, match="linux/s390x") as err:
-        select_platform(index, "linux/s390x")
-    assert "linux/amd64" in err.value.why
-
-
-@pytest.mark.parametrize(
-    ("machine", "expected"),
-    [("x86_64", "linux/amd64"), ("aarch64", "linux/arm64/v8"), ("armv7l", "linux/arm/v7")],
-)
-def test_host_platform(monkeypatch: pytest.MonkeyPatch, machine: str, expected: str) -> None:
-    monkeypatch.setattr("platform.machine", lambda: machine)
-    assert str(reg.host_platform()) == expected
-    index = reg.parse_manifest(json.dumps(
-        _index("linux/amd64", "linux/arm64/v8", "linux/arm/v7")
-    ).encode(), OCI_INDEX)
-    assert select_platform(index).digest == Digest.of(expected.encode())
-
-
-@pytest.mark.parametrize(
-    ("text", "parsed"),
-    [
-        ("linux/amd64", Platform("linux", "amd64")),
-        ("linux/arm64/v8", Platform("linux", "arm64", "v8")),
-        ("linux/arm/7", Platform("linux", "arm", "v7")),
-        ("linux/armhf", Platform("linux", "arm", "v7")),
-        ("amd64", Platform("linux", "amd64")),
-        ("Linux/AMD64", Platform("linux", "amd64")),
-    ],
-)
-def test_platform_parse(text: str, parsed: Platform) -> None:
-    assert Platform.parse(text) == parsed
-
-
-def test_resolve_through_an_index(fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_through_anindex_of(fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
     config = b'{"architecture":"arm64","os":"linux"}'
     config_digest = fake.put_blob(config)
     arm = fake.put_manifest(REPO, None, image_manifest(config_digest, len(config)))

@@ -1,0 +1,246 @@
+"""Registry authentication: WWW-Authenticate challenges, Bearer tokens and Basic auth.
+
+The first request goes out anonymously; a 401 challenge is answered (Bearer token or
+Basic) and remembered per registry for the process, as are tokens per (registry, scope),
+so later clients authenticate up front. Credentials come from the docker config exactly
+as docker finds them, and only once a registry asks for them. No credential, token or
+Authorization header ever reaches a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit
+
+from safedocker.errors import ConfigError, RegistryError
+from safedocker.oci.hosts import origin, redact
+from safedocker.oci.manifest import strict_json
+from safedocker.oci.media import TOKEN_RESPONSE_MAX
+from safedocker.oci.transport import read_capped
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from safedocker.oci.transport import Transport
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # "bearer" | "basic"
+    params: Mapping[str, str] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str = field(repr=False)
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    identity_token: str | None = field(default=None, repr=False)
+
+
+_CHALLENGE_PARAM_RE = re.compile(
+    r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?'
+)
+
+# Process-wide: one shell command verifies several things against the same registry.
+_lock = threading.Lock()
+_challenges: dict[tuple[str, str], Challenge] = {}
+_tokens: dict[tuple[str, str, str], Token] = {}
+
+
+def clear_auth_caches() -> None:
+    """Forget remembered challenges and tokens (tests; after ``docker login``)."""
+    with _lock:
+        _challenges.clear()
+        _tokens.clear()
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """``Bearer realm="…",service="…",scope="…"`` or ``Basic realm="…"``; else None."""
+    scheme, _, rest = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "basic"):
+        return None
+    params: dict[str, str] = {}
+    for match in _CHALLENGE_PARAM_RE.finditer(rest):
+        quoted, bare = match.group(2), match.group(3)
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        params[match.group(1).lower()] = value
+    if scheme == "bearer" and not params.get("realm"):
+        return None
+    return Challenge(scheme, MappingProxyType(params))
+
+
+def load_credentials(registry: str, docker_config_dir: str | None) -> Credentials | None:
+    """Credentials docker would use for ``registry``, via docker-py's own lookup."""
+    import docker.auth  # heavy; only once a registry asks for authentication
+    import docker.errors
+
+    config_path = os.path.join(docker_config_dir, "config.json") if docker_config_dir else None
+    try:
+        config = docker.auth.load_config(config_path=config_path)
+        found = docker.auth.resolve_authconfig(config, registry)
+    except (docker.errors.DockerException, OSError, ValueError) as e:
+        raise ConfigError(
+            f"cannot read docker credentials for {registry}",
+            why=e.__class__.__name__,
+            hint="check the docker config (DOCKER_CONFIG or ~/.docker/config.json) and its "
+            "credential helper",
+        ) from e
+    if not found:
+        return None
+    username = found.get("username") or found.get("Username")
+    password = found.get("password") or found.get("Password")
+    identity = found.get("IdentityToken") or found.get("identitytoken")
+    if identity:
+        return Credentials(username=username or None, identity_token=str(identity))
+    if username and password:
+        return Credentials(username=str(username), password=str(password))
+    return None
+
+
+def denied(registry: str, status: int, scope: str, summary: str) -> RegistryError:
+    why = f"HTTP {status}" + (f": {summary}" if summary else "")
+    repository = scope.split(":")[1] if scope.count(":") >= 2 else scope
+    return RegistryError(
+        f"{registry} denied access to {repository}",
+        why=why,
+        hint=f"the repository may not exist, or it needs `docker login {registry}`",
+    )
+
+
+class Authenticator:
+    """The Authorization header one registry client sends for a scope."""
+
+    def __init__(self, transport: Transport, docker_config_dir: str | None = None) -> None:
+        self._transport = transport
+        self.registry = transport.registry
+        self._docker_config_dir = docker_config_dir
+        self._credentials: Credentials | None = None
+        self._credentials_loaded = False
+
+    @property
+    def _challenge_key(self) -> tuple[str, str]:
+        return (self._transport.base_url,
+                self._docker_config_dir or os.environ.get("DOCKER_CONFIG", ""))
+
+    def _token_key(self, scope: str) -> tuple[str, str, str]:
+        return (*self._challenge_key, scope)
+
+    def learn(self, challenge: Challenge) -> None:
+        """Remember what the registry asked for, so later requests authenticate up front."""
+        with _lock:
+            _challenges[self._challenge_key] = challenge
+
+    def forget_token(self, scope: str) -> None:
+        with _lock:
+            _tokens.pop(self._token_key(scope), None)
+
+    def _creds(self) -> Credentials | None:
+        if not self._credentials_loaded:
+            self._credentials = load_credentials(self.registry, self._docker_config_dir)
+            self._credentials_loaded = True
+        return self._credentials
+
+    def header(self, scope: str) -> str | None:
+        """The Authorization header value for ``scope``, if the registry wants one."""
+        with _lock:
+            challenge = _challenges.get(self._challenge_key)
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            creds = self._creds()
+            if creds is None or creds.password is None:
+                return None
+            pair = f"{creds.username}:{creds.password}".encode()
+            return "Basic " + base64.b64encode(pair).decode("ascii")
+        key = self._token_key(scope)
+        with _lock:
+            token = _tokens.get(key)
+        if token is not None and token.expires_at > time.monotonic():
+            return f"Bearer {token.value}"
+        token = self._fetch_token(challenge, scope)
+        with _lock:
+            _tokens[key] = token
+        return f"Bearer {token.value}"
+
+    def _fetch_token(self, challenge: Challenge, scope: str) -> Token:
+        transport = self._transport
+        realm = challenge.params["realm"]
+        scheme, netloc = origin(realm)
+        if scheme not in ("http", "https") or not netloc:
+            raise RegistryError(f"{self.registry} named an invalid token realm")
+        if scheme == "http" and not transport.plain_http_ok(realm):
+            raise RegistryError(
+                f"{self.registry} asked for credentials over plain HTTP",
+                why=f"token realm {redact(realm)}",
+                hint="the registry's token service must use HTTPS",
+            )
+        creds = self._creds()
+        service = challenge.params.get("service")
+        query: dict[str, str] = {"scope": scope}
+        if service:
+            query["service"] = service
+        headers: dict[str, str] = {}
+        if creds is not None and creds.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": "safe-docker",
+                **query,
+            }
+            resp = transport.send(
+                "POST",
+                realm,
+                {"Content-Type": "application/x-www-form-urlencoded"},
+                urlencode(form).encode(),
+                None,
+                follow=False,
+            )
+        else:
+            if creds is not None and creds.password is not None:
+                pair = f"{creds.username}:{creds.password}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            sep = "&" if urlsplit(realm).query else "?"
+            resp = transport.send(
+                "GET", realm + sep + urlencode(query), headers, None, None, follow=False
+            )
+        with resp:
+            if resp.status_code in (401, 403):
+                raise RegistryError(
+                    f"{self.registry} refused the credentials for {scope}",
+                    why=f"token service answered HTTP {resp.status_code}",
+                    hint=f"log in again with `docker login {self.registry}`",
+                )
+            if resp.status_code != 200:
+                raise transport.unexpected(resp, "get an access token")
+            raw = read_capped(resp, TOKEN_RESPONSE_MAX, "token response", transport.host)
+        try:
+            doc = strict_json(raw)
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise RegistryError(f"{self.registry}'s token service answered invalid JSON") from e
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{self.registry}'s token service answered invalid JSON")
+        value = doc.get("token") or doc.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise RegistryError(f"{self.registry}'s token service answered no token")
+        expires_in = doc.get("expires_in")
+        lifetime = (
+            float(expires_in)
+            if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
+            else 60.0
+        )
+        lifetime = max(lifetime, 60.0)
+        return Token(value, time.monotonic() + lifetime - 10.0)
