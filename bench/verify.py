@@ -52,7 +52,7 @@ from safedocker.verify import Verifier
 start = time.perf_counter()
 kwargs = {}
 if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it
-    from safedocker.cache import Cache
+    from safedocker.cache.store import Cache
     from safedocker.policy.paths import paths
     kwargs["cache"] = Cache.open(paths().cache_dir)
 v = Verifier(load_config(), **kwargs)
@@ -104,7 +104,7 @@ def cold_verify(bench: Bench, image: str) -> list[list[str]]:
 
     kwargs = {}
     if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it
-        from safedocker.cache import Cache
+        from safedocker.cache.store import Cache
         from safedocker.policy.paths import paths
 
         kwargs["cache"] = Cache.open(paths().cache_dir)

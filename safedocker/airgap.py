@@ -59,7 +59,7 @@ from safedocker.verify import MATERIAL_KIND_COSIGN, Located, SignatureMaterial, 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from safedocker.cache import Cache, ManifestRecord, MaterialRecord
+    from safedocker.cache.store import Cache, ManifestRecord, MaterialRecord
     from safedocker.policy.config import Config
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from safedocker.console import run_guarded, setup_logging
 from safedocker.errors import ExitCode, SafeDockerError, UsageError
 
 if TYPE_CHECKING:
-    from safedocker.cache import Cache
+    from safedocker.cache.store import Cache
     from safedocker.verify import Verdict
 
 
@@ -339,7 +339,7 @@ app.add_typer(cache_app, name="cache")
 
 
 def _cache() -> Cache:
-    from safedocker.cache import Cache
+    from safedocker.cache.store import Cache
     from safedocker.policy.paths import paths
 
     return Cache.open(paths().cache_dir)
@@ -382,6 +382,7 @@ def cache_prune(
 @cache_app.command("export")
 def cache_export(file: Path) -> None:
     """Write mappings, signature material and trusted roots for an airgapped machine."""
+    from safedocker.cache.transfer import export_cache
     from safedocker.policy.paths import paths
 
     where = paths()
@@ -389,7 +390,7 @@ def cache_export(file: Path) -> None:
     if where.trust_roots_dir.is_dir():
         roots = {p.stem: p.read_bytes() for p in sorted(where.trust_roots_dir.glob("*.json"))}
     with _cache() as cache:
-        summary = cache.export(file, roots)
+        summary = export_cache(cache, file, roots)
     typer.echo(f"exported {summary.tags} tag(s), {summary.material} signature set(s), "
                f"{summary.manifests} manifest(s), {summary.configs} config(s), "
                f"{summary.roots} trusted root(s) to {file}")
@@ -398,8 +399,10 @@ def cache_export(file: Path) -> None:
 @cache_app.command("import")
 def cache_import(file: Path) -> None:
     """Load an export; everything in it is verified again under local policy before use."""
+    from safedocker.cache.transfer import import_cache
+
     with _cache() as cache:
-        summary = cache.import_(file)
+        summary = import_cache(cache, file)
     typer.echo(f"imported {summary.tags} tag(s), {summary.material} signature set(s), "
                f"{summary.manifests} manifest(s), {summary.configs} config(s)")
     if summary.roots:

@@ -477,7 +477,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
 
 
 def _open_cache(where: Paths) -> Any:
-    from safedocker.cache import Cache
+    from safedocker.cache.store import Cache
 
     try:
         return Cache.open(where.cache_dir)

@@ -27,7 +27,7 @@ from safedocker.verify import Verdict, Verifier
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from safedocker.cache import Cache
+    from safedocker.cache.store import Cache
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _platform(invocation: Invocation) -> str | None:
 
 def _open_cache(config_paths: Paths) -> Cache | None:
     """The verification cache; without it verification still works online."""
-    from safedocker.cache import Cache
+    from safedocker.cache.store import Cache
 
     try:
         return Cache.open(config_paths.cache_dir)

@@ -30,7 +30,7 @@ from safedocker.policy.model import Action, Decision, Rule, Tlog, Unmatched
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from safedocker.cache import Cache
+    from safedocker.cache.store import Cache
     from safedocker.oci.client import RegistryClient
     from safedocker.policy.config import Config
     from safedocker.policy.model import Attestation, Identity

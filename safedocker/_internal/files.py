@@ -1,4 +1,5 @@
-"""Files written so that readers see the old or the new content, never a mix."""
+"""Files written so that readers see the old or the new content, never a mix; durable
+directory entries."""
 
 from __future__ import annotations
 
@@ -26,3 +27,17 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: not every file system can)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -21,7 +21,7 @@ import pytest
 
 from safedocker import airgap
 from safedocker.airgap import load_archive
-from safedocker.cache import Cache
+from safedocker.cache.store import Cache
 from safedocker.errors import ExitCode, SafeDockerError
 from safedocker.oci.media import DOCKER_MANIFEST, MANIFEST_MAX
 from safedocker.policy.config import Config, KeyEntry

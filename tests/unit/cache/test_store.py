@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
 import sqlite3
@@ -13,37 +11,20 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.cache import (
-    DB_NAME,
-    MAX_ROW_BYTES,
-    SCHEMA_VERSION,
-    Cache,
-    CacheEntry,
-    ImportSummary,
-)
+from safedocker.cache.store import DB_NAME, MAX_ROW_BYTES, SCHEMA_VERSION, Cache, CacheEntry
 from safedocker.errors import CacheError
 from safedocker.reference import Digest
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 NAME = "docker.io/library/ubuntu"
 MANIFEST = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
 MANIFEST_DIGEST = Digest.of(MANIFEST)
 CONFIG = b'{"architecture":"amd64","config":{"Env":["NVIDIA_REQUIRE_CUDA=cuda>=12.0"]}}'
 CONFIG_DIGEST = Digest.of(CONFIG)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with Cache.open(tmp_path / "cache") as c:
-        yield c
 
 
 def raw(cache_dir: Path) -> sqlite3.Connection:
@@ -198,123 +179,6 @@ def test_prune_removes_old_rows_and_rows_without_a_valid_time(tmp_path: Path) ->
         assert c.prune(0, now=now + 3600) == 2
 
 
-# ---------------------------------------------------------------------- export/import
-
-
-def fill(c: Cache) -> None:
-    c.record_tag(NAME, "24.04", MANIFEST_DIGEST, seen_at=100.0)
-    c.put_material(NAME, MANIFEST_DIGEST, "cosign-sig", b'{"sig":"material"}')
-    c.put_manifest(MANIFEST_DIGEST, OCI_MANIFEST, MANIFEST)
-    c.put_config(CONFIG_DIGEST, CONFIG)
-    c.put_verdict(MANIFEST_DIGEST, "p1", NAME, {"accepted": True})
-
-
-def test_export_import_round_trip_carries_material_but_no_verdict(tmp_path: Path) -> None:
-    export = tmp_path / "out" / "cache.jsonl"
-    export.parent.mkdir()
-    with Cache.open(tmp_path / "a") as a:
-        fill(a)
-        summary = a.export(export, roots={"trusted_root.json": b'{"root": 1}'})
-    assert (summary.tags, summary.material, summary.manifests, summary.configs) == (1, 1, 1, 1)
-    assert summary.roots == 1
-    assert [p.name for p in export.parent.iterdir()] == ["cache.jsonl"]  # no temp file left
-
-    with Cache.open(tmp_path / "b") as b:
-        result = b.import_(export)
-        assert result == ImportSummary(1, 1, 1, 1, {"trusted_root.json": b'{"root": 1}'})
-        tag = b.lookup_tag(NAME, "24.04")
-        assert tag is not None and tag.digest == MANIFEST_DIGEST and tag.seen_at == 100.0
-        material = b.get_material(NAME, MANIFEST_DIGEST, "cosign-sig")
-        assert material is not None and material.data == b'{"sig":"material"}'
-        manifest = b.get_manifest(MANIFEST_DIGEST)
-        assert manifest is not None and manifest.data == MANIFEST
-        config = b.get_config(CONFIG_DIGEST)
-        assert config is not None and config.data == CONFIG
-        # An import never carries a decision: the caller must re-verify the material.
-        assert b.get_verdict(MANIFEST_DIGEST, "p1", NAME) is None
-
-
-def test_import_keeps_a_newer_local_tag_mapping(tmp_path: Path) -> None:
-    export = tmp_path / "cache.jsonl"
-    with Cache.open(tmp_path / "a") as a:
-        a.record_tag(NAME, "24.04", MANIFEST_DIGEST, seen_at=100.0)
-        a.export(export)
-    newer = Digest.of(b"newer")
-    with Cache.open(tmp_path / "b") as b:
-        b.record_tag(NAME, "24.04", newer, seen_at=200.0)
-        b.import_(export)
-        tag = b.lookup_tag(NAME, "24.04")
-        assert tag is not None and tag.digest == newer
-
-
-def rewrite_export(path: Path, mutate: object) -> None:
-    """Apply ``mutate`` to the record lines, then fix up the trailer so only it is wrong."""
-    import hashlib
-
-    lines = [json.loads(x) for x in path.read_text().splitlines()]
-    body = lines[:-1]
-    mutate(body)  # type: ignore[operator]
-    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in body)
-    trailer = {
-        "type": "end",
-        "records": len(body) - 1,
-        "sha256": hashlib.sha256(text.encode()).hexdigest(),
-    }
-    path.write_text(text + json.dumps(trailer) + "\n")
-
-
-def _tamper_manifest(body: list[dict[str, object]]) -> None:
-    for r in body:
-        if r["type"] == "manifest":
-            r["data"] = base64.b64encode(MANIFEST + b"\n").decode()
-
-
-def _unknown_type(body: list[dict[str, object]]) -> None:
-    body.append({"type": "verdict", "accepted": True})
-
-
-def _bad_digest(body: list[dict[str, object]]) -> None:
-    for r in body:
-        if r["type"] == "tag":
-            r["digest"] = "sha256:zzzz"
-
-
-@pytest.mark.parametrize(
-    "damage",
-    [
-        pytest.param(lambda p: p.write_bytes(b"not json at all\n"), id="garbage"),
-        pytest.param(lambda p: p.write_bytes(b""), id="empty"),
-        pytest.param(lambda p: p.write_bytes(p.read_bytes()[:-40]), id="truncated"),
-        pytest.param(
-            lambda p: p.write_bytes(p.read_bytes().replace(b'"24.04"', b'"25.04"')),
-            id="checksum",
-        ),
-        pytest.param(lambda p: rewrite_export(p, _tamper_manifest), id="manifest-hash"),
-        pytest.param(lambda p: rewrite_export(p, _unknown_type), id="unknown-record"),
-        pytest.param(lambda p: rewrite_export(p, _bad_digest), id="bad-digest"),
-    ],
-)
-def test_malformed_import_is_refused_whole(tmp_path: Path, damage: object) -> None:
-    export = tmp_path / "cache.jsonl"
-    with Cache.open(tmp_path / "a") as a:
-        fill(a)
-        a.put_material("docker.io/library/debian", CONFIG_DIGEST, "cosign-sig", b"more")
-        a.export(export)
-    damage(export)  # type: ignore[operator]
-    with Cache.open(tmp_path / "b") as b:
-        with pytest.raises(CacheError):
-            b.import_(export)
-        assert b.entries() == []
-        assert b.get_config(CONFIG_DIGEST) is None
-        assert b.get_manifest(MANIFEST_DIGEST) is None
-        assert b.get_material("docker.io/library/debian", CONFIG_DIGEST, "cosign-sig") is None
-
-
-def test_import_of_a_missing_file_is_a_cache_error(cache: Cache, tmp_path: Path) -> None:
-    with pytest.raises(CacheError):
-        cache.import_(tmp_path / "nope.jsonl")
-
-
 # ------------------------------------------------------------------------- corruption
 
 
@@ -401,7 +265,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from safedocker.cache import Cache
+    from safedocker.cache.store import Cache
     from safedocker.reference import Digest
 
     cache_dir, worker = Path(sys.argv[1]), int(sys.argv[2])

@@ -21,11 +21,8 @@ checked, and a row that fails is removed and reported as absent.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import math
@@ -33,12 +30,11 @@ import os
 import random
 import re
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from safedocker.errors import CacheError, SafeDockerError
 from safedocker.reference import Digest
@@ -54,11 +50,6 @@ SCHEMA_VERSION = 1
 MAX_ROW_BYTES = 8 * 1024 * 1024  # largest blob or verdict stored in one row
 BUSY_TIMEOUT_S = 10.0  # sqlite's own wait for a lock
 LOCK_RETRY_S = 30.0  # our wait, on top, when sqlite still answers "locked"
-
-EXPORT_FORMAT = "safe-docker-cache-export"
-EXPORT_VERSION = 1
-# One exported row: base64 of the largest blob plus its JSON envelope.
-_MAX_EXPORT_LINE = (MAX_ROW_BYTES * 4) // 3 + 64 * 1024
 
 _TABLES = frozenset({"tags", "material", "manifests", "configs", "verdicts"})
 _SCHEMA = (
@@ -84,7 +75,6 @@ _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 _KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+/:=-]{0,254}$")
 _MEDIA_TYPE_RE = re.compile(r"^[\x21-\x7e]{0,255}$")
 _POLICY_HASH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._+-]{0,254}$")
-_ROOT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 _T = TypeVar("_T")
 
@@ -154,103 +144,82 @@ class CacheEntry:
     has_material: bool
 
 
-@dataclass(frozen=True)
-class ExportSummary:
-    tags: int = 0
-    material: int = 0
-    manifests: int = 0
-    configs: int = 0
-    roots: int = 0
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    """What an import loaded. Nothing imported is verified; ``roots`` are handed back
-    to the caller, which decides whether to trust them (the cache does not store them)."""
-
-    tags: int = 0
-    material: int = 0
-    manifests: int = 0
-    configs: int = 0
-    roots: dict[str, bytes] = field(default_factory=dict)
-
-
 # ------------------------------------------------------------------------- validation
 
 
-class _BadRow(Exception):
+class BadRow(Exception):
     """A row read back from the database failed a type, size or hash check."""
 
 
-def _refuse(what: str, why: str) -> CacheError:
+def refuse(what: str, why: str) -> CacheError:
     return CacheError(what, why=why)
 
 
-def _check_name(name: object) -> str:
+def check_name(name: object) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise _refuse("invalid repository name for the cache", f"{name!r}")
+        raise refuse("invalid repository name for the cache", f"{name!r}")
     return name
 
 
-def _check_tag(tag: object) -> str:
+def check_tag(tag: object) -> str:
     if not isinstance(tag, str) or not _TAG_RE.match(tag):
-        raise _refuse("invalid tag for the cache", f"{tag!r}")
+        raise refuse("invalid tag for the cache", f"{tag!r}")
     return tag
 
 
-def _check_kind(kind: object) -> str:
+def check_kind(kind: object) -> str:
     if not isinstance(kind, str) or not _KIND_RE.match(kind):
-        raise _refuse("invalid material kind for the cache", f"{kind!r}")
+        raise refuse("invalid material kind for the cache", f"{kind!r}")
     return kind
 
 
-def _check_media_type(media_type: object) -> str:
+def check_media_type(media_type: object) -> str:
     if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.match(media_type):
-        raise _refuse("invalid media type for the cache", f"{media_type!r}")
+        raise refuse("invalid media type for the cache", f"{media_type!r}")
     return media_type
 
 
 def _check_policy_hash(policy_hash: object) -> str:
     if not isinstance(policy_hash, str) or not _POLICY_HASH_RE.match(policy_hash):
-        raise _refuse("invalid policy hash for the cache", f"{policy_hash!r}")
+        raise refuse("invalid policy hash for the cache", f"{policy_hash!r}")
     return policy_hash
 
 
-def _check_digest(digest: object) -> Digest:
+def check_digest(digest: object) -> Digest:
     text = str(digest) if isinstance(digest, Digest) else digest
     if not isinstance(text, str):
-        raise _refuse("invalid digest for the cache", f"{digest!r}")
+        raise refuse("invalid digest for the cache", f"{digest!r}")
     try:
         return Digest.parse(text)
     except SafeDockerError as e:
-        raise _refuse("invalid digest for the cache", e.why or e.what) from e
+        raise refuse("invalid digest for the cache", e.why or e.what) from e
 
 
-def _check_blob(data: object, what: str) -> bytes:
+def check_blob(data: object, what: str) -> bytes:
     if isinstance(data, memoryview):
         data = data.tobytes()
     if not isinstance(data, (bytes, bytearray)):
-        raise _refuse(f"invalid {what} for the cache", "expected bytes")
+        raise refuse(f"invalid {what} for the cache", "expected bytes")
     if len(data) > MAX_ROW_BYTES:
-        raise _refuse(
+        raise refuse(
             f"{what} too large for the cache",
             f"{len(data)} bytes, at most {MAX_ROW_BYTES}",
         )
     return bytes(data)
 
 
-def _check_time(value: object, what: str = "timestamp") -> float:
+def check_time(value: object, what: str = "timestamp") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _refuse(f"invalid {what} for the cache", f"{value!r}")
+        raise refuse(f"invalid {what} for the cache", f"{value!r}")
     number = float(value)
     if not math.isfinite(number) or number < 0:
-        raise _refuse(f"invalid {what} for the cache", f"{value!r}")
+        raise refuse(f"invalid {what} for the cache", f"{value!r}")
     return number
 
 
-def _check_hash(digest: Digest, data: bytes, what: str) -> None:
+def check_hash(digest: Digest, data: bytes, what: str) -> None:
     if not digest.matches(data):
-        raise _refuse(
+        raise refuse(
             f"refusing to cache {what} {digest}",
             "its bytes do not hash to that digest",
         )
@@ -258,46 +227,46 @@ def _check_hash(digest: Digest, data: bytes, what: str) -> None:
 
 def _encode_verdict(data: Mapping[str, object]) -> str:
     if not isinstance(data, Mapping):
-        raise _refuse("invalid verdict for the cache", "expected a mapping")
+        raise refuse("invalid verdict for the cache", "expected a mapping")
     try:
         text = json.dumps(dict(data), sort_keys=True, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:
-        raise _refuse("invalid verdict for the cache", f"not JSON: {e}") from e
+        raise refuse("invalid verdict for the cache", f"not JSON: {e}") from e
     if len(text.encode()) > MAX_ROW_BYTES:
-        raise _refuse("verdict too large for the cache", f"at most {MAX_ROW_BYTES} bytes")
+        raise refuse("verdict too large for the cache", f"at most {MAX_ROW_BYTES} bytes")
     return text
 
 
 def _decode_verdict(text: object) -> dict[str, object]:
     if not isinstance(text, str) or len(text) > MAX_ROW_BYTES:
-        raise _BadRow("verdict is not text of an acceptable size")
+        raise BadRow("verdict is not text of an acceptable size")
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=no_constants)
     except ValueError as e:
-        raise _BadRow(f"verdict is not JSON: {e}") from e
+        raise BadRow(f"verdict is not JSON: {e}") from e
     if not isinstance(value, dict):
-        raise _BadRow("verdict is not a JSON object")
+        raise BadRow("verdict is not a JSON object")
     return value
 
 
-def _no_constants(name: str) -> object:
+def no_constants(name: str) -> object:
     raise ValueError(f"{name} is not allowed")
 
 
 @contextlib.contextmanager
-def _untrusted() -> Iterator[None]:
-    """Checks of a row read back: any failure makes it a :class:`_BadRow`."""
+def untrusted() -> Iterator[None]:
+    """Checks of a row read back: any failure makes it a :class:`BadRow`."""
     try:
         yield
     except SafeDockerError as e:
-        raise _BadRow(e.why or e.what) from e
+        raise BadRow(e.why or e.what) from e
 
 
-def _row_blob(value: object) -> bytes:
+def row_blob(value: object) -> bytes:
     if not isinstance(value, bytes):
-        raise _BadRow("stored data is not a blob")
-    with _untrusted():
-        return _check_blob(value, "data")
+        raise BadRow("stored data is not a blob")
+    with untrusted():
+        return check_blob(value, "data")
 
 
 # ----------------------------------------------------------------------- sqlite errors
@@ -595,6 +564,14 @@ class Cache:
     def _write(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
         return self._run(op, begin="IMMEDIATE")
 
+    def snapshot(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``op`` over one consistent read transaction (an export)."""
+        return self._read(op, snapshot=True)
+
+    def transaction(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``op`` in one write transaction: all of it or nothing (an import)."""
+        return self._write(op)
+
     def _discard(self, sql: str, params: tuple[object, ...], what: str, why: str) -> None:
         """Remove a row that failed its checks on the way out (best effort)."""
         log.warning("discarding cached %s: %s", what, why)
@@ -607,8 +584,8 @@ class Cache:
         self, name: str, tag: str, digest: Digest | str, seen_at: float | None = None
     ) -> None:
         """Remember that ``name:tag`` pointed at ``digest`` (at ``seen_at``, default now)."""
-        name, tag, d = _check_name(name), _check_tag(tag), _check_digest(digest)
-        when = _check_time(time.time() if seen_at is None else seen_at)
+        name, tag, d = check_name(name), check_tag(tag), check_digest(digest)
+        when = check_time(time.time() if seen_at is None else seen_at)
         self._write(
             lambda c: c.execute(
                 "INSERT INTO tags(name, tag, digest, seen_at) VALUES (?, ?, ?, ?) "
@@ -619,7 +596,7 @@ class Cache:
         )
 
     def lookup_tag(self, name: str, tag: str) -> TagRecord | None:
-        name, tag = _check_name(name), _check_tag(tag)
+        name, tag = check_name(name), check_tag(tag)
         row = self._read(
             lambda c: c.execute(
                 "SELECT digest, seen_at FROM tags WHERE name=? AND tag=?", (name, tag)
@@ -628,9 +605,9 @@ class Cache:
         if row is None:
             return None
         try:
-            with _untrusted():
-                return TagRecord(name, tag, _check_digest(row[0]), _check_time(row[1]))
-        except _BadRow as e:
+            with untrusted():
+                return TagRecord(name, tag, check_digest(row[0]), check_time(row[1]))
+        except BadRow as e:
             self._discard(
                 "DELETE FROM tags WHERE name=? AND tag=?", (name, tag), f"tag {name}:{tag}", str(e)
             )
@@ -640,8 +617,8 @@ class Cache:
 
     def put_material(self, name: str, digest: Digest | str, kind: str, data: bytes) -> None:
         """Store opaque signature material for ``name@digest`` (replacing that kind)."""
-        name, d, kind = _check_name(name), _check_digest(digest), _check_kind(kind)
-        blob = _check_blob(data, "signature material")
+        name, d, kind = check_name(name), check_digest(digest), check_kind(kind)
+        blob = check_blob(data, "signature material")
         now = time.time()
         self._write(
             lambda c: c.execute(
@@ -652,7 +629,7 @@ class Cache:
         )
 
     def get_material(self, name: str, digest: Digest | str, kind: str) -> MaterialRecord | None:
-        name, d, kind = _check_name(name), _check_digest(digest), _check_kind(kind)
+        name, d, kind = check_name(name), check_digest(digest), check_kind(kind)
         row = self._read(
             lambda c: c.execute(
                 "SELECT data, fetched_at FROM material WHERE name=? AND digest=? AND kind=?",
@@ -662,9 +639,9 @@ class Cache:
         if row is None:
             return None
         try:
-            with _untrusted():
-                return MaterialRecord(name, d, kind, _row_blob(row[0]), _check_time(row[1]))
-        except _BadRow as e:
+            with untrusted():
+                return MaterialRecord(name, d, kind, row_blob(row[0]), check_time(row[1]))
+        except BadRow as e:
             self._discard(
                 "DELETE FROM material WHERE name=? AND digest=? AND kind=?",
                 (name, str(d), kind),
@@ -677,9 +654,9 @@ class Cache:
 
     def put_manifest(self, digest: Digest | str, media_type: str, data: bytes) -> None:
         """Store manifest bytes; refused (CacheError) unless they hash to ``digest``."""
-        d, media_type = _check_digest(digest), _check_media_type(media_type)
-        blob = _check_blob(data, "manifest")
-        _check_hash(d, blob, "manifest")
+        d, media_type = check_digest(digest), check_media_type(media_type)
+        blob = check_blob(data, "manifest")
+        check_hash(d, blob, "manifest")
         now = time.time()
         self._write(
             lambda c: c.execute(
@@ -690,7 +667,7 @@ class Cache:
         )
 
     def get_manifest(self, digest: Digest | str) -> ManifestRecord | None:
-        d = _check_digest(digest)
+        d = check_digest(digest)
         row = self._read(
             lambda c: c.execute(
                 "SELECT media_type, data, fetched_at FROM manifests WHERE digest=?", (str(d),)
@@ -699,12 +676,12 @@ class Cache:
         if row is None:
             return None
         try:
-            with _untrusted():
-                media_type = _check_media_type(row[0])
-                blob = _row_blob(row[1])
-                _check_hash(d, blob, "manifest")
-                return ManifestRecord(d, media_type, blob, _check_time(row[2]))
-        except _BadRow as e:
+            with untrusted():
+                media_type = check_media_type(row[0])
+                blob = row_blob(row[1])
+                check_hash(d, blob, "manifest")
+                return ManifestRecord(d, media_type, blob, check_time(row[2]))
+        except BadRow as e:
             self._discard(
                 "DELETE FROM manifests WHERE digest=?", (str(d),), f"manifest {d}", str(e)
             )
@@ -712,9 +689,9 @@ class Cache:
 
     def put_config(self, digest: Digest | str, data: bytes) -> None:
         """Store image config bytes; refused (CacheError) unless they hash to ``digest``."""
-        d = _check_digest(digest)
-        blob = _check_blob(data, "image config")
-        _check_hash(d, blob, "image config")
+        d = check_digest(digest)
+        blob = check_blob(data, "image config")
+        check_hash(d, blob, "image config")
         now = time.time()
         self._write(
             lambda c: c.execute(
@@ -724,7 +701,7 @@ class Cache:
         )
 
     def get_config(self, digest: Digest | str) -> ConfigRecord | None:
-        d = _check_digest(digest)
+        d = check_digest(digest)
         row = self._read(
             lambda c: c.execute(
                 "SELECT data, fetched_at FROM configs WHERE digest=?", (str(d),)
@@ -733,11 +710,11 @@ class Cache:
         if row is None:
             return None
         try:
-            with _untrusted():
-                blob = _row_blob(row[0])
-                _check_hash(d, blob, "image config")
-                return ConfigRecord(d, blob, _check_time(row[1]))
-        except _BadRow as e:
+            with untrusted():
+                blob = row_blob(row[0])
+                check_hash(d, blob, "image config")
+                return ConfigRecord(d, blob, check_time(row[1]))
+        except BadRow as e:
             self._discard(
                 "DELETE FROM configs WHERE digest=?", (str(d),), f"image config {d}", str(e)
             )
@@ -755,12 +732,12 @@ class Cache:
     ) -> None:
         """Store what the policy ``policy_hash`` decided for ``name@digest`` (JSON object)."""
         d, policy_hash, name = (
-            _check_digest(digest),
+            check_digest(digest),
             _check_policy_hash(policy_hash),
-            _check_name(name),
+            check_name(name),
         )
         text = _encode_verdict(data)
-        when = _check_time(time.time() if decided_at is None else decided_at)
+        when = check_time(time.time() if decided_at is None else decided_at)
         self._write(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO verdicts(digest, policy_hash, name, data, decided_at) "
@@ -774,9 +751,9 @@ class Cache:
     ) -> VerdictRecord | None:
         """The verdict of exactly this policy hash, or None; the caller judges its age."""
         d, policy_hash, name = (
-            _check_digest(digest),
+            check_digest(digest),
             _check_policy_hash(policy_hash),
-            _check_name(name),
+            check_name(name),
         )
         row = self._read(
             lambda c: c.execute(
@@ -787,11 +764,11 @@ class Cache:
         if row is None:
             return None
         try:
-            with _untrusted():
+            with untrusted():
                 return VerdictRecord(
-                    d, policy_hash, name, _decode_verdict(row[0]), _check_time(row[1])
+                    d, policy_hash, name, _decode_verdict(row[0]), check_time(row[1])
                 )
-        except _BadRow as e:
+        except BadRow as e:
             self._discard(
                 "DELETE FROM verdicts WHERE digest=? AND policy_hash=? AND name=?",
                 (str(d), policy_hash, name),
@@ -819,13 +796,13 @@ class Cache:
         )
         out: list[CacheEntry] = []
         for name, tag, digest, seen_at, has_material in rows:
-            with contextlib.suppress(_BadRow), _untrusted():
+            with contextlib.suppress(BadRow), untrusted():
                 out.append(
                     CacheEntry(
-                        _check_name(name),
-                        None if tag is None else _check_tag(tag),
-                        _check_digest(digest),
-                        _check_time(seen_at),
+                        check_name(name),
+                        None if tag is None else check_tag(tag),
+                        check_digest(digest),
+                        check_time(seen_at),
                         bool(has_material),
                     )
                 )
@@ -837,7 +814,7 @@ class Cache:
 
         Returns how many rows were removed.
         """
-        age = _check_time(older_than_seconds, "age")
+        age = check_time(older_than_seconds, "age")
         cutoff = (time.time() if now is None else now) - age
         statements = (
             "DELETE FROM tags WHERE typeof(seen_at) NOT IN ('real', 'integer') OR seen_at < ?",
@@ -866,308 +843,6 @@ class Cache:
         except sqlite3.Error:
             return False
         return [tuple(r) for r in rows] == [("ok",)]
-
-    # ---------------------------------------------------------------- export/import
-
-    def export(self, path: Path, roots: Mapping[str, bytes] | None = None) -> ExportSummary:
-        """Write a portable JSON-lines file of mappings, material, manifests and configs
-        (plus ``roots``: trusted-root blobs by name, if given). Verdicts are not exported.
-
-        The file is written atomically (temp file, fsync, rename).
-        """
-        target = Path(path)
-        root_items = sorted((roots or {}).items())
-        for root_name, blob in root_items:
-            if not isinstance(root_name, str) or not _ROOT_NAME_RE.match(root_name):
-                raise _refuse("invalid trusted-root name for export", f"{root_name!r}")
-            _check_blob(blob, f"trusted root {root_name}")
-        directory = target.parent
-        try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        except OSError as e:
-            raise CacheError(f"cannot write {target}", why=e.strerror or str(e)) from e
-        try:
-            with os.fdopen(fd, "wb") as out:
-                summary = self._read(
-                    lambda c: self._write_export(c, out, root_items), snapshot=True
-                )
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, target)
-            _fsync_dir(directory)
-        except OSError as e:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise CacheError(f"cannot write {target}", why=e.strerror or str(e)) from e
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
-        return summary
-
-    def _write_export(
-        self, c: sqlite3.Connection, out: IO[bytes], roots: list[tuple[str, bytes]]
-    ) -> ExportSummary:
-        out.seek(0)
-        out.truncate()  # a retry after a lock starts the file again
-        sha = hashlib.sha256()
-        count = {"tag": 0, "material": 0, "manifest": 0, "config": 0, "root": 0}
-
-        def emit(record: Mapping[str, object]) -> None:
-            line = json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-            sha.update(line)
-            out.write(line)
-            kind = str(record["type"])
-            if kind in count:
-                count[kind] += 1
-
-        emit({"type": "header", "format": EXPORT_FORMAT, "version": EXPORT_VERSION})
-        for name, tag, digest, seen_at in c.execute(
-            "SELECT name, tag, digest, seen_at FROM tags ORDER BY name, tag"
-        ):
-            with contextlib.suppress(_BadRow), _untrusted():
-                emit(
-                    {
-                        "type": "tag",
-                        "name": _check_name(name),
-                        "tag": _check_tag(tag),
-                        "digest": str(_check_digest(digest)),
-                        "seen_at": _check_time(seen_at),
-                    }
-                )
-        for name, digest, kind, data, fetched_at in c.execute(
-            "SELECT name, digest, kind, data, fetched_at FROM material ORDER BY name, digest, kind"
-        ):
-            with contextlib.suppress(_BadRow), _untrusted():
-                emit(
-                    {
-                        "type": "material",
-                        "name": _check_name(name),
-                        "digest": str(_check_digest(digest)),
-                        "kind": _check_kind(kind),
-                        "data": _b64(_row_blob(data)),
-                        "fetched_at": _check_time(fetched_at),
-                    }
-                )
-        for digest, media_type, data, fetched_at in c.execute(
-            "SELECT digest, media_type, data, fetched_at FROM manifests ORDER BY digest"
-        ):
-            with contextlib.suppress(_BadRow), _untrusted():
-                d = _check_digest(digest)
-                blob = _row_blob(data)
-                _check_hash(d, blob, "manifest")
-                emit(
-                    {
-                        "type": "manifest",
-                        "digest": str(d),
-                        "media_type": _check_media_type(media_type),
-                        "data": _b64(blob),
-                        "fetched_at": _check_time(fetched_at),
-                    }
-                )
-        for digest, data, fetched_at in c.execute(
-            "SELECT digest, data, fetched_at FROM configs ORDER BY digest"
-        ):
-            with contextlib.suppress(_BadRow), _untrusted():
-                d = _check_digest(digest)
-                blob = _row_blob(data)
-                _check_hash(d, blob, "image config")
-                emit(
-                    {
-                        "type": "config",
-                        "digest": str(d),
-                        "data": _b64(blob),
-                        "fetched_at": _check_time(fetched_at),
-                    }
-                )
-        for root_name, blob in roots:
-            emit({"type": "root", "name": root_name, "data": _b64(blob)})
-        records = sum(count.values())
-        trailer = {"type": "end", "records": records, "sha256": sha.hexdigest()}
-        out.write(json.dumps(trailer, sort_keys=True, separators=(",", ":")).encode() + b"\n")
-        return ExportSummary(
-            tags=count["tag"],
-            material=count["material"],
-            manifests=count["manifest"],
-            configs=count["config"],
-            roots=count["root"],
-        )
-
-    def import_(self, path: Path) -> ImportSummary:
-        """Load an export file: mappings and raw material only, nothing marked verified.
-
-        Every row passes the same checks as a put (manifests and configs must hash to
-        their digests). A malformed file is refused whole with CacheError: the import is
-        one transaction and nothing is loaded. Tag mappings newer in this cache are kept.
-        Trusted roots in the file are returned, not stored.
-        """
-        source = Path(path)
-
-        def op(c: sqlite3.Connection) -> ImportSummary:
-            try:
-                with open(source, "rb") as f:
-                    return _import_lines(c, f)
-            except OSError as e:
-                raise CacheError(
-                    f"cannot read the cache export {source}", why=e.strerror or str(e)
-                ) from e
-            except _Malformed as e:
-                raise CacheError(
-                    f"refusing the cache export {source}",
-                    why=f"line {e.line}: {e.reason}; nothing was imported",
-                    hint="re-create it with `safe-docker cache export`",
-                ) from e
-
-        return self._write(op)
-
-
-# ----------------------------------------------------------------------- export format
-
-
-class _Malformed(Exception):
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(f"line {line}: {reason}")
-        self.line = line
-        self.reason = reason
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: object) -> bytes:
-    if not isinstance(value, str) or len(value) > _MAX_EXPORT_LINE:
-        raise _refuse("invalid data", "expected base64 text")
-    try:
-        return base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as e:
-        raise _refuse("invalid data", f"bad base64: {e}") from e
-
-
-def _fields(record: dict[str, object], required: set[str]) -> None:
-    keys = set(record)
-    if keys != required:
-        missing, extra = required - keys, keys - required
-        raise _refuse(
-            "invalid record",
-            f"missing {sorted(missing)}" if missing else f"unexpected {sorted(extra)}",
-        )
-
-
-def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
-    sha = hashlib.sha256()
-    now = time.time()
-    tags = material = manifests = configs = 0
-    roots: dict[str, bytes] = {}
-    number = 0
-    ended = False
-    while True:
-        line = f.readline(_MAX_EXPORT_LINE + 1)
-        if not line:
-            break
-        number += 1
-        if ended:
-            raise _Malformed(number, "data after the end record")
-        if len(line) > _MAX_EXPORT_LINE or not line.endswith(b"\n"):
-            raise _Malformed(number, "line too long or truncated")
-        try:
-            record = json.loads(line, parse_constant=_no_constants)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise _Malformed(number, f"not JSON: {e}") from e
-        if not isinstance(record, dict) or not isinstance(record.get("type"), str):
-            raise _Malformed(number, "not a record")
-        kind = record["type"]
-        if number == 1:
-            if kind != "header" or record.get("format") != EXPORT_FORMAT:
-                raise _Malformed(number, "not a safe-docker cache export")
-            if record.get("version") != EXPORT_VERSION:
-                raise _Malformed(number, f"unsupported version {record.get('version')!r}")
-            sha.update(line)
-            continue
-        if kind == "end":
-            records = tags + material + manifests + configs + len(roots)
-            if record.get("records") != records or record.get("sha256") != sha.hexdigest():
-                raise _Malformed(number, "checksum or record count does not match")
-            ended = True
-            continue
-        sha.update(line)
-        try:
-            if kind == "tag":
-                _fields(record, {"type", "name", "tag", "digest", "seen_at"})
-                c.execute(
-                    "INSERT INTO tags(name, tag, digest, seen_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(name, tag) DO UPDATE SET digest=excluded.digest, "
-                    "seen_at=excluded.seen_at WHERE excluded.seen_at > tags.seen_at",
-                    (
-                        _check_name(record["name"]),
-                        _check_tag(record["tag"]),
-                        str(_check_digest(record["digest"])),
-                        min(_check_time(record["seen_at"]), now),
-                    ),
-                )
-                tags += 1
-            elif kind == "material":
-                _fields(record, {"type", "name", "digest", "kind", "data", "fetched_at"})
-                c.execute(
-                    "INSERT INTO material(name, digest, kind, data, fetched_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name, digest, kind) DO UPDATE SET "
-                    "data=excluded.data, fetched_at=excluded.fetched_at "
-                    "WHERE excluded.fetched_at > material.fetched_at",
-                    (
-                        _check_name(record["name"]),
-                        str(_check_digest(record["digest"])),
-                        _check_kind(record["kind"]),
-                        _check_blob(_unb64(record["data"]), "signature material"),
-                        min(_check_time(record["fetched_at"]), now),
-                    ),
-                )
-                material += 1
-            elif kind == "manifest":
-                _fields(record, {"type", "digest", "media_type", "data", "fetched_at"})
-                d = _check_digest(record["digest"])
-                blob = _check_blob(_unb64(record["data"]), "manifest")
-                _check_hash(d, blob, "manifest")
-                c.execute(
-                    "INSERT OR REPLACE INTO manifests(digest, media_type, data, fetched_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (
-                        str(d),
-                        _check_media_type(record["media_type"]),
-                        blob,
-                        min(_check_time(record["fetched_at"]), now),
-                    ),
-                )
-                manifests += 1
-            elif kind == "config":
-                _fields(record, {"type", "digest", "data", "fetched_at"})
-                d = _check_digest(record["digest"])
-                blob = _check_blob(_unb64(record["data"]), "image config")
-                _check_hash(d, blob, "image config")
-                c.execute(
-                    "INSERT OR REPLACE INTO configs(digest, data, fetched_at) VALUES (?, ?, ?)",
-                    (str(d), blob, min(_check_time(record["fetched_at"]), now)),
-                )
-                configs += 1
-            elif kind == "root":
-                _fields(record, {"type", "name", "data"})
-                root_name = record["name"]
-                if not isinstance(root_name, str) or not _ROOT_NAME_RE.match(root_name):
-                    raise _refuse("invalid trusted-root name", f"{root_name!r}")
-                if root_name in roots:
-                    raise _refuse("duplicate trusted root", root_name)
-                roots[root_name] = _check_blob(_unb64(record["data"]), "trusted root")
-            else:
-                raise _refuse("unknown record type", f"{kind!r}")
-        except SafeDockerError as e:
-            raise _Malformed(number, f"{e.what}: {e.why}" if e.why else e.what) from e
-    if number == 0:
-        raise _Malformed(1, "empty file")
-    if not ended:
-        raise _Malformed(number, "no end record (truncated file?)")
-    return ImportSummary(
-        tags=tags, material=material, manifests=manifests, configs=configs, roots=roots
-    )
-
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -1199,14 +874,3 @@ def _quick_check_ok(conn: sqlite3.Connection) -> bool:
     return [tuple(r) for r in rows] == [("ok",)]
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
