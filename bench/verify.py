@@ -48,7 +48,7 @@ COUNT_SNIPPET = """
 import json, sys, time
 from safedocker.policy.config import load_config
 from safedocker.reference import parse_reference
-from safedocker.verify import Verifier
+from safedocker.verify.verifier import Verifier
 start = time.perf_counter()
 kwargs = {}
 if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it
@@ -100,7 +100,7 @@ def cold_verify(bench: Bench, image: str) -> list[list[str]]:
     start = time.perf_counter()
     from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
-    from safedocker.verify import Verifier
+    from safedocker.verify.verifier import Verifier
 
     kwargs = {}
     if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it

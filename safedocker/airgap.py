@@ -54,13 +54,15 @@ from safedocker.oci.manifest import Manifest, parse_manifest
 from safedocker.oci.media import CONFIG_MAX, MANIFEST_MAX
 from safedocker.policy.model import Action, Mode
 from safedocker.reference import Digest, ImageRef, parse_reference
-from safedocker.verify import MATERIAL_KIND_COSIGN, Located, SignatureMaterial, Verdict, Verifier
+from safedocker.verify.material import MATERIAL_KIND_COSIGN, SignatureMaterial
+from safedocker.verify.verifier import Located, Verifier
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from safedocker.cache.store import Cache, ManifestRecord, MaterialRecord
     from safedocker.policy.config import Config
+    from safedocker.verify.verdict import Verdict
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -456,7 +458,7 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
 
     Signature material is fetched afresh when online, so its age starts now.
     """
-    from safedocker.verify import fetch_material
+    from safedocker.verify.material import fetch_material
 
     assert verdict.digest is not None and verdict.platform_digest is not None  # noqa: S101
     cache = verifier.cache

@@ -33,7 +33,7 @@ from safedocker.errors import UsageError
 
 if TYPE_CHECKING:
     from safedocker.errors import SafeDockerError
-    from safedocker.verify import Verdict
+    from safedocker.verify.verdict import Verdict
 
 AUDIT_NAME = "audit.jsonl"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024

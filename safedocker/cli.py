@@ -24,7 +24,7 @@ from safedocker.errors import ExitCode, SafeDockerError, UsageError
 
 if TYPE_CHECKING:
     from safedocker.cache.store import Cache
-    from safedocker.verify import Verdict
+    from safedocker.verify.verdict import Verdict
 
 
 HELP = """\
@@ -84,7 +84,7 @@ def verify(
     """Verify IMAGE against the policy without docker; exit 0 (accepted) or 77."""
     from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
-    from safedocker.verify import Verifier
+    from safedocker.verify.verifier import Verifier
 
     config = load_config()
     verifier = Verifier(config, platform=platform or os.environ.get("DOCKER_DEFAULT_PLATFORM"),
@@ -466,7 +466,7 @@ def gpu_command(
     if image is not None:
         from safedocker.policy.config import load_config
         from safedocker.reference import parse_reference
-        from safedocker.verify import Verifier
+        from safedocker.verify.verifier import Verifier
 
         config = load_config()
         verifier = Verifier(config, cache=_cache())

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from safedocker.gpu import HostGpu
     from safedocker.policy.config import Config
     from safedocker.policy.paths import Paths
-    from safedocker.verify import Verdict, Verifier
+    from safedocker.verify.verdict import Verdict
+    from safedocker.verify.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -399,7 +400,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
     ``<project>_<service>`` (1.x)."""
     from safedocker.audit import record_decision
     from safedocker.reference import parse_reference
-    from safedocker.verify import Verifier
+    from safedocker.verify.verifier import Verifier
 
     enforce = config.mode is Mode.ENFORCE
     services: Mapping[str, Any] = project.get("services") or {}

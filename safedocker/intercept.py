@@ -22,12 +22,13 @@ from safedocker.policy.config import Config, load_config
 from safedocker.policy.model import Mode
 from safedocker.policy.paths import Paths, paths
 from safedocker.reference import parse_reference
-from safedocker.verify import Verdict, Verifier
+from safedocker.verify.verifier import Verifier
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from safedocker.cache.store import Cache
+    from safedocker.verify.verdict import Verdict
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from safedocker.reference import Digest, ImageRef, parse_reference
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload
-from safedocker.verify import SIG_TAG_SUFFIX
+from safedocker.verify.material import SIG_TAG_SUFFIX
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -3,7 +3,8 @@
 ``cosign sign --new-bundle-format`` (cosign v3's default) attaches an OCI artifact whose
 ``subject`` is the image manifest and whose single layer is the bundle JSON; registries
 without the referrers API get the ``sha256-<hex>`` tag-schema index, which
-:meth:`RegistryClient.referrers` already falls back to.
+:meth:`RegistryClient.referrers` already falls back to. Fetching them is
+:mod:`safedocker.verify.material`'s job: this module does no I/O.
 
 What a bundle must prove for an image:
 - a DSSE envelope (``application/vnd.in-toto+json``) holding an in-toto statement with a
@@ -36,8 +37,6 @@ from safedocker.signatures.strictjson import loads_strict
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from safedocker.oci.client import RegistryClient
-    from safedocker.oci.manifest import Descriptor
     from safedocker.policy.model import Identity
     from safedocker.reference import Digest
     from safedocker.trust.keys import PublicKey
@@ -53,21 +52,6 @@ IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPES = ("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1")
 MAX_BUNDLE_SIZE = 1024 * 1024
 MAX_BUNDLES = 32
-
-
-@dataclass(frozen=True)
-class BundleCandidate:
-    """One bundle found for an image; ``raw`` is kept byte for byte so it can be cached.
-
-    ``error`` is set (and ``raw`` empty) when a referrer announced a bundle that could
-    not be read as one: the caller reports it, it is never silently dropped.
-    """
-
-    referrer: Digest  # the referrer (artifact) manifest digest
-    media_type: str
-    raw: bytes = field(repr=False)
-    source: str  # "api" or "tag", as Referrers says
-    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,51 +72,6 @@ class BundleResult:
 
 def _fail(why: str) -> VerificationError:
     return VerificationError("sigstore bundle does not verify", why=why)
-
-
-# --- fetching ------------------------------------------------------------------------------
-
-
-def fetch_bundles(client: RegistryClient, repository: str, digest: Digest) -> list[BundleCandidate]:
-    """The sigstore bundles that refer to ``digest`` (referrers API or tag schema).
-
-    Registry failures propagate (RegistryUnavailable, RegistryError); a referrer that
-    claims to be a bundle but cannot be read comes back with ``error`` set.
-    """
-    referrers = client.referrers(repository, digest)
-    out: list[BundleCandidate] = []
-    for desc in referrers.descriptors:
-        if not _is_bundle(desc):
-            continue
-        if len(out) >= MAX_BUNDLES:
-            break
-        out.append(_fetch_one(client, repository, digest, desc, referrers.source))
-    return out
-
-
-def _is_bundle(desc: Descriptor) -> bool:
-    kind = desc.artifact_type or ""
-    return any(kind.startswith(t.split(";")[0]) for t in BUNDLE_MEDIA_TYPES)
-
-
-def _fetch_one(client: RegistryClient, repository: str, digest: Digest, desc: Descriptor,
-               source: str) -> BundleCandidate:
-    from safedocker.oci.client import BlobNotFound, ManifestNotFound
-
-    media = desc.artifact_type or ""
-    try:
-        manifest = client.get_manifest(repository, desc.digest)
-        if manifest.subject is None or manifest.subject.digest != digest:
-            raise _fail(f"referrer {desc.digest} does not name {digest} as its subject")
-        layers = [layer for layer in manifest.layers if layer.media_type in BUNDLE_MEDIA_TYPES]
-        if len(layers) != 1:
-            raise _fail(f"referrer {desc.digest} has {len(layers)} bundle layers, not one")
-        raw = client.get_blob(repository, layers[0], MAX_BUNDLE_SIZE)
-        return BundleCandidate(desc.digest, layers[0].media_type, raw, source)
-    except VerificationError as e:
-        return BundleCandidate(desc.digest, media, b"", source, error=e.why)
-    except (ManifestNotFound, BlobNotFound) as e:
-        return BundleCandidate(desc.digest, media, b"", source, error=e.what)
 
 
 # --- parsing ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_ME
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.trust.keys import load_public_key
-from safedocker.verify import SignatureMaterial
+from safedocker.verify.material import SignatureMaterial
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,17 +9,12 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from safedocker.oci.manifest import Descriptor, Manifest, Referrers
 from safedocker.policy.model import Identity, Tlog
 from safedocker.reference import Digest
-from safedocker.signatures.bundle import (
-    SIGN_PREDICATE,
-    fetch_bundles,
-    verify_bundle,
-)
+from safedocker.signatures.bundle import SIGN_PREDICATE, verify_bundle
 from safedocker.trust.keys import load_public_key
 from safedocker.trust.roots import parse_trust_root
-from tests.sigstore_world import BUNDLE_V03, SigstoreWorld, public_pem
+from tests.sigstore_world import SigstoreWorld, public_pem
 
 DIGEST = Digest.of(b"bundle world manifest")
 ALICE = Identity(issuer="https://issuer.example", subject="dev@example.com")
@@ -153,53 +148,6 @@ def test_key_bundle_for_another_digest_is_rejected(world, root, signing_key):
     key = load_public_key(public_pem(signing_key), "team")
     raw = world.bundle(None, str(Digest.of(b"other")), key=signing_key)
     assert not verify_bundle(raw, DIGEST, keys=[key], trust_root=root).verified
-
-
-# --- fetching through referrers -----------------------------------------------------------------
-
-
-class FakeClient:
-    """Serves referrer manifests and blobs as RegistryClient does (bytes hashed)."""
-
-    def __init__(self, subject: Digest) -> None:
-        self.subject = subject
-        self.manifests: dict[Digest, bytes] = {}
-        self.blobs: dict[Digest, bytes] = {}
-        self.descriptors: list[Descriptor] = []
-
-    def attach(self, bundle: bytes, subject: Digest | None = None) -> Digest:
-        target = str(subject or self.subject)
-        manifest, config = SigstoreWorld.referrer_manifest(bundle, target, 100)
-        digest = Digest.of(manifest)
-        self.manifests[digest] = manifest
-        self.blobs[Digest.of(bundle)] = bundle
-        self.blobs[Digest.of(config)] = config
-        self.descriptors.append(Descriptor("application/vnd.oci.image.manifest.v1+json", digest,
-                                           len(manifest), artifact_type=BUNDLE_V03))
-        return digest
-
-    def referrers(self, repository, digest, artifact_type=None):
-        assert digest == self.subject
-        return Referrers(digest, tuple(self.descriptors), "api")
-
-    def get_manifest(self, repository, reference, **kw):
-        return Manifest.parse(self.manifests[reference], digest=reference)
-
-    def get_blob(self, repository, blob, max_size):
-        return self.blobs[blob.digest]
-
-
-def test_fetch_bundles_returns_raw_bytes_and_flags_wrong_subjects(world, root, leaf):
-    client = FakeClient(DIGEST)
-    raw = world.bundle(leaf, str(DIGEST))
-    client.attach(raw)
-    client.attach(world.bundle(leaf, str(DIGEST)), subject=Digest.of(b"elsewhere"))
-    client.descriptors.append(Descriptor("application/vnd.oci.image.manifest.v1+json",
-                                         Digest.of(b"sbom"), 10, artifact_type="text/spdx"))
-    good, wrong = fetch_bundles(client, "world/image", DIGEST)  # the SBOM is skipped
-    assert good.raw == raw and good.source == "api" and not good.error
-    assert verify_bundle(good.raw, DIGEST, identities=[ALICE], trust_root=root).verified
-    assert wrong.raw == b"" and "subject" in wrong.error
 
 
 def test_sign_predicate_constant_matches_cosign():

@@ -24,7 +24,8 @@ from safedocker.signatures.cosignkey import generate_key_pair, load_private_key,
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.trust.keys import load_public_key
 from safedocker.trust.roots import parse_trust_root
-from safedocker.verify import SignatureMaterial, evaluate_rule
+from safedocker.verify.material import SignatureMaterial
+from safedocker.verify.rules import evaluate_rule
 from tests.sigstore_world import SigstoreWorld, public_pem
 from tests.unit.signatures import cosign_real
 

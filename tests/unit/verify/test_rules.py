@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker.policy.config import Config, KeyEntry
-from safedocker.policy.model import Action, Decision, Policy, ReferenceCheck, Rule, Tlog, Unmatched
+from safedocker.policy.model import Action, ReferenceCheck, Rule, Tlog
 from safedocker.reference import Digest, parse_reference
 from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.trust.keys import load_public_key
-from safedocker.verify import SignatureMaterial, Verifier, evaluate_rule
+from safedocker.verify.material import SignatureMaterial
+from safedocker.verify.rules import evaluate_rule
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -160,16 +161,3 @@ def test_key_file_swapped_on_disk_is_a_config_error(alice: Signer, bob: Signer) 
     with pytest.raises(ConfigError, match="pinned fingerprint"):
         evaluate_rule(rule("alice"), IMAGE, [(DIGEST, material(DIGEST, bob.layer(DIGEST)))],
                       config_for(alice))
-
-
-def test_policy_decisions_without_registry(alice: Signer) -> None:
-    deny = Rule(scope="127.0.0.1:5000/team/*", action=Action.REJECT)
-    verifier = Verifier(Config(policy=Policy(user_rules=(deny,))))
-    verdict = verifier.verify(IMAGE)
-    assert not verdict.accepted and "denied by policy" in verdict.reasons[0]
-    assert verdict.refusal().exit_code == 77
-    unmatched = Verifier(Config(policy=Policy(unmatched=Unmatched.WARN))).verify(IMAGE)
-    assert unmatched.accepted and unmatched.warned
-    refused = Verifier(Config()).verify(IMAGE)
-    assert not refused.accepted and "policy add" in refused.refusal().line()
-    assert isinstance(Verifier(Config()).config.policy.decide(IMAGE), Decision)

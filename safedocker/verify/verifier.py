@@ -1,0 +1,349 @@
+"""Orchestration: reference → policy → digest → signatures → :class:`Verdict`.
+
+This is the one place that decides whether an image may be handed to docker. Every
+step fails closed: an error while resolving, fetching or checking refuses the image
+(exit 77), an unreachable registry with no usable offline record is exit 69, and a
+configuration problem is exit 78. Nothing here execs docker; the hand-off consumes the
+verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from safedocker.errors import (
+    RegistryError,
+    RegistryUnavailable,
+    SafeDockerError,
+    VerificationError,
+)
+from safedocker.policy.model import Action, Decision, Unmatched
+from safedocker.verify.material import (
+    MATERIAL_KIND_COSIGN,
+    SignatureMaterial,
+    fetch_bundle_material,
+    fetch_material,
+)
+from safedocker.verify.rules import default_trust_roots, evaluate_rule
+from safedocker.verify.verdict import Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from safedocker.cache.store import Cache
+    from safedocker.oci.client import RegistryClient
+    from safedocker.policy.config import Config
+    from safedocker.reference import Digest, ImageRef
+    from safedocker.trust.roots import TrustRoot
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def needs_bundles(decision: Decision, verdict: Verdict) -> bool:
+    """Whether referrers must be fetched: the `.sig` material did not satisfy the policy,
+    or a rule requires an attestation (those only come as bundles)."""
+    return not verdict.accepted or any(rule.attestations for rule in decision.verify_rules)
+
+
+
+# --- the whole verification ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Located:
+    """What a reference names: the digest to pin and the platform's image manifest."""
+
+    digest: Digest
+    manifest_digest: Digest
+    config_digest: Digest | None
+
+
+@dataclass
+class Verifier:
+    """Verifies images under one configuration; one registry client per registry host.
+
+    With a cache, what was fetched is recorded so that the next run can skip fetching
+    signatures (warm path) and so that a later run without the network can decide from
+    it (offline). Cached material is verified again under the current policy every time.
+    """
+
+    config: Config
+    platform: str | None = None
+    offline: bool = False
+    cache: Cache | None = None
+    trust_roots: Callable[[str], TrustRoot] | None = None  # by name; default: config dir
+    _clients: dict[str, RegistryClient] = field(default_factory=dict)
+    _roots: dict[str, TrustRoot] = field(default_factory=dict)
+
+    def _trust_root(self, name: str) -> TrustRoot:
+        """Each trusted root is read and parsed once per verifier, however many rules and
+        passes (warm path, then bundles) ask for it."""
+        if name not in self._roots:
+            self._roots[name] = (self.trust_roots or default_trust_roots)(name)
+        return self._roots[name]
+
+    def client(self, registry: str) -> RegistryClient:
+        if registry not in self._clients:
+            from safedocker.oci.client import RegistryClient
+
+            self._clients[registry] = RegistryClient(
+                registry, insecure_registries=self.config.insecure_registries
+            )
+        return self._clients[registry]
+
+    @property
+    def requests_made(self) -> int:
+        return sum(client.requests_made for client in self._clients.values())
+
+    def verify(self, ref: ImageRef) -> Verdict:
+        decision = self.config.policy.decide(ref)
+        match decision.action:
+            case None:
+                return self._unmatched(ref, decision)
+            case Action.REJECT:
+                rule = next(r for r in decision.rules if r.action is Action.REJECT)
+                return Verdict(ref, decision, accepted=False,
+                               reasons=(f"denied by policy ({rule.describe()})",))
+            case Action.ACCEPT:
+                return Verdict(ref, decision, accepted=True, digest=ref.digest)
+            case Action.VERIFY:
+                if self.offline:
+                    return self._verify_offline(ref, decision, cause="SAFE_DOCKER_OFFLINE=1")
+                try:
+                    return self._verify_online(ref, decision)
+                except RegistryUnavailable as e:
+                    # Only a network failure falls back; a bad signature or a registry
+                    # that answered with bad data is a refusal, never "offline".
+                    log.info("registry unreachable (%s); deciding from the cache", e.why)
+                    return self._verify_offline(ref, decision, cause=e.what, error=e)
+
+    def _unmatched(self, ref: ImageRef, decision: Decision) -> Verdict:
+        match decision.unmatched:
+            case Unmatched.REJECT:
+                return Verdict(ref, decision, accepted=False,
+                               reasons=(f"no policy scope covers {ref.name}",))
+            case Unmatched.WARN:
+                return Verdict(ref, decision, accepted=True, warned=True, digest=ref.digest,
+                               reasons=(f"no policy scope covers {ref.name}",))
+            case Unmatched.ACCEPT:
+                return Verdict(ref, decision, accepted=True, digest=ref.digest)
+
+    # -- online --
+
+    def _locate_online(self, ref: ImageRef) -> Located:
+        """Resolve tag → digest from the registry (hashing the bytes ourselves)."""
+        from safedocker.oci.client import ManifestNotFound
+        from safedocker.oci.manifest import Manifest
+        from safedocker.oci.platform import select_platform
+
+        client = self.client(ref.registry)
+        try:
+            top = client.get_manifest(ref.repository, ref.digest or ref.tag_or_default)
+        except ManifestNotFound as e:
+            raise RegistryError(f"refused {ref}: the registry has no such image", why=e.why,
+                                hint="check the repository and tag (docker pull would fail "
+                                     "too)") from e
+        except RegistryError as e:
+            if e.hint:
+                raise
+            raise RegistryError(f"refused {ref}: {e.what}", why=e.why,
+                                hint="the registry's answer cannot be trusted; nothing was "
+                                     "pulled") from e
+        self._remember(lambda c: c.put_manifest(top.digest, top.media_type, top.raw))
+        if ref.digest is None:
+            self._remember(lambda c: c.record_tag(ref.name, ref.tag_or_default, top.digest))
+        manifest = top
+        if top.is_index:
+            child = select_platform(top, self.platform)
+            cached = self._recall(lambda c: c.get_manifest(child.digest))
+            if cached is not None:
+                manifest = Manifest.parse(cached.data, cached.media_type, digest=child.digest)
+            else:
+                manifest = client.get_manifest(ref.repository, child.digest)
+                self._remember(lambda c: c.put_manifest(manifest.digest, manifest.media_type,
+                                                        manifest.raw))
+            if manifest.is_index:
+                raise RegistryError(f"registry served a nested index for {ref}")
+        config = manifest.config.digest if manifest.config else None
+        return Located(top.digest, manifest.digest, config)
+
+    def _gather_online(self, ref: ImageRef, located: Located, *, fresh: bool
+                       ) -> tuple[list[tuple[Digest, SignatureMaterial]], bool]:
+        """Signature material for the pinned digest and the platform's; whether any came
+        from the cache (``fresh`` forbids that)."""
+        candidates: list[tuple[Digest, SignatureMaterial]] = []
+        from_cache = False
+        for digest in dict.fromkeys((located.digest, located.manifest_digest)):
+            material = None if fresh else self._cached_material(ref, digest)
+            if material is not None:
+                from_cache = True
+            else:
+                material = fetch_material(self.client(ref.registry), ref.repository, digest)
+                self._store_material(ref, material)
+            candidates.append((digest, material))
+        return candidates, from_cache
+
+    def _verify_online(self, ref: ImageRef, decision: Decision) -> Verdict:
+        located = self._locate_online(ref)
+        # Warm path: material cached for this very digest, re-checked under today's policy.
+        # If it no longer satisfies the policy, fetch afresh: a signature may have been added.
+        candidates, from_cache = self._gather_online(ref, located, fresh=False)
+        verdict = self.judge(ref, decision, located, candidates)
+        if not verdict.accepted and from_cache:
+            candidates, _ = self._gather_online(ref, located, fresh=True)
+            verdict = self.judge(ref, decision, located, candidates)
+        if needs_bundles(decision, verdict) and not all(
+            material.bundles_fetched for _, material in candidates
+        ):
+            # cosign v3 attaches sigstore bundles through OCI referrers: either kind of
+            # signature may satisfy the policy, so look there before refusing.
+            client = self.client(ref.registry)
+            candidates = [
+                (digest, material if material.bundles_fetched
+                 else fetch_bundle_material(client, ref.repository, material))
+                for digest, material in candidates
+            ]
+            for _, material in candidates:
+                self._store_material(ref, material)
+            verdict = self.judge(ref, decision, located, candidates)
+        return verdict
+
+    # -- offline --
+
+    def _verify_offline(self, ref: ImageRef, decision: Decision, *, cause: str,
+                        error: RegistryUnavailable | None = None) -> Verdict:
+        def unusable(why: str) -> RegistryUnavailable:
+            return RegistryUnavailable(
+                f"cannot verify {ref}: {cause}",
+                why=f"no usable offline record: {why}",
+                hint="verify it once while online, or bring the material with "
+                     "`safe-docker cache import` / `safe-docker load`",
+            )
+
+        if self.cache is None:
+            raise error or unusable("the cache is not available")
+        digest = ref.digest
+        if digest is None:
+            record = self._recall(lambda c: c.lookup_tag(ref.name, ref.tag_or_default))
+            if record is None:
+                raise unusable(f"{ref.name}:{ref.tag_or_default} was never verified here")
+            digest = record.digest
+        located = self._locate_cached(ref, digest)
+        if located is None:
+            raise unusable(f"no cached manifest for {ref.name}@{digest}")
+        candidates = []
+        for candidate in dict.fromkeys((located.digest, located.manifest_digest)):
+            material = self._cached_material(ref, candidate)
+            if material is not None:
+                candidates.append((candidate, material))
+        if not candidates:
+            raise unusable(f"no cached signatures for {ref.name}@{digest}")
+        oldest = min(material.fetched_at for _, material in candidates)
+        age = time.time() - oldest
+        if age > self.config.offline_max_age:
+            raise unusable(
+                f"cached material is {age / 86400:.1f} days old, more than offline_max_age"
+            )
+        return self.judge(ref, decision, located, candidates, offline=True, material_time=oldest)
+
+    def _locate_cached(self, ref: ImageRef, digest: Digest) -> Located | None:
+        from safedocker.oci.manifest import Manifest
+        from safedocker.oci.platform import select_platform
+
+        record = self._recall(lambda c: c.get_manifest(digest))
+        if record is None:
+            return None
+        top = Manifest.parse(record.data, record.media_type, digest=digest)
+        manifest = top
+        if top.is_index:
+            child = select_platform(top, self.platform)
+            child_record = self._recall(lambda c: c.get_manifest(child.digest))
+            if child_record is None:
+                return None
+            manifest = Manifest.parse(child_record.data, child_record.media_type,
+                                      digest=child.digest)
+        config = manifest.config.digest if manifest.config else None
+        return Located(top.digest, manifest.digest, config)
+
+    def _store_material(self, ref: ImageRef, material: SignatureMaterial) -> None:
+        self._remember(lambda c: c.put_material(ref.name, material.digest, MATERIAL_KIND_COSIGN,
+                                                material.to_bytes()))
+
+    def _cached_material(self, ref: ImageRef, digest: Digest) -> SignatureMaterial | None:
+        record = self._recall(lambda c: c.get_material(ref.name, digest, MATERIAL_KIND_COSIGN))
+        if record is None:
+            return None
+        try:
+            material = SignatureMaterial.from_bytes(record.data)
+        except VerificationError:
+            return None
+        return material if material.digest == digest else None
+
+    # -- cache plumbing: a broken cache never decides anything --
+
+    def _remember(self, write: Callable[[Cache], object]) -> None:
+        if self.cache is None:
+            return
+        try:
+            write(self.cache)
+        except SafeDockerError as e:
+            log.warning("could not update the cache: %s", e.what)
+
+    def _recall(self, read: Callable[[Cache], T]) -> T | None:
+        if self.cache is None:
+            return None
+        try:
+            return read(self.cache)
+        except SafeDockerError as e:
+            log.warning("could not read the cache: %s", e.what)
+            return None
+
+    # -- deciding --
+
+    def judge(self, ref: ImageRef, decision: Decision, located: Located,
+              candidates: Sequence[tuple[Digest, SignatureMaterial]], *,
+              offline: bool = False, material_time: float | None = None) -> Verdict:
+        """Apply every verify rule of ``decision`` to already-fetched material."""
+        outcomes = [evaluate_rule(rule, ref, candidates, self.config, self._trust_root)
+                    for rule in decision.verify_rules]
+        accepted = all(outcome.satisfied for outcome in outcomes)
+        signers = tuple(dict.fromkeys(s for o in outcomes for s in o.signers))
+        reasons = () if accepted else tuple(
+            reason for outcome in outcomes if not outcome.satisfied for reason in outcome.reasons
+        )
+        return Verdict(
+            ref, decision, accepted=accepted, digest=located.digest,
+            platform_digest=located.manifest_digest, config_digest=located.config_digest,
+            signers=signers, reasons=reasons, offline=offline, material_time=material_time,
+        )
+
+    def image_config(self, verdict: Verdict) -> Mapping[str, Any] | None:
+        """The image config JSON of a verified image (for GPU decisions), hash-checked.
+
+        From the cache when it is there (always so offline), else one registry request.
+        """
+        digest = verdict.config_digest
+        if digest is None:
+            return None
+        cached = self._recall(lambda c: c.get_config(digest))
+        if cached is not None:
+            raw = cached.data
+        elif self.offline or verdict.offline:
+            return None
+        else:
+            from safedocker.oci.media import CONFIG_MAX
+
+            raw = self.client(verdict.ref.registry).get_blob(verdict.ref.repository, digest,
+                                                             CONFIG_MAX)
+            self._remember(lambda c: c.put_config(digest, raw))
+        try:
+            config = json.loads(raw)
+        except ValueError as e:
+            raise RegistryError(f"image config of {verdict.ref} is not JSON") from e
+        return config if isinstance(config, dict) else None
+
