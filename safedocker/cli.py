@@ -456,11 +456,14 @@ def gpu_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """What NVIDIA GPU support was detected, and the flags a run would get."""
-    from safedocker import gpu
+    from safedocker.gpu.daemon import detect_daemon
+    from safedocker.gpu.detect import detect_host
+    from safedocker.gpu.flags import gpu_flags, resolve_mode
+    from safedocker.gpu.report import report
     from safedocker.policy.model import GpuPolicy
 
-    host = gpu.detect_host()
-    daemon = gpu.detect_daemon() if host.present else None
+    host = detect_host()
+    daemon = detect_daemon() if host.present else None
     image_config: dict[str, Any] | None = None
     mode: Any = GpuPolicy.AUTO
     if image is not None:
@@ -478,8 +481,8 @@ def gpu_command(
         image_config = dict(found) if found else None
     else:
         image_config = {"config": {"Env": ["NVIDIA_VISIBLE_DEVICES=all"]}}  # any CUDA image
-    flags = gpu.gpu_flags([], image_config, host, daemon, gpu.resolve_mode(mode))
-    data = gpu.report(host, daemon, flags)
+    flags = gpu_flags([], image_config, host, daemon, resolve_mode(mode))
+    data = report(host, daemon, flags)
     if as_json:
         _print_json(data)
         return

@@ -40,7 +40,7 @@ from safedocker.policy.model import Action, Mode
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from safedocker.gpu import HostGpu
+    from safedocker.gpu.detect import HostGpu
     from safedocker.policy.config import Config
     from safedocker.policy.paths import Paths
     from safedocker.verify.verdict import Verdict
@@ -313,7 +313,7 @@ def write_override(state_dir: Path, document: Mapping[str, Any]) -> Path:
 
 
 def _service_gpu_options(service: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    """The service's own GPU requests, in the docker-option form gpu.gpu_flags reads."""
+    """The service's own GPU requests, in the docker-option form gpu_flags reads."""
     options: list[tuple[str, str | None]] = []
     runtime = service.get("runtime")
     if isinstance(runtime, str):
@@ -353,20 +353,22 @@ class _Gpu:
 
     def pin(self, pin: ServicePin, service: Mapping[str, Any], verdict: Verdict,
             verifier: Verifier) -> None:
-        from safedocker import gpu
+        from safedocker.gpu.detect import detect_host
+        from safedocker.gpu.flags import GpuMode, gpu_flags, resolve_mode
+        from safedocker.gpu.requirements import check_requirements
 
-        mode = gpu.resolve_mode(verdict.decision.gpu)
-        if mode is gpu.GpuMode.NEVER:
+        mode = resolve_mode(verdict.decision.gpu)
+        if mode is GpuMode.NEVER:
             return
         if self.host is None:
-            self.host = gpu.detect_host()
+            self.host = detect_host()
         host = self.host
-        if not host.present and mode is gpu.GpuMode.AUTO:
+        if not host.present and mode is GpuMode.AUTO:
             return
         image_config = verifier.image_config(verdict)
-        flags = gpu.gpu_flags(_service_gpu_options(service), image_config, host, None, mode)
+        flags = gpu_flags(_service_gpu_options(service), image_config, host, None, mode)
         if flags.gives_gpus:
-            gpu.check_requirements(image_config, host, run_env=_service_env(service),
+            check_requirements(image_config, host, run_env=_service_env(service),
                                    devices=flags.devices)
         if flags.args:
             pin.gpu_all = flags.devices is None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from safedocker._docker.binary import find_real_docker
 from safedocker.errors import SafeDockerError
-from safedocker.gpu import Check, doctor_checks
+from safedocker.gpu.report import Check, doctor_checks
 from safedocker.policy.config import Config, load_config
 
 if TYPE_CHECKING:

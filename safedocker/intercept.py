@@ -196,20 +196,23 @@ def gpu_options(invocation: Invocation, verdict: Verdict, verifier: Verifier) ->
     Costs nothing on a host without a GPU in ``auto`` mode: NVML answers "no library" and
     neither the image config nor the daemon is consulted.
     """
-    from safedocker import gpu
+    from safedocker.gpu.daemon import detect_daemon
+    from safedocker.gpu.detect import detect_host
+    from safedocker.gpu.flags import GpuMode, gpu_flags, resolve_mode
+    from safedocker.gpu.requirements import check_requirements
 
-    mode = gpu.resolve_mode(verdict.decision.gpu)
-    if mode is gpu.GpuMode.NEVER:
+    mode = resolve_mode(verdict.decision.gpu)
+    if mode is GpuMode.NEVER:
         return []
-    host = gpu.detect_host()
-    if not host.present and mode is gpu.GpuMode.AUTO:
+    host = detect_host()
+    if not host.present and mode is GpuMode.AUTO:
         return []
     image_config = verifier.image_config(verdict)
-    daemon = gpu.detect_daemon(base_url=_docker_host(invocation)) if host.present else None
+    daemon = detect_daemon(base_url=_docker_host(invocation)) if host.present else None
     user_options = [(option.name, option.value) for option in invocation.options]
-    flags = gpu.gpu_flags(user_options, image_config, host, daemon, mode)
+    flags = gpu_flags(user_options, image_config, host, daemon, mode)
     if flags.gives_gpus:
-        gpu.check_requirements(image_config, host, run_env=_run_env(invocation),
+        check_requirements(image_config, host, run_env=_run_env(invocation),
                                devices=flags.devices)
     return list(flags.args)
 

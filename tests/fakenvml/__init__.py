@@ -24,7 +24,7 @@ LIBRARY_NAME = "libnvidia-ml.so.1"
 # Prints detect_host() as JSON: what the parent test asserts on.
 DETECT_SCRIPT = """
 import dataclasses, json
-from safedocker.gpu import detect_host
+from safedocker.gpu.detect import detect_host
 print(json.dumps(dataclasses.asdict(detect_host())))
 """
 

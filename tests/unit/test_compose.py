@@ -148,7 +148,7 @@ def test_plugin_or_standalone() -> None:
 def _fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, project: dict[str, Any],
           mode: str = "enforce") -> Path:
     monkeypatch.setattr(compose, "find_compose", lambda docker: Compose(None, "2.27.0"))
-    monkeypatch.setattr("safedocker.handoff.real_docker", lambda: "/usr/bin/docker")
+    monkeypatch.setattr("safedocker._docker.binary.real_docker", lambda: "/usr/bin/docker")
     monkeypatch.setattr(compose, "load_project", lambda *a: project)
     for name in ("CONFIG", "CACHE", "STATE", "SYSTEM_CONFIG"):
         monkeypatch.setenv(f"SAFE_DOCKER_{name}_DIR", str(tmp_path / name.lower()))
@@ -221,7 +221,7 @@ def test_compose_args_is_a_value() -> None:
 
 
 def _host() -> Any:
-    from safedocker.gpu import GpuDevice, HostGpu
+    from safedocker.gpu.detect import GpuDevice, HostGpu
 
     device = GpuDevice(index=0, name="NVIDIA H100", uuid="GPU-0", memory_total=None,
                        brand="Unknown", brand_id=None, compute_capability=(9, 0),
@@ -258,7 +258,7 @@ class _Verdict:
 def test_gpu_reservation_follows_policy_and_image(
         monkeypatch: pytest.MonkeyPatch, service: dict[str, Any], env: list[str], gpu: str,
         expected: bool) -> None:
-    monkeypatch.setattr("safedocker.gpu.detect_host", _host)
+    monkeypatch.setattr("safedocker.gpu.detect.detect_host", _host)
     monkeypatch.delenv("SAFE_DOCKER_GPU", raising=False)
     monkeypatch.delenv("SAFE_DOCKER_GPUS", raising=False)
     pin = ServicePin("train", "x", pinned="x@sha256:" + "a" * 64)
@@ -269,7 +269,7 @@ def test_gpu_reservation_follows_policy_and_image(
 def test_gpu_requirement_the_host_cannot_meet_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     from safedocker.errors import GpuRequirementUnmet
 
-    monkeypatch.setattr("safedocker.gpu.detect_host", _host)
+    monkeypatch.setattr("safedocker.gpu.detect.detect_host", _host)
     monkeypatch.delenv("SAFE_DOCKER_GPU", raising=False)
     pin = ServicePin("train", "x")
     with pytest.raises(GpuRequirementUnmet):

@@ -11,10 +11,9 @@ from __future__ import annotations
 import pytest
 
 from safedocker.errors import GpuRequirementUnmet
-from safedocker.gpu import (
+from safedocker.gpu.detect import GpuDevice, HostGpu
+from safedocker.gpu.requirements import (
     Condition,
-    GpuDevice,
-    HostGpu,
     MalformedRequirement,
     check_requirements,
     image_requirements,
