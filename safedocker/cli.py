@@ -316,8 +316,8 @@ def sign(
         "-a", "--annotation", help="Signed annotation KEY=VALUE (repeat).")] = None,
 ) -> None:
     """Sign IMAGE in its registry with a cosign key (password: COSIGN_PASSWORD or prompt)."""
+    from safedocker.ops.sign import sign_image
     from safedocker.policy.config import load_config
-    from safedocker.sign import sign_image
 
     annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
     result = sign_image(image, key, _password(), load_config(), annotations)
@@ -505,7 +505,7 @@ def gpu_command(
 @app.command()
 def doctor() -> None:
     """Check the real docker, the daemon, GPU support, the trust store and permissions."""
-    from safedocker.doctor import run_checks
+    from safedocker.ops.doctor import run_checks
     from safedocker.policy.paths import paths
 
     checks = run_checks(paths())
@@ -643,7 +643,7 @@ def shell_init(shell: Annotated[str, typer.Argument(help="bash | zsh | fish")]) 
 
     Use: eval "$(safe-docker shell-init bash)"
     """
-    from safedocker.shellinit import render
+    from safedocker.ops.shellinit import render
 
     typer.echo(render(shell), nl=False)
 
@@ -652,8 +652,8 @@ def shell_init(shell: Annotated[str, typer.Argument(help="bash | zsh | fish")]) 
                                "help_option_names": []})
 def compose(ctx: typer.Context) -> None:
     """docker compose with every service image verified and pinned (up, create, run, pull)."""
-    from safedocker.compose import plan_compose
-    from safedocker.handoff import execute
+    from safedocker.gate.compose import plan_compose
+    from safedocker.gate.handoff import execute
 
     execute(plan_compose(list(ctx.args)))
 
@@ -682,7 +682,7 @@ def main(route: str, argv: list[str]) -> NoReturn:
         if route == "own" and args and args[0].startswith("-") and "compose" in args and (
             args[0] not in ("-v", "-vv", "-vvv", "--verbose")
         ):
-            from safedocker.compose import hoist_docker_globals
+            from safedocker.gate.compose import hoist_docker_globals
 
             args = hoist_docker_globals(args)
         return _run_app(args)

@@ -24,7 +24,7 @@ def main() -> NoReturn:
     ):
         exec_docker(argv)
     if route is Route.INTERCEPT:
-        from safedocker.intercept import run  # verification: no typer on this path
+        from safedocker.gate.intercept import run  # verification: no typer on this path
 
         run(argv)
     from safedocker.cli import main as cli_main  # heavy imports start here

@@ -17,7 +17,7 @@ SHELLS = {"bash": "safe-docker.bash", "zsh": "safe-docker.zsh", "fish": "safe-do
 
 # Where the files sit inside an installed package (see pyproject's force-include).
 PACKAGED_DIR = "_shell"
-SOURCE_DIR = Path(__file__).resolve().parent.parent / "shell"
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "shell"
 
 
 def render(shell: str) -> str:

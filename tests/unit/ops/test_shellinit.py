@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker import shellinit
 from safedocker._docker.route import OWN_COMMANDS
 from safedocker.errors import UsageError
+from safedocker.ops import shellinit
 
 if TYPE_CHECKING:
     from pathlib import Path

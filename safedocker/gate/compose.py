@@ -34,7 +34,7 @@ from safedocker.errors import (
     SafeDockerError,
     UsageError,
 )
-from safedocker.handoff import Plan
+from safedocker.gate.handoff import Plan
 from safedocker.policy.model import Action, Mode
 
 if TYPE_CHECKING:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from safedocker import compose
-from safedocker.compose import (
+from safedocker.errors import ConfigError, Refused, UsageError
+from safedocker.gate import compose
+from safedocker.gate.compose import (
     Compose,
     ComposeArgs,
     ServicePin,
@@ -22,8 +23,7 @@ from safedocker.compose import (
     parse_config_output,
     write_override,
 )
-from safedocker.errors import ConfigError, Refused, UsageError
-from safedocker.handoff import Plan
+from safedocker.gate.handoff import Plan
 
 
 def test_global_options_are_split_from_the_subcommand() -> None:
@@ -280,8 +280,8 @@ def test_gpu_requirement_the_host_cannot_meet_is_refused(monkeypatch: pytest.Mon
 def test_docker_global_flags_before_compose_become_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from safedocker.compose import hoist_docker_globals
     from safedocker.errors import UsageError
+    from safedocker.gate.compose import hoist_docker_globals
 
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)

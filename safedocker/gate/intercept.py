@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._docker.argv import Invocation, parse
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
-from safedocker.handoff import Plan, plan_pinned, plan_unchanged
+from safedocker.gate.handoff import Plan, plan_pinned, plan_unchanged
 from safedocker.policy.config import Config, load_config
 from safedocker.policy.model import Mode
 from safedocker.policy.paths import Paths, paths
@@ -220,7 +220,7 @@ def gpu_options(invocation: Invocation, verdict: Verdict, verifier: Verifier) ->
 def run(argv: Sequence[str]) -> NoReturn:
     """The shim's entry for pull/run/create: verify, then exec docker (or exit refused)."""
     from safedocker.console import run_guarded, setup_logging
-    from safedocker.handoff import execute
+    from safedocker.gate.handoff import execute
 
     setup_logging(0)
     run_guarded(lambda: execute(plan_intercept(argv).plan))
