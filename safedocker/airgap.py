@@ -43,6 +43,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from safedocker._internal import strictjson
 from safedocker.errors import (
     CacheError,
     Refused,
@@ -388,7 +389,7 @@ def check_docker_tar(path: Path, images: Sequence[AirgapImage]) -> None:
             raw = _read_member(tar, _resolve(members, "manifest.json", what),
                                DOCKER_MANIFEST_MAX, f"{what}'s manifest.json")
             try:
-                entries = json.loads(raw)
+                entries = strictjson.loads(raw)
             except ValueError as e:
                 raise Refused(f"{what}'s manifest.json is not JSON") from e
             if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -426,7 +427,8 @@ def _check_docker_entry(tar: tarfile.TarFile, members: Mapping[str, tarfile.TarI
         raise Refused(f"{what} would tag image {digest} with names that were not verified",
                       why=str(repo_tags)[:200])
     try:
-        rootfs = json.loads(config_bytes)["rootfs"]
+        config_json: Any = strictjson.loads(config_bytes)
+        rootfs = config_json["rootfs"]
         diff_ids = rootfs["diff_ids"]
     except (ValueError, KeyError, TypeError) as e:
         raise Refused(f"image config {digest} has no rootfs.diff_ids") from e
@@ -680,7 +682,7 @@ class _Archive:
 
 
 def _read_archive(archive: Path, tar: tarfile.TarFile) -> _Archive:
-    index: Mapping[str, Any] | None = None
+    index: object = None
     found = _Archive(index={})
     names: set[str] = set()
     limit = 2 + IMAGES_MAX * 6
@@ -699,7 +701,7 @@ def _read_archive(archive: Path, tar: tarfile.TarFile) -> _Archive:
         if name == INDEX_NAME:
             data = _read_member(tar, member, INDEX_MAX, INDEX_NAME)
             try:
-                index = json.loads(data)
+                index = strictjson.loads(data)
             except ValueError as e:
                 raise _bad_archive(archive, "index.json is not JSON") from e
         elif name == DOCKER_TAR_NAME:

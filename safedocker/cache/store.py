@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from safedocker._internal import strictjson
 from safedocker.errors import CacheError, SafeDockerError
 from safedocker.reference import Digest
 
@@ -241,16 +242,12 @@ def _decode_verdict(text: object) -> dict[str, object]:
     if not isinstance(text, str) or len(text) > MAX_ROW_BYTES:
         raise BadRow("verdict is not text of an acceptable size")
     try:
-        value = json.loads(text, parse_constant=no_constants)
+        value = strictjson.loads(text.encode())
     except ValueError as e:
         raise BadRow(f"verdict is not JSON: {e}") from e
     if not isinstance(value, dict):
         raise BadRow("verdict is not a JSON object")
     return value
-
-
-def no_constants(name: str) -> object:
-    raise ValueError(f"{name} is not allowed")
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from safedocker._internal import strictjson
 from safedocker._internal.files import fsync_dir
 from safedocker.cache.store import (
     MAX_ROW_BYTES,
@@ -33,7 +34,6 @@ from safedocker.cache.store import (
     check_name,
     check_tag,
     check_time,
-    no_constants,
     refuse,
     row_blob,
     untrusted,
@@ -279,7 +279,7 @@ def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
         if len(line) > _MAX_EXPORT_LINE or not line.endswith(b"\n"):
             raise _Malformed(number, "line too long or truncated")
         try:
-            record = json.loads(line, parse_constant=no_constants)
+            record = strictjson.loads(line, max_bytes=_MAX_EXPORT_LINE)
         except (ValueError, UnicodeDecodeError) as e:
             raise _Malformed(number, f"not JSON: {e}") from e
         if not isinstance(record, dict) or not isinstance(record.get("type"), str):

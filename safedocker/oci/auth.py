@@ -19,9 +19,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
+from safedocker._internal import strictjson
 from safedocker.errors import ConfigError, RegistryError
 from safedocker.oci.hosts import origin, redact
-from safedocker.oci.manifest import strict_json
 from safedocker.oci.media import TOKEN_RESPONSE_MAX
 from safedocker.oci.transport import read_capped
 
@@ -228,7 +228,7 @@ class Authenticator:
                 raise transport.unexpected(resp, "get an access token")
             raw = read_capped(resp, TOKEN_RESPONSE_MAX, "token response", transport.host)
         try:
-            doc = strict_json(raw)
+            doc = strictjson.loads(raw)
         except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise RegistryError(f"{self.registry}'s token service answered invalid JSON") from e
         if not isinstance(doc, dict):

@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from safedocker._internal import strictjson
 from safedocker.errors import RegistryError, SafeDockerError, UsageError
 from safedocker.oci.auth import Authenticator, denied, parse_challenge
 from safedocker.oci.hosts import api_host, origin, redact
@@ -25,7 +26,6 @@ from safedocker.oci.manifest import (
     Referrers,
     Resolved,
     parse_manifest,
-    strict_json,
 )
 from safedocker.oci.media import (
     MANIFEST_ACCEPT,
@@ -298,7 +298,7 @@ class RegistryClient:
                 raw = read_capped(resp, TAGS_PAGE_MAX, f"tags of {repository}", self.host)
                 link = resp.headers.get("Link")
             try:
-                doc = strict_json(raw)
+                doc = strictjson.loads(raw)
             except (UnicodeDecodeError, ValueError, RecursionError) as e:
                 raise RegistryError(f"registry served a malformed tag list for {repository}") from e
             page = doc.get("tags") if isinstance(doc, dict) else None

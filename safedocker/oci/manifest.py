@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from safedocker._internal import strictjson
 from safedocker.errors import RegistryError, SafeDockerError
 from safedocker.oci.media import (
     GENERIC_CONTENT_TYPES,
@@ -146,30 +146,6 @@ class Resolved:
     index: Manifest | None = None
 
 
-# --- strict parsing ---------------------------------------------------------------------
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON constant {name}")
-
-
-def strict_json(raw: bytes) -> Any:
-    """JSON as UTF-8 with no duplicate keys and no NaN/Infinity, or ValueError."""
-    text = raw.decode("utf-8")
-    return json.loads(
-        text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-    )
-
-
 def parse_manifest(
     raw: bytes, content_type: str = "", *, expected: Digest | None = None, where: str = "image"
 ) -> Manifest:
@@ -184,7 +160,7 @@ def parse_manifest(
     if declared in SCHEMA1_MEDIA_TYPES:
         raise _schema1(where)
     try:
-        doc = strict_json(raw)
+        doc = strictjson.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise malformed(where, f"invalid JSON ({e.__class__.__name__})") from e
     if not isinstance(doc, dict):

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import VerificationError
 from safedocker.policy.model import Tlog
 from safedocker.signatures.canonicaljson import canonicalize
-from safedocker.signatures.strictjson import loads_strict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import UsageError, VerificationError
 from safedocker.reference import Digest, parse_reference
 from safedocker.signatures.simplesigning import (
@@ -21,7 +22,6 @@ from safedocker.signatures.simplesigning import (
     SimpleSigningPayload,
     parse_payload,
 )
-from safedocker.signatures.strictjson import loads_strict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import VerificationError
 from safedocker.signatures.canonicaljson import canonicalize
-from safedocker.signatures.strictjson import loads_strict
 from safedocker.trust.keys import spki_der
 
 if TYPE_CHECKING:

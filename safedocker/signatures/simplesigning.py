@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import UsageError, VerificationError
 from safedocker.reference import Digest
-from safedocker.signatures.strictjson import loads_strict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

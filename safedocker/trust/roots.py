@@ -22,8 +22,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import ConfigError, VerificationError
-from safedocker.signatures.strictjson import loads_strict
 from safedocker.trust.keys import PublicKey, load_public_key
 
 if TYPE_CHECKING:

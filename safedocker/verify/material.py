@@ -12,8 +12,9 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from safedocker._internal import strictjson
 from safedocker.errors import SafeDockerError, VerificationError
 from safedocker.signatures.bundle import BUNDLE_MEDIA_TYPES, MAX_BUNDLE_SIZE, MAX_BUNDLES
 
@@ -71,7 +72,7 @@ class SignatureMaterial:
         from safedocker.reference import Digest
 
         try:
-            obj = json.loads(data)
+            obj: Any = strictjson.loads(data)
             blobs = {str(k): base64.b64decode(v, validate=True) for k, v in obj["blobs"].items()}
             manifest = obj["sig_manifest"]
             errors = obj.get("bundle_errors", [])
