@@ -8,7 +8,6 @@ exported: the receiving machine decides again under its own policy.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import hashlib
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from safedocker._internal import strictjson
+from safedocker._internal.encoding import b64decode, b64encode
 from safedocker._internal.files import fsync_dir
 from safedocker.cache.store import (
     MAX_ROW_BYTES,
@@ -153,7 +153,7 @@ def _write_export(
                     "name": check_name(name),
                     "digest": str(check_digest(digest)),
                     "kind": check_kind(kind),
-                    "data": _b64(row_blob(data)),
+                    "data": b64encode(row_blob(data)),
                     "fetched_at": check_time(fetched_at),
                 }
             )
@@ -169,7 +169,7 @@ def _write_export(
                     "type": "manifest",
                     "digest": str(d),
                     "media_type": check_media_type(media_type),
-                    "data": _b64(blob),
+                    "data": b64encode(blob),
                     "fetched_at": check_time(fetched_at),
                 }
             )
@@ -184,12 +184,12 @@ def _write_export(
                 {
                     "type": "config",
                     "digest": str(d),
-                    "data": _b64(blob),
+                    "data": b64encode(blob),
                     "fetched_at": check_time(fetched_at),
                 }
             )
     for root_name, blob in roots:
-        emit({"type": "root", "name": root_name, "data": _b64(blob)})
+        emit({"type": "root", "name": root_name, "data": b64encode(blob)})
     records = sum(count.values())
     trailer = {"type": "end", "records": records, "sha256": sha.hexdigest()}
     out.write(json.dumps(trailer, sort_keys=True, separators=(",", ":")).encode() + b"\n")
@@ -239,15 +239,11 @@ class _Malformed(Exception):
         self.reason = reason
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def _unb64(value: object) -> bytes:
     if not isinstance(value, str) or len(value) > _MAX_EXPORT_LINE:
         raise refuse("invalid data", "expected base64 text")
     try:
-        return base64.b64decode(value.encode("ascii"), validate=True)
+        return b64decode(value.encode("ascii"))
     except (binascii.Error, UnicodeEncodeError) as e:
         raise refuse("invalid data", f"bad base64: {e}") from e
 

@@ -9,7 +9,6 @@ Authorization header ever reaches a log line or an exception message.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import threading
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from safedocker._internal import strictjson
+from safedocker._internal.encoding import b64encode
 from safedocker.errors import ConfigError, RegistryError
 from safedocker.oci.hosts import origin, redact
 from safedocker.oci.media import TOKEN_RESPONSE_MAX
@@ -165,7 +165,7 @@ class Authenticator:
             if creds is None or creds.password is None:
                 return None
             pair = f"{creds.username}:{creds.password}".encode()
-            return "Basic " + base64.b64encode(pair).decode("ascii")
+            return "Basic " + b64encode(pair)
         key = self._token_key(scope)
         with _lock:
             token = _tokens.get(key)
@@ -212,7 +212,7 @@ class Authenticator:
         else:
             if creds is not None and creds.password is not None:
                 pair = f"{creds.username}:{creds.password}".encode()
-                headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+                headers["Authorization"] = "Basic " + b64encode(pair)
             sep = "&" if urlsplit(realm).query else "?"
             resp = transport.send(
                 "GET", realm + sep + urlencode(query), headers, None, None, follow=False

@@ -8,11 +8,11 @@ the layer's annotation. Existing signatures in that manifest are kept.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from safedocker._internal.encoding import b64encode
 from safedocker.errors import UsageError
 from safedocker.oci.client import ManifestNotFound, RegistryClient
 from safedocker.oci.media import OCI_MANIFEST
@@ -60,7 +60,7 @@ def sign_image(image: str, key_file: Path, password: bytes, config: Config,
     client = RegistryClient(ref.registry, insecure_registries=config.insecure_registries)
     digest = client.get_manifest(ref.repository, ref.digest or ref.tag_or_default).digest
     payload = make_payload(ref.name, digest, dict(annotations or {}) or None)
-    signature = base64.b64encode(sign(private_key, payload)).decode()
+    signature = b64encode(sign(private_key, payload))
 
     tag = digest.tag_prefix + SIG_TAG_SUFFIX
     try:

@@ -6,13 +6,13 @@ written); a requirement is never read as weaker than podman would apply it.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal.encoding import b64decode
 from safedocker.errors import ConfigError
 from safedocker.policy.export import WILDCARD_DOMAIN
 from safedocker.policy.model import Action, ReferenceCheck, Tlog, Unmatched, normalize_scope
@@ -98,7 +98,7 @@ class _Importer:
         if not isinstance(data, str):
             raise self.refuse(where, "key data must be a base64 string")
         try:
-            return base64.b64decode(data, validate=True)
+            return b64decode(data)
         except (binascii.Error, ValueError) as e:
             raise self.refuse(where, "key data is not valid base64") from e
 

@@ -29,12 +29,12 @@ key or certificate, which is what makes an image trusted.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal.encoding import b64encode
 from safedocker.errors import ConfigError, UsageError
 from safedocker.policy.model import (
     Action,
@@ -521,10 +521,6 @@ WILDCARD_DOMAIN = re.compile(r"^\*\.[A-Za-z0-9.-]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def containers_scope(rule: Rule, config: Config) -> str:
     """The ``transports.docker`` key for ``rule.scope`` ("" for the default)."""
     s = shape(rule.scope)
@@ -576,8 +572,8 @@ def _rekor_data(config: Config, rule: Rule) -> dict[str, Any]:
                       "rekor_keys")
     pems = _pems(config, config.rekor_keys)
     if len(pems) == 1:
-        return {"rekorPublicKeyData": _b64(next(iter(pems.values())).encode())}
-    return {"rekorPublicKeyDatas": [_b64(pem.encode()) for pem in pems.values()]}
+        return {"rekorPublicKeyData": b64encode(next(iter(pems.values())).encode())}
+    return {"rekorPublicKeyDatas": [b64encode(pem.encode()) for pem in pems.values()]}
 
 
 def _fulcio_requirement(config: Config, rule: Rule, identity: Identity,
@@ -599,9 +595,9 @@ def _fulcio_requirement(config: Config, rule: Rule, identity: Identity,
     if config.rekor_keys:
         rekor = _rekor_data(config, rule)
     else:
-        rekor = {"rekorPublicKeyData": _b64(b"".join(log.key.pem for log in root.tlogs[:1]))}
+        rekor = {"rekorPublicKeyData": b64encode(b"".join(log.key.pem for log in root.tlogs[:1]))}
     return {"type": "sigstoreSigned",
-            "fulcio": {"caData": _b64(ca_pem), "oidcIssuer": identity.issuer,
+            "fulcio": {"caData": b64encode(ca_pem), "oidcIssuer": identity.issuer,
                        "subjectEmail": identity.subject},
             **rekor, "signedIdentity": identity_rule}
 
@@ -628,7 +624,7 @@ def _containers_requirements(config: Config, rule: Rule) -> list[dict[str, Any]]
                                 else {"keyDatas": datas})
         return {"type": "sigstoreSigned", **keys, **rekor, "signedIdentity": identity_rule}
 
-    encoded = [_b64(pem.encode()) for pem in pems.values()]
+    encoded = [b64encode(pem.encode()) for pem in pems.values()]
     if rule.threshold == 1 and not rule.identities:
         return [key_requirement(encoded)]  # keyDatas: any one of the keys
     if rule.threshold == 1 and signers == 1:

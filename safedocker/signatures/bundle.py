@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal.encoding import b64decode
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import VerificationError
 from safedocker.policy.model import Tlog
@@ -80,12 +81,8 @@ def _fail(why: str) -> VerificationError:
 def _b64(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise _fail(f"{what} is not a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        pass
     try:  # protobuf JSON may also write URL-safe base64
-        return base64.b64decode(value, altchars=b"-_", validate=True)
+        return b64decode(value, urlsafe=True)
     except (binascii.Error, ValueError) as e:
         raise _fail(f"{what} is not valid base64") from e
 

@@ -8,12 +8,12 @@ type, verify the signature over the exact blob bytes, and only then parse the pa
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from safedocker._internal.encoding import b64decode
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import UsageError, VerificationError
 from safedocker.reference import Digest, parse_reference
@@ -96,7 +96,7 @@ def decode_signature(text: str) -> bytes:
     if len(text) > MAX_SIGNATURE_SIZE:
         raise VerificationError("invalid cosign signature", why="signature is too large")
     try:
-        return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
+        return b64decode(text, ignore_newlines=True)
     except (binascii.Error, ValueError) as e:
         raise VerificationError("invalid cosign signature", why="signature is not base64") from e
 

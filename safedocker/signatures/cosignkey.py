@@ -20,6 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from safedocker._internal.encoding import b64decode
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import ConfigError, VerificationError
 
@@ -104,7 +105,7 @@ def _pem_body(pem: bytes) -> bytes:
         if text.startswith(begin) and text.endswith(end):
             body = "".join(text[len(begin) : -len(end)].split())
             try:
-                return base64.b64decode(body, validate=True)
+                return b64decode(body)
             except (binascii.Error, ValueError) as e:
                 raise _bad("the PEM body is not base64") from e
     raise _bad(
@@ -118,7 +119,7 @@ def _b64_field(obj: object, name: str) -> bytes:
     if not isinstance(value, str):
         raise _bad(f"the key envelope lacks {name}")
     try:
-        return base64.b64decode(value, validate=True)
+        return b64decode(value)
     except (binascii.Error, ValueError) as e:
         raise _bad(f"the key envelope's {name} is not base64") from e
 

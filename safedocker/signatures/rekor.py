@@ -8,7 +8,6 @@ at integratedTime; the entry body must then describe this very signature, signer
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import re
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from safedocker._internal.encoding import b64decode
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import VerificationError
 from safedocker.signatures.canonicaljson import canonicalize
@@ -68,7 +68,7 @@ def _b64(text: object, what: str) -> bytes:
     if not isinstance(text, str):
         raise _fail(f"{what} is not a base64 string")
     try:
-        return base64.b64decode(text.replace("\n", "").replace("\r", ""), validate=True)
+        return b64decode(text, ignore_newlines=True)
     except (binascii.Error, ValueError) as e:
         raise _fail(f"{what} is not valid base64") from e
 

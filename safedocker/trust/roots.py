@@ -10,7 +10,6 @@ is accepted. Verification only ever reads these files: it never fetches anything
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from safedocker._internal.encoding import b64decode, b64encode
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import ConfigError, VerificationError
 from safedocker.trust.keys import PublicKey, load_public_key
@@ -171,7 +171,7 @@ def _b64(value: object, where: str) -> bytes:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{where} is not a base64 string")
     try:
-        return base64.b64decode(value, validate=True)
+        return b64decode(value)
     except (binascii.Error, ValueError) as e:
         raise ValueError(f"{where} is not valid base64") from e
 
@@ -469,7 +469,7 @@ def _rfc3339(when: datetime) -> str:
 
 
 def _b64der_key(key: PublicKey) -> str:
-    return base64.b64encode(key.der).decode()
+    return b64encode(key.der)
 
 
 def _key_details(key: PublicKey) -> str:
@@ -503,7 +503,7 @@ def build_trusted_root_json(
             "hashAlgorithm": "SHA2_256",
             "publicKey": {"rawBytes": _b64der_key(key), "keyDetails": _key_details(key),
                           "validFor": {"start": start}},
-            "logId": {"keyId": base64.b64encode(hashlib.sha256(key.der).digest()).decode()},
+            "logId": {"keyId": b64encode(hashlib.sha256(key.der).digest())},
         }
 
     cas = []
@@ -513,7 +513,7 @@ def build_trusted_root_json(
             "subject": {"commonName": certs[-1].subject.rfc4514_string()},
             "uri": "",
             "certChain": {"certificates": [
-                {"rawBytes": base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()}
+                {"rawBytes": b64encode(c.public_bytes(serialization.Encoding.DER))}
                 for c in certs
             ]},
             "validFor": {"start": start},

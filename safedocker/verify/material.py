@@ -8,13 +8,13 @@ material is kept byte for byte so the check can be re-done offline; nothing here
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from safedocker._internal import strictjson
+from safedocker._internal.encoding import b64decode, b64encode
 from safedocker.errors import SafeDockerError, VerificationError
 from safedocker.signatures.bundle import BUNDLE_MEDIA_TYPES, MAX_BUNDLE_SIZE, MAX_BUNDLES
 
@@ -73,7 +73,7 @@ class SignatureMaterial:
 
         try:
             obj: Any = strictjson.loads(data)
-            blobs = {str(k): base64.b64decode(v, validate=True) for k, v in obj["blobs"].items()}
+            blobs = {str(k): b64decode(v) for k, v in obj["blobs"].items()}
             manifest = obj["sig_manifest"]
             errors = obj.get("bundle_errors", [])
             if not all(isinstance(e, str) for e in errors):
@@ -81,11 +81,11 @@ class SignatureMaterial:
             return cls(
                 digest=Digest.parse(obj["digest"]),
                 sig_manifest=(
-                    None if manifest is None else base64.b64decode(manifest, validate=True)
+                    None if manifest is None else b64decode(manifest)
                 ),
                 blobs=blobs,
                 fetched_at=float(obj["fetched_at"]),
-                bundles=tuple(base64.b64decode(b, validate=True)
+                bundles=tuple(b64decode(b)
                               for b in obj.get("bundles", [])),
                 bundle_errors=tuple(errors),
                 bundles_fetched=bool(obj.get("bundles_fetched", False)),
@@ -114,7 +114,7 @@ class SignatureMaterial:
 
 
 def _b64(data: bytes | None) -> str | None:
-    return None if data is None else base64.b64encode(data).decode()
+    return None if data is None else b64encode(data)
 
 
 def fetch_material(client: RegistryClient, repository: str, digest: Digest) -> SignatureMaterial:
