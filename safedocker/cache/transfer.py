@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from safedocker.cache.store import (
     untrusted,
 )
 from safedocker.errors import CacheError, SafeDockerError
+from safedocker.trust.roots import is_root_name
 
 if TYPE_CHECKING:
     import sqlite3
@@ -50,7 +50,6 @@ EXPORT_FORMAT = "safe-docker-cache-export"
 EXPORT_VERSION = 1
 # One exported row: base64 of the largest blob plus its JSON envelope.
 _MAX_EXPORT_LINE = (MAX_ROW_BYTES * 4) // 3 + 64 * 1024
-_ROOT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def export_cache(cache: Cache, path: Path, roots: Mapping[str, bytes] | None = N
     target = Path(path)
     root_items = sorted((roots or {}).items())
     for root_name, blob in root_items:
-        if not isinstance(root_name, str) or not _ROOT_NAME_RE.match(root_name):
+        if not is_root_name(root_name):
             raise refuse("invalid trusted-root name for export", f"{root_name!r}")
         check_blob(blob, f"trusted root {root_name}")
     directory = target.parent
@@ -355,7 +354,7 @@ def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
             elif kind == "root":
                 _fields(record, {"type", "name", "data"})
                 root_name = record["name"]
-                if not isinstance(root_name, str) or not _ROOT_NAME_RE.match(root_name):
+                if not is_root_name(root_name):
                     raise refuse("invalid trusted-root name", f"{root_name!r}")
                 if root_name in roots:
                     raise refuse("duplicate trusted root", root_name)

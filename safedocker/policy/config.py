@@ -34,6 +34,7 @@ from safedocker.policy.model import (
     stricter_unmatched,
 )
 from safedocker.policy.paths import Paths, paths
+from safedocker.trust.roots import is_root_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -91,7 +92,6 @@ _IDENTITY_KEYS = {
     "github_workflow_ref", "github_workflow_trigger",
 }
 _ATTESTATION_KEYS = {"predicate_type", "identities", "keys"}
-_ROOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -280,7 +280,7 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
                                "identities")
         attestations.append(Attestation(predicate_type, tuple(att_identities), att_keys))
     trust_root_name = entry.get("trust_root", "default")
-    if not isinstance(trust_root_name, str) or not _ROOT_NAME_RE.match(trust_root_name):
+    if not is_root_name(trust_root_name):
         raise reader.error(f"{prefix}trust_root", "must be the name of an imported trusted root")
     annotations = entry.get("annotations", {})
     if not isinstance(annotations, dict) or not all(

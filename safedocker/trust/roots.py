@@ -17,24 +17,23 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-
 from safedocker._internal.encoding import b64decode, b64encode
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import ConfigError, VerificationError
-from safedocker.trust.keys import PublicKey, load_public_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from cryptography import x509
+
     from safedocker.policy.paths import Paths
+    from safedocker.trust.keys import PublicKey
 
 TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 EMBEDDED_TUF_URL = "https://tuf-repo-cdn.sigstore.dev"
 MAX_TRUST_ROOT_SIZE = 1024 * 1024
 MAX_CHAIN_LENGTH = 8
+# THE rule for trusted-root names (config's trust_root, files, cache exports).
 ROOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_NAME = "default"
 EMBEDDED_SOURCE = "embedded (sigstore-python public-good trusted_root.json)"
@@ -186,6 +185,10 @@ def _log(obj: object, where: str) -> LogInstance:
     log_id_obj = obj.get("logId")
     if not isinstance(key_obj, dict) or not isinstance(log_id_obj, dict):
         raise ValueError(f"{where}: publicKey or logId is missing")
+    from cryptography.hazmat.primitives import serialization
+
+    from safedocker.trust.keys import load_public_key
+
     der = _b64(key_obj.get("rawBytes"), f"{where} publicKey.rawBytes")
     try:
         pem = serialization.load_der_public_key(der).public_bytes(
@@ -203,6 +206,8 @@ def _log(obj: object, where: str) -> LogInstance:
 
 
 def _der_cert(item: object, where: str) -> x509.Certificate:
+    from cryptography import x509
+
     raw = _b64(item.get("rawBytes") if isinstance(item, dict) else None, where)
     try:
         return x509.load_der_x509_certificate(raw)
@@ -211,6 +216,8 @@ def _der_cert(item: object, where: str) -> x509.Certificate:
 
 
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         child.verify_directly_issued_by(parent)
     except (ValueError, TypeError, InvalidSignature):
@@ -309,8 +316,13 @@ def embedded_trust_root() -> TrustRoot:
     return parse_trust_root(embedded_trust_root_bytes(), name=DEFAULT_NAME, source=EMBEDDED_SOURCE)
 
 
+def is_root_name(name: object) -> bool:
+    """Whether ``name`` may name a trusted root: letters, digits, '.', '_', '-' (at most 64)."""
+    return isinstance(name, str) and ROOT_NAME_RE.match(name) is not None
+
+
 def _check_name(name: str) -> None:
-    if not ROOT_NAME_RE.match(name):
+    if not is_root_name(name):
         raise ConfigError(
             f"invalid trust root name {name!r}",
             hint="use letters, digits, '.', '_' or '-' (at most 64)",
@@ -494,6 +506,8 @@ def build_trusted_root_json(
     """
     import hashlib
     import json
+
+    from cryptography.hazmat.primitives import serialization
 
     start = _rfc3339(valid_from or datetime(2020, 1, 1, tzinfo=timezone.utc))
 

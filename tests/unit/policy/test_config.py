@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -8,6 +10,7 @@ from safedocker.errors import ConfigError, UsageError
 from safedocker.policy.config import load_config, parse_duration, remove_rule, set_rule
 from safedocker.policy.model import Action, Mode, ReferenceCheck, Tlog, Unmatched
 from safedocker.policy.paths import Paths
+from safedocker.trust.roots import is_root_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -153,3 +156,30 @@ def test_rules_are_written_atomically_and_replaced_by_scope(where: Paths) -> Non
                                                ("3600s", 3600), ("2w", 1209600)])
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_reading_the_config_imports_no_cryptography(where: Paths) -> None:
+    (where.config_dir / "config.toml").write_text(
+        '[[policy]]\nscope = "*"\naction = "accept"\ntrust_root = "corp-1.2"\n')
+    dirs = [str(p) for p in (where.config_dir, where.cache_dir, where.state_dir,
+                             where.system_config_dir)]
+    code = ("import sys; from pathlib import Path\n"
+            "from safedocker.policy.config import load_config\n"
+            "from safedocker.policy.paths import Paths\n"
+            f"load_config(Paths(*(Path(p) for p in {dirs!r})))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('cryptography')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("name", "valid"), [("default", True), ("corp-1.2_x", True),
+                                             ("_hidden", False), ("a" * 65, False), ("a/b", False)])
+def test_one_rule_for_trusted_root_names(where: Paths, name: str, valid: bool) -> None:
+    (where.config_dir / "config.toml").write_text(
+        f'[[policy]]\nscope = "*"\naction = "accept"\ntrust_root = "{name}"\n')
+    if valid:
+        assert load_config(where).policy.rules[0].trust_root == name
+    else:
+        with pytest.raises(ConfigError, match="trust_root"):
+            load_config(where)
+    assert is_root_name(name) is valid
