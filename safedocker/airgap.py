@@ -43,7 +43,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from safedocker._internal import strictjson
+from safedocker._internal import environment, strictjson
 from safedocker.errors import (
     CacheError,
     Refused,
@@ -451,10 +451,6 @@ def _check_docker_entry(tar: tarfile.TarFile, members: Mapping[str, tarfile.TarI
 # --- save ---------------------------------------------------------------------------------------
 
 
-def _offline_env() -> bool:
-    return os.environ.get("SAFE_DOCKER_OFFLINE") == "1"
-
-
 def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
     """The registry bytes of a verified image: from the cache, else from the registry.
 
@@ -560,7 +556,7 @@ def save_images(images: Sequence[str], output: Path, *, config: Config, cache: C
     if len(images) > IMAGES_MAX:
         raise SafeDockerError("too many images", why=f"at most {IMAGES_MAX} per archive")
     verifier = Verifier(config, platform=platform,
-                        offline=_offline_env() if offline is None else offline, cache=cache)
+                        offline=environment.offline() if offline is None else offline, cache=cache)
     packed: list[_Packed] = []
     verdicts: list[Verdict] = []
     for text in images:

@@ -82,13 +82,14 @@ def verify(
     platform: Annotated[str | None, typer.Option(help="Platform, e.g. linux/arm64.")] = None,
 ) -> None:
     """Verify IMAGE against the policy without docker; exit 0 (accepted) or 77."""
+    from safedocker._internal import environment
     from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
     from safedocker.verify.verifier import Verifier
 
     config = load_config()
     verifier = Verifier(config, platform=platform or os.environ.get("DOCKER_DEFAULT_PLATFORM"),
-                        offline=os.environ.get("SAFE_DOCKER_OFFLINE") == "1", cache=_cache())
+                        offline=environment.offline(), cache=_cache())
     verdict = verifier.verify(parse_reference(image))
     if verdict.offline:
         typer.echo(f"decided offline from signatures cached {_when(verdict.material_time)}",

@@ -7,10 +7,10 @@ importing typer on every ``docker run``.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
+from safedocker._internal import environment
 from safedocker.errors import ExitCode, SafeDockerError
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ log = logging.getLogger("safedocker")
 def setup_logging(verbosity: int = 0) -> None:
     """Log to stderr: warnings by default, ``-v`` info, ``-vv`` debug (or SAFE_DOCKER_LOG)."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    env_level = os.environ.get("SAFE_DOCKER_LOG", "").upper()
+    env_level = environment.log_level()
     if env_level in ("DEBUG", "INFO", "WARNING", "ERROR"):
         level = getattr(logging, env_level)
     handler = logging.StreamHandler(sys.stderr)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from safedocker import __version__
 from safedocker._docker.route import OWN_COMMANDS
+from safedocker._internal import environment
 from safedocker.errors import UsageError
 
 if TYPE_CHECKING:
@@ -103,8 +104,8 @@ def run(argv: Sequence[str]) -> int:
     for key, value in env.items():
         os.environ[key] = value
     original = os.environ.get("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND", "")
-    if original and os.path.isabs(original) and not os.environ.get("SAFE_DOCKER_REAL_DOCKER"):
-        os.environ["SAFE_DOCKER_REAL_DOCKER"] = original  # the docker CLI that called us
+    if original and os.path.isabs(original) and not environment.real_docker():
+        os.environ[environment.REAL_DOCKER] = original  # the docker CLI that called us
     word = next((a for a in args if a not in ("-v", "-vv", "-vvv", "--verbose")), None)
     if word is None or word in ("--help", "-h", "help", "--version"):
         _hand_off("help" if word != "--version" else "own", args if word else [])

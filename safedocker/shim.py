@@ -8,18 +8,18 @@ real docker with argv unchanged. Heavy modules are imported only past that decis
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import NoReturn
 
 from safedocker._docker.binary import exec_docker
 from safedocker._docker.route import Route, classify
+from safedocker._internal import environment
 
 
 def main() -> NoReturn:
     argv = sys.argv[1:]
     route = classify(argv)
-    if route is Route.PASSTHROUGH or os.environ.get("SAFE_DOCKER_MODE") == "off" and (
+    if route is Route.PASSTHROUGH or environment.mode() == "off" and (
         route is Route.INTERCEPT
     ):
         exec_docker(argv)

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
+from safedocker._internal import environment
 from safedocker.errors import DockerNotFound
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def find_real_docker(environ: dict[str, str] | None = None) -> str | None:
     """The real docker: SAFE_DOCKER_REAL_DOCKER, else the first ``docker`` on PATH not us."""
     env = os.environ if environ is None else environ
     skipped = {p for p in env.get(EXEC_MARKER, "").split(os.pathsep) if p}
-    configured = env.get("SAFE_DOCKER_REAL_DOCKER")
+    configured = environment.real_docker(env)
     if configured:
         if os.path.realpath(configured) in skipped or _is_self(configured):
             return None
@@ -75,7 +76,7 @@ def docker_not_found() -> NoReturn:
 
 def dry_run() -> bool:
     """SAFE_DOCKER_DRY_RUN=1: print each docker argv as a JSON array instead of running it."""
-    return os.environ.get("SAFE_DOCKER_DRY_RUN") == "1"
+    return environment.dry_run()
 
 
 def exec_docker(argv: Sequence[str], docker: str | None = None) -> NoReturn:

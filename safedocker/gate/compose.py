@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal import environment
 from safedocker.errors import (
     ConfigError,
     DockerNotFound,
@@ -413,7 +414,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
                           why="the service is not in the resolved project, so its image "
                           "cannot be verified", hint="check --profile and the compose files")
     cache = _open_cache(where)
-    offline = os.environ.get("SAFE_DOCKER_OFFLINE") == "1"
+    offline = environment.offline()
     verifiers: dict[str | None, Verifier] = {}
     gpus = _Gpu()
     pins: list[ServicePin] = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._docker.argv import Invocation, parse
+from safedocker._internal import environment
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
 from safedocker.gate.handoff import Plan, plan_pinned, plan_unchanged
 from safedocker.policy.config import Config, load_config
@@ -124,7 +125,7 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
 
     ref = parse_reference(invocation.image)
     verifier = Verifier(config, platform=_platform(invocation),
-                        offline=os.environ.get("SAFE_DOCKER_OFFLINE") == "1",
+                        offline=environment.offline(),
                         cache=_open_cache(where))
     try:
         verdict = verifier.verify(ref)

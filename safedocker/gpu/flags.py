@@ -4,11 +4,11 @@ daemon understands (``--gpus``, CDI devices, or the nvidia runtime)."""
 from __future__ import annotations
 
 import enum
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal import environment
 from safedocker.errors import ConfigError, GpuRequirementUnmet
 from safedocker.gpu.daemon import CDI_KIND, DaemonGpu, engine_version
 from safedocker.gpu.requirements import VISIBLE_DEVICES, is_cuda_image
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     from safedocker.gpu.detect import HostGpu
 
-ENV_GPU_MODE = "SAFE_DOCKER_GPU"
-ENV_GPU_DEVICES = "SAFE_DOCKER_GPUS"
+ENV_GPU_MODE = environment.GPU
+ENV_GPU_DEVICES = environment.GPUS
 # Docker gained --gpus in engine 19.03; older engines need the runtime + env form.
 GPUS_FLAG_MIN_ENGINE = (19, 3)
 
@@ -60,8 +60,7 @@ def resolve_mode(
 ) -> GpuMode:
     """SAFE_DOCKER_GPU overrides the policy's ``gpu`` (a GpuMode, policy.GpuPolicy or its
     string); the default is auto."""
-    env = os.environ if environ is None else environ
-    for source, value in ((ENV_GPU_MODE, env.get(ENV_GPU_MODE)), ("gpu", policy)):
+    for source, value in ((ENV_GPU_MODE, environment.gpu_mode(environ)), ("gpu", policy)):
         if value is None or value == "":
             continue
         if isinstance(value, GpuMode):
@@ -183,9 +182,8 @@ def gpu_flags(
     3. otherwise ``--gpus all`` / ``--gpus '"device=0,1"'``: docker's own flag, served by
        nvidia-container-toolkit's runtime hook, and the clearest error when it is missing.
     """
-    env = os.environ if environ is None else environ
-    resolved = resolve_mode(mode, env)
-    selection = parse_device_selection(env.get(ENV_GPU_DEVICES))
+    resolved = resolve_mode(mode, environ)
+    selection = parse_device_selection(environment.gpu_devices(environ))
 
     def none(reason: str, *, user: bool = False) -> GpuFlags:
         return GpuFlags((), resolved, GpuMethod.NONE, selection, user, reason)

@@ -10,12 +10,12 @@ the file, the line and the key, so a typo never silently weakens the policy.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal import environment
 from safedocker._internal.files import atomic_write
 from safedocker.errors import ConfigError
 from safedocker.policy.model import (
@@ -393,7 +393,7 @@ def _combine(system: _FileConfig, user: _FileConfig) -> Config:
         keys = dict(system.keys)
         keys.update(user.keys)
 
-    env_mode = os.environ.get("SAFE_DOCKER_MODE")
+    env_mode = environment.mode()
     if env_mode:
         try:
             wanted = Mode(env_mode)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from safedocker._internal import environment
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,17 +52,15 @@ class Paths:
 
 def paths(environ: Mapping[str, str] | None = None) -> Paths:
     """The one place that knows where files live: platformdirs, overridden by env vars."""
-    env = os.environ if environ is None else environ
-
     def pick(variable: str, default: str) -> Path:
-        value = env.get(variable)
+        value = environment.value(variable, environ)
         return Path(value) if value else Path(default)
 
     import platformdirs  # only needed when no override is given for some path
 
     return Paths(
-        config_dir=pick("SAFE_DOCKER_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME)),
-        cache_dir=pick("SAFE_DOCKER_CACHE_DIR", platformdirs.user_cache_dir(APP_NAME)),
-        state_dir=pick("SAFE_DOCKER_STATE_DIR", platformdirs.user_state_dir(APP_NAME)),
-        system_config_dir=pick("SAFE_DOCKER_SYSTEM_CONFIG_DIR", DEFAULT_SYSTEM_CONFIG_DIR),
+        config_dir=pick(environment.CONFIG_DIR, platformdirs.user_config_dir(APP_NAME)),
+        cache_dir=pick(environment.CACHE_DIR, platformdirs.user_cache_dir(APP_NAME)),
+        state_dir=pick(environment.STATE_DIR, platformdirs.user_state_dir(APP_NAME)),
+        system_config_dir=pick(environment.SYSTEM_CONFIG_DIR, DEFAULT_SYSTEM_CONFIG_DIR),
     )
