@@ -28,7 +28,6 @@ import gzip
 import hashlib
 import io
 import json
-import logging
 import os
 import posixpath
 import re
@@ -41,9 +40,10 @@ import zlib
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any
 
 from safedocker._internal import environment, strictjson
+from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     CacheError,
     Refused,
@@ -59,14 +59,12 @@ from safedocker.verify.material import MATERIAL_KIND_COSIGN, SignatureMaterial
 from safedocker.verify.verifier import Located, Verifier
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from safedocker.cache.store import Cache, ManifestRecord, MaterialRecord
     from safedocker.policy.config import Config
     from safedocker.verify.verdict import Verdict
 
-log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 ARCHIVE_FORMAT = "safe-docker-airgap"
 ARCHIVE_VERSION = 1
@@ -464,7 +462,7 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
     client = None if offline else verifier.client(ref.registry)
     manifests: dict[Digest, tuple[str, bytes]] = {}
     for digest in dict.fromkeys((verdict.digest, verdict.platform_digest)):
-        record = _recall(cache, partial(_get_manifest, digest=digest))
+        record = recall(cache, partial(_get_manifest, digest=digest))
         if record is not None:
             manifests[digest] = (record.media_type, record.data)
         elif client is not None:
@@ -478,12 +476,12 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
     if platform.config is None:
         raise Refused(f"cannot save {ref}", why="its manifest names no config")
     config_digest = platform.config.digest
-    config_record = _recall(cache, lambda c: c.get_config(config_digest))
+    config_record = recall(cache, lambda c: c.get_config(config_digest))
     if config_record is not None:
         config = config_record.data
     elif client is not None:
         config = client.get_blob(ref.repository, platform.config, CONFIG_MAX)
-        _remember(cache, lambda c: c.put_config(config_digest, config))
+        remember(cache, lambda c: c.put_config(config_digest, config))
     else:
         raise RegistryUnavailable(f"cannot save {ref} offline",
                                   why=f"image config {config_digest} is not cached")
@@ -491,10 +489,10 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> _Packed:
     for digest in dict.fromkeys((verdict.digest, verdict.platform_digest)):
         if client is not None:
             data = fetch_material(client, ref.repository, digest).to_bytes()
-            _remember(cache, partial(_put_material, name=ref.name, digest=digest, data=data))
+            remember(cache, partial(_put_material, name=ref.name, digest=digest, data=data))
             materials[digest] = data
         else:
-            material = _recall(cache, partial(_get_material, name=ref.name, digest=digest))
+            material = recall(cache, partial(_get_material, name=ref.name, digest=digest))
             if material is not None:
                 materials[digest] = material.data
     image = AirgapImage(
@@ -515,25 +513,6 @@ def _get_material(cache: Cache, *, name: str, digest: Digest) -> MaterialRecord 
 
 def _put_material(cache: Cache, *, name: str, digest: Digest, data: bytes) -> None:
     cache.put_material(name, digest, MATERIAL_KIND_COSIGN, data)
-
-
-def _recall(cache: Cache | None, read: Callable[[Cache], _T]) -> _T | None:
-    if cache is None:
-        return None
-    try:
-        return read(cache)
-    except SafeDockerError as e:
-        log.warning("could not read the cache: %s", e.what)
-        return None
-
-
-def _remember(cache: Cache | None, write: Callable[[Cache], object]) -> None:
-    if cache is None:
-        return
-    try:
-        write(cache)
-    except SafeDockerError as e:
-        log.warning("could not update the cache: %s", e.what)
 
 
 def _save_reference(text: str) -> ImageRef:

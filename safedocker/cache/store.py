@@ -841,6 +841,39 @@ class Cache:
             return False
         return [tuple(r) for r in rows] == [("ok",)]
 
+# ---------------------------------------------------------------------- best effort
+
+
+def open_best_effort(cache_dir: Path) -> Cache | None:
+    """The verification cache, or None (logged): without it verification still works online."""
+    try:
+        return Cache.open(cache_dir)
+    except SafeDockerError as e:
+        log.warning("verification cache unavailable: %s", e.what)
+        return None
+
+
+def recall(cache: Cache | None, read: Callable[[Cache], _T]) -> _T | None:
+    """``read(cache)``, or None when there is no cache or it fails: never a decision."""
+    if cache is None:
+        return None
+    try:
+        return read(cache)
+    except SafeDockerError as e:
+        log.warning("could not read the cache: %s", e.what)
+        return None
+
+
+def remember(cache: Cache | None, write: Callable[[Cache], object]) -> None:
+    """``write(cache)``, best effort: a cache that cannot be written is logged, not fatal."""
+    if cache is None:
+        return
+    try:
+        write(cache)
+    except SafeDockerError as e:
+        log.warning("could not update the cache: %s", e.what)
+
+
 # ------------------------------------------------------------------------------ helpers
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
     from safedocker.verify.verdict import Verdict
     from safedocker.verify.verifier import Verifier
 
-log = logging.getLogger(__name__)
 
 VERIFIED_SUBCOMMANDS = frozenset({"up", "create", "run", "pull"})
 # Compose's global options that take a value (v2 and 1.x); everything else is a flag.
@@ -402,6 +400,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
     ``separator``: how compose names a built image, ``<project>-<service>`` (v2) or
     ``<project>_<service>`` (1.x)."""
     from safedocker.audit import record_decision
+    from safedocker.cache.store import open_best_effort
     from safedocker.reference import parse_reference
     from safedocker.verify.verifier import Verifier
 
@@ -413,7 +412,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
             raise Refused(f"refused compose run {target}",
                           why="the service is not in the resolved project, so its image "
                           "cannot be verified", hint="check --profile and the compose files")
-    cache = _open_cache(where)
+    cache = open_best_effort(where.cache_dir)
     offline = environment.offline()
     verifiers: dict[str | None, Verifier] = {}
     gpus = _Gpu()
@@ -478,16 +477,6 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
         record_decision(where.state_dir, argv, verdict, "warned" if verdict.warned else "accepted")
         pins.append(pin)
     return pins
-
-
-def _open_cache(where: Paths) -> Any:
-    from safedocker.cache.store import Cache
-
-    try:
-        return Cache.open(where.cache_dir)
-    except SafeDockerError as e:
-        log.warning("verification cache unavailable: %s", e.what)
-        return None
 
 
 # --- the plan ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._docker.argv import Invocation, parse
 from safedocker._internal import environment
+from safedocker.cache.store import open_best_effort
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
 from safedocker.gate.handoff import Plan, plan_pinned, plan_unchanged
 from safedocker.policy.config import Config, load_config
@@ -28,7 +29,6 @@ from safedocker.verify.verifier import Verifier
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from safedocker.cache.store import Cache
     from safedocker.verify.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -47,17 +47,6 @@ def _warn(message: str) -> None:
 def _platform(invocation: Invocation) -> str | None:
     given = invocation.values("--platform")
     return given[-1] if given else os.environ.get("DOCKER_DEFAULT_PLATFORM") or None
-
-
-def _open_cache(config_paths: Paths) -> Cache | None:
-    """The verification cache; without it verification still works online."""
-    from safedocker.cache.store import Cache
-
-    try:
-        return Cache.open(config_paths.cache_dir)
-    except SafeDockerError as e:
-        log.warning("verification cache unavailable: %s", e.what)
-        return None
 
 
 def _audit(where: Paths, argv: Sequence[str], verdict: Verdict | None, outcome: str,
@@ -126,7 +115,7 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
     ref = parse_reference(invocation.image)
     verifier = Verifier(config, platform=_platform(invocation),
                         offline=environment.offline(),
-                        cache=_open_cache(where))
+                        cache=open_best_effort(where.cache_dir))
     try:
         verdict = verifier.verify(ref)
     except SafeDockerError as error:

@@ -13,12 +13,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     RegistryError,
     RegistryUnavailable,
-    SafeDockerError,
     VerificationError,
 )
 from safedocker.policy.model import Action, Decision, Unmatched
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from safedocker.trust.roots import TrustRoot
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def needs_bundles(decision: Decision, verdict: Verdict) -> bool:
@@ -154,19 +153,19 @@ class Verifier:
             raise RegistryError(f"refused {ref}: {e.what}", why=e.why,
                                 hint="the registry's answer cannot be trusted; nothing was "
                                      "pulled") from e
-        self._remember(lambda c: c.put_manifest(top.digest, top.media_type, top.raw))
+        remember(self.cache, lambda c: c.put_manifest(top.digest, top.media_type, top.raw))
         if ref.digest is None:
-            self._remember(lambda c: c.record_tag(ref.name, ref.tag_or_default, top.digest))
+            remember(self.cache, lambda c: c.record_tag(ref.name, ref.tag_or_default, top.digest))
         manifest = top
         if top.is_index:
             child = select_platform(top, self.platform)
-            cached = self._recall(lambda c: c.get_manifest(child.digest))
+            cached = recall(self.cache, lambda c: c.get_manifest(child.digest))
             if cached is not None:
                 manifest = Manifest.parse(cached.data, cached.media_type, digest=child.digest)
             else:
                 manifest = client.get_manifest(ref.repository, child.digest)
-                self._remember(lambda c: c.put_manifest(manifest.digest, manifest.media_type,
-                                                        manifest.raw))
+                remember(self.cache, lambda c: c.put_manifest(manifest.digest,
+                                                              manifest.media_type, manifest.raw))
             if manifest.is_index:
                 raise RegistryError(f"registry served a nested index for {ref}")
         config = manifest.config.digest if manifest.config else None
@@ -229,7 +228,7 @@ class Verifier:
             raise error or unusable("the cache is not available")
         digest = ref.digest
         if digest is None:
-            record = self._recall(lambda c: c.lookup_tag(ref.name, ref.tag_or_default))
+            record = recall(self.cache, lambda c: c.lookup_tag(ref.name, ref.tag_or_default))
             if record is None:
                 raise unusable(f"{ref.name}:{ref.tag_or_default} was never verified here")
             digest = record.digest
@@ -255,14 +254,14 @@ class Verifier:
         from safedocker.oci.manifest import Manifest
         from safedocker.oci.platform import select_platform
 
-        record = self._recall(lambda c: c.get_manifest(digest))
+        record = recall(self.cache, lambda c: c.get_manifest(digest))
         if record is None:
             return None
         top = Manifest.parse(record.data, record.media_type, digest=digest)
         manifest = top
         if top.is_index:
             child = select_platform(top, self.platform)
-            child_record = self._recall(lambda c: c.get_manifest(child.digest))
+            child_record = recall(self.cache, lambda c: c.get_manifest(child.digest))
             if child_record is None:
                 return None
             manifest = Manifest.parse(child_record.data, child_record.media_type,
@@ -271,11 +270,12 @@ class Verifier:
         return Located(top.digest, manifest.digest, config)
 
     def _store_material(self, ref: ImageRef, material: SignatureMaterial) -> None:
-        self._remember(lambda c: c.put_material(ref.name, material.digest, MATERIAL_KIND_COSIGN,
-                                                material.to_bytes()))
+        remember(self.cache, lambda c: c.put_material(ref.name, material.digest,
+                                                      MATERIAL_KIND_COSIGN, material.to_bytes()))
 
     def _cached_material(self, ref: ImageRef, digest: Digest) -> SignatureMaterial | None:
-        record = self._recall(lambda c: c.get_material(ref.name, digest, MATERIAL_KIND_COSIGN))
+        record = recall(self.cache,
+                        lambda c: c.get_material(ref.name, digest, MATERIAL_KIND_COSIGN))
         if record is None:
             return None
         try:
@@ -283,25 +283,6 @@ class Verifier:
         except VerificationError:
             return None
         return material if material.digest == digest else None
-
-    # -- cache plumbing: a broken cache never decides anything --
-
-    def _remember(self, write: Callable[[Cache], object]) -> None:
-        if self.cache is None:
-            return
-        try:
-            write(self.cache)
-        except SafeDockerError as e:
-            log.warning("could not update the cache: %s", e.what)
-
-    def _recall(self, read: Callable[[Cache], T]) -> T | None:
-        if self.cache is None:
-            return None
-        try:
-            return read(self.cache)
-        except SafeDockerError as e:
-            log.warning("could not read the cache: %s", e.what)
-            return None
 
     # -- deciding --
 
@@ -330,7 +311,7 @@ class Verifier:
         digest = verdict.config_digest
         if digest is None:
             return None
-        cached = self._recall(lambda c: c.get_config(digest))
+        cached = recall(self.cache, lambda c: c.get_config(digest))
         if cached is not None:
             raw = cached.data
         elif self.offline or verdict.offline:
@@ -340,7 +321,7 @@ class Verifier:
 
             raw = self.client(verdict.ref.registry).get_blob(verdict.ref.repository, digest,
                                                              CONFIG_MAX)
-            self._remember(lambda c: c.put_config(digest, raw))
+            remember(self.cache, lambda c: c.put_config(digest, raw))
         try:
             config = json.loads(raw)
         except ValueError as e:
