@@ -115,9 +115,6 @@ class ImageRef:
         """``repo@sha256:…``: what docker is handed so it runs exactly what was verified."""
         return f"{self.name}@{digest}"
 
-    def with_digest(self, digest: Digest) -> ImageRef:
-        return ImageRef(self.registry, self.repository, self.tag, digest)
-
     def with_tag(self, tag: str | None) -> ImageRef:
         return ImageRef(self.registry, self.repository, tag, self.digest)
 
@@ -194,7 +191,3 @@ def parse_reference(text: str) -> ImageRef:
 
 def is_valid_tag(tag: str) -> bool:
     return bool(_TAG_RE.match(tag))
-
-
-def is_valid_registry_host(host: str) -> bool:
-    return bool(_DOMAIN_RE.match(host))

@@ -3,9 +3,11 @@
 Airgapped workstations and GPU nodes behind a flaky link keep working from what was
 fetched before. The cache never says "this is trusted" on its own authority: it keeps
 tag → digest mappings, raw signature material, manifests and configs (both checked
-against their digests on the way in and on the way out), and verdicts keyed by the hash
-of the policy that decided them. The caller re-verifies raw material against the
-current trust store before relying on it.
+against their digests on the way in and on the way out), and a table of verdicts keyed
+by the hash of the policy that decided them (stored and read back, but not yet consulted:
+a later change makes it the verdict cache). The caller re-verifies raw material against
+the current trust store before relying on it. The export/import file is
+:mod:`safedocker.cache.transfer`'s.
 
 One file, ``<cache_dir>/cache.sqlite3``, in WAL mode, shared by many concurrent
 safe-docker processes: transactions are short, writes take ``BEGIN IMMEDIATE`` and
@@ -23,32 +25,44 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
-import math
 import os
 import random
-import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from safedocker._internal import strictjson
+from safedocker.cache.rows import (
+    BadRow,
+    check_blob,
+    check_digest,
+    check_hash,
+    check_kind,
+    check_media_type,
+    check_name,
+    check_policy_hash,
+    check_tag,
+    check_time,
+    decode_verdict,
+    encode_verdict,
+    row_blob,
+    untrusted,
+)
 from safedocker.errors import CacheError, SafeDockerError
-from safedocker.reference import Digest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
     from types import TracebackType
+
+    from safedocker.reference import Digest
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "cache.sqlite3"
 LOCK_NAME = "cache.lock"
 SCHEMA_VERSION = 1
-MAX_ROW_BYTES = 8 * 1024 * 1024  # largest blob or verdict stored in one row
 BUSY_TIMEOUT_S = 10.0  # sqlite's own wait for a lock
 LOCK_RETRY_S = 30.0  # our wait, on top, when sqlite still answers "locked"
 
@@ -70,12 +84,6 @@ _SCHEMA = (
         data TEXT NOT NULL, decided_at REAL NOT NULL,
         PRIMARY KEY(digest, policy_hash, name))""",
 )
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/\[\]-]{0,511}$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
-_KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+/:=-]{0,254}$")
-_MEDIA_TYPE_RE = re.compile(r"^[\x21-\x7e]{0,255}$")
-_POLICY_HASH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._+-]{0,254}$")
 
 _T = TypeVar("_T")
 
@@ -143,127 +151,6 @@ class CacheEntry:
     digest: Digest
     seen_at: float
     has_material: bool
-
-
-# ------------------------------------------------------------------------- validation
-
-
-class BadRow(Exception):
-    """A row read back from the database failed a type, size or hash check."""
-
-
-def refuse(what: str, why: str) -> CacheError:
-    return CacheError(what, why=why)
-
-
-def check_name(name: object) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise refuse("invalid repository name for the cache", f"{name!r}")
-    return name
-
-
-def check_tag(tag: object) -> str:
-    if not isinstance(tag, str) or not _TAG_RE.match(tag):
-        raise refuse("invalid tag for the cache", f"{tag!r}")
-    return tag
-
-
-def check_kind(kind: object) -> str:
-    if not isinstance(kind, str) or not _KIND_RE.match(kind):
-        raise refuse("invalid material kind for the cache", f"{kind!r}")
-    return kind
-
-
-def check_media_type(media_type: object) -> str:
-    if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.match(media_type):
-        raise refuse("invalid media type for the cache", f"{media_type!r}")
-    return media_type
-
-
-def _check_policy_hash(policy_hash: object) -> str:
-    if not isinstance(policy_hash, str) or not _POLICY_HASH_RE.match(policy_hash):
-        raise refuse("invalid policy hash for the cache", f"{policy_hash!r}")
-    return policy_hash
-
-
-def check_digest(digest: object) -> Digest:
-    text = str(digest) if isinstance(digest, Digest) else digest
-    if not isinstance(text, str):
-        raise refuse("invalid digest for the cache", f"{digest!r}")
-    try:
-        return Digest.parse(text)
-    except SafeDockerError as e:
-        raise refuse("invalid digest for the cache", e.why or e.what) from e
-
-
-def check_blob(data: object, what: str) -> bytes:
-    if isinstance(data, memoryview):
-        data = data.tobytes()
-    if not isinstance(data, (bytes, bytearray)):
-        raise refuse(f"invalid {what} for the cache", "expected bytes")
-    if len(data) > MAX_ROW_BYTES:
-        raise refuse(
-            f"{what} too large for the cache",
-            f"{len(data)} bytes, at most {MAX_ROW_BYTES}",
-        )
-    return bytes(data)
-
-
-def check_time(value: object, what: str = "timestamp") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise refuse(f"invalid {what} for the cache", f"{value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise refuse(f"invalid {what} for the cache", f"{value!r}")
-    return number
-
-
-def check_hash(digest: Digest, data: bytes, what: str) -> None:
-    if not digest.matches(data):
-        raise refuse(
-            f"refusing to cache {what} {digest}",
-            "its bytes do not hash to that digest",
-        )
-
-
-def _encode_verdict(data: Mapping[str, object]) -> str:
-    if not isinstance(data, Mapping):
-        raise refuse("invalid verdict for the cache", "expected a mapping")
-    try:
-        text = json.dumps(dict(data), sort_keys=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
-        raise refuse("invalid verdict for the cache", f"not JSON: {e}") from e
-    if len(text.encode()) > MAX_ROW_BYTES:
-        raise refuse("verdict too large for the cache", f"at most {MAX_ROW_BYTES} bytes")
-    return text
-
-
-def _decode_verdict(text: object) -> dict[str, object]:
-    if not isinstance(text, str) or len(text) > MAX_ROW_BYTES:
-        raise BadRow("verdict is not text of an acceptable size")
-    try:
-        value = strictjson.loads(text.encode())
-    except ValueError as e:
-        raise BadRow(f"verdict is not JSON: {e}") from e
-    if not isinstance(value, dict):
-        raise BadRow("verdict is not a JSON object")
-    return value
-
-
-@contextlib.contextmanager
-def untrusted() -> Iterator[None]:
-    """Checks of a row read back: any failure makes it a :class:`BadRow`."""
-    try:
-        yield
-    except SafeDockerError as e:
-        raise BadRow(e.why or e.what) from e
-
-
-def row_blob(value: object) -> bytes:
-    if not isinstance(value, bytes):
-        raise BadRow("stored data is not a blob")
-    with untrusted():
-        return check_blob(value, "data")
 
 
 # ----------------------------------------------------------------------- sqlite errors
@@ -727,13 +614,15 @@ class Cache:
         data: Mapping[str, object],
         decided_at: float | None = None,
     ) -> None:
-        """Store what the policy ``policy_hash`` decided for ``name@digest`` (JSON object)."""
+        """Store what the policy ``policy_hash`` decided for ``name@digest`` (JSON object).
+
+        Nothing calls this yet: kept, with its table, for the verdict cache to come."""
         d, policy_hash, name = (
             check_digest(digest),
-            _check_policy_hash(policy_hash),
+            check_policy_hash(policy_hash),
             check_name(name),
         )
-        text = _encode_verdict(data)
+        text = encode_verdict(data)
         when = check_time(time.time() if decided_at is None else decided_at)
         self._write(
             lambda c: c.execute(
@@ -749,7 +638,7 @@ class Cache:
         """The verdict of exactly this policy hash, or None; the caller judges its age."""
         d, policy_hash, name = (
             check_digest(digest),
-            _check_policy_hash(policy_hash),
+            check_policy_hash(policy_hash),
             check_name(name),
         )
         row = self._read(
@@ -763,7 +652,7 @@ class Cache:
         try:
             with untrusted():
                 return VerdictRecord(
-                    d, policy_hash, name, _decode_verdict(row[0]), check_time(row[1])
+                    d, policy_hash, name, decode_verdict(row[0]), check_time(row[1])
                 )
         except BadRow as e:
             self._discard(
@@ -829,17 +718,6 @@ class Cache:
             return sum(c.execute(sql, (cutoff,)).rowcount for sql in statements)
 
         return self._write(op)
-
-    def integrity_ok(self) -> bool:
-        """Full ``PRAGMA integrity_check`` (slow on big caches: for ``doctor``)."""
-        conn = self._conn
-        if conn is None:
-            return False
-        try:
-            rows = conn.execute("PRAGMA integrity_check").fetchall()
-        except sqlite3.Error:
-            return False
-        return [tuple(r) for r in rows] == [("ok",)]
 
 # ---------------------------------------------------------------------- best effort
 

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING
 from safedocker._internal import strictjson
 from safedocker._internal.encoding import b64decode, b64encode
 from safedocker._internal.files import fsync_dir
-from safedocker.cache.store import (
+from safedocker.cache.rows import (
     MAX_ROW_BYTES,
     BadRow,
     check_blob,

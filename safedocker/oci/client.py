@@ -16,7 +16,6 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from safedocker._internal import strictjson
 from safedocker.errors import RegistryError, SafeDockerError, UsageError
 from safedocker.oci.auth import Authenticator, denied, parse_challenge
 from safedocker.oci.hosts import api_host, origin, redact
@@ -32,8 +31,6 @@ from safedocker.oci.media import (
     MANIFEST_MAX,
     OCI_INDEX,
     PAGES_MAX,
-    TAGS_MAX,
-    TAGS_PAGE_MAX,
     bare_content_type,
 )
 from safedocker.oci.platform import select_platform
@@ -153,32 +150,6 @@ class RegistryClient:
                 )
         return parse_manifest(raw, content_type, expected=expected, where=where)
 
-    def head_manifest(self, repository: str, reference: str | Digest) -> Digest | None:
-        """The digest the registry *claims* for a tag (not verified), or None if absent.
-
-        For existence and change checks only; never pin what this returns.
-        """
-        ref = self._reference(reference)
-        resp = self._call(
-            "HEAD",
-            f"/v2/{self._repo(repository)}/manifests/{ref}",
-            scope=_pull(repository),
-            headers={"Accept": MANIFEST_ACCEPT},
-        )
-        with resp:
-            if resp.status_code == 404:
-                return None
-            self._expect(resp, (200,), f"look up {repository}:{ref}", repository)
-            claimed = resp.headers.get("Docker-Content-Digest", "").strip()
-        if isinstance(ref, Digest):
-            return ref
-        try:
-            return Digest.parse(claimed)
-        except SafeDockerError as e:
-            raise RegistryError(
-                f"registry reported no valid digest for {repository}:{ref}"
-            ) from e
-
     def resolve(
         self, repository: str, reference: str | Digest, platform: Platform | str | None = None
     ) -> Resolved:
@@ -284,38 +255,6 @@ class RegistryClient:
                 return Referrers(digest, _filter(found, artifact_type), "api")
             url = next_url
         raise RegistryError(f"too many pages of referrers for {digest}")
-
-    def list_tags(self, repository: str, *, max_tags: int = TAGS_MAX) -> tuple[str, ...]:
-        """All tags of ``repository`` (following Link pagination), at most ``max_tags``."""
-        url = f"{self.base_url}/v2/{self._repo(repository)}/tags/list"
-        tags: list[str] = []
-        for _ in range(PAGES_MAX):
-            resp = self._call("GET", url, scope=_pull(repository))
-            with resp:
-                if resp.status_code == 404:
-                    raise ManifestNotFound(f"repository unknown: {self.registry}/{repository}")
-                self._expect(resp, (200,), f"list the tags of {repository}", repository)
-                raw = read_capped(resp, TAGS_PAGE_MAX, f"tags of {repository}", self.host)
-                link = resp.headers.get("Link")
-            try:
-                doc = strictjson.loads(raw)
-            except (UnicodeDecodeError, ValueError, RecursionError) as e:
-                raise RegistryError(f"registry served a malformed tag list for {repository}") from e
-            page = doc.get("tags") if isinstance(doc, dict) else None
-            if page is None and isinstance(doc, dict):
-                page = []
-            if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
-                raise RegistryError(f"registry served a malformed tag list for {repository}")
-            tags.extend(page)
-            if len(tags) > max_tags:
-                raise RegistryError(
-                    f"{repository} has too many tags", why=f"more than {max_tags}"
-                )
-            next_url = self._next_link(url, link)
-            if next_url is None:
-                return tuple(tags)
-            url = next_url
-        raise RegistryError(f"too many pages of tags for {repository}")
 
     # -- writing --
 

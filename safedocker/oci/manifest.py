@@ -105,10 +105,6 @@ class Manifest:
         return len(self.raw)
 
     @property
-    def descriptor(self) -> Descriptor:
-        return Descriptor(self.media_type, self.digest, len(self.raw))
-
-    @property
     def artifact_type(self) -> str | None:
         value = self.json.get("artifactType")
         return value if isinstance(value, str) and value else None

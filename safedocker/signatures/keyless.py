@@ -38,7 +38,7 @@ from safedocker.errors import ConfigError, VerificationError
 from safedocker.policy.model import Tlog
 from safedocker.signatures.rekor import verify_set
 from safedocker.signatures.simplesigning import parse_payload
-from safedocker.trust.keys import fingerprint_der, load_public_key, spki_der
+from safedocker.trust.keys import load_public_key, spki_der
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -593,6 +593,3 @@ def verify_pki(
         return KeylessResult(False, reason=f"{e.what}: {e.why}" if e.why else e.what)
 
 
-def certificate_fingerprint(cert: x509.Certificate) -> str:
-    """``sha256:<hex>`` of the certificate's public key (SPKI), for audit records."""
-    return fingerprint_der(spki_der(cert.public_key()))

@@ -36,7 +36,6 @@ def test_tag_resolves_to_the_digest_docker_push_reported(world: World, image: Im
         assert str(manifest.digest) == image.digest
         assert manifest.media_type == DOCKER_MANIFEST  # dockerd 20.10 pushes schema 2
         assert client.requests_made == 1  # no ping, no HEAD: one GET
-        assert client.head_manifest(_repository(image), image.tag) == manifest.digest
         resolved = client.resolve(_repository(image), image.tag)
         assert str(resolved.digest) == image.digest and resolved.index is None
 
@@ -77,7 +76,6 @@ def test_push_a_signature_manifest_under_the_sig_tag_and_read_it_back(
         assert client.get_blob(repository, back.layers[0], SIGNATURE_LAYER_MAX) == (
             payload.encode()
         )
-        assert tag in client.list_tags(repository)
     # What a cold key-signed verification needs: tag → digest, .sig manifest, signature layer.
     with RegistryClient(world.registry) as cold:
         resolved = cold.get_manifest(repository, image.tag)

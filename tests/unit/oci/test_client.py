@@ -68,7 +68,6 @@ class FakeRegistry:
     log: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, tuple[set[str], str | None]] = field(default_factory=dict)
-    tag_page: int = 0  # >0: paginate tags/list by this many
     blob_redirect: str | None = None  # base URL to redirect blob GETs to
     port: int = 0
 
@@ -207,19 +206,7 @@ class FakeRegistry:
             if wanted:
                 headers_out["OCI-Filters-Applied"] = "artifactType"
             return Reply(200, headers_out, json.dumps(index).encode())
-        # tags/list
-        tags = sorted(ref_ for (r, ref_) in self.manifests if r == repo and ":" not in ref_)
-        if self.tag_page:
-            last = query.get("last", [""])[0]
-            tags = [t for t in tags if t > last]
-            page, more = tags[: self.tag_page], len(tags) > self.tag_page
-            hdrs = {"Content-Type": "application/json"}
-            if more:
-                nxt = f"/v2/{repo}/tags/list?n={self.tag_page}&last={page[-1]}"
-                hdrs["Link"] = f'<{nxt}>; rel="next"'
-            return Reply(200, hdrs, json.dumps({"name": repo, "tags": page}).encode())
-        return Reply(200, {"Content-Type": "application/json"},
-                     json.dumps({"name": repo, "tags": tags}).encode())
+        return Reply(404, body=b'{"errors":[{"code":"UNSUPPORTED"}]}')
 
 
 def _b64(text: str) -> str:
@@ -795,17 +782,6 @@ def test_referrers_fall_back_to_the_tag_schema(fake: FakeRegistry) -> None:
 
 
 # --- tags and push -----------------------------------------------------------------------
-
-
-def test_list_tags_follows_pagination(fake: FakeRegistry) -> None:
-    for i in range(7):
-        push_image(fake, tag=f"t{i}")
-    fake.tag_page = 3
-    with client_for(fake) as client:
-        assert client.list_tags(REPO) == tuple(f"t{i}" for i in range(7))
-        assert client.requests_made == 3
-        with pytest.raises(RegistryError, match="too many tags"):
-            client.list_tags(REPO, max_tags=4)
 
 
 def test_push_blob_and_manifest_then_read_back(fake: FakeRegistry) -> None:
