@@ -401,6 +401,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
     ``<project>_<service>`` (1.x)."""
     from safedocker.audit import record_decision
     from safedocker.cache.store import open_best_effort
+    from safedocker.oci.auth import AuthCache
     from safedocker.reference import parse_reference
     from safedocker.verify.verifier import Verifier
 
@@ -415,6 +416,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
     cache = open_best_effort(where.cache_dir)
     offline = environment.offline()
     verifiers: dict[str | None, Verifier] = {}
+    auth_cache = AuthCache()  # one registry login for every platform's verifier
     gpus = _Gpu()
     pins: list[ServicePin] = []
 
@@ -449,7 +451,8 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
         platform = service.get("platform") if isinstance(service.get("platform"), str) else None
         verifier = verifiers.get(platform)
         if verifier is None:
-            verifier = Verifier(config, platform=platform, offline=offline, cache=cache)
+            verifier = Verifier(config, platform=platform, offline=offline, cache=cache,
+                                auth_cache=auth_cache)
             verifiers[platform] = verifier
         ref = parse_reference(image)
         try:

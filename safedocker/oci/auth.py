@@ -1,10 +1,12 @@
 """Registry authentication: WWW-Authenticate challenges, Bearer tokens and Basic auth.
 
 The first request goes out anonymously; a 401 challenge is answered (Bearer token or
-Basic) and remembered per registry for the process, as are tokens per (registry, scope),
-so later clients authenticate up front. Credentials come from the docker config exactly
-as docker finds them, and only once a registry asks for them. No credential, token or
-Authorization header ever reaches a log line or an exception message.
+Basic) and remembered per registry in an :class:`AuthCache`, as are tokens per (registry,
+scope), so later requests and the other clients sharing that cache (one verification
+run) authenticate up front. Nothing is remembered in module globals. Credentials come
+from the docker config exactly as docker finds them, and only once a registry asks for
+them. No credential, token or Authorization header ever reaches a log line or an
+exception message.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from safedocker._internal.encoding import b64encode
 from safedocker.errors import ConfigError, RegistryError
 from safedocker.oci.hosts import origin, redact
 from safedocker.oci.media import TOKEN_RESPONSE_MAX
-from safedocker.oci.transport import read_capped
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,17 +55,37 @@ _CHALLENGE_PARAM_RE = re.compile(
     r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?'
 )
 
-# Process-wide: one shell command verifies several things against the same registry.
-_lock = threading.Lock()
-_challenges: dict[tuple[str, str], Challenge] = {}
-_tokens: dict[tuple[str, str, str], Token] = {}
+class AuthCache:
+    """Challenges and tokens remembered across the clients of one run (thread-safe).
 
+    One command verifies several images, often against the same registry: sharing the
+    cache saves the 401 round trip and the token request for each of them.
+    """
 
-def clear_auth_caches() -> None:
-    """Forget remembered challenges and tokens (tests; after ``docker login``)."""
-    with _lock:
-        _challenges.clear()
-        _tokens.clear()
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._challenges: dict[tuple[str, str], Challenge] = {}
+        self._tokens: dict[tuple[str, str, str], Token] = {}
+
+    def challenge(self, key: tuple[str, str]) -> Challenge | None:
+        with self._lock:
+            return self._challenges.get(key)
+
+    def learn(self, key: tuple[str, str], challenge: Challenge) -> None:
+        with self._lock:
+            self._challenges[key] = challenge
+
+    def token(self, key: tuple[str, str, str]) -> Token | None:
+        with self._lock:
+            return self._tokens.get(key)
+
+    def keep(self, key: tuple[str, str, str], token: Token) -> None:
+        with self._lock:
+            self._tokens[key] = token
+
+    def forget(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._tokens.pop(key, None)
 
 
 def parse_challenge(header: str) -> Challenge | None:
@@ -124,8 +145,10 @@ def denied(registry: str, status: int, scope: str, summary: str) -> RegistryErro
 class Authenticator:
     """The Authorization header one registry client sends for a scope."""
 
-    def __init__(self, transport: Transport, docker_config_dir: str | None = None) -> None:
+    def __init__(self, transport: Transport, docker_config_dir: str | None = None,
+                 cache: AuthCache | None = None) -> None:
         self._transport = transport
+        self._cache = AuthCache() if cache is None else cache
         self.registry = transport.registry
         self._docker_config_dir = docker_config_dir
         self._credentials: Credentials | None = None
@@ -141,12 +164,10 @@ class Authenticator:
 
     def learn(self, challenge: Challenge) -> None:
         """Remember what the registry asked for, so later requests authenticate up front."""
-        with _lock:
-            _challenges[self._challenge_key] = challenge
+        self._cache.learn(self._challenge_key, challenge)
 
     def forget_token(self, scope: str) -> None:
-        with _lock:
-            _tokens.pop(self._token_key(scope), None)
+        self._cache.forget(self._token_key(scope))
 
     def _creds(self) -> Credentials | None:
         if not self._credentials_loaded:
@@ -156,8 +177,7 @@ class Authenticator:
 
     def header(self, scope: str) -> str | None:
         """The Authorization header value for ``scope``, if the registry wants one."""
-        with _lock:
-            challenge = _challenges.get(self._challenge_key)
+        challenge = self._cache.challenge(self._challenge_key)
         if challenge is None:
             return None
         if challenge.scheme == "basic":
@@ -167,16 +187,16 @@ class Authenticator:
             pair = f"{creds.username}:{creds.password}".encode()
             return "Basic " + b64encode(pair)
         key = self._token_key(scope)
-        with _lock:
-            token = _tokens.get(key)
+        token = self._cache.token(key)
         if token is not None and token.expires_at > time.monotonic():
             return f"Bearer {token.value}"
         token = self._fetch_token(challenge, scope)
-        with _lock:
-            _tokens[key] = token
+        self._cache.keep(key, token)
         return f"Bearer {token.value}"
 
     def _fetch_token(self, challenge: Challenge, scope: str) -> Token:
+        from safedocker.oci.transport import read_capped
+
         transport = self._transport
         realm = challenge.params["realm"]
         scheme, netloc = origin(realm)

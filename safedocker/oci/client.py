@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from safedocker.errors import RegistryError, SafeDockerError, UsageError
-from safedocker.oci.auth import Authenticator, denied, parse_challenge
+from safedocker.oci.auth import AuthCache, Authenticator, denied, parse_challenge
 from safedocker.oci.hosts import api_host, origin, redact
 from safedocker.oci.manifest import (
     Descriptor,
@@ -86,14 +86,17 @@ class RegistryClient:
         docker_config_dir: str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         tries: int = DEFAULT_TRIES,
+        auth_cache: AuthCache | None = None,
     ) -> None:
+        """``auth_cache``: challenges and tokens shared with other clients of the same run
+        (default: this client's own)."""
         self.registry = registry
         self.host = api_host(registry)
         self._transport = Transport(registry, self.host, insecure_registries=insecure_registries,
                                     timeout=timeout, tries=tries)
         self.scheme = self._transport.scheme
         self.base_url = self._transport.base_url
-        self._auth = Authenticator(self._transport, docker_config_dir)
+        self._auth = Authenticator(self._transport, docker_config_dir, auth_cache)
 
     @property
     def requests_made(self) -> int:

@@ -21,6 +21,7 @@ from safedocker.errors import (
     RegistryUnavailable,
     VerificationError,
 )
+from safedocker.oci.auth import AuthCache
 from safedocker.policy.model import Action, Decision, Unmatched
 from safedocker.verify.material import (
     MATERIAL_KIND_COSIGN,
@@ -76,6 +77,7 @@ class Verifier:
     offline: bool = False
     cache: Cache | None = None
     trust_roots: Callable[[str], TrustRoot] | None = None  # by name; default: config dir
+    auth_cache: AuthCache = field(default_factory=AuthCache)  # shared by its clients
     _clients: dict[str, RegistryClient] = field(default_factory=dict)
     _roots: dict[str, TrustRoot] = field(default_factory=dict)
 
@@ -91,7 +93,8 @@ class Verifier:
             from safedocker.oci.client import RegistryClient
 
             self._clients[registry] = RegistryClient(
-                registry, insecure_registries=self.config.insecure_registries
+                registry, insecure_registries=self.config.insecure_registries,
+                auth_cache=self.auth_cache,
             )
         return self._clients[registry]
 

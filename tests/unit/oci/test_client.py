@@ -26,7 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from safedocker.errors import ExitCode, RegistryError, RegistryUnavailable
-from safedocker.oci import auth, transport
+from safedocker.oci import transport
+from safedocker.oci.auth import AuthCache
 from safedocker.oci.client import BlobNotFound, ManifestNotFound, RegistryClient
 from safedocker.oci.manifest import Descriptor
 from safedocker.oci.media import (
@@ -70,6 +71,7 @@ class FakeRegistry:
     tokens: dict[str, tuple[set[str], str | None]] = field(default_factory=dict)
     blob_redirect: str | None = None  # base URL to redirect blob GETs to
     port: int = 0
+    session: AuthCache = field(default_factory=AuthCache)  # the clients' shared auth cache
 
     # -- content --
 
@@ -243,13 +245,11 @@ def _serve(handle: Callable[[str, str, dict[str, str], bytes], Reply],
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No real docker config, fresh auth caches, no real sleeping."""
+    """No real docker config, no real sleeping."""
     config = tmp_path / "docker-config"
     config.mkdir()
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
-    auth.clear_auth_caches()
     yield
-    auth.clear_auth_caches()
 
 
 @pytest.fixture
@@ -270,7 +270,8 @@ def fake() -> Iterator[FakeRegistry]:
 
 
 def client_for(fake: FakeRegistry, **kwargs: Any) -> RegistryClient:
-    return RegistryClient(f"127.0.0.1:{fake.port}", **kwargs)
+    """A client of the run whose challenges and tokens ``fake.session`` holds."""
+    return RegistryClient(f"127.0.0.1:{fake.port}", auth_cache=fake.session, **kwargs)
 
 
 def login(fake: FakeRegistry) -> None:
@@ -519,7 +520,7 @@ def test_bearer_flow_sends_service_and_scope_and_caches_the_token(fake: FakeRegi
     assert query["scope"] == [f"repository:{REPO}:pull"]
     assert fake.token_requests[0]["user"] is None  # anonymous: no credentials configured
 
-    # A second client in the same process knows the challenge and the token: one request.
+    # A second client of the same run knows the challenge and the token: one request.
     with client_for(fake) as again:
         again.get_manifest(REPO, "v1")
         assert again.requests_made == 1
@@ -528,6 +529,18 @@ def test_bearer_flow_sends_service_and_scope_and_caches_the_token(fake: FakeRegi
     with client_for(fake) as third:
         third.get_manifest("team/other", "v1")
         assert third.requests_made == 2
+    assert len(fake.token_requests) == 2
+
+
+def test_auth_is_remembered_per_cache_not_per_process(fake: FakeRegistry) -> None:
+    fake.auth = "bearer"
+    push_image(fake)
+    with client_for(fake) as client:
+        client.get_manifest(REPO, "v1")
+    other_run = RegistryClient(f"127.0.0.1:{fake.port}", auth_cache=AuthCache())
+    with other_run:
+        other_run.get_manifest(REPO, "v1")
+        assert other_run.requests_made == 3  # 401, token, retry: nothing shared
     assert len(fake.token_requests) == 2
 
 
@@ -556,7 +569,7 @@ def test_bearer_with_credentials_from_docker_config_auths(fake: FakeRegistry) ->
     with client_for(fake) as anonymous, pytest.raises(RegistryError) as err:
         anonymous.get_manifest(REPO, "v1")
     assert "docker login" in err.value.hint
-    auth.clear_auth_caches()
+    fake.session = AuthCache()  # what a new run knows: nothing
     login(fake)
     with client_for(fake) as client:
         assert client.get_manifest(REPO, "v1").digest == digest
@@ -582,7 +595,7 @@ def test_basic_challenge(fake: FakeRegistry) -> None:
     with client_for(fake) as anonymous, pytest.raises(RegistryError, match="denied"):
         anonymous.get_manifest(REPO, "v1")
     login(fake)
-    auth.clear_auth_caches()
+    fake.session = AuthCache()  # what a new run knows: nothing
     with client_for(fake) as client:
         assert client.get_manifest(REPO, "v1").digest == digest
         assert client.requests_made == 2
