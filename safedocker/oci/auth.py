@@ -4,9 +4,9 @@ The first request goes out anonymously; a 401 challenge is answered (Bearer toke
 Basic) and remembered per registry in an :class:`AuthCache`, as are tokens per (registry,
 scope), so later requests and the other clients sharing that cache (one verification
 run) authenticate up front. Nothing is remembered in module globals. Credentials come
-from the docker config exactly as docker finds them, and only once a registry asks for
-them. No credential, token or Authorization header ever reaches a log line or an
-exception message.
+from the docker config as docker finds them (:mod:`safedocker._docker.credentials`), and
+only once a registry asks for them. No credential, token or Authorization header ever
+reaches a log line or an exception message.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
+from safedocker._docker.credentials import Credentials, lookup
 from safedocker._internal import strictjson
 from safedocker._internal.encoding import b64encode
-from safedocker.errors import ConfigError, RegistryError
+from safedocker.errors import RegistryError
 from safedocker.oci.hosts import origin, redact
 from safedocker.oci.media import TOKEN_RESPONSE_MAX
 
@@ -42,13 +43,6 @@ class Challenge:
 class Token:
     value: str = field(repr=False)
     expires_at: float
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    identity_token: str | None = field(default=None, repr=False)
 
 
 _CHALLENGE_PARAM_RE = re.compile(
@@ -104,34 +98,6 @@ def parse_challenge(header: str) -> Challenge | None:
     return Challenge(scheme, MappingProxyType(params))
 
 
-def load_credentials(registry: str, docker_config_dir: str | None) -> Credentials | None:
-    """Credentials docker would use for ``registry``, via docker-py's own lookup."""
-    import docker.auth  # heavy; only once a registry asks for authentication
-    import docker.errors
-
-    config_path = os.path.join(docker_config_dir, "config.json") if docker_config_dir else None
-    try:
-        config = docker.auth.load_config(config_path=config_path)
-        found = docker.auth.resolve_authconfig(config, registry)
-    except (docker.errors.DockerException, OSError, ValueError) as e:
-        raise ConfigError(
-            f"cannot read docker credentials for {registry}",
-            why=e.__class__.__name__,
-            hint="check the docker config (DOCKER_CONFIG or ~/.docker/config.json) and its "
-            "credential helper",
-        ) from e
-    if not found:
-        return None
-    username = found.get("username") or found.get("Username")
-    password = found.get("password") or found.get("Password")
-    identity = found.get("IdentityToken") or found.get("identitytoken")
-    if identity:
-        return Credentials(username=username or None, identity_token=str(identity))
-    if username and password:
-        return Credentials(username=str(username), password=str(password))
-    return None
-
-
 def denied(registry: str, status: int, scope: str, summary: str) -> RegistryError:
     why = f"HTTP {status}" + (f": {summary}" if summary else "")
     repository = scope.split(":")[1] if scope.count(":") >= 2 else scope
@@ -171,7 +137,7 @@ class Authenticator:
 
     def _creds(self) -> Credentials | None:
         if not self._credentials_loaded:
-            self._credentials = load_credentials(self.registry, self._docker_config_dir)
+            self._credentials = lookup(self.registry, self._docker_config_dir)
             self._credentials_loaded = True
         return self._credentials
 
