@@ -31,7 +31,6 @@ import json
 import os
 import posixpath
 import re
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -61,6 +60,7 @@ from safedocker.verify.verifier import Located, Verifier
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
+    from safedocker._docker.engine import DockerEngine
     from safedocker.cache.store import Cache, ManifestRecord, MaterialRecord
     from safedocker.policy.config import Config
     from safedocker.verify.verdict import Verdict
@@ -238,33 +238,6 @@ def _judge(packed: _Packed, config: Config) -> Verdict:
         # reject / accept / unmatched: decided by the policy alone, no network involved.
         return verifier.verify(ref)
     return verifier.judge(ref, decision, located, _materials(packed, located))
-
-
-# --- docker ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Docker:
-    binary: str
-    globals: tuple[str, ...] = ()
-    calls: list[tuple[str, ...]] = field(default_factory=list)
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = (self.binary, *self.globals, *args)
-        self.calls.append(command)
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True,  # noqa: S603
-                                  check=False)
-        except OSError as e:
-            raise SafeDockerError(f"cannot run docker ({self.binary})", why=str(e)) from e
-        if check and proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            raise SafeDockerError(f"docker {args[0]} failed", why=last[:500])
-        return proc
-
-    def image_id(self, reference: str) -> str | None:
-        proc = self.run("image", "inspect", "--format", "{{.Id}}", reference, check=False)
-        return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 # --- the docker save tar ----------------------------------------------------------------------
@@ -523,7 +496,7 @@ def _save_reference(text: str) -> ImageRef:
 
 
 def save_images(images: Sequence[str], output: Path, *, config: Config, cache: Cache | None,
-                docker: str, docker_globals: Sequence[str] = (), platform: str | None = None,
+                docker: DockerEngine, platform: str | None = None,
                 offline: bool | None = None) -> SaveSummary:
     """Verify each image, then write it, its registry bytes and signatures to ``output``.
 
@@ -560,16 +533,15 @@ def save_images(images: Sequence[str], output: Path, *, config: Config, cache: C
         packed.append(_Packed(_with_signers(item.image, signers), item.manifests, item.config,
                               item.materials))
 
-    runner = _Docker(docker, tuple(docker_globals))
     for item in packed:
         image = item.image
-        if runner.image_id(image.image_id) != image.image_id:
+        if docker.image_id(image.image_id) != image.image_id:
             if verifier.offline or any(p.offline for p in verdicts):
                 raise RegistryUnavailable(f"cannot save {image.reference} offline",
                                           why=f"docker has no image {image.image_id}",
                                           hint="pull it while online first")
-            runner.run("pull", "--quiet", f"{image.name}@{image.digest}")
-            if runner.image_id(image.image_id) != image.image_id:
+            docker.pull(f"{image.name}@{image.digest}")
+            if docker.image_id(image.image_id) != image.image_id:
                 raise Refused(f"cannot save {image.reference}",
                               why=f"after pulling {image.digest}, docker has no image "
                                   f"{image.image_id} (the verified config)")
@@ -579,7 +551,7 @@ def save_images(images: Sequence[str], output: Path, *, config: Config, cache: C
     with tempfile.TemporaryDirectory(prefix=".safe-docker-save-", dir=output.parent) as tmp:
         docker_tar = Path(tmp) / "image.tar"
         ids = list(dict.fromkeys(item.image.image_id for item in packed))
-        runner.run("save", "-o", str(docker_tar), *ids)
+        docker.save(docker_tar, ids)
         all_images = [item.image for item in packed]
         check_docker_tar(docker_tar, all_images)
         staged = Path(tmp) / "archive.tar"
@@ -784,8 +756,8 @@ def _no_room(target: Path, e: OSError) -> SafeDockerError:
                            hint="set TMPDIR to a directory with room for the images")
 
 
-def load_archive(archive: Path, *, config: Config, cache: Cache | None, docker: str,
-                 docker_globals: Sequence[str] = ()) -> LoadSummary:
+def load_archive(archive: Path, *, config: Config, cache: Cache | None,
+                 docker: DockerEngine) -> LoadSummary:
     """Check an archive from :func:`save_images` under the local policy, then load it.
 
     Nothing reaches docker unless every image in the archive passes every check.
@@ -824,16 +796,15 @@ def load_archive(archive: Path, *, config: Config, cache: Cache | None, docker: 
         except Refused as e:
             raise _bad_archive(archive, f"{e.what}{': ' + e.why if e.why else ''}") from e
 
-        runner = _Docker(docker, tuple(docker_globals))
-        runner.run("load", "--quiet", "--input", str(inner))
+        docker.load(inner)
         for item, image in zip(packed, images, strict=True):
-            actual = runner.image_id(image.image_id)
+            actual = docker.image_id(image.image_id)
             if actual != image.image_id:
                 raise Refused(f"docker did not load {image.reference} as verified",
                               why=f"expected image {image.image_id}, docker has {actual}",
                               hint="this docker engine may use the containerd image store")
             if image.tag is not None:
-                runner.run("tag", image.image_id, f"{image.name}:{image.tag}")
+                docker.tag(image.image_id, f"{image.name}:{image.tag}")
             _record(cache, item)
             loaded.append(image)
     return LoadSummary(archive, tuple(loaded), tuple(warnings))

@@ -530,11 +530,12 @@ def save(
 ) -> None:
     """Write verified images with their manifests and signatures into one archive."""
     from safedocker._docker.binary import real_docker
+    from safedocker._docker.engine import DockerCLI
     from safedocker.airgap import save_images
     from safedocker.policy.config import load_config
 
     summary = save_images(images, output, config=load_config(), cache=_cache(),
-                          docker=real_docker())
+                          docker=DockerCLI(real_docker()))
     typer.echo(summary.describe())
 
 
@@ -544,10 +545,12 @@ def load(
 ) -> None:
     """Verify an archive from `save` under local policy, then load it into docker."""
     from safedocker._docker.binary import real_docker
+    from safedocker._docker.engine import DockerCLI
     from safedocker.airgap import load_archive
     from safedocker.policy.config import load_config
 
-    summary = load_archive(archive, config=load_config(), cache=_cache(), docker=real_docker())
+    summary = load_archive(archive, config=load_config(), cache=_cache(),
+                           docker=DockerCLI(real_docker()))
     typer.echo(summary.describe())
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
-from safedocker._docker.argv import Invocation, parse
+from safedocker._docker.argv import Invocation, global_options, parse
 from safedocker._internal import environment
 from safedocker.cache.store import open_best_effort
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
@@ -29,6 +28,7 @@ from safedocker.verify.verifier import Verifier
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from safedocker._docker.engine import DockerEngine
     from safedocker.verify.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,23 @@ def _audit(where: Paths, argv: Sequence[str], verdict: Verdict | None, outcome: 
     record_decision(where.state_dir, argv, verdict, outcome, error)
 
 
+def _engine(invocation: Invocation) -> DockerEngine:
+    """The daemon the user's command talks to (its -H, --context, --config, TLS flags)."""
+    from safedocker._docker.binary import real_docker
+    from safedocker._docker.engine import DockerCLI
+
+    return DockerCLI.for_command(real_docker(), invocation.argv)
+
+
+def _docker_config(invocation: Invocation) -> str | None:
+    """The user's ``--config`` (registry credentials are read from there, as docker does)."""
+    given = [o.value for o in global_options(invocation.argv) if o.name == "--config"]
+    return given[-1] if given else None
+
+
 def _local_image_id(invocation: Invocation, reference: str) -> str | None:
     """The ID of the image docker has locally under ``reference``, or None."""
-    from safedocker._docker.binary import real_docker
-
-    command = [real_docker(), *invocation.globals, "image", "inspect", "--format", "{{.Id}}",
-               reference]
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    return _engine(invocation).image_id(reference)
 
 
 def _verified_image_id(invocation: Invocation, verdict: Verdict) -> str | None:
@@ -115,7 +124,8 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
     ref = parse_reference(invocation.image)
     verifier = Verifier(config, platform=_platform(invocation),
                         offline=environment.offline(),
-                        cache=open_best_effort(where.cache_dir))
+                        cache=open_best_effort(where.cache_dir),
+                        docker_config_dir=_docker_config(invocation))
     try:
         verdict = verifier.verify(ref)
     except SafeDockerError as error:
@@ -159,15 +169,6 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
                    verdict)
 
 
-def _docker_host(invocation: Invocation) -> str | None:
-    """The daemon the user's ``-H`` names, so GPU facts come from the same daemon."""
-    hosts = [g.split("=", 1)[1] for g in invocation.globals if g.startswith("--host=")]
-    for index, token in enumerate(invocation.globals[:-1]):
-        if token in ("-H", "--host"):
-            hosts.append(invocation.globals[index + 1])
-    return hosts[-1] if hosts else None
-
-
 def _run_env(invocation: Invocation) -> dict[str, str]:
     """The ``-e`` variables the container will get (for NVIDIA_DISABLE_REQUIRE and kin)."""
     env = {}
@@ -198,7 +199,8 @@ def gpu_options(invocation: Invocation, verdict: Verdict, verifier: Verifier) ->
     if not host.present and mode is GpuMode.AUTO:
         return []
     image_config = verifier.image_config(verdict)
-    daemon = detect_daemon(base_url=_docker_host(invocation)) if host.present else None
+    # The GPU facts of the daemon the command runs on, asked with the user's flags.
+    daemon = detect_daemon(_engine(invocation)) if host.present else None
     user_options = [(option.name, option.value) for option in invocation.options]
     flags = gpu_flags(user_options, image_config, host, daemon, mode)
     if flags.gives_gpus:

@@ -1,4 +1,5 @@
-"""What the docker daemon offers for GPUs: the nvidia runtime, the default runtime, CDI devices."""
+"""What the docker daemon offers for GPUs: the nvidia runtime, the default runtime, CDI
+devices, from ``docker info`` through :mod:`safedocker._docker.engine`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from safedocker._docker.binary import find_real_docker
+from safedocker._docker.engine import DockerCLI
+from safedocker.errors import SafeDockerError
+
+if TYPE_CHECKING:
+    from safedocker._docker.engine import DockerEngine
 
 CDI_KIND = "nvidia.com/gpu"
 
@@ -27,31 +35,21 @@ class DaemonGpu:
 
 
 
-def detect_daemon(
-    environ: Mapping[str, str] | None = None,
-    *,
-    base_url: str | None = None,
-    timeout: float = 10.0,
-    client: Any = None,
-) -> DaemonGpu:
-    """``docker info`` through docker-py; DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH from
-    ``environ`` (default ``os.environ``) unless ``base_url`` (a ``-H`` value) is given.
-    ``client`` is anything with an ``info()`` method, for tests. Never raises."""
+def detect_daemon(engine: DockerEngine | None = None) -> DaemonGpu:
+    """The daemon's GPU facts from ``docker info``, asked through ``engine`` (default: the
+    real docker with no global flags, so DOCKER_HOST and DOCKER_CONTEXT apply). Never raises."""
+    if engine is None:
+        docker = find_real_docker()
+        if docker is None:
+            return DaemonGpu(False, reachable=False,
+                             reason="docker daemon not reachable: real docker not found")
+        engine = DockerCLI(docker)
     try:
-        if client is None:
-            import docker
-
-            if base_url is not None:
-                client = docker.DockerClient(base_url=base_url, timeout=int(timeout))
-            else:
-                env = dict(os.environ if environ is None else environ)
-                client = docker.from_env(environment=env, timeout=int(timeout))
-        info = client.info()
-    except Exception as e:
-        return DaemonGpu(False, reachable=False, reason=f"docker daemon not reachable: {e}")
-    if not isinstance(info, Mapping):
-        return DaemonGpu(False, reachable=False, reason="docker info returned no object")
-    return daemon_from_info(info)
+        info = engine.info()
+    except SafeDockerError as e:
+        return DaemonGpu(False, reachable=False,
+                         reason=f"docker daemon not reachable: {e.why or e.what}")
+    return daemon_from_info(info.raw)
 
 
 def daemon_from_info(info: Mapping[str, Any]) -> DaemonGpu:

@@ -11,6 +11,9 @@ from safedocker.gpu.detect import HostGpu, detect_host
 if TYPE_CHECKING:
     from safedocker.gpu.flags import GpuFlags
 
+if TYPE_CHECKING:
+    from safedocker._docker.engine import DockerEngine
+
 
 @dataclass(frozen=True)
 class Check:
@@ -72,7 +75,8 @@ def report(host: HostGpu, daemon: DaemonGpu | None, flags: GpuFlags | None) -> d
     return out
 
 
-def doctor_checks(host: HostGpu | None = None, daemon: DaemonGpu | None = None) -> list[Check]:
+def doctor_checks(host: HostGpu | None = None, daemon: DaemonGpu | None = None,
+                  engine: DockerEngine | None = None) -> list[Check]:
     """Driver and runtime/CDI checks. A host with no NVIDIA driver at all passes (GPU
     support is simply off); an installed but broken driver, or a GPU host whose daemon has
     neither the nvidia runtime nor CDI devices, fails with a hint."""
@@ -96,7 +100,7 @@ def doctor_checks(host: HostGpu | None = None, daemon: DaemonGpu | None = None) 
             f"driver {host.driver_version}, CUDA {host.cuda or 'unknown'}; {names}",
         )
     )
-    daemon = detect_daemon() if daemon is None else daemon
+    daemon = detect_daemon(engine) if daemon is None else daemon
     if not daemon.reachable:
         checks.append(
             Check(

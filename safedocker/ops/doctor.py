@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import time
 from typing import TYPE_CHECKING
 
 from safedocker._docker.binary import find_real_docker
+from safedocker._docker.engine import DockerCLI
 from safedocker.errors import SafeDockerError
 from safedocker.gpu.report import Check, doctor_checks
 from safedocker.policy.config import Config, load_config
@@ -23,21 +23,20 @@ if TYPE_CHECKING:
 TRUST_ROOT_STALE_DAYS = 180
 
 
-def _docker_checks() -> tuple[list[Check], str | None]:
+def _docker_checks() -> tuple[list[Check], DockerCLI | None]:
     docker = find_real_docker()
     if docker is None:
         return [Check("real docker", False, "no docker on PATH other than safe-docker",
                       "install the docker CLI or set SAFE_DOCKER_REAL_DOCKER")], None
     checks = [Check("real docker", True, docker)]
+    engine = DockerCLI(docker)
     try:
-        proc = subprocess.run([docker, "version", "--format", "{{.Server.Version}}"],  # noqa: S603
-                              capture_output=True, text=True, timeout=20, check=False)
-        ok, detail = proc.returncode == 0, (proc.stdout.strip() or proc.stderr.strip())
-    except (OSError, subprocess.TimeoutExpired) as e:
-        ok, detail = False, str(e)
+        ok, detail = True, engine.server_version()
+    except SafeDockerError as e:
+        ok, detail = False, e.why or e.what
     checks.append(Check("docker daemon", ok, f"engine {detail}" if ok else detail,
                         "" if ok else "start dockerd, or check DOCKER_HOST / DOCKER_CONTEXT"))
-    return checks, docker
+    return checks, engine
 
 
 def _trust_checks(where: Paths) -> tuple[list[Check], Config | None]:
@@ -100,8 +99,9 @@ def _permission_checks(where: Paths, config: Config | None) -> list[Check]:
 
 
 def run_checks(where: Paths) -> list[Check]:
-    docker_checks, _ = _docker_checks()
+    docker_checks, engine = _docker_checks()
     trust_checks, config = _trust_checks(where)
-    return [*docker_checks, *doctor_checks(), *trust_checks, _trust_root_check(where),
+    return [*docker_checks, *doctor_checks(engine=engine), *trust_checks,
+            _trust_root_check(where),
             *_permission_checks(where, config)]
 

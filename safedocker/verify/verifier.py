@@ -78,6 +78,7 @@ class Verifier:
     cache: Cache | None = None
     trust_roots: Callable[[str], TrustRoot] | None = None  # by name; default: config dir
     auth_cache: AuthCache = field(default_factory=AuthCache)  # shared by its clients
+    docker_config_dir: str | None = None  # docker's --config, for registry credentials
     _clients: dict[str, RegistryClient] = field(default_factory=dict)
     _roots: dict[str, TrustRoot] = field(default_factory=dict)
 
@@ -94,7 +95,7 @@ class Verifier:
 
             self._clients[registry] = RegistryClient(
                 registry, insecure_registries=self.config.insecure_registries,
-                auth_cache=self.auth_cache,
+                docker_config_dir=self.docker_config_dir, auth_cache=self.auth_cache,
             )
         return self._clients[registry]
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker import airgap
+from safedocker._docker.engine import DockerCLI
 from safedocker.airgap import load_archive
 from safedocker.cache.store import Cache
 from safedocker.errors import ExitCode, SafeDockerError
@@ -202,7 +203,7 @@ def cache(tmp_path: Path) -> Cache:
 
 
 def load(path: Path, config: Config, cache: Cache, docker: FakeDocker) -> airgap.LoadSummary:
-    return load_archive(path, config=config, cache=cache, docker=str(docker.path))
+    return load_archive(path, config=config, cache=cache, docker=DockerCLI(str(docker.path)))
 
 
 def refused(path: Path, config: Config, cache: Cache, docker: FakeDocker,
@@ -413,7 +414,7 @@ def test_load_without_a_cache_refuses_before_docker(tmp_path: Path, key: Key, co
                                                     docker: FakeDocker) -> None:
     path = write_archive(tmp_path / "a.tar", archive_files([Image()], key))
     with pytest.raises(SafeDockerError) as info:
-        load_archive(path, config=config, cache=None, docker=str(docker.path))
+        load_archive(path, config=config, cache=None, docker=DockerCLI(str(docker.path)))
     assert info.value.exit_code == ExitCode.UNAVAILABLE
     assert docker.calls == []
 

@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from safedocker._docker.binary import find_real_docker
+from safedocker._docker.engine import DockerCLI, DockerEngine, EngineInfo
+from safedocker.errors import SafeDockerError
 from safedocker.gpu.daemon import DaemonGpu, daemon_from_info, detect_daemon
 from tests.unit.gpu.hosts import flags
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 
@@ -31,18 +35,41 @@ REAL_INFO = {
 }
 
 
-class FakeClient:
+class FakeEngine:
+    """A daemon that answers ``docker info`` with ``answer`` (or fails with it)."""
+
     def __init__(self, answer: Any) -> None:
         self.answer = answer
 
-    def info(self) -> Any:
-        if isinstance(self.answer, Exception):
+    def info(self) -> EngineInfo:
+        if isinstance(self.answer, SafeDockerError):
             raise self.answer
-        return self.answer
+        return EngineInfo(self.answer)
+
+    def image_id(self, reference: str) -> str | None:
+        raise AssertionError("not asked here")
+
+    def tag(self, source: str, target: str) -> None:
+        raise AssertionError("not asked here")
+
+    def pull(self, reference: str) -> None:
+        raise AssertionError("not asked here")
+
+    def save(self, output: Path, images: Sequence[str]) -> None:
+        raise AssertionError("not asked here")
+
+    def load(self, archive: Path) -> None:
+        raise AssertionError("not asked here")
+
+    def server_version(self) -> str:
+        raise AssertionError("not asked here")
+
+
+_check: DockerEngine = FakeEngine({})  # mypy: the fake is a DockerEngine
 
 
 def test_daemon_from_docker_info() -> None:
-    daemon = detect_daemon(client=FakeClient(REAL_INFO))
+    daemon = detect_daemon(FakeEngine(REAL_INFO))
     assert daemon == DaemonGpu(
         nvidia_runtime=True,
         default_runtime="runc",
@@ -70,21 +97,24 @@ def test_default_runtime_nvidia() -> None:
     assert flags(daemon=daemon).args == ("--gpus", "all")
 
 
-@pytest.mark.parametrize(
-    "answer", [ConnectionError("connection refused"), None, ["not", "a", "mapping"]]
-)
-def test_unreachable_or_odd_daemon_is_a_value_not_a_crash(answer: Any) -> None:
-    daemon = detect_daemon(client=FakeClient(answer))
+def test_unreachable_daemon_is_a_value_not_a_crash() -> None:
+    daemon = detect_daemon(FakeEngine(SafeDockerError("docker info failed",
+                                                      why="connection refused")))
     assert daemon.reachable is False
     assert daemon.nvidia_runtime is False
     assert daemon.reason
 
 
-def test_detect_daemon_honours_docker_host(tmp_path: Path) -> None:
+def test_detect_daemon_asks_the_daemon_the_docker_cli_reaches(tmp_path: Path) -> None:
+    docker = find_real_docker()
+    if docker is None:
+        pytest.skip("no docker CLI")
     sock = tmp_path / "nothing.sock"
-    daemon = detect_daemon({"DOCKER_HOST": f"unix://{sock}"}, timeout=2)
+    daemon = detect_daemon(DockerCLI(docker, environ={"DOCKER_HOST": f"unix://{sock}"}))
     assert daemon.reachable is False
-    assert "not reachable" in daemon.reason
+    assert "not reachable" in daemon.reason and str(sock) in daemon.reason
+    flagged = detect_daemon(DockerCLI(docker, (f"--host=unix://{sock}",)))
+    assert flagged.reachable is False and str(sock) in flagged.reason
 
 
 def test_garbage_info_fields_are_ignored() -> None:

@@ -1,0 +1,155 @@
+"""ONE way to talk to the docker daemon: the user's docker CLI, with the user's global flags.
+
+The daemon a command means is the one its docker CLI would reach: ``-H/--host``,
+``--context``, ``--config`` and the TLS flags of the user's command line, else
+DOCKER_HOST, DOCKER_CONTEXT and the rest of the environment, as docker itself reads
+them. So every question safe-docker asks the daemon (an image's ID, tagging, loading, the
+daemon's facts) goes through that CLI with those flags; nothing else (no engine API
+client of our own) can end up asking another daemon.
+
+``DockerEngine`` is what the rest of safe-docker needs; :class:`DockerCLI` is the
+implementation, and tests may bring their own. Standard library only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from safedocker._docker.argv import global_options
+from safedocker._internal import strictjson
+from safedocker.errors import SafeDockerError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+QUERY_TIMEOUT = 60.0  # inspect, tag, info, version: quick questions, bounded
+INFO_MAX = 4 * 1024 * 1024
+# The global flags that choose the daemon and how to reach it (docker/cli's flags).
+CONNECTION_FLAGS = frozenset({"--host", "--context", "--config", "--tls", "--tlsverify",
+                              "--tlscacert", "--tlscert", "--tlskey"})
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What ``docker info`` says about the daemon; ``raw`` is its whole answer."""
+
+    raw: Mapping[str, Any]
+
+    def _text(self, key: str) -> str:
+        value = self.raw.get(key)
+        return value if isinstance(value, str) else ""
+
+    @property
+    def os_type(self) -> str:
+        """``linux`` or ``windows``: the OS of the images the daemon runs."""
+        return self._text("OSType")
+
+    @property
+    def architecture(self) -> str:
+        """The daemon host's machine as ``uname -m`` says it (``x86_64``, ``aarch64``)."""
+        return self._text("Architecture")
+
+    @property
+    def server_version(self) -> str:
+        return self._text("ServerVersion")
+
+
+class DockerEngine(Protocol):
+    """What safe-docker asks the daemon; raises :class:`SafeDockerError` when docker fails."""
+
+    def image_id(self, reference: str) -> str | None:
+        """The ID of the local image ``reference`` names, or None when docker has none."""
+        ...
+
+    def tag(self, source: str, target: str) -> None: ...
+
+    def pull(self, reference: str) -> None: ...
+
+    def save(self, output: Path, images: Sequence[str]) -> None: ...
+
+    def load(self, archive: Path) -> None: ...
+
+    def info(self) -> EngineInfo: ...
+
+    def server_version(self) -> str: ...
+
+
+def connection_globals(argv: Sequence[str]) -> tuple[str, ...]:
+    """The global flags of a docker command line that choose the daemon, as ``--name=value``
+    (``docker -H x -D run …`` → ``("--host=x",)``)."""
+    return tuple(option.name if option.value is None else f"{option.name}={option.value}"
+                 for option in global_options(argv) if option.name in CONNECTION_FLAGS)
+
+
+class DockerCLI:
+    """The daemon through the real docker CLI at ``binary``, run with ``globals`` first."""
+
+    def __init__(self, binary: str, globals: Sequence[str] = (), *,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.binary = binary
+        self.globals = tuple(globals)
+        self._environ = None if environ is None else dict(environ)
+        self.calls: list[tuple[str, ...]] = []  # every command run, for tests and debugging
+
+    @classmethod
+    def for_command(cls, binary: str, argv: Sequence[str]) -> DockerCLI:
+        """The engine a user's docker command line (without the program name) talks to."""
+        return cls(binary, connection_globals(argv))
+
+    def _run(self, *args: str, check: bool = True, timeout: float | None = QUERY_TIMEOUT,
+             capture: bool = True) -> subprocess.CompletedProcess[str]:
+        command = (self.binary, *self.globals, *args)
+        self.calls.append(command)
+        try:
+            proc = subprocess.run(command, capture_output=capture, text=True,  # noqa: S603
+                                  check=False, timeout=timeout, env=self._environ)
+        except subprocess.TimeoutExpired as e:
+            raise SafeDockerError(f"docker {args[0]} timed out",
+                                  why=f"no answer within {timeout:.0f} s") from e
+        except OSError as e:
+            raise SafeDockerError(f"cannot run docker ({self.binary})", why=str(e)) from e
+        if check and proc.returncode != 0:
+            last = ((proc.stderr or "").strip().splitlines() or ["no message"])[-1]
+            raise SafeDockerError(f"docker {args[0]} failed", why=last[:500])
+        return proc
+
+    def image_id(self, reference: str) -> str | None:
+        proc = self._run("image", "inspect", "--format", "{{.Id}}", reference, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def tag(self, source: str, target: str) -> None:
+        self._run("tag", source, target)
+
+    def pull(self, reference: str) -> None:
+        self._run("pull", "--quiet", reference, timeout=None)  # as long as the pull takes
+
+    def save(self, output: Path, images: Sequence[str]) -> None:
+        self._run("save", "-o", str(output), *images, timeout=None)
+
+    def load(self, archive: Path) -> None:
+        self._run("load", "--quiet", "--input", str(archive), timeout=None)
+
+    def info(self) -> EngineInfo:
+        proc = self._run("info", "--format", "{{json .}}", check=False)
+        if proc.returncode != 0:
+            said = (proc.stderr or proc.stdout or "").strip().splitlines() or ["no message"]
+            raise SafeDockerError("docker info failed", why=said[-1][:500])
+        try:
+            raw = strictjson.loads(proc.stdout.encode(), max_bytes=INFO_MAX)
+        except (ValueError, RecursionError) as e:
+            raise SafeDockerError("docker info failed", why="its answer is not JSON") from e
+        if not isinstance(raw, dict):
+            raise SafeDockerError("docker info failed", why="its answer is not an object")
+        return EngineInfo(raw)
+
+    def server_version(self) -> str:
+        """The daemon's version; the error's ``why`` is what docker said."""
+        proc = self._run("version", "--format", "{{.Server.Version}}", check=False,
+                         timeout=20.0)
+        detail = proc.stdout.strip() or proc.stderr.strip()
+        if proc.returncode != 0:
+            raise SafeDockerError("docker version failed", why=detail)
+        return detail

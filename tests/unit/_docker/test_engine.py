@@ -1,0 +1,74 @@
+"""The one way to the daemon: the docker CLI, with the user's connection flags."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from safedocker._docker.engine import DockerCLI, connection_globals
+from safedocker.errors import SafeDockerError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.mark.parametrize(("argv", "flags"), [
+    (["run", "img"], ()),
+    (["-H", "tcp://h:2376", "--tlsverify", "-D", "run", "img"],
+     ("--host=tcp://h:2376", "--tlsverify")),
+    (["--context=prod", "-l", "debug", "pull", "img"], ("--context=prod",)),
+    (["--config", "/cfg", "--tlscacert=/ca.pem", "--tls=false", "image", "pull", "img"],
+     ("--config=/cfg", "--tlscacert=/ca.pem", "--tls=false")),
+    (["-cprod", "container", "run", "img"], ("--context=prod",)),
+])
+def test_only_the_flags_that_choose_the_daemon_are_kept(argv: list[str],
+                                                        flags: tuple[str, ...]) -> None:
+    assert connection_globals(argv) == flags
+    assert DockerCLI.for_command("/bin/docker", argv).globals == flags
+
+
+@pytest.fixture
+def docker(tmp_path: Path) -> tuple[Path, Path]:
+    """A docker that records its argv and answers `info` and `image inspect` of `known`."""
+    log = tmp_path / "calls.jsonl"
+    script = tmp_path / "docker"
+    script.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, sys\n"
+        f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "args = [a for a in sys.argv[1:] if not a.startswith('--host=')]\n"
+        "if args[:1] == ['info']:\n"
+        "    print(json.dumps({'OSType': 'linux', 'Architecture': 'aarch64',"
+        " 'ServerVersion': '28.2.2'}))\n"
+        "elif args[:2] == ['image', 'inspect'] and args[-1] == 'known':\n"
+        "    print('sha256:' + 'a' * 64)\n"
+        "elif args[:1] == ['tag']:\n"
+        "    sys.exit('Error response from daemon: No such image: ' + args[1])\n"
+        "else:\n"
+        "    sys.exit(1)\n")
+    script.chmod(0o755)
+    return script, log
+
+
+def test_every_question_carries_the_users_flags(docker: tuple[Path, Path]) -> None:
+    script, log = docker
+    engine = DockerCLI(str(script), ("--host=tcp://h:1",))
+    assert engine.image_id("known") == "sha256:" + "a" * 64
+    assert engine.image_id("unknown") is None
+    info = engine.info()
+    assert (info.os_type, info.architecture, info.server_version) == (
+        "linux", "aarch64", "28.2.2")
+    with pytest.raises(SafeDockerError, match="docker tag failed") as failed:
+        engine.tag("missing", "repo:tag")
+    assert failed.value.why == "Error response from daemon: No such image: missing"
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls[0] == ["--host=tcp://h:1", "image", "inspect", "--format", "{{.Id}}", "known"]
+    assert all(call[0] == "--host=tcp://h:1" for call in calls)
+    assert calls[2] == ["--host=tcp://h:1", "info", "--format", "{{json .}}"]
+
+
+def test_a_daemon_that_cannot_be_asked_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    with pytest.raises(SafeDockerError, match="cannot run docker"):
+        DockerCLI(str(tmp_path / "no-docker")).info()
