@@ -13,9 +13,10 @@ implementation, and tests may bring their own. Standard library only.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from safedocker._docker.argv import global_options
 from safedocker._internal import strictjson
@@ -70,7 +71,9 @@ class DockerEngine(Protocol):
 
     def save(self, output: Path, images: Sequence[str]) -> None: ...
 
-    def load(self, archive: Path) -> None: ...
+    def load(self, archive: Path | IO[bytes]) -> None:
+        """``docker load`` of a file, or of a stream given on its standard input."""
+        ...
 
     def info(self) -> EngineInfo: ...
 
@@ -100,12 +103,13 @@ class DockerCLI:
         return cls(binary, connection_globals(argv))
 
     def _run(self, *args: str, check: bool = True, timeout: float | None = QUERY_TIMEOUT,
-             capture: bool = True) -> subprocess.CompletedProcess[str]:
+             stdin: IO[bytes] | None = None) -> subprocess.CompletedProcess[str]:
         command = (self.binary, *self.globals, *args)
         self.calls.append(command)
         try:
-            proc = subprocess.run(command, capture_output=capture, text=True,  # noqa: S603
-                                  check=False, timeout=timeout, env=self._environ)
+            proc = subprocess.run(command, capture_output=True, text=True,  # noqa: S603
+                                  check=False, timeout=timeout, env=self._environ,
+                                  stdin=stdin)
         except subprocess.TimeoutExpired as e:
             raise SafeDockerError(f"docker {args[0]} timed out",
                                   why=f"no answer within {timeout:.0f} s") from e
@@ -129,8 +133,11 @@ class DockerCLI:
     def save(self, output: Path, images: Sequence[str]) -> None:
         self._run("save", "-o", str(output), *images, timeout=None)
 
-    def load(self, archive: Path) -> None:
-        self._run("load", "--quiet", "--input", str(archive), timeout=None)
+    def load(self, archive: Path | IO[bytes]) -> None:
+        if isinstance(archive, (str, os.PathLike)):
+            self._run("load", "--quiet", "--input", str(archive), timeout=None)
+        else:
+            self._run("load", "--quiet", timeout=None, stdin=archive)
 
     def info(self) -> EngineInfo:
         proc = self._run("info", "--format", "{{json .}}", check=False)

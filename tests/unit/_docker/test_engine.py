@@ -44,6 +44,8 @@ def docker(tmp_path: Path) -> tuple[Path, Path]:
         " 'ServerVersion': '28.2.2'}))\n"
         "elif args[:2] == ['image', 'inspect'] and args[-1] == 'known':\n"
         "    print('sha256:' + 'a' * 64)\n"
+        "elif args[:1] == ['load']:\n"
+        "    print(len(sys.stdin.buffer.read()) if '--input' not in args else args[-1])\n"
         "elif args[:1] == ['tag']:\n"
         "    sys.exit('Error response from daemon: No such image: ' + args[1])\n"
         "else:\n"
@@ -72,3 +74,15 @@ def test_every_question_carries_the_users_flags(docker: tuple[Path, Path]) -> No
 def test_a_daemon_that_cannot_be_asked_is_an_error_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(SafeDockerError, match="cannot run docker"):
         DockerCLI(str(tmp_path / "no-docker")).info()
+
+
+def test_load_from_a_file_or_from_a_stream(docker: tuple[Path, Path], tmp_path: Path) -> None:
+    script, log = docker
+    engine = DockerCLI(str(script))
+    archive = tmp_path / "images.tar"
+    archive.write_bytes(b"x" * 10)
+    engine.load(archive)
+    with open(archive, "rb") as stream:
+        engine.load(stream)
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls == [["load", "--quiet", "--input", str(archive)], ["load", "--quiet"]]

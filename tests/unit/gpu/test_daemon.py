@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -58,7 +58,7 @@ class FakeEngine:
     def save(self, output: Path, images: Sequence[str]) -> None:
         raise AssertionError("not asked here")
 
-    def load(self, archive: Path) -> None:
+    def load(self, archive: Path | IO[bytes]) -> None:
         raise AssertionError("not asked here")
 
     def server_version(self) -> str:
