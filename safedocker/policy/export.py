@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from safedocker._internal.encoding import b64encode
 from safedocker.errors import ConfigError, UsageError
 from safedocker.policy.model import (
@@ -84,83 +86,35 @@ def export_policy(config: Config, fmt: str, *, relax_reference: bool = False) ->
     raise UsageError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
 
 
-# --- YAML output (block style; every string quoted, so nothing is mis-typed) ---------------
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# --- YAML output -------------------------------------------------------------------------
 
 
-def _scalar(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return json.dumps(str(value))  # a JSON string is a valid YAML double-quoted scalar
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper; multi-line strings (PEM keys) as literal blocks, and every
+    value written out where it is (no anchors and aliases for shared objects)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
-def _key(key: str) -> str:
-    return key if _PLAIN_KEY.match(key) else json.dumps(key)
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value,
+                                   style="|" if "\n" in value.rstrip("\n") else None)
 
 
-def _literal_ok(text: str) -> bool:
-    return (
-        "\n" in text.rstrip("\n")
-        and text.isascii()
-        and all(line == line.strip() and line for line in text.rstrip("\n").split("\n"))
-    )
-
-
-def _emit(value: object, indent: int, out: list[str]) -> None:
-    pad = " " * indent
-    if isinstance(value, dict):
-        if not value:
-            out[-1] += " {}"
-            return
-        for key, item in value.items():
-            out.append(f"{pad}{_key(str(key))}:")
-            _emit_child(item, indent, out)
-    elif isinstance(value, list):
-        if not value:
-            out[-1] += " []"
-            return
-        for item in value:
-            if isinstance(item, dict) and item:
-                first = True
-                for key, sub in item.items():
-                    prefix = f"{pad}- " if first else f"{pad}  "
-                    out.append(f"{prefix}{_key(str(key))}:")
-                    _emit_child(sub, indent + 2, out)
-                    first = False
-            else:
-                out.append(f"{pad}-")
-                _emit_child(item, indent, out)
-    else:  # pragma: no cover - callers pass containers
-        out.append(pad + _scalar(value))
-
-
-def _emit_child(item: object, indent: int, out: list[str]) -> None:
-    if isinstance(item, (dict, list)):
-        if item:
-            _emit(item, indent + 2, out)
-        else:
-            out[-1] += " {}" if isinstance(item, dict) else " []"
-    elif isinstance(item, str) and _literal_ok(item):
-        chomp = "" if item.endswith("\n") and not item.endswith("\n\n") else "-"
-        out[-1] += f" |{chomp}"
-        out.extend(" " * (indent + 2) + line for line in item.rstrip("\n").split("\n"))
-    else:
-        out[-1] += " " + _scalar(item)
+_Dumper.add_representer(str, _string)
+# Stable output: block style, keys in the order written, ASCII, no line folding.
+_YAML_OPTIONS: dict[str, Any] = {"default_flow_style": False, "sort_keys": False,
+                                 "allow_unicode": False, "width": 4096, "indent": 2}
 
 
 def dump_yaml(document: Mapping[str, Any]) -> str:
-    out: list[str] = [""]
-    _emit(dict(document), 0, out)
-    return "\n".join(line for line in out if line != "") + "\n"
+    return str(yaml.dump(dict(document), Dumper=_Dumper, **_YAML_OPTIONS))
 
 
 def dump_yaml_stream(documents: Iterable[Mapping[str, Any]]) -> str:
-    return "".join(f"---\n{dump_yaml(document)}" for document in documents)
+    return str(yaml.dump_all([dict(d) for d in documents], Dumper=_Dumper, explicit_start=True,
+                             **_YAML_OPTIONS))
 
 
 # --- scopes ------------------------------------------------------------------------------

@@ -142,6 +142,16 @@ def _kyverno_outcome(document: dict[str, Any], image: str) -> str:
     return f"verify:{verifies[0]}" if verifies else "accept"
 
 
+def test_yaml_is_plain_block_style_with_keys_as_literal_blocks(tmp_path: Path) -> None:
+    config, pems = config_from(tmp_path, NONTRIVIAL)
+    text = export_policy(config, "kyverno")
+    assert text == export_policy(config, "kyverno")  # stable
+    assert "&id" not in text and "*id" not in text  # no anchors for shared values
+    assert "{" not in text.replace("{{ ", "").replace(" }}", "")  # no flow style
+    first_key = pems["alpha"].decode().splitlines()[1]
+    assert "publicKeys: |\n" in text and f"\n              {first_key}\n" in text
+
+
 @pytest.mark.parametrize("image", [
     "docker.io/pytorch/pytorch:2.1", "pytorch/special:1", "pytorch/special/sub:1",
     "ghcr.io/acme/app:1", "ghcr.io/acme:1", "ghcr.io/acmex/app:1", "ubuntu:22.04",
