@@ -13,8 +13,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 from bench.common import (
     PYTHON,
@@ -69,9 +73,10 @@ print(json.dumps(out))
 """
 
 
-def count_in_subprocess(image: str, env: dict[str, str]) -> dict:
+def count_in_subprocess(image: str, env: dict[str, str]) -> dict[str, Any]:
     result = run([PYTHON, "-c", COUNT_SNIPPET, image], env)
-    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+    counts: dict[str, Any] = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    return counts
 
 
 # --- set-up -------------------------------------------------------------------------------
@@ -98,17 +103,13 @@ def cold_verify(bench: Bench, image: str) -> list[list[str]]:
     # In-process, as the brief asks: env set in os.environ before safedocker is imported.
     os.environ.update(bench.safe_env(SAFE_DOCKER_CACHE_DIR=bench.fresh_dir("cache-cold")))
     start = time.perf_counter()
+    from safedocker.cache.store import Cache
     from safedocker.policy.config import load_config
+    from safedocker.policy.paths import paths
     from safedocker.reference import parse_reference
     from safedocker.verify.verifier import Verifier
 
-    kwargs = {}
-    if "cache" in getattr(Verifier, "__dataclass_fields__", {}):  # as the CLI opens it
-        from safedocker.cache.store import Cache
-        from safedocker.policy.paths import paths
-
-        kwargs["cache"] = Cache.open(paths().cache_dir)
-    verifier = Verifier(load_config(), **kwargs)
+    verifier = Verifier(load_config(), cache=Cache.open(paths().cache_dir))  # as the CLI does
     verdict_ = verifier.verify(parse_reference(image))
     first = time.perf_counter() - start
     requests = verifier.requests_made
@@ -175,9 +176,9 @@ def pull_ratio(bench: Bench, image: str) -> list[list[str]]:
 # --- policy scale ------------------------------------------------------------------------
 
 
-def _rules(count: int, registry: str, globs: float) -> list[dict]:
+def _rules(count: int, registry: str, globs: float) -> list[dict[str, Any]]:
     """``count`` distinct scopes (a share ``globs`` of them globs); the real one last."""
-    rules = []
+    rules: list[dict[str, Any]] = []
     n_globs = int((count - 1) * globs)
     for i in range(count - 1):
         if i < n_globs:
@@ -191,7 +192,7 @@ def _rules(count: int, registry: str, globs: float) -> list[dict]:
     return rules
 
 
-def _write_config(base: Path, target: Path, rules: list[dict]) -> None:
+def _write_config(base: Path, target: Path, rules: list[dict[str, Any]]) -> None:
     """The base config's keys and settings with ``rules`` as its policy."""
     shutil.copytree(base, target)
     import tomli_w  # a dependency of safe-docker

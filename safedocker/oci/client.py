@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from safedocker.errors import RegistryError, SafeDockerError, UsageError
@@ -65,6 +65,20 @@ class ManifestNotFound(RegistryError):
 class BlobNotFound(RegistryError):
     """The registry has no blob with that digest (HTTP 404)."""
 
+
+
+class RegistryReader(Protocol):
+    """What verification reads from a registry; :class:`RegistryClient` is the
+    implementation, tests bring fakes. Every answer is checked as the client checks it:
+    manifests and blobs hash to what was asked for."""
+
+    def get_manifest(self, repository: str, reference: str | Digest, *,
+                     accept: str = ..., max_size: int = ...) -> Manifest: ...
+
+    def get_blob(self, repository: str, blob: Digest | Descriptor, max_size: int) -> bytes: ...
+
+    def referrers(self, repository: str, digest: Digest,
+                  artifact_type: str | None = None) -> Referrers: ...
 
 
 def _claimed_digest(header: str, where: str) -> Digest:

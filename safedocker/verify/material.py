@@ -21,7 +21,7 @@ from safedocker.signatures.bundle import BUNDLE_MEDIA_TYPES, MAX_BUNDLE_SIZE, MA
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from safedocker.oci.client import RegistryClient
+    from safedocker.oci.client import RegistryReader
     from safedocker.oci.manifest import Descriptor
     from safedocker.reference import Digest
     from safedocker.signatures.cosign import CosignSignature
@@ -117,7 +117,7 @@ def _b64(data: bytes | None) -> str | None:
     return None if data is None else b64encode(data)
 
 
-def fetch_material(client: RegistryClient, repository: str, digest: Digest) -> SignatureMaterial:
+def fetch_material(client: RegistryReader, repository: str, digest: Digest) -> SignatureMaterial:
     """Fetch the cosign `.sig` manifest for ``digest`` and its signature layers."""
     from safedocker.oci.client import ManifestNotFound
     from safedocker.oci.media import SIGNATURE_LAYER_MAX
@@ -135,7 +135,7 @@ def fetch_material(client: RegistryClient, repository: str, digest: Digest) -> S
     return SignatureMaterial(digest, manifest.raw, blobs)
 
 
-def fetch_bundle_material(client: RegistryClient, repository: str,
+def fetch_bundle_material(client: RegistryReader, repository: str,
                           material: SignatureMaterial) -> SignatureMaterial:
     """Add the sigstore bundles attached to ``material.digest`` through OCI referrers."""
     candidates = fetch_bundles(client, repository, material.digest)
@@ -159,7 +159,7 @@ class BundleCandidate:
     error: str = ""
 
 
-def fetch_bundles(client: RegistryClient, repository: str, digest: Digest) -> list[BundleCandidate]:
+def fetch_bundles(client: RegistryReader, repository: str, digest: Digest) -> list[BundleCandidate]:
     """The sigstore bundles that refer to ``digest`` (referrers API or tag schema).
 
     Registry failures propagate (RegistryUnavailable, RegistryError); a referrer that
@@ -185,7 +185,7 @@ def _is_bundle(desc: Descriptor) -> bool:
     return any(kind.startswith(t.split(";")[0]) for t in BUNDLE_MEDIA_TYPES)
 
 
-def _fetch_one(client: RegistryClient, repository: str, digest: Digest, desc: Descriptor,
+def _fetch_one(client: RegistryReader, repository: str, digest: Digest, desc: Descriptor,
                source: str) -> BundleCandidate:
     from safedocker.oci.client import BlobNotFound, ManifestNotFound
 

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -22,7 +23,7 @@ def _commands() -> list[tuple[str, list[str]]]:
     root = typer.main.get_command(app)
     found: list[tuple[str, list[str]]] = []
 
-    def walk(command: typer.main.TyperGroup | typer.main.TyperCommand, path: str) -> None:
+    def walk(command: Any, path: str) -> None:  # a click command or group, as typer built it
         subcommands = getattr(command, "commands", None)
         if subcommands:
             for name, sub in subcommands.items():
@@ -32,7 +33,7 @@ def _commands() -> list[tuple[str, list[str]]]:
                    for opt in getattr(param, "opts", []) if opt.startswith("--")]
         found.append((path, options))
 
-    walk(root, "")  # type: ignore[arg-type]
+    walk(root, "")
     return found
 
 

@@ -41,7 +41,7 @@ def test_a_packaged_copy_is_preferred(monkeypatch: pytest.MonkeyPatch, tmp_path:
     packaged = tmp_path / "safedocker"
     (packaged / shellinit.PACKAGED_DIR).mkdir(parents=True)
     (packaged / shellinit.PACKAGED_DIR / "safe-docker.fish").write_text("# packaged\n")
-    monkeypatch.setattr(shellinit.resources, "files", lambda _package: packaged)
+    monkeypatch.setattr("safedocker.ops.shellinit.resources.files", lambda _package: packaged)
     assert shellinit.render("fish") == "# packaged\n"
     assert shellinit.render("bash") == (shellinit.SOURCE_DIR / "safe-docker.bash").read_text()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography import x509
@@ -21,19 +22,28 @@ from safedocker.trust.roots import embedded_trust_root, parse_trust_root, trust_
 from tests.sigstore_world import SigstoreWorld
 from tests.unit.signatures import cosign_real
 
+if TYPE_CHECKING:
+
+
+    from safedocker.signatures.cosign import CosignSignature
+    from safedocker.trust.keys import PublicKey
+    from safedocker.trust.roots import TrustRoot
+    from tests.sigstore_world import Leaf
+
+
 FULCIO_DIR = "dir-img-cosign-fulcio-rekor-valid"
 PKI_DIR = "dir-img-cosign-pki-valid"
 MITR = Identity(issuer="https://github.com/login/oauth", subject="mitr@redhat.com")
 QIWAN = Identity(subject="qiwan@redhat.com")
 
 
-def fulcio_v1_root(rekor=None):
+def fulcio_v1_root(rekor: PublicKey | None=None) -> TrustRoot:
     """The README's trust: fulcio_v1.crt.pem (root only) and the public-good Rekor key."""
     certs = x509.load_pem_x509_certificates(cosign_real.read("fulcio_v1.crt.pem"))
     return trust_root_from_parts(ca_chains=[certs], rekor_keys=[rekor or cosign_real.rekor_key()])
 
 
-def fulcio_sig():
+def fulcio_sig() -> tuple[CosignSignature, Digest]:
     (sig,) = cosign_real.signatures(FULCIO_DIR)
     return sig, cosign_real.manifest_digest(FULCIO_DIR)
 
@@ -41,7 +51,7 @@ def fulcio_sig():
 # --- conformance: the fixture README rows ----------------------------------------------
 
 
-def test_fulcio_rekor_valid_is_accepted_at_integrated_time_not_now():
+def test_fulcio_rekor_valid_is_accepted_at_integrated_time_not_now() -> None:
     sig, digest = fulcio_sig()
     result = verify_keyless(sig, digest, [MITR], fulcio_v1_root())
     assert result.verified, result.reason
@@ -49,7 +59,7 @@ def test_fulcio_rekor_valid_is_accepted_at_integrated_time_not_now():
     assert result.integrated_time is not None and result.integrated_time.year == 2023
 
 
-def test_fulcio_fixture_verifies_with_the_embedded_root_including_its_sct():
+def test_fulcio_fixture_verifies_with_the_embedded_root_including_its_sct() -> None:
     sig, digest = fulcio_sig()
     root = embedded_trust_root()
     assert root.has_ctlogs  # so require_sct defaults to True
@@ -65,14 +75,15 @@ def test_fulcio_fixture_verifies_with_the_embedded_root_including_its_sct():
         ({"chain_pem": None}, "no path"),
     ],
 )
-def test_fulcio_rekor_valid_without_set_certificate_or_chain_is_rejected(change, why):
+def test_fulcio_rekor_valid_without_set_certificate_or_chain_is_rejected(change: dict[str, Any],
+                                                                         why: str) -> None:
     sig, digest = fulcio_sig()
     result = verify_keyless(replace(sig, **change), digest, [MITR], fulcio_v1_root())
     assert not result.verified
     assert why in result.reason
 
 
-def test_fulcio_rekor_valid_with_the_wrong_rekor_key_is_rejected():
+def test_fulcio_rekor_valid_with_the_wrong_rekor_key_is_rejected() -> None:
     sig, digest = fulcio_sig()
     result = verify_keyless(sig, digest, [MITR], fulcio_v1_root(cosign_real.key("cosign.pub")))
     assert not result.verified
@@ -87,13 +98,13 @@ def test_fulcio_rekor_valid_with_the_wrong_rekor_key_is_rejected():
         Identity(subject="mitr@redhat.com"),  # keyless needs an issuer constraint
     ],
 )
-def test_fulcio_signature_with_another_identity_is_rejected(identity):
+def test_fulcio_signature_with_another_identity_is_rejected(identity: Identity) -> None:
     sig, digest = fulcio_sig()
     result = verify_keyless(sig, digest, [identity], fulcio_v1_root())
     assert not result.verified
 
 
-def test_identity_regexps_are_searched_like_cosign():
+def test_identity_regexps_are_searched_like_cosign() -> None:
     sig, digest = fulcio_sig()
     search = Identity(issuer_regexp="github\\.com", subject_regexp="@redhat\\.com$")
     assert verify_keyless(sig, digest, [search], fulcio_v1_root()).verified
@@ -101,13 +112,13 @@ def test_identity_regexps_are_searched_like_cosign():
     assert not verify_keyless(sig, digest, [anchored], fulcio_v1_root()).verified
 
 
-def test_fulcio_signature_for_another_digest_is_rejected():
+def test_fulcio_signature_for_another_digest_is_rejected() -> None:
     sig, _ = fulcio_sig()
     result = verify_keyless(sig, Digest.of(b"other"), [MITR], fulcio_v1_root())
     assert not result.verified and "names digest" in result.reason
 
 
-def test_pki_valid_is_accepted_with_roots_and_intermediates():
+def test_pki_valid_is_accepted_with_roots_and_intermediates() -> None:
     (sig,) = cosign_real.signatures(PKI_DIR)
     roots = x509.load_pem_x509_certificates(cosign_real.read("pki_root_crts.pem"))
     inter = x509.load_pem_x509_certificates(cosign_real.read("pki_intermediate_crts.pem"))
@@ -116,7 +127,7 @@ def test_pki_valid_is_accepted_with_roots_and_intermediates():
     assert result.subject == "qiwan@redhat.com"
 
 
-def test_pki_rejects_another_identity_another_root_and_a_required_missing_set():
+def test_pki_rejects_another_identity_another_root_and_a_required_missing_set() -> None:
     (sig,) = cosign_real.signatures(PKI_DIR)
     digest = cosign_real.manifest_digest(PKI_DIR)
     roots = x509.load_pem_x509_certificates(cosign_real.read("pki_root_crts.pem"))
@@ -128,7 +139,7 @@ def test_pki_rejects_another_identity_another_root_and_a_required_missing_set():
     assert not required.verified and "no Rekor bundle" in required.reason
 
 
-def test_fulcio_trust_does_not_accept_the_pki_signature():
+def test_fulcio_trust_does_not_accept_the_pki_signature() -> None:
     (sig,) = cosign_real.signatures(PKI_DIR)
     result = verify_keyless(sig, cosign_real.manifest_digest(PKI_DIR),
                             [Identity(issuer_regexp=".*", subject="qiwan@redhat.com")],
@@ -143,26 +154,29 @@ ALICE = Identity(issuer="https://issuer.example", subject="dev@example.com")
 
 
 @pytest.fixture(scope="module")
-def world():
+def world() -> SigstoreWorld:
     return SigstoreWorld()
 
 
 @pytest.fixture(scope="module")
-def root(world):
+def root(world: SigstoreWorld) -> TrustRoot:
     return parse_trust_root(world.trusted_root_json(), name="world")
 
 
-def layer(world, leaf=None, digest=DIGEST, **kw):
+def layer(world: SigstoreWorld, leaf: Leaf | None = None, digest: Digest = DIGEST,
+          **kw: Any) -> CosignSignature:
     leaf = leaf or world.issue()
     return from_layer(*world.cosign_layer(leaf, world.simple_signing(str(digest)), **kw))
 
 
-def test_world_signature_is_accepted_with_sct_required(world, root):
+def test_world_signature_is_accepted_with_sct_required(
+        world: SigstoreWorld, root: TrustRoot,
+) -> None:
     result = verify_keyless(layer(world), DIGEST, [ALICE], root, require_sct=True)
     assert result.verified, result.reason
 
 
-def test_uri_subjects_and_github_claims_match(world, root):
+def test_uri_subjects_and_github_claims_match(world: SigstoreWorld, root: TrustRoot) -> None:
     leaf = world.issue(email=None, uri="https://github.com/org/repo/.github/workflows/b.yml@refs/heads/main",
                        claims={"1.3.6.1.4.1.57264.1.12": "https://github.com/org/repo",
                                "1.3.6.1.4.1.57264.1.14": "refs/heads/main",
@@ -180,20 +194,25 @@ def test_uri_subjects_and_github_claims_match(world, root):
     assert not wrong.verified and "github_workflow_ref" in wrong.reason
 
 
-def test_certificate_expired_at_integrated_time_is_rejected(world, root):
+def test_certificate_expired_at_integrated_time_is_rejected(
+        world: SigstoreWorld, root: TrustRoot,
+) -> None:
     leaf = world.issue(not_before=world.now - timedelta(hours=1))  # expired 50 min ago
     result = verify_keyless(layer(world, leaf), DIGEST, [ALICE], root)
     assert not result.verified and "not valid at" in result.reason
 
 
-def test_certificate_valid_at_an_old_integrated_time_is_accepted(world, root):
+def test_certificate_valid_at_an_old_integrated_time_is_accepted(world: SigstoreWorld,
+                                                                 root: TrustRoot) -> None:
     old = world.now - timedelta(days=30)
     leaf = world.issue(not_before=old - timedelta(minutes=1))
     result = verify_keyless(layer(world, leaf, integrated_time=old), DIGEST, [ALICE], root)
     assert result.verified, result.reason
 
 
-def test_missing_or_bad_sct_is_rejected_when_required(world, root):
+def test_missing_or_bad_sct_is_rejected_when_required(
+        world: SigstoreWorld, root: TrustRoot,
+) -> None:
     no_sct = layer(world, world.issue(sct=False))
     assert "no embedded SCT" in verify_keyless(no_sct, DIGEST, [ALICE], root).reason
     assert verify_keyless(no_sct, DIGEST, [ALICE], root, require_sct=False).verified
@@ -201,12 +220,13 @@ def test_missing_or_bad_sct_is_rejected_when_required(world, root):
     assert "does not verify" in verify_keyless(bad, DIGEST, [ALICE], root).reason
 
 
-def test_set_by_another_log_key_is_rejected(world, root):
+def test_set_by_another_log_key_is_rejected(world: SigstoreWorld, root: TrustRoot) -> None:
     sig = layer(world, rekor_key=ec.generate_private_key(ec.SECP256R1()))
     assert "SET is not signed" in verify_keyless(sig, DIGEST, [ALICE], root).reason
 
 
-def test_a_leaf_from_an_untrusted_ca_with_a_forged_chain_is_rejected(world, root):
+def test_a_leaf_from_an_untrusted_ca_with_a_forged_chain_is_rejected(world: SigstoreWorld,
+                                                                     root: TrustRoot) -> None:
     other = SigstoreWorld()
     leaf = other.issue()
     # a chain annotation naming the trusted root does not make it the issuer
@@ -214,13 +234,15 @@ def test_a_leaf_from_an_untrusted_ca_with_a_forged_chain_is_rejected(world, root
     assert "no path" in verify_keyless(sig, DIGEST, [ALICE], root, require_sct=False).reason
 
 
-def test_tampered_payload_is_rejected(world, root):
+def test_tampered_payload_is_rejected(world: SigstoreWorld, root: TrustRoot) -> None:
     sig = layer(world)
     tampered = replace(sig, payload=sig.payload.replace(b"world/image", b"evil/image"))
     assert "does not verify" in verify_keyless(tampered, DIGEST, [ALICE], root).reason
 
 
-def test_a_ca_certificate_cannot_be_the_signing_certificate(world, root):
+def test_a_ca_certificate_cannot_be_the_signing_certificate(
+        world: SigstoreWorld, root: TrustRoot,
+) -> None:
     from tests.sigstore_world import Leaf
 
     ca_leaf = Leaf(world.intermediate, world.intermediate_key)
@@ -228,7 +250,7 @@ def test_a_ca_certificate_cannot_be_the_signing_certificate(world, root):
     assert not result.verified
 
 
-def test_world_pki_with_and_without_set(world):
+def test_world_pki_with_and_without_set(world: SigstoreWorld) -> None:
     leaf = world.issue(issuer=None, sct=False, lifetime=timedelta(days=30))
     sig = layer(world, leaf)
     ident = [Identity(subject="dev@example.com")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +23,7 @@ from safedocker.trust.roots import (
 from tests.sigstore_world import SigstoreWorld
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 PUBLIC_GOOD_REKOR_LOG_ID = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"
@@ -33,7 +34,7 @@ def where(tmp_path: Path) -> Paths:
     return Paths(tmp_path / "config", tmp_path / "cache", tmp_path / "state", tmp_path / "etc")
 
 
-def test_embedded_root_is_read_from_the_sigstore_package_and_names_public_good_services():
+def test_embedded_root_is_read_from_the_sigstore_package_and_names_public_good_services() -> None:
     root = embedded_trust_root()
     assert root.source == EMBEDDED_SOURCE
     assert root.tlog(PUBLIC_GOOD_REKOR_LOG_ID) is not None
@@ -45,11 +46,13 @@ def test_embedded_root_is_read_from_the_sigstore_package_and_names_public_good_s
         assert ca.root.subject == ca.root.issuer
 
 
-def test_without_an_import_the_default_root_is_the_embedded_one(where: Paths):
+def test_without_an_import_the_default_root_is_the_embedded_one(where: Paths) -> None:
     assert trust_root(where).source == EMBEDDED_SOURCE
 
 
-def test_import_validates_then_saves_under_its_name_and_is_used(where: Paths, tmp_path: Path):
+def test_import_validates_then_saves_under_its_name_and_is_used(
+        where: Paths, tmp_path: Path,
+) -> None:
     world = SigstoreWorld()
     source = tmp_path / "trusted_root.json"
     source.write_bytes(world.trusted_root_json())
@@ -60,7 +63,7 @@ def test_import_validates_then_saves_under_its_name_and_is_used(where: Paths, tm
     assert trust_root(where).source == EMBEDDED_SOURCE  # default untouched
 
 
-def test_import_of_an_invalid_root_writes_nothing(where: Paths, tmp_path: Path):
+def test_import_of_an_invalid_root_writes_nothing(where: Paths, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     document = json.loads(SigstoreWorld().trusted_root_json())
     document["tlogs"][0]["publicKey"]["rawBytes"] = "bm90IGEga2V5"
@@ -80,26 +83,26 @@ def test_import_of_an_invalid_root_writes_nothing(where: Paths, tmp_path: Path):
         lambda d: d["ctlogs"][0]["logId"].update(keyId="***"),
     ],
 )
-def test_malformed_roots_are_config_errors(mutate):
+def test_malformed_roots_are_config_errors(mutate: Callable[[dict[str, Any]], object]) -> None:
     document = json.loads(SigstoreWorld().trusted_root_json())
     mutate(document)
     with pytest.raises(ConfigError):
         parse_trust_root(json.dumps(document).encode())
 
 
-def test_duplicate_keys_are_refused():
+def test_duplicate_keys_are_refused() -> None:
     with pytest.raises(ConfigError, match="duplicate"):
         parse_trust_root(b'{"mediaType": "x", "mediaType": "y"}')
 
 
-def test_unknown_named_root_is_a_config_error(where: Paths):
+def test_unknown_named_root_is_a_config_error(where: Paths) -> None:
     with pytest.raises(ConfigError, match="no trust root named"):
         trust_root(where, "nope")
     with pytest.raises(ConfigError, match="invalid trust root name"):
         trust_root(where, "../etc/passwd")
 
 
-def test_show_says_what_is_trusted_and_how_old(where: Paths, tmp_path: Path):
+def test_show_says_what_is_trusted_and_how_old(where: Paths, tmp_path: Path) -> None:
     source = tmp_path / "root.json"
     source.write_bytes(SigstoreWorld().trusted_root_json())
     import_trust_root(where, source, name="corp")
@@ -113,13 +116,13 @@ def test_show_says_what_is_trusted_and_how_old(where: Paths, tmp_path: Path):
     json.dumps(shown)  # JSON-ready
 
 
-def test_load_trust_root_reads_a_file(tmp_path: Path):
+def test_load_trust_root_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_bytes(SigstoreWorld().trusted_root_json())
     assert load_trust_root(path).name == "x"
 
 
-def test_times_with_fractions_and_offsets_parse():
+def test_times_with_fractions_and_offsets_parse() -> None:
     assert parse_time("2022-12-31T23:59:59.999Z").microsecond == 999000
     assert parse_time("2022-01-01T02:00:00+02:00").hour == 0
     with pytest.raises(ValueError):

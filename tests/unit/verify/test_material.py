@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from safedocker.oci.manifest import Descriptor, Manifest, Referrers
@@ -12,22 +14,30 @@ from safedocker.trust.roots import parse_trust_root
 from safedocker.verify.material import fetch_bundles
 from tests.sigstore_world import BUNDLE_V03, SigstoreWorld
 
+if TYPE_CHECKING:
+
+
+    from safedocker.oci.client import RegistryReader
+    from safedocker.trust.roots import TrustRoot
+    from tests.sigstore_world import Leaf
+
+
 DIGEST = Digest.of(b"bundle world manifest")
 ALICE = Identity(issuer="https://issuer.example", subject="dev@example.com")
 
 
 @pytest.fixture(scope="module")
-def world():
+def world() -> SigstoreWorld:
     return SigstoreWorld()
 
 
 @pytest.fixture(scope="module")
-def root(world):
+def root(world: SigstoreWorld) -> TrustRoot:
     return parse_trust_root(world.trusted_root_json(), name="world")
 
 
 @pytest.fixture(scope="module")
-def leaf(world):
+def leaf(world: SigstoreWorld) -> Leaf:
     return world.issue()
 
 
@@ -51,18 +61,27 @@ class FakeClient:
                                            len(manifest), artifact_type=BUNDLE_V03))
         return digest
 
-    def referrers(self, repository, digest, artifact_type=None):
+    def referrers(self, repository: str, digest: Digest,
+                  artifact_type: str | None = None) -> Referrers:
         assert digest == self.subject
         return Referrers(digest, tuple(self.descriptors), "api")
 
-    def get_manifest(self, repository, reference, **kw):
+    def get_manifest(self, repository: str, reference: str | Digest, *,
+                     accept: str = "", max_size: int = 0) -> Manifest:
+        assert isinstance(reference, Digest)
         return Manifest.parse(self.manifests[reference], digest=reference)
 
-    def get_blob(self, repository, blob, max_size):
+    def get_blob(self, repository: str, blob: Digest | Descriptor, max_size: int) -> bytes:
+        assert isinstance(blob, Descriptor)
         return self.blobs[blob.digest]
 
 
-def test_fetch_bundles_returns_raw_bytes_and_flags_wrong_subjects(world, root, leaf):
+_check: RegistryReader = FakeClient(DIGEST)  # mypy: the fake reads like a RegistryClient
+
+
+def test_fetch_bundles_returns_raw_bytes_and_flags_wrong_subjects(
+        world: SigstoreWorld, root: TrustRoot, leaf: Leaf,
+) -> None:
     client = FakeClient(DIGEST)
     raw = world.bundle(leaf, str(DIGEST))
     client.attach(raw)

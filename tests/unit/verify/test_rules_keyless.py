@@ -30,6 +30,14 @@ from tests.sigstore_world import SigstoreWorld, public_pem
 from tests.unit.signatures import cosign_real
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from safedocker.trust.roots import TrustRoot
+
+
+if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
@@ -121,7 +129,9 @@ def alice(tmp_path: Path) -> KeySigner:
 # --- keyless .sig layers -----------------------------------------------------------------
 
 
-def test_keyless_sig_layer_with_the_trusted_identity_is_accepted(world, roots) -> None:
+def test_keyless_sig_layer_with_the_trusted_identity_is_accepted(
+        world: SigstoreWorld, roots: Callable[[str], TrustRoot],
+) -> None:
     outcome = evaluate_rule(rule(identities=(DEV,)), IMAGE,
                             [(DIGEST, material(DIGEST, keyless_layer(world)))], Config(), roots)
     assert outcome.satisfied, outcome.reasons
@@ -137,8 +147,9 @@ def test_keyless_sig_layer_with_the_trusted_identity_is_accepted(world, roots) -
     (Identity(issuer_regexp="^https://issuer\\.example$", subject_regexp="^admin@"),
      "matches no trusted identity"),
 ])
-def test_keyless_sig_layer_with_another_identity_is_refused(world, roots, identity: Identity,
-                                                            why: str) -> None:
+def test_keyless_sig_layer_with_another_identity_is_refused(
+        world: SigstoreWorld, roots: Callable[[str], TrustRoot], identity: Identity, why: str,
+) -> None:
     outcome = evaluate_rule(rule(identities=(identity,)), IMAGE,
                             [(DIGEST, material(DIGEST, keyless_layer(world)))], Config(), roots)
     assert not outcome.satisfied
@@ -146,14 +157,17 @@ def test_keyless_sig_layer_with_another_identity_is_refused(world, roots, identi
     assert any(why in r and "dev@example.com" in r for r in outcome.reasons), outcome.reasons
 
 
-def test_keyless_identity_regexp_is_searched(world, roots) -> None:
+def test_keyless_identity_regexp_is_searched(world: SigstoreWorld, roots: Callable[[str],
+                                             TrustRoot]) -> None:
     identity = Identity(issuer_regexp="issuer\\.example", subject_regexp="@example\\.com$")
     outcome = evaluate_rule(rule(identities=(identity,)), IMAGE,
                             [(DIGEST, material(DIGEST, keyless_layer(world)))], Config(), roots)
     assert outcome.satisfied, outcome.reasons
 
 
-def test_keyless_certificate_expired_at_integrated_time_is_refused(world, roots) -> None:
+def test_keyless_certificate_expired_at_integrated_time_is_refused(world: SigstoreWorld,
+                                                                   roots: Callable[[str],
+                                                                   TrustRoot]) -> None:
     expired = keyless_layer(world, not_before=world.now - timedelta(hours=2))
     outcome = evaluate_rule(rule(identities=(DEV,)), IMAGE, [(DIGEST, material(DIGEST, expired))],
                             Config(), roots)
@@ -161,7 +175,9 @@ def test_keyless_certificate_expired_at_integrated_time_is_refused(world, roots)
     assert any("signing certificate" in r and "is not valid at" in r for r in outcome.reasons)
 
 
-def test_keyless_signature_over_another_digest_is_refused(world, roots) -> None:
+def test_keyless_signature_over_another_digest_is_refused(
+        world: SigstoreWorld, roots: Callable[[str], TrustRoot],
+) -> None:
     outcome = evaluate_rule(rule(identities=(DEV,)), IMAGE,
                             [(DIGEST, material(DIGEST, keyless_layer(world, OTHER)))],
                             Config(), roots)
@@ -169,7 +185,9 @@ def test_keyless_signature_over_another_digest_is_refused(world, roots) -> None:
     assert any(f"names digest {OTHER}" in r for r in outcome.reasons), outcome.reasons
 
 
-def test_keyless_sig_layer_from_an_untrusted_root_is_refused(world, roots) -> None:
+def test_keyless_sig_layer_from_an_untrusted_root_is_refused(
+        world: SigstoreWorld, roots: Callable[[str], TrustRoot],
+) -> None:
     stranger = SigstoreWorld()
     outcome = evaluate_rule(rule(identities=(DEV,)), IMAGE,
                             [(DIGEST, material(DIGEST, keyless_layer(stranger)))],
@@ -223,7 +241,7 @@ def test_pki_rule_with_the_real_cosign_fixture(pki_files: tuple[str, str], ident
 
 
 def test_pki_signature_is_refused_under_other_roots_a_required_log_or_fulcio(
-        pki_files: tuple[str, str], roots, tmp_path: Path) -> None:
+        pki_files: tuple[str, str], roots: Callable[[str], TrustRoot], tmp_path: Path) -> None:
     digest = cosign_real.manifest_digest(PKI_DIR)
     ref = parse_reference("localhost:5000/test:latest")
     candidates = [(digest, material(digest, pki_layer()))]
@@ -247,7 +265,9 @@ def test_pki_signature_is_refused_under_other_roots_a_required_log_or_fulcio(
 # --- bundles -------------------------------------------------------------------------------
 
 
-def test_bundle_signed_with_a_trusted_key_is_accepted(roots, world, alice: KeySigner) -> None:
+def test_bundle_signed_with_a_trusted_key_is_accepted(
+        roots: Callable[[str], TrustRoot], world: SigstoreWorld, alice: KeySigner,
+) -> None:
     bundle = world.bundle(None, str(DIGEST), key=alice.private, with_tlog=False)
     outcome = evaluate_rule(rule(keys=("alice",)), IMAGE,
                             [(DIGEST, material(DIGEST, bundles=(bundle,)))],
@@ -257,7 +277,7 @@ def test_bundle_signed_with_a_trusted_key_is_accepted(roots, world, alice: KeySi
 
 
 def test_bundle_signed_with_a_trusted_key_and_a_tlog_entry_is_accepted(
-        world, roots, alice: KeySigner) -> None:
+        world: SigstoreWorld, roots: Callable[[str], TrustRoot], alice: KeySigner) -> None:
     """What cosign v3 writes by default: a key-signed DSSE bundle with a Rekor entry."""
     bundle = world.bundle(None, str(DIGEST), key=alice.private)
     outcome = evaluate_rule(rule(keys=("alice",)), IMAGE,
@@ -266,8 +286,9 @@ def test_bundle_signed_with_a_trusted_key_and_a_tlog_entry_is_accepted(
     assert outcome.satisfied, outcome.reasons
 
 
-def test_bundle_signed_with_an_untrusted_key_or_for_another_digest_is_refused(roots,
-        world, alice: KeySigner, tmp_path: Path) -> None:
+def test_bundle_signed_with_an_untrusted_key_or_for_another_digest_is_refused(
+        roots: Callable[[str], TrustRoot], world: SigstoreWorld, alice: KeySigner, tmp_path: Path,
+) -> None:
     mallory = KeySigner(tmp_path, "mallory")
     config = Config(keys={"alice": alice.entry, "mallory": mallory.entry})
     stranger = world.bundle(None, str(DIGEST), key=mallory.private, with_tlog=False)
@@ -282,7 +303,9 @@ def test_bundle_signed_with_an_untrusted_key_or_for_another_digest_is_refused(ro
     assert any(f"does not name {DIGEST}" in r for r in outcome.reasons), outcome.reasons
 
 
-def test_keyless_bundle_is_accepted_and_judged_by_identity(world, roots) -> None:
+def test_keyless_bundle_is_accepted_and_judged_by_identity(
+        world: SigstoreWorld, roots: Callable[[str], TrustRoot],
+) -> None:
     bundle = world.bundle(world.issue(), str(DIGEST))
     candidates = [(DIGEST, material(DIGEST, bundles=(bundle,)))]
     ok = evaluate_rule(rule(identities=(DEV,)), IMAGE, candidates, Config(), roots)
@@ -297,8 +320,9 @@ def test_keyless_bundle_is_accepted_and_judged_by_identity(world, roots) -> None
 # --- thresholds ----------------------------------------------------------------------------
 
 
-def test_a_key_signer_and_a_keyless_signer_are_two_distinct_signers(world, roots,
-                                                                   alice: KeySigner) -> None:
+def test_a_key_signer_and_a_keyless_signer_are_two_distinct_signers(
+        world: SigstoreWorld, roots: Callable[[str], TrustRoot], alice: KeySigner,
+) -> None:
     config = Config(keys={"alice": alice.entry})
     two = rule(keys=("alice",), identities=(DEV,), threshold=2)
     both = material(DIGEST, alice.layer(DIGEST), keyless_layer(world))
@@ -318,8 +342,9 @@ def test_a_key_signer_and_a_keyless_signer_are_two_distinct_signers(world, roots
     assert evaluate_rule(two, IMAGE, [(DIGEST, mixed)], config, roots).satisfied
 
 
-def test_one_key_in_a_sig_layer_and_in_a_bundle_is_one_signer(roots, world, alice: KeySigner,
-                                                              tmp_path: Path) -> None:
+def test_one_key_in_a_sig_layer_and_in_a_bundle_is_one_signer(
+        roots: Callable[[str], TrustRoot], world: SigstoreWorld, alice: KeySigner, tmp_path: Path,
+) -> None:
     bob = KeySigner(tmp_path, "bob")
     config = Config(keys={"alice": alice.entry, "bob": bob.entry})
     two = rule(keys=("alice", "bob"), threshold=2)
