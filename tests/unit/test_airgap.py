@@ -419,8 +419,9 @@ def test_load_without_a_cache_refuses_before_docker(tmp_path: Path, key: Key, co
     assert docker.calls == []
 
 
-def test_archive_written_by_save_format_round_trips_through_check_docker_tar(
+def test_check_docker_tar_accepts_a_docker_save_tar_of_the_verified_image(
         tmp_path: Path) -> None:
+    """A tar laid out as `docker save` writes it (not one written by `safe-docker save`)."""
     image = Image()
     inner = tmp_path / "inner.tar"
     inner.write_bytes(docker_tar([image]))

@@ -69,9 +69,14 @@ def test_round_trip_signs_what_the_public_key_verifies() -> None:
     assert not key.verify(signature, b"other")
 
 
-def test_empty_password_works_as_in_cosign() -> None:
-    private_pem, _ = generate_key_pair(b"")
-    load_private_key(private_pem, b"")
+def test_an_empty_password_encrypts_and_decrypts_the_key_as_in_cosign() -> None:
+    private_pem, public_pem = generate_key_pair(b"")
+    private = load_private_key(private_pem, b"")
+    assert public_key_pem(private) == public_pem
+    payload = b"signed with the key of an empty password"
+    assert load_public_key(public_pem, "empty").verify(sign(private, payload), payload)
+    with pytest.raises(ConfigError, match="cannot decrypt"):
+        load_private_key(private_pem, b"not empty")
 
 
 def test_wrong_password_is_a_clear_config_error() -> None:
