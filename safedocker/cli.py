@@ -11,7 +11,6 @@ import getpass
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -19,6 +18,7 @@ import typer
 from typer._click.exceptions import ClickException
 
 from safedocker import __version__
+from safedocker._internal.timefmt import stamp
 from safedocker.console import run_guarded, setup_logging
 from safedocker.errors import ExitCode, SafeDockerError, UsageError
 
@@ -92,7 +92,7 @@ def verify(
                         offline=environment.offline(), cache=_cache())
     verdict = verifier.verify(parse_reference(image))
     if verdict.offline:
-        typer.echo(f"decided offline from signatures cached {_when(verdict.material_time)}",
+        typer.echo(f"decided offline from signatures cached {stamp(verdict.material_time)}",
                    err=True)
     if as_json:
         _print_json(verdict.to_json())
@@ -351,7 +351,7 @@ def cache_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     """Tag → digest mappings seen, and whether signatures are cached for offline use."""
     with _cache() as cache:
         rows = [{"name": e.name, "tag": e.tag, "digest": str(e.digest),
-                 "seen": _when(e.seen_at), "material": e.has_material}
+                 "seen": stamp(e.seen_at), "material": e.has_material}
                 for e in cache.entries()]
     if as_json:
         _print_json(rows)
@@ -369,7 +369,7 @@ def cache_prune(
     = "0s",
 ) -> None:
     """Remove cached entries older than --older-than."""
-    from safedocker.policy.config import parse_duration
+    from safedocker._internal.timefmt import parse_duration
 
     try:
         seconds = parse_duration(older_than)
@@ -418,12 +418,6 @@ def cache_import(file: Path) -> None:
                 staged.flush()
                 import_trust_root(paths(), Path(staged.name), name)  # validated first
             typer.echo(f"imported trusted root {name!r}")
-
-
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))
 
 
 @app.command()

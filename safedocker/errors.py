@@ -1,8 +1,9 @@
 """One exception root for everything safe-docker refuses, each error knowing its exit code.
 
-Library code raises these; ``cli.py`` and ``shim.py`` turn them into one stderr line and
-an exit status in one place. Errors from third-party libraries are converted where they
-enter our code (``raise ... from e``) so that no foreign exception reaches the user.
+Library code raises these; :func:`safedocker.console.run_guarded` (for the own commands
+and for pull/run/create alike) turns them into one stderr line and an exit status. Errors
+from third-party libraries are converted where they enter our code (``raise ... from e``)
+so that no foreign exception reaches the user.
 """
 
 from __future__ import annotations

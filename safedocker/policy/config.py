@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from safedocker._internal import environment
 from safedocker._internal.files import atomic_write
+from safedocker._internal.timefmt import parse_duration
 from safedocker.errors import ConfigError
 from safedocker.policy.model import (
     Action,
@@ -92,18 +93,6 @@ _IDENTITY_KEYS = {
     "github_workflow_ref", "github_workflow_trigger",
 }
 _ATTESTATION_KEYS = {"predicate_type", "identities", "keys"}
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` → seconds."""
-    match = _DURATION_RE.match(text)
-    if not match:
-        raise ValueError(f"invalid duration {text!r}: expected a number and s/m/h/d/w, e.g. 30d")
-    return float(int(match.group(1)) * _DURATION_UNITS[match.group(2)])
-
-
 class _Reader:
     """Reads one TOML document and reports errors with file, line and key."""
 

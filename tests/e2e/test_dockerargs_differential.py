@@ -1,4 +1,4 @@
-"""Differential test of safedocker.dockerargs against the real docker CLI and dockerd.
+"""Differential test of safedocker._docker.argv against the real docker CLI and dockerd.
 
 Seeded random ``create`` lines (global flags, every value flag the daemon accepts at
 create time in every spelling, combined shorts, ``--``, odd image names). For each line:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker.errors import ConfigError, UsageError
-from safedocker.policy.config import load_config, parse_duration, remove_rule, set_rule
+from safedocker.policy.config import load_config, remove_rule, set_rule
 from safedocker.policy.model import Action, Mode, ReferenceCheck, Tlog, Unmatched
 from safedocker.policy.paths import Paths
 from safedocker.trust.roots import is_root_name
@@ -150,12 +150,6 @@ def test_rules_are_written_atomically_and_replaced_by_scope(where: Paths) -> Non
         remove_rule(where, "ubuntu")
     leftovers = [p.name for p in where.config_dir.iterdir() if p.name.startswith(".")]
     assert leftovers == []
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("30d", 2592000), ("12h", 43200), ("90m", 5400),
-                                               ("3600s", 3600), ("2w", 1209600)])
-def test_durations(text: str, seconds: int) -> None:
-    assert parse_duration(text) == seconds
 
 
 def test_reading_the_config_imports_no_cryptography(where: Paths) -> None:

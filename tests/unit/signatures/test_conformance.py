@@ -1,6 +1,6 @@
 """Every key-based row of ../shared/fixtures/cosign-real/README.md, on real cosign bytes.
 
-``accepts`` does what verify.py will do for a key rule: some signature must verify with
+``accepts`` does what verify/rules.py does for a key rule: some signature must verify with
 a trusted key for this manifest digest, fit the reference rule, and (when a Rekor key is
 required) carry a SET from that log naming the same signature, key and payload.
 """

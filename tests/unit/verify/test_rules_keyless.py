@@ -4,7 +4,7 @@ sigstore bundles, and thresholds that mix key and keyless signers.
 The material is built in memory: keyless signatures come from the independent
 SigstoreWorld (tests/sigstore_world.py), the PKI signature is the real cosign fixture
 in ../shared/fixtures/cosign-real, key signatures are made with safe-docker's cosign key
-code as in test_verify.py.
+code as in test_rules.py.
 """
 
 from __future__ import annotations
