@@ -35,7 +35,6 @@ from safedocker.policy.model import (
     stricter_unmatched,
 )
 from safedocker.policy.paths import Paths, paths
-from safedocker.trust.roots import is_root_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -269,8 +268,12 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
                                "identities")
         attestations.append(Attestation(predicate_type, tuple(att_identities), att_keys))
     trust_root_name = entry.get("trust_root", "default")
-    if not is_root_name(trust_root_name):
-        raise reader.error(f"{prefix}trust_root", "must be the name of an imported trusted root")
+    if "trust_root" in entry:  # trust/roots.py's rule; imported only when a rule names one
+        from safedocker.trust.roots import is_root_name
+
+        if not is_root_name(trust_root_name):
+            raise reader.error(f"{prefix}trust_root",
+                               "must be the name of an imported trusted root")
     annotations = entry.get("annotations", {})
     if not isinstance(annotations, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()

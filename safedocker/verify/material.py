@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from safedocker._internal import strictjson
 from safedocker._internal.encoding import b64decode, b64encode
 from safedocker.errors import SafeDockerError, VerificationError
-from safedocker.signatures.bundle import BUNDLE_MEDIA_TYPES, MAX_BUNDLE_SIZE, MAX_BUNDLES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -165,6 +164,8 @@ def fetch_bundles(client: RegistryReader, repository: str, digest: Digest) -> li
     Registry failures propagate (RegistryUnavailable, RegistryError); a referrer that
     claims to be a bundle but cannot be read comes back with ``error`` set.
     """
+    from safedocker.signatures.bundle import MAX_BUNDLES
+
     referrers = client.referrers(repository, digest)
     out: list[BundleCandidate] = []
     for desc in referrers.descriptors:
@@ -182,12 +183,15 @@ def _unusable(why: str) -> VerificationError:
 
 def _is_bundle(desc: Descriptor) -> bool:
     kind = desc.artifact_type or ""
+    from safedocker.signatures.bundle import BUNDLE_MEDIA_TYPES
+
     return any(kind.startswith(t.split(";")[0]) for t in BUNDLE_MEDIA_TYPES)
 
 
 def _fetch_one(client: RegistryReader, repository: str, digest: Digest, desc: Descriptor,
                source: str) -> BundleCandidate:
     from safedocker.oci.client import BlobNotFound, ManifestNotFound
+    from safedocker.signatures.bundle import BUNDLE_MEDIA_TYPES, MAX_BUNDLE_SIZE
 
     media = desc.artifact_type or ""
     try:

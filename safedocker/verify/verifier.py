@@ -21,7 +21,6 @@ from safedocker.errors import (
     RegistryUnavailable,
     VerificationError,
 )
-from safedocker.oci.auth import AuthCache
 from safedocker.policy.model import Action, Decision, Unmatched
 from safedocker.verify.material import (
     MATERIAL_KIND_COSIGN,
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from safedocker.cache.store import Cache
+    from safedocker.oci.auth import AuthCache
     from safedocker.oci.client import RegistryClient
     from safedocker.policy.config import Config
     from safedocker.reference import Digest, ImageRef
@@ -77,7 +77,7 @@ class Verifier:
     offline: bool = False
     cache: Cache | None = None
     trust_roots: Callable[[str], TrustRoot] | None = None  # by name; default: config dir
-    auth_cache: AuthCache = field(default_factory=AuthCache)  # shared by its clients
+    auth_cache: AuthCache | None = None  # shared by its clients; made with the first one
     docker_config_dir: str | None = None  # docker's --config, for registry credentials
     _clients: dict[str, RegistryClient] = field(default_factory=dict)
     _roots: dict[str, TrustRoot] = field(default_factory=dict)
@@ -91,8 +91,11 @@ class Verifier:
 
     def client(self, registry: str) -> RegistryClient:
         if registry not in self._clients:
+            from safedocker.oci.auth import AuthCache
             from safedocker.oci.client import RegistryClient
 
+            if self.auth_cache is None:
+                self.auth_cache = AuthCache()
             self._clients[registry] = RegistryClient(
                 registry, insecure_registries=self.config.insecure_registries,
                 docker_config_dir=self.docker_config_dir, auth_cache=self.auth_cache,
