@@ -80,3 +80,20 @@ def test_version() -> None:
     out = subprocess.run([sys.executable, "-m", "safedocker", "--version"], capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == f"safe-docker {__version__}"
+
+
+def test_readme_layout_lists_every_module() -> None:
+    block = README[README.index("## Layout"):].split("```")[1]
+    listed: set[str] = set()
+    folder = ""
+    for line in block.splitlines():
+        name = line.strip().split(" ")[0] if line.strip() else ""
+        indent = len(line) - len(line.lstrip())
+        if indent == 2 and name.endswith("/"):
+            folder = name
+        elif name.endswith(".py") and indent in (2, 4):
+            listed.add((folder if indent == 4 else "") + name)
+    package = Path(__file__).parents[2] / "safedocker"
+    modules = {str(p.relative_to(package)) for p in package.rglob("*.py")
+               if p.name != "__init__.py" or p.parent == package}
+    assert listed == modules
