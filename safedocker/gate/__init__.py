@@ -1,0 +1,1 @@
+"""The one decision for run, create, pull, compose and build: what reaches docker, pinned."""
