@@ -3,7 +3,7 @@
 Two flavours, two grammars:
 
 * ``Flavour.V2``, the docker CLI plugin ``docker compose`` (Go, cobra/pflag), modelled on
-  docker/compose ``v5.5.0-71-gf7297942`` (main, August 2026): ``cmd/compose/compose.go``
+  docker/compose ``v5.5.0-71-gf7297942`` (main at f72979427): ``cmd/compose/compose.go``
   (root flags, ``TraverseChildren``, ``SetInterspersed(false)``) and the subcommand files
   ``up.go create.go run.go pull.go scale.go watch.go build.go start.go restart.go``;
   cobra v1.10.2 / pflag v1.0.10 rules. No abbreviation of long options; ``--opt=value``,
@@ -25,9 +25,10 @@ Decisions (allowlist; anything else raises `ComposeArgvError`, a `UsageError` wh
   naming what compose would have read.
 * 1.x ``-f=decoy.yml`` (docopt: the file ``=decoy.yml``) and v2 ``-f=`` (pflag: the file
   ``=``) are refused as ``AMBIGUOUS_FORM``: nobody writing them means that.
-* v2 combined short options whose last one takes its value from the next word
-  (``-vf x up``) are refused before the subcommand: cobra's traversal does not see that
-  value, so compose would not run the subcommand the way its flag parser reads it.
+* Before the v2 subcommand, cobra's ``Traverse`` (not pflag) finds the subcommand, with a
+  rougher reading: it does not see the value of combined short options (``-vf x up``) and
+  takes a separate value that looks like an option (``-p --file ps up``: it runs ``up``)
+  for an option. Both are refused as ``AMBIGUOUS_FORM``; ``--opt=value`` is always safe.
 * An option that is not repeatable, given twice, is refused (1.x refuses it too; v2 would
   silently keep the last value). Aliases count as the same option (v2 ``--workdir`` is
   ``--project-directory``, ``--y`` is ``--yes``, ``run --volumes`` is ``--volume``).
@@ -83,6 +84,8 @@ MAY_START subcommands every option is checked against the subcommand's allowlist
 services are found, and the options that change which images are used are reported
 (`ImageEffect`; e.g. ``run --entrypoint`` changes no image and is not reported).
 
+Run compose with ``canonical_argv`` (PASS subcommands too), never with the user's words: it
+writes ``--opt=value``, which docopt, pflag and cobra's traversal all read the same way.
 The caller resolves the model with ``config_argv`` (the user's files, project name and
 directory, env files, profiles, compatibility) and runs compose on the resolved model with
 ``canonical_argv(cmd, files=[resolved])``. Compose also reads COMPOSE_FILE,
@@ -482,14 +485,14 @@ def _parse_pflag(tokens: Sequence[str], specs: tuple[OptionSpec, ...], *, where:
             parsed.operands += tokens[index:]
             break
         elif word.startswith("--"):
-            index = _pflag_long(word, tokens, index, table, parsed, where)
+            index = _pflag_long(word, tokens, index, table, parsed, where, root)
         else:
             index = _pflag_shorts(word, tokens, index, table, parsed, where, root)
     return parsed
 
 
 def _pflag_long(word: str, tokens: Sequence[str], index: int, table: _Table,
-                parsed: _Parsed, where: str) -> int:
+                parsed: _Parsed, where: str, root: bool) -> int:
     name, eq, value = word.partition("=")
     spec = table.longs.get(name)
     if spec is None or word[2] in "-=":
@@ -502,8 +505,21 @@ def _pflag_long(word: str, tokens: Sequence[str], index: int, table: _Table,
         return index
     if index >= len(tokens):
         raise _missing(word, where)
+    if root:
+        _check_traversal(word, tokens[index], spec)
     parsed.options.append((spec, tokens[index]))
     return index + 1
+
+
+def _check_traversal(word: str, value: str, spec: OptionSpec) -> None:
+    """Before the subcommand, cobra's Traverse (not pflag) picks the subcommand: it takes a
+    separate value that looks like an option (``--x``, ``-x``) for an option of its own, so
+    ``-p --file ps up`` runs ``up`` where pflag reads project ``--file`` and command ``ps``."""
+    if (value.startswith("--") or len(value) == 2 and value.startswith("-")) and "=" not in value:
+        raise _error(ArgvProblem.AMBIGUOUS_FORM, f"compose option {word} has a value that "
+                     "looks like an option", value,
+                     why="docker compose would look for its subcommand in the wrong place",
+                     hint=f"write {spec.long}={value}" if spec.long else "")
 
 
 def _pflag_shorts(word: str, tokens: Sequence[str], index: int, table: _Table,
@@ -532,6 +548,8 @@ def _pflag_shorts(word: str, tokens: Sequence[str], index: int, table: _Table,
                              "its value from the next word", word,
                              why="docker compose would not find its subcommand after it",
                              hint=f"write {spec.name} VALUE separately")
+            if root:
+                _check_traversal(word, tokens[index], spec)
             value, rest = tokens[index], ""
             index += 1
         else:
