@@ -382,10 +382,12 @@ class _Reader:
         found: list[ImageUse] = []
         for number, tplat in enumerate(targets):
             env = self._env(metas, froms, tplat)
-            stages = self._stages(froms, env, tplat, found)
+            these: list[ImageUse] = []
+            stages = self._stages(froms, env, tplat, these)
             if number == 0:
                 self.stages_out = stages
-            self._commands(froms, body, stages, tplat, found)
+            self._commands(froms, body, stages, tplat, these)
+            found += sorted(these, key=lambda u: u.line)  # stable: FROM before its COPY
         return found
 
     # ---- ARGs
