@@ -34,11 +34,16 @@ if TYPE_CHECKING:
 _REWRITTEN = (Use.FROM, Use.COPY_FROM, Use.ONBUILD_COPY_FROM)
 
 
+def _key(ref: ImageRef) -> ImageRef:
+    """``alpine`` and ``alpine:latest`` are one image to pull."""
+    return ref if ref.tag or ref.digest else ref.with_tag("latest")
+
+
 def _pins(pins: Mapping[str, str]) -> dict[ImageRef, str]:
     """{image as written or normalized → repo@digest}, keyed by the normalized reference."""
     out: dict[ImageRef, str] = {}
     for original, pinned in pins.items():
-        ref = parse_reference(original)
+        ref = _key(parse_reference(original))
         target = parse_reference(pinned)
         if target.digest is None:
             raise UsageError(f"the pin for {original} has no digest: {pinned}")
@@ -50,7 +55,7 @@ def _pins(pins: Mapping[str, str]) -> dict[ImageRef, str]:
 
 
 def _pin_for(use: ImageUse | NamedContext, ref: ImageRef, pins: dict[ImageRef, str]) -> str:
-    pinned = pins.get(ref)
+    pinned = pins.get(_key(ref))
     if pinned is None:
         where = use.where if isinstance(use, ImageUse) else f"--build-context {use.key}"
         raise Refused(f"{where}: no verified digest for {ref}",
@@ -185,7 +190,7 @@ def buildkit(
             contexts[named.key] = f"docker-image://{_pin_for(named, named.image, table)}"
     build_args: tuple[tuple[str, str], ...] = ()
     if frontend is not None:
-        pinned = table.get(frontend.ref)
+        pinned = table.get(_key(frontend.ref))
         if pinned is None:
             raise Refused(f"no verified digest for the Dockerfile frontend {frontend.ref}",
                           hint="every image of the build must be verified before it starts")
