@@ -48,7 +48,7 @@ from safedocker.build.parser import (
 from safedocker.errors import Refused, UsageError
 from safedocker.reference import ImageRef, parse_reference
 
-MAX_DOCKERFILE = 1024 * 1024
+MAX_DOCKERFILE = 256 * 1024  # the largest real ones are tens of KiB
 MAX_PLATFORMS = 32
 SCRATCH = "scratch"
 # moby builtinAllowedBuildArgs: usable in the legacy builder's FROM without an ARG.
@@ -173,7 +173,7 @@ def scan(
     if len(data) > MAX_DOCKERFILE:
         raise UsageError(
             f"the Dockerfile is larger than {MAX_DOCKERFILE // 1024} KiB",
-            hint="safe-docker reads Dockerfiles up to 1 MiB",
+            hint=f"safe-docker reads Dockerfiles up to {MAX_DOCKERFILE // 1024} KiB",
         )
     args = dict(build_args or {})
     plats = platforms or Platforms()
@@ -202,6 +202,7 @@ def scan(
     if heredoc_lines:
         readings += _other_readings(data)
     images: list[ImageUse] = []
+    seen: set[ImageUse] = set()
     notes: list[str] = []
     stages: tuple[Stage, ...] = ()
     scanned = 0
@@ -225,7 +226,8 @@ def scan(
         if index == 0:
             stages, notes = reader.stages_out, list(reader.notes)
         for use in found:
-            if use not in images:
+            if use not in seen:  # the same use found by several readings or platforms
+                seen.add(use)
                 images.append(use)
     if ignored is not None:
         notes.append(f"the legacy builder ignores the Dockerfile frontend {ignored.ref}")
@@ -255,6 +257,9 @@ def trigger_images(
             raise DockerfileSyntaxError(f"{node.keyword} isn't allowed as an ONBUILD trigger")
         reader = _Reader(parsed, scanned.builder, dict(inputs.build_args), inputs.platforms,
                          inputs.target)
+        for known in scanned.stages:
+            if known.name is not None:
+                reader.first.setdefault(known.name, known.index)
         before = len(found)
         reader.sources(node, node, stage, scanned.stages, None, found, onbuild=True)
         found[before:] = [replace(u, line=line, span=None) for u in found[before:]]
@@ -353,6 +358,7 @@ class _Reader:
         self.lexer = Lexer(parsed.escape)
         self.notes: list[str] = []
         self.stages_out: tuple[Stage, ...] = ()
+        self.first: dict[str, int] = {}  # stage name -> its first stage
 
     def run(self) -> list[ImageUse]:
         metas: list[Node] = []
@@ -490,6 +496,7 @@ class _Reader:
         self, froms: list[_FromLine], env: _Env, tplat: str | None, found: list[ImageUse]
     ) -> tuple[Stage, ...]:
         stages: list[Stage] = []
+        latest: dict[str, int] = {}  # stage name -> the last stage of that name so far
         for index, line in enumerate(froms):
             number = line.node.start_line
             base = self._expand(line.base_written, env, number)
@@ -507,27 +514,25 @@ class _Reader:
                         f"{line.platform}"
                     )
                 platform = str(Platform.parse(value))
-            base_stage = self._stage_named(base, stages, exact=self.builder is Builder.BUILDKIT)
+            # BuildKit compares exactly with the lowercased names, moby case-insensitively.
+            base_stage = latest.get(base if self.builder is Builder.BUILDKIT else base.lower())
             scratch = base_stage is None and base == SCRATCH
             if base_stage is None and not scratch:
                 where = f"Dockerfile line {number} (FROM)"
                 span = line.base_span if line.base_span[0] >= 0 else None
                 found_use = ImageUse(Use.FROM, number, line.base_written, base,
                                      image_ref(base, where), platform, tplat, span)
-                if found_use not in found:
-                    found.append(found_use)
+                found.append(found_use)
             stages.append(Stage(index, line.name, number, base, base_stage, scratch))
+            if line.name is not None:
+                latest[line.name] = index
+                self.first.setdefault(line.name, index)
         return tuple(stages)
 
-    @staticmethod
-    def _stage_named(name: str, stages: list[Stage] | tuple[Stage, ...], *,
-                     exact: bool) -> int | None:
-        """The last earlier stage of that name (BuildKit: exact, names are lowercase)."""
-        wanted = name if exact else name.lower()
-        for stage in reversed(stages):
-            if stage.name is not None and stage.name == wanted:
-                return stage.index
-        return None
+    def _named_before(self, name: str, stage: int | None = None) -> bool:
+        """A stage of that name (lowercased) exists, before stage ``stage`` if given."""
+        first = self.first.get(name.lower())
+        return first is not None and (stage is None or first < stage)
 
     # ---- COPY --from, RUN --mount, ONBUILD
 
@@ -593,10 +598,8 @@ class _Reader:
             use = Use.ONBUILD_COPY_FROM if onbuild else Use.COPY_FROM
             span = located.file_span(flag.start, flag.end)
             where = f"Dockerfile line {number} ({use.value})"
-            item = ImageUse(use, number, decode(located.line[flag.start:flag.end]), value,
-                            image_ref(value, where), None, tplat, span)
-            if item not in found:
-                found.append(item)
+            found.append(ImageUse(use, number, decode(located.line[flag.start:flag.end]), value,
+                                  image_ref(value, where), None, tplat, span))
         elif node.command == "run":
             mounts = [f.value for f in node.flags if f.name == "mount" and f.value is not None]
             if mounts and self.builder is Builder.LEGACY:
@@ -607,16 +610,14 @@ class _Reader:
                 return
             for spec in mounts:
                 source = _mount_from(spec, number) or SCRATCH
-                if self._stage_named(source.lower(), stages, exact=True) is not None:
+                if self._named_before(source):
                     continue
                 if source == SCRATCH:
                     continue
                 use = Use.ONBUILD_MOUNT_FROM if onbuild else Use.MOUNT_FROM
                 where = f"Dockerfile line {number} ({use.value})"
-                item = ImageUse(use, number, spec, source, image_ref(source, where), None,
-                                tplat, None)
-                if item not in found:
-                    found.append(item)
+                found.append(ImageUse(use, number, spec, source, image_ref(source, where), None,
+                                      tplat, None))
 
     def _copy_source_is_stage(
         self, value: str, stage: int, stages: tuple[Stage, ...], number: int, onbuild: bool
@@ -632,20 +633,17 @@ class _Reader:
                 )
             if _INTEGER.match(value):
                 return True  # a stage index (or an image already listed)
-            return self._stage_named(value.lower(), stages, exact=True) is not None or (
-                value == SCRATCH
-            )
+            return self._named_before(value) or value == SCRATCH
         # legacy: stages committed before this one, by name, then by index
         if value == SCRATCH:
             return True  # never an image: the daemon refuses to pull "scratch"
-        earlier = stages[:stage]
-        if self._stage_named(value, earlier, exact=False) is not None:
+        if self._named_before(value, stage):
             if onbuild:
                 self._check_onbuild_order(value, stages, number)
             return True
         if _INTEGER.match(value):
             return True  # an index; an invalid one fails the build
-        if onbuild and self._stage_named(value, stages, exact=False) is not None:
+        if onbuild and self._named_before(value):
             self._check_onbuild_order(value, stages, number)
         return False
 

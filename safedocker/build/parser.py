@@ -192,6 +192,8 @@ class _Directives:
 
 def lstrip(data: bytes) -> bytes:
     """bytes.TrimLeftFunc(data, unicode.IsSpace): runes; an invalid byte is no space."""
+    if not data or (data[0] < 0x80 and data[0] not in _GO_SPACE_BYTES):
+        return data  # the common case, without decoding
     text = decode(data)
     i = 0
     while i < len(text) and go_space(text[i]):
@@ -201,6 +203,8 @@ def lstrip(data: bytes) -> bytes:
 
 def _rstrip(data: bytes) -> bytes:
     """The right half of strings.TrimSpace."""
+    if not data or (data[-1] < 0x80 and data[-1] not in _GO_SPACE_BYTES):
+        return data
     text = decode(data)
     end = len(text)
     while end > 0 and go_space(text[end - 1]):
