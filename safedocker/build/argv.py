@@ -9,7 +9,7 @@ v28.2.2) or, when BuildKit is used, buildx's ``build`` — ``docker build`` is t
 to the buildx plugin, which parses it (docker/buildx v0.36.1 commands/build.go, root.go).
 Options of older buildx releases that v0.36.1 no longer has are refused as unknown.
 
-pflag rules, as in ``safedocker.dockerargs``: ``--opt=value``, ``--opt value``, ``-t v``,
+pflag rules, as in ``safedocker._docker.argv``: ``--opt=value``, ``--opt value``, ``-t v``,
 ``-tv``, ``-t=v``, combined shorts (``-qt name``), a bool takes a value only through ``=``,
 ``--`` ends options, options and the one PATH|URL|- argument may be interleaved.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from safedocker.build.model import Builder, context_key
-from safedocker.dockerargs import split_globals
+from safedocker._docker.argv import split_globals
 from safedocker.errors import UsageError
 from safedocker.reference import ImageRef, parse_reference
 
