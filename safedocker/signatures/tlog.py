@@ -295,7 +295,8 @@ def _set_time(entry: dict[str, Any], log: LogInstance, body: bytes, log_index: i
         raise _fail("integratedTime is out of range") from e
 
 
-def _inclusion(entry: dict[str, Any], log: LogInstance, body: bytes) -> Checkpoint:
+def _inclusion(entry: dict[str, Any], log: LogInstance, body: bytes, *,
+               rekor_v2: bool) -> Checkpoint:
     proof = _obj(entry.get("inclusionProof"), "inclusionProof")
     index = _uint(proof.get("logIndex"), "inclusionProof.logIndex")
     size = _uint(proof.get("treeSize"), "inclusionProof.treeSize")
@@ -308,7 +309,7 @@ def _inclusion(entry: dict[str, Any], log: LogInstance, body: bytes) -> Checkpoi
     if not isinstance(envelope, str):
         raise _fail("the inclusion proof has no checkpoint")
     verify_inclusion(body, index, size, path, root_hash)
-    checkpoint = verify_checkpoint(envelope, log)
+    checkpoint = verify_checkpoint(envelope, log, check_name=rekor_v2)
     if checkpoint.root_hash != root_hash or checkpoint.size != size:
         raise _fail("the checkpoint is for another tree than the inclusion proof "
                     "(root hash or size differ)")
@@ -355,5 +356,5 @@ def verify_entry(entry: object, trust_root: TrustRoot, signed: Signed, *,
     has_checkpoint = isinstance(entry.get("inclusionProof"), dict) and isinstance(
         entry["inclusionProof"].get("checkpoint"), dict)
     if require_proof or has_checkpoint:
-        checkpoint = _inclusion(entry, log, body)
+        checkpoint = _inclusion(entry, log, body, rekor_v2=pair in REKOR_V2_KINDS)
     return LogProof(log, f"{pair[0]} {pair[1]}", log_index, integrated, checkpoint)

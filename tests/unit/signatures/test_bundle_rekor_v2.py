@@ -17,7 +17,7 @@ from safedocker.policy import Identity, Tlog
 from safedocker.reference import Digest
 from safedocker.signatures.bundle import verify_bundle
 from safedocker.signatures.keys import load_public_key
-from safedocker.trustroot import parse_trust_root
+from safedocker.trustroot import embedded_trust_root, parse_trust_root
 from tests.sigstore_v2 import TimestampAuthority
 from tests.sigstore_world import SigstoreWorld, public_pem
 
@@ -51,6 +51,17 @@ def keyless(raw, root):
 
 def keyed(raw, root, team, tlog=Tlog.REQUIRED):
     return verify_bundle(raw, DIGEST, keys=[team], trust_root=root, tlog=tlog)
+
+
+def test_trusted_roots_list_rekor_v2_shards_and_timestamp_authorities(world, root):
+    shard = root.tlog(world.rekor_v2.log_id.hex())
+    assert shard is not None and shard.key.algorithm == "ed25519"
+    assert shard.base_url == world.rekor_v2.base_url
+    (tsa,) = root.timestamp_authorities
+    assert tsa.uri == world.tsa.uri and tsa.chain == (world.tsa.cert, world.tsa.root)
+    public_good = embedded_trust_root()
+    assert any(log.key.algorithm == "ed25519" for log in public_good.tlogs)  # Rekor v2
+    assert public_good.timestamp_authorities
 
 
 # --- accepted ---------------------------------------------------------------------------------

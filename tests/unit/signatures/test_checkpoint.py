@@ -117,6 +117,19 @@ def test_a_checkpoint_by_an_unknown_key_or_name_is_refused(log):
         verify_checkpoint(envelope, instance)
 
 
+def test_rekor_v1_checkpoints_are_matched_by_key_hint_not_by_hostname(log):
+    """Rekor v1 signs as its configured hostname, which a private trusted root's baseUrl
+    need not repeat: for v1 entries the key hint and signature decide."""
+    rekor, instance = log
+    envelope = rekor.checkpoint(3, bytes(32)).replace(f"\u2014 {rekor.origin} ",
+                                                      "\u2014 rekor.internal ")
+    assert verify_checkpoint(envelope, instance, check_name=False).size == 3
+    stranger = ed25519.Ed25519PrivateKey.generate()
+    with pytest.raises(VerificationError, match="unknown log key"):
+        verify_checkpoint(rekor.checkpoint(3, bytes(32), signer=stranger), instance,
+                          check_name=False)
+
+
 def test_a_forged_checkpoint_with_the_logs_name_and_hint_is_refused(log):
     rekor, instance = log
     envelope = rekor.checkpoint(3, bytes(32)).replace("\n3\n", "\n4\n", 1)
