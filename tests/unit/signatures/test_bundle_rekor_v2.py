@@ -32,7 +32,8 @@ def world():
 
 @pytest.fixture(scope="module")
 def root(world):
-    return parse_trust_root(world.trusted_root_json(), name="world")
+    return parse_trust_root(world.trusted_root_json(with_rekor_v2=True, with_tsa=True),
+                            name="world")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def test_world_rekor_v2_bundles_are_accepted_by_sigstore_python_too(world):
     from sigstore_models.trustroot.v1 import TrustedRoot as InnerTrustedRoot
 
     verifier = Verifier(trusted_root=TrustedRoot(
-        InnerTrustedRoot.from_json(world.trusted_root_json())))
+        InnerTrustedRoot.from_json(world.trusted_root_json(with_rekor_v2=True, with_tsa=True))))
     policy = SigstoreIdentity(identity="dev@example.com", issuer="https://issuer.example")
     dsse = Bundle.from_json(world.sign_bundle_rekor_v2(str(DIGEST), identity="dev@example.com"))
     assert verifier.verify_dsse(dsse, policy)[0] == "application/vnd.in-toto+json"
@@ -164,7 +165,7 @@ def test_timestamp_from_a_tsa_outside_the_trust_root_is_refused(world, root, tea
 
 def test_trust_root_without_timestamp_authorities_refuses_timestamped_bundles(world, team,
                                                                             signing_key):
-    bare = parse_trust_root(world.trusted_root_json(with_tsa=False))
+    bare = parse_trust_root(world.trusted_root_json(with_rekor_v2=True))
     raw = world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key)
     result = keyed(raw, bare, team)
     assert not result.verified and "lists no timestamp authority" in result.reason
@@ -173,20 +174,23 @@ def test_trust_root_without_timestamp_authorities_refuses_timestamped_bundles(wo
 def test_key_bundle_timestamp_must_lie_in_the_tsa_and_log_windows(world, team, signing_key):
     raw = world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key)
     before = world.now - timedelta(days=1)
-    tsa_ended = parse_trust_root(world.trusted_root_json(tsa_valid_until=before))
+    tsa_ended = parse_trust_root(world.trusted_root_json(with_rekor_v2=True, with_tsa=True,
+                                                         tsa_valid_until=before))
     result = keyed(raw, tsa_ended, team)
     assert not result.verified and "outside its validity in the trust root" in result.reason
-    log_ended = parse_trust_root(world.trusted_root_json(rekor_v2_valid_until=before))
+    log_ended = parse_trust_root(world.trusted_root_json(with_rekor_v2=True, with_tsa=True,
+                                                         rekor_v2_valid_until=before))
     result = keyed(raw, log_ended, team)
     assert not result.verified and "outside the validity of log" in result.reason
     # the windows are closed intervals: a timestamp at the very end still counts
-    at_end = parse_trust_root(world.trusted_root_json(tsa_valid_until=world.now,
+    at_end = parse_trust_root(world.trusted_root_json(with_rekor_v2=True, with_tsa=True,
+                                                      tsa_valid_until=world.now,
                                                       rekor_v2_valid_until=world.now))
     assert keyed(raw, at_end, team).verified
 
 
 def test_trust_root_without_the_rekor_v2_log_refuses_its_entries(world, team, signing_key):
-    v1_only = parse_trust_root(world.trusted_root_json(with_rekor_v2=False))
+    v1_only = parse_trust_root(world.trusted_root_json(with_tsa=True))
     result = keyed(world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key), v1_only, team)
     assert not result.verified and "does not list" in result.reason
 

@@ -28,7 +28,8 @@ def world():
 
 @pytest.fixture(scope="module")
 def root(world):
-    return parse_trust_root(world.trusted_root_json(), name="world")
+    return parse_trust_root(world.trusted_root_json(with_rekor_v2=True, with_tsa=True),
+                            name="world")
 
 
 @pytest.mark.parametrize("embed", [True, False], ids=["embedded-cert", "no-embedded-cert"])
@@ -54,7 +55,7 @@ def test_tsa_certificate_must_be_valid_at_the_timestamps_time_not_now(world):
     short = TimestampAuthority(world.now, name="short", cert_lifetime=timedelta(days=30))
     short_world = SigstoreWorld(now=world.now)
     short_world.tsa = short
-    root = parse_trust_root(short_world.trusted_root_json())
+    root = parse_trust_root(short_world.trusted_root_json(with_rekor_v2=True, with_tsa=True))
     early = world.now - timedelta(days=350)  # inside the certificate's 30 days, long ago
     assert verify_timestamp(short.timestamp(SIGNATURE, early), SIGNATURE, root).time == early
     with pytest.raises(VerificationError, match="no trusted timestamp authority"):
