@@ -39,7 +39,7 @@ from safedocker.errors import ConfigError, VerificationError
 from safedocker.policy import Tlog
 from safedocker.signatures.strictjson import loads_strict
 from safedocker.signatures.timestamp import timestamps_of, verify_timestamps
-from safedocker.signatures.tlog import Signed, b64_field, verify_entry
+from safedocker.signatures.tlog import Signed, b64_field, pae, verify_entry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -97,8 +97,11 @@ class BundleResult:
     timestamp_authorities: tuple[str, ...] = ()  # TSAs whose timestamps verified
 
 
+_DOES_NOT_VERIFY = "sigstore bundle does not verify"
+
+
 def _fail(why: str) -> VerificationError:
-    return VerificationError("sigstore bundle does not verify", why=why)
+    return VerificationError(_DOES_NOT_VERIFY, why=why)
 
 
 # --- fetching ------------------------------------------------------------------------------
@@ -302,12 +305,6 @@ def parse_bundle(bundle_bytes: bytes) -> ParsedBundle:
 # --- signatures ---------------------------------------------------------------------------
 
 
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding."""
-    t = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
-
-
 def _verify_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool:
     """A message signature: the key signed the artifact's SHA-256 (cosign sign-blob)."""
     prehashed = utils.Prehashed(hashes.SHA256())
@@ -417,8 +414,9 @@ def verify_bundle(
                                    trust_root, predicate_type, claims)
         return _verify_with_key(bundle, digest, keys, trust_root, tlog, predicate_type)
     except VerificationError as e:
-        generic = e.what == _fail("").what
-        return BundleResult(False, reason=e.why if generic else f"{e.what}: {e.why}")
+        # Our own refusals are reasons already; the parts' errors say which part failed.
+        reason = e.why if e.what == _DOES_NOT_VERIFY else f"{e.what}: {e.why}"
+        return BundleResult(False, reason=reason)
 
 
 def _verify_keyless(

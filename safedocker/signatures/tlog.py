@@ -49,6 +49,12 @@ def _fail(why: str) -> VerificationError:
     return VerificationError("transparency-log entry does not verify", why=why)
 
 
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: what a DSSE signature signs."""
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
 @dataclass(frozen=True)
 class Signed:
     """What the log entry must record: this signature, by this signer, over this content."""
@@ -66,9 +72,7 @@ class Signed:
 
     def pae(self) -> bytes:
         """DSSE v1 pre-authentication encoding of the envelope."""
-        kind = (self.payload_type or "").encode("utf-8")
-        payload = self.payload or b""
-        return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+        return pae(self.payload_type or "", self.payload or b"")
 
 
 @dataclass(frozen=True)
