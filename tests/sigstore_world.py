@@ -8,12 +8,18 @@ verification code, so the verifiers are tested against bytes produced separately
     layer = world.cosign_layer(leaf, world.simple_signing(digest, "reg/repo:tag"))
     bundle = world.bundle(leaf, digest)                  # v0.3, DSSE in-toto statement
     root = world.trusted_root_json()                     # sigstore's JSON shape
+    v2 = world.sign_bundle_rekor_v2(digest, identity="dev@example.com")  # Rekor v2 + TSA
+    root = world.trusted_root_json(with_rekor_v2=True, with_tsa=True)  # that verifies it
+    v2 = world.sign_bundle_rekor_v2(digest, key=private_key, timestamp=False)  # a bad one
 
 Certificates follow the Fulcio profile: an empty subject, a critical SAN (e-mail or
 URI), codeSigning EKU, the issuer in 1.3.6.1.4.1.57264.1.8 (DER UTF8String) and
 1.3.6.1.4.1.57264.1.1 (raw), and an embedded precertificate SCT signed per RFC 6962.
 Rekor entries carry a SET and a one-leaf inclusion proof with a signed checkpoint
 (sigstore-python 4.x requires an inclusion proof with a checkpoint in every bundle).
+The world also runs a Rekor v2 log and a timestamp authority (tests/sigstore_v2.py);
+``trusted_root_json(with_rekor_v2=True, with_tsa=True)`` lists them, as the public-good
+root does.
 """
 
 from __future__ import annotations
@@ -31,6 +37,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.sigstore_v2 import (
+    LogKey,
+    RekorV2Log,
+    TimestampAuthority,
+    dsse_v2,
+    hashedrekord_v2,
+    verifier,
+)
+
 SCT_LIST_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 ISSUER_V1_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 ISSUER_V2_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
@@ -43,6 +58,7 @@ CERT_ANNOTATION = "dev.sigstore.cosign/certificate"
 CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
 BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
 LOG_ORIGIN = "rekor.world.test - 1"
+COSIGN_SIG_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
 
 def _b64(data: bytes) -> str:
@@ -162,6 +178,8 @@ class SigstoreWorld:
         self.root = self._ca(root_name, root_name, self.root_key, self.root_key, start, end, 1)
         self.intermediate = self._ca(inter_name, root_name, self.intermediate_key,
                                      self.root_key, start, end, 0, code_signing=True)
+        self.tsa = TimestampAuthority(self.now)
+        self.rekor_v2 = RekorV2Log()
 
     # --- CA ---------------------------------------------------------------------------
 
@@ -198,8 +216,13 @@ class SigstoreWorld:
     def ct_log_id(self) -> bytes:
         return hashlib.sha256(_spki(self.ct_key.public_key())).digest()
 
-    def trusted_root_json(self, *, with_ctlog: bool = True) -> bytes:
-        start = (self.now - timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def trusted_root_json(self, *, with_ctlog: bool = True, with_rekor_v2: bool = False,
+                          with_tsa: bool = False, tsa_valid_until: datetime | None = None,
+                          rekor_v2_valid_until: datetime | None = None) -> bytes:
+        """The world's trusted root: Fulcio CA, CT log and Rekor v1 log; with ``with_rekor_v2``
+        and ``with_tsa`` also the Rekor v2 log and the TSA that :meth:`sign_bundle_rekor_v2`
+        uses (off by default: tests written before them count the root's entries)."""
+        start = self._rfc3339(self.now - timedelta(days=365))
 
         def log(key: ec.EllipticCurvePrivateKey, log_id: bytes, url: str) -> dict[str, Any]:
             return {
@@ -211,9 +234,13 @@ class SigstoreWorld:
                 "logId": {"keyId": _b64(log_id)},
             }
 
+        tlogs = [log(self.rekor_key, self.log_id, "https://rekor.world.test")]
+        if with_rekor_v2:
+            tlogs.append(self.rekor_v2.trusted_root_entry(
+                start, self._rfc3339(rekor_v2_valid_until) if rekor_v2_valid_until else None))
         document = {
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [log(self.rekor_key, self.log_id, "https://rekor.world.test")],
+            "tlogs": tlogs,
             "certificateAuthorities": [{
                 "subject": {"organization": "world.test", "commonName": "world-root"},
                 "uri": "https://fulcio.world.test",
@@ -223,9 +250,15 @@ class SigstoreWorld:
             }],
             "ctlogs": ([log(self.ct_key, self.ct_log_id, "https://ctfe.world.test")]
                        if with_ctlog else []),
-            "timestampAuthorities": [],
+            "timestampAuthorities": ([self.tsa.trusted_root_entry(
+                start, self._rfc3339(tsa_valid_until) if tsa_valid_until else None)]
+                if with_tsa else []),
         }
         return json.dumps(document, indent=2).encode()
+
+    @staticmethod
+    def _rfc3339(when: datetime) -> str:
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     # --- leaf certificates ------------------------------------------------------------
 
@@ -478,3 +511,107 @@ class SigstoreWorld:
                             "dev.sigstore.bundle.predicateType": SIGN_PREDICATE},
         }
         return json.dumps(manifest).encode(), config
+
+    @staticmethod
+    def cosign_referrer_manifest(layers: list[tuple[dict[str, str], str, bytes]],
+                                 subject_digest: str, subject_size: int,
+                                 subject_media_type: str = "application/vnd.oci.image.manifest"
+                                                           ".v1+json",
+                                 ) -> tuple[bytes, dict[str, bytes]]:
+        """cosign's "experimental OCI 1.1" signature artifact: (manifest, blobs by digest).
+
+        ``layers`` are :meth:`cosign_layer` results; like cosign, the artifact type is
+        both ``artifactType`` and the config media type, and the subject is the image.
+        """
+        config = json.dumps({"architecture": "", "os": "", "rootfs": {"type": "layers",
+                                                                      "diff_ids": []}}).encode()
+        blobs = {"sha256:" + hashlib.sha256(config).hexdigest(): config}
+        descriptors = []
+        for layer_annotations, media_type, blob in layers:
+            digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+            blobs[digest] = blob
+            descriptors.append({"mediaType": media_type, "size": len(blob), "digest": digest,
+                                "annotations": layer_annotations})
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": COSIGN_SIG_ARTIFACT,
+            "config": {"mediaType": COSIGN_SIG_ARTIFACT, "size": len(config),
+                       "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
+            "layers": descriptors,
+            "subject": {"mediaType": subject_media_type, "size": subject_size,
+                        "digest": subject_digest},
+        }
+        return json.dumps(manifest).encode(), blobs
+
+    # --- Rekor v2 + TSA bundles -----------------------------------------------------------
+
+    def sign_bundle_rekor_v2(
+        self,
+        digest: str,
+        *,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        identity: Leaf | str | None = None,
+        issuer: str = "https://issuer.example",
+        predicate_type: str = SIGN_PREDICATE,
+        message: bool = False,
+        dsse_entry: str = "hashedrekord",
+        timestamp: bool = True,
+        timestamp_at: datetime | None = None,
+        tsa: TimestampAuthority | None = None,
+        checkpoint_signer: LogKey | None = None,
+        cosigners: int = 0,
+    ) -> bytes:
+        """A v0.3 bundle for ``digest`` logged in the world's Rekor v2 log, with a TSA
+        timestamp over its signature, as cosign v3 writes against a Rekor v2 instance.
+
+        Sign with a plain ``key`` or keylessly as ``identity`` (a :class:`Leaf`, or an
+        e-mail / URI to issue a fresh certificate for, with ``issuer``). A DSSE envelope
+        is logged as ``hashedrekord`` 0.0.2 over its PAE (``dsse_entry="dsse"``: as a
+        ``dsse`` 0.0.2 entry). Bad variants: ``timestamp=False``; ``timestamp_at`` a
+        time outside the certificate's validity; ``tsa`` one the trusted root does not
+        list; ``checkpoint_signer`` a log key the trusted root does not list. Verify it
+        under ``trusted_root_json(with_rekor_v2=True, with_tsa=True)``.
+        """
+        if (key is None) == (identity is None):
+            raise ValueError("sign with key= or identity=, not both")
+        leaf = identity if isinstance(identity, Leaf) else None
+        if isinstance(identity, str):
+            leaf = (self.issue(email=identity, issuer=issuer) if "@" in identity
+                    else self.issue(email=None, uri=identity, issuer=issuer))
+        signer = leaf.key if leaf is not None else key
+        assert signer is not None
+        if leaf is not None:
+            signer_der = _der(leaf.cert)
+            material: dict[str, Any] = {"certificate": {"rawBytes": _b64(signer_der)}}
+        else:
+            signer_der = _spki(signer.public_key())
+            material = {"publicKey": {"hint": _b64(hashlib.sha256(signer_der).digest())}}
+        logged_verifier = verifier(signer_der, certificate=leaf is not None)
+        document: dict[str, Any] = {"mediaType": BUNDLE_V03, "verificationMaterial": material}
+        if message:
+            from cryptography.hazmat.primitives.asymmetric import utils
+
+            prehashed = bytes.fromhex(digest.partition(":")[2])
+            signature = signer.sign(prehashed, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+            document["messageSignature"] = {
+                "messageDigest": {"algorithm": "SHA2_256", "digest": _b64(prehashed)},
+                "signature": _b64(signature),
+            }
+            body = hashedrekord_v2(prehashed, signature, logged_verifier)
+        else:
+            statement = self.statement(digest, predicate_type)
+            signed = pae(IN_TOTO_TYPE, statement)
+            signature = signer.sign(signed, ec.ECDSA(hashes.SHA256()))
+            document["dsseEnvelope"] = {"payload": _b64(statement), "payloadType": IN_TOTO_TYPE,
+                                        "signatures": [{"sig": _b64(signature), "keyid": ""}]}
+            body = (dsse_v2(statement, signature, logged_verifier) if dsse_entry == "dsse"
+                    else hashedrekord_v2(hashlib.sha256(signed).digest(), signature,
+                                         logged_verifier))
+        material["tlogEntries"] = [self.rekor_v2.log(body, checkpoint_signer=checkpoint_signer,
+                                                     cosigners=cosigners)]
+        if timestamp:
+            response = (tsa or self.tsa).timestamp(signature, timestamp_at or self.now)
+            material["timestampVerificationData"] = {
+                "rfc3161Timestamps": [{"signedTimestamp": _b64(response)}]}
+        return json.dumps(document, indent=2).encode()

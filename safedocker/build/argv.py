@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from safedocker.build.model import Builder, context_key
 from safedocker._docker.argv import split_globals
+from safedocker.build.model import Builder, context_key
 from safedocker.errors import UsageError
 from safedocker.reference import ImageRef, parse_reference
 

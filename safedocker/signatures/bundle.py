@@ -11,35 +11,44 @@ What a bundle must prove for an image:
   subject whose digest equals the image digest, and the wanted ``predicateType``
   (``https://sigstore.dev/cosign/sign/v1`` for a signature, e.g.
   ``https://slsa.dev/provenance/v1`` for an attestation); or, for signatures only, a
-  message signature whose messageDigest is the image manifest digest itself;
-- keyless (a certificate): sigstore-python's ``Verifier`` with OUR trust root (never a
-  TUF fetch) and a policy that is our identity matching (cosign's regexp semantics);
-- a plain key (``publicKey`` hint; sigstore-python cannot): our DSSE check (PAE, a
-  trusted key), and the Rekor SET per the rule's ``tlog``.
+  message signature over the image manifest digest itself;
+- keyless (a certificate): a verified signing time (a Rekor v1 SET's integratedTime or an
+  RFC 3161 timestamp of a trusted TSA, each inside the log's validity), at which the
+  certificate chains to a Fulcio CA of OUR trust root (never a TUF fetch), an SCT, our
+  identity matching (cosign's regexp semantics), and the log entry with its inclusion
+  proof and signed checkpoint (:mod:`safedocker.signatures.tlog`);
+- a plain key (``publicKey`` hint, never trusted): a trusted key verifies the signature;
+  per the rule's ``tlog`` the log entry and timestamps are checked the same way, and
+  ``required`` needs a verified entry with a signed time (Rekor v1 SET, or a Rekor v2
+  inclusion proof plus an RFC 3161 timestamp).
 
-sigstore is imported inside the functions that need it: it takes ~0.7 s to import.
+Everything is verified by our code, offline, from the rule's trusted root.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from safedocker._internal.encoding import b64decode
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
 from safedocker._internal.strictjson import loads_strict
-from safedocker.errors import VerificationError
+from safedocker.errors import ConfigError, VerificationError
 from safedocker.policy.model import Tlog
-from safedocker.signatures.canonicaljson import canonicalize
+from safedocker.signatures.timestamp import timestamps_of, verify_timestamps
+from safedocker.signatures.tlog import Signed, b64_field, pae, verify_entry
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
 
     from safedocker.policy.model import Identity
     from safedocker.reference import Digest
+    from safedocker.signatures.tlog import LogProof
     from safedocker.trust.keys import PublicKey
     from safedocker.trust.roots import TrustRoot
 
@@ -68,21 +77,29 @@ class BundleResult:
     key_name: str | None = None  # trusted key (key bundles)
     predicate_type: str | None = None
     statement: Mapping[str, Any] | None = field(default=None, repr=False)
-    integrated_time: datetime | None = None
+    integrated_time: datetime | None = None  # the verified signing time (SET, else RFC 3161)
+    log: str | None = None  # base URL of the log whose entry verified
+    timestamp_authorities: tuple[str, ...] = ()  # TSAs whose timestamps verified
+
+
+_DOES_NOT_VERIFY = "sigstore bundle does not verify"
 
 
 def _fail(why: str) -> VerificationError:
-    return VerificationError("sigstore bundle does not verify", why=why)
+    return VerificationError(_DOES_NOT_VERIFY, why=why)
 
 
 # --- parsing ------------------------------------------------------------------------------
+
+_VERSIONS = {BUNDLE_V01: "0.1", BUNDLE_V02: "0.2", BUNDLE_V03: "0.3", BUNDLE_V03_ALT: "0.3"}
+MAX_CHAIN_CERTIFICATES = 10
 
 
 def _b64(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise _fail(f"{what} is not a base64 string")
-    try:  # protobuf JSON may also write URL-safe base64
-        return b64decode(value, urlsafe=True)
+    try:
+        return b64_field(value)
     except (binascii.Error, ValueError) as e:
         raise _fail(f"{what} is not valid base64") from e
 
@@ -93,15 +110,16 @@ def _obj(value: object, what: str) -> dict[str, Any]:
     return value
 
 
-def parse_statement(payload: bytes, digest: Digest, predicate_type: str) -> dict[str, Any]:
-    """The in-toto statement, checked to name ``digest`` and ``predicate_type``."""
+def parse_statement(payload: bytes, digest: Digest,
+                    predicate_type: str | None) -> dict[str, Any]:
+    """The in-toto statement, checked to name ``digest`` and ``predicate_type`` (None: any)."""
     try:
         statement = _obj(loads_strict(payload, "in-toto statement"), "statement")
     except VerificationError as e:
         raise _fail(e.why) from e
     if statement.get("_type") not in STATEMENT_TYPES:
         raise _fail(f"payload is not an in-toto statement ({statement.get('_type')!r})")
-    if statement.get("predicateType") != predicate_type:
+    if predicate_type is not None and statement.get("predicateType") != predicate_type:
         raise _fail(
             f"predicate type is {statement.get('predicateType')!r}, not {predicate_type!r}"
         )
@@ -115,26 +133,197 @@ def parse_statement(payload: bytes, digest: Digest, predicate_type: str) -> dict
     raise _fail(f"statement subject does not name {digest}")
 
 
-def _content(document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    if "dsseEnvelope" in document and "messageSignature" in document:
-        raise _fail("bundle holds both a DSSE envelope and a message signature")
+@dataclass(frozen=True)
+class ParsedBundle:
+    """A bundle's parts, well-formed but not yet verified."""
+
+    version: str  # "0.1", "0.2" or "0.3"
+    certificate: x509.Certificate | None  # the signing certificate; None for a key bundle
+    kind: Literal["dsse", "message"]
+    signature: bytes = field(repr=False)
+    payload_type: str | None = None  # DSSE
+    payload: bytes | None = field(default=None, repr=False)  # DSSE
+    message_digest: bytes | None = None  # messageSignature.messageDigest (SHA2_256), a hint
+    entries: tuple[object, ...] = field(default=(), repr=False)
+    timestamps: tuple[bytes, ...] = field(default=(), repr=False)
+
+
+def _load_der(raw: bytes, what: str) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(raw)
+    except ValueError as e:
+        raise _fail(f"{what} is not a DER X.509 certificate") from e
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    if cert.subject != cert.issuer:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _certificate(material: dict[str, Any], version: str) -> x509.Certificate | None:
+    present = [k for k in ("certificate", "x509CertificateChain", "publicKey") if k in material]
+    if len(present) != 1:
+        raise _fail("verificationMaterial must hold exactly one of certificate, "
+                    "x509CertificateChain and publicKey")
+    match present[0], version:
+        case "publicKey", _:
+            return None
+        case "certificate", "0.3":
+            raw = _obj(material["certificate"], "certificate").get("rawBytes")
+            return _load_der(_b64(raw, "certificate"), "the signing certificate")
+        case "x509CertificateChain", "0.1" | "0.2":
+            items = _obj(material["x509CertificateChain"], "x509CertificateChain").get(
+                "certificates")
+            if not isinstance(items, list) or not items:
+                raise _fail("the certificate chain is empty")
+            if len(items) > MAX_CHAIN_CERTIFICATES:
+                raise _fail("the certificate chain is too long")
+            certs = [_load_der(_b64(_obj(c, "certificate").get("rawBytes"), "certificate"),
+                               "a chain certificate") for c in items]
+            # Only the trusted root anchors trust: a root shipped inside the bundle is a
+            # sign of misuse (protobuf-specs forbids it), never a reason to trust more.
+            if any(_self_signed(c) for c in certs[1:]):
+                raise _fail("the bundle's certificate chain contains a root certificate")
+            return certs[0]
+        case field_name, _:
+            raise _fail(f"a v{version} bundle may not carry {field_name}")
+
+
+def _content(document: dict[str, Any]) -> dict[str, Any]:
+    if ("dsseEnvelope" in document) == ("messageSignature" in document):
+        raise _fail("bundle must hold exactly one of a DSSE envelope and a message signature")
     if "dsseEnvelope" in document:
-        return "dsse", _obj(document["dsseEnvelope"], "dsseEnvelope")
-    if "messageSignature" in document:
-        return "message", _obj(document["messageSignature"], "messageSignature")
-    raise _fail("bundle holds neither a DSSE envelope nor a message signature")
+        envelope = _obj(document["dsseEnvelope"], "dsseEnvelope")
+        payload_type = envelope.get("payloadType")
+        if not isinstance(payload_type, str):
+            raise _fail("DSSE envelope has no payloadType")
+        signatures = envelope.get("signatures")
+        if not isinstance(signatures, list) or len(signatures) != 1:
+            raise _fail("DSSE envelope must carry exactly one signature")
+        return {"kind": "dsse", "payload_type": payload_type,
+                "payload": _b64(envelope.get("payload"), "DSSE payload"),
+                "signature": _b64(_obj(signatures[0], "DSSE signature").get("sig"),
+                                  "DSSE signature")}
+    message = _obj(document["messageSignature"], "messageSignature")
+    out: dict[str, Any] = {"kind": "message",
+                           "signature": _b64(message.get("signature"), "signature")}
+    if message.get("messageDigest") is not None:
+        md = _obj(message["messageDigest"], "messageDigest")
+        if md.get("algorithm") != "SHA2_256":
+            raise _fail(f"unsupported message digest algorithm {md.get('algorithm')!r}")
+        out["message_digest"] = _b64(md.get("digest"), "messageDigest")
+    return out
 
 
-def _parse(bundle_bytes: bytes) -> dict[str, Any]:
+def parse_bundle(bundle_bytes: bytes) -> ParsedBundle:
+    """Parse a sigstore bundle (strict JSON, known media types), or raise."""
     if len(bundle_bytes) > MAX_BUNDLE_SIZE:
         raise _fail(f"larger than {MAX_BUNDLE_SIZE} bytes")
     try:
         document = _obj(loads_strict(bundle_bytes, "sigstore bundle"), "bundle")
     except VerificationError as e:
         raise _fail(e.why) from e
-    if document.get("mediaType") not in BUNDLE_MEDIA_TYPES:
+    version = _VERSIONS.get(str(document.get("mediaType")))
+    if version is None:
         raise _fail(f"unknown bundle media type {document.get('mediaType')!r}")
-    return document
+    material = _obj(document.get("verificationMaterial"), "verificationMaterial")
+    certificate = _certificate(material, version)
+    entries = material.get("tlogEntries", [])
+    if not isinstance(entries, list):
+        raise _fail("tlogEntries is not a list")
+    if len(entries) > 1:
+        raise _fail("bundle holds more than one transparency-log entry")
+    return ParsedBundle(version=version, certificate=certificate, entries=tuple(entries),
+                        timestamps=tuple(timestamps_of(material)), **_content(document))
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+def _verify_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool:
+    """A message signature: the key signed the artifact's SHA-256 (cosign sign-blob)."""
+    prehashed = utils.Prehashed(hashes.SHA256())
+    public = key.key
+    checks: list[Callable[[], None]] = []
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        checks.append(lambda: public.verify(signature, digest, ec.ECDSA(prehashed)))
+    elif isinstance(public, rsa.RSAPublicKey):
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+        checks += [lambda: public.verify(signature, digest, padding.PKCS1v15(), prehashed),
+                   lambda: public.verify(signature, digest, pss, prehashed)]
+    # Ed25519 signs whole messages: a digest alone cannot be checked (no check: False).
+    return any(_passes(check) for check in checks)
+
+
+def _passes(check: Callable[[], None]) -> bool:
+    try:
+        check()
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _wanted_digest(bundle: ParsedBundle, digest: Digest) -> bytes:
+    """The SHA-256 a message signature must be over: the image (or artifact) digest."""
+    if digest.algorithm != "sha256":
+        raise _fail("message-signature bundles are supported for sha256 digests only")
+    wanted = bytes.fromhex(digest.hex)
+    if bundle.message_digest is not None and bundle.message_digest != wanted:
+        raise _fail(f"message signature is not over {digest}")
+    return wanted
+
+
+def _signature_ok(bundle: ParsedBundle, key: PublicKey, wanted: bytes | None) -> bool:
+    if bundle.kind == "dsse":
+        assert bundle.payload_type is not None and bundle.payload is not None  # noqa: S101
+        return key.verify(bundle.signature, pae(bundle.payload_type, bundle.payload))
+    assert wanted is not None  # noqa: S101 - set for message signatures
+    return _verify_prehashed(key, bundle.signature, wanted)
+
+
+def _signed(bundle: ParsedBundle, signer_der: bytes, is_certificate: bool,
+            wanted: bytes | None) -> Signed:
+    return Signed(bundle.signature, signer_der, is_certificate, message_digest=wanted,
+                  payload_type=bundle.payload_type, payload=bundle.payload)
+
+
+def _check_content_type(bundle: ParsedBundle, predicate_type: str | None) -> None:
+    if bundle.kind == "message":
+        if predicate_type not in (SIGN_PREDICATE, None):
+            raise _fail(f"a message signature is not a {predicate_type} attestation")
+    elif bundle.payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise _fail(f"DSSE payload type is {bundle.payload_type!r}, not in-toto")
+
+
+# --- times and the log ----------------------------------------------------------------------
+
+
+def _log_entry(bundle: ParsedBundle, trust_root: TrustRoot, signed: Signed) -> LogProof:
+    return verify_entry(bundle.entries[0], trust_root, signed,
+                        require_proof=bundle.version != "0.1",
+                        require_set=bundle.version == "0.1")
+
+
+def _signing_times(bundle: ParsedBundle, proof: LogProof | None,
+                   trust_root: TrustRoot | None) -> tuple[list[datetime], tuple[str, ...]]:
+    """Every verified signing time (SET first, then RFC 3161), each inside the log's window."""
+    sources: list[tuple[datetime, str]] = []
+    if proof is not None and proof.integrated_time is not None:
+        sources.append((proof.integrated_time, "the SET's integratedTime"))
+    stamps = verify_timestamps(list(bundle.timestamps), bundle.signature, trust_root)
+    sources += [(s.time, f"the timestamp of {s.authority}") for s in stamps]
+    if proof is not None:
+        for when, source in sources:
+            if not proof.log.validity.contains(when):
+                raise _fail(f"{source} ({when.isoformat()}) is outside the validity of log "
+                            f"{proof.log.base_url} in the trust root "
+                            f"({proof.log.validity.describe()})")
+    return [when for when, _ in sources], tuple(s.authority for s in stamps)
 
 
 # --- verification -------------------------------------------------------------------------
@@ -148,187 +337,125 @@ def verify_bundle(
     identities: Sequence[Identity] = (),
     trust_root: TrustRoot | None = None,
     tlog: Tlog = Tlog.OPTIONAL,
-    predicate_type: str = SIGN_PREDICATE,
+    predicate_type: str | None = SIGN_PREDICATE,
     claims: Mapping[str, str] | None = None,
 ) -> BundleResult:
-    """Verify one bundle for the image ``digest``; never raises.
+    """Verify one bundle for ``digest`` (an image manifest, or any artifact's sha256).
 
-    A certificate bundle needs ``trust_root`` and ``identities`` (its transparency-log
-    entry is always required: it is the signing time); a key bundle needs ``keys`` and
-    honours ``tlog`` (``trust_root`` supplies the Rekor keys).
+    Never raises. A certificate bundle needs ``trust_root`` and ``identities``: its log
+    entry and a verified signing time are always required. A key bundle needs ``keys`` and
+    honours ``tlog`` (``trust_root`` supplies the logs and timestamp authorities).
+    ``predicate_type`` None accepts any in-toto statement (artifact verification).
     """
     try:
-        document = _parse(bundle_bytes)
-        material = _obj(document.get("verificationMaterial"), "verificationMaterial")
-        if "certificate" in material or "x509CertificateChain" in material:
-            return _verify_keyless(bundle_bytes, document, digest, identities, trust_root,
-                                   predicate_type, claims)
-        if "publicKey" in material:
-            return _verify_with_key(document, material, digest, keys, trust_root, tlog,
-                                    predicate_type)
-        raise _fail("bundle has no certificate and no public key")
+        bundle = parse_bundle(bundle_bytes)
+        if bundle.certificate is not None:
+            return _verify_keyless(bundle, bundle.certificate, digest, identities,
+                                   trust_root, predicate_type, claims)
+        return _verify_with_key(bundle, digest, keys, trust_root, tlog, predicate_type)
     except VerificationError as e:
-        return BundleResult(False, reason=e.why or e.what)
-
-
-class _IdentityPolicy:
-    """A sigstore-python VerificationPolicy that applies our identity matching."""
-
-    def __init__(self, identities: Sequence[Identity], claims: Mapping[str, str] | None):
-        self.identities = identities
-        self.claims = claims
-        self.subject: str | None = None
-        self.issuer: str | None = None
-
-    def verify(self, cert: Any) -> None:
-        from sigstore.errors import VerificationError as SigstoreVerificationError
-
-        from safedocker.signatures.keyless import match_identity
-
-        subject, issuer, why = match_identity(cert, self.identities, require_issuer=True,
-                                              claims=self.claims)
-        if why:
-            raise SigstoreVerificationError(why)
-        self.subject, self.issuer = subject, issuer
-
-
-def sigstore_trusted_root(trust_root: TrustRoot) -> Any:
-    """sigstore-python's TrustedRoot built from our trust root's bytes (no TUF, no network)."""
-    from sigstore.models import TrustedRoot as SigstoreTrustedRoot
-    from sigstore_models.trustroot.v1 import TrustedRoot as InnerTrustedRoot
-
-    return SigstoreTrustedRoot(InnerTrustedRoot.from_json(trust_root.raw))
+        # Our own refusals are reasons already; the parts' errors say which part failed.
+        reason = e.why if e.what == _DOES_NOT_VERIFY else f"{e.what}: {e.why}"
+        return BundleResult(False, reason=reason)
 
 
 def _verify_keyless(
-    bundle_bytes: bytes,
-    document: dict[str, Any],
+    bundle: ParsedBundle,
+    leaf: x509.Certificate,
     digest: Digest,
     identities: Sequence[Identity],
     trust_root: TrustRoot | None,
-    predicate_type: str,
+    predicate_type: str | None,
     claims: Mapping[str, str] | None,
 ) -> BundleResult:
+    from safedocker.signatures.keyless import match_identity, verify_fulcio_chain, verify_sct
+    from safedocker.trust.keys import load_public_key
+
     if trust_root is None:
         raise _fail("a certificate bundle needs a Sigstore trust root")
     if not identities:
         raise _fail("no identities are configured for certificate signatures")
-    kind, content = _content(document)
-    if kind == "message" and predicate_type != SIGN_PREDICATE:
-        raise _fail(f"a message signature is not a {predicate_type} attestation")
-    from sigstore.models import Bundle
-    from sigstore.verify import Verifier
-
-    policy = _IdentityPolicy(identities, claims)
-    statement: dict[str, Any] | None = None
+    _check_content_type(bundle, predicate_type)
+    wanted = _wanted_digest(bundle, digest) if bundle.kind == "message" else None
+    pem = leaf.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     try:
-        bundle = Bundle.from_json(bundle_bytes)
-        verifier = Verifier(trusted_root=sigstore_trusted_root(trust_root))
-        if kind == "dsse":
-            payload_type, payload = verifier.verify_dsse(bundle, policy)
-            if payload_type != IN_TOTO_PAYLOAD_TYPE:
-                raise _fail(f"DSSE payload type is {payload_type!r}, not in-toto")
-        else:
-            wanted = _message_digest(content, digest)
-            from sigstore.hashes import Hashed
-            from sigstore_models.common.v1 import HashAlgorithm
-
-            verifier.verify_artifact(
-                Hashed(algorithm=HashAlgorithm.SHA2_256, digest=wanted), bundle, policy
-            )
-    except VerificationError:
-        raise
-    except Exception as e:  # sigstore raises its own, pydantic and ValueError errors
-        from sigstore.errors import Error as SigstoreError
-
-        # sigstore's own errors carry a user-facing message; others need their type named.
-        raise _fail(str(e) if isinstance(e, SigstoreError) else f"{type(e).__name__}: {e}") from e
-    if kind == "dsse":
-        statement = parse_statement(payload, digest, predicate_type)
-    integrated = _integrated_time(document)
+        key = load_public_key(pem, "signing certificate")
+    except ConfigError as e:
+        raise _fail(f"the signing certificate's key is unusable ({e.why or e.what})") from e
+    if not _signature_ok(bundle, key, wanted):
+        raise _fail("the signature is not made by the signing certificate's key")
+    if len(bundle.entries) != 1:
+        raise _fail("a certificate bundle needs its transparency-log entry")
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    proof = _log_entry(bundle, trust_root, _signed(bundle, der, True, wanted))
+    times, authorities = _signing_times(bundle, proof, trust_root)
+    if not times:
+        raise _fail("no verified signing time: the log entry has no SET and the bundle no "
+                    "RFC 3161 timestamp (a Rekor v2 entry needs one)")
+    path: list[x509.Certificate] = []
+    for when in times:
+        if not leaf.not_valid_before_utc <= when <= leaf.not_valid_after_utc:
+            raise _fail(f"signed at {when.isoformat()}, outside the signing certificate's "
+                        f"validity ({leaf.not_valid_before_utc.isoformat()} .. "
+                        f"{leaf.not_valid_after_utc.isoformat()})")
+        path = verify_fulcio_chain(leaf, trust_root, when)
+    if trust_root.has_ctlogs:
+        verify_sct(leaf, path[1], trust_root)
+    subject, issuer, why = match_identity(leaf, identities, require_issuer=True, claims=claims)
+    if why:
+        raise _fail(why)
+    statement = (parse_statement(bundle.payload or b"", digest, predicate_type)
+                 if bundle.kind == "dsse" else None)
     return BundleResult(
         True,
-        signer=f"{policy.subject} (issuer {policy.issuer})",
+        signer=f"{subject} (issuer {issuer})",
         kind="keyless",
-        subject=policy.subject,
-        issuer=policy.issuer,
+        subject=subject,
+        issuer=issuer,
         predicate_type=predicate_type,
         statement=statement,
-        integrated_time=integrated,
+        integrated_time=times[0],
+        log=proof.log.base_url,
+        timestamp_authorities=authorities,
     )
 
 
-def _message_digest(content: dict[str, Any], digest: Digest) -> bytes:
-    if digest.algorithm != "sha256":
-        raise _fail("message-signature bundles are supported for sha256 images only")
-    wanted = bytes.fromhex(digest.hex)
-    md = content.get("messageDigest")
-    if isinstance(md, dict):
-        if md.get("algorithm") != "SHA2_256" or _b64(md.get("digest"), "digest") != wanted:
-            raise _fail(f"message signature is not over {digest}")
-    return wanted
-
-
-def _integrated_time(document: dict[str, Any]) -> datetime | None:
-    entries = document.get("verificationMaterial", {}).get("tlogEntries") or []
-    try:
-        seconds = int(entries[0]["integratedTime"])
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
-    except (IndexError, KeyError, TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding."""
-    t = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
-
-
 def _verify_with_key(
-    document: dict[str, Any],
-    material: dict[str, Any],
+    bundle: ParsedBundle,
     digest: Digest,
     keys: Sequence[PublicKey],
     trust_root: TrustRoot | None,
     tlog: Tlog,
-    predicate_type: str,
+    predicate_type: str | None,
 ) -> BundleResult:
     if not keys:
         raise _fail("the bundle is signed with a key, and the rule trusts no key")
-    kind, envelope = _content(document)
-    if kind != "dsse":
-        raise _fail("key-signed message-signature bundles are not supported; use DSSE")
-    payload_type = envelope.get("payloadType")
-    if payload_type != IN_TOTO_PAYLOAD_TYPE:
-        raise _fail(f"DSSE payload type is {payload_type!r}, not in-toto")
-    payload = _b64(envelope.get("payload"), "DSSE payload")
-    signatures = envelope.get("signatures")
-    if not isinstance(signatures, list) or not signatures:
-        raise _fail("DSSE envelope has no signatures")
-    signed = pae(payload_type, payload)
-    signer: PublicKey | None = None
-    signature = b""
-    for item in signatures[:8]:
-        raw = _b64(item.get("sig") if isinstance(item, dict) else None, "DSSE signature")
-        signer = next((k for k in keys if k.verify(raw, signed)), None)
-        if signer is not None:
-            signature = raw
-            break
+    _check_content_type(bundle, predicate_type)
+    wanted = _wanted_digest(bundle, digest) if bundle.kind == "message" else None
+    signer = next((k for k in keys if _signature_ok(bundle, k, wanted)), None)
     if signer is None:
         names = ", ".join(k.name for k in keys)
-        raise _fail(f"DSSE signature does not verify with any trusted key ({names})")
-    statement = parse_statement(payload, digest, predicate_type)
-    integrated = None
-    entries = material.get("tlogEntries") or []
-    if not isinstance(entries, list):
-        raise _fail("tlogEntries is not a list")
-    if tlog is Tlog.REQUIRED and not entries:
-        raise _fail("the rule requires a transparency-log entry and the bundle has none")
-    if tlog is not Tlog.OFF and entries:
-        if trust_root is None:
+        what = "DSSE signature" if bundle.kind == "dsse" else "message signature"
+        raise _fail(f"{what} does not verify with any trusted key ({names})")
+    statement = (parse_statement(bundle.payload or b"", digest, predicate_type)
+                 if bundle.kind == "dsse" else None)
+    proof = None
+    times: list[datetime] = []
+    authorities: tuple[str, ...] = ()
+    if tlog is not Tlog.OFF:
+        if (bundle.entries or bundle.timestamps) and trust_root is None:
             raise _fail("no trust root to verify the transparency-log entry with")
-        integrated = _verify_key_tlog_entry(_obj(entries[0], "tlog entry"), payload,
-                                            signature, signer, trust_root)
+        if bundle.entries:
+            assert trust_root is not None  # noqa: S101 - checked above
+            proof = _log_entry(bundle, trust_root, _signed(bundle, signer.der, False, wanted))
+        elif tlog is Tlog.REQUIRED:
+            raise _fail("the rule requires a transparency-log entry and the bundle has none")
+        times, authorities = _signing_times(bundle, proof, trust_root)
+        if tlog is Tlog.REQUIRED and not times:
+            raise _fail("the rule requires a transparency log, and the log entry has no "
+                        "signed time: no SET and no RFC 3161 timestamp (a Rekor v2 entry "
+                        "needs one)")
     return BundleResult(
         True,
         signer=f"key {signer.name}",
@@ -336,61 +463,7 @@ def _verify_with_key(
         key_name=signer.name,
         predicate_type=predicate_type,
         statement=statement,
-        integrated_time=integrated,
+        integrated_time=times[0] if times else None,
+        log=proof.log.base_url if proof else None,
+        timestamp_authorities=authorities,
     )
-
-
-def _verify_key_tlog_entry(entry: dict[str, Any], payload: bytes, signature: bytes,
-                           signer: PublicKey, trust_root: TrustRoot) -> datetime:
-    """Offline check of a Rekor v1 dsse entry: its SET, and that it logs this signature."""
-    from cryptography.hazmat.primitives import serialization
-
-    from safedocker.trust.keys import spki_der
-
-    log_id = _b64(_obj(entry.get("logId"), "logId").get("keyId"), "logId").hex()
-    promise = _obj(entry.get("inclusionPromise"), "inclusionPromise (SET)")
-    body_bytes = _b64(entry.get("canonicalizedBody"), "canonicalizedBody")
-    try:
-        integrated_time = int(entry.get("integratedTime", ""))
-        log_index = int(entry.get("logIndex", ""))
-    except (TypeError, ValueError) as e:
-        raise _fail("tlog entry lacks integratedTime or logIndex") from e
-    log = trust_root.tlog(log_id)
-    if log is None:
-        raise _fail(f"logID {log_id} matches no trusted Rekor key")
-    signed = canonicalize({
-        "body": base64.b64encode(body_bytes).decode(),
-        "integratedTime": integrated_time,
-        "logID": log_id,
-        "logIndex": log_index,
-    })
-    if not log.key.verify(_b64(promise.get("signedEntryTimestamp"), "SET"), signed):
-        raise _fail(f"the SET is not signed by Rekor key {log.base_url}")
-    when = datetime.fromtimestamp(integrated_time, tz=timezone.utc)
-    if not log.validity.contains(when):
-        raise _fail(f"integratedTime is outside the validity of Rekor key {log.base_url}")
-    try:
-        body = _obj(loads_strict(body_bytes, "Rekor entry"), "Rekor entry")
-    except VerificationError as e:
-        raise _fail(e.why) from e
-    spec = _obj(body.get("spec"), "Rekor entry spec")
-    if body.get("kind") != "dsse":
-        raise _fail(f"log entry kind {body.get('kind')!r} is not dsse")
-    payload_hash = _obj(spec.get("payloadHash"), "payloadHash")
-    if payload_hash.get("value") != hashlib.sha256(payload).hexdigest():
-        raise _fail("the log entry is for a different payload")
-    logged = spec.get("signatures")
-    if not isinstance(logged, list):
-        raise _fail("the log entry has no signatures")
-    for item in logged:
-        if not isinstance(item, dict) or _b64(item.get("signature"), "signature") != signature:
-            continue
-        verifier_pem = _b64(item.get("verifier"), "verifier")
-        try:
-            logged_key = serialization.load_pem_public_key(verifier_pem)
-        except (ValueError, TypeError) as e:
-            raise _fail("the logged verifier is not a PEM public key") from e
-        if spki_der(logged_key) != signer.der:
-            raise _fail("the log entry names a different key")
-        return when
-    raise _fail("the log entry is for a different signature")

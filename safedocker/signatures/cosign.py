@@ -34,6 +34,9 @@ SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
 CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
 BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
+# cosign's "experimental OCI 1.1" mode (--registry-referrers-mode=oci-1-1): the `.sig`
+# manifest pushed as a referrer of the image, with this artifact type.
+SIGNATURE_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 MAX_LAYERS = 100
@@ -161,6 +164,63 @@ def from_layer(annotations: Mapping[str, str], media_type: str, blob: bytes) -> 
         bundle_json=optional_bytes(BUNDLE_ANNOTATION),
         annotations=MappingProxyType(dict(annotations)),
     )
+
+
+def signatures_from_manifest(manifest_bytes: bytes, blobs: Mapping[str, bytes]
+                             ) -> tuple[list[CosignSignature], list[str]]:
+    """The signatures of a cosign signature manifest whose layer blobs were fetched into
+    ``blobs`` (by digest string), and why any layer was skipped (missing, altered, too big).
+    """
+    found, skipped = [], []
+    for layer in signature_layers(manifest_bytes):
+        blob = blobs.get(str(layer.digest))
+        if blob is None or not layer.digest.matches(blob):
+            skipped.append(f"signature layer {layer.digest} missing or altered")
+            continue
+        try:
+            found.append(from_layer(layer.annotations, layer.media_type, blob))
+        except VerificationError as e:
+            skipped.append(e.why or e.what)
+    return found, skipped
+
+
+def is_signature_referrer(manifest_bytes: bytes) -> bool:
+    """Whether a referrer manifest is a cosign OCI 1.1 signature artifact (``artifactType``,
+    or the config media type older cosign releases alone set)."""
+    try:
+        manifest = loads_strict(manifest_bytes, "referrer manifest")
+    except VerificationError:
+        return False
+    if not isinstance(manifest, dict):
+        return False
+    config = manifest.get("config")
+    config_type = config.get("mediaType") if isinstance(config, dict) else None
+    return SIGNATURE_ARTIFACT_TYPE in (manifest.get("artifactType"), config_type)
+
+
+def referrer_signatures(manifest_bytes: bytes, subject: Digest, blobs: Mapping[str, bytes]
+                        ) -> tuple[list[CosignSignature], list[str]]:
+    """The cosign signatures of an OCI 1.1 signature referrer of the image ``subject``.
+
+    The artifact must be a cosign signature artifact whose ``subject`` is the image (a
+    referrer found for one image and naming another proves nothing about it); its layers
+    are read exactly as a ``.sig`` manifest's. Raises :class:`VerificationError` when the
+    manifest is not such an artifact; skipped layers are returned with their reasons.
+    """
+    def bad(why: str) -> VerificationError:
+        return VerificationError("invalid cosign signature referrer", why=why)
+
+    if len(manifest_bytes) > MAX_MANIFEST_SIZE:
+        raise bad(f"larger than {MAX_MANIFEST_SIZE} bytes")
+    if not is_signature_referrer(manifest_bytes):
+        raise bad(f"not a cosign signature artifact ({SIGNATURE_ARTIFACT_TYPE})")
+    manifest = loads_strict(manifest_bytes, "referrer manifest")
+    assert isinstance(manifest, dict)  # noqa: S101 - checked by is_signature_referrer
+    named = manifest.get("subject")
+    digest_text = named.get("digest") if isinstance(named, dict) else None
+    if digest_text != str(subject):
+        raise bad(f"it names {digest_text or 'no subject'}, not {subject}")
+    return signatures_from_manifest(manifest_bytes, blobs)
 
 
 def verify_with_keys(

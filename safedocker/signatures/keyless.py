@@ -258,6 +258,22 @@ def verify_chain(
     return found
 
 
+def verify_fulcio_chain(leaf: x509.Certificate, trust_root: TrustRoot, when: datetime,
+                        extra: Iterable[x509.Certificate] = ()) -> list[x509.Certificate]:
+    """The path from a Fulcio leaf to a CA of ``trust_root`` valid at ``when``, or raise.
+
+    Only the trust root's CAs anchor trust; ``extra`` (a signature's own chain) may only
+    help to build the path.
+    """
+    roots = [ca.root for ca in trust_root.certificate_authorities if ca.validity.contains(when)]
+    if not roots:
+        raise _fail("certificate chain does not verify",
+                    f"no Fulcio CA of trust root {trust_root.name!r} is valid at "
+                    f"{when.isoformat()}")
+    intermediates = [c for ca in trust_root.certificate_authorities for c in ca.intermediates]
+    return verify_chain(leaf, [*intermediates, *extra], roots, when, fulcio=True)
+
+
 # --- Fulcio extensions, identity ---------------------------------------------------------
 
 
@@ -532,16 +548,9 @@ def verify_keyless(
             raise _fail("keyless signature has no transparency-log proof",
                         "a Fulcio certificate needs the Rekor SET for its signing time")
         entry = _set_time(sig, trust_root.rekor_keys, trust_root)
-        when = entry.integrated_time
-        roots = [ca.root for ca in trust_root.certificate_authorities
-                 if ca.validity.contains(when)]
-        if not roots:
-            raise _fail("certificate chain does not verify",
-                        f"no Fulcio CA of trust root {trust_root.name!r} is valid at {when}")
-        intermediates = [c for ca in trust_root.certificate_authorities for c in ca.intermediates]
-        if sig.chain_pem is not None:
-            intermediates += load_pem_certificates(sig.chain_pem, "certificate chain")
-        path = verify_chain(leaf, intermediates, roots, when, fulcio=True)
+        extra = (load_pem_certificates(sig.chain_pem, "certificate chain")
+                 if sig.chain_pem is not None else [])
+        path = verify_fulcio_chain(leaf, trust_root, entry.integrated_time, extra)
         if require_sct:
             verify_sct(leaf, path[1], trust_root)
         subject, issuer, why = match_identity(leaf, identities, require_issuer=True,

@@ -1,4 +1,9 @@
-"""The Sigstore trust root: Fulcio CAs, Rekor (transparency log) keys and CT log keys.
+"""The Sigstore trust root: Fulcio CAs, Rekor logs, CT logs and timestamp authorities.
+
+``tlogs`` lists Rekor v1 logs (ECDSA; logId = sha256 of the DER key) and Rekor v2 shards
+(often Ed25519; logId = the C2SP checkpoint key ID), each with the window in which its key
+is trusted; ``timestampAuthorities`` lists RFC 3161 TSAs (signing certificate first, root
+last) with theirs. Bundle verification takes all of them from here, for key rules too.
 
 A trust root is a sigstore ``trusted_root.json`` document. The default is the
 public-good root that sigstore-python ships inside its package (read from the
@@ -467,7 +472,14 @@ def show(where: Paths, names: Iterable[str] | None = None) -> list[dict[str, Any
             "tlogs": [_log_summary(t) for t in root.tlogs],
             "ctlogs": [_log_summary(t) for t in root.ctlogs],
             "timestamp_authorities": [
-                {"uri": ca.uri, "subject": ca.subject} for ca in root.timestamp_authorities
+                {
+                    "uri": ca.uri,
+                    "subject": ca.subject,
+                    "valid_from": ca.validity.start.isoformat(),
+                    "valid_until": ca.validity.end.isoformat() if ca.validity.end else None,
+                    "chain": [_cert_summary(c) for c in ca.chain],
+                }
+                for ca in root.timestamp_authorities
             ],
         })
     return out
