@@ -27,5 +27,11 @@ def loads_strict(data: bytes, what: str) -> object:
 
     try:
         return json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise VerificationError(f"invalid {what}", why=f"not JSON ({type(e).__name__})") from e
+    except UnicodeDecodeError as e:
+        raise VerificationError(f"invalid {what}", why="not UTF-8 text") from e
+    except json.JSONDecodeError as e:
+        raise VerificationError(
+            f"invalid {what}", why=f"not JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+        ) from e
+    except RecursionError as e:
+        raise VerificationError(f"invalid {what}", why="not JSON (nested too deeply)") from e
