@@ -4,6 +4,13 @@
 host only when it contains ``.`` or ``:``, is ``localhost``, or has an uppercase letter
 (and then it is a host whose name docker keeps as given). ``index.docker.io`` is
 ``docker.io``. A reference may carry a tag, a digest, or both (``name:tag@sha256:…``).
+
+Go's regexps differ from Python's where it matters: ``$`` ends the text (Python's also
+matches before a final newline, so ``ubuntu`` plus a newline would pass) and its word
+class is ASCII. Every pattern here is therefore matched whole (``fullmatch``) and compiled
+with ``re.ASCII``.
+The 255-character limit applies to the path without the domain, as in
+distribution/reference v0.6 (which docker/cli vendors).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from safedocker.errors import UsageError
 DEFAULT_REGISTRY = "docker.io"
 LEGACY_REGISTRY = "index.docker.io"
 OFFICIAL_PREFIX = "library/"
-NAME_TOTAL_MAX = 255
+NAME_TOTAL_MAX = 255  # characters of the path (repository without the domain)
 
 # The grammar of distribution/reference (regexp.go), assembled from the same pieces.
 _ALNUM = r"[a-z0-9]+"
@@ -33,12 +40,13 @@ _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32
 _REMOTE_NAME = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _NAME = rf"(?:{_DOMAIN}/)?{_REMOTE_NAME}"
 
-_REFERENCE_RE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_ANCHORED_ID = re.compile(r"^[a-f0-9]{64}$")
-_SHA256_HEX = re.compile(r"^[a-f0-9]{64}$")
-_SHA512_HEX = re.compile(r"^[a-f0-9]{128}$")
+# Always used with fullmatch: the whole text, no trailing newline, ASCII classes only.
+_REFERENCE_RE = re.compile(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
+_TAG_RE = re.compile(_TAG, re.ASCII)
+_DOMAIN_RE = re.compile(_DOMAIN, re.ASCII)
+_ANCHORED_ID = re.compile(r"[a-f0-9]{64}", re.ASCII)
+_SHA256_HEX = re.compile(r"[a-f0-9]{64}", re.ASCII)
+_SHA512_HEX = re.compile(r"[a-f0-9]{128}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,9 @@ class Digest:
         algorithm, sep, hexpart = text.partition(":")
         if not sep:
             raise UsageError(f"invalid digest {text!r}", why="expected algorithm:hex")
-        if algorithm == "sha256" and _SHA256_HEX.match(hexpart):
+        if algorithm == "sha256" and _SHA256_HEX.fullmatch(hexpart):
             return cls(algorithm, hexpart)
-        if algorithm == "sha512" and _SHA512_HEX.match(hexpart):
+        if algorithm == "sha512" and _SHA512_HEX.fullmatch(hexpart):
             return cls(algorithm, hexpart)
         raise UsageError(
             f"invalid digest {text!r}",
@@ -116,6 +124,10 @@ class ImageRef:
         return f"{self.name}@{digest}"
 
     def with_tag(self, tag: str | None) -> ImageRef:
+        """This reference with another tag (None: none); an invalid tag is a UsageError."""
+        if tag is not None and not is_valid_tag(tag):
+            raise UsageError(f"invalid tag {tag!r}",
+                             why="a tag is 1-128 of A-Z a-z 0-9 _ . - and starts with no . or -")
         return ImageRef(self.registry, self.repository, tag, self.digest)
 
     @property
@@ -157,7 +169,7 @@ def parse_reference(text: str) -> ImageRef:
     """Parse an image reference as the docker CLI does, or raise :class:`UsageError`."""
     if not text:
         raise UsageError("invalid image reference ''", why="the reference is empty")
-    if _ANCHORED_ID.match(text):
+    if _ANCHORED_ID.fullmatch(text):
         raise UsageError(
             f"invalid repository name {text!r}",
             why="cannot specify 64-byte hexadecimal strings",
@@ -172,22 +184,41 @@ def parse_reference(text: str) -> ImageRef:
             f"invalid reference format: repository name ({name_part}) must be lowercase",
             hint="image repository names are lowercase",
         )
-    match = _REFERENCE_RE.match(f"{domain}/{remainder}")
+    match = _REFERENCE_RE.fullmatch(f"{domain}/{remainder}")
     if match is None:
         raise UsageError(
             f"invalid reference format: {text!r}",
             hint="expected [registry/]repository[:tag][@sha256:…]",
         )
     full_name, tag, digest_text = match.group(1), match.group(2), match.group(3)
-    if len(full_name) > NAME_TOTAL_MAX:
+    registry, _, repository = full_name.partition("/")
+    if len(repository) > NAME_TOTAL_MAX:
         raise UsageError(
             f"invalid reference format: repository name must not be more than {NAME_TOTAL_MAX} "
             "characters"
         )
-    registry, _, repository = full_name.partition("/")
     digest = Digest.parse(digest_text) if digest_text else None
     return ImageRef(registry=registry, repository=repository, tag=tag, digest=digest)
 
 
+def parse_any_reference(text: str) -> ImageRef | Digest:
+    """What docker run/create accept as IMAGE (``reference.ParseAnyReference``).
+
+    64 hex characters or ``sha256:<hex>`` name a local image by ID (a :class:`Digest`; the
+    bare form means sha256); anything else is a reference, parsed by
+    :func:`parse_reference`.
+    """
+    if _ANCHORED_ID.fullmatch(text):
+        return Digest("sha256", text)
+    try:
+        return Digest.parse(text)
+    except UsageError:
+        return parse_reference(text)
+
+
 def is_valid_tag(tag: str) -> bool:
-    return bool(_TAG_RE.match(tag))
+    return _TAG_RE.fullmatch(tag) is not None
+
+
+def is_valid_registry_host(host: str) -> bool:
+    return _DOMAIN_RE.fullmatch(host) is not None

@@ -42,7 +42,13 @@ def loads_strict(data: bytes, what: str) -> object:
     """Parse JSON refusing duplicate keys, NaN/Infinity and invalid UTF-8."""
     try:
         return loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise VerificationError(f"invalid {what}", why=f"not JSON ({type(e).__name__})") from e
+    except UnicodeDecodeError as e:
+        raise VerificationError(f"invalid {what}", why="not UTF-8 text") from e
+    except json.JSONDecodeError as e:
+        raise VerificationError(
+            f"invalid {what}", why=f"not JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+        ) from e
+    except RecursionError as e:
+        raise VerificationError(f"invalid {what}", why="not JSON (nested too deeply)") from e
     except ValueError as e:  # a duplicate member, NaN/Infinity, too large
         raise VerificationError(f"invalid {what}", why=str(e)) from e

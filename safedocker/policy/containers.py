@@ -7,13 +7,12 @@ written); a requirement is never read as weaker than podman would apply it.
 from __future__ import annotations
 
 import binascii
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safedocker._internal.encoding import b64decode
-from safedocker.errors import ConfigError
+from safedocker.errors import ConfigError, UsageError
 from safedocker.policy.export import WILDCARD_DOMAIN
 from safedocker.policy.model import Action, ReferenceCheck, Tlog, Unmatched, normalize_scope
 
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from safedocker.policy.paths import Paths
+    from safedocker.reference import ImageRef
 
 MAX_IMPORT_BYTES = 4 * 1024 * 1024
 
@@ -32,9 +32,23 @@ class UnimportablePolicy(ConfigError):
 _REQUIREMENT_FIELDS = {
     "reject": {"type"},
     "insecureAcceptAnything": {"type"},
-    "sigstoreSigned": {"type", "keyPath", "keyPaths", "keyData", "keyDatas", "fulcio",
+    "sigstoreSigned": {"type", "keyPath", "keyPaths", "keyData", "keyDatas", "fulcio", "pki",
                        "rekorPublicKeyPath", "rekorPublicKeyPaths", "rekorPublicKeyData",
                        "rekorPublicKeyDatas", "signedIdentity"},
+}
+# containers/image (newPRSigstoreSigned): exactly one key source, at most one Rekor source.
+_KEY_SOURCES = ("keyPath", "keyPaths", "keyData", "keyDatas", "fulcio", "pki")
+_REKOR_SOURCES = ("rekorPublicKeyPath", "rekorPublicKeyPaths", "rekorPublicKeyData",
+                  "rekorPublicKeyDatas")
+_MAX_KEY_FILE_BYTES = 1024 * 1024
+# Every signedIdentity type and exactly the fields it takes.
+_IDENTITY_FIELDS = {
+    "matchRepository": {"type"},
+    "matchExact": {"type"},
+    "matchRepoDigestOrExact": {"type"},
+    "exactReference": {"type", "dockerReference"},
+    "exactRepository": {"type", "dockerRepository"},
+    "remapIdentity": {"type", "prefix", "signedPrefix"},
 }
 _IDENTITY_TYPES = {
     "matchRepository": ReferenceCheck.REPOSITORY,
@@ -88,11 +102,25 @@ class _Importer:
 
     # keys -----------------------------------------------------------------------------
 
-    def _read(self, where: str, path: str) -> bytes:
+    def _name(self, where: str, path: object) -> str:
+        if not isinstance(path, str) or not path:
+            raise self.refuse(where, "must be a file name (a non-empty string)")
+        return path
+
+    def _check_name(self, where: str, path: object) -> bytes:
+        self._name(where, path)
+        return b""  # podman reads the file only when it verifies
+
+    def _read(self, where: str, path: object) -> bytes:
+        name = self._name(where, path)
         try:
-            return Path(path).read_bytes()
+            with Path(name).open("rb") as file:
+                data = file.read(_MAX_KEY_FILE_BYTES + 1)
         except OSError as e:
             raise self.refuse(where, f"cannot read {path}: {e.strerror or e}") from e
+        if len(data) > _MAX_KEY_FILE_BYTES:
+            raise self.refuse(where, f"{path} is too large for a key or certificate file")
+        return data
 
     def _decode(self, where: str, data: object) -> bytes:
         if not isinstance(data, str):
@@ -118,18 +146,26 @@ class _Importer:
 
     def keys_of(self, where: str, item: Mapping[str, Any], single: str, plural: str,
                 prefix: str = "imported") -> list[str]:
+        return [self.key_name(where, pem, prefix)
+                for pem in self.pems_of(where, item, single, plural)]
+
+    def pems_of(self, where: str, item: Mapping[str, Any], single: str, plural: str,
+                *, read_files: bool = True) -> list[bytes]:
+        """The PEMs of the ``{single}Path/Data`` and ``{plural}Paths/Datas`` fields; without
+        ``read_files`` only checked as podman loads them (paths are names, data base64)."""
         pems: list[bytes] = []
-        for field_name, read in ((f"{single}Path", self._read), (f"{single}Data", self._decode)):
+        path_reader = self._read if read_files else self._check_name
+        for field_name, read in ((f"{single}Path", path_reader), (f"{single}Data", self._decode)):
             if field_name in item:
                 pems.append(read(f"{where}.{field_name}", item[field_name]))
-        for field_name, read in ((f"{plural}Paths", self._read),
+        for field_name, read in ((f"{plural}Paths", path_reader),
                                  (f"{plural}Datas", self._decode)):
             if field_name in item:
                 values = item[field_name]
                 if not isinstance(values, list) or not values:
                     raise self.refuse(f"{where}.{field_name}", "must be a non-empty list")
                 pems.extend(read(f"{where}.{field_name}", v) for v in values)
-        return [self.key_name(where, pem, prefix) for pem in pems]
+        return pems
 
     # requirements -----------------------------------------------------------------------
 
@@ -156,15 +192,24 @@ class _Importer:
         kinds = []
         for number, item in enumerate(requirements):
             item_where = f"{where}[{number}]"
-            if not isinstance(item, dict) or item.get("type") not in _REQUIREMENT_FIELDS:
-                kind = item.get("type") if isinstance(item, dict) else item
-                raise self.refuse(item_where, f"requirement type {kind!r} is not supported",
+            kind = item.get("type") if isinstance(item, dict) else item
+            if kind == "signedBy":
+                raise self.refuse(item_where, "signedBy (GPG or X.509 signatures) is not "
+                                  "supported: safe-docker verifies sigstore signatures",
+                                  hint="nothing was written; sign the images with cosign and "
+                                  "use sigstoreSigned")
+            if not isinstance(item, dict) or not isinstance(kind, str) \
+                    or kind not in _REQUIREMENT_FIELDS:
+                what = "has no type" if kind is None else f"type {kind!r} is not supported"
+                raise self.refuse(item_where, f"the requirement {what}",
                                   hint="safe-docker imports sigstoreSigned, reject and "
                                   "insecureAcceptAnything (not signedBy GPG signatures)")
-            unknown = set(item) - _REQUIREMENT_FIELDS[item["type"]]
+            unknown = set(item) - _REQUIREMENT_FIELDS[kind]
             if unknown:
                 raise self.refuse(item_where, f"unsupported fields {sorted(unknown)}")
-            kinds.append(item["type"])
+            if kind == "sigstoreSigned":
+                self.check_sigstore(item_where, item, scope)
+            kinds.append(kind)
         if "reject" in kinds:
             return _Imported(scope, Action.REJECT, [], [], 1, Tlog.OFF, ReferenceCheck.REPOSITORY)
         signed = [(n, i) for n, i in enumerate(requirements) if i["type"] == "sigstoreSigned"]
@@ -177,7 +222,7 @@ class _Importer:
         any_of = False
         for number, item in signed:
             item_where = f"{where}[{number}]"
-            references.append(self.identity(item_where, item.get("signedIdentity")))
+            references.append(self.identity(item_where, item.get("signedIdentity"), scope))
             rekor = self.keys_of(item_where, item, "rekorPublicKey", "rekorPublicKey", "rekor")
             if rekor:
                 tlog = Tlog.REQUIRED
@@ -208,31 +253,124 @@ class _Importer:
                      else ReferenceCheck.REPOSITORY)
         return _Imported(scope, Action.VERIFY, keys, identities, threshold, tlog, reference)
 
-    def identity(self, where: str, value: object) -> ReferenceCheck:
-        if value is None:
-            return ReferenceCheck.EXACT  # podman's default: matchRepoDigestOrExact
-        if not isinstance(value, dict) or value.get("type") not in _IDENTITY_TYPES \
-                or set(value) != {"type"}:
-            kind = value.get("type") if isinstance(value, dict) else value
-            raise self.refuse(f"{where}.signedIdentity", f"{kind!r} is not supported",
-                              hint="safe-docker checks matchRepository, matchExact and "
-                              "matchRepoDigestOrExact (not remapIdentity or exactReference)")
-        return _IDENTITY_TYPES[value["type"]]
+    def check_sigstore(self, where: str, item: Mapping[str, Any], scope: str) -> None:
+        """containers/image's rules for one sigstoreSigned requirement (newPRSigstoreSigned),
+        checked whole even where a reject next to it decides (podman refuses the file)."""
+        sources = [name for name in _KEY_SOURCES if name in item]
+        if len(sources) != 1:
+            given = f" (given: {', '.join(sources)})" if sources else ""
+            raise self.refuse(where, "exactly one of keyPath, keyPaths, keyData, keyDatas, "
+                              f"fulcio and pki must be given{given}")
+        rekor = [name for name in _REKOR_SOURCES if name in item]
+        if len(rekor) > 1:
+            raise self.refuse(where, f"at most one Rekor key field may be given (given: "
+                              f"{', '.join(rekor)})")
+        if "pki" in item:
+            raise self.refuse(f"{where}.pki", "pki (certificates from a private CA) cannot "
+                              "be imported", hint="nothing was written; write a rule with "
+                              "pki_roots and identities by hand")
+        if "fulcio" in item and not rekor:
+            raise self.refuse(where, "fulcio needs a Rekor public key (rekorPublicKeyPath, "
+                              "rekorPublicKeyPaths, rekorPublicKeyData or rekorPublicKeyDatas)")
+        if "signedIdentity" in item and item["signedIdentity"] is None:
+            raise self.refuse(f"{where}.signedIdentity", "must be an object, not null")
+        self.check_identity(f"{where}.signedIdentity", item.get("signedIdentity"))
+        self.pems_of(where, item, "key", "key", read_files=False)
+        self.pems_of(where, item, "rekorPublicKey", "rekorPublicKey", read_files=False)
+        if "fulcio" in item:
+            self.fulcio(f"{where}.fulcio", item["fulcio"], read_files=False)
 
-    def fulcio(self, where: str, value: object) -> dict[str, str]:
+    def check_identity(self, where: str, value: object) -> tuple[str, Mapping[str, object]] | None:
+        """The signedIdentity's type and fields once their shape is valid (None: absent)."""
+        if value is None:
+            return None
+        kind = value.get("type") if isinstance(value, dict) else value
+        if not isinstance(value, dict) or not isinstance(kind, str) \
+                or kind not in _IDENTITY_FIELDS:
+            what = "has no type" if kind is None else f"type {kind!r} is not supported"
+            raise self.refuse(where, f"the signedIdentity {what}",
+                              hint="use matchRepository, matchExact, matchRepoDigestOrExact, "
+                              "exactReference or exactRepository")
+        if set(value) != _IDENTITY_FIELDS[kind]:
+            raise self.refuse(where, f"{kind} takes exactly the fields "
+                              f"{sorted(_IDENTITY_FIELDS[kind])}")
+        if kind in ("exactReference", "exactRepository"):
+            self.fixed_reference(where, kind, value)
+        if kind == "remapIdentity" and not all(isinstance(value[name], str) and value[name]
+                                               for name in ("prefix", "signedPrefix")):
+            raise self.refuse(where, "remapIdentity needs a prefix and a signedPrefix")
+        return kind, value
+
+    def identity(self, where: str, value: object, scope: str) -> ReferenceCheck:
+        """The reference check for a signedIdentity (None: absent) under ``scope``."""
+        where = f"{where}.signedIdentity"
+        checked = self.check_identity(where, value)
+        if checked is None:
+            return ReferenceCheck.EXACT  # podman's default: matchRepoDigestOrExact
+        kind, fields = checked
+        if kind in _IDENTITY_TYPES:
+            return _IDENTITY_TYPES[kind]
+        if kind == "remapIdentity":
+            raise self.refuse(where, "remapIdentity (signatures naming another prefix) cannot "
+                              "be represented yet", hint="nothing was written; remove it or "
+                              "add the rule by hand")
+        return self.fixed_identity(where, kind, fields, scope)
+
+    def fixed_reference(self, where: str, kind: str, value: Mapping[str, object]) -> ImageRef:
+        """The reference an exactReference / exactRepository names, once it is valid."""
+        from safedocker.reference import parse_reference
+
+        field_name = "dockerReference" if kind == "exactReference" else "dockerRepository"
+        text = value[field_name]
+        if not isinstance(text, str):
+            raise self.refuse(f"{where}.{field_name}", "must be a string")
+        try:
+            fixed = parse_reference(text)
+        except UsageError as e:
+            raise self.refuse(f"{where}.{field_name}", f"{kind} {text!r} is not a valid "
+                              f"reference ({e.what})") from None
+        if kind == "exactReference" and fixed.tag is None and fixed.digest is None:
+            raise self.refuse(f"{where}.{field_name}", f"{kind} {text!r} has neither a tag "
+                              "nor a digest")
+        return fixed
+
+    def fixed_identity(self, where: str, kind: str, value: Mapping[str, object],
+                       scope: str) -> ReferenceCheck:
+        """exactReference / exactRepository name what every signature must say. safe-docker
+        checks the signed name against the pulled image, so they are imported only where
+        the two coincide: a tag or digest scope that is that reference (exact), or a
+        reference in that repository (repository)."""
+        fixed = self.fixed_reference(where, kind, value)
+        text = str(value["dockerReference" if kind == "exactReference" else "dockerRepository"])
+        pulled = _scope_reference(scope)
+        if kind == "exactReference" and pulled is not None and str(pulled) == str(fixed):
+            return ReferenceCheck.EXACT
+        if kind == "exactRepository" and pulled is not None and pulled.name == fixed.name:
+            return ReferenceCheck.REPOSITORY
+        raise self.refuse(where, f"{kind} {text!r} applies to images other than the one it "
+                          "names; safe-docker compares a signature's name with the pulled "
+                          "image and cannot require another name yet",
+                          hint="nothing was written; scope the requirement to exactly that "
+                          "image (repository:tag or @digest), or use matchRepository")
+
+    def fulcio(self, where: str, value: object, *, read_files: bool = True) -> dict[str, str]:
         if not isinstance(value, dict) or set(value) - {"caPath", "caData", "oidcIssuer",
                                                           "subjectEmail"}:
             raise self.refuse(where, "unsupported fulcio fields")
         issuer, email = value.get("oidcIssuer"), value.get("subjectEmail")
-        if not isinstance(issuer, str) or not isinstance(email, str):
+        if not isinstance(issuer, str) or not isinstance(email, str) or not issuer or not email:
             raise self.refuse(where, "oidcIssuer and subjectEmail are required")
+        if "caPath" in value and "caData" in value:
+            raise self.refuse(where, "caPath and caData cannot both be given")
         if "caPath" in value:
-            ca = self._read(f"{where}.caPath", value["caPath"])
+            ca = (self._read if read_files else self._check_name)(f"{where}.caPath",
+                                                                  value["caPath"])
         elif "caData" in value:
             ca = self._decode(f"{where}.caData", value["caData"])
         else:
             raise self.refuse(where, "caPath or caData is required")
-        self.check_ca(where, ca)
+        if read_files:
+            self.check_ca(where, ca)
         return {"issuer": issuer, "subject": email}
 
     def check_ca(self, where: str, ca_pem: bytes) -> None:
@@ -274,9 +412,11 @@ class _Importer:
             if not isinstance(table, dict):
                 raise self.refuse(f"transports.{transport}", "must be an object")
             if transport != "docker":
-                if all(isinstance(v, list) and v and all(
-                        isinstance(i, dict) and i.get("type") == "insecureAcceptAnything"
-                        for i in v) for v in table.values()):
+                # Checked like docker's (podman would refuse a broken one), then ignored
+                # only when it accepts anything.
+                actions = {self.rule("*", f"transports.{transport}[{key!r}]", value).action
+                           for key, value in table.items()}
+                if actions <= {Action.ACCEPT}:
                     ignored.append(transport)
                     continue
                 raise self.refuse(f"transports.{transport}", "requirements for transports "
@@ -296,6 +436,19 @@ class _Importer:
         return rules, unmatched, ignored
 
 
+def _scope_reference(scope: str) -> ImageRef | None:
+    """The one image a tag or digest scope covers, else None (hosts, namespaces, globs)."""
+    from safedocker.reference import parse_reference
+
+    if "*" in scope:
+        return None
+    try:
+        ref = parse_reference(scope)
+    except UsageError:
+        return None
+    return ref if (ref.tag or ref.digest) and str(ref) == scope else None
+
+
 def import_containers_policy(where: Paths, path: Path) -> str:
     """Read podman's ``policy.json`` into the user configuration; returns a summary."""
     from safedocker._internal.files import atomic_write
@@ -307,10 +460,14 @@ def import_containers_policy(where: Paths, path: Path) -> str:
         raise UnimportablePolicy(f"cannot read {path}", why=e.strerror or str(e)) from e
     if len(raw) > MAX_IMPORT_BYTES:
         raise UnimportablePolicy(f"cannot import {path}", why="the file is too large")
+    from safedocker._internal.strictjson import loads_strict
+    from safedocker.errors import VerificationError
+
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UnimportablePolicy(f"cannot import {path}", why=f"not JSON: {e}") from e
+        data = loads_strict(raw, "policy")  # duplicate members refused, as podman does
+    except VerificationError as e:
+        raise UnimportablePolicy(f"cannot import {path}", why=f"not valid JSON: {e.why}",
+                                 hint="nothing was written; fix the file") from e
     importer = _Importer(where, path)
     rules, unmatched, ignored = importer.run(data)
 

@@ -126,13 +126,21 @@ def _b64_field(obj: object, name: str) -> bytes:
 
 def load_private_key(pem: bytes, password: bytes) -> SigningKey:
     """Decrypt a cosign ``.key`` file, or raise :class:`ConfigError` (wrong password, ...)."""
+    if len(pem) > MAX_KEY_FILE_SIZE:
+        raise _bad("the file is too large")
+    return _signing_key(decrypt(_pem_body(pem), password))
+
+
+def decrypt(sealed: bytes, password: bytes) -> bytes:
+    """Open a go-securesystemslib ``encrypted`` envelope (the JSON inside a cosign key's
+    PEM): ``encrypted.Decrypt``. :class:`ConfigError` for a wrong password or a bad file."""
     import nacl.exceptions
     import nacl.secret
 
-    if len(pem) > MAX_KEY_FILE_SIZE:
-        raise _bad("the file is too large")
+    if len(sealed) > MAX_KEY_FILE_SIZE:
+        raise _bad("the key envelope is too large")
     try:
-        envelope = loads_strict(_pem_body(pem), "cosign key envelope")
+        envelope = loads_strict(sealed, "cosign key envelope")
     except VerificationError as e:
         raise _bad(e.why) from e
     if not isinstance(envelope, dict):
@@ -154,14 +162,13 @@ def load_private_key(pem: bytes, password: bytes) -> SigningKey:
         raise _bad("the nonce has the wrong size")
     box = nacl.secret.SecretBox(_scrypt(password, salt, n, r, p))
     try:
-        der = box.decrypt(_b64_field(envelope, "ciphertext"), nonce)
+        return box.decrypt(_b64_field(envelope, "ciphertext"), nonce)
     except nacl.exceptions.CryptoError as e:
         raise ConfigError(
             "cannot decrypt the cosign private key",
             why="wrong password, or the file is damaged",
             hint="check the password (COSIGN_PASSWORD)",
         ) from e
-    return _signing_key(der)
 
 
 def _der_length(der: bytes, at: int) -> tuple[int, int]:
