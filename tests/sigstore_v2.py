@@ -123,9 +123,10 @@ def inclusion_path(index: int, leaves: list[bytes]) -> list[bytes]:
 # --- Rekor v2 ---------------------------------------------------------------------------------
 
 LogKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+LogPublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 
 
-def _spki(key: Any) -> bytes:
+def _spki(key: LogPublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.DER,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 

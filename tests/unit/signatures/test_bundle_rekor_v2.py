@@ -9,15 +9,16 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from typing import TypedDict
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from safedocker.policy.model import Identity, Tlog
 from safedocker.reference import Digest
-from safedocker.signatures.bundle import verify_bundle
-from safedocker.trust.keys import load_public_key
-from safedocker.trust.roots import embedded_trust_root, parse_trust_root
+from safedocker.signatures.bundle import BundleResult, verify_bundle
+from safedocker.trust.keys import PublicKey, load_public_key
+from safedocker.trust.roots import TrustRoot, embedded_trust_root, parse_trust_root
 from tests.sigstore_v2 import TimestampAuthority
 from tests.sigstore_world import SigstoreWorld, public_pem
 
@@ -25,36 +26,45 @@ DIGEST = Digest.of(b"rekor v2 world manifest")
 ALICE = Identity(issuer="https://issuer.example", subject="dev@example.com")
 
 
+class RekorV2Variant(TypedDict, total=False):
+    """The options of :meth:`SigstoreWorld.sign_bundle_rekor_v2` the accepted cases vary."""
+
+    dsse_entry: str
+    message: bool
+    cosigners: int
+
+
 @pytest.fixture(scope="module")
-def world():
+def world() -> SigstoreWorld:
     return SigstoreWorld()
 
 
 @pytest.fixture(scope="module")
-def root(world):
+def root(world: SigstoreWorld) -> TrustRoot:
     return parse_trust_root(world.trusted_root_json(with_rekor_v2=True, with_tsa=True),
                             name="world")
 
 
 @pytest.fixture(scope="module")
-def signing_key():
+def signing_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
 @pytest.fixture(scope="module")
-def team(signing_key):
+def team(signing_key: ec.EllipticCurvePrivateKey) -> PublicKey:
     return load_public_key(public_pem(signing_key), "team")
 
 
-def keyless(raw, root):
+def keyless(raw: bytes, root: TrustRoot) -> BundleResult:
     return verify_bundle(raw, DIGEST, identities=[ALICE], trust_root=root)
 
 
-def keyed(raw, root, team, tlog=Tlog.REQUIRED):
+def keyed(raw: bytes, root: TrustRoot, team: PublicKey, tlog: Tlog = Tlog.REQUIRED) -> BundleResult:
     return verify_bundle(raw, DIGEST, keys=[team], trust_root=root, tlog=tlog)
 
 
-def test_trusted_roots_list_rekor_v2_shards_and_timestamp_authorities(world, root):
+def test_trusted_roots_list_rekor_v2_shards_and_timestamp_authorities(world: SigstoreWorld,
+                                                                      root: TrustRoot) -> None:
     shard = root.tlog(world.rekor_v2.log_id.hex())
     assert shard is not None and shard.key.algorithm == "ed25519"
     assert shard.base_url == world.rekor_v2.base_url
@@ -71,7 +81,9 @@ def test_trusted_roots_list_rekor_v2_shards_and_timestamp_authorities(world, roo
 @pytest.mark.parametrize("variant", [{}, {"dsse_entry": "dsse"}, {"message": True},
                                      {"cosigners": 2}],
                          ids=["dsse-as-hashedrekord", "dsse-entry", "message", "witnessed"])
-def test_keyless_bundle_on_rekor_v2_with_a_timestamp_is_accepted(world, root, variant):
+def test_keyless_bundle_on_rekor_v2_with_a_timestamp_is_accepted(world: SigstoreWorld,
+                                                                 root: TrustRoot,
+                                                                 variant: RekorV2Variant) -> None:
     result = keyless(world.sign_bundle_rekor_v2(str(DIGEST), identity="dev@example.com",
                                                 **variant), root)
     assert result.verified, result.reason
@@ -83,8 +95,10 @@ def test_keyless_bundle_on_rekor_v2_with_a_timestamp_is_accepted(world, root, va
 
 @pytest.mark.parametrize("variant", [{}, {"dsse_entry": "dsse"}, {"message": True}],
                          ids=["dsse-as-hashedrekord", "dsse-entry", "message"])
-def test_key_bundle_on_rekor_v2_with_a_timestamp_meets_a_required_tlog(world, root, team,
-                                                                       signing_key, variant):
+def test_key_bundle_on_rekor_v2_with_a_timestamp_meets_a_required_tlog(
+        world: SigstoreWorld, root: TrustRoot, team: PublicKey,
+        signing_key: ec.EllipticCurvePrivateKey, variant: RekorV2Variant,
+) -> None:
     result = keyed(world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key, **variant), root,
                    team)
     assert result.verified, result.reason
@@ -92,7 +106,7 @@ def test_key_bundle_on_rekor_v2_with_a_timestamp_meets_a_required_tlog(world, ro
     assert result.integrated_time == world.now
 
 
-def test_world_rekor_v2_bundles_are_accepted_by_sigstore_python_too(world):
+def test_world_rekor_v2_bundles_are_accepted_by_sigstore_python_too(world: SigstoreWorld) -> None:
     """An independent verifier agrees that the world's bundles are well made."""
     from sigstore.hashes import Hashed
     from sigstore.models import Bundle, TrustedRoot
@@ -115,15 +129,18 @@ def test_world_rekor_v2_bundles_are_accepted_by_sigstore_python_too(world):
 # --- refused ----------------------------------------------------------------------------------
 
 
-def test_keyless_bundle_without_a_timestamp_is_refused(world, root):
+def test_keyless_bundle_without_a_timestamp_is_refused(world: SigstoreWorld,
+                                                       root: TrustRoot) -> None:
     result = keyless(world.sign_bundle_rekor_v2(str(DIGEST), identity="dev@example.com",
                                                 timestamp=False), root)
     assert not result.verified
     assert "no verified signing time" in result.reason and "RFC 3161" in result.reason
 
 
-def test_key_bundle_without_a_timestamp_does_not_meet_a_required_tlog(world, root, team,
-                                                                      signing_key):
+def test_key_bundle_without_a_timestamp_does_not_meet_a_required_tlog(
+        world: SigstoreWorld, root: TrustRoot, team: PublicKey,
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     raw = world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key, timestamp=False)
     required = keyed(raw, root, team)
     assert not required.verified and "no SET and no RFC 3161 timestamp" in required.reason
@@ -131,7 +148,8 @@ def test_key_bundle_without_a_timestamp_does_not_meet_a_required_tlog(world, roo
     assert keyed(raw, root, team, Tlog.OPTIONAL).verified
 
 
-def test_timestamp_outside_the_certificates_validity_is_refused(world, root):
+def test_timestamp_outside_the_certificates_validity_is_refused(world: SigstoreWorld,
+                                                                root: TrustRoot) -> None:
     leaf = world.issue()
     raw = world.sign_bundle_rekor_v2(str(DIGEST), identity=leaf,
                                      timestamp_at=leaf.cert.not_valid_after_utc
@@ -141,7 +159,10 @@ def test_timestamp_outside_the_certificates_validity_is_refused(world, root):
     assert "outside the signing certificate's validity" in result.reason
 
 
-def test_checkpoint_signed_by_an_unknown_log_key_is_refused(world, root, team, signing_key):
+def test_checkpoint_signed_by_an_unknown_log_key_is_refused(
+        world: SigstoreWorld, root: TrustRoot, team: PublicKey,
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     stranger = ed25519.Ed25519PrivateKey.generate()
     for raw in (world.sign_bundle_rekor_v2(str(DIGEST), identity="dev@example.com",
                                            checkpoint_signer=stranger),
@@ -153,7 +174,10 @@ def test_checkpoint_signed_by_an_unknown_log_key_is_refused(world, root, team, s
         assert "not signed by log rekor-v2.world.test (unknown log key)" in result.reason
 
 
-def test_timestamp_from_a_tsa_outside_the_trust_root_is_refused(world, root, team, signing_key):
+def test_timestamp_from_a_tsa_outside_the_trust_root_is_refused(
+        world: SigstoreWorld, root: TrustRoot, team: PublicKey,
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     rogue = TimestampAuthority(world.now, name="rogue-tsa")
     for raw in (world.sign_bundle_rekor_v2(str(DIGEST), identity="dev@example.com", tsa=rogue),
                 world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key, tsa=rogue)):
@@ -163,15 +187,18 @@ def test_timestamp_from_a_tsa_outside_the_trust_root_is_refused(world, root, tea
         assert "no trusted timestamp authority verifies it" in result.reason
 
 
-def test_trust_root_without_timestamp_authorities_refuses_timestamped_bundles(world, team,
-                                                                            signing_key):
+def test_trust_root_without_timestamp_authorities_refuses_timestamped_bundles(
+        world: SigstoreWorld, team: PublicKey, signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     bare = parse_trust_root(world.trusted_root_json(with_rekor_v2=True))
     raw = world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key)
     result = keyed(raw, bare, team)
     assert not result.verified and "lists no timestamp authority" in result.reason
 
 
-def test_key_bundle_timestamp_must_lie_in_the_tsa_and_log_windows(world, team, signing_key):
+def test_key_bundle_timestamp_must_lie_in_the_tsa_and_log_windows(
+        world: SigstoreWorld, team: PublicKey, signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     raw = world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key)
     before = world.now - timedelta(days=1)
     tsa_ended = parse_trust_root(world.trusted_root_json(with_rekor_v2=True, with_tsa=True,
@@ -189,7 +216,9 @@ def test_key_bundle_timestamp_must_lie_in_the_tsa_and_log_windows(world, team, s
     assert keyed(raw, at_end, team).verified
 
 
-def test_trust_root_without_the_rekor_v2_log_refuses_its_entries(world, team, signing_key):
+def test_trust_root_without_the_rekor_v2_log_refuses_its_entries(
+        world: SigstoreWorld, team: PublicKey, signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     v1_only = parse_trust_root(world.trusted_root_json(with_tsa=True))
     result = keyed(world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key), v1_only, team)
     assert not result.verified and "does not list" in result.reason
@@ -206,7 +235,10 @@ def _swap(raw_a: bytes, raw_b: bytes, field: str) -> bytes:
     return json.dumps(a).encode()
 
 
-def test_entry_for_another_signature_or_artifact_is_refused(world, root, team, signing_key):
+def test_entry_for_another_signature_or_artifact_is_refused(
+        world: SigstoreWorld, root: TrustRoot, team: PublicKey,
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     first = world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key)
     again = world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key)  # ECDSA: a new signature
     swapped = _swap(_swap(first, again, "dsseEnvelope"), again, "timestamps")
@@ -222,14 +254,17 @@ def test_entry_for_another_signature_or_artifact_is_refused(world, root, team, s
     assert not result.verified and "different" in result.reason
 
 
-def test_timestamp_over_another_signature_is_refused(world, root):
+def test_timestamp_over_another_signature_is_refused(world: SigstoreWorld, root: TrustRoot) -> None:
     first = world.sign_bundle_rekor_v2(str(DIGEST), identity="dev@example.com")
     second = world.sign_bundle_rekor_v2(str(DIGEST), identity="dev@example.com")
     result = keyless(_swap(first, second, "timestamps"), root)
     assert not result.verified and "Mismatch between messages" in result.reason
 
 
-def test_inclusion_proof_not_matching_the_checkpoint_is_refused(world, root, team, signing_key):
+def test_inclusion_proof_not_matching_the_checkpoint_is_refused(
+        world: SigstoreWorld, root: TrustRoot, team: PublicKey,
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     document = json.loads(world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key))
     proof = document["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
     first = bytearray(base64.b64decode(proof["hashes"][0]))
@@ -239,8 +274,10 @@ def test_inclusion_proof_not_matching_the_checkpoint_is_refused(world, root, tea
     assert not result.verified and "does not lead to the logged root hash" in result.reason
 
 
-def test_proof_for_a_tree_size_other_than_the_checkpoints_is_refused(world, root, team,
-                                                                    signing_key):
+def test_proof_for_a_tree_size_other_than_the_checkpoints_is_refused(
+        world: SigstoreWorld, root: TrustRoot, team: PublicKey,
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     document = json.loads(world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key))
     proof = document["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
     proof["treeSize"] = str(int(proof["treeSize"]) + 1)
@@ -249,7 +286,9 @@ def test_proof_for_a_tree_size_other_than_the_checkpoints_is_refused(world, root
     assert "another tree" in result.reason or "inclusion proof" in result.reason
 
 
-def test_a_set_on_a_rekor_v2_entry_is_refused(world, root, team, signing_key):
+def test_a_set_on_a_rekor_v2_entry_is_refused(world: SigstoreWorld, root: TrustRoot,
+                                              team: PublicKey,
+                                              signing_key: ec.EllipticCurvePrivateKey) -> None:
     document = json.loads(world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key))
     entry = document["verificationMaterial"]["tlogEntries"][0]
     entry["integratedTime"] = "1700000000"
@@ -258,7 +297,10 @@ def test_a_set_on_a_rekor_v2_entry_is_refused(world, root, team, signing_key):
     assert not result.verified and "Rekor v2 never issues" in result.reason
 
 
-def test_tlog_off_ignores_log_and_timestamps_for_key_rules(world, root, team, signing_key):
+def test_tlog_off_ignores_log_and_timestamps_for_key_rules(
+        world: SigstoreWorld, root: TrustRoot, team: PublicKey,
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     raw = world.sign_bundle_rekor_v2(str(DIGEST), key=signing_key,
                                      checkpoint_signer=ed25519.Ed25519PrivateKey.generate())
     assert not keyed(raw, root, team, Tlog.OPTIONAL).verified

@@ -28,22 +28,23 @@ DIGEST = Digest.of(b"oci 1.1 image manifest")
 
 
 @pytest.fixture(scope="module")
-def world():
+def world() -> SigstoreWorld:
     return SigstoreWorld()
 
 
 @pytest.fixture(scope="module")
-def signing_key():
+def signing_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def key_layer(key: ec.EllipticCurvePrivateKey, digest: Digest = DIGEST):
+def key_layer(key: ec.EllipticCurvePrivateKey,
+              digest: Digest = DIGEST) -> tuple[dict[str, str], str, bytes]:
     payload = SigstoreWorld.simple_signing(str(digest))
     signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))
     return {SIG_ANNOTATION: base64.b64encode(signature).decode()}, SIMPLE_SIGNING, payload
 
 
-def test_key_signature_in_a_referrer_verifies(signing_key):
+def test_key_signature_in_a_referrer_verifies(signing_key: ec.EllipticCurvePrivateKey) -> None:
     manifest, blobs = SigstoreWorld.cosign_referrer_manifest([key_layer(signing_key)],
                                                              str(DIGEST), 321)
     assert is_signature_referrer(manifest)
@@ -54,7 +55,7 @@ def test_key_signature_in_a_referrer_verifies(signing_key):
     assert result.verified and result.key_name == "team"
 
 
-def test_keyless_signature_in_a_referrer_verifies(world):
+def test_keyless_signature_in_a_referrer_verifies(world: SigstoreWorld) -> None:
     leaf = world.issue()
     layer = world.cosign_layer(leaf, world.simple_signing(str(DIGEST)))
     manifest, blobs = SigstoreWorld.cosign_referrer_manifest([layer], str(DIGEST), 321)
@@ -65,7 +66,9 @@ def test_keyless_signature_in_a_referrer_verifies(world):
     assert result.verified, result.reason
 
 
-def test_older_cosign_artifacts_typed_by_their_config_only_are_recognised(signing_key):
+def test_older_cosign_artifacts_typed_by_their_config_only_are_recognised(
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     manifest, _ = SigstoreWorld.cosign_referrer_manifest([key_layer(signing_key)],
                                                          str(DIGEST), 321)
     document = json.loads(manifest)
@@ -75,14 +78,16 @@ def test_older_cosign_artifacts_typed_by_their_config_only_are_recognised(signin
     assert not is_signature_referrer(json.dumps(document).encode())
 
 
-def test_a_referrer_of_another_image_is_refused(signing_key):
+def test_a_referrer_of_another_image_is_refused(signing_key: ec.EllipticCurvePrivateKey) -> None:
     manifest, blobs = SigstoreWorld.cosign_referrer_manifest([key_layer(signing_key)],
                                                              str(Digest.of(b"other")), 321)
     with pytest.raises(VerificationError, match="not sha256:"):
         referrer_signatures(manifest, DIGEST, blobs)
 
 
-def test_other_artifacts_are_not_read_as_signatures(world, signing_key):
+def test_other_artifacts_are_not_read_as_signatures(
+        world: SigstoreWorld, signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     bundle = world.bundle(None, str(DIGEST), key=signing_key)
     manifest, _ = SigstoreWorld.referrer_manifest(bundle, str(DIGEST), 321)
     assert not is_signature_referrer(manifest) and not is_signature_referrer(b"not json")
@@ -90,7 +95,9 @@ def test_other_artifacts_are_not_read_as_signatures(world, signing_key):
         referrer_signatures(manifest, DIGEST, {})
 
 
-def test_missing_or_altered_layers_are_skipped_with_a_reason(signing_key):
+def test_missing_or_altered_layers_are_skipped_with_a_reason(
+        signing_key: ec.EllipticCurvePrivateKey,
+) -> None:
     layers = [key_layer(signing_key), key_layer(signing_key, Digest.of(b"second"))]
     manifest, blobs = SigstoreWorld.cosign_referrer_manifest(layers, str(DIGEST), 321)
     first, second = (d["digest"] for d in json.loads(manifest)["layers"])
