@@ -8,6 +8,7 @@ from safedocker.build.argv import (
     BUILDX_FLAGS,
     DEFAULT_SBOM_GENERATOR,
     LEGACY_FLAGS,
+    BuildInvocation,
     ContextKind,
     DockerfileSource,
     NamedKind,
@@ -23,7 +24,8 @@ BUILDKIT = Builder.BUILDKIT
 LOCAL = {".", "app", "ctx", "https:/x.git"}  # directories that exist in these tests
 
 
-def run(argv: list[str], builder: Builder = BUILDKIT, env: dict[str, str] | None = None):
+def run(argv: list[str], builder: Builder = BUILDKIT,
+        env: dict[str, str] | None = None) -> BuildInvocation:
     return parse(argv, builder=builder, env=env or {}, path_exists=LOCAL.__contains__,
                  path_is_dir=LOCAL.__contains__)
 

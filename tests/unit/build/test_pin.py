@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from safedocker.build.argv import NamedContext, NamedKind
-from safedocker.build.dockerfile import Platforms, scan
+from safedocker.build.dockerfile import DockerfileScan, Platforms, scan
 from safedocker.build.model import Builder, context_key
 from safedocker.build.pin import buildkit, images_to_verify, rewrite
 from safedocker.errors import Refused, UsageError
 from safedocker.reference import parse_reference
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -17,13 +22,12 @@ D3 = "sha256:" + "3" * 64
 AMD64 = Platforms(build="linux/amd64")
 
 
-def legacy(data: bytes, **kw: object):
-    return scan(data, builder=Builder.LEGACY, **kw)  # type: ignore[arg-type]
+def legacy(data: bytes, *, build_args: Mapping[str, str | None] | None = None) -> DockerfileScan:
+    return scan(data, builder=Builder.LEGACY, build_args=build_args)
 
 
-def bk(data: bytes, **kw: object):
-    kw.setdefault("platforms", AMD64)
-    return scan(data, builder=Builder.BUILDKIT, **kw)  # type: ignore[arg-type]
+def bk(data: bytes, *, platforms: Platforms = AMD64) -> DockerfileScan:
+    return scan(data, builder=Builder.BUILDKIT, platforms=platforms)
 
 
 # ------------------------------------------------------------------ legacy rewrite
