@@ -155,7 +155,9 @@ def docopt_reads() -> Any:
     wanted += [canonical_argv(c) for c in map(_maybe, [*ACCEPTED, *RANDOM]) if c is not None]
     proc = subprocess.run([python, "-c", _DOCOPT_READER], input=json.dumps(wanted),
                           capture_output=True, text=True, timeout=300, check=True)
-    reads = dict(zip(map(_key, wanted), json.loads(proc.stdout), strict=True))
+    # one JSON object per argv: docopt's dict of options and operands
+    reads: dict[str, dict[str, Any]] = dict(
+        zip(map(_key, wanted), json.loads(proc.stdout), strict=True))
 
     def read(argv: list[str]) -> dict[str, Any]:
         return reads[_key(argv)]
