@@ -10,7 +10,8 @@ is mapped onto the closest thing we do have, so that every vector tests our code
   ``docker.io/library/test_com``. The path limit (255) is checked on the normalized path.
 * ``WithName`` (TestWithNameFailure): :func:`parse_reference` of a name that must carry
   neither tag nor digest.
-* ``WithTag`` / ``WithDigest``: :meth:`ImageRef.with_tag` / a parsed :class:`Digest` set on the reference.
+* ``WithTag`` / ``WithDigest``: :meth:`ImageRef.with_tag` / a parsed :class:`Digest` set on
+  the reference.
   Go's ``digest.Digest("sha256:…")`` is an unchecked conversion; its twin is constructing
   :class:`Digest` directly, and ``digest.Digest("foo")`` (invalid) is :meth:`Digest.parse`.
 * ``ParseNamed`` (canonical only): :func:`parse_reference` and ``str(ref) == input``.
@@ -31,7 +32,6 @@ too long, digest); every error is a :class:`UsageError` (exit 2).
 from __future__ import annotations
 
 import dataclasses
-
 import re
 from typing import Any
 
