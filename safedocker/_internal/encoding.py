@@ -3,7 +3,8 @@
 Decoding checks the alphabet and the padding (Go's ``StdEncoding`` reads the same way);
 ``ignore_newlines`` drops CR/LF first (Go's decoder skips them, cosign annotations may be
 wrapped), ``urlsafe`` also accepts the URL-safe alphabet (protobuf JSON may write either).
-Failures are ``ValueError`` (``binascii.Error`` is one); callers say what was invalid.
+:func:`b64decode_protojson` is both at once: how a sigstore bundle's ``bytes`` fields are
+read. Failures are ``ValueError`` (``binascii.Error`` is one); callers say what was invalid.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ def b64decode(value: str | bytes, *, ignore_newlines: bool = False,
         if not urlsafe:
             raise
     return base64.b64decode(value, altchars=b"-_", validate=True)
+
+
+def b64decode_protojson(value: str | bytes) -> bytes:
+    """A protobuf JSON ``bytes`` field (sigstore bundles, Rekor v2 entries): standard or
+    URL-safe alphabet, line breaks skipped as Go's decoder skips them (bundles made with
+    ``base64 file`` wrap lines); alphabet and padding are otherwise checked strictly."""
+    return b64decode(value, ignore_newlines=True, urlsafe=True)
 
 
 def b64encode(data: bytes) -> str:

@@ -36,11 +36,12 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
+from safedocker._internal.encoding import b64decode_protojson
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import ConfigError, VerificationError
 from safedocker.policy.model import Tlog
 from safedocker.signatures.timestamp import timestamps_of, verify_timestamps
-from safedocker.signatures.tlog import Signed, b64_field, pae, verify_entry
+from safedocker.signatures.tlog import Signed, pae, verify_entry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -99,7 +100,7 @@ def _b64(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise _fail(f"{what} is not a base64 string")
     try:
-        return b64_field(value)
+        return b64decode_protojson(value)
     except (binascii.Error, ValueError) as e:
         raise _fail(f"{what} is not valid base64") from e
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
+from safedocker._internal.encoding import b64decode_protojson
 from safedocker.errors import VerificationError
-from safedocker.signatures.tlog import b64_field
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -63,7 +63,7 @@ def timestamps_of(material: dict[str, Any]) -> list[bytes]:
         if not isinstance(text, str) or len(text) > MAX_TIMESTAMP_SIZE:
             raise _fail("signedTimestamp is missing or too large")
         try:
-            raw = b64_field(text)
+            raw = b64decode_protojson(text)
         except (binascii.Error, ValueError) as e:
             raise _fail("signedTimestamp is not base64") from e
         if raw in out:

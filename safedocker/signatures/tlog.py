@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from safedocker._internal.encoding import b64decode_protojson
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import VerificationError
 from safedocker.signatures.canonicaljson import canonicalize
@@ -99,21 +100,11 @@ def _obj(value: object, what: str) -> dict[str, Any]:
     return value
 
 
-def b64_field(text: str) -> bytes:
-    """A protobuf JSON ``bytes`` field: standard or URL-safe base64; line breaks are
-    skipped, as Go's decoder does (bundles made with ``base64 file`` wrap lines)."""
-    text = text.replace("\n", "").replace("\r", "")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return base64.b64decode(text, altchars=b"-_", validate=True)
-
-
 def _b64(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise _fail(f"{what} is not a base64 string")
     try:
-        return b64_field(value)
+        return b64decode_protojson(value)
     except (binascii.Error, ValueError) as e:
         raise _fail(f"{what} is not valid base64") from e
 
