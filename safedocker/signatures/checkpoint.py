@@ -18,13 +18,13 @@ the note text itself, ECDSA its SHA-256 (as cosign and Rekor do).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from safedocker._internal.encoding import b64decode
 from safedocker.errors import VerificationError
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def split_note(envelope: str) -> tuple[str, list[NoteSignature]]:
         if match is None:
             raise _fail("checkpoint has a malformed signature line")
         try:
-            raw = base64.b64decode(match.group(2), validate=True)
+            raw = b64decode(match.group(2))
         except (binascii.Error, ValueError) as e:
             raise _fail("checkpoint signature is not base64") from e
         if len(raw) < 5:
@@ -104,7 +104,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if _DECIMAL.fullmatch(size_text) is None:
         raise _fail("checkpoint tree size is not a decimal number")
     try:
-        root_hash = base64.b64decode(hash_text, validate=True)
+        root_hash = b64decode(hash_text)
     except (binascii.Error, ValueError) as e:
         raise _fail("checkpoint root hash is not base64") from e
     if len(root_hash) != HASH_SIZE:

@@ -19,7 +19,6 @@ the envelope's PAE encoding (rekor-v2-spec 6.1.4; what sigstore-python 4.x write
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from safedocker._internal.encoding import b64decode_protojson
+from safedocker._internal.encoding import b64decode, b64decode_protojson, b64encode
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import VerificationError
 from safedocker.signatures.canonicaljson import canonicalize
@@ -252,7 +251,7 @@ def _intoto_v2(spec: dict[str, Any], signed: Signed) -> None:
     # intoto 0.0.2 stores the signature base64-encoded twice
     outer = _b64(item.get("sig"), "logged signature")
     try:
-        logged = base64.b64decode(outer, validate=True)
+        logged = b64decode(outer)
     except (binascii.Error, ValueError) as e:
         raise _fail("the log entry is for a different signature") from e
     _check_signature(logged, signed)
@@ -277,7 +276,7 @@ def _set_time(entry: dict[str, Any], log: LogInstance, body: bytes, log_index: i
     if integrated == 0:
         raise _fail("the entry has a SET but no integratedTime")
     signed = canonicalize({
-        "body": base64.b64encode(body).decode(),
+        "body": b64encode(body),
         "integratedTime": integrated,
         "logID": log.log_id,
         "logIndex": log_index,
