@@ -9,7 +9,6 @@ Current cosign writes ``ENCRYPTED SIGSTORE PRIVATE KEY`` with N=65536; older rel
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -20,7 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from safedocker._internal.encoding import b64decode
+from safedocker._internal.encoding import b64decode, b64encode
 from safedocker._internal.strictjson import loads_strict
 from safedocker.errors import ConfigError, VerificationError
 
@@ -54,7 +53,7 @@ def _scrypt(password: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 def _pem(pem_type: str, body: bytes) -> bytes:
     """PEM as Go's encoding/pem writes it: 64-column base64 lines."""
-    text = base64.b64encode(body).decode("ascii")
+    text = b64encode(body)
     lines = [text[i : i + 64] for i in range(0, len(text), 64)]
     return (
         f"-----BEGIN {pem_type}-----\n" + "\n".join(lines) + f"\n-----END {pem_type}-----\n"
@@ -75,13 +74,10 @@ def encrypt_private_key(private_key: SigningKey, password: bytes) -> bytes:
     box = nacl.secret.SecretBox(_scrypt(password, salt, n, r, p))
     sealed = box.encrypt(der, nonce).ciphertext  # MAC || ciphertext, as Go's secretbox.Seal
 
-    def b64(data: bytes) -> str:
-        return base64.b64encode(data).decode("ascii")
-
     envelope = {
-        "kdf": {"name": "scrypt", "params": {"N": n, "r": r, "p": p}, "salt": b64(salt)},
-        "cipher": {"name": "nacl/secretbox", "nonce": b64(nonce)},
-        "ciphertext": b64(sealed),
+        "kdf": {"name": "scrypt", "params": {"N": n, "r": r, "p": p}, "salt": b64encode(salt)},
+        "cipher": {"name": "nacl/secretbox", "nonce": b64encode(nonce)},
+        "ciphertext": b64encode(sealed),
     }
     return _pem(SIGSTORE_PEM_TYPE, json.dumps(envelope, separators=(",", ":")).encode())
 
