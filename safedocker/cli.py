@@ -516,16 +516,22 @@ def doctor() -> None:
 
 # --- airgap -------------------------------------------------------------------------------
 
+airgap_app = typer.Typer(
+    help="Move verified images to machines without a registry (docker save/load stay "
+         "docker's).",
+    no_args_is_help=True)
+app.add_typer(airgap_app, name="airgap")
 
-@app.command()
-def save(
+
+@airgap_app.command("save")
+def airgap_save(
     images: Annotated[list[str], typer.Argument(help="Images to save (verified first).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write.")],
 ) -> None:
     """Write verified images with their manifests and signatures into one archive."""
     from safedocker._docker.binary import real_docker
     from safedocker._docker.engine import DockerCLI
-    from safedocker.airgap import save_images
+    from safedocker.airgap.save import save_images
     from safedocker.policy.config import load_config
 
     summary = save_images(images, output, config=load_config(), cache=_cache(),
@@ -533,14 +539,15 @@ def save(
     typer.echo(summary.describe())
 
 
-@app.command()
-def load(
-    archive: Annotated[Path, typer.Option("-i", "--input", help="Archive from `save`.")],
+@airgap_app.command("load")
+def airgap_load(
+    archive: Annotated[Path, typer.Option("-i", "--input",
+                                          help="Archive from `safe-docker airgap save`.")],
 ) -> None:
-    """Verify an archive from `save` under local policy, then load it into docker."""
+    """Verify an archive under local policy, then load a tar rebuilt from what was checked."""
     from safedocker._docker.binary import real_docker
     from safedocker._docker.engine import DockerCLI
-    from safedocker.airgap import load_archive
+    from safedocker.airgap.load import load_archive
     from safedocker.policy.config import load_config
 
     summary = load_archive(archive, config=load_config(), cache=_cache(),

@@ -18,7 +18,7 @@
 # their own files: safe-docker shell-init zsh|fish).
 [ -n "${BASH_VERSION-}" ] || return 0
 
-__safe_docker_commands='verify keys policy cache trust-root audit gpu doctor sign save load shell-init compose'
+__safe_docker_commands='verify keys policy cache trust-root audit gpu doctor sign airgap shell-init compose'
 
 # Status 0: safe-docker must see this command line; 1: the real docker can have it.
 __safe_docker_route() {
@@ -42,7 +42,7 @@ __safe_docker_route() {
         run|create|pull) return 0 ;;
         container) case ${2-} in run|create|-*) return 0 ;; esac ;;
         image) case ${2-} in pull|-*) return 0 ;; esac ;;
-        verify|keys|policy|cache|trust-root|audit|gpu|doctor|sign|save|load|shell-init|compose)
+        verify|keys|policy|cache|trust-root|audit|gpu|doctor|sign|airgap|shell-init|compose)
             return 0 ;;
     esac
     return 1
@@ -86,6 +86,7 @@ _safe_docker() {
         policy) subcommands='add allow deny remove list check export import' ;;
         cache) subcommands='list prune export import' ;;
         trust-root) subcommands='show update import' ;;
+        airgap) subcommands='save load' ;;
         shell-init) [ "$COMP_CWORD" -eq $((index + 1)) ] && subcommands='bash zsh fish' ;;
     esac
     if [ -n "$subcommands" ] && [ "$COMP_CWORD" -eq $((index + 1)) ]; then

@@ -38,8 +38,8 @@ function __safe_docker_route
     end
     set -q args[1]; or return 1 # global flags only (docker --version): docker answers
     switch $args[1]
-        case run create pull verify keys policy cache trust-root audit gpu doctor sign save \
-            load shell-init compose
+        case run create pull verify keys policy cache trust-root audit gpu doctor sign \
+            airgap shell-init compose
             return 0
         case container
             set -q args[2]; or return 1
@@ -71,10 +71,11 @@ end
 
 # Completion of `safe-docker`: its own commands and the subcommands of its groups.
 complete -c safe-docker -n __fish_use_subcommand -f \
-    -a 'verify keys policy cache trust-root audit gpu doctor sign save load shell-init compose'
+    -a 'verify keys policy cache trust-root audit gpu doctor sign airgap shell-init compose'
 complete -c safe-docker -n '__fish_seen_subcommand_from keys' -a 'add list remove generate'
 complete -c safe-docker -n '__fish_seen_subcommand_from policy' \
     -a 'add allow deny remove list check export import'
 complete -c safe-docker -n '__fish_seen_subcommand_from cache' -a 'list prune export import'
 complete -c safe-docker -n '__fish_seen_subcommand_from trust-root' -a 'show update import'
+complete -c safe-docker -n '__fish_seen_subcommand_from airgap' -a 'save load'
 complete -c safe-docker -n '__fish_seen_subcommand_from shell-init' -a 'bash zsh fish'

@@ -38,7 +38,7 @@ __safe_docker_route() {
         run|create|pull) return 0 ;;
         container) case ${2-} in run|create|-*) return 0 ;; esac ;;
         image) case ${2-} in pull|-*) return 0 ;; esac ;;
-        verify|keys|policy|cache|trust-root|audit|gpu|doctor|sign|save|load|shell-init|compose)
+        verify|keys|policy|cache|trust-root|audit|gpu|doctor|sign|airgap|shell-init|compose)
             return 0 ;;
     esac
     return 1
@@ -58,7 +58,7 @@ function docker {
 # Completion of `safe-docker` (the same as the fpath file _safe-docker).
 _safe_docker() {
     local -a commands subcommands
-    commands=(verify keys policy cache trust-root audit gpu doctor sign save load shell-init
+    commands=(verify keys policy cache trust-root audit gpu doctor sign airgap shell-init
               compose)
     if (( CURRENT == 2 )); then
         compadd -a commands
@@ -69,6 +69,7 @@ _safe_docker() {
         policy) subcommands=(add allow deny remove list check export import) ;;
         cache) subcommands=(list prune export import) ;;
         trust-root) subcommands=(show update import) ;;
+        airgap) subcommands=(save load) ;;
         shell-init) subcommands=(bash zsh fish) ;;
     esac
     if (( CURRENT == 3 && $#subcommands )); then

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 OWN_COMMANDS = frozenset(
     {
         "verify", "keys", "policy", "cache", "trust-root", "audit", "gpu",
-        "doctor", "sign", "save", "load", "shell-init", "compose",
+        "doctor", "sign", "airgap", "shell-init", "compose",
     }
 )
 
