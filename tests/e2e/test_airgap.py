@@ -1,13 +1,14 @@
-"""Airgap transfer end to end: `save` on the session engine, `load` on a second, fresh
-engine whose safe-docker home has only the key and the policy, with the registry stopped.
+"""Airgap transfer end to end: `airgap save` on the session engine, `airgap load` on a
+second, fresh engine whose safe-docker home has only the key and the policy, with the
+registry stopped.
 
 A loaded image must then run pinned and offline; an archive with a flipped byte (in a
 registry manifest or in a layer) must be refused with 77 and leave the fresh engine empty.
+(The attacks on the archive's tar itself are in tests/adversarial/test_airgap_load.py.)
 """
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import tarfile
@@ -37,6 +38,7 @@ class Transfer:
     target: SafeDocker  # a fresh engine; public key and policy only
     image: Image
     archive: Path
+    keys: Path  # the key pair `demo` (the source's)
 
 
 
@@ -61,12 +63,12 @@ def transfer(world: World, fresh_world: World, tmp_path_factory: pytest.TempPath
     image = world.push_image(f"{SPACE}/app")
     trust_new_key_and_sign(source, keys, scope, image)
     archive = tmp_path_factory.mktemp("airgap") / "images.tar"
-    ok(source, "save", image.tagged, "-o", str(archive))
+    ok(source, "airgap", "save", image.tagged, "-o", str(archive))
 
     target = SafeDocker(world=fresh_world, home=tmp_path_factory.mktemp("sd-target"))
     ok(target, "keys", "add", "demo", str(keys / "demo.pub"))
     ok(target, "policy", "add", scope, "--key", "demo")
-    return Transfer(source, target, image, archive)
+    return Transfer(source, target, image, archive, keys)
 
 
 @contextmanager
@@ -99,22 +101,32 @@ def flip(data: bytearray, offset: int) -> None:
 
 def test_save_writes_one_archive_with_the_signed_bytes(transfer: Transfer) -> None:
     with tarfile.open(transfer.archive) as tar:
-        names = sorted(tar.getnames())
+        names = tar.getnames()
         index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        members = tar.getmembers()
     digest = Digest.parse(transfer.image.digest)
-    assert f"registry/{digest.tag_prefix}.manifest" in names
-    assert f"signatures/{digest.tag_prefix}.json" in names
-    assert "docker/image.tar" in names
     [entry] = index["images"]
+    config = Digest.parse(entry["config_digest"])
+    diff_ids = json.loads(transfer.source.world.run_docker(  # the engine that saved it
+        "image", "inspect", "--format", "{{json .RootFS.Layers}}", str(config)).stdout)
+    assert names[0] == "index.json"
+    assert f"registry/{digest.tag_prefix}.manifest" in names
+    assert f"registry/{config.tag_prefix}.config" in names
+    assert f"signatures/{digest.tag_prefix}.json" in names
+    layers = [n for n in names if n.startswith("layers/")]
+    assert layers == [f"layers/{Digest.parse(d).tag_prefix}" for d in diff_ids]
+    assert names[-1] == layers[-1]
+    assert all(m.isfile() and not m.pax_headers for m in members)
     assert entry["reference"] == transfer.image.tagged
     assert entry["digest"] == transfer.image.digest
+    assert index["version"] == 2
 
 
 def test_save_refuses_an_unsigned_image_and_writes_nothing(transfer: Transfer, world: World,
                                                            tmp_path: Path) -> None:
     unsigned = world.push_image(f"{SPACE}/unsigned")
     out = tmp_path / "never.tar"
-    result = transfer.source("save", unsigned.tagged, "-o", str(out))
+    result = transfer.source("airgap", "save", unsigned.tagged, "-o", str(out))
     assert result.exit_code == 77, (result.stdout, result.stderr)
     assert "no signature" in result.stderr
     assert not out.exists()
@@ -131,49 +143,26 @@ def test_tampered_manifest_loads_nothing(transfer: Transfer, fresh_world: World,
     bad = tmp_path / "bad.tar"
     bad.write_bytes(bytes(data))
     with registry_down(world):
-        result = transfer.target("load", "-i", str(bad))
+        result = transfer.target("airgap", "load", "-i", str(bad))
     assert result.exit_code == 77, (result.stdout, result.stderr)
     assert "nothing was loaded" in result.stderr
     assert engine_images(fresh_world) == []
 
 
-def _rebuilt_with_flipped_layer(archive: Path, out: Path) -> None:
-    """Flip a byte inside a layer tar and fix index.json's checksum of the docker tar, as
-    an attacker who rewrites the whole archive would: only the signed chain can tell."""
-    with tarfile.open(archive) as tar:
-        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
-    inner = bytearray(files["docker/image.tar"])
-    with tarfile.open(fileobj=io.BytesIO(bytes(inner))) as tar:
-        layer = _member(tar, "layer.tar")
-    flip(inner, layer.offset_data + layer.size // 2)
-    files["docker/image.tar"] = bytes(inner)
-    index = json.loads(files["index.json"])
-    index["docker_tar"] = {"sha256": str(Digest.of(bytes(inner))), "size": len(inner)}
-    files["index.json"] = json.dumps(index).encode()
-    with tarfile.open(out, "w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 def test_flipped_layer_byte_loads_nothing(transfer: Transfer, fresh_world: World,
                                           tmp_path: Path, world: World) -> None:
     wipe(fresh_world)
-    rebuilt = tmp_path / "layer.tar"
-    _rebuilt_with_flipped_layer(transfer.archive, rebuilt)
-    raw = bytearray(transfer.archive.read_bytes())  # and the plain flip, index untouched
+    raw = bytearray(transfer.archive.read_bytes())
     with tarfile.open(transfer.archive) as tar:
-        docker_tar = _member(tar, "docker/image.tar")
-    flip(raw, docker_tar.offset_data + docker_tar.size // 2)
-    plain = tmp_path / "plain.tar"
-    plain.write_bytes(bytes(raw))
+        layer = _member(tar, "layers/")
+    flip(raw, layer.offset_data + layer.size // 2)
+    bad = tmp_path / "layer.tar"
+    bad.write_bytes(bytes(raw))
     with registry_down(world):
-        for bad, why in ((rebuilt, "was altered"), (plain, "does not match index.json")):
-            result = transfer.target("load", "-i", str(bad))
-            assert result.exit_code == 77, (bad, result.stdout, result.stderr)
-            assert why in result.stderr, result.stderr
-            assert engine_images(fresh_world) == []
+        result = transfer.target("airgap", "load", "-i", str(bad))
+    assert result.exit_code == 77, (result.stdout, result.stderr)
+    assert "was altered" in result.stderr, result.stderr
+    assert engine_images(fresh_world) == []
 
 
 def test_load_on_a_fresh_engine_then_run_pinned_offline(transfer: Transfer,
@@ -182,7 +171,7 @@ def test_load_on_a_fresh_engine_then_run_pinned_offline(transfer: Transfer,
     wipe(fresh_world)
     image = transfer.image
     with registry_down(world):
-        loaded = transfer.target("load", "-i", str(transfer.archive))
+        loaded = transfer.target("airgap", "load", "-i", str(transfer.archive))
         assert loaded.exit_code == 0, (loaded.stdout, loaded.stderr)
         assert image.digest in loaded.stdout
         assert fresh_world.has_image(image.tagged)
@@ -205,3 +194,36 @@ def test_load_on_a_fresh_engine_then_run_pinned_offline(transfer: Transfer,
         assert run.exit_code == 0, run.stderr
         assert run.stdout.strip() == "hi"
         assert "decided offline" in run.stderr
+
+
+def test_two_images_sharing_a_base_layer_travel_in_one_archive_and_run_offline(
+        transfer: Transfer, fresh_world: World, world: World, tmp_path: Path) -> None:
+    """A two-layer image (committed on top of the first) and its base, in one archive:
+    the shared layer travels once, docker loads both from safe-docker's own tar."""
+    base = transfer.image
+    world.run_docker("pull", "-q", base.pinned)
+    container = f"airgap-commit-{tmp_path.name[-8:]}"
+    world.run_docker("run", "--name", container, "--network", "none", base.pinned,
+                     "sh", "-c", "echo second > /second")
+    top_ref = f"{world.registry}/{SPACE}/top:v1"
+    world.run_docker("commit", container, top_ref)
+    world.run_docker("rm", container)
+    pushed = world.run_docker("push", top_ref).stdout.decode()
+    digest = next(w for line in pushed.splitlines() if "digest:" in line
+                  for w in line.split() if w.startswith("sha256:"))
+    ok(transfer.source, "sign", "--key", str(transfer.keys / "demo.key"), top_ref)
+    archive = tmp_path / "two.tar"
+    ok(transfer.source, "airgap", "save", base.tagged, top_ref, "-o", str(archive))
+    with tarfile.open(archive) as tar:
+        layers = [n for n in tar.getnames() if n.startswith("layers/")]
+    assert len(layers) == 2  # base layer once, the committed layer once
+
+    wipe(fresh_world)
+    with registry_down(world):
+        loaded = transfer.target("airgap", "load", "-i", str(archive))
+        assert loaded.exit_code == 0, (loaded.stdout, loaded.stderr)
+        assert digest in loaded.stdout
+        run = transfer.target("run", "--rm", "--network", "none", top_ref, "cat", "/second",
+                              env={"SAFE_DOCKER_OFFLINE": "1"})
+        assert run.exit_code == 0, run.stderr
+        assert run.stdout.strip() == "second"

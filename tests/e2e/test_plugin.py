@@ -107,3 +107,23 @@ def test_docker_safe_help_is_safe_dockers_help(home: PluginHome) -> None:
     result = home.docker("safe", "--help")
     assert result.exit_code == 0, result.stderr
     assert "verify" in result.stdout and "keys" in result.stdout
+
+
+def test_docker_safe_airgap_save_then_load_round_trips(home: PluginHome, signed: Image,
+                                                      world: World, tmp_path: Path) -> None:
+    archive = tmp_path / "images.tar"
+    saved = home.docker("safe", "airgap", "save", signed.tagged, "-o", str(archive))
+    assert saved.exit_code == 0, saved.stderr
+    world.run_docker("rmi", "-f", signed.pinned, signed.tagged, check=False)
+    loaded = home.docker("safe", "airgap", "load", "-i", str(archive))
+    assert loaded.exit_code == 0, loaded.stderr
+    assert signed.digest in loaded.stdout
+    assert world.has_image(signed.tagged)
+
+
+@pytest.mark.parametrize("word", ["save", "load"])
+def test_docker_safe_save_and_load_are_not_safe_dockers(home: PluginHome, word: str) -> None:
+    result = home.docker("safe", word)
+    assert result.exit_code == 2
+    assert f"unknown command {word!r}" in result.stderr
+    assert "airgap" in result.stderr
