@@ -100,9 +100,10 @@ def _text(field: bytes) -> bytes:
 
 def _checksum_ok(block: bytes) -> bool:
     stored = _octal(block[148:156], "checksum")
-    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
-    signed = unsigned - 2 * sum(b for b in block if b > 127)
-    return stored in (unsigned, signed) and block[148:156] != b"\x00" * 8
+    rest = block[:148] + block[156:]
+    unsigned = sum(rest) + 8 * 32  # the checksum field counts as eight spaces
+    signed = unsigned - 256 * sum(1 for b in rest if b > 127)  # old tars summed signed bytes
+    return stored in (unsigned, signed)
 
 
 def check_name(raw: bytes) -> str:

@@ -93,6 +93,15 @@ class _Checked:
     slots: list[tuple[LayerSlot, ...]]
     filled: dict[tuple[int, int], Digest] = field(default_factory=dict)  # (image, slot) → blob
 
+    def fills(self) -> dict[Digest, list[tuple[int, int]]]:
+        """Each blob the verified images accept, and the (image, slot) pairs it fills."""
+        found: dict[Digest, list[tuple[int, int]]] = {}
+        for i, image_slots in enumerate(self.slots):
+            for slot in image_slots:
+                for digest in dict.fromkeys(slot.choices):
+                    found.setdefault(digest, []).append((i, slot.position))
+        return found
+
 
 def _docker_name(digest: Digest) -> str:
     """Where a blob goes in the tar docker loads (OCI-layout-like names)."""
@@ -179,7 +188,8 @@ def _accept(archive: Path, item: Packed, verdict: Verdict, config: Config,
 
 
 def _copy_layer(archive: Path, reader: TarReader, member: Member, checked: _Checked,
-                writer: TarWriter, seen: set[Digest]) -> None:
+                fills: dict[Digest, list[tuple[int, int]]], writer: TarWriter,
+                seen: set[Digest]) -> None:
     """One layer member: a digest the verified images need, hashed while it is copied."""
     digest = layer_of_member(member.name)
     if digest is None or member.kind is not Kind.FILE:
@@ -190,8 +200,7 @@ def _copy_layer(archive: Path, reader: TarReader, member: Member, checked: _Chec
     seen.add(digest)
     if len(seen) > LAYERS_MAX:
         raise bad_archive(archive, f"more than {LAYERS_MAX} layers")
-    slots = [(i, slot.position) for i, image_slots in enumerate(checked.slots)
-             for slot in image_slots if digest in slot.choices]
+    slots = fills.get(digest, [])
     if not slots:
         raise bad_archive(archive, f"layer {digest} is not a layer of any verified image "
                                    "(an unlisted member)")
@@ -247,8 +256,9 @@ def _read_and_stage(archive: Path, stream: IO[bytes], staged: IO[bytes], config:
     for directory in ("blobs", "blobs/sha256", "blobs/sha512"):
         writer.directory(directory)
     seen: set[Digest] = set()
+    fills = checked.fills()
     while member is not None:
-        _copy_layer(archive, reader, member, checked, writer, seen)
+        _copy_layer(archive, reader, member, checked, fills, writer, seen)
         member = reader.next()
     _finish(archive, checked, writer)
     return checked

@@ -298,3 +298,12 @@ def test_a_sparse_file_declaring_a_huge_member_is_refused_in_constant_memory(
         with pytest.raises(TarFormatError):
             reader.next()
         assert handle.tell() == ustar.BLOCK
+
+
+def test_a_signed_checksum_as_old_tars_wrote_it_is_accepted() -> None:
+    block = bytearray(_header("caf\u00e9".encode(), 0))
+    rest = block[:148] + block[156:]
+    signed = sum(rest) + 8 * 32 - 256 * sum(1 for b in rest if b > 127)
+    block[148:156] = b"%06o\x00 " % signed
+    [(member, _)] = read_all(bytes(block) + b"\x00" * 1024)
+    assert member.name == "caf\u00e9"
