@@ -528,7 +528,7 @@ def airgap_save(
     images: Annotated[list[str], typer.Argument(help="Images to save (verified first).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write.")],
 ) -> None:
-    """Write verified images with their manifests and signatures into one archive."""
+    """Write verified images (manifests, configs, signatures, layers) into one archive."""
     from safedocker._docker.binary import real_docker
     from safedocker._docker.engine import DockerCLI
     from safedocker.airgap.save import save_images

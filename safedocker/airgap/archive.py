@@ -333,6 +333,9 @@ def read_index(data: bytes, archive: object) -> Index:
             parsed.append(_image_entry(entry))
         except (SafeDockerError, KeyError, TypeError, ValueError) as e:
             raise bad_archive(archive, "index.json has a malformed image entry") from e
+    references = [image.reference for image in parsed]
+    if len(set(references)) != len(references):
+        raise bad_archive(archive, "index.json lists an image twice")
     return Index(tuple(parsed), media_types)
 
 

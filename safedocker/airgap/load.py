@@ -53,7 +53,7 @@ from safedocker.airgap.archive import (
     read_index,
     signature_member,
 )
-from safedocker.errors import CacheError, Refused, SafeDockerError
+from safedocker.errors import CacheError, Refused, SafeDockerError, UsageError
 from safedocker.policy.model import Mode
 from safedocker.verify.material import MATERIAL_KIND_COSIGN
 
@@ -287,7 +287,8 @@ def load_archive(archive: Path, *, config: Config, cache: Cache | None,
     try:
         handle = open(archive, "rb")  # noqa: SIM115 - closed below
     except OSError as e:
-        raise SafeDockerError(f"cannot read {archive}", why=e.strerror or str(e)) from e
+        raise UsageError(f"cannot read {archive}", why=e.strerror or str(e),
+                         hint="name an archive written by `safe-docker airgap save`") from e
     with handle, tempfile.TemporaryDirectory(prefix="safe-docker-load-") as tmp:
         if handle.peek(4)[:2] == _GZIP or handle.peek(4)[:4] == _ZSTD:
             raise bad_archive(archive, "it is compressed",

@@ -122,5 +122,5 @@ def test_airgap_commands_still_reach_safe_docker_through_both_ways(
         workdir.mkdir()
         result = run_as(way, home, "docker airgap load -i missing.tar; echo \"rc=$?\"",
                         workdir, image)
-        assert "rc=" in result.stdout
+        assert result.stdout.strip() == "rc=2", (way, result.stdout)
         assert result.stderr.startswith("safe-docker: cannot read"), (way, result.stderr)

@@ -339,6 +339,14 @@ def test_compressed_archive_is_refused_with_a_hint(tmp_path: Path, key: Key, con
     assert "decompress" in error.hint
 
 
+def test_an_image_listed_twice_is_refused(tmp_path: Path, key: Key, config: Config,
+                                         cache: Cache, docker: FakeDocker) -> None:
+    first, second = Image("v1"), Image("v1")  # the same name and tag, two images
+    files = archive_files([first, second], key)
+    refused(write_archive(tmp_path / "a.tar", files), config, cache, docker,
+            "lists an image twice")
+
+
 def test_a_version_1_archive_is_refused_with_a_hint(tmp_path: Path, key: Key, config: Config,
                                                     cache: Cache, docker: FakeDocker) -> None:
     image = Image()
@@ -474,3 +482,13 @@ def test_a_tar_of_anything_else_is_refused(tmp_path: Path, config: Config, cache
     path = tmp_path / "docker-save.tar"
     path.write_bytes(tar_of({"manifest.json": b"[]", "repositories": b"{}"}))
     refused(path, config, cache, docker, "first member is not index.json")
+
+
+def test_an_archive_that_cannot_be_opened_is_a_usage_error(tmp_path: Path, config: Config,
+                                                           cache: Cache, docker: FakeDocker
+                                                           ) -> None:
+    with pytest.raises(SafeDockerError) as info:
+        load(tmp_path / "missing.tar", config, cache, docker)
+    assert info.value.exit_code == ExitCode.USAGE
+    assert info.value.line().startswith(f"safe-docker: cannot read {tmp_path}/missing.tar")
+    assert docker.calls == []
