@@ -227,6 +227,7 @@ def policy_add(
     identities += [{"issuer_regexp": i, "subject_regexp": s}
                    for i, s in (_key_value(item, "--identity-regexp")
                                 for item in identity_regexp or [])]
+    _check_regexps(identities)
     rule: dict[str, Any] = {"action": "verify", "keys": list(key or []), "threshold": threshold,
                             "tlog": tlog, "reference": reference, "gpu": gpu}
     if identities:
@@ -236,6 +237,19 @@ def policy_add(
     normalized = set_rule(paths(), scope, rule)
     signers = [*(key or []), *(i.get("subject") or i["subject_regexp"] for i in identities)]
     typer.echo(f"policy for {normalized}: verify with {', '.join(signers)}")
+
+
+def _check_regexps(identities: list[dict[str, str]]) -> None:
+    """A regexp cosign (RE2) would refuse or read otherwise is a usage error here."""
+    from safedocker.policy.config import regexp_problem
+
+    for identity in identities:
+        for name in ("issuer_regexp", "subject_regexp"):
+            why = regexp_problem(identity[name]) if name in identity else None
+            if why:
+                raise UsageError(f"invalid --identity-regexp {identity[name]!r}", why=why,
+                                 hint="identity regexps use Go's RE2 syntax, as cosign: no "
+                                      "look-arounds, back-references or possessive repeats")
 
 
 @policy_app.command("allow")

@@ -340,14 +340,23 @@ def _parse_identities(reader: _Reader, entry: Mapping[str, Any], prefix: str, *,
             )
         for key in ("issuer_regexp", "subject_regexp"):
             if key in item:
-                try:
-                    re.compile(item[key])
-                except re.error as e:
-                    raise reader.error(
-                        f"{item_prefix}{key}", f"invalid regular expression: {e}"
-                    ) from None
+                why = regexp_problem(item[key])
+                if why:
+                    raise reader.error(f"{item_prefix}{key}", why,
+                                       hint="identity regexps use Go's RE2 syntax, as cosign")
         identities.append(Identity(**item))
     return identities
+
+
+def regexp_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a regexp cosign (Go's RE2) would run the same way, or None."""
+    from safedocker._internal.goregexp import GoRegexpError, compile_go
+
+    try:
+        compile_go(pattern)
+    except GoRegexpError as e:
+        return f"invalid regular expression (RE2): {e}"
+    return None
 
 
 def load_config(where: Paths | None = None) -> Config:

@@ -22,7 +22,6 @@ subject is any SAN e-mail address or URI; the issuer is the Fulcio extension
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import certificate_transparency as ct
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
+from safedocker._internal.goregexp import GoRegexpError, compile_go
 from safedocker.errors import ConfigError, VerificationError
 from safedocker.policy.model import Tlog
 from safedocker.signatures.rekor import verify_set
@@ -361,9 +361,10 @@ def _matches(exact: str | None, pattern: str | None, values: Sequence[str]) -> b
     if exact is not None and exact not in values:
         return False
     if pattern is not None:
+        # Go's regexp.MatchString, as cosign: RE2 syntax and meaning, unanchored search.
         try:
-            compiled = re.compile(pattern)
-        except re.error:
+            compiled = compile_go(pattern)
+        except GoRegexpError:
             return False
         if not any(compiled.search(v) for v in values):
             return False

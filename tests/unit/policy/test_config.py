@@ -177,3 +177,31 @@ def test_one_rule_for_trusted_root_names(where: Paths, name: str, valid: bool) -
         with pytest.raises(ConfigError, match="trust_root"):
             load_config(where)
     assert is_root_name(name) is valid
+
+
+@pytest.mark.parametrize("pattern", ["^(?!evil).*$", r"(a)\1", "a*+", "(?>a)", r"\pL"])
+def test_identity_regexp_re2_lacks_is_a_config_error_naming_the_file(where: Paths,
+                                                                    pattern: str) -> None:
+    where.user_config_file.write_text(f'''
+[[policy]]
+scope = "ghcr.io/org/*"
+identities = [{{ issuer = "{GITHUB}", subject_regexp = '{pattern}' }}]
+''')
+    with pytest.raises(ConfigError) as refused:
+        load_config(where)
+    assert refused.value.exit_code == 78
+    assert str(where.user_config_file) in refused.value.line()
+    assert "RE2" in refused.value.line()
+
+
+def test_policy_add_refuses_an_identity_regexp_re2_lacks_with_usage_2(where: Paths) -> None:
+    env = {"SAFE_DOCKER_CONFIG_DIR": str(where.config_dir),
+           "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(where.system_config_dir),
+           "SAFE_DOCKER_CACHE_DIR": str(where.cache_dir),
+           "SAFE_DOCKER_STATE_DIR": str(where.state_dir), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "safedocker", "policy", "add", "ghcr.io/org",
+                           "--identity-regexp", f"{GITHUB}=^(?!evil)"], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "look-ahead" in proc.stderr
+    assert not where.user_config_file.exists()
