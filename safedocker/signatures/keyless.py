@@ -91,6 +91,7 @@ class KeylessResult:
     integrated_time: datetime | None = None  # the SET's time when one verified
     log_index: int | None = None
     claims: Mapping[str, str] = field(default_factory=dict)
+    certificate: x509.Certificate | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         """``subject (issuer ...)``, as :meth:`Identity.describe` words it."""
@@ -371,6 +372,32 @@ def _matches(exact: str | None, pattern: str | None, values: Sequence[str]) -> b
     return True
 
 
+def matching_identities(cert: x509.Certificate, identities: Sequence[Identity], *,
+                        require_issuer: bool) -> list[int]:
+    """The indexes of every identity the certificate satisfies: subject, issuer and the
+    identity's own workflow claims (cosign's --certificate-github-workflow-*)."""
+    subjects = certificate_subjects(cert)
+    issuer = certificate_issuer(cert)
+    found = []
+    for index, identity in enumerate(identities):
+        has_subject = identity.subject is not None or identity.subject_regexp is not None
+        has_issuer = identity.issuer is not None or identity.issuer_regexp is not None
+        if not has_subject or (require_issuer and not has_issuer):
+            continue  # cosign requires both for keyless; never match "anyone"
+        if not _matches(identity.subject, identity.subject_regexp, subjects):
+            continue
+        if has_issuer and (
+            issuer is None
+            or not _matches(identity.issuer, identity.issuer_regexp, [issuer])
+        ):
+            continue
+        if not all(name in CLAIM_OIDS and _claim_matches(name, wanted, cert)
+                   for name, wanted in identity.claims.items()):
+            continue
+        found.append(index)
+    return found
+
+
 def match_identity(
     cert: x509.Certificate,
     identities: Sequence[Identity],
@@ -389,18 +416,8 @@ def match_identity(
             return None, issuer, f"unknown certificate claim {name!r}"
         if not _claim_matches(name, wanted, cert):
             return None, issuer, f"certificate claim {name} is not {wanted!r}"
-    for identity in identities:
-        has_subject = identity.subject is not None or identity.subject_regexp is not None
-        has_issuer = identity.issuer is not None or identity.issuer_regexp is not None
-        if not has_subject or (require_issuer and not has_issuer):
-            continue  # cosign requires both for keyless; never match "anyone"
-        if not _matches(identity.subject, identity.subject_regexp, subjects):
-            continue
-        if has_issuer and (
-            issuer is None
-            or not _matches(identity.issuer, identity.issuer_regexp, [issuer])
-        ):
-            continue
+    for index in matching_identities(cert, identities, require_issuer=require_issuer):
+        identity = identities[index]
         subject = next(
             (s for s in subjects if _matches(identity.subject, identity.subject_regexp, [s])),
             subjects[0] if subjects else None,
@@ -505,10 +522,11 @@ def _set_time(sig: CosignSignature, rekor_keys: Sequence[PublicKey],
 
 
 def _finish(sig: CosignSignature, digest: Digest, subject: str | None, issuer: str | None,
-            entry: RekorEntry | None, claims: Mapping[str, str]) -> KeylessResult:
+            entry: RekorEntry | None, leaf: x509.Certificate) -> KeylessResult:
     payload = parse_payload(sig.payload)
     common = {
-        "subject": subject, "issuer": issuer, "payload": payload, "claims": dict(claims),
+        "subject": subject, "issuer": issuer, "payload": payload,
+        "claims": certificate_claims(leaf), "certificate": leaf,
         "integrated_time": entry.integrated_time if entry else None,
         "log_index": entry.log_index if entry else None,
     }
@@ -558,7 +576,7 @@ def verify_keyless(
                                               claims=claims)
         if why:
             return KeylessResult(False, subject, issuer, why)
-        return _finish(sig, digest, subject, issuer, entry, certificate_claims(leaf))
+        return _finish(sig, digest, subject, issuer, entry, leaf)
     except VerificationError as e:
         return KeylessResult(False, reason=f"{e.what}: {e.why}" if e.why else e.what)
 
@@ -598,7 +616,7 @@ def verify_pki(
         subject, issuer, why = match_identity(leaf, identities, require_issuer=False)
         if why:
             return KeylessResult(False, subject, issuer, why)
-        return _finish(sig, digest, subject, issuer, entry, certificate_claims(leaf))
+        return _finish(sig, digest, subject, issuer, entry, leaf)
     except VerificationError as e:
         return KeylessResult(False, reason=f"{e.what}: {e.why}" if e.why else e.what)
 
