@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from safedocker.policy.config import Config
-    from safedocker.policy.model import Attestation, Identity
+    from safedocker.policy.model import Attestation, Decision, Identity
     from safedocker.reference import Digest, ImageRef
     from safedocker.signatures.bundle import BundleResult
     from safedocker.signatures.cosign import CosignSignature
@@ -268,6 +268,25 @@ def _find_attestation(attestation: Attestation,
                 return True, []
             reasons.append(outcome)
     return False, reasons
+
+
+def signature_source(rule: Rule, ref: ImageRef) -> ImageRef:
+    """The repository whose `.sig` tag and referrers hold ``ref``'s signatures under
+    ``rule``: its ``signatures_repository`` (cosign's COSIGN_REPOSITORY), else ``ref``'s."""
+    if rule.signatures_repository is None:
+        return ref
+    from safedocker.reference import parse_reference
+
+    return parse_reference(rule.signatures_repository)
+
+
+def signature_sources(decision: Decision, ref: ImageRef) -> dict[str, ImageRef]:
+    """Every repository the decision's verify rules read signatures from, by name."""
+    sources: dict[str, ImageRef] = {}
+    for rule in decision.verify_rules:
+        source = signature_source(rule, ref)
+        sources.setdefault(source.name, source)
+    return sources
 
 
 def default_trust_roots(name: str) -> TrustRoot:
