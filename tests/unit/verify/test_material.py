@@ -11,8 +11,8 @@ from safedocker.oci.manifest import Descriptor, Manifest, Referrers
 from safedocker.policy.model import Identity
 from safedocker.reference import Digest
 from safedocker.signatures.bundle import verify_bundle
-from safedocker.trust.roots import parse_trust_root
 from safedocker.signatures.cosign import SIGNATURE_ARTIFACT_TYPE
+from safedocker.trust.roots import parse_trust_root
 from safedocker.verify.claims import ClaimFormat
 from safedocker.verify.material import SignatureMaterial, fetch_bundle_material, fetch_bundles
 from tests.sigstore_world import BUNDLE_V03, SigstoreWorld
