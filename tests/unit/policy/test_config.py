@@ -205,3 +205,62 @@ def test_policy_add_refuses_an_identity_regexp_re2_lacks_with_usage_2(where: Pat
     assert proc.returncode == 2, proc.stderr
     assert "look-ahead" in proc.stderr
     assert not where.user_config_file.exists()
+
+
+def test_signed_identity_and_signatures_repository_are_read(where: Paths) -> None:
+    where.user_config_file.write_text(f'''
+[[policy]]
+scope = "registry.k8s.io"
+identities = [{{ issuer = "{GITHUB}", subject = "krel@example.com" }}]
+signatures_repository = "ghcr.io/kyverno/signatures"
+reference = "exact"
+signed_identity = {{ remap = [
+  {{ prefix = "registry.k8s.io", signed_prefix = "us-docker.pkg.dev/k8s/images" }},
+  {{ prefix = "registry.k8s.io", signed_prefix_regexp = '^[a-z0-9-]+-docker\\.pkg\\.dev/k8s$' }},
+] }}
+
+[[policy]]
+scope = "example.com/mirror"
+identities = [{{ issuer = "{GITHUB}", subject = "krel@example.com" }}]
+signed_identity = {{ remap = {{ prefix = "example.com/mirror", signed_prefix = "docker.io" }} }}
+
+[[policy]]
+scope = "example.com/fixed"
+identities = [{{ issuer = "{GITHUB}", subject = "krel@example.com" }}]
+signed_identity = {{ exact_reference = "busybox:1" }}
+''')
+    remapped, one, fixed = load_config(where).policy.rules
+    assert remapped.signatures_repository == "ghcr.io/kyverno/signatures"
+    assert [r.signed_prefix or r.signed_prefix_regexp for r in remapped.signed_identity.remaps
+            ] == ["us-docker.pkg.dev/k8s/images", r"^[a-z0-9-]+-docker\.pkg\.dev/k8s$"]
+    assert one.signed_identity.remaps[0].signed_prefix == "docker.io"
+    assert fixed.signed_identity.exact_reference == "docker.io/library/busybox:1"
+
+
+@pytest.mark.parametrize(("fields", "why"), [
+    ('signatures_repository = "ghcr.io/a/sigs:latest"', "without a tag"),
+    ('signatures_repository = "Not A Repo"', "not a repository name"),
+    ('signed_identity = { remap = { prefix = "registry.k8s.io" } }', "exactly one of"),
+    ('signed_identity = { remap = { prefix = "k8s", signed_prefix = "x.io" } }',
+     "not a registry host"),
+    ('signed_identity = { remap = { prefix = "a.io", signed_prefix_regexp = "(?=x)" } }',
+     "RE2"),
+    ('signed_identity = { exact_reference = "busybox" }', "neither a tag nor a digest"),
+    ('signed_identity = { exact_reference = "busybox:1" }\nreference = "exact"',
+     "does not apply"),
+    ('signed_identity = { remap = { prefix = "a.io", signed_prefix = "b.io" } }\n'
+     'reference = "digest"', "never be checked"),
+    ('signed_identity = { exact_reference = "a:1", exact_repository = "a" }', "exactly one"),
+    ('signed_identity = { remaps = [] }', "unknown key"),
+])
+def test_invalid_signed_identity_or_signatures_repository_is_a_config_error(
+        where: Paths, fields: str, why: str) -> None:
+    where.user_config_file.write_text(f'''
+[[policy]]
+scope = "example.com/app"
+identities = [{{ issuer = "{GITHUB}", subject = "dev@example.com" }}]
+{fields}
+''')
+    with pytest.raises(ConfigError) as refused:
+        load_config(where)
+    assert why in refused.value.line()
