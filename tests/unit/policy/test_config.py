@@ -264,3 +264,33 @@ identities = [{{ issuer = "{GITHUB}", subject = "dev@example.com" }}]
     with pytest.raises(ConfigError) as refused:
         load_config(where)
     assert why in refused.value.line()
+
+
+def _cli(where: Paths, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"SAFE_DOCKER_CONFIG_DIR": str(where.config_dir),
+           "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(where.system_config_dir),
+           "SAFE_DOCKER_CACHE_DIR": str(where.cache_dir),
+           "SAFE_DOCKER_STATE_DIR": str(where.state_dir), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "safedocker", *args], env=env,
+                          capture_output=True, text=True)
+
+
+def test_policy_add_writes_signatures_repository_and_remaps_and_list_shows_them(
+        where: Paths) -> None:
+    added = _cli(where, "policy", "add", "registry.k8s.io", "--identity",
+                 "https://accounts.google.com=krel@example.com",
+                 "--signatures-repository", "ghcr.io/k8s/signatures",
+                 "--remap", "registry.k8s.io=us-docker.pkg.dev/k8s/images",
+                 "--remap-regexp", r"registry.k8s.io=^[a-z0-9-]+-docker\.pkg\.dev/k8s$")
+    assert added.returncode == 0, added.stderr
+    [rule] = load_config(where).policy.rules
+    assert rule.signatures_repository == "ghcr.io/k8s/signatures"
+    assert len(rule.signed_identity.remaps) == 2
+    listed = _cli(where, "policy", "list")
+    assert "signatures in ghcr.io/k8s/signatures" in listed.stdout
+    assert "registry.k8s.io signed as us-docker.pkg.dev/k8s/images" in listed.stdout
+    checked = _cli(where, "policy", "check", "registry.k8s.io/pause:3.10", "--json")
+    assert '"signatures_repository": "ghcr.io/k8s/signatures"' in checked.stdout
+    bad = _cli(where, "policy", "add", "registry.k8s.io", "--identity", "https://i=s",
+               "--remap-regexp", "registry.k8s.io=(?<=x)")
+    assert bad.returncode == 2 and "look-behind" in bad.stderr
