@@ -172,6 +172,8 @@ def test_signatures_repository_is_where_the_rule_reads_signatures(
     home.rule(signatures_repository=f'"{world.registry}/{SPACE}/signatures"')
     try:
         _runs(world, home, image)
+        with no_network(world) as env:  # cached under the signatures repository
+            _runs(world, home, image, SAFE_DOCKER_OFFLINE="1", **env)
         listed = home.ok("policy", "list")
         assert f"signatures in {world.registry}/{SPACE}/signatures" in listed.stdout
     finally:

@@ -250,3 +250,31 @@ def test_other_digest_in_material_is_not_a_claim_for_this_digest(
     elsewhere = material(DIGEST, bundles=(world.bundle(world.issue(),
                                                        str(Digest.of(b"x"))),))
     assert not judged(rule(identities=(DEV,)), elsewhere, roots)[0]
+
+
+def test_cert_manager_shaped_rsa4096_sha512_signature_satisfies_a_key_rule(
+        tmp_path: Path, roots: Callable[[str], TrustRoot]) -> None:
+    """cert-manager signs with RSA-4096 and `--signature-digest-algorithm sha512`."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from safedocker.policy.config import KeyEntry
+    from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
+    from safedocker.signatures.simplesigning import make_payload
+    from safedocker.trust.keys import load_public_key
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    path = tmp_path / "cert-manager.pub"
+    path.write_bytes(pem)
+    entry = KeyEntry("cert-manager", load_public_key(pem, "cert-manager").fingerprint, path)
+    payload = make_payload(IMAGE.name, DIGEST)
+    signature = private.sign(payload, padding.PKCS1v15(), hashes.SHA512())
+    layer = descriptor({SIGNATURE_ANNOTATION: base64.b64encode(signature).decode()},
+                       SIMPLE_SIGNING_MEDIA_TYPE, payload)
+    ok, why = judged(rule(keys=("cert-manager",)), material(DIGEST, layer), roots,
+                     Config(keys={"cert-manager": entry}))
+    assert ok, why
