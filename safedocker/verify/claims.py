@@ -81,6 +81,9 @@ class Claim:
 class Judgement:
     signers: tuple[Signer, ...]  # distinct listed signers, matched one to one
     reasons: tuple[str, ...]
+    # The digests the counted signers' accepted claims cover (the index's, a platform
+    # child's, or both): what the hand-off may pin.
+    digests: tuple[Digest, ...] = ()
 
 
 def judge(rule: Rule, ref: ImageRef, claims: Sequence[Claim],
@@ -88,6 +91,7 @@ def judge(rule: Rule, ref: ImageRef, claims: Sequence[Claim],
     """THE rule check: identity, reference, annotations, transparency log, threshold."""
     reasons: list[str] = []
     vouching: dict[str, tuple[Signer, set[str]]] = {}
+    covered: dict[str, list[Digest]] = {}
     for claim in claims:
         listed = listed_signers(claim, rule, keys)
         why = ((None if listed else f"signed by {claim.signer.describe()}, whom the rule "
@@ -99,13 +103,15 @@ def judge(rule: Rule, ref: ImageRef, claims: Sequence[Claim],
             reasons.append(why if claim.format is ClaimFormat.SIG_TAG
                            else f"{claim.label}: {why}")
             continue
-        signer, names = vouching.setdefault(claim.signer.identity_key, (claim.signer, set()))
+        _, names = vouching.setdefault(claim.signer.identity_key, (claim.signer, set()))
         names.update(listed)
+        covered.setdefault(claim.signer.identity_key, []).append(claim.digest)
     signers = _one_to_one({key: names for key, (_, names) in vouching.items()})
     found = tuple(vouching[key][0] for key in signers)
     if found and len(found) < rule.threshold:
         reasons.append(f"{len(found)} trusted signer(s), policy requires {rule.threshold}")
-    return Judgement(found, tuple(reasons))
+    digests = tuple(dict.fromkeys(d for key in signers for d in covered[key]))
+    return Judgement(found, tuple(reasons), digests)
 
 
 def listed_signers(claim: Claim, rule: Rule, keys: Sequence[PublicKey]) -> set[str]:

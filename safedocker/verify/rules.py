@@ -38,6 +38,7 @@ class RuleOutcome:
     signers: tuple[Signer, ...]
     reasons: tuple[str, ...]
     attestations_ok: bool = True
+    digests: tuple[Digest, ...] = ()  # what the counted signers' signatures cover
 
     @property
     def satisfied(self) -> bool:
@@ -232,7 +233,8 @@ def evaluate_rule(rule: Rule, ref: ImageRef, candidates: Sequence[tuple[Digest, 
 
     if all(material.empty for _, material in candidates):
         reasons.insert(0, "no signature found")
-    return RuleOutcome(rule, judgement.signers, tuple(reasons), attestations_ok)
+    return RuleOutcome(rule, judgement.signers, tuple(reasons), attestations_ok,
+                       judgement.digests)
 
 
 def _check_bundle(raw: bytes, digest: Digest, rule: Rule, trust: TrustContext,
