@@ -24,6 +24,7 @@ from safedocker.errors import ExitCode, SafeDockerError, UsageError
 
 if TYPE_CHECKING:
     from safedocker.cache.store import Cache
+    from safedocker.policy.model import Rule
     from safedocker.verify.verdict import Verdict
 
 
@@ -216,9 +217,18 @@ def policy_add(
     identity_regexp: Annotated[list[str] | None, typer.Option(
         "--identity-regexp",
         help="Keyless signer ISSUER_REGEXP=SUBJECT_REGEXP (split at the first '=').")] = None,
+    signatures_repository: Annotated[str | None, typer.Option(
+        "--signatures-repository",
+        help="Read signatures from this repository (like COSIGN_REPOSITORY).")] = None,
+    remap: Annotated[list[str] | None, typer.Option(
+        "--remap", help="Signatures may name PREFIX's images under SIGNED_PREFIX: "
+                        "PREFIX=SIGNED_PREFIX (repeat).")] = None,
+    remap_regexp: Annotated[list[str] | None, typer.Option(
+        "--remap-regexp", help="As --remap, the signed prefix a Go (RE2) regexp matched "
+                               "whole: PREFIX=REGEXP (repeat).")] = None,
 ) -> None:
     """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
-    from safedocker.policy.config import set_rule
+    from safedocker.policy.config import regexp_problem, set_rule
     from safedocker.policy.paths import paths
 
     annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
@@ -227,15 +237,46 @@ def policy_add(
     identities += [{"issuer_regexp": i, "subject_regexp": s}
                    for i, s in (_key_value(item, "--identity-regexp")
                                 for item in identity_regexp or [])]
+    _check_regexps(identities)
     rule: dict[str, Any] = {"action": "verify", "keys": list(key or []), "threshold": threshold,
                             "tlog": tlog, "reference": reference, "gpu": gpu}
     if identities:
         rule["identities"] = identities
     if annotations:
         rule["annotations"] = annotations
+    if signatures_repository:
+        rule["signatures_repository"] = signatures_repository
+    remaps = [{"prefix": p, "signed_prefix": v}
+              for p, v in (_key_value(item, "--remap") for item in remap or [])]
+    remaps += [{"prefix": p, "signed_prefix_regexp": v}
+               for p, v in (_key_value(item, "--remap-regexp") for item in remap_regexp or [])]
+    if remaps:
+        if reference == "digest":
+            raise UsageError("--remap needs the signed reference checked",
+                             hint="use --reference repository or exact")
+        for item in remaps:
+            why = (regexp_problem(item["signed_prefix_regexp"])
+                   if "signed_prefix_regexp" in item else None)
+            if why:
+                raise UsageError(f"invalid --remap-regexp {item['signed_prefix_regexp']!r}",
+                                 why=why)
+        rule["signed_identity"] = {"remap": remaps}
     normalized = set_rule(paths(), scope, rule)
     signers = [*(key or []), *(i.get("subject") or i["subject_regexp"] for i in identities)]
     typer.echo(f"policy for {normalized}: verify with {', '.join(signers)}")
+
+
+def _check_regexps(identities: list[dict[str, str]]) -> None:
+    """A regexp cosign (RE2) would refuse or read otherwise is a usage error here."""
+    from safedocker.policy.config import regexp_problem
+
+    for identity in identities:
+        for name in ("issuer_regexp", "subject_regexp"):
+            why = regexp_problem(identity[name]) if name in identity else None
+            if why:
+                raise UsageError(f"invalid --identity-regexp {identity[name]!r}", why=why,
+                                 hint="identity regexps use Go's RE2 syntax, as cosign: no "
+                                      "look-arounds, back-references or possessive repeats")
 
 
 @policy_app.command("allow")
@@ -273,17 +314,43 @@ def policy_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     config = load_config()
     rows = [{"scope": r.scope, "action": r.action.value, "keys": list(r.keys),
              "threshold": r.threshold, "tlog": r.tlog.value, "reference": r.reference.value,
-             "gpu": r.gpu.value, "source": r.source} for r in config.policy.rules]
+             "gpu": r.gpu.value, **_signature_place(r), "source": r.source}
+            for r in config.policy.rules]
     if as_json:
         _print_json({"mode": config.mode.value, "unmatched": config.unmatched.value,
                      "locked": config.policy.locked, "rules": rows})
         return
     typer.echo(f"mode = {config.mode.value}; unmatched = {config.unmatched.value}"
                f"{'; system policy locked' if config.policy.locked else ''}")
-    for row in rows:
+    for row, rule in zip(rows, config.policy.rules, strict=True):
         keys = ",".join(str(k) for k in row["keys"]) if isinstance(row["keys"], list) else ""
         detail = f" keys={keys} threshold={row['threshold']}" if keys else ""
-        typer.echo(f"{row['scope']}\t{row['action']}{detail}\t({row['source']})")
+        typer.echo(f"{row['scope']}\t{row['action']}{detail}{_signature_place_text(rule)}"
+                   f"\t({row['source']})")
+
+
+def _signature_place(rule: Rule) -> dict[str, Any]:
+    """Where a rule reads signatures and which signed names it accepts, for --json."""
+    signed = rule.signed_identity
+    return {
+        "signatures_repository": rule.signatures_repository,
+        "signed_identity": None if signed.is_default else {
+            "exact_reference": signed.exact_reference,
+            "exact_repository": signed.exact_repository,
+            "remap": [{"prefix": m.prefix, "signed_prefix": m.signed_prefix,
+                       "signed_prefix_regexp": m.signed_prefix_regexp}
+                      for m in signed.remaps],
+        },
+    }
+
+
+def _signature_place_text(rule: Rule) -> str:
+    text = ""
+    if rule.signatures_repository:
+        text += f" signatures in {rule.signatures_repository}"
+    if not rule.signed_identity.is_default:
+        text += f" signed name: {rule.signed_identity.describe()}"
+    return text
 
 
 @policy_app.command("check")
@@ -299,11 +366,16 @@ def policy_check(image: str, as_json: Annotated[bool, typer.Option("--json")] = 
     if as_json:
         _print_json({"reference": str(ref), "action": action, "explanation": decision.explain(),
                      "rules": [{"scope": r.scope, "action": r.action.value,
-                                "keys": list(r.keys), "source": r.source}
+                                "keys": list(r.keys), **_signature_place(r),
+                                "source": r.source}
                                for r in decision.rules]})
         return
     typer.echo(f"{ref}: {action}")
     typer.echo(f"because: {decision.explain()}")
+    for rule in decision.rules:
+        place = _signature_place_text(rule)
+        if place:
+            typer.echo(f"{rule.scope}:{place}")
 
 
 # --- sign --------------------------------------------------------------------------------

@@ -222,3 +222,15 @@ def is_valid_tag(tag: str) -> bool:
 
 def is_valid_registry_host(host: str) -> bool:
     return _DOMAIN_RE.fullmatch(host) is not None
+
+
+_NAME_PREFIX_RE = re.compile(rf"{_DOMAIN}(?:/{_REMOTE_NAME})?", re.ASCII)
+
+
+def is_name_prefix(text: str) -> bool:
+    """A registry host, or a fully qualified repository path with no tag or digest: what
+    a signed-identity remap may name on either side (containers/image's rule for
+    ``remapIdentity`` prefixes)."""
+    first = text.partition("/")[0]
+    qualified = "." in first or ":" in first or first == "localhost"
+    return qualified and _NAME_PREFIX_RE.fullmatch(text) is not None

@@ -423,11 +423,19 @@ class SigstoreWorld:
 
     @staticmethod
     def statement(digest: str, predicate_type: str = SIGN_PREDICATE,
-                  predicate: dict[str, Any] | None = None) -> bytes:
+                  predicate: dict[str, Any] | None = None, *, name: str | None = None,
+                  annotations: dict[str, Any] | None = None) -> bytes:
+        """An in-toto statement as cosign v3 writes one: the subject is the digest, with
+        no name unless ``name`` is given, and ``annotations`` (cosign's ``-a``) on it."""
         algorithm, _, hexpart = digest.partition(":")
+        subject: dict[str, Any] = {"digest": {algorithm: hexpart}}
+        if name is not None:
+            subject["name"] = name
+        if annotations is not None:
+            subject["annotations"] = annotations
         return json.dumps({
             "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "image", "digest": {algorithm: hexpart}}],
+            "subject": [subject],
             "predicateType": predicate_type,
             "predicate": predicate or {},
         }).encode()
@@ -443,6 +451,8 @@ class SigstoreWorld:
         with_tlog: bool = True,
         integrated_time: datetime | None = None,
         payload: bytes | None = None,
+        name: str | None = None,
+        annotations: dict[str, Any] | None = None,
     ) -> bytes:
         """A v0.3 bundle for ``digest``: DSSE statement (default) or message signature.
 
@@ -474,7 +484,8 @@ class SigstoreWorld:
             }
             kind = "hashedrekord"
         else:
-            statement = payload if payload is not None else self.statement(digest, predicate_type)
+            statement = payload if payload is not None else self.statement(
+                digest, predicate_type, name=name, annotations=annotations)
             signature = signer.sign(pae(IN_TOTO_TYPE, statement), ec.ECDSA(hashes.SHA256()))
             envelope = {"payload": _b64(statement), "payloadType": IN_TOTO_TYPE,
                         "signatures": [{"sig": _b64(signature), "keyid": ""}]}
@@ -561,6 +572,8 @@ class SigstoreWorld:
         tsa: TimestampAuthority | None = None,
         checkpoint_signer: LogKey | None = None,
         cosigners: int = 0,
+        name: str | None = None,
+        annotations: dict[str, Any] | None = None,
     ) -> bytes:
         """A v0.3 bundle for ``digest`` logged in the world's Rekor v2 log, with a TSA
         timestamp over its signature, as cosign v3 writes against a Rekor v2 instance.
@@ -600,7 +613,8 @@ class SigstoreWorld:
             }
             body = hashedrekord_v2(prehashed, signature, logged_verifier)
         else:
-            statement = self.statement(digest, predicate_type)
+            statement = self.statement(digest, predicate_type, name=name,
+                                       annotations=annotations)
             signed = pae(IN_TOTO_TYPE, statement)
             signature = signer.sign(signed, ec.ECDSA(hashes.SHA256()))
             document["dsseEnvelope"] = {"payload": _b64(statement), "payloadType": IN_TOTO_TYPE,

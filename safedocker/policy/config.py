@@ -27,7 +27,9 @@ from safedocker.policy.model import (
     Mode,
     Policy,
     ReferenceCheck,
+    Remap,
     Rule,
+    SignedIdentity,
     Tlog,
     Unmatched,
     normalize_scope,
@@ -86,7 +88,10 @@ _KEY_KEYS = {"fingerprint", "source"}
 _RULE_KEYS = {
     "scope", "action", "keys", "identities", "threshold", "tlog", "reference", "gpu",
     "annotations", "trust_root", "pki_roots", "pki_intermediates", "attestations",
+    "signed_identity", "signatures_repository",
 }
+_SIGNED_IDENTITY_KEYS = {"remap", "exact_reference", "exact_repository"}
+_REMAP_KEYS = {"prefix", "signed_prefix", "signed_prefix_regexp"}
 _IDENTITY_KEYS = {
     "issuer", "subject", "issuer_regexp", "subject_regexp", "github_workflow_repository",
     "github_workflow_ref", "github_workflow_trigger",
@@ -286,6 +291,9 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
         )
     if action is Action.VERIFY and threshold > len(keys) + len(identities):
         raise reader.error(f"{prefix}threshold", "is larger than the number of signers listed")
+    reference = reader.enum(entry, "reference", ReferenceCheck, prefix,
+                            ReferenceCheck.REPOSITORY)
+    signed_identity = _parse_signed_identity(reader, entry, prefix, reference)
     return Rule(
         scope=normalize_scope(scope),
         action=action,
@@ -293,17 +301,106 @@ def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
         identities=tuple(identities),
         threshold=threshold,
         tlog=reader.enum(entry, "tlog", Tlog, prefix, Tlog.OPTIONAL),
-        reference=reader.enum(
-            entry, "reference", ReferenceCheck, prefix, ReferenceCheck.REPOSITORY
-        ),
+        reference=reference,
         gpu=reader.enum(entry, "gpu", GpuPolicy, prefix, GpuPolicy.AUTO),
         annotations=dict(annotations),
         trust_root=trust_root_name,
         pki_roots=pki_roots,
         pki_intermediates=pki_intermediates,
         attestations=tuple(attestations),
+        signed_identity=signed_identity,
+        signatures_repository=_parse_signatures_repository(reader, entry, prefix),
         source=source,
     )
+
+
+def _parse_signatures_repository(reader: _Reader, entry: Mapping[str, Any],
+                                 prefix: str) -> str | None:
+    """``signatures_repository``: a repository name (no tag or digest), normalized."""
+    from safedocker.errors import UsageError
+    from safedocker.reference import parse_reference
+
+    if "signatures_repository" not in entry:
+        return None
+    value = entry["signatures_repository"]
+    key = f"{prefix}signatures_repository"
+    if not isinstance(value, str):
+        raise reader.error(key, "must be a repository name such as \"ghcr.io/org/signatures\"")
+    try:
+        ref = parse_reference(value)
+    except UsageError as e:
+        raise reader.error(key, f"{value!r} is not a repository name ({e.what})") from None
+    if ref.tag is not None or ref.digest is not None:
+        raise reader.error(key, "names a repository, without a tag or digest")
+    return ref.name
+
+
+def _parse_signed_identity(reader: _Reader, entry: Mapping[str, Any], prefix: str,
+                           reference: ReferenceCheck) -> SignedIdentity:
+    """``signed_identity = { remap = … }`` (a table or a list of tables), or
+    ``{ exact_reference = "…" }``, or ``{ exact_repository = "…" }``."""
+    from safedocker.errors import UsageError
+    from safedocker.reference import is_name_prefix, parse_reference
+
+    if "signed_identity" not in entry:
+        return SignedIdentity()
+    table = entry["signed_identity"]
+    key = f"{prefix}signed_identity"
+    if not isinstance(table, dict):
+        raise reader.error(key, "must be a table: { remap = … }, { exact_reference = … } or "
+                                "{ exact_repository = … }")
+    reader.check_keys(table, _SIGNED_IDENTITY_KEYS, f"{key}.")
+    if len(table) != 1:
+        raise reader.error(key, "needs exactly one of remap, exact_reference and "
+                                "exact_repository")
+    if "reference" in entry and reference is ReferenceCheck.DIGEST:
+        raise reader.error(f"{prefix}reference", "\"digest\" ignores the signed reference, "
+                           "so signed_identity would never be checked",
+                           hint="use reference = \"repository\" or \"exact\"")
+    for fixed in ("exact_reference", "exact_repository"):
+        if fixed not in table:
+            continue
+        if "reference" in entry:
+            raise reader.error(f"{prefix}reference", f"does not apply with {fixed}: the "
+                               "signature must name that reference whatever was pulled")
+        text = table[fixed]
+        try:
+            ref = parse_reference(text) if isinstance(text, str) else None
+        except UsageError as e:
+            raise reader.error(f"{key}.{fixed}", f"{text!r} is not a reference ({e.what})"
+                               ) from None
+        if ref is None:
+            raise reader.error(f"{key}.{fixed}", "must be a string")
+        if fixed == "exact_reference":
+            if ref.tag is None and ref.digest is None:
+                raise reader.error(f"{key}.{fixed}", f"{text!r} has neither a tag nor a "
+                                   "digest")
+            return SignedIdentity(exact_reference=str(ref))
+        return SignedIdentity(exact_repository=ref.name)
+    items = table["remap"]
+    items = [items] if isinstance(items, dict) else items
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise reader.error(f"{key}.remap", "must be a table or a list of tables")
+    remaps = []
+    for number, item in enumerate(items):
+        where = f"{key}.remap[{number}]."
+        reader.check_keys(item, _REMAP_KEYS, where)
+        if "prefix" not in item or ("signed_prefix" in item) == ("signed_prefix_regexp" in
+                                                                  item):
+            raise reader.error(f"{key}.remap", "each remap needs prefix and exactly one of "
+                                               "signed_prefix and signed_prefix_regexp")
+        for name in ("prefix", "signed_prefix"):
+            value = item.get(name, "registry.example")
+            if not isinstance(value, str) or not is_name_prefix(value):
+                raise reader.error(f"{where}{name}", f"{value!r} is not a registry host or "
+                                   "a fully qualified repository (no tag, no digest)")
+        pattern = item.get("signed_prefix_regexp")
+        if pattern is not None:
+            why = regexp_problem(pattern) if isinstance(pattern, str) else "must be a string"
+            if why:
+                raise reader.error(f"{where}signed_prefix_regexp", why)
+        remaps.append(Remap(item["prefix"], item.get("signed_prefix"), pattern))
+    return SignedIdentity(remaps=tuple(remaps))
 
 
 def _paths(reader: _Reader, entry: Mapping[str, Any], key: str, prefix: str) -> tuple[str, ...]:
@@ -340,14 +437,23 @@ def _parse_identities(reader: _Reader, entry: Mapping[str, Any], prefix: str, *,
             )
         for key in ("issuer_regexp", "subject_regexp"):
             if key in item:
-                try:
-                    re.compile(item[key])
-                except re.error as e:
-                    raise reader.error(
-                        f"{item_prefix}{key}", f"invalid regular expression: {e}"
-                    ) from None
+                why = regexp_problem(item[key])
+                if why:
+                    raise reader.error(f"{item_prefix}{key}", why,
+                                       hint="identity regexps use Go's RE2 syntax, as cosign")
         identities.append(Identity(**item))
     return identities
+
+
+def regexp_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a regexp cosign (Go's RE2) would run the same way, or None."""
+    from safedocker._internal.goregexp import GoRegexpError, compile_go
+
+    try:
+        compile_go(pattern)
+    except GoRegexpError as e:
+        return f"invalid regular expression (RE2): {e}"
+    return None
 
 
 def load_config(where: Paths | None = None) -> Config:

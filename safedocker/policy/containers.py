@@ -70,13 +70,18 @@ class _Imported:
     threshold: int
     tlog: Tlog
     reference: ReferenceCheck
+    signed_identity: dict[str, Any] | None = None  # the config's signed_identity table
 
     def document(self) -> dict[str, Any]:
         if self.action is not Action.VERIFY:
             return {"scope": self.scope, "action": self.action.value}
         rule: dict[str, Any] = {"scope": self.scope, "action": "verify", "keys": self.keys,
-                                "threshold": self.threshold, "tlog": self.tlog.value,
-                                "reference": self.reference.value}
+                                "threshold": self.threshold, "tlog": self.tlog.value}
+        fixed = self.signed_identity is not None and "remap" not in self.signed_identity
+        if not fixed:  # exact_reference / exact_repository replace the reference check
+            rule["reference"] = self.reference.value
+        if self.signed_identity is not None:
+            rule["signed_identity"] = self.signed_identity
         if self.identities:
             rule["identities"] = self.identities
         return rule
@@ -218,11 +223,15 @@ class _Importer:
         keys: list[str] = []
         identities: list[dict[str, str]] = []
         references: list[ReferenceCheck] = []
+        signed_identities: list[dict[str, Any] | None] = []
         tlog = Tlog.OFF
         any_of = False
         for number, item in signed:
             item_where = f"{where}[{number}]"
-            references.append(self.identity(item_where, item.get("signedIdentity"), scope))
+            check, signed_identity = self.identity(item_where, item.get("signedIdentity"),
+                                                   scope)
+            references.append(check)
+            signed_identities.append(signed_identity)
             rekor = self.keys_of(item_where, item, "rekorPublicKey", "rekorPublicKey", "rekor")
             if rekor:
                 tlog = Tlog.REQUIRED
@@ -251,7 +260,12 @@ class _Importer:
         threshold = 1 if any_of or signers == 1 else signers
         reference = (ReferenceCheck.EXACT if ReferenceCheck.EXACT in references
                      else ReferenceCheck.REPOSITORY)
-        return _Imported(scope, Action.VERIFY, keys, identities, threshold, tlog, reference)
+        if any(other != signed_identities[0] for other in signed_identities):
+            raise self.refuse(where, "requirements that name different signed identities "
+                              "(exactReference, exactRepository, remapIdentity) cannot be one "
+                              "rule")
+        return _Imported(scope, Action.VERIFY, keys, identities, threshold, tlog, reference,
+                         signed_identities[0])
 
     def check_sigstore(self, where: str, item: Mapping[str, Any], scope: str) -> None:
         """containers/image's rules for one sigstoreSigned requirement (newPRSigstoreSigned),
@@ -296,24 +310,31 @@ class _Importer:
                               f"{sorted(_IDENTITY_FIELDS[kind])}")
         if kind in ("exactReference", "exactRepository"):
             self.fixed_reference(where, kind, value)
-        if kind == "remapIdentity" and not all(isinstance(value[name], str) and value[name]
-                                               for name in ("prefix", "signedPrefix")):
-            raise self.refuse(where, "remapIdentity needs a prefix and a signedPrefix")
+        if kind == "remapIdentity":
+            from safedocker.reference import is_name_prefix
+
+            for name in ("prefix", "signedPrefix"):
+                if not isinstance(value[name], str) or not is_name_prefix(value[name]):
+                    raise self.refuse(f"{where}.{name}", f"remapIdentity {name} "
+                                      f"{value[name]!r} is not a registry host or a fully "
+                                      "qualified repository")
         return kind, value
 
-    def identity(self, where: str, value: object, scope: str) -> ReferenceCheck:
-        """The reference check for a signedIdentity (None: absent) under ``scope``."""
+    def identity(self, where: str, value: object, scope: str
+                 ) -> tuple[ReferenceCheck, dict[str, Any] | None]:
+        """The reference check for a signedIdentity (None: absent) under ``scope``, and
+        the config's ``signed_identity`` table where one is needed."""
         where = f"{where}.signedIdentity"
         checked = self.check_identity(where, value)
         if checked is None:
-            return ReferenceCheck.EXACT  # podman's default: matchRepoDigestOrExact
+            return ReferenceCheck.EXACT, None  # podman's default: matchRepoDigestOrExact
         kind, fields = checked
         if kind in _IDENTITY_TYPES:
-            return _IDENTITY_TYPES[kind]
+            return _IDENTITY_TYPES[kind], None
         if kind == "remapIdentity":
-            raise self.refuse(where, "remapIdentity (signatures naming another prefix) cannot "
-                              "be represented yet", hint="nothing was written; remove it or "
-                              "add the rule by hand")
+            # Then matchRepoDigestOrExact on the remapped name: "exact" is the stricter.
+            return ReferenceCheck.EXACT, {"remap": [{"prefix": fields["prefix"],
+                                                     "signed_prefix": fields["signedPrefix"]}]}
         return self.fixed_identity(where, kind, fields, scope)
 
     def fixed_reference(self, where: str, kind: str, value: Mapping[str, object]) -> ImageRef:
@@ -335,23 +356,19 @@ class _Importer:
         return fixed
 
     def fixed_identity(self, where: str, kind: str, value: Mapping[str, object],
-                       scope: str) -> ReferenceCheck:
-        """exactReference / exactRepository name what every signature must say. safe-docker
-        checks the signed name against the pulled image, so they are imported only where
-        the two coincide: a tag or digest scope that is that reference (exact), or a
-        reference in that repository (repository)."""
+                       scope: str) -> tuple[ReferenceCheck, dict[str, Any] | None]:
+        """exactReference / exactRepository name what every signature must say: the
+        config's ``signed_identity.exact_reference`` / ``exact_repository``. Where the scope
+        is that very image, the plain reference check says the same."""
         fixed = self.fixed_reference(where, kind, value)
-        text = str(value["dockerReference" if kind == "exactReference" else "dockerRepository"])
         pulled = _scope_reference(scope)
-        if kind == "exactReference" and pulled is not None and str(pulled) == str(fixed):
-            return ReferenceCheck.EXACT
-        if kind == "exactRepository" and pulled is not None and pulled.name == fixed.name:
-            return ReferenceCheck.REPOSITORY
-        raise self.refuse(where, f"{kind} {text!r} applies to images other than the one it "
-                          "names; safe-docker compares a signature's name with the pulled "
-                          "image and cannot require another name yet",
-                          hint="nothing was written; scope the requirement to exactly that "
-                          "image (repository:tag or @digest), or use matchRepository")
+        if kind == "exactReference":
+            if pulled is not None and str(pulled) == str(fixed):
+                return ReferenceCheck.EXACT, None
+            return ReferenceCheck.EXACT, {"exact_reference": str(fixed)}
+        if pulled is not None and pulled.name == fixed.name:
+            return ReferenceCheck.REPOSITORY, None
+        return ReferenceCheck.REPOSITORY, {"exact_repository": fixed.name}
 
     def fulcio(self, where: str, value: object, *, read_files: bool = True) -> dict[str, str]:
         if not isinstance(value, dict) or set(value) - {"caPath", "caData", "oidcIssuer",
@@ -511,6 +528,9 @@ def import_containers_policy(where: Paths, path: Path) -> str:
         parts.append(f"kept {len(kept)} existing rule(s) for other scopes")
     if ignored:
         parts.append(f"ignored accept-anything transports: {', '.join(sorted(ignored))}")
+    if any(r.signed_identity and "remap" in r.signed_identity for r in rules):
+        parts.append("remapIdentity became signed_identity.remap (a signature naming the "
+                     "pulled image itself is accepted too)")
     if any(r.action is Action.VERIFY and r.reference is ReferenceCheck.EXACT for r in rules):
         parts.append("matchRepoDigestOrExact and matchExact became reference = exact (for "
                      "pulls by digest this is stricter than podman)")

@@ -230,7 +230,13 @@ def kyverno_patterns(rule: Rule) -> list[str]:
 
 
 def _check_reference(fmt: str, rule: Rule, relax_reference: bool) -> None:
-    if rule.reference is not ReferenceCheck.DIGEST and not relax_reference:
+    if relax_reference:
+        return
+    if not rule.signed_identity.is_default:
+        raise _cannot(fmt, rule, f"signed_identity ({rule.signed_identity.describe()}): {fmt} "
+                      "checks only the signed digest, not the name in the signature",
+                      hint="export with the reference check relaxed, or to containers-policy")
+    if rule.reference is not ReferenceCheck.DIGEST:
         raise _cannot(fmt, rule, f"reference = {rule.reference.value!r}: {fmt} checks only the "
                       "signed digest, not the repository named in the signature",
                       hint='set reference = "digest" on this rule to export it')
@@ -306,6 +312,8 @@ def kyverno_policy(config: Config, *, relax_reference: bool = False) -> dict[str
                 verify: dict[str, Any] = {"imageReferences": mine}
                 if skip:
                     verify["skipImageReferences"] = skip
+                if rule.signatures_repository is not None:
+                    verify["repository"] = rule.signatures_repository
                 verify.update({
                     "failureAction": "Enforce",
                     "mutateDigest": True,
@@ -375,11 +383,15 @@ def policy_controller_globs(rule: Rule) -> list[str]:
 
 def _requirements(rule: Rule) -> tuple[object, ...]:
     return (rule.action, rule.keys, rule.identities, rule.threshold, rule.tlog,
-            rule.reference, tuple(sorted(rule.annotations.items())))
+            rule.reference, tuple(sorted(rule.annotations.items())), rule.signed_identity,
+            rule.signatures_repository)
 
 
 def _pc_authorities(config: Config, rule: Rule) -> list[dict[str, Any]]:
-    ctlog = {"ctlog": {"url": PUBLIC_REKOR_URL}} if rule.tlog is Tlog.REQUIRED else {}
+    ctlog: dict[str, Any] = ({"ctlog": {"url": PUBLIC_REKOR_URL}}
+                             if rule.tlog is Tlog.REQUIRED else {})
+    if rule.signatures_repository is not None:  # where the authority finds signatures
+        ctlog["source"] = [{"oci": rule.signatures_repository}]
     out: list[dict[str, Any]] = []
     for name, pem in _pems(config, rule.keys).items():
         out.append({"name": f"key-{name}".lower(),
@@ -563,12 +575,11 @@ def _containers_requirements(config: Config, rule: Rule) -> list[dict[str, Any]]
         return [{"type": "insecureAcceptAnything"}]
     if rule.annotations:
         raise _cannot(CP, rule, "containers-policy cannot require signed annotations")
-    if rule.reference is ReferenceCheck.DIGEST:
-        raise _cannot(CP, rule, "reference = 'digest' (signed name ignored) has no "
-                      "containers-policy signedIdentity",
-                      hint='set reference = "repository" (matchRepository)')
-    identity_rule = {"type": "matchExact" if rule.reference is ReferenceCheck.EXACT
-                     else "matchRepository"}
+    if rule.signatures_repository is not None:
+        raise _cannot(CP, rule, f"signatures_repository = {rule.signatures_repository!r}: "
+                      "containers/image reads sigstore signatures from the image's own "
+                      "repository only")
+    identity_rule = _containers_identity(rule)
     rekor = _rekor_data(config, rule) if rule.tlog is Tlog.REQUIRED else {}
     pems = _pems(config, rule.keys)
     signers = len(pems) + len(rule.identities)
@@ -590,6 +601,29 @@ def _containers_requirements(config: Config, rule: Rule) -> list[dict[str, Any]]
     raise _cannot(CP, rule, f"threshold {rule.threshold} of {signers} signers: containers-"
                   "policy ANDs requirements (all signers) or lists keys of which one suffices",
                   hint="use threshold 1 with keys only, or a threshold equal to the signers")
+
+
+def _containers_identity(rule: Rule) -> dict[str, str]:
+    """The signedIdentity that is as strict as the rule's reference check, or stricter."""
+    signed = rule.signed_identity
+    if signed.exact_reference is not None:
+        return {"type": "exactReference", "dockerReference": signed.exact_reference}
+    if signed.exact_repository is not None:
+        return {"type": "exactRepository", "dockerRepository": signed.exact_repository}
+    if signed.remaps:
+        remap = signed.remaps[0]
+        if len(signed.remaps) > 1 or remap.signed_prefix is None:
+            raise _cannot(CP, rule, f"signed_identity ({signed.describe()}): remapIdentity "
+                          "takes one plain prefix, not several or a regexp")
+        # podman then requires the remapped name (and by tag, the tag): never looser.
+        return {"type": "remapIdentity", "prefix": remap.prefix,
+                "signedPrefix": remap.signed_prefix}
+    if rule.reference is ReferenceCheck.DIGEST:
+        raise _cannot(CP, rule, "reference = 'digest' (signed name ignored) has no "
+                      "containers-policy signedIdentity",
+                      hint='set reference = "repository" (matchRepository)')
+    return {"type": "matchExact" if rule.reference is ReferenceCheck.EXACT
+            else "matchRepository"}
 
 
 def containers_policy(config: Config) -> dict[str, Any]:

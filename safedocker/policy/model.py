@@ -114,6 +114,63 @@ class Attestation:
 
 
 @dataclass(frozen=True)
+class Remap:
+    """containers-policy's ``remapIdentity``: an image whose name is ``prefix`` or lies
+    under it may be signed under the same name with ``signed_prefix`` instead (or with any
+    prefix that ``signed_prefix_regexp``, Go RE2 syntax, matches whole)."""
+
+    prefix: str
+    signed_prefix: str | None = None
+    signed_prefix_regexp: str | None = None
+
+    def covers(self, name: str) -> bool:
+        return name == self.prefix or name.startswith(self.prefix + "/")
+
+    def allows(self, pulled: str, signed: str) -> bool:
+        """Whether a signature naming repository ``signed`` may stand for ``pulled``."""
+        if not self.covers(pulled):
+            return False
+        rest = pulled[len(self.prefix):]
+        if self.signed_prefix is not None:
+            return signed == self.signed_prefix + rest
+        if self.signed_prefix_regexp is None or not signed.endswith(rest):
+            return False
+        head = signed[:len(signed) - len(rest)]
+        from safedocker._internal.goregexp import GoRegexpError, full_match
+
+        try:
+            return bool(head) and full_match(self.signed_prefix_regexp, head)
+        except GoRegexpError:
+            return False  # refused when the config was read; never a match
+
+    def describe(self) -> str:
+        signed = self.signed_prefix or f"/{self.signed_prefix_regexp}/"
+        return f"{self.prefix} signed as {signed}"
+
+
+@dataclass(frozen=True)
+class SignedIdentity:
+    """Which docker-reference a signature may name, beyond the pulled image's own
+    (containers-policy's ``signedIdentity``). At most one of the three is set."""
+
+    remaps: tuple[Remap, ...] = ()
+    exact_reference: str | None = None  # every signature must name exactly this
+    exact_repository: str | None = None  # every signature must name this repository
+
+    @property
+    def is_default(self) -> bool:
+        return not self.remaps and self.exact_reference is None and \
+            self.exact_repository is None
+
+    def describe(self) -> str:
+        if self.exact_reference is not None:
+            return f"exactly {self.exact_reference}"
+        if self.exact_repository is not None:
+            return f"repository {self.exact_repository}"
+        return "; ".join(remap.describe() for remap in self.remaps) or "the pulled image"
+
+
+@dataclass(frozen=True)
 class Rule:
     """One ``[[policy]]`` entry."""
 
@@ -130,6 +187,10 @@ class Rule:
     pki_roots: tuple[str, ...] = ()  # PEM files: a private PKI instead of Fulcio
     pki_intermediates: tuple[str, ...] = ()
     attestations: tuple[Attestation, ...] = ()
+    signed_identity: SignedIdentity = SignedIdentity()
+    # Where the `.sig` tag and the referrers are looked up (cosign's COSIGN_REPOSITORY):
+    # a fully qualified repository name; None: the image's own repository.
+    signatures_repository: str | None = None
     source: str = ""  # the file the rule came from, for explanations
 
     @property

@@ -81,6 +81,8 @@ class BundleResult:
     integrated_time: datetime | None = None  # the verified signing time (SET, else RFC 3161)
     log: str | None = None  # base URL of the log whose entry verified
     timestamp_authorities: tuple[str, ...] = ()  # TSAs whose timestamps verified
+    content: str = ""  # "dsse" (an in-toto statement) or "message" (a message signature)
+    certificate: x509.Certificate | None = field(default=None, repr=False, compare=False)
 
 
 _DOES_NOT_VERIFY = "sigstore bundle does not verify"
@@ -419,6 +421,8 @@ def _verify_keyless(
         integrated_time=times[0],
         log=proof.log.base_url,
         timestamp_authorities=authorities,
+        content=bundle.kind,
+        certificate=leaf,
     )
 
 
@@ -467,4 +471,5 @@ def _verify_with_key(
         integrated_time=times[0] if times else None,
         log=proof.log.base_url if proof else None,
         timestamp_authorities=authorities,
+        content=bundle.kind,
     )

@@ -22,7 +22,6 @@ subject is any SAN e-mail address or URI; the issuer is the Fulcio extension
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import certificate_transparency as ct
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
+from safedocker._internal.goregexp import GoRegexpError, compile_go
 from safedocker.errors import ConfigError, VerificationError
 from safedocker.policy.model import Tlog
 from safedocker.signatures.rekor import verify_set
@@ -91,6 +91,7 @@ class KeylessResult:
     integrated_time: datetime | None = None  # the SET's time when one verified
     log_index: int | None = None
     claims: Mapping[str, str] = field(default_factory=dict)
+    certificate: x509.Certificate | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         """``subject (issuer ...)``, as :meth:`Identity.describe` words it."""
@@ -361,13 +362,40 @@ def _matches(exact: str | None, pattern: str | None, values: Sequence[str]) -> b
     if exact is not None and exact not in values:
         return False
     if pattern is not None:
+        # Go's regexp.MatchString, as cosign: RE2 syntax and meaning, unanchored search.
         try:
-            compiled = re.compile(pattern)
-        except re.error:
+            compiled = compile_go(pattern)
+        except GoRegexpError:
             return False
         if not any(compiled.search(v) for v in values):
             return False
     return True
+
+
+def matching_identities(cert: x509.Certificate, identities: Sequence[Identity], *,
+                        require_issuer: bool) -> list[int]:
+    """The indexes of every identity the certificate satisfies: subject, issuer and the
+    identity's own workflow claims (cosign's --certificate-github-workflow-*)."""
+    subjects = certificate_subjects(cert)
+    issuer = certificate_issuer(cert)
+    found = []
+    for index, identity in enumerate(identities):
+        has_subject = identity.subject is not None or identity.subject_regexp is not None
+        has_issuer = identity.issuer is not None or identity.issuer_regexp is not None
+        if not has_subject or (require_issuer and not has_issuer):
+            continue  # cosign requires both for keyless; never match "anyone"
+        if not _matches(identity.subject, identity.subject_regexp, subjects):
+            continue
+        if has_issuer and (
+            issuer is None
+            or not _matches(identity.issuer, identity.issuer_regexp, [issuer])
+        ):
+            continue
+        if not all(name in CLAIM_OIDS and _claim_matches(name, wanted, cert)
+                   for name, wanted in identity.claims.items()):
+            continue
+        found.append(index)
+    return found
 
 
 def match_identity(
@@ -388,18 +416,8 @@ def match_identity(
             return None, issuer, f"unknown certificate claim {name!r}"
         if not _claim_matches(name, wanted, cert):
             return None, issuer, f"certificate claim {name} is not {wanted!r}"
-    for identity in identities:
-        has_subject = identity.subject is not None or identity.subject_regexp is not None
-        has_issuer = identity.issuer is not None or identity.issuer_regexp is not None
-        if not has_subject or (require_issuer and not has_issuer):
-            continue  # cosign requires both for keyless; never match "anyone"
-        if not _matches(identity.subject, identity.subject_regexp, subjects):
-            continue
-        if has_issuer and (
-            issuer is None
-            or not _matches(identity.issuer, identity.issuer_regexp, [issuer])
-        ):
-            continue
+    for index in matching_identities(cert, identities, require_issuer=require_issuer):
+        identity = identities[index]
         subject = next(
             (s for s in subjects if _matches(identity.subject, identity.subject_regexp, [s])),
             subjects[0] if subjects else None,
@@ -504,10 +522,11 @@ def _set_time(sig: CosignSignature, rekor_keys: Sequence[PublicKey],
 
 
 def _finish(sig: CosignSignature, digest: Digest, subject: str | None, issuer: str | None,
-            entry: RekorEntry | None, claims: Mapping[str, str]) -> KeylessResult:
+            entry: RekorEntry | None, leaf: x509.Certificate) -> KeylessResult:
     payload = parse_payload(sig.payload)
     common = {
-        "subject": subject, "issuer": issuer, "payload": payload, "claims": dict(claims),
+        "subject": subject, "issuer": issuer, "payload": payload,
+        "claims": certificate_claims(leaf), "certificate": leaf,
         "integrated_time": entry.integrated_time if entry else None,
         "log_index": entry.log_index if entry else None,
     }
@@ -557,7 +576,7 @@ def verify_keyless(
                                               claims=claims)
         if why:
             return KeylessResult(False, subject, issuer, why)
-        return _finish(sig, digest, subject, issuer, entry, certificate_claims(leaf))
+        return _finish(sig, digest, subject, issuer, entry, leaf)
     except VerificationError as e:
         return KeylessResult(False, reason=f"{e.what}: {e.why}" if e.why else e.what)
 
@@ -597,7 +616,7 @@ def verify_pki(
         subject, issuer, why = match_identity(leaf, identities, require_issuer=False)
         if why:
             return KeylessResult(False, subject, issuer, why)
-        return _finish(sig, digest, subject, issuer, entry, certificate_claims(leaf))
+        return _finish(sig, digest, subject, issuer, entry, leaf)
     except VerificationError as e:
         return KeylessResult(False, reason=f"{e.what}: {e.why}" if e.why else e.what)
 

@@ -1,8 +1,9 @@
 """Trusted public keys: loading, fingerprints, and signature checks as cosign makes them.
 
-Supported: ECDSA P-256/P-384/P-521, RSA (PKCS#1 v1.5 or PSS, SHA-256, >= 2048 bits),
-Ed25519 (pure). A bad signature is a ``False``, never an exception: the caller tries
-every trusted key and explains the outcome once.
+Supported: ECDSA P-256/P-384/P-521, RSA (PKCS#1 v1.5 or PSS, >= 2048 bits), Ed25519
+(pure); ECDSA and RSA with SHA-256, SHA-384 or SHA-512 (cosign's
+``--signature-digest-algorithm``). A bad signature is a ``False``, never an exception: the
+caller tries every trusted key and explains the outcome once.
 """
 
 from __future__ import annotations
@@ -76,11 +77,19 @@ def _ecdsa(
     return True
 
 
+# cosign's --signature-digest-algorithm: sha256 (default), sha384, sha512. The RSA
+# signature names its digest (PKCS#1 v1.5 DigestInfo, PSS's MGF1), so trying each is
+# not weaker than knowing it; cert-manager signs with RSA-4096 and SHA-512.
+_SIGNATURE_DIGESTS: tuple[type[hashes.HashAlgorithm], ...] = (
+    hashes.SHA256, hashes.SHA384, hashes.SHA512)
+
+
 def _rsa(
-    key: rsa.RSAPublicKey, signature: bytes, data: bytes, scheme: padding.AsymmetricPadding
+    key: rsa.RSAPublicKey, signature: bytes, data: bytes, scheme: padding.AsymmetricPadding,
+    algorithm: hashes.HashAlgorithm,
 ) -> bool:
     try:
-        key.verify(signature, data, scheme, hashes.SHA256())
+        key.verify(signature, data, scheme, algorithm)
     except InvalidSignature:
         return False
     return True
@@ -88,18 +97,21 @@ def _rsa(
 
 def _verify(key: VerifyingKey, signature: bytes, data: bytes) -> bool:
     if isinstance(key, ec.EllipticCurvePublicKey):
-        algorithms: list[hashes.HashAlgorithm] = [_CURVE_HASH[key.curve.name]()]
-        # cosign before its "auto-detect digest" change (v2.5) signed with SHA-256 whatever
-        # the curve; such signatures are still in registries, and SHA-256 is no weaker.
-        if not isinstance(algorithms[0], hashes.SHA256):
-            algorithms.append(hashes.SHA256())
-        return any(_ecdsa(key, signature, data, a) for a in algorithms)
+        # The curve's own digest first; cosign before its "auto-detect digest" change
+        # (v2.5) signed with SHA-256 whatever the curve, and --signature-digest-algorithm
+        # picks SHA-384 or SHA-512: all are still in registries, none is weaker.
+        preferred = _CURVE_HASH[key.curve.name]
+        algorithms = [preferred, *(a for a in _SIGNATURE_DIGESTS if a is not preferred)]
+        return any(_ecdsa(key, signature, data, a()) for a in algorithms)
     if isinstance(key, rsa.RSAPublicKey):
-        schemes: list[padding.AsymmetricPadding] = [
-            padding.PKCS1v15(),
-            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO),
-        ]
-        return any(_rsa(key, signature, data, scheme) for scheme in schemes)
+        for algorithm in _SIGNATURE_DIGESTS:
+            schemes: list[padding.AsymmetricPadding] = [
+                padding.PKCS1v15(),
+                padding.PSS(mgf=padding.MGF1(algorithm()), salt_length=padding.PSS.AUTO),
+            ]
+            if any(_rsa(key, signature, data, scheme, algorithm()) for scheme in schemes):
+                return True
+        return False
     try:
         key.verify(signature, data)
     except InvalidSignature:

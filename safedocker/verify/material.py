@@ -1,9 +1,12 @@
-"""Signature material: the raw bytes fetched for one digest, and the two ways to fetch it.
+"""Signature material: the raw bytes fetched for one digest, and the ways to fetch it.
 
 The cosign ``.sig`` tag (``sha256-<hex>.sig``: a manifest whose layers are simple-signing
-payloads) and sigstore bundles attached through OCI referrers (referrers API or the
-``sha256-<hex>`` tag schema, which :meth:`RegistryClient.referrers` falls back to). The
-material is kept byte for byte so the check can be re-done offline; nothing here decides.
+payloads), and what OCI referrers attach (referrers API or the ``sha256-<hex>`` tag
+schema, which :meth:`RegistryClient.referrers` falls back to): sigstore bundles, and
+cosign's "experimental OCI 1.1" signature artifacts (the same layers as a ``.sig``
+manifest, artifact type ``application/vnd.dev.cosign.artifact.sig.v1+json``), both found
+in one referrers listing. The material is kept byte for byte so the check can be re-done
+offline; nothing here decides.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from safedocker.oci.client import RegistryReader
-    from safedocker.oci.manifest import Descriptor
+    from safedocker.oci.manifest import Descriptor, Referrers
     from safedocker.reference import Digest
     from safedocker.signatures.cosign import CosignSignature
+    from safedocker.verify.claims import ClaimFormat
 
 SIG_TAG_SUFFIX = ".sig"
 MATERIAL_KIND_COSIGN = "cosign-sig"
@@ -44,15 +48,25 @@ class SignatureMaterial:
     fetched_at: float = field(default_factory=time.time)
     bundles: tuple[bytes, ...] = ()  # sigstore bundles attached through OCI referrers
     bundle_errors: tuple[str, ...] = ()  # referrers that announced a bundle but were unusable
-    bundles_fetched: bool = False
+    bundles_fetched: bool = False  # the referrers were looked at (bundles and sig artifacts)
+    # cosign OCI 1.1 signature artifacts (manifests); their layer blobs are in ``blobs``
+    sig_referrers: tuple[bytes, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return self.sig_manifest is None and not self.bundles and not self.bundle_errors
+        return (self.sig_manifest is None and not self.bundles and not self.bundle_errors
+                and not self.sig_referrers)
 
-    def with_bundles(self, bundles: Sequence[bytes], errors: Sequence[str]) -> SignatureMaterial:
-        return SignatureMaterial(self.digest, self.sig_manifest, self.blobs, self.fetched_at,
-                                 tuple(bundles), tuple(errors), bundles_fetched=True)
+    def with_bundles(self, bundles: Sequence[bytes], errors: Sequence[str],
+                     sig_referrers: Sequence[tuple[bytes, Mapping[str, bytes]]] = (),
+                     ) -> SignatureMaterial:
+        """This material plus what the referrers listing brought."""
+        blobs = dict(self.blobs)
+        for _manifest, layer_blobs in sig_referrers:
+            blobs.update(layer_blobs)
+        return SignatureMaterial(self.digest, self.sig_manifest, blobs, self.fetched_at,
+                                 tuple(bundles), tuple(errors), bundles_fetched=True,
+                                 sig_referrers=tuple(m for m, _ in sig_referrers))
 
     def to_bytes(self) -> bytes:
         return json.dumps({
@@ -63,6 +77,7 @@ class SignatureMaterial:
             "bundles": [_b64(b) for b in self.bundles],
             "bundle_errors": list(self.bundle_errors),
             "bundles_fetched": self.bundles_fetched,
+            "sig_referrers": [_b64(m) for m in self.sig_referrers],
         }, sort_keys=True).encode()
 
     @classmethod
@@ -88,27 +103,32 @@ class SignatureMaterial:
                               for b in obj.get("bundles", [])),
                 bundle_errors=tuple(errors),
                 bundles_fetched=bool(obj.get("bundles_fetched", False)),
+                sig_referrers=tuple(b64decode(m) for m in obj.get("sig_referrers", [])),
             )
         except (ValueError, KeyError, TypeError, AttributeError, SafeDockerError) as e:
             raise VerificationError("cached signature material is unreadable",
                                     hint="run online once, or `safe-docker cache prune`") from e
 
-    def signatures(self) -> tuple[list[CosignSignature], list[str]]:
-        """The cosign signatures in this material, and why any layer was skipped."""
-        from safedocker.signatures.cosign import from_layer, signature_layers
+    def signatures(self) -> tuple[list[tuple[ClaimFormat, CosignSignature]], list[str]]:
+        """The cosign signatures in this material (`.sig` layers, then OCI 1.1 referrer
+        layers), each with its format, and why any layer or artifact was skipped."""
+        from safedocker.signatures.cosign import referrer_signatures, signatures_from_manifest
+        from safedocker.verify.claims import ClaimFormat
 
-        if self.sig_manifest is None:
-            return [], []
-        found, skipped = [], []
-        for layer in signature_layers(self.sig_manifest):
-            blob = self.blobs.get(str(layer.digest))
-            if blob is None or not layer.digest.matches(blob):
-                skipped.append(f"signature layer {layer.digest} missing or altered")
-                continue
+        found: list[tuple[ClaimFormat, CosignSignature]] = []
+        skipped: list[str] = []
+        if self.sig_manifest is not None:
+            signatures, why = signatures_from_manifest(self.sig_manifest, self.blobs)
+            found += [(ClaimFormat.SIG_TAG, sig) for sig in signatures]
+            skipped += why
+        for manifest in self.sig_referrers:
             try:
-                found.append(from_layer(layer.annotations, layer.media_type, blob))
+                signatures, why = referrer_signatures(manifest, self.digest, self.blobs)
             except VerificationError as e:
-                skipped.append(e.why or e.what)
+                skipped.append(f"{e.what}: {e.why}")
+                continue
+            found += [(ClaimFormat.REFERRER, sig) for sig in signatures]
+            skipped += why
         return found, skipped
 
 
@@ -136,11 +156,51 @@ def fetch_material(client: RegistryReader, repository: str, digest: Digest) -> S
 
 def fetch_bundle_material(client: RegistryReader, repository: str,
                           material: SignatureMaterial) -> SignatureMaterial:
-    """Add the sigstore bundles attached to ``material.digest`` through OCI referrers."""
-    candidates = fetch_bundles(client, repository, material.digest)
+    """Add what OCI referrers attach to ``material.digest``: sigstore bundles and cosign
+    OCI 1.1 signature artifacts, from one referrers listing."""
+    from safedocker.signatures.cosign import SIGNATURE_ARTIFACT_TYPE
+
+    referrers = client.referrers(repository, material.digest)
+    candidates = _bundles_listed(client, repository, material.digest, referrers)
     bundles = [c.raw for c in candidates if not c.error]
     errors = [f"bundle {c.referrer}: {c.error}" for c in candidates if c.error]
-    return material.with_bundles(bundles, errors)
+    artifacts: list[tuple[bytes, Mapping[str, bytes]]] = []
+    for desc in referrers.descriptors:
+        if desc.artifact_type != SIGNATURE_ARTIFACT_TYPE:
+            continue
+        if len(artifacts) >= MAX_SIGNATURE_REFERRERS:
+            errors.append(f"more than {MAX_SIGNATURE_REFERRERS} signature referrers; the "
+                          "rest were not read")
+            break
+        try:
+            artifacts.append(_fetch_signature_referrer(client, repository, material.digest,
+                                                       desc))
+        except VerificationError as e:
+            errors.append(f"signature referrer {desc.digest}: {e.why or e.what}")
+    return material.with_bundles(bundles, errors, artifacts)
+
+
+MAX_SIGNATURE_REFERRERS = 16
+
+
+def _fetch_signature_referrer(client: RegistryReader, repository: str, digest: Digest,
+                              desc: Descriptor) -> tuple[bytes, dict[str, bytes]]:
+    """One cosign OCI 1.1 signature artifact: its manifest and its signature layers."""
+    from safedocker.oci.client import BlobNotFound, ManifestNotFound
+    from safedocker.oci.media import SIGNATURE_LAYER_MAX
+    from safedocker.signatures.cosign import referrer_signatures, signature_layers
+
+    try:
+        manifest = client.get_manifest(repository, desc.digest)
+        referrer_signatures(manifest.raw, digest, {})  # the artifact type and the subject
+        blobs = {}
+        for layer in signature_layers(manifest.raw):
+            if not layer.oversized:  # not a signature payload; never download it
+                blobs[str(layer.digest)] = client.get_blob(repository, layer.digest,
+                                                           SIGNATURE_LAYER_MAX)
+    except (ManifestNotFound, BlobNotFound) as e:
+        raise VerificationError("signature referrer is unusable", why=e.what) from e
+    return manifest.raw, blobs
 
 
 @dataclass(frozen=True)
@@ -164,9 +224,13 @@ def fetch_bundles(client: RegistryReader, repository: str, digest: Digest) -> li
     Registry failures propagate (RegistryUnavailable, RegistryError); a referrer that
     claims to be a bundle but cannot be read comes back with ``error`` set.
     """
+    return _bundles_listed(client, repository, digest, client.referrers(repository, digest))
+
+
+def _bundles_listed(client: RegistryReader, repository: str, digest: Digest,
+                    referrers: Referrers) -> list[BundleCandidate]:
     from safedocker.signatures.bundle import MAX_BUNDLES
 
-    referrers = client.referrers(repository, digest)
     out: list[BundleCandidate] = []
     for desc in referrers.descriptors:
         if not _is_bundle(desc):

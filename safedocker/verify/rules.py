@@ -1,8 +1,11 @@
 """One rule against fetched signature material: which distinct trusted signers vouch.
 
-No registry access and no cache: the material is already fetched. Trust anchors (keys,
-PKI certificates, trusted roots) are read lazily through :class:`TrustContext`, so a
-key-only policy never reads a trusted root or imports sigstore.
+No registry access and no cache: the material is already fetched. Each signature is
+first verified cryptographically under the rule's trust anchors (its keys, its trusted
+root or private PKI, the Rekor keys) and becomes a :class:`~safedocker.verify.claims.Claim`;
+:func:`safedocker.verify.claims.judge` then applies the rule's requirements to every
+claim alike. Trust anchors are read lazily through :class:`TrustContext`, so a key-only
+policy never reads a trusted root or imports sigstore.
 """
 
 from __future__ import annotations
@@ -13,16 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from safedocker.errors import ConfigError, VerificationError
 from safedocker.policy.model import Rule, Tlog
+from safedocker.verify.claims import Claim, ClaimFormat, judge
 from safedocker.verify.verdict import Signer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from safedocker.policy.config import Config
-    from safedocker.policy.model import Attestation, Identity
+    from safedocker.policy.model import Attestation, Decision, Identity
     from safedocker.reference import Digest, ImageRef
+    from safedocker.signatures.bundle import BundleResult
     from safedocker.signatures.cosign import CosignSignature
-    from safedocker.signatures.simplesigning import SimpleSigningPayload
     from safedocker.trust.keys import PublicKey
     from safedocker.trust.roots import TrustRoot
     from safedocker.verify.material import SignatureMaterial
@@ -34,34 +38,11 @@ class RuleOutcome:
     signers: tuple[Signer, ...]
     reasons: tuple[str, ...]
     attestations_ok: bool = True
+    digests: tuple[Digest, ...] = ()  # what the counted signers' signatures cover
 
     @property
     def satisfied(self) -> bool:
         return len(self.signers) >= self.rule.threshold and self.attestations_ok
-
-
-def _check_tlog(sig: CosignSignature, rule: Rule, rekor_keys: Sequence[PublicKey],
-                signer_pem: bytes) -> str | None:
-    """Why the signature's transparency-log proof is unacceptable under ``rule``, or None."""
-    if rule.tlog is Tlog.OFF:
-        return None
-    if sig.bundle_json is None:
-        if rule.tlog is Tlog.REQUIRED:
-            return "signature has no transparency-log entry (Rekor SET) but the policy requires one"
-        return None
-    if not rekor_keys:
-        if rule.tlog is Tlog.REQUIRED:
-            raise ConfigError("the policy requires a transparency log but no Rekor key is trusted",
-                              hint="add one: `safe-docker keys add rekor FILE` and list it in "
-                                   "rekor_keys")
-        return None
-    from safedocker.signatures.rekor import verify_set
-
-    try:
-        verify_set(sig, rekor_keys, signer_pem)
-    except VerificationError as e:
-        return f"transparency-log entry does not verify: {e.why or e.what}"
-    return None
 
 
 @dataclass
@@ -104,80 +85,143 @@ def _identity_signer(kind: str, subject: str | None, issuer: str | None) -> Sign
     return Signer(kind, subject or "?", f"issuer {issuer}" if issuer else "")
 
 
-def _check_certificate(sig: CosignSignature, digest: Digest, rule: Rule,
-                       trust: TrustContext) -> tuple[Signer | None, list[str]]:
-    """A `.sig` layer with a certificate: keyless (Fulcio) or a private PKI."""
+# --- the formats: each verified signature becomes a Claim -----------------------------
+
+
+def _proof_tlog(rule: Rule) -> Tlog:
+    """How the formats' checks treat a proof: a present one must verify (unless the rule
+    turns the log off); whether one is required is :func:`judge`'s question."""
+    return Tlog.OFF if rule.tlog is Tlog.OFF else Tlog.OPTIONAL
+
+
+def _certificate_claim(sig: CosignSignature, digest: Digest, fmt: ClaimFormat, rule: Rule,
+                       trust: TrustContext) -> Claim | str:
+    """A layer with a certificate: keyless (Fulcio) or a private PKI."""
     from safedocker.signatures.keyless import verify_keyless, verify_pki
 
-    reasons = []
-    for identity in rule.identities:
-        if rule.pki_roots:
-            result = verify_pki(sig, digest, [identity], trust.certificates(rule.pki_roots),
-                                trust.certificates(rule.pki_intermediates),
-                                trust.rekor_keys(rule), rule.tlog)
-            kind = "pki"
+    if rule.pki_roots:
+        result = verify_pki(sig, digest, rule.identities, trust.certificates(rule.pki_roots),
+                            trust.certificates(rule.pki_intermediates),
+                            trust.rekor_keys(rule), _proof_tlog(rule))
+        kind = "pki"
+    else:
+        # Fulcio: the SET is always required (the only trusted signing time).
+        result = verify_keyless(sig, digest, rule.identities, trust.trust_roots(rule.trust_root))
+        kind = "keyless"
+    if not result.verified or result.payload is None:
+        return result.reason
+    return Claim(fmt, digest, result.payload.docker_reference, result.payload.optional,
+                 _identity_signer(kind, result.subject, result.issuer),
+                 certificate=result.certificate, pki=kind == "pki",
+                 log_entry=result.integrated_time is not None,
+                 signed_time=result.integrated_time)
+
+
+def _key_claim(sig: CosignSignature, digest: Digest, fmt: ClaimFormat, rule: Rule,
+               keys: Sequence[PublicKey], rekor_keys: Sequence[PublicKey]) -> Claim | str:
+    """A layer signed with a plain key; its Rekor SET, when present, must verify."""
+    from safedocker.signatures.cosign import verify_with_keys
+
+    result = verify_with_keys(sig, keys, digest)
+    if not result.verified or result.key_name is None or result.payload is None:
+        return result.reason
+    key = next(k for k in keys if k.name == result.key_name)
+    signed_time = None
+    if rule.tlog is not Tlog.OFF and sig.bundle_json is not None:
+        if not rekor_keys:
+            if rule.tlog is Tlog.REQUIRED:
+                raise ConfigError("the policy requires a transparency log but no Rekor key is "
+                                  "trusted", hint="add one: `safe-docker keys add rekor FILE` "
+                                  "and list it in rekor_keys")
         else:
-            result = verify_keyless(sig, digest, [identity], trust.trust_roots(rule.trust_root),
-                                    tlog=rule.tlog, claims=identity.claims or None)
-            kind = "keyless"
-        if result.verified:
-            return _identity_signer(kind, result.subject, result.issuer), []
-        reasons.append(result.reason)
-    return None, reasons
+            from safedocker.signatures.rekor import verify_set
+
+            try:
+                signed_time = verify_set(sig, rekor_keys, key.pem).integrated_time
+            except VerificationError as e:
+                return f"transparency-log entry does not verify: {e.why or e.what}"
+    return Claim(fmt, digest, result.payload.docker_reference, result.payload.optional,
+                 Signer("key", key.name, key.fingerprint), key_fingerprint=key.fingerprint,
+                 log_entry=signed_time is not None, signed_time=signed_time)
+
+
+def _statement_subject(result: BundleResult, digest: Digest) -> Mapping[str, Any]:
+    """The statement's subject entry for ``digest`` (parse_statement found one)."""
+    for subject in (result.statement or {}).get("subject", []):
+        digests = subject.get("digest") if isinstance(subject, dict) else None
+        if isinstance(digests, dict) and digests.get(digest.algorithm) == digest.hex:
+            return subject  # type: ignore[no-any-return]
+    return {}
+
+
+def _bundle_claim(raw: bytes, digest: Digest, rule: Rule, trust: TrustContext,
+                  keys: Sequence[PublicKey]) -> Claim | str:
+    from safedocker.signatures.bundle import SIGN_PREDICATE, verify_bundle
+
+    result = verify_bundle(
+        raw, digest, keys=keys, identities=rule.identities,
+        # Keyless needs the root's CAs; a key bundle's Rekor entry needs its log keys.
+        trust_root=(trust.trust_roots(rule.trust_root)
+                    if rule.identities or rule.tlog is not Tlog.OFF else None),
+        tlog=_proof_tlog(rule), predicate_type=SIGN_PREDICATE,
+    )
+    if not result.verified:
+        return f"bundle: {result.reason}"
+    reference: str | None = None
+    annotations: Mapping[str, object] | None = None
+    fmt = ClaimFormat.MESSAGE
+    if result.content == "dsse":
+        fmt = ClaimFormat.STATEMENT
+        subject = _statement_subject(result, digest)
+        name = subject.get("name")
+        reference = name if isinstance(name, str) and name else None
+        found = subject.get("annotations")
+        annotations = found if isinstance(found, dict) else {}
+    common: dict[str, Any] = {"log_entry": result.log is not None,
+                              "signed_time": result.integrated_time}
+    if result.kind == "key":
+        key = next(k for k in keys if k.name == result.key_name)
+        return Claim(fmt, digest, reference, annotations, Signer("key", key.name,
+                                                                 key.fingerprint),
+                     key_fingerprint=key.fingerprint, **common)
+    return Claim(fmt, digest, reference, annotations,
+                 _identity_signer("keyless", result.subject, result.issuer),
+                 certificate=result.certificate, **common)
+
+
+def gather_claims(rule: Rule, candidates: Sequence[tuple[Digest, SignatureMaterial]],
+                  trust: TrustContext, keys: Sequence[PublicKey]
+                  ) -> tuple[list[Claim], list[str]]:
+    """Every signature in the material that verifies under the rule's anchors, as a
+    claim; and why each other one does not."""
+    rekor_keys = trust.rekor_keys(rule)
+    claims: list[Claim] = []
+    reasons: list[str] = []
+    for digest, material in candidates:
+        signatures, skipped = material.signatures()
+        reasons.extend(skipped)
+        reasons.extend(material.bundle_errors)
+        for fmt, sig in signatures:
+            if sig.certificate_pem is not None and rule.identities:
+                found = _certificate_claim(sig, digest, fmt, rule, trust)
+            else:
+                found = _key_claim(sig, digest, fmt, rule, keys, rekor_keys)
+            (claims.append(found) if isinstance(found, Claim) else reasons.append(found))
+        for raw in material.bundles:
+            found = _bundle_claim(raw, digest, rule, trust, keys)
+            (claims.append(found) if isinstance(found, Claim) else reasons.append(found))
+    return claims, reasons
 
 
 def evaluate_rule(rule: Rule, ref: ImageRef, candidates: Sequence[tuple[Digest, SignatureMaterial]],
                   config: Config, trust_roots: Callable[[str], TrustRoot] | None = None,
                   ) -> RuleOutcome:
     """Which distinct trusted signers vouch for the image under ``rule``, and why others don't."""
-    from safedocker.signatures.cosign import check_annotations, check_reference, verify_with_keys
-
     trust = TrustContext(config, trust_roots or default_trust_roots)
     keys = trust.keys(rule.keys)
-    keys_by_name = {key.name: key for key in keys}
-    rekor_keys = trust.rekor_keys(rule)
-    signers: dict[str, Signer] = {}
-    reasons: list[str] = []
-
-    def payload_problem(payload: SimpleSigningPayload) -> str | None:
-        return check_reference(payload, ref, rule.reference.value) or check_annotations(
-            payload, rule.annotations)
-
-    for digest, material in candidates:
-        signatures, skipped = material.signatures()
-        reasons.extend(skipped)
-        reasons.extend(material.bundle_errors)
-        for sig in signatures:
-            if sig.certificate_pem is not None and rule.identities:
-                signer, why_not = _check_certificate(sig, digest, rule, trust)
-                if signer is not None:
-                    from safedocker.signatures.simplesigning import parse_payload
-
-                    problem = payload_problem(parse_payload(sig.payload))
-                    if problem is None:
-                        signers[signer.identity_key] = signer
-                        continue
-                    why_not = [problem]
-                reasons.extend(why_not)
-                continue
-            result = verify_with_keys(sig, keys, digest)
-            if not result.verified or result.key_name is None or result.payload is None:
-                reasons.append(result.reason)
-                continue
-            key = keys_by_name[result.key_name]
-            why = payload_problem(result.payload) or _check_tlog(sig, rule, rekor_keys, key.pem)
-            if why:
-                reasons.append(why)
-                continue
-            key_signer = Signer("key", key.name, key.fingerprint)
-            signers[key_signer.identity_key] = key_signer
-        for raw in material.bundles:
-            signer_or_reason = _check_bundle(raw, digest, rule, trust, keys,
-                                             identities=rule.identities)
-            if isinstance(signer_or_reason, Signer):
-                signers[signer_or_reason.identity_key] = signer_or_reason
-            else:
-                reasons.append(signer_or_reason)
+    claims, reasons = gather_claims(rule, candidates, trust, keys)
+    judgement = judge(rule, ref, claims, keys)
+    reasons.extend(judgement.reasons)
 
     attestations_ok = True
     for attestation in rule.attestations:
@@ -189,24 +233,20 @@ def evaluate_rule(rule: Rule, ref: ImageRef, candidates: Sequence[tuple[Digest, 
 
     if all(material.empty for _, material in candidates):
         reasons.insert(0, "no signature found")
-    outcome = RuleOutcome(rule, tuple(signers.values()), tuple(reasons), attestations_ok)
-    if signers and len(signers) < rule.threshold:
-        reasons.append(f"{len(signers)} trusted signer(s), policy requires {rule.threshold}")
-        outcome = RuleOutcome(rule, outcome.signers, tuple(reasons), attestations_ok)
-    return outcome
+    return RuleOutcome(rule, judgement.signers, tuple(reasons), attestations_ok,
+                       judgement.digests)
 
 
 def _check_bundle(raw: bytes, digest: Digest, rule: Rule, trust: TrustContext,
                   keys: Sequence[PublicKey], *, identities: Sequence[Identity],
-                  predicate_type: str | None = None) -> Signer | str:
-    from safedocker.signatures.bundle import SIGN_PREDICATE, verify_bundle
+                  predicate_type: str) -> Signer | str:
+    from safedocker.signatures.bundle import verify_bundle
 
     result = verify_bundle(
         raw, digest, keys=keys, identities=identities,
-        # Keyless needs the root's CAs; a key bundle's Rekor entry needs its log keys.
         trust_root=(trust.trust_roots(rule.trust_root)
                     if identities or rule.tlog is not Tlog.OFF else None),
-        tlog=rule.tlog, predicate_type=predicate_type or SIGN_PREDICATE,
+        tlog=rule.tlog, predicate_type=predicate_type,
     )
     if not result.verified:
         return f"bundle: {result.reason}"
@@ -232,9 +272,27 @@ def _find_attestation(attestation: Attestation,
     return False, reasons
 
 
+def signature_source(rule: Rule, ref: ImageRef) -> ImageRef:
+    """The repository whose `.sig` tag and referrers hold ``ref``'s signatures under
+    ``rule``: its ``signatures_repository`` (cosign's COSIGN_REPOSITORY), else ``ref``'s."""
+    if rule.signatures_repository is None:
+        return ref
+    from safedocker.reference import parse_reference
+
+    return parse_reference(rule.signatures_repository)
+
+
+def signature_sources(decision: Decision, ref: ImageRef) -> dict[str, ImageRef]:
+    """Every repository the decision's verify rules read signatures from, by name."""
+    sources: dict[str, ImageRef] = {}
+    for rule in decision.verify_rules:
+        source = signature_source(rule, ref)
+        sources.setdefault(source.name, source)
+    return sources
+
+
 def default_trust_roots(name: str) -> TrustRoot:
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import trust_root
 
     return trust_root(paths(), name)
-

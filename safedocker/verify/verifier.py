@@ -28,7 +28,12 @@ from safedocker.verify.material import (
     fetch_bundle_material,
     fetch_material,
 )
-from safedocker.verify.rules import default_trust_roots, evaluate_rule
+from safedocker.verify.rules import (
+    default_trust_roots,
+    evaluate_rule,
+    signature_source,
+    signature_sources,
+)
 from safedocker.verify.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
     from safedocker.oci.auth import AuthCache
     from safedocker.oci.client import RegistryClient
     from safedocker.policy.config import Config
+    from safedocker.policy.model import Rule
     from safedocker.reference import Digest, ImageRef
     from safedocker.trust.roots import TrustRoot
 
@@ -178,45 +184,58 @@ class Verifier:
         config = manifest.config.digest if manifest.config else None
         return Located(top.digest, manifest.digest, config)
 
-    def _gather_online(self, ref: ImageRef, located: Located, *, fresh: bool
+    def _gather_online(self, source: ImageRef, located: Located, *, fresh: bool
                        ) -> tuple[list[tuple[Digest, SignatureMaterial]], bool]:
-        """Signature material for the pinned digest and the platform's; whether any came
-        from the cache (``fresh`` forbids that)."""
+        """Signature material for the pinned digest and the platform's, from the
+        repository ``source`` names; whether any came from the cache (``fresh`` forbids)."""
         candidates: list[tuple[Digest, SignatureMaterial]] = []
         from_cache = False
         for digest in dict.fromkeys((located.digest, located.manifest_digest)):
-            material = None if fresh else self._cached_material(ref, digest)
+            material = None if fresh else self._cached_material(source, digest)
             if material is not None:
                 from_cache = True
             else:
-                material = fetch_material(self.client(ref.registry), ref.repository, digest)
-                self._store_material(ref, material)
+                material = fetch_material(self.client(source.registry), source.repository,
+                                          digest)
+                self._store_material(source, material)
             candidates.append((digest, material))
         return candidates, from_cache
 
+    def _gather_all(self, sources: Mapping[str, ImageRef], located: Located, *, fresh: bool
+                    ) -> tuple[dict[str, list[tuple[Digest, SignatureMaterial]]], bool]:
+        gathered = {name: self._gather_online(source, located, fresh=fresh)
+                    for name, source in sources.items()}
+        return ({name: found for name, (found, _) in gathered.items()},
+                any(cached for _, cached in gathered.values()))
+
     def _verify_online(self, ref: ImageRef, decision: Decision) -> Verdict:
         located = self._locate_online(ref)
+        sources = signature_sources(decision, ref)
         # Warm path: material cached for this very digest, re-checked under today's policy.
         # If it no longer satisfies the policy, fetch afresh: a signature may have been added.
-        candidates, from_cache = self._gather_online(ref, located, fresh=False)
-        verdict = self.judge(ref, decision, located, candidates)
+        by_source, from_cache = self._gather_all(sources, located, fresh=False)
+        verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
+                             by_source=by_source)
         if not verdict.accepted and from_cache:
-            candidates, _ = self._gather_online(ref, located, fresh=True)
-            verdict = self.judge(ref, decision, located, candidates)
+            by_source, _ = self._gather_all(sources, located, fresh=True)
+            verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
+                                 by_source=by_source)
         if needs_bundles(decision, verdict) and not all(
-            material.bundles_fetched for _, material in candidates
+            material.bundles_fetched for found in by_source.values() for _, material in found
         ):
-            # cosign v3 attaches sigstore bundles through OCI referrers: either kind of
-            # signature may satisfy the policy, so look there before refusing.
-            client = self.client(ref.registry)
-            candidates = [
-                (digest, material if material.bundles_fetched
-                 else fetch_bundle_material(client, ref.repository, material))
-                for digest, material in candidates
-            ]
-            for _, material in candidates:
-                self._store_material(ref, material)
-            verdict = self.judge(ref, decision, located, candidates)
+            # cosign v3 attaches sigstore bundles (and its OCI 1.1 mode, signatures) through
+            # OCI referrers: either kind may satisfy the policy, so look there too.
+            for name, source in sources.items():
+                client = self.client(source.registry)
+                by_source[name] = [
+                    (digest, material if material.bundles_fetched
+                     else fetch_bundle_material(client, source.repository, material))
+                    for digest, material in by_source[name]
+                ]
+                for _, material in by_source[name]:
+                    self._store_material(source, material)
+            verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
+                                 by_source=by_source)
         return verdict
 
     # -- offline --
@@ -242,20 +261,25 @@ class Verifier:
         located = self._locate_cached(ref, digest)
         if located is None:
             raise unusable(f"no cached manifest for {ref.name}@{digest}")
-        candidates = []
-        for candidate in dict.fromkeys((located.digest, located.manifest_digest)):
-            material = self._cached_material(ref, candidate)
-            if material is not None:
-                candidates.append((candidate, material))
-        if not candidates:
+        by_source: dict[str, list[tuple[Digest, SignatureMaterial]]] = {}
+        for name, source in signature_sources(decision, ref).items():
+            by_source[name] = []
+            for candidate in dict.fromkeys((located.digest, located.manifest_digest)):
+                material = self._cached_material(source, candidate)
+                if material is not None:
+                    by_source[name].append((candidate, material))
+        found = [material for materials in by_source.values() for _, material in materials]
+        if not found:
             raise unusable(f"no cached signatures for {ref.name}@{digest}")
-        oldest = min(material.fetched_at for _, material in candidates)
+        oldest = min(material.fetched_at for material in found)
         age = time.time() - oldest
         if age > self.config.offline_max_age:
             raise unusable(
                 f"cached material is {age / 86400:.1f} days old, more than offline_max_age"
             )
-        return self.judge(ref, decision, located, candidates, offline=True, material_time=oldest)
+        return self.judge(ref, decision, located, by_source.get(ref.name, []),
+                                 by_source=by_source,
+                          offline=True, material_time=oldest)
 
     def _locate_cached(self, ref: ImageRef, digest: Digest) -> Located | None:
         from safedocker.oci.manifest import Manifest
@@ -295,9 +319,18 @@ class Verifier:
 
     def judge(self, ref: ImageRef, decision: Decision, located: Located,
               candidates: Sequence[tuple[Digest, SignatureMaterial]], *,
+              by_source: Mapping[str, Sequence[tuple[Digest, SignatureMaterial]]] | None = None,
               offline: bool = False, material_time: float | None = None) -> Verdict:
-        """Apply every verify rule of ``decision`` to already-fetched material."""
-        outcomes = [evaluate_rule(rule, ref, candidates, self.config, self._trust_root)
+        """Apply every verify rule of ``decision`` to already-fetched material:
+        ``candidates`` from the image's repository, ``by_source`` from each rule's
+        ``signatures_repository`` (by repository name)."""
+        def material_for(rule: Rule) -> Sequence[tuple[Digest, SignatureMaterial]]:
+            name = signature_source(rule, ref).name
+            if name == ref.name:
+                return candidates
+            return (by_source or {}).get(name, [])
+
+        outcomes = [evaluate_rule(rule, ref, material_for(rule), self.config, self._trust_root)
                     for rule in decision.verify_rules]
         accepted = all(outcome.satisfied for outcome in outcomes)
         signers = tuple(dict.fromkeys(s for o in outcomes for s in o.signers))

@@ -12,7 +12,9 @@ Fulcio root copied from containers/image. Each vector runs
   Rekor keys are exactly those the document names. Except:
   - a requirement safe-docker does not verify (``signedBy`` GPG, ``signedBaseLayer``,
     ``pki``): refused with a line naming it (DESIGN: unknown formats are refused);
-  - XFAIL below: podman features the policy model cannot express yet (reported).
+  - XFAIL below: podman features the policy model cannot express (none left: the
+    signed identities exactReference, exactRepository and remapIdentity import as
+    ``signed_identity``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from safedocker.errors import ConfigError
 from safedocker.policy.config import load_config
 from safedocker.policy.containers import UnimportablePolicy, import_containers_policy
+from safedocker.policy.model import Remap, SignedIdentity
 from safedocker.policy.paths import Paths
 from safedocker.trust.keys import fingerprint_of
 from tests.unit.conformance.vectors import CONFORMANCE, load
@@ -42,17 +45,8 @@ FIXTURES = CONFORMANCE / "containers_image_fixtures"
 # Requirements safe-docker refuses by design, and the word its refusal must contain.
 UNSUPPORTED = {"signedBy": "signedBy", "signedBaseLayer": "signedBaseLayer", "pki": "pki"}
 
-# podman accepts these; the policy model cannot express them yet.
-XFAIL = {
-    "signature/policy_config_test.go TestPRMExactReferenceUnmarshalJSON valid":
-        "exactReference naming another repository than the scope (a mirror) needs a signed "
-        "identity field in the policy model; imported only where it equals the scope",
-    "signature/policy_config_test.go TestPRMExactRepositoryUnmarshalJSON valid":
-        "exactRepository naming another repository than the scope needs a signed identity "
-        "field in the policy model; imported only where it equals a tag or digest scope",
-    "signature/policy_config_test.go TestPRMRemapIdentityUnmarshalJSON valid":
-        "remapIdentity needs remap rules in the policy model (issue 15 item 4)",
-}
+# podman accepts these; the policy model cannot express them (none today).
+XFAIL: dict[str, str] = {}
 
 
 def _pem() -> bytes:
@@ -243,22 +237,43 @@ def test_a_fixed_signed_identity_imports_where_it_is_the_scopes_image(
     assert rule.scope == scope and rule.reference.value == reference
 
 
-@pytest.mark.parametrize(("scope", "identity"), [
-    ("example.com/app", {"type": "exactRepository", "dockerRepository": "example.com/app"}),
-    ("example.com/app:1.0", {"type": "exactReference", "dockerReference": "example.com/app:2"}),
-    ("example.com/app:1.0", {"type": "exactRepository", "dockerRepository": "example.com/b"}),
-    ("example.com/app:1.0", {"type": "exactReference", "dockerReference": "example.com/app"}),
+@pytest.mark.parametrize(("scope", "identity", "signed_identity", "reference"), [
+    ("example.com/app", {"type": "exactRepository", "dockerRepository": "example.com/app"},
+     SignedIdentity(exact_repository="example.com/app"), None),
+    ("example.com/app:1.0", {"type": "exactReference", "dockerReference": "example.com/app:2"},
+     SignedIdentity(exact_reference="example.com/app:2"), None),
+    ("example.com/app:1.0", {"type": "exactRepository", "dockerRepository": "example.com/b"},
+     SignedIdentity(exact_repository="example.com/b"), None),
     ("example.com/app:1.0", {"type": "remapIdentity", "prefix": "example.com",
-                             "signedPrefix": "docker.io"}),
+                             "signedPrefix": "docker.io"},
+     SignedIdentity(remaps=(Remap("example.com", "docker.io"),)), "exact"),
 ])
-def test_a_fixed_or_remapped_identity_for_other_images_is_refused(
-        tmp_path: Path, scope: str, identity: dict[str, str]) -> None:
+def test_a_fixed_or_remapped_identity_for_other_images_imports_as_signed_identity(
+        tmp_path: Path, scope: str, identity: dict[str, str], signed_identity: SignedIdentity,
+        reference: str | None) -> None:
     document = {"default": [{"type": "reject"}], "transports": {"docker": {
         scope: [{"type": "sigstoreSigned", "keyData": base64.b64encode(_pem()).decode(),
                  "signedIdentity": identity}]}}}
+    [rule] = load_config(_import(tmp_path, document)).policy.rules
+    assert rule.signed_identity == signed_identity
+    if reference is not None:
+        assert rule.reference.value == reference
+
+
+@pytest.mark.parametrize("identity", [
+    {"type": "exactReference", "dockerReference": "example.com/app"},  # no tag, no digest
+    {"type": "remapIdentity", "prefix": "example", "signedPrefix": "docker.io"},  # no host
+    {"type": "remapIdentity", "prefix": "example.com/app:1", "signedPrefix": "docker.io"},
+])
+def test_an_invalid_fixed_or_remapped_identity_is_refused(
+        tmp_path: Path, identity: dict[str, str]) -> None:
+    document = {"default": [{"type": "reject"}], "transports": {"docker": {
+        "example.com/app": [{"type": "sigstoreSigned",
+                             "keyData": base64.b64encode(_pem()).decode(),
+                             "signedIdentity": identity}]}}}
     with pytest.raises(UnimportablePolicy) as refused:
         _import(tmp_path, document)
-    assert identity["type"] in refused.value.line()
+    assert refused.value.exit_code == 78 and not _where(tmp_path).user_config_file.exists()
 
 
 def test_a_broken_requirement_next_to_reject_is_refused_as_podman_refuses_the_file(

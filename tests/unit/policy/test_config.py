@@ -177,3 +177,120 @@ def test_one_rule_for_trusted_root_names(where: Paths, name: str, valid: bool) -
         with pytest.raises(ConfigError, match="trust_root"):
             load_config(where)
     assert is_root_name(name) is valid
+
+
+@pytest.mark.parametrize("pattern", ["^(?!evil).*$", r"(a)\1", "a*+", "(?>a)", r"\pL"])
+def test_identity_regexp_re2_lacks_is_a_config_error_naming_the_file(where: Paths,
+                                                                    pattern: str) -> None:
+    where.user_config_file.write_text(f'''
+[[policy]]
+scope = "ghcr.io/org/*"
+identities = [{{ issuer = "{GITHUB}", subject_regexp = '{pattern}' }}]
+''')
+    with pytest.raises(ConfigError) as refused:
+        load_config(where)
+    assert refused.value.exit_code == 78
+    assert str(where.user_config_file) in refused.value.line()
+    assert "RE2" in refused.value.line()
+
+
+def test_policy_add_refuses_an_identity_regexp_re2_lacks_with_usage_2(where: Paths) -> None:
+    env = {"SAFE_DOCKER_CONFIG_DIR": str(where.config_dir),
+           "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(where.system_config_dir),
+           "SAFE_DOCKER_CACHE_DIR": str(where.cache_dir),
+           "SAFE_DOCKER_STATE_DIR": str(where.state_dir), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "safedocker", "policy", "add", "ghcr.io/org",
+                           "--identity-regexp", f"{GITHUB}=^(?!evil)"], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "look-ahead" in proc.stderr
+    assert not where.user_config_file.exists()
+
+
+def test_signed_identity_and_signatures_repository_are_read(where: Paths) -> None:
+    where.user_config_file.write_text(f'''
+[[policy]]
+scope = "registry.k8s.io"
+identities = [{{ issuer = "{GITHUB}", subject = "krel@example.com" }}]
+signatures_repository = "ghcr.io/kyverno/signatures"
+reference = "exact"
+signed_identity = {{ remap = [
+  {{ prefix = "registry.k8s.io", signed_prefix = "us-docker.pkg.dev/k8s/images" }},
+  {{ prefix = "registry.k8s.io", signed_prefix_regexp = '^[a-z0-9-]+-docker\\.pkg\\.dev/k8s$' }},
+] }}
+
+[[policy]]
+scope = "example.com/mirror"
+identities = [{{ issuer = "{GITHUB}", subject = "krel@example.com" }}]
+signed_identity = {{ remap = {{ prefix = "example.com/mirror", signed_prefix = "docker.io" }} }}
+
+[[policy]]
+scope = "example.com/fixed"
+identities = [{{ issuer = "{GITHUB}", subject = "krel@example.com" }}]
+signed_identity = {{ exact_reference = "busybox:1" }}
+''')
+    remapped, one, fixed = load_config(where).policy.rules
+    assert remapped.signatures_repository == "ghcr.io/kyverno/signatures"
+    assert [r.signed_prefix or r.signed_prefix_regexp for r in remapped.signed_identity.remaps
+            ] == ["us-docker.pkg.dev/k8s/images", r"^[a-z0-9-]+-docker\.pkg\.dev/k8s$"]
+    assert one.signed_identity.remaps[0].signed_prefix == "docker.io"
+    assert fixed.signed_identity.exact_reference == "docker.io/library/busybox:1"
+
+
+@pytest.mark.parametrize(("fields", "why"), [
+    ('signatures_repository = "ghcr.io/a/sigs:latest"', "without a tag"),
+    ('signatures_repository = "Not A Repo"', "not a repository name"),
+    ('signed_identity = { remap = { prefix = "registry.k8s.io" } }', "exactly one of"),
+    ('signed_identity = { remap = { prefix = "k8s", signed_prefix = "x.io" } }',
+     "not a registry host"),
+    ('signed_identity = { remap = { prefix = "a.io", signed_prefix_regexp = "(?=x)" } }',
+     "RE2"),
+    ('signed_identity = { exact_reference = "busybox" }', "neither a tag nor a digest"),
+    ('signed_identity = { exact_reference = "busybox:1" }\nreference = "exact"',
+     "does not apply"),
+    ('signed_identity = { remap = { prefix = "a.io", signed_prefix = "b.io" } }\n'
+     'reference = "digest"', "never be checked"),
+    ('signed_identity = { exact_reference = "a:1", exact_repository = "a" }', "exactly one"),
+    ('signed_identity = { remaps = [] }', "unknown key"),
+])
+def test_invalid_signed_identity_or_signatures_repository_is_a_config_error(
+        where: Paths, fields: str, why: str) -> None:
+    where.user_config_file.write_text(f'''
+[[policy]]
+scope = "example.com/app"
+identities = [{{ issuer = "{GITHUB}", subject = "dev@example.com" }}]
+{fields}
+''')
+    with pytest.raises(ConfigError) as refused:
+        load_config(where)
+    assert why in refused.value.line()
+
+
+def _cli(where: Paths, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"SAFE_DOCKER_CONFIG_DIR": str(where.config_dir),
+           "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(where.system_config_dir),
+           "SAFE_DOCKER_CACHE_DIR": str(where.cache_dir),
+           "SAFE_DOCKER_STATE_DIR": str(where.state_dir), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "safedocker", *args], env=env,
+                          capture_output=True, text=True)
+
+
+def test_policy_add_writes_signatures_repository_and_remaps_and_list_shows_them(
+        where: Paths) -> None:
+    added = _cli(where, "policy", "add", "registry.k8s.io", "--identity",
+                 "https://accounts.google.com=krel@example.com",
+                 "--signatures-repository", "ghcr.io/k8s/signatures",
+                 "--remap", "registry.k8s.io=us-docker.pkg.dev/k8s/images",
+                 "--remap-regexp", r"registry.k8s.io=^[a-z0-9-]+-docker\.pkg\.dev/k8s$")
+    assert added.returncode == 0, added.stderr
+    [rule] = load_config(where).policy.rules
+    assert rule.signatures_repository == "ghcr.io/k8s/signatures"
+    assert len(rule.signed_identity.remaps) == 2
+    listed = _cli(where, "policy", "list")
+    assert "signatures in ghcr.io/k8s/signatures" in listed.stdout
+    assert "registry.k8s.io signed as us-docker.pkg.dev/k8s/images" in listed.stdout
+    checked = _cli(where, "policy", "check", "registry.k8s.io/pause:3.10", "--json")
+    assert '"signatures_repository": "ghcr.io/k8s/signatures"' in checked.stdout
+    bad = _cli(where, "policy", "add", "registry.k8s.io", "--identity", "https://i=s",
+               "--remap-regexp", "registry.k8s.io=(?<=x)")
+    assert bad.returncode == 2 and "look-behind" in bad.stderr

@@ -368,3 +368,48 @@ def test_skopeo_parses_the_exported_policy(tmp_path: Path) -> None:
     assert "trust policy" in load(bad)
     assert "trust policy" not in load(policy), load(policy)
     assert "nonexistent" in load(policy)
+
+
+@pytest.mark.parametrize(("identity", "expected"), [
+    ('{ exact_reference = "docker.io/library/busybox:1" }',
+     {"type": "exactReference", "dockerReference": "docker.io/library/busybox:1"}),
+    ('{ exact_repository = "busybox" }',
+     {"type": "exactRepository", "dockerRepository": "docker.io/library/busybox"}),
+    ('{ remap = { prefix = "ghcr.io/a", signed_prefix = "gcr.io/b" } }',
+     {"type": "remapIdentity", "prefix": "ghcr.io/a", "signedPrefix": "gcr.io/b"}),
+])
+def test_containers_policy_export_carries_the_signed_identity(tmp_path: Path, identity: str,
+                                                              expected: dict[str, str]) -> None:
+    config, _ = config_from(tmp_path, f'[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\n'
+                                      f'signed_identity = {identity}\n')
+    data = json.loads(export_policy(config, "containers-policy"))
+    [requirement] = data["transports"]["docker"]["ghcr.io/a"]
+    assert requirement["signedIdentity"] == expected
+
+
+@pytest.mark.parametrize(("body", "fmt", "why"), [
+    ('signed_identity = { remap = { prefix = "ghcr.io/a", signed_prefix_regexp = "x" } }',
+     "containers-policy", "not several or a regexp"),
+    ('signatures_repository = "ghcr.io/a/sigs"', "containers-policy", "signatures_repository"),
+    ('signed_identity = { exact_repository = "busybox" }', "kyverno", "signed_identity"),
+])
+def test_what_a_format_cannot_say_about_signed_names_is_refused(tmp_path: Path, body: str,
+                                                                 fmt: str, why: str) -> None:
+    config, _ = config_from(tmp_path, f'[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\n'
+                                      f'{body}\n')
+    with pytest.raises(UnexportablePolicy) as raised:
+        export_policy(config, fmt)
+    assert why in raised.value.line()
+
+
+def test_signatures_repository_is_exported_where_the_format_has_one(tmp_path: Path) -> None:
+    config, _ = config_from(tmp_path, '[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\n'
+                                      'reference = "digest"\n'
+                                      'signatures_repository = "ghcr.io/a/sigs"\n')
+    kyverno = yaml.safe_load(export_policy(config, "kyverno"))
+    [verify] = [r for r in kyverno["spec"]["rules"] if "verifyImages" in r][0]["verifyImages"]
+    assert verify["repository"] == "ghcr.io/a/sigs"
+    documents = list(yaml.safe_load_all(export_policy(config, "policy-controller")))
+    authorities = [a for d in documents if d["kind"] == "ClusterImagePolicy"
+                   for a in d["spec"]["authorities"]]
+    assert authorities and all(a["source"] == [{"oci": "ghcr.io/a/sigs"}] for a in authorities)

@@ -112,6 +112,16 @@ def test_identity_regexps_are_searched_like_cosign() -> None:
     assert not verify_keyless(sig, digest, [anchored], fulcio_v1_root()).verified
 
 
+def test_identity_regexp_dollar_is_the_end_of_the_text_as_in_go() -> None:
+    """Attack N13: Python's `$` also matches before a final newline; Go's does not."""
+    from safedocker.signatures.keyless import _matches
+
+    assert _matches(None, r"^ci@example\.com$", ["ci@example.com"])
+    assert not _matches(None, r"^ci@example\.com$", ["ci@example.com\n"])
+    assert not _matches(None, r"^ci-\d+@example\.com$", ["ci-\u0661@example.com"])
+    assert not _matches(None, r"^(?!evil).*$", ["dev@example.com"])  # refused by RE2
+
+
 def test_fulcio_signature_for_another_digest_is_rejected() -> None:
     sig, _ = fulcio_sig()
     result = verify_keyless(sig, Digest.of(b"other"), [MITR], fulcio_v1_root())

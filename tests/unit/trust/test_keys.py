@@ -63,6 +63,28 @@ def test_rsa_pkcs1v15_and_pss() -> None:
     assert key.algorithm == "rsa-2048"
 
 
+@pytest.mark.parametrize("algorithm", [hashes.SHA384(), hashes.SHA512()],
+                         ids=["sha384", "sha512"])
+def test_rsa_signed_with_sha384_or_sha512_verifies_as_cosign_allows(
+        algorithm: hashes.HashAlgorithm) -> None:
+    """cert-manager signs with RSA-4096 and `--signature-digest-algorithm sha512`."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    key = load_public_key(pem_of(private), "cert-manager")
+    pkcs1 = private.sign(DATA, padding.PKCS1v15(), algorithm)
+    pss = private.sign(DATA, padding.PSS(mgf=padding.MGF1(algorithm), salt_length=32),
+                       algorithm)
+    assert key.verify(pkcs1, DATA) and key.verify(pss, DATA)
+    assert not key.verify(pkcs1, DATA + b"!")
+    assert not key.verify(private.sign(DATA, padding.PKCS1v15(), hashes.SHA224()), DATA)
+
+
+def test_ecdsa_p256_signed_with_sha512_verifies_as_cosign_allows() -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    key = load_public_key(pem_of(private), "k")
+    assert key.verify(private.sign(DATA, ec.ECDSA(hashes.SHA512())), DATA)
+    assert not key.verify(private.sign(DATA, ec.ECDSA(hashes.SHA224())), DATA)
+
+
 def test_ed25519_pure() -> None:
     private = ed25519.Ed25519PrivateKey.generate()
     key = load_public_key(pem_of(private), "e")

@@ -139,7 +139,9 @@ def test_required_tlog_without_a_set_is_refused(alice: Signer, tmp_path: Path) -
 def test_a_signature_on_the_platform_child_also_counts(alice: Signer) -> None:
     candidates = [(DIGEST, SignatureMaterial(DIGEST, None)),
                   (OTHER, material(OTHER, alice.layer(OTHER)))]
-    assert evaluate_rule(rule("alice"), IMAGE, candidates, config_for(alice)).satisfied
+    outcome = evaluate_rule(rule("alice"), IMAGE, candidates, config_for(alice))
+    assert outcome.satisfied
+    assert outcome.digests == (OTHER,)  # what the accepted signature covers: the child
 
 
 def test_material_round_trips_and_altered_blobs_are_ignored(alice: Signer) -> None:

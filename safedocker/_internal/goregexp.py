@@ -1,0 +1,459 @@
+"""Regular expressions as Go's ``regexp`` (RE2 syntax) reads them, run by Python's ``re``.
+
+cosign, policy-controller and containers/image match identity regexps with Go's
+``regexp.MatchString``: an unanchored search in RE2 syntax. Python's ``re`` reads the
+same text differently in places a policy author relies on, so a pattern is never handed
+to ``re`` as written. It is parsed here with Go's grammar and written out again as a
+Python pattern with Go's meaning:
+
+* ``$`` is the end of the text (Python's ``$`` also matches before a final newline);
+  ``(?m)`` makes ``^``/``$`` line anchors as in Go;
+* ``\\d \\w \\s \\b`` and the ``[[:name:]]`` classes are ASCII, as in Go (``\\s`` is
+  ``[\\t\\n\\f\\r ]``: no ``\\v``);
+* ``.`` does not match ``\\n`` unless ``(?s)``; ``(?U)`` swaps greedy and lazy;
+* ``x{,3}`` and any ``{`` that does not start a valid repeat are literal text;
+  ``\\Q…\\E``, ``\\x{…}`` and octal escapes are Go's.
+
+Constructs RE2 lacks are refused (:class:`GoRegexpError`): look-arounds, back-references,
+possessive quantifiers and atomic groups, conditionals, comments, ``\\Z``, ``\\G``, and any
+escape Go does not define. Go's Unicode classes (``\\pL``, ``\\p{Greek}``) have no ``re``
+equivalent and are refused too, as are repeat counts over 1000 (Go's limit).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, replace
+
+MAX_PATTERN = 8192  # characters; an identity regexp is a line, not a program
+MAX_DEPTH = 100  # nested groups
+MAX_REPEAT = 1000  # Go's regexp/syntax limit
+
+_MAX_RUNE = 0x10FFFF
+Ranges = list[tuple[int, int]]
+
+_DIGIT: Ranges = [(0x30, 0x39)]
+_SPACE: Ranges = [(0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20)]  # \t \n \f \r space
+_WORD: Ranges = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
+_PERL = {"d": _DIGIT, "s": _SPACE, "w": _WORD}
+_POSIX: dict[str, Ranges] = {
+    "alnum": [(0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)],
+    "alpha": [(0x41, 0x5A), (0x61, 0x7A)],
+    "ascii": [(0x00, 0x7F)],
+    "blank": [(0x09, 0x09), (0x20, 0x20)],
+    "cntrl": [(0x00, 0x1F), (0x7F, 0x7F)],
+    "digit": [(0x30, 0x39)],
+    "graph": [(0x21, 0x7E)],
+    "lower": [(0x61, 0x7A)],
+    "print": [(0x20, 0x7E)],
+    "punct": [(0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)],
+    "space": [(0x09, 0x0D), (0x20, 0x20)],
+    "upper": [(0x41, 0x5A)],
+    "word": _WORD,
+    "xdigit": [(0x30, 0x39), (0x41, 0x46), (0x61, 0x66)],
+}
+_SIMPLE_ESCAPES = {"a": 0x07, "f": 0x0C, "t": 0x09, "n": 0x0A, "r": 0x0D, "v": 0x0B}
+_WORD_CLASS = "[0-9A-Za-z_]"
+# Go's \b and \B are ASCII word boundaries.
+_BOUNDARY = f"(?:(?<={_WORD_CLASS})(?!{_WORD_CLASS})|(?<!{_WORD_CLASS})(?={_WORD_CLASS}))"
+_NOT_BOUNDARY = f"(?:(?<={_WORD_CLASS})(?={_WORD_CLASS})|(?<!{_WORD_CLASS})(?!{_WORD_CLASS}))"
+_REPEAT_RE = re.compile(r"\{(\d+)(,(\d*))?\}")
+_GROUP_NAME_RE = re.compile(r"[A-Za-z0-9_]+")
+
+# What Perl/PCRE/Python accept after "(?" and RE2 does not, in words.
+_UNSUPPORTED_GROUPS = (
+    ("?=", "look-ahead"), ("?!", "negative look-ahead"), ("?<=", "look-behind"),
+    ("?<!", "negative look-behind"), ("?>", "atomic group"), ("?(", "conditional"),
+    ("?#", "comment"), ("?P=", "back-reference"), ("?P>", "recursion"), ("?R", "recursion"),
+    ("?|", "branch reset"),
+)
+
+
+class GoRegexpError(ValueError):
+    """The pattern is not valid in Go's RE2 syntax (or uses what we cannot run)."""
+
+    def __init__(self, why: str, position: int) -> None:
+        super().__init__(f"{why} at position {position}")
+        self.why = why
+        self.position = position
+
+
+@dataclass(frozen=True)
+class _Flags:
+    fold: bool = False  # i
+    multiline: bool = False  # m
+    dot_nl: bool = False  # s
+    ungreedy: bool = False  # U
+
+
+def _char(code: int) -> str:
+    """One code point, escaped for a Python pattern (inside or outside a class)."""
+    return f"\\U{code:08x}"
+
+
+def _complement(ranges: Ranges) -> Ranges:
+    out: Ranges = []
+    low = 0
+    for lo, hi in sorted(ranges):
+        if lo > low:
+            out.append((low, lo - 1))
+        low = max(low, hi + 1)
+    if low <= _MAX_RUNE:
+        out.append((low, _MAX_RUNE))
+    return out
+
+
+def _class_text(ranges: Ranges, negated: bool) -> str:
+    if not ranges:
+        # An empty class matches nothing (its negation anything); Python has no `[]`.
+        return "(?s:.)" if negated else "(?!)"
+    body = "".join(_char(lo) if lo == hi else f"{_char(lo)}-{_char(hi)}"
+                   for lo, hi in sorted(ranges))
+    return f"[{'^' if negated else ''}{body}]"
+
+
+class _Parser:
+    def __init__(self, pattern: str) -> None:
+        self.text = pattern
+        self.pos = 0
+        self.depth = 0
+
+    # -- helpers --
+
+    def error(self, why: str, at: int | None = None) -> GoRegexpError:
+        return GoRegexpError(why, self.pos if at is None else at)
+
+    def peek(self, ahead: int = 0) -> str:
+        index = self.pos + ahead
+        return self.text[index] if index < len(self.text) else ""
+
+    def startswith(self, prefix: str) -> bool:
+        return self.text.startswith(prefix, self.pos)
+
+    @staticmethod
+    def atom(text: str, flags: _Flags) -> str:
+        return f"(?i:{text})" if flags.fold else text
+
+    # -- the grammar --
+
+    def parse(self) -> str:
+        out = self.alternation(_Flags())
+        if self.pos < len(self.text):  # only an unmatched ")" stops the top level early
+            raise self.error("unexpected )")
+        return out
+
+    def alternation(self, flags: _Flags) -> str:
+        """Branches up to ``)`` or the end; ``(?flags)`` holds to the end of the group."""
+        branches: list[str] = []
+        current: list[str] = []
+        while self.pos < len(self.text) and self.peek() != ")":
+            char = self.peek()
+            if char == "|":
+                self.pos += 1
+                branches.append("".join(current))
+                current = []
+                continue
+            if char == "(" and self.flag_group_ahead():
+                flags = self.flag_group(flags)
+                continue
+            if char in "*+?" or (char == "{" and self.repeat_ahead() is not None):
+                raise self.error("missing argument to repetition operator")
+            current.append(self.repeat(self.single(flags), flags))
+        branches.append("".join(current))
+        return "|".join(branches)
+
+    def repeat(self, atom: str, flags: _Flags) -> str:
+        """``atom`` with its quantifier, if any; a quantified quantifier is refused."""
+        quantifier = self.quantifier()
+        if quantifier is None:
+            return atom
+        lazy = self.peek() == "?"
+        if lazy:
+            self.pos += 1
+        if self.peek() in ("*", "+", "?") or (self.peek() == "{" and self.repeat_ahead()):
+            raise self.error("invalid nested repetition operator (RE2 has no possessive "
+                             "quantifiers)")
+        if lazy != flags.ungreedy:
+            quantifier += "?"
+        return f"(?:{atom}){quantifier}"
+
+    def repeat_ahead(self) -> tuple[int, int | None, int] | None:
+        """(min, max or None, length) when a valid ``{n}``, ``{n,}`` or ``{n,m}`` is next."""
+        found = _REPEAT_RE.match(self.text, self.pos)
+        if found is None:
+            return None
+        low = int(found.group(1))
+        high = low if found.group(2) is None else (int(found.group(3)) if found.group(3)
+                                                    else None)
+        if low > MAX_REPEAT or (high is not None and (high > MAX_REPEAT or high < low)):
+            raise self.error(f"invalid repeat count {found.group(0)}")
+        return low, high, len(found.group(0))
+
+    def quantifier(self) -> str | None:
+        char = self.peek()
+        if char in ("*", "+", "?"):
+            self.pos += 1
+            return char
+        if char == "{":
+            found = self.repeat_ahead()
+            if found is None:
+                return None  # a literal "{", as in Go
+            low, high, length = found
+            self.pos += length
+            if high == low:
+                return f"{{{low}}}"
+            return f"{{{low},{'' if high is None else high}}}"
+        return None
+
+    def single(self, flags: _Flags) -> str:
+        char = self.peek()
+        start = self.pos
+        if char == "(":
+            return self.group(flags)
+        if char == "[":
+            return self.atom(self.char_class(), flags)
+        self.pos += 1
+        if char == ".":
+            return "(?s:.)" if flags.dot_nl else "[^\\n]"
+        if char == "^":
+            return "(?m:^)" if flags.multiline else "(?:\\A)"
+        if char == "$":
+            return "(?m:$)" if flags.multiline else "(?:\\Z)"
+        if char == "\\":
+            return self.escape(flags, start)
+        return self.atom(re.escape(char), flags)
+
+    # -- groups and flags --
+
+    def flag_group_ahead(self) -> bool:
+        """Whether ``(?flags)`` (no colon: flags for the rest of the group) is next."""
+        found = re.match(r"\(\?[-imsU]*\)", self.text[self.pos:])
+        return found is not None
+
+    def parse_flags(self, flags: _Flags, end: str) -> _Flags:
+        """Read ``imsU`` / ``-imsU`` up to ``end`` (``)`` or ``:``), as Go checks them."""
+        at = self.pos
+        negate = False
+        seen_any = False
+        seen_after_minus = False
+        values = {"fold": flags.fold, "multiline": flags.multiline, "dot_nl": flags.dot_nl,
+                  "ungreedy": flags.ungreedy}
+        names = {"i": "fold", "m": "multiline", "s": "dot_nl", "U": "ungreedy"}
+        while True:
+            char = self.peek()
+            if char == "":
+                raise self.error("missing closing )", at)
+            self.pos += 1
+            if char in names:
+                values[names[char]] = not negate
+                seen_any = True
+                seen_after_minus = seen_after_minus or negate
+            elif char == "-" and not negate:
+                negate = True
+            elif char == end:
+                if not seen_any or (negate and not seen_after_minus):
+                    raise self.error("missing or invalid flags in (?…)", at)
+                return replace(flags, **values)
+            else:
+                raise self.error(f"invalid or unsupported Perl syntax (?{char}", at)
+
+    def flag_group(self, flags: _Flags) -> _Flags:
+        self.pos += 2  # "(?"
+        return self.parse_flags(flags, ")")
+
+    def group(self, flags: _Flags) -> str:
+        start = self.pos
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"groups nested more than {MAX_DEPTH} deep")
+        self.pos += 1  # "("
+        opening = "("
+        inner_flags = flags
+        if self.peek() == "?":
+            for prefix, what in _UNSUPPORTED_GROUPS:
+                if self.startswith(prefix):
+                    raise self.error(f"RE2 has no {what} ({'(' + prefix}…)", start)
+            if self.startswith("?P<") or self.startswith("?<"):
+                self.pos += 3 if self.startswith("?P<") else 2
+                end = self.text.find(">", self.pos)
+                name = self.text[self.pos:end] if end >= 0 else ""
+                if end < 0 or not _GROUP_NAME_RE.fullmatch(name):
+                    raise self.error("invalid named capture", start)
+                self.pos = end + 1
+            elif self.startswith("?:"):
+                self.pos += 2
+                opening = "(?:"
+            else:
+                self.pos += 1
+                inner_flags = self.parse_flags(flags, ":")
+                opening = "(?:"
+        body = self.alternation(inner_flags)
+        if self.peek() != ")":
+            raise self.error("missing closing )", start)
+        self.pos += 1
+        self.depth -= 1
+        return f"{opening}{body})"
+
+    # -- escapes --
+
+    def escape(self, flags: _Flags, start: int) -> str:
+        """After a backslash outside a class."""
+        char = self.peek()
+        if char == "":
+            raise self.error("trailing backslash at end of expression", start)
+        if char == "A":
+            self.pos += 1
+            return "(?:\\A)"
+        if char == "z":
+            self.pos += 1
+            return "(?:\\Z)"
+        if char == "b":
+            self.pos += 1
+            return _BOUNDARY
+        if char == "B":
+            self.pos += 1
+            return _NOT_BOUNDARY
+        if char == "Q":
+            self.pos += 1
+            end = self.text.find("\\E", self.pos)
+            literal = self.text[self.pos:] if end < 0 else self.text[self.pos:end]
+            self.pos = len(self.text) if end < 0 else end + 2
+            return "".join(self.atom(re.escape(c), flags) for c in literal)
+        perl = self.perl_class()
+        if perl is not None:
+            ranges, negated = perl
+            return self.atom(_class_text(ranges, negated), flags)
+        return self.atom(_char(self.escaped_char(start)), flags)
+
+    def perl_class(self) -> tuple[Ranges, bool] | None:
+        """``\\d \\D \\s \\S \\w \\W`` (after the backslash); refuses ``\\p``/``\\P``."""
+        char = self.peek()
+        if char in ("p", "P"):
+            raise self.error("Unicode classes (\\p, \\P) are not supported here; "
+                             "write the characters or ranges out")
+        if char.lower() in _PERL:
+            self.pos += 1
+            return _PERL[char.lower()], char.isupper()
+        return None
+
+    def escaped_char(self, start: int) -> int:
+        """The code point of a single-character escape (after the backslash)."""
+        char = self.peek()
+        self.pos += 1
+        if char in "1234567" and not ("0" <= self.peek() <= "7"):
+            raise self.error("RE2 has no back-references", start)
+        if "0" <= char <= "7":
+            value = int(char)
+            for _ in range(2):
+                if "0" <= self.peek() <= "7":
+                    value = value * 8 + int(self.peek())
+                    self.pos += 1
+            return value
+        if char == "x":
+            if self.peek() == "{":
+                end = self.text.find("}", self.pos)
+                digits = self.text[self.pos + 1:end] if end >= 0 else ""
+                if end < 0 or not re.fullmatch(r"[0-9A-Fa-f]+", digits) or \
+                        int(digits, 16) > _MAX_RUNE:
+                    raise self.error("invalid escape sequence \\x{…}", start)
+                self.pos = end + 1
+                return int(digits, 16)
+            digits = self.text[self.pos:self.pos + 2]
+            if not re.fullmatch(r"[0-9A-Fa-f]{2}", digits):
+                raise self.error("invalid escape sequence \\x", start)
+            self.pos += 2
+            return int(digits, 16)
+        if char in _SIMPLE_ESCAPES:
+            return _SIMPLE_ESCAPES[char]
+        if char.isascii() and not char.isalnum():
+            return ord(char)  # an escaped punctuation character is itself
+        raise self.error(f"invalid escape sequence \\{char}", start)
+
+    # -- classes --
+
+    def char_class(self) -> str:
+        start = self.pos
+        self.pos += 1  # "["
+        negated = self.peek() == "^"
+        if negated:
+            self.pos += 1
+        ranges: Ranges = []
+        first = True
+        while True:
+            char = self.peek()
+            if char == "":
+                raise self.error("missing closing ]", start)
+            if char == "]" and not first:
+                self.pos += 1
+                break
+            first = False
+            if self.startswith("[:"):
+                end = self.text.find(":]", self.pos + 2)
+                name = self.text[self.pos + 2:end] if end >= 0 else ""
+                wanted = name.removeprefix("^")
+                if end >= 0 and wanted in _POSIX:
+                    self.pos = end + 2
+                    found = _POSIX[wanted]
+                    ranges += _complement(found) if name.startswith("^") else found
+                    continue
+                if end >= 0 and re.fullmatch(r"\^?[a-z]+", name):
+                    raise self.error(f"invalid character class range [:{name}:]")
+            if char == "\\":
+                self.pos += 1
+                perl = self.perl_class()
+                if perl is not None:
+                    found, inverse = perl
+                    ranges += _complement(found) if inverse else found
+                    continue
+                low = self.class_char(escaped=True)
+            else:
+                low = self.class_char(escaped=False)
+            high = low
+            if self.peek() == "-" and self.peek(1) not in ("]", ""):
+                self.pos += 1
+                escaped = self.peek() == "\\"
+                if escaped:
+                    self.pos += 1
+                    if self.peek().lower() in _PERL or self.peek() in ("p", "P"):
+                        raise self.error("invalid character class range")
+                high = self.class_char(escaped=escaped)
+                if high < low:
+                    raise self.error("invalid character class range")
+            ranges.append((low, high))
+        return _class_text(ranges, negated)
+
+    def class_char(self, *, escaped: bool) -> int:
+        start = self.pos - (1 if escaped else 0)
+        if escaped:
+            return self.escaped_char(start)
+        char = self.peek()
+        self.pos += 1
+        return ord(char)
+
+
+def translate(pattern: str) -> str:
+    """A Python ``re`` pattern that matches exactly what Go's ``regexp`` would."""
+    if len(pattern) > MAX_PATTERN:
+        raise GoRegexpError(f"longer than {MAX_PATTERN} characters", MAX_PATTERN)
+    return _Parser(pattern).parse()
+
+
+@functools.lru_cache(maxsize=512)
+def compile_go(pattern: str) -> re.Pattern[str]:
+    """Compile a Go (RE2) pattern; raises :class:`GoRegexpError` when Go would refuse it."""
+    try:
+        return re.compile(translate(pattern))
+    except re.error as e:  # a translation the parser let through; refuse, never guess
+        raise GoRegexpError(f"cannot be compiled ({e.msg})", e.pos or 0) from e
+
+
+def search(pattern: str, text: str) -> bool:
+    """Go's ``regexp.MatchString(pattern, text)``: an unanchored search."""
+    return compile_go(pattern).search(text) is not None
+
+
+def full_match(pattern: str, text: str) -> bool:
+    """Whether the whole of ``text`` matches (Go: ``^(?:pattern)$``)."""
+    compile_go(pattern)  # alone first: a stray ")" must not escape the wrapping group
+    return compile_go(f"^(?:{pattern})$").search(text) is not None
