@@ -99,3 +99,29 @@ class DockerNotFound(SafeDockerError):
     """No real docker binary could be found (or only this shim was found)."""
 
     exit_code = ExitCode.NO_DOCKER
+
+
+def reason_of(error: BaseException, fallback: str = "an unexpected failure") -> str:
+    """Why ``error`` happened, in the user's words: never the exception's class name.
+
+    For the ``why`` of a :class:`SafeDockerError` made from a foreign exception: the OS's
+    own text for file and network errors (``No such file or directory``), a plain phrase
+    for the few kinds whose text is meaningless to a user, else the first line of the
+    exception's message, else ``fallback``.
+    """
+    if isinstance(error, UnicodeError):
+        return "not UTF-8 text"
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if isinstance(error, MemoryError):
+        return "too large to hold in memory"
+    if isinstance(error, OSError) and error.strerror:
+        where = error.filename if isinstance(error.filename, str) else ""
+        return f"{error.strerror}: {where}" if where else error.strerror
+    try:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the real error
+        text = ""
+    if not text or text == type(error).__qualname__ or text.startswith(("<", "'")):
+        return fallback
+    return text[:300]
