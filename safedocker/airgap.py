@@ -49,6 +49,7 @@ from safedocker.errors import (
     RegistryUnavailable,
     SafeDockerError,
     VerificationError,
+    reason_of,
 )
 from safedocker.oci.manifest import Manifest, parse_manifest
 from safedocker.oci.media import CONFIG_MAX, MANIFEST_MAX
@@ -373,7 +374,7 @@ def check_docker_tar(path: Path, images: Sequence[AirgapImage]) -> None:
                 raise Refused(f"{what} lacks an image",
                               why=", ".join(sorted(str(d) for d in missing)))
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise Refused(f"{what} is unreadable", why=e.__class__.__name__) from e
+        raise Refused(f"{what} is unreadable", why=reason_of(e, "not a readable tar")) from e
 
 
 def _check_docker_entry(tar: tarfile.TarFile, members: Mapping[str, tarfile.TarInfo],
@@ -783,7 +784,7 @@ def load_archive(archive: Path, *, config: Config, cache: Cache | None,
                 _extract_docker_tar(tar, found.docker_tar, inner,
                                     found.index.get("docker_tar"))
         except (tarfile.TarError, EOFError, OSError) as e:
-            raise _bad_archive(archive, f"it is not a readable tar ({e.__class__.__name__})",
+            raise _bad_archive(archive, f"it is not a readable tar ({reason_of(e, 'damaged')})",
                                hint="is it compressed? decompress it first") from e
         except Refused as e:
             if e.what.startswith("refused archive"):

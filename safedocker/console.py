@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._internal import environment
-from safedocker.errors import ExitCode, SafeDockerError
+from safedocker.errors import ExitCode, SafeDockerError, reason_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,8 +47,9 @@ def run_guarded(action: Callable[[], int | None]) -> NoReturn:
     except Exception as e:
         log.debug("internal error", exc_info=True)
         sys.stderr.write(
-            f"safe-docker: internal error \u2014 {e.__class__.__name__}: {e} "
-            "(hint: nothing was run; rerun with SAFE_DOCKER_LOG=debug and report it)\n"
+            f"safe-docker: internal error \u2014 {reason_of(e)} "
+            "(hint: nothing was run; rerun with SAFE_DOCKER_LOG=debug to see where, and "
+            "report it)\n"
         )
         status = ExitCode.REFUSED
     sys.stdout.flush()
