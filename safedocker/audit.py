@@ -587,7 +587,8 @@ def event_row(event: Mapping[str, object]) -> tuple[str, ...]:
         if isinstance(reasons, list) and reasons:
             reason = "; ".join(str(r) for r in reasons)
         elif isinstance(event.get("error"), str):  # older records: the whole line
-            reason = str(event["error"]).removeprefix("safe-docker: ")
+            what, _, why = str(event["error"]).removeprefix("safe-docker: ").partition(" \u2014 ")
+            reason = re.sub(r" \(hint: .*\)$", "", why or what)
     return (when, _text(command), _text(event.get("reference")), digest, outcome,
             _text(event.get("rule")), _text(reason))
 

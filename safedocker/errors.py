@@ -116,12 +116,11 @@ def reason_of(error: BaseException, fallback: str = "an unexpected failure") -> 
     if isinstance(error, MemoryError):
         return "too large to hold in memory"
     if isinstance(error, OSError) and error.strerror:
-        where = error.filename if isinstance(error.filename, str) else ""
-        return f"{error.strerror}: {where}" if where else error.strerror
+        return error.strerror  # the message names the file already
     try:
         text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     except Exception:  # noqa: BLE001 - a broken __str__ must not hide the real error
         text = ""
-    if not text or text == type(error).__qualname__ or text.startswith(("<", "'")):
+    if not text or text.startswith(("<", "'")):  # a repr, or a KeyError's quoted key
         return fallback
     return text[:300]

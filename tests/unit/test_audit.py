@@ -262,3 +262,47 @@ def test_read_since_filters_by_time(tmp_path: Path) -> None:
     assert [e["n"] for e in log.read(datetime(2026, 9, 1))] == [1, 2]  # naive means UTC
     log.record(event(3))
     assert [e["n"] for e in log.read(parse_since("1h"))] == [3]
+
+
+# ------------------------------------------------------------------------- text view
+
+
+def test_verdict_event_names_command_reference_and_the_reason_alone() -> None:
+    from safedocker.audit import verdict_event
+    from safedocker.errors import RegistryUnavailable
+
+    error = RegistryUnavailable("cannot reach ghcr.io", why="connection refused",
+                                hint="check the network")
+    event = verdict_event(["-H", "unix:///x.sock", "container", "run", "--rm", "ghcr.io/a/b:1"],
+                          None, "refused", error)
+    assert event["command"] == "container run"
+    assert event["reference"] == "ghcr.io/a/b:1"  # known from argv, though no verdict was made
+    assert event["reason"] == "connection refused"
+    assert event["error"] == error.line()
+    verify = verdict_event(["verify", "busybox"], None, "refused", error,
+                           reference="docker.io/library/busybox:latest")
+    assert verify["command"] == "verify"
+    assert verify["reference"] == "docker.io/library/busybox:latest"
+
+
+def test_the_text_view_has_the_columns_and_the_reason_alone() -> None:
+    from safedocker.audit import AUDIT_COLUMNS, event_row, format_table
+
+    refused = {"time": "2026-11-01T09:30:00.123Z", "argv": ["verify", "x"], "outcome": "refused",
+               "reference": "docker.io/library/x:1", "digest": "sha256:" + "ab" * 32,
+               "rule": "docker.io/library/*", "reasons": ["no signature by key 'a'"]}
+    old = {"time": "2026-11-01T09:31:00Z", "argv": ["run", "x"], "outcome": "refused",
+           "offline": True, "error": "safe-docker: refused x — no signature (hint: sign it)"}
+    accepted = {"time": "2026-11-01T09:32:00Z", "command": "pull", "outcome": "accepted",
+                "reference": "r/x:1", "reasons": ["ignored"]}
+    rows = [event_row(e) for e in (refused, old, accepted)]
+    assert rows[0] == ("2026-11-01 09:30:00Z", "verify", "docker.io/library/x:1",
+                       "sha256:abababababab", "refused", "docker.io/library/*",
+                       "no signature by key 'a'")
+    assert rows[1][1] == "run" and rows[1][4] == "refused (offline)"
+    assert rows[1][6] == "no signature"  # older records kept the whole line: its why
+    assert rows[2][6] == "-"
+    lines = list(format_table([AUDIT_COLUMNS, *rows]))
+    assert lines[0].split() == list(AUDIT_COLUMNS)
+    assert lines[1].index("verify") == lines[0].index("COMMAND")
+    assert lines[1].endswith("no signature by key 'a'")
