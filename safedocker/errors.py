@@ -39,13 +39,17 @@ class SafeDockerError(Exception):
         self.hint = hint
 
     def line(self) -> str:
-        """The one stderr line: ``safe-docker: <what> — <why> (hint: <what to do>)``."""
+        """The one stderr line: ``safe-docker: <what> — <why> (hint: <what to do>)``.
+
+        One line whatever the parts hold: a line break inside one (a library's multi-line
+        message) is shown as a space.
+        """
         text = f"safe-docker: {self.what}"
         if self.why:
             text += f" \u2014 {self.why}"
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text
+        return " ".join(text.splitlines())
 
     def __str__(self) -> str:
         return self.line()

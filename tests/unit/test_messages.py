@@ -227,3 +227,12 @@ def test_no_message_is_built_from_an_exception_class_name() -> None:
 def test_reason_of_an_exception_is_in_user_words(error: BaseException, reason: str) -> None:
     assert reason_of(error) == reason
     assert type(error).__name__ not in reason_of(error)
+
+
+def test_a_multi_line_reason_still_makes_one_line() -> None:
+    from safedocker.errors import ConfigError
+
+    error = ConfigError("cannot parse compose config output",
+                        why="while parsing a block mapping\n  in \"<unicode string>\", line 1")
+    assert "\n" not in error.line()
+    assert LINE.fullmatch(error.line())
