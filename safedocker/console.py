@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("safedocker")
 
 
+class _LineFormatter(logging.Formatter):
+    """``safe-docker: warning: …``: log lines look like every other message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"safe-docker: {record.levelname.lower()}: {super().format(record)}"
+
+
 def setup_logging(verbosity: int = 0) -> None:
     """Log to stderr: warnings by default, ``-v`` info, ``-vv`` debug (or SAFE_DOCKER_LOG)."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
@@ -26,7 +33,7 @@ def setup_logging(verbosity: int = 0) -> None:
     if env_level in ("DEBUG", "INFO", "WARNING", "ERROR"):
         level = getattr(logging, env_level)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("safe-docker: %(levelname)s: %(message)s"))
+    handler.setFormatter(_LineFormatter("%(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
 
