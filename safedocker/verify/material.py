@@ -91,8 +91,9 @@ class SignatureMaterial:
                 bundles_fetched=bool(obj.get("bundles_fetched", False)),
             )
         except (ValueError, KeyError, TypeError, AttributeError, SafeDockerError) as e:
-            raise VerificationError("cached signature material is unreadable",
-                                    hint="run online once, or `safe-docker cache prune`") from e
+            raise VerificationError(
+                "cached signature material is unreadable",
+                hint="run online once, or `safe-docker cache prune --all`") from e
 
     def signatures(self) -> tuple[list[CosignSignature], list[str]]:
         """The cosign signatures in this material, and why any layer was skipped."""

@@ -236,3 +236,23 @@ def test_a_multi_line_reason_still_makes_one_line() -> None:
                         why="while parsing a block mapping\n  in \"<unicode string>\", line 1")
     assert "\n" not in error.line()
     assert LINE.fullmatch(error.line())
+
+
+def test_every_command_a_hint_names_exists() -> None:
+    """A hint such as `safe-docker policy add SCOPE` names a real command and subcommand."""
+    from safedocker.cli import command
+
+    tree = command()
+    named = set()
+    for path in PACKAGE.rglob("*.py"):
+        named |= set(re.findall(r"`safe-docker ([a-z][a-z-]*(?: [a-z][a-z-]*)?)",
+                                path.read_text()))
+    assert named
+    for words in sorted(named):
+        first, _, second = words.partition(" ")
+        if first in ("run", "create", "pull", "ps"):
+            continue  # docker's (intercepted, or the help's passthrough example)
+        assert first in tree.commands, words
+        group = tree.commands[first]
+        if getattr(group, "commands", None) and second:
+            assert second in group.commands, words
