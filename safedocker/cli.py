@@ -404,11 +404,13 @@ def _choice(option: str, value: str, kind: type[enum.Enum], command: str = "poli
 def _count(option: str, value: str, most: int) -> int:
     """A whole number from 1 to ``most``, else a usage error naming ``option``."""
     number = int(value) if value.isascii() and value.isdigit() else 0
-    if not 1 <= number <= most:
-        why = (f"only {most} signer{'s' if most != 1 else ''} given" if number > most
-               else "expected a whole number of at least 1")
-        raise UsageError(f"invalid {option} {value!r}", why=why,
+    if number > most:
+        raise UsageError(f"invalid {option} {value!r}",
+                         why=f"only {most} signer{'s' if most != 1 else ''} given",
                          hint="give at least as many --key/--identity/--identity-regexp")
+    if number < 1:
+        raise UsageError(f"invalid {option} {value!r}",
+                         why="expected a whole number of at least 1", hint=f"e.g. {option} 1")
     return number
 
 

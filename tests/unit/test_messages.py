@@ -79,7 +79,7 @@ REFUSALS = [
      "(hint: give at least as many --key/--identity/--identity-regexp)"),
     (["policy", "add", "ghcr.io/x/*", "--key", "a", "--threshold", "zero"], 2,
      "safe-docker: invalid --threshold 'zero' — expected a whole number of at least 1 "
-     "(hint: give at least as many --key/--identity/--identity-regexp)"),
+     "(hint: e.g. --threshold 1)"),
     (["policy", "add", "ghcr.io/x/*", "--key", "nokey"], 2,
      "safe-docker: invalid --key 'nokey' — no trusted key has that name (hint: trust it first "
      "with `safe-docker keys add nokey FILE`; `safe-docker keys list` shows the names)"),
