@@ -29,10 +29,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from safedocker.errors import UsageError
+from safedocker.errors import UsageError, reason_of
 
 if TYPE_CHECKING:
     from safedocker.errors import SafeDockerError
+    from safedocker.reference import ImageRef
     from safedocker.verify.verdict import Verdict
 
 AUDIT_NAME = "audit.jsonl"
@@ -44,22 +45,50 @@ MAX_ITEMS = 64  # longest list recorded
 MAX_ARGS = 128  # longest argv summary
 MASK = "***"
 
-# What makes a name secret-looking: an env key, a flag name.
+# What makes a name secret-looking, in free text (reasons, errors): a last line of defence.
+# Command lines are not scrubbed with it: they are summarized with an allowlist.
 _SECRET_WORD = re.compile(
     r"pass|pwd|secret|token|key|auth|cred|private|session|cookie|signature", re.IGNORECASE
 )
-# KEY=VALUE as a whole argument (``-e PASSWORD=x`` gives the argument ``PASSWORD=x``).
-_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
-# KEY= inside a longer argument (``-ePASSWORD=x``, ``sh -c 'TOKEN=x cmd'``) and the value
-# after it; the lookbehind makes each token one match attempt, keeping this linear.
+# KEY= inside a longer text and the value after it; the lookbehind makes each token one
+# match attempt, keeping this linear.
 _INLINE_KEY = re.compile(r"(?<![A-Za-z0-9_.\-])([A-Za-z0-9_.\-]+)=")
 _INLINE_VALUE = re.compile(r"\"[^\"]*\"|'[^']*'|[^\s;&|]*")
 # scheme://userinfo@host → scheme://***@host
 _URL_USERINFO = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]+@")
 # Authorization header values.
 _AUTH_SCHEME = re.compile(r"\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
-# Flags that look secret but take no value.
-_BOOLEAN_SECRET_FLAGS = frozenset({"--password-stdin"})
+
+# --- the allowlist of what a command line may leave in the log --------------------------
+# docker options whose values an auditor needs and that carry no secret: where the
+# container runs, what it may touch, which image and platform. Every other value is masked.
+_HARMLESS_VALUES = frozenset(
+    f"--{name}" for name in (
+        # global flags (the daemon: URL userinfo is masked below)
+        "host", "context", "config", "log-level", "tlscacert", "tlscert", "tlskey",
+        # pull/run/create
+        "platform", "pull", "name", "network", "network-alias", "gpus", "runtime", "user",
+        "workdir", "restart", "hostname", "domainname", "isolation", "entrypoint", "volume",
+        "mount", "volumes-from", "tmpfs", "device", "device-cgroup-rule", "cap-add",
+        "cap-drop", "security-opt", "userns", "cgroupns", "ipc", "pid", "uts", "group-add",
+        "memory", "memory-swap", "memory-reservation", "cpus", "cpu-shares", "cpuset-cpus",
+        "shm-size", "pids-limit", "ulimit", "env-file", "label-file", "publish", "expose",
+        "attach", "stop-signal", "stop-timeout", "log-driver", "cgroup-parent", "cidfile",
+    )
+)
+# KEY=VALUE options: the key is kept (which variable, which label), never the value.
+_NAMED_VALUES = frozenset({"--env", "--label", "--annotation", "--log-opt", "--sysctl",
+                           "--storage-opt", "--build-arg", "--secret"})
+# Words that name a command (docker's, compose's, safe-docker's own): safe to keep when a
+# command line is not one docker's grammar here can read.
+_COMMAND_WORDS = frozenset({
+    "run", "create", "pull", "push", "container", "image", "compose", "up", "start",
+    "restart", "scale", "watch", "build", "buildx", "builder", "bake", "stack", "deploy",
+    "service", "update", "plugin", "install", "upgrade", "verify", "airgap", "save", "load",
+    "gpu", "sign", "exec", "down", "stop", "config",
+})
+_PROGRAM = re.compile(r"[A-Za-z0-9_./+-]{1,256}", re.ASCII)  # a container command's program
+_FLAG = re.compile(r"--?[A-Za-z][A-Za-z0-9-]{0,63}", re.ASCII)  # a flag's name alone
 
 
 # ------------------------------------------------------------------------------ scrubbing
@@ -83,57 +112,106 @@ def scrub_text(text: str) -> str:
     return "".join(parts)
 
 
-def _scrub_assignment(text: str) -> str:
-    match = _ASSIGNMENT.match(text)
-    if match and _SECRET_WORD.search(match.group(1)):
-        return f"{match.group(1)}={MASK}"
-    return scrub_text(text)
+def _option_tokens(name: str, value: str | None, *, boolean: bool) -> list[str]:
+    """One parsed docker option as recorded: its name, and its value only if harmless."""
+    if value is None:
+        return [name]
+    if boolean:
+        return [f"{name}={value}"]  # --rm=false: pflag accepted it, so it is a bool word
+    if name in _NAMED_VALUES:
+        key, sep, _ = value.partition("=")
+        return [name, f"{key}={MASK}" if sep else key] if _FLAG_KEY.fullmatch(key) else [
+            name, MASK]
+    if name in _HARMLESS_VALUES:
+        return [name, _URL_USERINFO.sub(rf"\g<1>{MASK}@", value)]
+    return [name, MASK]
 
 
-def _is_secret_flag(flag: str) -> bool:
-    name = flag.lstrip("-")
-    return (
-        flag.startswith("--")
-        and flag not in _BOOLEAN_SECRET_FLAGS
-        and bool(_SECRET_WORD.search(name))
-    )
+_FLAG_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,256}", re.ASCII)  # an env/label key
+_GLOBAL_BOOLEANS = frozenset({"--debug", "--tls", "--tlsverify", "--version", "--help"})
 
 
-def summarize_argv(argv: Sequence[str]) -> list[str]:
-    """The argv to record: secrets masked with ``***``, then bounded in count and length.
+def _docker_summary(argv: Sequence[str]) -> tuple[list[str], str] | None:
+    """(summary, command) of a docker pull/run/create line, or None if it is not one."""
+    from safedocker._docker.argv import global_options, parse
 
-    Masked: values of ``KEY=VALUE`` settings whose key looks secret (``-e PASSWORD=x``,
-    ``--env=TOKEN=x``, ``-eAPI_KEY=x``, bare ``AWS_SECRET=x`` in a command), values of
-    secret-looking long flags (``--password x``, ``--token=x``), userinfo in URLs
-    (``https://***@host``) and ``Bearer``/``Basic`` credentials.
-    """
+    try:
+        invocation = parse(argv)
+    except UsageError:
+        return None
     out: list[str] = []
-    mask_next = False
-    for raw in argv[: MAX_ARGS + 1]:
-        arg = _bound_string(str(raw))
-        if mask_next:
-            out.append(MASK)
-            mask_next = False
-            continue
-        flag, eq, value = arg.partition("=")
-        if arg.startswith("--") and eq:
-            if _is_secret_flag(flag):
-                out.append(f"{flag}={MASK}")
-            else:
-                out.append(f"{flag}={_scrub_assignment(value)}")
-            continue
-        if arg.startswith("--") and _is_secret_flag(arg):
-            out.append(arg)
-            mask_next = True
-            continue
-        if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2 and arg[1] == "e":
-            out.append(f"-e{_scrub_assignment(arg[2:])}")  # -eKEY=VALUE
-            continue
-        out.append(_scrub_assignment(arg))
+    for option in global_options(argv):
+        out += _option_tokens(option.name, option.value,
+                              boolean=option.name in _GLOBAL_BOOLEANS)
+    out += invocation.command
+    for option in invocation.options:
+        out += _option_tokens(option.name, option.value,
+                              boolean=invocation.flagset.lookup(option.name).boolean)
+    if invocation.image_index is not None:
+        out.append(invocation.image)
+    program, *args = invocation.container_command or ("",)
+    if program:
+        out.append(program if _PROGRAM.fullmatch(program) else MASK)
+    out += [MASK] * len(args)
+    return out, " ".join(invocation.command)
+
+
+def _is_image(token: str, image: ImageRef | None) -> bool:
+    if image is None or len(token) > 512:
+        return False
+    from safedocker.reference import parse_reference
+
+    try:
+        return parse_reference(token) == image
+    except UsageError:
+        return False
+
+
+def _generic_token(token: str, image: ImageRef | None) -> str:
+    if token in _COMMAND_WORDS or _FLAG.fullmatch(token) or _is_image(token, image):
+        return token
+    name, eq, _ = token.partition("=")
+    if eq and name.startswith("-") and _FLAG.fullmatch(name):
+        return f"{name}={MASK}"
+    return MASK
+
+
+def summarize_argv(argv: Sequence[str], *, image: ImageRef | None = None) -> list[str]:
+    """The argv to record: what an auditor needs, never a value that may be a secret.
+
+    An allowlist (attack N11: a list of secret-looking words let ``-e MYSQL_ROOT_PW=…``
+    through). A docker pull/run/create line is read with docker's grammar and kept as:
+    the command, every option's canonical name, the values of options known to carry no
+    secret (platform, network, volumes, …; URL userinfo masked), only the key of
+    ``KEY=VALUE`` options (``--env K=***``, labels; ``--env-file`` is never read), the
+    image, and the container command's program with its arguments masked. Any other
+    line keeps command words, flag names and ``image``; everything else is ``***``.
+    Bounded in count and length.
+    """
+    bounded_in = [_bound_string(str(a)) for a in argv[: MAX_ARGS + 1]]
+    docker = _docker_summary(bounded_in) if len(argv) <= MAX_ARGS else None
+    if docker is not None:
+        out = docker[0]
+    else:
+        out = [_generic_token(token, image) for token in bounded_in]
     bounded = out[:MAX_ARGS]
     if len(argv) > MAX_ARGS:
         bounded.append(f"… (+{len(argv) - MAX_ARGS} more)")
     return bounded
+
+
+def command_of(argv: Sequence[str]) -> str:
+    """The command a line ran, for the audit view: ``run``, ``image pull``, ``compose up``."""
+    docker = _docker_summary([str(a) for a in argv[:MAX_ARGS]])
+    if docker is not None:
+        return docker[1]
+    from safedocker._docker.argv import split_globals
+
+    words = [str(a) for a in argv[split_globals(argv).command_index:][:MAX_ARGS]]
+    if not words or words[0] not in _COMMAND_WORDS:
+        return "-"
+    second = next((w for w in words[1:] if w in _COMMAND_WORDS), None)
+    return " ".join(w for w in (words[0], second) if w)
 
 
 def _bound_string(text: str) -> str:
@@ -283,7 +361,8 @@ class AuditLog:
             if key in entry:
                 continue
             if key == "argv" and isinstance(value, (list, tuple)):
-                entry[key] = summarize_argv([str(a) for a in value])
+                entry[key] = summarize_argv([str(a) for a in value],
+                                            image=_reference(event.get("reference")))
             else:
                 entry[str(key)] = _clean(value)
         line = (
@@ -405,11 +484,45 @@ class AuditLog:
             return None
 
 
+def _reference(text: object) -> ImageRef | None:
+    """The image a recorded ``reference`` names (lets a summary keep it), if it parses."""
+    if not isinstance(text, str):
+        return None
+    from safedocker.reference import parse_reference
+
+    try:
+        return parse_reference(text)
+    except UsageError:
+        return None
+
+
+def _argv_image(argv: Sequence[str]) -> str | None:
+    """The image of a docker pull/run/create line, normalized, when it has one."""
+    from safedocker._docker.argv import parse
+    from safedocker.reference import parse_reference
+
+    try:
+        return str(parse_reference(parse(argv).image))
+    except UsageError:
+        return None
+
+
 def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
-                  error: SafeDockerError | None = None) -> dict[str, object]:
-    """One audit record for a decision (``outcome``: accepted, refused, warned)."""
-    event: dict[str, object] = {"argv": list(argv), "outcome": outcome}
-    if verdict is not None:
+                  error: SafeDockerError | None = None, *, reference: str | None = None,
+                  command: str | None = None) -> dict[str, object]:
+    """One audit record for a decision (``outcome``: accepted, refused, warned).
+
+    ``reference`` is the image when there is no verdict (a refusal before one was made);
+    for a docker pull/run/create line it is read from ``argv`` when not given. ``reason``
+    is the why alone: the error's, or the verdict's reasons.
+    """
+    event: dict[str, object] = {"argv": list(argv), "command": command or command_of(argv),
+                                "outcome": outcome}
+    if verdict is None:
+        known = reference or _argv_image([str(a) for a in argv[:MAX_ARGS]])
+        if known:
+            event["reference"] = known
+    else:
         rule = verdict.rule
         event.update(
             reference=str(verdict.ref),
@@ -422,13 +535,68 @@ def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
         )
     if error is not None:
         event["error"] = error.line()
+        event["reason"] = error.why or error.what
+    elif verdict is not None and verdict.reasons and (not verdict.accepted or verdict.warned):
+        event["reason"] = "; ".join(dict.fromkeys(verdict.reasons))
     return event
 
 
 def record_decision(state_dir: Path, argv: Sequence[str], verdict: Verdict | None, outcome: str,
-                    error: SafeDockerError | None = None) -> None:
+                    error: SafeDockerError | None = None, *, reference: str | None = None,
+                    command: str | None = None) -> None:
     """Append one decision; a log that cannot be written is reported, the decision stands."""
     try:
-        AuditLog(state_dir).record(verdict_event(argv, verdict, outcome, error))
+        AuditLog(state_dir).record(verdict_event(argv, verdict, outcome, error,
+                                                 reference=reference, command=command))
     except OSError as e:
-        sys.stderr.write(f"safe-docker: WARNING: could not write the audit log \u2014 {e}\n")
+        sys.stderr.write("safe-docker: warning: could not write the audit log \u2014 "
+                         f"{reason_of(e)} (hint: check that {state_dir} is writable, or set "
+                         "SAFE_DOCKER_STATE_DIR)\n")
+
+
+# ------------------------------------------------------------------------- text view
+
+AUDIT_COLUMNS = ("TIME", "COMMAND", "REFERENCE", "DIGEST", "OUTCOME", "RULE", "REASON")
+
+
+def _text(value: object) -> str:
+    text = "-" if value in (None, "", []) else str(value)
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def event_row(event: Mapping[str, object]) -> tuple[str, ...]:
+    """One event as the text view's columns (see :data:`AUDIT_COLUMNS`)."""
+    from safedocker._internal.timefmt import stamp
+
+    try:
+        when = stamp(_parse_time(str(event.get("time"))).timestamp())
+    except ValueError:
+        when = _text(event.get("time"))
+    argv = event.get("argv")
+    command = event.get("command") or (
+        command_of([str(a) for a in argv]) if isinstance(argv, list) else None)
+    digest = _text(event.get("digest"))
+    if digest.startswith("sha256:"):
+        digest = digest[:19]
+    outcome = _text(event.get("outcome"))
+    if event.get("offline"):
+        outcome += " (offline)"
+    reason = event.get("reason")
+    if not reason and event.get("outcome") != "accepted":
+        reasons = event.get("reasons")
+        if isinstance(reasons, list) and reasons:
+            reason = "; ".join(str(r) for r in reasons)
+        elif isinstance(event.get("error"), str):  # older records: the whole line
+            what, _, why = str(event["error"]).removeprefix("safe-docker: ").partition(" \u2014 ")
+            reason = re.sub(r" \(hint: .*\)$", "", why or what)
+    return (when, _text(command), _text(event.get("reference")), digest, outcome,
+            _text(event.get("rule")), _text(reason))
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> Iterator[str]:
+    """Rows as aligned columns (two spaces apart, as docker prints); the last unpadded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        cells.append(row[-1])
+        yield "  ".join(cells).rstrip()

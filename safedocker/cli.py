@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer._click.exceptions import ClickException
+from typer.core import TyperArgument
 
 from safedocker import __version__
 from safedocker._internal.timefmt import stamp
@@ -23,6 +24,8 @@ from safedocker.console import run_guarded, setup_logging
 from safedocker.errors import ExitCode, SafeDockerError, UsageError
 
 if TYPE_CHECKING:
+    import enum
+
     from safedocker.cache.store import Cache
     from safedocker.policy.model import Rule
     from safedocker.verify.verdict import Verdict
@@ -52,6 +55,10 @@ policy_app = typer.Typer(help="Manage the trust policy (scopes and their rules).
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 
+JSON_HELP = "Print JSON."
+SCOPE_HELP = ("Registry host, repository, namespace, repo:tag, repo@digest, or a glob "
+              "(* within a component, trailing /*).")
+
 
 def _version(value: bool) -> None:
     if value:
@@ -61,7 +68,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, show_default=False,
                                          help="More output on stderr (-vv for debug).")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print safe-docker's version.")] = False,
@@ -78,9 +85,12 @@ def _print_json(obj: Any) -> None:
 
 @app.command()
 def verify(
-    image: Annotated[str, typer.Argument(help="Image reference, e.g. pytorch/pytorch:2.7")],
+    image: Annotated[str, typer.Argument(metavar="IMAGE",
+                                         help="Image reference, e.g. pytorch/pytorch:2.7")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
-    platform: Annotated[str | None, typer.Option(help="Platform, e.g. linux/arm64.")] = None,
+    platform: Annotated[str | None, typer.Option(
+        metavar="PLATFORM", help="Platform, e.g. linux/arm64 (default: DOCKER_DEFAULT_PLATFORM)."
+    )] = None,
 ) -> None:
     """Verify IMAGE against the policy without docker; exit 0 (accepted) or 77."""
     from safedocker._internal import environment
@@ -88,13 +98,17 @@ def verify(
     from safedocker.reference import parse_reference
     from safedocker.verify.verifier import Verifier
 
+    ref = parse_reference(image)
     config = load_config()
     verifier = Verifier(config, platform=platform or os.environ.get("DOCKER_DEFAULT_PLATFORM"),
                         offline=environment.offline(), cache=_cache())
-    verdict = verifier.verify(parse_reference(image))
+    try:
+        verdict = verifier.verify(ref)
+    except SafeDockerError as e:  # refused before a verdict (unreachable, bad data): audited
+        _record(["verify", image], None, e, reference=str(ref))
+        raise
     if verdict.offline:
-        typer.echo(f"decided offline from signatures cached {stamp(verdict.material_time)}",
-                   err=True)
+        typer.echo(f"safe-docker: {verdict.offline_note()}", err=True)
     if as_json:
         _print_json(verdict.to_json())
     else:
@@ -112,13 +126,16 @@ def verify(
         raise verdict.refusal()
 
 
-def _record(argv: list[str], verdict: Verdict) -> None:
+def _record(argv: list[str], verdict: Verdict | None, error: SafeDockerError | None = None,
+            *, reference: str | None = None) -> None:
     from safedocker.audit import record_decision
     from safedocker.policy.paths import paths
 
-    outcome = "accepted" if verdict.accepted and not verdict.warned else (
-        "warned" if verdict.accepted else "refused")
-    record_decision(paths().state_dir, argv, verdict, outcome)
+    if verdict is None or not verdict.accepted:
+        outcome = "refused"
+    else:
+        outcome = "warned" if verdict.warned else "accepted"
+    record_decision(paths().state_dir, argv, verdict, outcome, error, reference=reference)
 
 
 # --- keys ------------------------------------------------------------------------------
@@ -126,10 +143,13 @@ def _record(argv: list[str], verdict: Verdict) -> None:
 
 @keys_app.command("add")
 def keys_add(
-    name: Annotated[str, typer.Argument(help="Name the policy will use for this key.")],
-    source: Annotated[str, typer.Argument(help="PEM file, or an https:// URL.")],
+    name: Annotated[str, typer.Argument(metavar="NAME",
+                                        help="Name the policy will use for this key.")],
+    source: Annotated[str, typer.Argument(metavar="FILE|https://URL",
+                                          help="PEM public key file, or an https:// URL.")],
     fingerprint: Annotated[str | None, typer.Option(
-        help="Expected sha256:… of the key's DER SubjectPublicKeyInfo; refused on mismatch.",
+        metavar="sha256:HEX",
+        help="Expected sha256 of the key's DER SubjectPublicKeyInfo; refused on mismatch.",
     )] = None,
 ) -> None:
     """Trust a public key (ECDSA P-256/384/521, RSA, Ed25519)."""
@@ -141,7 +161,7 @@ def keys_add(
 
 
 @keys_app.command("list")
-def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """List trusted keys with their fingerprints."""
     from safedocker.policy.config import load_config
     from safedocker.trust.keystore import describe_keys
@@ -155,7 +175,8 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @keys_app.command("remove")
-def keys_remove(name: str) -> None:
+def keys_remove(name: Annotated[str, typer.Argument(metavar="NAME",
+                                                    help="The key's name.")]) -> None:
     """Stop trusting a key; rules left without signers reject from now on."""
     from safedocker.policy.paths import paths
     from safedocker.trust.keystore import remove_key
@@ -168,9 +189,10 @@ def keys_remove(name: str) -> None:
 
 @keys_app.command("generate")
 def keys_generate(
-    name: str,
-    directory: Annotated[
-        Path, typer.Option("--dir", help="Where to write NAME.key/.pub.")
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the key pair.")],
+    directory: Annotated[Path, typer.Option(
+        "--dir", metavar="DIR", show_default=False,
+        help="Where to write NAME.key and NAME.pub (default: the current directory).")
     ] = Path(),
 ) -> None:
     """Write a cosign-compatible key pair and trust its public key.
@@ -202,33 +224,41 @@ def _password(*, confirm: bool = False) -> bytes:
 
 @policy_app.command("add")
 def policy_add(
-    scope: str,
-    key: Annotated[
-        list[str] | None, typer.Option("--key", help="Trusted key name (repeat).")
-    ] = None,
-    threshold: Annotated[int, typer.Option(help="Distinct trusted signers required.")] = 1,
-    tlog: Annotated[str, typer.Option(help="required | optional | off")] = "optional",
-    reference: Annotated[str, typer.Option(help="digest | repository | exact")] = "repository",
-    gpu: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
+    scope: Annotated[str, typer.Argument(metavar="SCOPE", help=SCOPE_HELP)],
+    key: Annotated[list[str] | None, typer.Option(
+        "--key", metavar="NAME", help="Trusted key that may sign (repeat).")] = None,
+    threshold: Annotated[str, typer.Option(
+        metavar="N", help="Distinct signers required, 1 to the number given.")] = "1",
+    tlog: Annotated[str, typer.Option(
+        metavar="required|optional|off", help="Transparency-log proof.")] = "optional",
+    reference: Annotated[str, typer.Option(
+        metavar="digest|repository|exact",
+        help="What the signed docker-reference must name.")] = "repository",
+    gpu: Annotated[str, typer.Option(
+        metavar="auto|always|never", help="GPU flags for run/create.")] = "auto",
     annotation: Annotated[list[str] | None, typer.Option(
-        "--annotation", help="Required signed annotation KEY=VALUE (repeat).")] = None,
+        "--annotation", metavar="KEY=VALUE",
+        help="Signed annotation the image must carry (repeat).")] = None,
     identity: Annotated[list[str] | None, typer.Option(
-        "--identity", help="Keyless signer ISSUER=SUBJECT, both exact (repeat).")] = None,
+        "--identity", metavar="ISSUER=SUBJECT",
+        help="Keyless signer, issuer and subject exact (repeat).")] = None,
     identity_regexp: Annotated[list[str] | None, typer.Option(
-        "--identity-regexp",
-        help="Keyless signer ISSUER_REGEXP=SUBJECT_REGEXP (split at the first '=').")] = None,
+        "--identity-regexp", metavar="ISSUER_REGEXP=SUBJECT_REGEXP",
+        help="Keyless signer by regular expressions (Go RE2), split at the first '=' "
+             "(repeat).")] = None,
     signatures_repository: Annotated[str | None, typer.Option(
-        "--signatures-repository",
+        "--signatures-repository", metavar="REPO",
         help="Read signatures from this repository (like COSIGN_REPOSITORY).")] = None,
     remap: Annotated[list[str] | None, typer.Option(
-        "--remap", help="Signatures may name PREFIX's images under SIGNED_PREFIX: "
-                        "PREFIX=SIGNED_PREFIX (repeat).")] = None,
+        "--remap", metavar="PREFIX=SIGNED_PREFIX",
+        help="Signatures may name PREFIX's images under SIGNED_PREFIX (repeat).")] = None,
     remap_regexp: Annotated[list[str] | None, typer.Option(
-        "--remap-regexp", help="As --remap, the signed prefix a Go (RE2) regexp matched "
-                               "whole: PREFIX=REGEXP (repeat).")] = None,
+        "--remap-regexp", metavar="PREFIX=REGEXP",
+        help="As --remap, the signed prefix a Go (RE2) regexp matched whole (repeat).")] = None,
 ) -> None:
     """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
     from safedocker.policy.config import regexp_problem, set_rule
+    from safedocker.policy.model import GpuPolicy, ReferenceCheck, Tlog
     from safedocker.policy.paths import paths
 
     annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
@@ -238,8 +268,19 @@ def policy_add(
                    for i, s in (_key_value(item, "--identity-regexp")
                                 for item in identity_regexp or [])]
     _check_regexps(identities)
-    rule: dict[str, Any] = {"action": "verify", "keys": list(key or []), "threshold": threshold,
-                            "tlog": tlog, "reference": reference, "gpu": gpu}
+    if not key and not identities:
+        raise UsageError("policy add needs a signer", why="no --key, --identity or "
+                         "--identity-regexp given",
+                         hint="name a trusted key with --key NAME, or use "
+                              "`safe-docker policy allow SCOPE` to accept without signatures")
+    signers = len(key or []) + len(identities)
+    rule: dict[str, Any] = {
+        "action": "verify", "keys": list(key or []),
+        "threshold": _count("--threshold", threshold, signers),
+        "tlog": _choice("--tlog", tlog, Tlog),
+        "reference": _choice("--reference", reference, ReferenceCheck),
+        "gpu": _choice("--gpu", gpu, GpuPolicy),
+    }
     if identities:
         rule["identities"] = identities
     if annotations:
@@ -262,8 +303,8 @@ def policy_add(
                                  why=why)
         rule["signed_identity"] = {"remap": remaps}
     normalized = set_rule(paths(), scope, rule)
-    signers = [*(key or []), *(i.get("subject") or i["subject_regexp"] for i in identities)]
-    typer.echo(f"policy for {normalized}: verify with {', '.join(signers)}")
+    names = [*(key or []), *(i.get("subject") or i["subject_regexp"] for i in identities)]
+    typer.echo(f"policy for {normalized}: verify with {', '.join(names)}")
 
 
 def _check_regexps(identities: list[dict[str, str]]) -> None:
@@ -280,7 +321,8 @@ def _check_regexps(identities: list[dict[str, str]]) -> None:
 
 
 @policy_app.command("allow")
-def policy_allow(scope: str) -> None:
+def policy_allow(scope: Annotated[str, typer.Argument(metavar="SCOPE", help=SCOPE_HELP)],
+                 ) -> None:
     """Accept images in SCOPE without signatures."""
     from safedocker.policy.config import set_rule
     from safedocker.policy.paths import paths
@@ -289,7 +331,8 @@ def policy_allow(scope: str) -> None:
 
 
 @policy_app.command("deny")
-def policy_deny(scope: str) -> None:
+def policy_deny(scope: Annotated[str, typer.Argument(metavar="SCOPE", help=SCOPE_HELP)],
+                ) -> None:
     """Refuse every image in SCOPE."""
     from safedocker.policy.config import set_rule
     from safedocker.policy.paths import paths
@@ -298,7 +341,8 @@ def policy_deny(scope: str) -> None:
 
 
 @policy_app.command("remove")
-def policy_remove(scope: str) -> None:
+def policy_remove(scope: Annotated[str, typer.Argument(
+        metavar="SCOPE", help="The scope of a rule in your user file.")]) -> None:
     """Remove the user rule for SCOPE."""
     from safedocker.policy.config import remove_rule
     from safedocker.policy.paths import paths
@@ -307,7 +351,8 @@ def policy_remove(scope: str) -> None:
 
 
 @policy_app.command("list")
-def policy_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def policy_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+                ) -> None:
     """List every rule, system rules first."""
     from safedocker.policy.config import load_config
 
@@ -354,7 +399,10 @@ def _signature_place_text(rule: Rule) -> str:
 
 
 @policy_app.command("check")
-def policy_check(image: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def policy_check(
+    image: Annotated[str, typer.Argument(metavar="IMAGE", help="Image reference.")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
     """Show which rule applies to IMAGE and why (no network)."""
     from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
@@ -378,31 +426,65 @@ def policy_check(image: str, as_json: Annotated[bool, typer.Option("--json")] = 
             typer.echo(f"{rule.scope}:{place}")
 
 
+@policy_app.command("schema")
+def policy_schema() -> None:
+    """Print every configuration key, its type and its allowed values (annotated TOML)."""
+    from safedocker.policy.schema import SCHEMA
+
+    typer.echo(SCHEMA, nl=False)
+
+
 # --- sign --------------------------------------------------------------------------------
 
 
 @app.command()
 def sign(
-    image: str,
-    key: Annotated[Path, typer.Option("--key", help="Private key (cosign format).")],
+    image: Annotated[str, typer.Argument(metavar="IMAGE",
+                                         help="Image in a registry, by tag or digest.")],
+    key: Annotated[Path, typer.Option("--key", metavar="FILE",
+                                      help="Private key (cosign format).")],
     annotation: Annotated[list[str] | None, typer.Option(
-        "-a", "--annotation", help="Signed annotation KEY=VALUE (repeat).")] = None,
+        "-a", "--annotation", metavar="KEY=VALUE",
+        help="Annotation to sign with the image (repeat).")] = None,
 ) -> None:
     """Sign IMAGE in its registry with a cosign key (password: COSIGN_PASSWORD or prompt)."""
     from safedocker.ops.sign import sign_image
     from safedocker.policy.config import load_config
 
-    annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
+    annotations = dict(_key_value(item, "--annotation", "sign") for item in annotation or [])
     result = sign_image(image, key, _password(), load_config(), annotations)
     typer.echo(f"signed {result.ref.name}@{result.digest}")
     typer.echo(f"signature: {result.signature_tag} ({result.signatures_now} signature(s))")
 
 
-def _key_value(item: str, flag: str) -> tuple[str, str]:
+def _key_value(item: str, flag: str, command: str = "policy add") -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
-        raise UsageError(f"invalid {flag} {item!r}", hint="use KEY=VALUE")
+        raise UsageError(f"invalid {flag} {item!r}", why="expected two parts joined by '='",
+                         hint=f"see `safe-docker {command} --help`")
     return key, value
+
+
+def _choice(option: str, value: str, kind: type[enum.Enum], command: str = "policy add") -> str:
+    """``value`` if it is one of ``kind``'s values, else a usage error naming ``option``."""
+    allowed = [str(member.value) for member in kind]
+    if value not in allowed:
+        raise UsageError(f"invalid {option} {value!r}", why=f"expected {' | '.join(allowed)}",
+                         hint=f"see `safe-docker {command} --help`")
+    return value
+
+
+def _count(option: str, value: str, most: int) -> int:
+    """A whole number from 1 to ``most``, else a usage error naming ``option``."""
+    number = int(value) if value.isascii() and value.isdigit() else 0
+    if number > most:
+        raise UsageError(f"invalid {option} {value!r}",
+                         why=f"only {most} signer{'s' if most != 1 else ''} given",
+                         hint="give at least as many --key/--identity/--identity-regexp")
+    if number < 1:
+        raise UsageError(f"invalid {option} {value!r}",
+                         why="expected a whole number of at least 1", hint=f"e.g. {option} 1")
+    return number
 
 
 # --- cache and audit ----------------------------------------------------------------------
@@ -419,41 +501,57 @@ def _cache() -> Cache:
 
 
 @cache_app.command("list")
-def cache_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def cache_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Tag → digest mappings seen, and whether signatures are cached for offline use."""
+    from safedocker.verify.material import cached_signatures
+
     with _cache() as cache:
         rows = [{"name": e.name, "tag": e.tag, "digest": str(e.digest),
-                 "seen": stamp(e.seen_at), "material": e.has_material}
+                 "seen": stamp(e.seen_at), "material": e.has_material,
+                 "signatures": cached_signatures(cache, e.name, e.digest)
+                 if e.has_material else None}
                 for e in cache.entries()]
     if as_json:
         _print_json(rows)
         return
     for row in rows:
         name = f"{row['name']}:{row['tag']}" if row["tag"] else str(row["name"])
-        offline = "signatures cached" if row["material"] else "no signatures"
+        if row["signatures"]:
+            offline = "signatures cached"
+        elif row["signatures"] == 0:
+            offline = "no signature found"
+        else:
+            offline = "no signatures cached"
         typer.echo(f"{name}\t{row['digest']}\t{row['seen']}\t{offline}")
 
 
 @cache_app.command("prune")
 def cache_prune(
-    older_than: Annotated[str, typer.Option("--older-than",
-                                            help="Age such as 30d, 12h (default: everything).")]
-    = "0s",
+    older_than: Annotated[str | None, typer.Option(
+        "--older-than", metavar="AGE", help="Remove what is older than AGE: 30d, 12h, 90m.")]
+    = None,
+    everything: Annotated[bool, typer.Option("--all", help="Remove every entry.")] = False,
 ) -> None:
-    """Remove cached entries older than --older-than."""
+    """Remove cached entries older than --older-than, or all of them with --all."""
     from safedocker._internal.timefmt import parse_duration
 
+    if (older_than is None) == (not everything):
+        raise UsageError("cache prune needs --older-than AGE or --all" if older_than is None
+                         else "cache prune takes --older-than or --all, not both",
+                         hint="e.g. `safe-docker cache prune --older-than 30d`")
     try:
-        seconds = parse_duration(older_than)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+        seconds = 0.0 if everything else parse_duration(older_than or "")
+    except ValueError:
+        raise UsageError(f"invalid --older-than {older_than!r}",
+                         why="expected a number and s, m, h, d or w", hint="e.g. 30d") from None
     with _cache() as cache:
         removed = cache.prune(seconds)
     typer.echo(f"removed {removed} cached entr{'y' if removed == 1 else 'ies'}")
 
 
 @cache_app.command("export")
-def cache_export(file: Path) -> None:
+def cache_export(file: Annotated[Path, typer.Argument(metavar="FILE",
+                                                      help="File to write.")]) -> None:
     """Write mappings, signature material and trusted roots for an airgapped machine."""
     from safedocker.cache.transfer import export_cache
     from safedocker.policy.paths import paths
@@ -470,7 +568,8 @@ def cache_export(file: Path) -> None:
 
 
 @cache_app.command("import")
-def cache_import(file: Path) -> None:
+def cache_import(file: Annotated[Path, typer.Argument(
+        metavar="FILE", help="A file from `safe-docker cache export`.")]) -> None:
     """Load an export; everything in it is verified again under local policy before use."""
     from safedocker.cache.transfer import import_cache
 
@@ -494,23 +593,27 @@ def cache_import(file: Path) -> None:
 
 @app.command()
 def audit(
-    since: Annotated[str | None, typer.Option(help="24h, 7d, 2026-11-01 …")] = None,
+    since: Annotated[str | None, typer.Option(
+        metavar="WHEN", help="Only since WHEN: 24h, 7d, 2026-11-01 or an ISO 8601 time.")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Show the decisions safe-docker made (pull/run/create/verify)."""
-    from safedocker.audit import AuditLog, parse_since
+    """Show the decisions safe-docker made (pull/run/create/compose/verify)."""
+    from safedocker.audit import AUDIT_COLUMNS, AuditLog, event_row, format_table, parse_since
     from safedocker.policy.paths import paths
 
     log_file = AuditLog(paths().state_dir)
-    for event in log_file.read(parse_since(since) if since else None):
-        if as_json:
+    events = log_file.read(parse_since(since) if since else None)
+    if as_json:
+        for event in events:
             typer.echo(json.dumps(event, sort_keys=True))
-            continue
-        digest = str(event.get("digest") or "-")
-        typer.echo(f"{event.get('time')}  {event.get('outcome', '?'):8}  "
-                   f"{event.get('reference', '-')}  {digest[:19]}"
-                   f"{'  offline' if event.get('offline') else ''}"
-                   f"{'  ' + str(event['error']) if event.get('error') else ''}")
+    else:
+        rows = [event_row(event) for event in events]
+        for line in format_table([AUDIT_COLUMNS, *rows] if rows else []):
+            typer.echo(line)
+    if log_file.corrupt_lines:
+        typer.echo(f"safe-docker: warning: skipped {log_file.corrupt_lines} damaged line(s) "
+                   f"of {log_file.path}", err=True)
 
 
 # --- gpu and doctor ----------------------------------------------------------------------
@@ -518,9 +621,9 @@ def audit(
 
 @app.command("gpu")
 def gpu_command(
-    image: Annotated[str | None, typer.Argument(help="Show the flags a run of IMAGE gets.")]
-    = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    image: Annotated[str | None, typer.Argument(
+        metavar="IMAGE", help="Show the flags a run of IMAGE gets (verified first).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """What NVIDIA GPU support was detected, and the flags a run would get."""
     from safedocker.gpu.daemon import detect_daemon
@@ -565,14 +668,16 @@ def gpu_command(
         typer.echo(f"daemon: nvidia runtime {'yes' if daemon.nvidia_runtime else 'no'}, "
                    f"default runtime {daemon.default_runtime or '-'}, "
                    f"CDI devices {', '.join(daemon.cdi_nvidia_devices) or 'none'}")
+    # Without a GPU the reason is the line above; say it once.
+    reason = flags.reason if flags.reason and host.present else ""
     typer.echo(f"flags for a run: {' '.join(flags.args) or '(none)'}"
-               f"{' — ' + flags.reason if flags.reason else ''}")
+               f"{' — ' + reason if reason else ''}")
 
 
 @app.command()
 def doctor() -> None:
     """Check the real docker, the daemon, GPU support, the trust store and permissions."""
-    from safedocker.ops.doctor import run_checks
+    from safedocker.ops.doctor import doctor_failed, run_checks
     from safedocker.policy.paths import paths
 
     checks = run_checks(paths())
@@ -580,10 +685,8 @@ def doctor() -> None:
         typer.echo(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
         if not check.ok and check.hint:
             typer.echo(f"       hint: {check.hint}")
-    failed = [check.name for check in checks if not check.ok]
-    if failed:
-        raise SafeDockerError(f"doctor found {len(failed)} problem(s)", why=", ".join(failed),
-                              hint="fix the lines marked FAIL above")
+    if any(not check.ok for check in checks):
+        raise doctor_failed(checks)
 
 
 # --- airgap -------------------------------------------------------------------------------
@@ -597,8 +700,10 @@ app.add_typer(airgap_app, name="airgap")
 
 @airgap_app.command("save")
 def airgap_save(
-    images: Annotated[list[str], typer.Argument(help="Images to save (verified first).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write.")],
+    images: Annotated[list[str], typer.Argument(metavar="IMAGE...",
+                                                help="Images to save (verified first).")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="Archive to write.")],
 ) -> None:
     """Write verified images (manifests, configs, signatures, layers) into one archive."""
     from safedocker._docker.binary import real_docker
@@ -613,7 +718,7 @@ def airgap_save(
 
 @airgap_app.command("load")
 def airgap_load(
-    archive: Annotated[Path, typer.Option("-i", "--input",
+    archive: Annotated[Path, typer.Option("-i", "--input", metavar="FILE",
                                           help="Archive from `safe-docker airgap save`.")],
 ) -> None:
     """Verify an archive under local policy, then load a tar rebuilt from what was checked."""
@@ -635,8 +740,10 @@ app.add_typer(trust_root_app, name="trust-root")
 
 
 @trust_root_app.command("show")
-def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def trust_root_show(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+                    ) -> None:
     """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
+    from safedocker._internal.timefmt import age_of
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import show
 
@@ -646,11 +753,12 @@ def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) ->
         return
     for row in rows:
         typer.echo(f"{row['name']}: {row['source']}")
-        typer.echo(f"  newest entry valid from {row['newest_valid_from'] or '-'}"
-                   f"{', file written ' + row['file_mtime'] if row['file_mtime'] else ''}")
+        typer.echo(f"  newest entry: {age_of(row['newest_valid_from'])}"
+                   f"{'; file written ' + age_of(row['file_mtime']) if row['file_mtime'] else ''}")
         for ca in row["certificate_authorities"]:
-            typer.echo(f"  CA   {ca['subject']} ({ca['uri']}) from {ca['valid_from']}"
-                       f" until {ca['valid_until'] or 'open'}")
+            until = f", until {age_of(ca['valid_until'])}" if ca["valid_until"] else ""
+            typer.echo(f"  CA   {ca['subject']} ({ca['uri']}) from {age_of(ca['valid_from'])}"
+                       f"{until}")
         for kind in ("tlogs", "ctlogs"):
             for entry in row[kind]:
                 typer.echo(f"  {kind[:-1]:6}{entry.get('url') or ''} "
@@ -669,8 +777,9 @@ def trust_root_update() -> None:
 
 @trust_root_app.command("import")
 def trust_root_import(
-    file: Path,
-    name: Annotated[str, typer.Option(help="Name, for per-scope roots.")] = "default",
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A trusted_root.json file.")],
+    name: Annotated[str, typer.Option(
+        metavar="NAME", help="Name, for per-scope roots (policy trust_root).")] = "default",
     system: Annotated[bool, typer.Option(
         "--system", help="Install for every user (the system config dir).")] = False,
 ) -> None:
@@ -688,25 +797,38 @@ def trust_root_import(
 
 @policy_app.command("export")
 def policy_export(
-    fmt: Annotated[str, typer.Option("--format",
-                                     help="kyverno | policy-controller | containers-policy")],
-    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="kyverno|policy-controller|containers-policy",
+        help="The target.")],
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", metavar="FILE", help="Write FILE (default: standard output).")]
+    = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Refuse (exit 78) where the target cannot express a check.")]
+    = False,
 ) -> None:
-    """Export the policy for a cluster admission engine or podman/skopeo."""
+    """Export the policy for a cluster admission engine or podman/skopeo.
+
+    The closest policy the target can express: every check it cannot express is named on
+    stderr and, in the YAML formats, as a comment in the output.
+    """
     from safedocker._internal.files import atomic_write
     from safedocker.policy.config import load_config
     from safedocker.policy.export import export_policy
 
-    text = export_policy(load_config(), fmt)
+    exported = export_policy(load_config(), fmt, strict=strict)
+    for gap in exported.gaps:
+        typer.echo(f"safe-docker: warning: {gap.line()}", err=True)
     if output is None:
-        typer.echo(text, nl=False)
+        typer.echo(exported.text, nl=False)
     else:
-        atomic_write(output, text.encode(), 0o644)
+        atomic_write(output, exported.text.encode(), 0o644)
         typer.echo(f"wrote {output}", err=True)
 
 
 @policy_app.command("import")
-def policy_import(file: Path) -> None:
+def policy_import(file: Annotated[Path, typer.Argument(
+        metavar="FILE", help="podman's policy.json.")]) -> None:
     """Import podman's containers-policy.json (sigstoreSigned, reject, insecureAcceptAnything)."""
     from safedocker.policy.containers import import_containers_policy
     from safedocker.policy.paths import paths
@@ -715,7 +837,8 @@ def policy_import(file: Path) -> None:
 
 
 @app.command("shell-init")
-def shell_init(shell: Annotated[str, typer.Argument(help="bash | zsh | fish")]) -> None:
+def shell_init(shell: Annotated[str, typer.Argument(
+        metavar="bash|zsh|fish", help="The shell to integrate with.")]) -> None:
     """Print shell code that routes only pull/run/create through safe-docker.
 
     Use: eval "$(safe-docker shell-init bash)"
@@ -738,13 +861,61 @@ def compose(ctx: typer.Context) -> None:
 # --- entry ---------------------------------------------------------------------------------
 
 
+class _Argument(TyperArgument):
+    """A positional argument shown as docker shows them: ``IMAGE`` in the usage line (not
+    typer's ``{image}``) and in the help, without a ``<str>`` type."""
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.metavar or self.name or ""
+        name = name if self.required else f"[{name}]"
+        return [name if self.nargs == 1 or name.endswith("...") else f"{name}..."]
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def command() -> Any:
+    """The click command tree of the app, with docker-style argument display."""
+    root = typer.main.get_command(app)
+
+    def restyle(node: Any) -> None:
+        for param in getattr(node, "params", []):
+            if type(param) is TyperArgument:
+                param.__class__ = _Argument
+        for sub in getattr(node, "commands", {}).values():
+            restyle(sub)
+
+    restyle(root)
+    return root
+
+
+def usage_line(error: ClickException) -> str:
+    """click's usage error (``Error: Invalid value for '--x': …``) as our one line."""
+    message = error.format_message().strip().rstrip(".")
+    ctx = getattr(error, "ctx", None)
+    where = f"`{ctx.command_path} --help`" if ctx is not None else "`safe-docker --help`"
+    hint = f"see {where}"
+    for marker in (" (Possible options: ", " (Did you mean "):
+        message, found, guesses = message.partition(marker)
+        if found and "," not in guesses:  # one close match; several are difflib's noise
+            hint = f"did you mean {guesses.rstrip(')?')}? {hint}"
+    what, sep, why = message.partition(": ")
+    if not sep or not what.startswith(("Invalid value", "Got unexpected")):
+        what, why = message, ""
+    what = what[:1].lower() + what[1:]
+    return SafeDockerError(what.replace("Error: ", ""), why=why, hint=hint).line()
+
+
 def _run_app(argv: list[str]) -> int:
     try:
-        app(args=argv, prog_name="safe-docker", standalone_mode=False)
+        command().main(args=argv, prog_name="safe-docker", standalone_mode=False)
     except typer.Exit as e:
         return int(e.exit_code)
     except ClickException as e:
-        e.show()
+        if e.format_message().startswith("Usage:"):  # a group without a command: its help
+            e.show()
+        else:
+            sys.stderr.write(usage_line(e) + "\n")
         return int(e.exit_code)
     except typer.Abort:
         sys.stderr.write("safe-docker: aborted\n")

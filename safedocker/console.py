@@ -11,12 +11,19 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._internal import environment
-from safedocker.errors import ExitCode, SafeDockerError
+from safedocker.errors import ExitCode, SafeDockerError, reason_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = logging.getLogger("safedocker")
+
+
+class _LineFormatter(logging.Formatter):
+    """``safe-docker: warning: …``: log lines look like every other message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"safe-docker: {record.levelname.lower()}: {super().format(record)}"
 
 
 def setup_logging(verbosity: int = 0) -> None:
@@ -26,7 +33,7 @@ def setup_logging(verbosity: int = 0) -> None:
     if env_level in ("DEBUG", "INFO", "WARNING", "ERROR"):
         level = getattr(logging, env_level)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("safe-docker: %(levelname)s: %(message)s"))
+    handler.setFormatter(_LineFormatter("%(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
 
@@ -47,8 +54,9 @@ def run_guarded(action: Callable[[], int | None]) -> NoReturn:
     except Exception as e:
         log.debug("internal error", exc_info=True)
         sys.stderr.write(
-            f"safe-docker: internal error \u2014 {e.__class__.__name__}: {e} "
-            "(hint: nothing was run; rerun with SAFE_DOCKER_LOG=debug and report it)\n"
+            f"safe-docker: internal error \u2014 {reason_of(e)} "
+            "(hint: nothing was run; rerun with SAFE_DOCKER_LOG=debug to see where, and "
+            "report it)\n"
         )
         status = ExitCode.REFUSED
     sys.stdout.flush()

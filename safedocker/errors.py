@@ -39,13 +39,17 @@ class SafeDockerError(Exception):
         self.hint = hint
 
     def line(self) -> str:
-        """The one stderr line: ``safe-docker: <what> — <why> (hint: <what to do>)``."""
+        """The one stderr line: ``safe-docker: <what> — <why> (hint: <what to do>)``.
+
+        One line whatever the parts hold: a line break inside one (a library's multi-line
+        message) is shown as a space.
+        """
         text = f"safe-docker: {self.what}"
         if self.why:
             text += f" \u2014 {self.why}"
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text
+        return " ".join(text.splitlines())
 
     def __str__(self) -> str:
         return self.line()
@@ -99,3 +103,28 @@ class DockerNotFound(SafeDockerError):
     """No real docker binary could be found (or only this shim was found)."""
 
     exit_code = ExitCode.NO_DOCKER
+
+
+def reason_of(error: BaseException, fallback: str = "an unexpected failure") -> str:
+    """Why ``error`` happened, in the user's words: never the exception's class name.
+
+    For the ``why`` of a :class:`SafeDockerError` made from a foreign exception: the OS's
+    own text for file and network errors (``No such file or directory``), a plain phrase
+    for the few kinds whose text is meaningless to a user, else the first line of the
+    exception's message, else ``fallback``.
+    """
+    if isinstance(error, UnicodeError):
+        return "not UTF-8 text"
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if isinstance(error, MemoryError):
+        return "too large to hold in memory"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror  # the message names the file already
+    try:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the real error
+        text = ""
+    if not text or text.startswith(("<", "'")):  # a repr, or a KeyError's quoted key
+        return fallback
+    return text[:300]

@@ -83,7 +83,7 @@ _safe_docker() {
     fi
     case $command in
         keys) subcommands='add list remove generate' ;;
-        policy) subcommands='add allow deny remove list check export import' ;;
+        policy) subcommands='add allow deny remove list check schema export import' ;;
         cache) subcommands='list prune export import' ;;
         trust-root) subcommands='show update import' ;;
         airgap) subcommands='save load' ;;

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from safedocker._internal import strictjson
 from safedocker._internal.encoding import b64decode
-from safedocker.errors import ConfigError
+from safedocker.errors import ConfigError, reason_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -78,7 +78,7 @@ def _read_config(path: Path, registry: str) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise _unreadable(registry, f"{path}: {e.strerror or e.__class__.__name__}") from e
+        raise _unreadable(registry, f"{path}: {reason_of(e, 'unreadable')}") from e
     if len(data) > MAX_CONFIG_BYTES:
         raise _unreadable(registry, f"{path} is too large")
     try:

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from safedocker._docker.argv import global_options
 from safedocker._internal import strictjson
-from safedocker.errors import SafeDockerError
+from safedocker.errors import SafeDockerError, reason_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -114,7 +114,7 @@ class DockerCLI:
             raise SafeDockerError(f"docker {args[0]} timed out",
                                   why=f"no answer within {timeout:.0f} s") from e
         except OSError as e:
-            raise SafeDockerError(f"cannot run docker ({self.binary})", why=str(e)) from e
+            raise SafeDockerError(f"cannot run docker ({self.binary})", why=reason_of(e)) from e
         if check and proc.returncode != 0:
             last = ((proc.stderr or "").strip().splitlines() or ["no message"])[-1]
             raise SafeDockerError(f"docker {args[0]} failed", why=last[:500])

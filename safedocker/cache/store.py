@@ -50,7 +50,7 @@ from safedocker.cache.rows import (
     row_blob,
     untrusted,
 )
-from safedocker.errors import CacheError, SafeDockerError
+from safedocker.errors import CacheError, SafeDockerError, reason_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -261,7 +261,7 @@ class Cache:
     def _environment_error(self, e: BaseException) -> CacheError:
         return CacheError(
             f"cannot use the cache at {self._path}",
-            why=str(e) or e.__class__.__name__,
+            why=reason_of(e, "the database failed"),
             hint="check that the cache directory is writable and the disk is not full, "
             "or set SAFE_DOCKER_CACHE_DIR",
         )

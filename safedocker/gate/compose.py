@@ -33,6 +33,7 @@ from safedocker.errors import (
     Refused,
     SafeDockerError,
     UsageError,
+    reason_of,
 )
 from safedocker.gate.handoff import Plan
 from safedocker.policy.model import Action, Mode
@@ -214,7 +215,7 @@ def load_project(compose: Compose, docker: str, args: ComposeArgs,
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=300, check=False)  # noqa: S603
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise DockerNotFound("cannot run compose config", why=str(e)) from e
+        raise DockerNotFound("cannot run compose config", why=reason_of(e)) from e
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise ConfigError("compose cannot read the project",
@@ -239,10 +240,10 @@ def parse_config_output(data: bytes, *, json_output: bool) -> dict[str, Any]:
                                   hint="pip install pyyaml, or install the compose plugin") from e
             project = yaml.safe_load(text)
     except ValueError as e:  # json.JSONDecodeError and yaml.YAMLError's ValueError kin
-        raise ConfigError("cannot parse compose config output", why=str(e)) from e
+        raise ConfigError("cannot parse compose config output", why=reason_of(e)) from e
     except Exception as e:  # yaml.YAMLError is not a ValueError
         if type(e).__module__.startswith("yaml"):
-            raise ConfigError("cannot parse compose config output", why=str(e)) from e
+            raise ConfigError("cannot parse compose config output", why=reason_of(e)) from e
         raise
     if not isinstance(project, dict) or not isinstance(project.get("services", {}), dict):
         raise ConfigError("unexpected compose config output", why="no services table")

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._docker.argv import Invocation, global_options, parse
 from safedocker._internal import environment
-from safedocker._internal.timefmt import stamp_minutes
 from safedocker.cache.store import open_best_effort
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
 from safedocker.gate.handoff import Plan, plan_pinned, plan_unchanged
@@ -89,11 +88,7 @@ def _verified_image_id(invocation: Invocation, verdict: Verdict) -> str | None:
 
 
 def _offline_note(verdict: Verdict) -> None:
-    when = stamp_minutes(verdict.material_time or 0)
-    sys.stderr.write(
-        f"safe-docker: decided offline for {verdict.ref} from signatures cached {when} "
-        "(registry not contacted)\n"
-    )
+    sys.stderr.write(f"safe-docker: {verdict.offline_note()}\n")
 
 
 def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
@@ -149,7 +144,7 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
                 return refuse_or_warn(RegistryUnavailable(
                     f"cannot run {ref} offline",
                     why=f"verified from the cache, but docker has no local copy of {pinned}",
-                    hint="pull it while online, or bring it with `safe-docker save`/`load`"),
+                    hint="pull it while online, or bring it with `safe-docker airgap save`/`airgap load`"),
                     verdict)
         skip_pull = True
     log.info("verified %s as %s", ref, verdict.digest)

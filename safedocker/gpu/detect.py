@@ -106,7 +106,7 @@ def _nvml_text(e: BaseException) -> str:
         text = str(e)
     except Exception:
         text = ""
-    return text or e.__class__.__name__
+    return text or "the NVIDIA library gave no reason"
 
 
 def _query_host(nvml: Any) -> HostGpu:

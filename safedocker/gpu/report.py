@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from safedocker.errors import ExitCode
 from safedocker.gpu.daemon import DaemonGpu, detect_daemon
 from safedocker.gpu.detect import HostGpu, detect_host
 
@@ -17,12 +18,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Check:
-    """One doctor line."""
+    """One doctor line; ``exit_code`` is the status a failure of it stands for."""
 
     name: str
     ok: bool
     detail: str
     hint: str = ""
+    exit_code: int = ExitCode.GPU_UNMET
 
 
 

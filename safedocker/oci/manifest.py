@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from safedocker._internal import strictjson
-from safedocker.errors import RegistryError, SafeDockerError
+from safedocker.errors import RegistryError, SafeDockerError, reason_of
 from safedocker.oci.media import (
     GENERIC_CONTENT_TYPES,
     INDEX_MEDIA_TYPES,
@@ -158,7 +158,7 @@ def parse_manifest(
     try:
         doc = strictjson.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise malformed(where, f"invalid JSON ({e.__class__.__name__})") from e
+        raise malformed(where, f"invalid JSON: {reason_of(e, 'not parseable')}") from e
     if not isinstance(doc, dict):
         raise malformed(where, "manifest is not a JSON object")
     schema = doc.get("schemaVersion")

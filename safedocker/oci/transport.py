@@ -20,7 +20,7 @@ import requests
 import requests.auth
 
 from safedocker import __version__
-from safedocker.errors import RegistryError, RegistryUnavailable, SafeDockerError
+from safedocker.errors import RegistryError, RegistryUnavailable, SafeDockerError, reason_of
 from safedocker.oci.hosts import is_loopback, origin, redact, registry_scheme
 from safedocker.oci.media import ERROR_BODY_MAX, REDIRECTS_MAX
 
@@ -242,5 +242,6 @@ def connection_error(host: str, e: requests.RequestException) -> SafeDockerError
         else:
             why = "connection failed"
     else:
-        return RegistryError(f"cannot talk to {host}", why=e.__class__.__name__)
+        return RegistryError(f"cannot talk to {host}",
+                             why=reason_of(e, "the HTTP request failed"))
     return RegistryUnavailable(f"cannot reach {host}", why=why, hint=NETWORK_HINT)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from safedocker._docker.binary import find_real_docker
 from safedocker._docker.engine import DockerCLI
-from safedocker.errors import SafeDockerError
+from safedocker.errors import ExitCode, SafeDockerError
 from safedocker.gpu.report import Check, doctor_checks
 from safedocker.policy.config import Config, load_config
 
@@ -23,11 +23,51 @@ if TYPE_CHECKING:
 TRUST_ROOT_STALE_DAYS = 180
 
 
+class DoctorFailed(SafeDockerError):
+    """Some checks failed, a configuration check among them (exit 78)."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class _NoDocker(DoctorFailed):
+    exit_code = ExitCode.NO_DOCKER
+
+
+class _DaemonUnavailable(DoctorFailed):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class _GpuUnusable(DoctorFailed):
+    exit_code = ExitCode.GPU_UNMET
+
+
+def doctor_failed(checks: list[Check]) -> DoctorFailed:
+    """The error for failed checks. Its status is a configuration error's (78) when a
+    configuration check failed (the files, keys, policy, roots, permissions safe-docker
+    reads), else that of the first failed check: 127 no docker, 69 daemon, 125 GPU."""
+    failed = [check for check in checks if not check.ok]
+    codes = [check.exit_code for check in failed]
+    kind: type[DoctorFailed] = DoctorFailed
+    if ExitCode.CONFIG not in codes and codes:
+        kind = {ExitCode.NO_DOCKER: _NoDocker, ExitCode.UNAVAILABLE: _DaemonUnavailable,
+                ExitCode.GPU_UNMET: _GpuUnusable}.get(ExitCode(codes[0]), DoctorFailed)
+    return kind(f"doctor found {len(failed)} problem(s)",
+                why=", ".join(check.name for check in failed),
+                hint="fix the lines marked FAIL above")
+
+
+def _detail(error: SafeDockerError) -> str:
+    """An error as a doctor detail: what and why, without the prefix and the hint (the
+    hint is the check's own line)."""
+    return f"{error.what} \u2014 {error.why}" if error.why else error.what
+
+
 def _docker_checks() -> tuple[list[Check], DockerCLI | None]:
     docker = find_real_docker()
     if docker is None:
         return [Check("real docker", False, "no docker on PATH other than safe-docker",
-                      "install the docker CLI or set SAFE_DOCKER_REAL_DOCKER")], None
+                      "install the docker CLI or set SAFE_DOCKER_REAL_DOCKER",
+                      ExitCode.NO_DOCKER)], None
     checks = [Check("real docker", True, docker)]
     engine = DockerCLI(docker)
     try:
@@ -35,7 +75,8 @@ def _docker_checks() -> tuple[list[Check], DockerCLI | None]:
     except SafeDockerError as e:
         ok, detail = False, e.why or e.what
     checks.append(Check("docker daemon", ok, f"engine {detail}" if ok else detail,
-                        "" if ok else "start dockerd, or check DOCKER_HOST / DOCKER_CONTEXT"))
+                        "" if ok else "start dockerd, or check DOCKER_HOST / DOCKER_CONTEXT",
+                        ExitCode.UNAVAILABLE))
     return checks, engine
 
 
@@ -43,7 +84,7 @@ def _trust_checks(where: Paths) -> tuple[list[Check], Config | None]:
     try:
         config = load_config(where)
     except SafeDockerError as e:
-        return [Check("configuration", False, e.line(), e.hint)], None
+        return [Check("configuration", False, _detail(e), e.hint, ExitCode.CONFIG)], None
     checks = [Check("configuration", True,
                     ", ".join(str(f) for f in config.files) or "no config file (defaults)")]
     from safedocker.trust.keystore import load_trusted_keys
@@ -52,11 +93,12 @@ def _trust_checks(where: Paths) -> tuple[list[Check], Config | None]:
         load_trusted_keys(config, sorted(config.keys))
         checks.append(Check("trust store", True, f"{len(config.keys)} key(s), pins match"))
     except SafeDockerError as e:
-        checks.append(Check("trust store", False, e.line(), e.hint))
+        checks.append(Check("trust store", False, _detail(e), e.hint, ExitCode.CONFIG))
     if not config.policy.rules:
         checks.append(Check("policy", False, "no rules: every image is "
                             f"{config.unmatched.value}ed as unmatched",
-                            "add rules with `safe-docker policy add SCOPE --key NAME`"))
+                            "add rules with `safe-docker policy add SCOPE --key NAME`",
+                            ExitCode.CONFIG))
     else:
         checks.append(Check("policy", True, f"{len(config.policy.rules)} rule(s), mode "
                             f"{config.mode.value}, unmatched {config.unmatched.value}"))
@@ -71,7 +113,8 @@ def _trust_root_check(where: Paths) -> Check:
     days = (time.time() - oldest) / 86400
     ok = days <= TRUST_ROOT_STALE_DAYS
     return Check("trusted root", ok, f"{len(roots)} imported root(s), oldest {days:.0f} days",
-                 "" if ok else "refresh with `safe-docker trust-root update` or import a new one")
+                 "" if ok else "refresh with `safe-docker trust-root update` or import a new one",
+                 ExitCode.CONFIG)
 
 
 def _permission_checks(where: Paths, config: Config | None) -> list[Check]:
@@ -94,7 +137,8 @@ def _permission_checks(where: Paths, config: Config | None) -> list[Check]:
         loose.append(f"{system} is not owned by root")
     if loose:
         return [Check("file permissions", False, "; ".join(loose),
-                      "chmod go-w on these; the system files should belong to root")]
+                      "chmod go-w on these; the system files should belong to root",
+                      ExitCode.CONFIG)]
     return [Check("file permissions", True, "trust files are writable by their owner only")]
 
 

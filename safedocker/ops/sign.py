@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from safedocker._internal.encoding import b64encode
-from safedocker.errors import UsageError
+from safedocker.errors import UsageError, reason_of
 from safedocker.oci.client import ManifestNotFound, RegistryClient
 from safedocker.oci.media import OCI_MANIFEST
 from safedocker.reference import Digest, ImageRef, parse_reference
@@ -55,10 +55,16 @@ def sign_image(image: str, key_file: Path, password: bytes, config: Config,
     try:
         pem = key_file.read_bytes()[: MAX_PRIVATE_KEY_BYTES + 1]
     except OSError as e:
-        raise UsageError(f"cannot read key {key_file}", why=e.strerror or str(e)) from e
+        raise UsageError(f"cannot read key {key_file}", why=reason_of(e)) from e
     private_key = load_private_key(pem, password)
     client = RegistryClient(ref.registry, insecure_registries=config.insecure_registries)
-    digest = client.get_manifest(ref.repository, ref.digest or ref.tag_or_default).digest
+    try:
+        digest = client.get_manifest(ref.repository, ref.digest or ref.tag_or_default).digest
+    except ManifestNotFound as e:
+        raise ManifestNotFound(
+            f"cannot sign {ref}", why=f"the registry has no image {ref}",
+            hint=f"push it first (docker push {ref}), or check the name and tag",
+        ) from e
     payload = make_payload(ref.name, digest, dict(annotations or {}) or None)
     signature = b64encode(sign(private_key, payload))
 

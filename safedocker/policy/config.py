@@ -50,6 +50,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_OFFLINE_MAX_AGE = 30 * 86400.0
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+SCHEMA_HINT = "fix the file; `safe-docker policy schema` shows every key and its values"
+_TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -114,14 +116,11 @@ class _Reader:
                 return number
         return None
 
-    def error(self, key: str, why: str, hint: str = "") -> ConfigError:
+    def error(self, key: str, why: str, hint: str = "") -> ConfigKeyError:
         line = self.line_of(key)
         where = f"{self.path}:{line}" if line else str(self.path)
-        return ConfigError(
-            f"invalid configuration in {where}",
-            why=f"{key}: {why}",
-            hint=hint or "fix the file, or see `safe-docker --help` for the schema",
-        )
+        return ConfigKeyError(f"invalid configuration in {where}", key=key, reason=why,
+                              hint=hint or SCHEMA_HINT)
 
     def check_keys(self, table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
         for key in table:
@@ -149,6 +148,15 @@ class _Reader:
         return tuple(value)
 
 
+class ConfigKeyError(ConfigError):
+    """A configuration error at one key (``policy[0].tlog``): file, line, key and why."""
+
+    def __init__(self, what: str, *, key: str, reason: str, hint: str = "") -> None:
+        super().__init__(what, why=f"{key}: {reason}", hint=hint)
+        self.key = key
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class _FileConfig:
     path: Path
@@ -174,11 +182,31 @@ def read_document(path: Path) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"invalid configuration in {path}", why="file is too large")
     try:
-        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
-        return document
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"invalid configuration in {path}", why=str(e),
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"invalid configuration in {path}", why="the file is not UTF-8 text",
                           hint="the file must be valid TOML") from e
+    try:
+        document: dict[str, Any] = tomllib.loads(text)
+        return document
+    except tomllib.TOMLDecodeError as e:
+        raise _toml_error(path, text, e) from e
+
+
+def _toml_error(path: Path, text: str, error: Exception) -> ConfigError:
+    """A TOML syntax error as ``invalid configuration in FILE:LINE — why``."""
+    message = str(error).splitlines()[0] if str(error) else "not valid TOML"
+    found = _TOML_WHERE.search(message)
+    line = str(max(1, len(text.splitlines()))) if found else ""
+    if found and found.group(1):
+        line = found.group(1)
+        message = message[: found.start()] + f" (column {found.group(2)})"
+    elif found:
+        message = message[: found.start()] + " (at the end of the file)"
+    where = f"{path}:{line}" if line else str(path)
+    why = message[:1].lower() + message[1:]
+    return ConfigError(f"invalid configuration in {where}", why=f"not valid TOML: {why}",
+                       hint="fix the file; TOML is described at https://toml.io")
 
 
 def _parse_file(path: Path, keys_dir: Path, origin: str) -> _FileConfig:
@@ -548,15 +576,51 @@ def load_user_document(where: Paths) -> dict[str, Any]:
     return read_document(where.user_config_file)
 
 
+# The command-line option that sets each rule key (`policy add`), for usage errors.
+RULE_OPTIONS = {
+    "scope": "SCOPE", "keys": "--key", "identities": "--identity/--identity-regexp",
+    "annotations": "--annotation",
+}
+
+
+def rule_option(key: str) -> str:
+    """``identities[0].subject_regexp`` → ``--identity/--identity-regexp``, ``tlog`` →
+    ``--tlog``: the option of ``policy add`` that sets a rule key."""
+    head = re.split(r"[.\[]", key, maxsplit=1)[0]
+    return RULE_OPTIONS.get(head, "--" + head.replace("_", "-"))
+
+
 def set_rule(where: Paths, scope: str, rule: Mapping[str, Any]) -> str:
-    """Add or replace the user rule for ``scope``; returns the normalized scope."""
+    """Add or replace the user rule for ``scope``; returns the normalized scope.
+
+    The files as they are are read first: their errors stay configuration errors (exit 78,
+    with their own file and line). What is wrong with the new rule is the command line's
+    fault: a :class:`UsageError` (exit 2) naming the option, and nothing is written.
+    """
+    from safedocker.errors import UsageError
+
     normalized = normalize_scope(scope)
+    current = load_config(where)
+    unknown = [k for k in rule.get("keys", []) if k not in current.keys]
+    if unknown:
+        raise UsageError(f"invalid --key {unknown[0]!r}", why="no trusted key has that name",
+                         hint=f"trust it first with `safe-docker keys add {unknown[0]} FILE`; "
+                              "`safe-docker keys list` shows the names")
     document = load_user_document(where)
     rules = [r for r in document.get("policy", [])
              if normalize_scope(str(r.get("scope", ""))) != normalized]
     rules.append({"scope": scope.strip(), **rule})
     document["policy"] = rules
-    save_user_document(where, document)
+    try:
+        save_user_document(where, document)
+    except ConfigKeyError as e:
+        prefix = f"policy[{len(rules) - 1}]"
+        if e.key != prefix and not e.key.startswith((prefix + ".", prefix + "[")):
+            raise
+        key = e.key[len(prefix) + 1:]
+        raise UsageError(f"invalid {rule_option(key)}", why=e.reason,
+                         hint=e.hint if e.hint != SCHEMA_HINT else
+                         "see `safe-docker policy add --help`") from None
     return normalized
 
 

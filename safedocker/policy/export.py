@@ -1,9 +1,14 @@
 """Policy export to Kyverno, Sigstore policy-controller and containers-policy.json (the
 import of containers-policy.json is :mod:`safedocker.policy.containers`).
 
-Each target has its own matching rules, so an export translates scopes exactly or refuses:
-a rule the target cannot express as strictly as safe-docker enforces it raises
-:class:`UnexportablePolicy` naming the rule and what is missing. Never silently weaker.
+Each target has its own matching rules. An export is the closest policy the target can
+express: every check it cannot express is a :class:`Gap`, named on stderr and, in the YAML
+formats, as a comment at the top of the output (containers-policy.json has no comments:
+podman refuses unknown keys). Where a choice exists the closer policy is the stricter one
+(a threshold becomes "all signers", a digest-only check a repository check, a keyless
+signer the target cannot name drops out of an any-of list, an inexpressible requirement
+becomes ``reject``); where none does, the check is dropped and named. With ``strict`` a
+gap raises :class:`UnexportablePolicy` (exit 78) instead. Never silently weaker.
 
 Semantics the translation relies on:
 
@@ -61,29 +66,83 @@ class UnexportablePolicy(ConfigError):
     """A rule the target format cannot express without weakening it (exit 78)."""
 
 
-def _cannot(fmt: str, rule: Rule | None, what: str, hint: str = "") -> UnexportablePolicy:
-    subject = f"rule {rule.scope!r} ({rule.action.value})" if rule else "the policy"
-    return UnexportablePolicy(
-        f"cannot export {subject} to {fmt}",
-        why=what,
-        hint=hint or "change the rule, or export to another format",
-    )
+@dataclass(frozen=True)
+class Gap:
+    """A check of the policy that the target cannot express, and what the export does."""
+
+    target: str
+    scope: str | None  # the rule's scope; None for the policy as a whole
+    check: str  # what cannot be expressed, in the user's words
+    instead: str  # what the export does instead
+    hint: str = ""
+
+    @property
+    def subject(self) -> str:
+        return f"rule {self.scope!r}" if self.scope is not None else "the policy"
+
+    def line(self) -> str:
+        """``<target> cannot express <check> of rule '<scope>' — <instead> (hint: …)``."""
+        return (f"{self.target} cannot express {self.subject}: {self.check} \u2014 "
+                f"{self.instead} (hint: {self.hint or '--strict refuses instead'})")
+
+    def comment(self) -> str:
+        return f"# - {self.subject}: {self.check}; {self.instead}"
 
 
-def export_policy(config: Config, fmt: str, *, relax_reference: bool = False) -> str:
-    """The policy as a ``fmt`` document (YAML for Kubernetes, JSON for containers-policy).
+class Gaps:
+    """The gaps of one export; with ``strict`` the first one refuses the export."""
 
-    ``relax_reference``: let Kyverno/policy-controller exports drop the check of the signed
-    repository name (they verify the digest only); an explicit opt-in, never the default.
-    """
+    def __init__(self, target: str, *, strict: bool = True) -> None:
+        self.target = target
+        self.strict = strict
+        self.found: list[Gap] = []
+
+    def add(self, rule: Rule | None, check: str, instead: str, hint: str = "") -> None:
+        gap = Gap(self.target, rule.scope if rule else None, check, instead, hint)
+        if self.strict:
+            subject = f"rule {rule.scope!r} ({rule.action.value})" if rule else "the policy"
+            raise UnexportablePolicy(f"cannot export {subject} to {self.target}", why=check,
+                                     hint=hint or "change the rule, export to another format, "
+                                     "or export without --strict (the closest policy)")
+        if gap not in self.found:
+            self.found.append(gap)
+
+
+@dataclass(frozen=True)
+class Exported:
+    """An export's text, and the checks the target cannot express (empty: exact)."""
+
+    text: str
+    gaps: tuple[Gap, ...] = ()
+
+
+def export_policy(config: Config, fmt: str, *, strict: bool = False) -> Exported:
+    """The policy as a ``fmt`` document (YAML for Kubernetes, JSON for containers-policy):
+    the closest the target can express, or, with ``strict``, exact or refused."""
     if fmt == "kyverno":
-        return dump_yaml(kyverno_policy(config, relax_reference=relax_reference))
+        gaps = Gaps(KYVERNO, strict=strict)
+        document = kyverno_policy(config, gaps)
+        return Exported(_notes(gaps, fmt) + dump_yaml(document), tuple(gaps.found))
     if fmt == "policy-controller":
-        return dump_yaml_stream(policy_controller_policies(config,
-                                                           relax_reference=relax_reference))
+        gaps = Gaps(PC, strict=strict)
+        documents = policy_controller_policies(config, gaps)
+        return Exported(_notes(gaps, fmt) + dump_yaml_stream(documents), tuple(gaps.found))
     if fmt == "containers-policy":
-        return json.dumps(containers_policy(config), indent=2) + "\n"
-    raise UsageError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+        gaps = Gaps(CP, strict=strict)
+        data = containers_policy(config, gaps)
+        return Exported(json.dumps(data, indent=2) + "\n", tuple(gaps.found))
+    raise UsageError(f"invalid --format {fmt!r}", why=f"expected {' | '.join(FORMATS)}",
+                     hint="see `safe-docker policy export --help`")
+
+
+def _notes(gaps: Gaps, fmt: str) -> str:
+    """The YAML comment naming every gap (empty when the export is exact)."""
+    if not gaps.found:
+        return ""
+    lines = [f"# Exported by `safe-docker policy export --format {fmt}`. {gaps.target} cannot",
+             "# express these checks of the safe-docker policy:",
+             *(gap.comment() for gap in gaps.found)]
+    return "\n".join(lines) + "\n"
 
 
 # --- YAML output -------------------------------------------------------------------------
@@ -197,49 +256,50 @@ KYVERNO = "Kyverno"
 IMAGE_LISTS = "request.object.spec.[ephemeralContainers, initContainers, containers][]"
 
 
-def kyverno_patterns(rule: Rule) -> list[str]:
-    """``imageReferences`` matching exactly the images ``rule.scope`` covers."""
+def kyverno_patterns(rule: Rule, gaps: Gaps | None = None) -> list[str]:
+    """``imageReferences`` matching the images ``rule.scope`` covers (exactly, or the
+    closest, with a gap)."""
+    gaps = gaps or Gaps(KYVERNO)
     s = shape(rule.scope)
     short = s.short_official
     if s.kind == "all":
         return ["*"]
     if s.kind == "host":
         return [f"{s.name}/*"]
+    if s.kind in ("repo", "beneath") and s.name == "docker.io/library":
+        gaps.add(rule, "official images written without docker.io/library/ (Kyverno names "
+                 "them docker.io/NAME, and no wildcard matches exactly the one-component "
+                 "names)", "only images written docker.io/library/NAME are covered",
+                 hint="list the official repositories you mean one by one")
+        return [f"{s.name}/*"]
     if s.kind == "repo":
-        if s.name == "docker.io/library":
-            raise _cannot(KYVERNO, rule, "Kyverno names official images docker.io/NAME, and "
-                          "no wildcard matches exactly the one-component names",
-                          hint="list the official repositories you mean one by one")
         out = [f"{s.name}:*", f"{s.name}@*", f"{s.name}/*"]
         return out + ([f"{short}:*", f"{short}@*"] if short else [])
     if s.kind == "digest":
         return [f"{s.name}@{s.suffix}"] + ([f"{short}@{s.suffix}"] if short else [])
     if s.kind == "tag":
-        raise _cannot(KYVERNO, rule, "Kyverno matches an image given with a digest by its "
-                      "digest alone (repo@sha256:…), so a tag scope would not cover "
-                      "repo:tag@sha256:…", hint="use a repository scope or a digest scope")
+        gaps.add(rule, "the tag of an image given with a digest (Kyverno matches "
+                 "repo:tag@sha256:… by its digest alone)",
+                 "images given as repo:tag@sha256:… are not covered by this rule",
+                 hint="use a repository scope or a digest scope")
+        return [f"{s.name}:{s.suffix}"] + ([f"{short}:{s.suffix}"] if short else [])
     if s.kind == "beneath":
-        if s.name == "docker.io/library":
-            raise _cannot(KYVERNO, rule, "Kyverno names official images docker.io/NAME, and "
-                          "no wildcard matches exactly the one-component names",
-                          hint="list the official repositories you mean one by one")
         return [f"{s.name}/*"]
-    raise _cannot(KYVERNO, rule, "a '*' inside a path component has no exact Kyverno "
-                  "equivalent (Kyverno's '*' also matches '/')",
-                  hint="use a repository scope or a trailing /* scope")
+    gaps.add(rule, "a '*' inside a path component (Kyverno's '*' also matches '/')",
+             "the rule also covers deeper repositories that match",
+             hint="use a repository scope or a trailing /* scope")
+    return [rule.scope]
 
 
-def _check_reference(fmt: str, rule: Rule, relax_reference: bool) -> None:
-    if relax_reference:
-        return
+def _check_reference(gaps: Gaps, rule: Rule) -> None:
     if not rule.signed_identity.is_default:
-        raise _cannot(fmt, rule, f"signed_identity ({rule.signed_identity.describe()}): {fmt} "
-                      "checks only the signed digest, not the name in the signature",
-                      hint="export with the reference check relaxed, or to containers-policy")
-    if rule.reference is not ReferenceCheck.DIGEST:
-        raise _cannot(fmt, rule, f"reference = {rule.reference.value!r}: {fmt} checks only the "
-                      "signed digest, not the repository named in the signature",
-                      hint='set reference = "digest" on this rule to export it')
+        gaps.add(rule, f"the signed identity ({rule.signed_identity.describe()})",
+                 f"{gaps.target} checks the signed digest only",
+                 hint="export to containers-policy to keep the signed-name check")
+    elif rule.reference is not ReferenceCheck.DIGEST:
+        gaps.add(rule, f"the signed repository name (reference = {rule.reference.value!r})",
+                 f"{gaps.target} checks the signed digest only",
+                 hint='set reference = "digest" on the rule for an exact export')
 
 
 def _tlog_settings(rule: Rule) -> dict[str, Any]:
@@ -292,14 +352,15 @@ def _image_condition(operator: str, patterns: Sequence[str]) -> dict[str, Any]:
             "value": list(patterns)}
 
 
-def kyverno_policy(config: Config, *, relax_reference: bool = False) -> dict[str, Any]:
+def kyverno_policy(config: Config, gaps: Gaps | None = None) -> dict[str, Any]:
     """One ``ClusterPolicy``: a verifyImages rule per verify rule, a deny rule per reject
     rule, and a deny rule for images no rule covers (``unmatched``)."""
+    gaps = gaps or Gaps(KYVERNO)
     rules: list[dict[str, Any]] = []
     covered: list[str] = []
     for group, group_rules in _groups(config):
         indexed = list(enumerate(group_rules))
-        patterns = {index: kyverno_patterns(rule) for index, rule in indexed}
+        patterns = {index: kyverno_patterns(rule, gaps) for index, rule in indexed}
         for index, rule in indexed:
             mine = patterns[index]
             skip = [p for other in indexed if other[0] != index
@@ -308,7 +369,7 @@ def kyverno_policy(config: Config, *, relax_reference: bool = False) -> dict[str
             skip = list(dict.fromkeys(skip))
             name = f"{group}-{index}-{rule.action.value}"
             if rule.action is Action.VERIFY:
-                _check_reference(KYVERNO, rule, relax_reference)
+                _check_reference(gaps, rule)
                 verify: dict[str, Any] = {"imageReferences": mine}
                 if skip:
                     verify["skipImageReferences"] = skip
@@ -359,7 +420,7 @@ def _pc_name(name: str) -> str:
         name == "docker.io" or name.startswith("docker.io/")) else name
 
 
-def policy_controller_globs(rule: Rule) -> list[str]:
+def policy_controller_globs(rule: Rule, gaps: Gaps | None = None) -> list[str]:
     """``spec.images[].glob`` values matching exactly the images ``rule.scope`` covers."""
     s = shape(rule.scope)
     name = _pc_name(s.name)
@@ -377,7 +438,7 @@ def policy_controller_globs(rule: Rule) -> list[str]:
         return [f"{name}/**"]
     glob = _pc_name(rule.scope)
     if "**" in glob:  # pragma: no cover - normalize_scope keeps '**' only in odd scopes
-        raise _cannot(PC, rule, "'**' in a scope")
+        (gaps or Gaps(PC)).add(rule, "'**' in a scope", "exported as policy-controller reads it")
     return [glob, f"{glob}:**", f"{glob}@**"]
 
 
@@ -409,52 +470,55 @@ def _dns_label(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
 
 
-def policy_controller_policies(config: Config, *, relax_reference: bool = False,
+def policy_controller_policies(config: Config, gaps: Gaps | None = None, *,
                                namespace: str = "cosign-system") -> list[dict[str, Any]]:
     """``ClusterImagePolicy`` objects (and the ``no-match-policy`` ConfigMap)."""
+    gaps = gaps or Gaps(PC)
     docs: list[dict[str, Any]] = []
     if config.policy.locked and config.policy.user_rules and config.unmatched is Unmatched.REJECT \
             and not any(r.scope == "*" for r in config.policy.system_rules):
-        raise _cannot(PC, None, "a locked system policy rejects images no system rule covers, "
-                      "even where a user rule matches; policy-controller's no-match policy "
-                      "applies only where no policy matches",
-                      hint="add a system rule for '*'")
+        gaps.add(None, "the lock's rejection of images no system rule covers, where a user "
+                 "rule matches (policy-controller's no-match policy applies only where no "
+                 "policy matches)", "such images get the user rule alone",
+                 hint="add a system rule for '*'")
     for group, group_rules in _groups(config):
         indexed = list(enumerate(group_rules))
-        globs = {index: policy_controller_globs(rule) for index, rule in indexed}
+        globs = {index: policy_controller_globs(rule, gaps) for index, rule in indexed}
         for index, rule in indexed:
             for other in indexed:
                 if (other[0] != index and _precedes(other, (index, rule))
                         and rule.action is not Action.ACCEPT
                         and _requirements(other[1]) != _requirements(rule)
                         and _overlap(kyverno_like(globs[other[0]]), kyverno_like(globs[index]))):
-                    raise _cannot(PC, rule, f"it covers the more specific scope "
-                                  f"{other[1].scope!r}, and policy-controller applies every "
-                                  "matching policy (no exclusions), so this rule would also "
-                                  f"apply to {other[1].scope!r}",
-                                  hint="give both rules the same requirements, or split "
-                                  "the broader scope")
+                    gaps.add(rule, f"that the more specific scope {other[1].scope!r} is "
+                             "governed by its own rule alone (policy-controller applies every "
+                             "matching policy)",
+                             f"images of {other[1].scope!r} must satisfy both rules",
+                             hint="give both rules the same requirements, or split the "
+                             "broader scope")
             base = f"{POLICY_NAME}-{group}-{index}-{_dns_label(rule.scope) or 'all'}"
             images = [{"glob": glob} for glob in globs[index]]
             if rule.action is not Action.VERIFY:
                 action = "pass" if rule.action is Action.ACCEPT else "fail"
                 docs.append(_cip(base, images, [{"name": action, "static": {"action": action}}]))
                 continue
-            _check_reference(PC, rule, relax_reference)
+            _check_reference(gaps, rule)
             if rule.annotations:
-                raise _cannot(PC, rule, "policy-controller authorities cannot require signed "
-                              "annotations without a CUE/Rego policy")
+                gaps.add(rule, "the signed annotations "
+                         f"{', '.join(sorted(rule.annotations))} (authorities cannot require "
+                         "them without a CUE/Rego policy)", "exported without that check")
             authorities = _pc_authorities(config, rule)
             if rule.threshold == 1:
                 docs.append(_cip(base, images, authorities))
-            elif rule.threshold == len(authorities):
+            else:
+                if rule.threshold != len(authorities):
+                    gaps.add(rule, f"threshold {rule.threshold} of {len(authorities)} signers "
+                             "(needs a CUE/Rego policy: one authority passes a policy)",
+                             f"exported as all {len(authorities)} signers",
+                             hint="use threshold 1, or list exactly as many signers")
                 # Every matching ClusterImagePolicy must pass: one per signer is an AND.
                 docs.extend(_cip(f"{base}-{number}", images, [authority])
                             for number, authority in enumerate(authorities))
-            else:
-                raise _cannot(PC, rule, f"threshold {rule.threshold} of {len(authorities)} "
-                              "signers needs a CUE/Rego policy (one authority passes a policy)",
-                              hint="use threshold 1, or list exactly as many signers")
     no_match = {Unmatched.REJECT: "deny", Unmatched.WARN: "warn", Unmatched.ACCEPT: "allow"}
     docs.append({
         "apiVersion": "v1",
@@ -487,8 +551,10 @@ WILDCARD_DOMAIN = re.compile(r"^\*\.[A-Za-z0-9.-]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
-def containers_scope(rule: Rule, config: Config) -> str:
-    """The ``transports.docker`` key for ``rule.scope`` ("" for the default)."""
+def containers_scope(rule: Rule, config: Config, gaps: Gaps | None = None) -> str | None:
+    """The ``transports.docker`` key for ``rule.scope`` ("" for the default), or None when
+    containers-policy has no scope for it (the rule is left out, with a gap)."""
+    gaps = gaps or Gaps(CP)
     s = shape(rule.scope)
     if s.kind == "all":
         return ""
@@ -502,17 +568,18 @@ def containers_scope(rule: Rule, config: Config) -> str:
         if "/" not in s.name:
             return s.name  # a host scope covers everything beneath the host
         # containers-policy's namespace scope also covers a repository named exactly like
-        # the namespace; that is fine unless safe-docker would treat that one more strictly.
-        _check_bare_repository(rule, s.name, config)
+        # the namespace; that is fine unless safe-docker would treat that one differently.
+        _check_bare_repository(rule, s.name, config, gaps)
         return s.name
     if s.kind == "glob" and rule.scope.endswith("/*") and WILDCARD_DOMAIN.match(rule.scope[:-2]):
         return rule.scope[:-2]
-    raise _cannot(CP, rule, "containers-policy scopes are not globs (only a leading *. in a "
-                  "host, for every image beneath it)",
-                  hint="use a host, repository, namespace, tag or digest scope")
+    gaps.add(rule, "its scope (containers-policy scopes are not globs, except a leading *. "
+             "in a host)", "the rule is left out: its images get the default requirement",
+             hint="use a host, repository, namespace, tag or digest scope")
+    return None
 
 
-def _check_bare_repository(rule: Rule, name: str, config: Config) -> None:
+def _check_bare_repository(rule: Rule, name: str, config: Config, gaps: Gaps) -> None:
     from safedocker.reference import parse_reference
 
     if rule.action is Action.REJECT:
@@ -524,42 +591,49 @@ def _check_bare_repository(rule: Rule, name: str, config: Config) -> None:
         return
     if len(decision.rules) == 1 and _requirements(decision.rules[0]) == _requirements(rule):
         return
-    raise _cannot(CP, rule, f"the containers-policy scope {name!r} would also cover the "
-                  f"repository {name!r} itself, which safe-docker treats more strictly "
-                  f"({decision.explain()})", hint=f"add a rule for {name!r} with the same "
-                  "requirements, or use repository scopes")
+    gaps.add(rule, f"that it does not cover the repository {name!r} itself (the "
+             f"containers-policy scope {name!r} is both; safe-docker: "
+             f"{decision.explain()})", f"the repository {name!r} gets this rule's requirements",
+             hint=f"add a rule for {name!r} with the same requirements, or use repository "
+             "scopes")
 
 
-def _rekor_data(config: Config, rule: Rule) -> dict[str, Any]:
+def _rekor_data(config: Config, rule: Rule, gaps: Gaps) -> dict[str, Any]:
     if not config.rekor_keys:
-        raise _cannot(CP, rule, "tlog = 'required' needs a Rekor public key, and the "
-                      "configuration lists no rekor_keys",
-                      hint="add the Rekor key with `safe-docker keys add` and list it in "
-                      "rekor_keys")
+        gaps.add(rule, "tlog = 'required' without rekor_keys (containers-policy needs the "
+                 "Rekor public key)", "exported without the transparency-log requirement",
+                 hint="add the Rekor key with `safe-docker keys add` and list it in rekor_keys")
+        return {}
     pems = _pems(config, config.rekor_keys)
     if len(pems) == 1:
         return {"rekorPublicKeyData": b64encode(next(iter(pems.values())).encode())}
     return {"rekorPublicKeyDatas": [b64encode(pem.encode()) for pem in pems.values()]}
 
 
-def _fulcio_requirement(config: Config, rule: Rule, identity: Identity,
-                        identity_rule: dict[str, str]) -> dict[str, Any]:
+def _fulcio_problem(identity: Identity) -> str:
+    """Why containers-policy cannot name this keyless signer ("" when it can)."""
     if identity.issuer is None or identity.subject is None:
-        raise _cannot(CP, rule, "containers-policy fulcio requirements take an exact issuer "
-                      "and subject, not regular expressions")
+        return ("containers-policy fulcio requirements take an exact issuer and subject, "
+                "not regular expressions")
     if not _EMAIL.match(identity.subject):
-        raise _cannot(CP, rule, f"containers-policy fulcio matches only e-mail subjects "
-                      f"(subjectEmail); {identity.subject!r} is not one")
+        return (f"containers-policy fulcio matches only e-mail subjects (subjectEmail); "
+                f"{identity.subject!r} is not one")
+    return ""
+
+
+def _fulcio_requirement(config: Config, rule: Rule, identity: Identity,
+                        identity_rule: dict[str, str], gaps: Gaps) -> dict[str, Any]:
     from cryptography.hazmat.primitives import serialization
 
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import trust_root
 
+    assert identity.issuer is not None and identity.subject is not None  # noqa: S101
     root = trust_root(paths())
     ca_pem = b"".join(cert.public_bytes(serialization.Encoding.PEM)
                       for ca in root.certificate_authorities for cert in ca.chain)
     if config.rekor_keys:
-        rekor = _rekor_data(config, rule)
+        rekor = _rekor_data(config, rule, gaps)
     else:
         rekor = {"rekorPublicKeyData": b64encode(b"".join(log.key.pem for log in root.tlogs[:1]))}
     return {"type": "sigstoreSigned",
@@ -568,42 +642,60 @@ def _fulcio_requirement(config: Config, rule: Rule, identity: Identity,
             **rekor, "signedIdentity": identity_rule}
 
 
-def _containers_requirements(config: Config, rule: Rule) -> list[dict[str, Any]]:
+def _containers_requirements(config: Config, rule: Rule, gaps: Gaps) -> list[dict[str, Any]]:
     if rule.action is Action.REJECT:
         return [{"type": "reject"}]
     if rule.action is Action.ACCEPT:
         return [{"type": "insecureAcceptAnything"}]
     if rule.annotations:
-        raise _cannot(CP, rule, "containers-policy cannot require signed annotations")
+        gaps.add(rule, f"the signed annotations {', '.join(sorted(rule.annotations))} "
+                 "(containers-policy cannot require annotations)", "exported without that check")
     if rule.signatures_repository is not None:
-        raise _cannot(CP, rule, f"signatures_repository = {rule.signatures_repository!r}: "
-                      "containers/image reads sigstore signatures from the image's own "
-                      "repository only")
-    identity_rule = _containers_identity(rule)
-    rekor = _rekor_data(config, rule) if rule.tlog is Tlog.REQUIRED else {}
+        gaps.add(rule, f"signatures_repository = {rule.signatures_repository!r} "
+                 "(containers/image reads sigstore signatures from the image's own repository "
+                 "only)", "podman finds no signature there and refuses these images, stricter")
+    identity_rule = _containers_identity(rule, gaps)
+    rekor = _rekor_data(config, rule, gaps) if rule.tlog is Tlog.REQUIRED else {}
     pems = _pems(config, rule.keys)
     signers = len(pems) + len(rule.identities)
+    identities = []
+    for identity in rule.identities:
+        problem = _fulcio_problem(identity)
+        if not problem:
+            identities.append(identity)
+        elif rule.threshold == 1 and signers > 1:
+            gaps.add(rule, f"the keyless signer {identity.describe()} ({problem})",
+                     "that signer is left out (the others still sign), stricter")
+        else:
+            gaps.add(rule, f"the keyless signer {identity.describe()} ({problem})",
+                     "the scope is exported as reject, stricter")
+            return [{"type": "reject"}]
 
     def key_requirement(datas: list[str]) -> dict[str, Any]:
         keys: dict[str, Any] = ({"keyData": datas[0]} if len(datas) == 1
                                 else {"keyDatas": datas})
         return {"type": "sigstoreSigned", **keys, **rekor, "signedIdentity": identity_rule}
 
+    def fulcio(identity: Identity) -> dict[str, Any]:
+        return _fulcio_requirement(config, rule, identity, identity_rule, gaps)
+
     encoded = [b64encode(pem.encode()) for pem in pems.values()]
-    if rule.threshold == 1 and not rule.identities:
+    if not encoded and not identities:
+        return [{"type": "reject"}]  # every signer was left out above
+    if rule.threshold == 1 and not identities:
         return [key_requirement(encoded)]  # keyDatas: any one of the keys
-    if rule.threshold == 1 and signers == 1:
-        return [_fulcio_requirement(config, rule, rule.identities[0], identity_rule)]
-    if rule.threshold == signers:  # requirements are ANDed: one per signer
-        return ([key_requirement([data]) for data in encoded]
-                + [_fulcio_requirement(config, rule, identity, identity_rule)
-                   for identity in rule.identities])
-    raise _cannot(CP, rule, f"threshold {rule.threshold} of {signers} signers: containers-"
-                  "policy ANDs requirements (all signers) or lists keys of which one suffices",
-                  hint="use threshold 1 with keys only, or a threshold equal to the signers")
+    if rule.threshold == 1 and not encoded and len(identities) == 1:
+        return [fulcio(identities[0])]
+    if rule.threshold != signers:
+        gaps.add(rule, f"threshold {rule.threshold} of {signers} signers (containers-policy "
+                 "ANDs requirements, or lists keys of which one suffices)",
+                 f"exported as all {len(encoded) + len(identities)} signers, stricter",
+                 hint="use threshold 1 with keys only, or a threshold equal to the signers")
+    # Requirements are ANDed: one per signer.
+    return [key_requirement([data]) for data in encoded] + [fulcio(i) for i in identities]
 
 
-def _containers_identity(rule: Rule) -> dict[str, str]:
+def _containers_identity(rule: Rule, gaps: Gaps) -> dict[str, str]:
     """The signedIdentity that is as strict as the rule's reference check, or stricter."""
     signed = rule.signed_identity
     if signed.exact_reference is not None:
@@ -612,50 +704,64 @@ def _containers_identity(rule: Rule) -> dict[str, str]:
         return {"type": "exactRepository", "dockerRepository": signed.exact_repository}
     if signed.remaps:
         remap = signed.remaps[0]
-        if len(signed.remaps) > 1 or remap.signed_prefix is None:
-            raise _cannot(CP, rule, f"signed_identity ({signed.describe()}): remapIdentity "
-                          "takes one plain prefix, not several or a regexp")
-        # podman then requires the remapped name (and by tag, the tag): never looser.
-        return {"type": "remapIdentity", "prefix": remap.prefix,
-                "signedPrefix": remap.signed_prefix}
+        if len(signed.remaps) == 1 and remap.signed_prefix is not None:
+            # podman then requires the remapped name (and by tag, the tag): never looser.
+            return {"type": "remapIdentity", "prefix": remap.prefix,
+                    "signedPrefix": remap.signed_prefix}
+        gaps.add(rule, f"signed_identity ({signed.describe()}): remapIdentity takes one plain "
+                 "prefix, not several or a regexp",
+                 "exported as matchRepository (the signed name must be the pulled one), stricter")
+        return {"type": "matchRepository"}
     if rule.reference is ReferenceCheck.DIGEST:
-        raise _cannot(CP, rule, "reference = 'digest' (signed name ignored) has no "
-                      "containers-policy signedIdentity",
-                      hint='set reference = "repository" (matchRepository)')
+        gaps.add(rule, "reference = 'digest' (containers-policy always checks the signed "
+                 "name)", "exported as reference = 'repository' (matchRepository), stricter",
+                 hint='set reference = "repository" for an exact export')
     return {"type": "matchExact" if rule.reference is ReferenceCheck.EXACT
             else "matchRepository"}
 
 
-def containers_policy(config: Config) -> dict[str, Any]:
+def containers_policy(config: Config, gaps: Gaps | None = None) -> dict[str, Any]:
     """``policy.json`` for podman, skopeo, buildah and CRI-O (containers/image)."""
+    gaps = gaps or Gaps(CP)
     if config.policy.locked and config.policy.user_rules:
-        raise _cannot(CP, None, "a locked system policy applies both the system and the user "
-                      "rule for an image; containers-policy applies one scope")
+        gaps.add(None, "the lock (both the system and the user rule apply to an image; "
+                 "containers-policy applies one scope)",
+                 "each scope gets its own rule, the system's where both name it")
     default: list[dict[str, Any]] | None = None
     scopes: dict[str, list[dict[str, Any]]] = {}
     owners: dict[str, Rule] = {}
     for rule in config.policy.rules:
-        key = containers_scope(rule, config)
-        requirements = _containers_requirements(config, rule)
+        key = containers_scope(rule, config, gaps)
+        if key is None:
+            continue
+        # The same scope twice (system and user file): the later rule wins, as in
+        # safe-docker, unless the lock ANDs them (noted above).
+        if key in owners and (owners[key].scope != rule.scope or config.policy.locked):
+            gaps.add(rule, f"its own scope (it maps to the same containers-policy scope "
+                     f"{key!r} as rule {owners[key].scope!r})",
+                     f"rule {owners[key].scope!r} is exported for {key!r}")
+            continue
+        owners[key] = rule
+        requirements = _containers_requirements(config, rule, gaps)
         if key == "":
             default = requirements
-            continue
-        if key in owners and owners[key].scope != rule.scope:
-            raise _cannot(CP, rule, f"it maps to the same containers-policy scope {key!r} as "
-                          f"rule {owners[key].scope!r}")
-        owners[key] = rule
-        scopes[key] = requirements
+        else:
+            scopes[key] = requirements
     if default is None:
         if config.unmatched is Unmatched.WARN:
-            raise _cannot(CP, None, "unmatched = 'warn' has no containers-policy equivalent",
-                          hint="set unmatched to reject or accept")
-        default = ([{"type": "reject"}] if config.unmatched is Unmatched.REJECT
-                   else [{"type": "insecureAcceptAnything"}])
+            gaps.add(None, "unmatched = 'warn' (containers-policy has no warning)",
+                     "images no scope covers are rejected, stricter",
+                     hint="set unmatched to reject or accept")
+        default = ([{"type": "insecureAcceptAnything"}] if config.unmatched is Unmatched.ACCEPT
+                   else [{"type": "reject"}])
     return {"default": default, "transports": {"docker": dict(sorted(scopes.items()))}}
 
 
 __all__ = [
     "FORMATS",
+    "Exported",
+    "Gap",
+    "Gaps",
     "UnexportablePolicy",
     "containers_policy",
     "export_policy",

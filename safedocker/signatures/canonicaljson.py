@@ -71,7 +71,7 @@ def _encode(value: object, out: list[str]) -> None:
             _encode(item, out)
         out.append("]")
     else:
-        raise ValueError(f"cannot canonicalize {type(value).__name__}")
+        raise ValueError(f"cannot canonicalize {value!r:.40}: not a JSON value")
 
 
 def canonicalize(value: object) -> bytes:

@@ -203,7 +203,7 @@ def _signing_key(der: bytes) -> SigningKey:
         raise _bad("the decrypted key is not a PKCS#8 private key") from e
     if isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
         return key
-    raise _bad(f"unsupported key type {type(key).__name__}")
+    raise _bad("unsupported key type (use ECDSA, RSA or Ed25519)")
 
 
 _CURVE_HASH: dict[str, type[hashes.HashAlgorithm]] = {

@@ -141,11 +141,17 @@ def load_public_key(pem: bytes, name: str) -> PublicKey:
         )
     try:
         key = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+    except UnsupportedAlgorithm as e:
+        raise ConfigError(
+            f"key {name!r} has an unsupported type",
+            why="its algorithm is not one safe-docker verifies",
+            hint="use ECDSA (P-256/384/521), RSA or Ed25519",
+        ) from e
+    except (ValueError, TypeError) as e:
         raise ConfigError(
             f"key {name!r} is not a PEM public key",
-            why=type(e).__name__,
-            hint="expected a file starting with -----BEGIN PUBLIC KEY-----",
+            why="no valid -----BEGIN PUBLIC KEY----- block in the file",
+            hint="use the .pub file cosign or openssl wrote (openssl pkey -pubout)",
         ) from e
     checked = _supported(key, name)
     fingerprint = fingerprint_der(spki_der(checked))
@@ -173,7 +179,7 @@ def _supported(key: object, name: str) -> VerifyingKey:
         return key
     raise ConfigError(
         f"key {name!r} has an unsupported type",
-        why=type(key).__name__,
+        why="it is neither ECDSA, RSA nor Ed25519",
         hint="use ECDSA (P-256/384/521), RSA or Ed25519",
     )
 

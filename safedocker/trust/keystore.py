@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safedocker._internal.files import atomic_write
-from safedocker.errors import ConfigError, RegistryUnavailable, UsageError
+from safedocker.errors import ConfigError, RegistryUnavailable, UsageError, reason_of
 from safedocker.policy.config import (
     KEY_NAME_RE,
     Config,
@@ -56,7 +56,7 @@ def fetch_key_text(source: str) -> bytes:
                 data = response.raw.read(MAX_KEY_BYTES + 1, decode_content=True)
         except requests.RequestException as e:
             raise RegistryUnavailable(f"cannot fetch key from {source}",
-                                      why=e.__class__.__name__,
+                                      why=reason_of(e, "the download failed"),
                                       hint="check the URL and the network") from e
     else:
         try:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from safedocker._internal.encoding import b64decode, b64encode
 from safedocker._internal.strictjson import loads_strict
-from safedocker.errors import ConfigError, VerificationError
+from safedocker.errors import ConfigError, VerificationError, reason_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -297,7 +297,7 @@ def load_trust_root(path: Path | str, *, name: str | None = None) -> TrustRoot:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise ConfigError(f"cannot read trust root {path}", why=type(e).__name__) from e
+        raise ConfigError(f"cannot read trust root {path}", why=reason_of(e)) from e
     return parse_trust_root(raw, name=name or path.stem, source=str(path))
 
 
@@ -312,7 +312,7 @@ def embedded_trust_root_bytes() -> bytes:
     except (ModuleNotFoundError, FileNotFoundError, OSError) as e:
         raise ConfigError(
             "the embedded Sigstore trust root is missing",
-            why=type(e).__name__,
+            why=reason_of(e, "not in the installed sigstore package"),
             hint="reinstall safe-docker, or import one with safe-docker trust-root import",
         ) from e
 
@@ -368,7 +368,8 @@ def check_with_sigstore(raw: bytes, source: str) -> None:
 
         SigstoreTrustedRoot(InnerTrustedRoot.from_json(raw))
     except Exception as e:  # sigstore raises pydantic and its own errors
-        raise _bad(source, f"sigstore-python refuses it ({type(e).__name__})") from e
+        raise _bad(source, f"sigstore-python refuses it: {reason_of(e, 'not a trusted root')}"
+                   ) from e
 
 
 def import_trust_root(where: Paths, file: Path | str, name: str = DEFAULT_NAME, *,
@@ -406,7 +407,7 @@ def update_trust_root(where: Paths, tuf_url: str = EMBEDDED_TUF_URL) -> TrustRoo
     except (SigstoreError, OSError) as e:
         raise RegistryUnavailable(
             f"cannot refresh the Sigstore trust root from {tuf_url}",
-            why=type(e).__name__,
+            why=reason_of(e, "the TUF update failed"),
             hint="check the network; the current trust root stays in use",
         ) from e
     target = trust_root_path(where, DEFAULT_NAME)

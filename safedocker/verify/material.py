@@ -23,6 +23,7 @@ from safedocker.errors import SafeDockerError, VerificationError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from safedocker.cache.store import Cache
     from safedocker.oci.client import RegistryReader
     from safedocker.oci.manifest import Descriptor, Referrers
     from safedocker.reference import Digest
@@ -106,8 +107,9 @@ class SignatureMaterial:
                 sig_referrers=tuple(b64decode(m) for m in obj.get("sig_referrers", [])),
             )
         except (ValueError, KeyError, TypeError, AttributeError, SafeDockerError) as e:
-            raise VerificationError("cached signature material is unreadable",
-                                    hint="run online once, or `safe-docker cache prune`") from e
+            raise VerificationError(
+                "cached signature material is unreadable",
+                hint="run online once, or `safe-docker cache prune --all`") from e
 
     def signatures(self) -> tuple[list[tuple[ClaimFormat, CosignSignature]], list[str]]:
         """The cosign signatures in this material (`.sig` layers, then OCI 1.1 referrer
@@ -271,3 +273,21 @@ def _fetch_one(client: RegistryReader, repository: str, digest: Digest, desc: De
         return BundleCandidate(desc.digest, media, b"", source, error=e.why)
     except (ManifestNotFound, BlobNotFound) as e:
         return BundleCandidate(desc.digest, media, b"", source, error=e.what)
+
+
+def cached_signatures(cache: Cache, name: str, digest: Digest) -> int | None:
+    """How many signatures the cached material for ``name@digest`` holds (``.sig`` layers
+    and bundles), 0 when none were found there, None when nothing usable is cached."""
+    from safedocker.cache.store import recall
+
+    record = recall(cache, lambda c: c.get_material(name, digest, MATERIAL_KIND_COSIGN))
+    if record is None:
+        return None
+    try:
+        material = SignatureMaterial.from_bytes(record.data)
+        manifest: Any = ({} if material.sig_manifest is None
+                         else strictjson.loads(material.sig_manifest))
+    except VerificationError:
+        return None
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    return (len(layers) if isinstance(layers, list) else 0) + len(material.bundles)

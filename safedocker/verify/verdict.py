@@ -54,6 +54,7 @@ class Verdict:
     offline: bool = False
     decided_at: float = field(default_factory=time.time)
     material_time: float | None = None  # when the material used offline was fetched
+    offline_cause: str = ""  # why offline: SAFE_DOCKER_OFFLINE=1, or the registry's failure
 
     @property
     def rule(self) -> Rule | None:
@@ -62,6 +63,18 @@ class Verdict:
     @property
     def pinned(self) -> str | None:
         return self.ref.pinned(self.digest) if self.digest else None
+
+    def offline_note(self) -> str:
+        """The note for a decision made from the cache (printed after ``safe-docker: ``).
+
+        Says whether the registry was contacted: not at all (SAFE_DOCKER_OFFLINE=1), or
+        tried and unreachable; the time in :func:`~safedocker._internal.timefmt.stamp`'s form.
+        """
+        from safedocker._internal.timefmt import stamp
+
+        cause = self.offline_cause or "registry not contacted"
+        return (f"decided offline for {self.ref} from signatures cached "
+                f"{stamp(self.material_time)} ({cause})")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +85,7 @@ class Verdict:
             "accepted": self.accepted,
             "warned": self.warned,
             "offline": self.offline,
+            "offline_cause": self.offline_cause or None,
             "rules": [
                 {"scope": r.scope, "action": r.action.value, "source": r.source}
                 for r in self.decision.rules

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from safedocker.cache.store import recall, remember
@@ -125,14 +125,18 @@ class Verifier:
                 return Verdict(ref, decision, accepted=True, digest=ref.digest)
             case Action.VERIFY:
                 if self.offline:
-                    return self._verify_offline(ref, decision, cause="SAFE_DOCKER_OFFLINE=1")
+                    return replace(
+                        self._verify_offline(ref, decision, cause="SAFE_DOCKER_OFFLINE=1"),
+                        offline_cause="SAFE_DOCKER_OFFLINE=1: registry not contacted")
                 try:
                     return self._verify_online(ref, decision)
                 except RegistryUnavailable as e:
                     # Only a network failure falls back; a bad signature or a registry
                     # that answered with bad data is a refusal, never "offline".
                     log.info("registry unreachable (%s); deciding from the cache", e.why)
-                    return self._verify_offline(ref, decision, cause=e.what, error=e)
+                    verdict = self._verify_offline(ref, decision, cause=e.what, error=e)
+                    return replace(verdict, offline_cause=f"registry unreachable: {e.what}"
+                                   + (f", {e.why}" if e.why else ""))
 
     def _unmatched(self, ref: ImageRef, decision: Decision) -> Verdict:
         match decision.unmatched:
@@ -247,7 +251,7 @@ class Verifier:
                 f"cannot verify {ref}: {cause}",
                 why=f"no usable offline record: {why}",
                 hint="verify it once while online, or bring the material with "
-                     "`safe-docker cache import` / `safe-docker load`",
+                     "`safe-docker cache import` / `safe-docker airgap load`",
             )
 
         if self.cache is None:

@@ -124,13 +124,52 @@ def test_exported_containers_policy_decides_like_safe_docker_in_skopeo(
 def test_kubernetes_exports_say_what_they_cannot_express(
         world: World, images: tuple[SafeDocker, Path, dict[str, Image]]) -> None:
     home, _keys, _made = images
-    _ok(home, "policy", "add", f"{world.registry}/xchg/team", "--key", "demo")
-    result = home("policy", "export", "--format", "kyverno")
-    assert result.exit_code == 78
-    assert "checks only the signed digest" in result.stderr
-    assert result.stdout == ""
+    _ok(home, "policy", "add", f"{world.registry}/xchg/team", "--key", "demo")  # defaults
+    for fmt in ("kyverno", "policy-controller"):
+        result = home("policy", "export", "--format", fmt)
+        assert result.exit_code == 0, result.stderr
+        target = "Kyverno" if fmt == "kyverno" else fmt
+        warnings = result.stderr.splitlines()
+        assert all(w.startswith(f"safe-docker: warning: {target} cannot express ")
+                   for w in warnings), warnings
+        assert any(w.startswith(f"safe-docker: warning: {target} cannot express rule "
+                                f"'{world.registry}/xchg/team': the signed repository name")
+                   for w in warnings), warnings
+        assert "# - rule" in result.stdout and "signed digest only" in result.stdout
+        strict = home("policy", "export", "--format", fmt, "--strict")
+        assert strict.exit_code == 78
+        assert "the signed repository name" in strict.stderr
+        assert strict.stdout == ""
     result = home("policy", "export", "--format", "rego")
     assert result.exit_code == 2
+    assert result.stderr.startswith("safe-docker: invalid --format 'rego' — expected kyverno")
+
+
+def test_containers_policy_round_trip_verifies_the_same_images(
+        world: World, images: tuple[SafeDocker, Path, dict[str, Image]],
+        tmp_path: Path) -> None:
+    """containers-policy export → `policy import` in a fresh config → the same images are
+    accepted and refused, for real (pulls from the registry)."""
+    home, _keys, made = images
+    reg = world.registry
+    _ok(home, "policy", "add", f"{reg}/xchg/team", "--key", "demo")
+    _ok(home, "policy", "deny", f"{reg}/xchg/team/blocked")
+    _ok(home, "policy", "allow", f"{reg}/xchg/open")
+    policy = tmp_path / "exported.json"
+    exported = home("policy", "export", "--format", "containers-policy", "--strict", "-o",
+                    str(policy))
+    assert exported.exit_code == 0, exported.stderr
+    fresh = SafeDocker(world=world, home=tmp_path / "round-trip")
+    fresh.home.mkdir()
+    assert "imported 3 rule(s)" in _ok(fresh, "policy", "import", str(policy))
+    for name, image in made.items():
+        before = home("verify", image.tagged).exit_code
+        after = fresh("verify", image.tagged).exit_code
+        assert (before, after) in ((0, 0), (77, 77)), (name, before, after)
+        world.remove_images(image.tagged)
+        assert _safe_docker_accepts(fresh, image) is (before == 0), name
+    assert home("verify", made["signed"].tagged).exit_code == 0  # the test saw both outcomes
+    assert home("verify", made["unsigned"].tagged).exit_code == 77
 
 
 def test_imported_podman_policy_decides_like_skopeo(

@@ -133,52 +133,71 @@ def test_concurrent_appenders_write_whole_lines_and_lose_none(
 # ------------------------------------------------------------------------------ secrets
 
 
+SECRET = "hunter2-ghp_s3cr3tvalue"  # noqa: S105 - what must never reach the log
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["run", "-e", "PASSWORD=hunter2", "img"], ["run", "-e", "PASSWORD=***", "img"]),
-        (
-            ["run", "--env", "GITHUB_TOKEN=ghp_abc", "img"],
-            ["run", "--env", "GITHUB_TOKEN=***", "img"],
-        ),
-        (["run", "--env=db_pass=a b c", "img"], ["run", "--env=db_pass=***", "img"]),
-        (
-            ["run", "-eAWS_SECRET_ACCESS_KEY=xyz", "img"],
-            ["run", "-eAWS_SECRET_ACCESS_KEY=***", "img"],
-        ),
-        (
-            ["run", "-e", "API_KEY=k", "-e", "HOME=/root", "img"],
-            ["run", "-e", "API_KEY=***", "-e", "HOME=/root", "img"],
-        ),
-        (["run", "-e", "HTTP_AUTH", "img"], ["run", "-e", "HTTP_AUTH", "img"]),
-        (
-            ["run", "img", "sh", "-c", "MY_CREDS=zz ./go"],
-            ["run", "img", "sh", "-c", "MY_CREDS=***"],
-        ),
-        (
-            ["run", "img", "sh", "-c", "cd /w && MY_CREDS=zz ./go"],
-            ["run", "img", "sh", "-c", "cd /w && MY_CREDS=*** ./go"],
-        ),
-        (["run", "img", "env", "X=A_TOKEN=t"], ["run", "img", "env", "X=A_TOKEN=***"]),
-        (["--password", "s3cret", "pull", "img"], ["--password", "***", "pull", "img"]),
-        (["--registry-token=abc", "pull", "img"], ["--registry-token=***", "pull", "img"]),
-        (["--password-stdin", "user"], ["--password-stdin", "user"]),
-        (
-            ["-H", "tcp://alice:pw@10.0.0.1:2376", "run", "img"],
-            ["-H", "tcp://***@10.0.0.1:2376", "run", "img"],
-        ),
-        (
-            ["run", "img", "curl", "-H", "Authorization: Bearer eyJhbGciOi.x.y"],
-            ["run", "img", "curl", "-H", "Authorization: Bearer ***"],
-        ),
-        (
-            ["run", "--rm", "-it", "ubuntu:24.04", "bash"],
-            ["run", "--rm", "-it", "ubuntu:24.04", "bash"],
-        ),
+        # env values are never recorded, whatever the variable is called (attack N11)
+        (["run", "-e", f"MYSQL_ROOT_PW={SECRET}", "img"],
+         ["run", "--env", "MYSQL_ROOT_PW=***", "img"]),
+        (["run", "-e", f"GH_PAT={SECRET}", "--env", f"X={SECRET}", "img"],
+         ["run", "--env", "GH_PAT=***", "--env", "X=***", "img"]),
+        (["run", f"--env=DB={SECRET}", f"-eA={SECRET}", "img"],
+         ["run", "--env", "DB=***", "--env", "A=***", "img"]),
+        (["run", "-e", "HOME", "img"], ["run", "--env", "HOME", "img"]),
+        # labels and annotations: names only
+        (["run", "-l", f"team={SECRET}", "--annotation", f"a={SECRET}", "img"],
+         ["run", "--label", "team=***", "--annotation", "a=***", "img"]),
+        # values of options not known to be harmless are masked; their names stay
+        (["run", "--add-host", f"{SECRET}:10.0.0.1", "--health-cmd", SECRET, "img"],
+         ["run", "--add-host", "***", "--health-cmd", "***", "img"]),
+        # harmless values an auditor needs stay
+        (["run", "--rm", "-it", "--privileged", "--platform", "linux/arm64", "--name", "web",
+          "-v", "/srv:/srv", "--network", "none", "ubuntu:24.04", "bash"],
+         ["run", "--rm", "--interactive", "--tty", "--privileged", "--platform",
+          "linux/arm64", "--name", "web", "--volume", "/srv:/srv", "--network", "none",
+          "ubuntu:24.04", "bash"]),
+        (["run", "--rm=false", "img"], ["run", "--rm=false", "img"]),
+        # the container's command: the program, not its arguments
+        (["run", "img", "sh", "-c", f"MY_CREDS={SECRET} ./go"], ["run", "img", "sh", "***", "***"]),
+        (["run", "img", f"--password={SECRET}"], ["run", "img", "***"]),
+        (["create", "img", "mysql", f"-p{SECRET}"], ["create", "img", "mysql", "***"]),
+        # docker's global flags: names, and the daemon without credentials
+        (["-H", "tcp://alice:pw@10.0.0.1:2376", "--context", "prod", "run", "img"],
+         ["--host", "tcp://***@10.0.0.1:2376", "--context", "prod", "run", "img"]),
+        (["--config", "/home/u/.docker", "image", "pull", "-q", "img"],
+         ["--config", "/home/u/.docker", "image", "pull", "--quiet", "img"]),
+        # not a docker pull/run/create: command words, flag names and the image only
+        (["verify", "img"], ["verify", "***"]),  # which image: see the next test
+        (["compose", "-f", "/x/compose.yml", "--env-file", SECRET, "up", "-d"],
+         ["compose", "-f", "***", "--env-file", "***", "up", "-d"]),
+        (["compose", f"--password={SECRET}", "run", "app"],
+         ["compose", "--password=***", "run", "***"]),
+        (["--password", SECRET, "pull", "--nonsense", "img"],
+         ["--password", "***", "pull", "--nonsense", "***"]),
     ],
 )
-def test_summarize_argv_masks_secrets(argv: list[str], expected: list[str]) -> None:
+def test_summarize_argv_keeps_only_what_an_auditor_needs(argv: list[str],
+                                                         expected: list[str]) -> None:
     assert summarize_argv(argv) == expected
+
+
+def test_summarize_argv_keeps_the_image_of_a_generic_command_when_told_which() -> None:
+    from safedocker.reference import parse_reference
+
+    summary = summarize_argv(["compose", "run", "--rm", "busybox:1", f"X={SECRET}"],
+                             image=parse_reference("busybox:1"))
+    assert summary == ["compose", "run", "--rm", "busybox:1", "***"]
+
+
+def test_a_recorded_verify_keeps_its_image_and_command(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    log.record({"argv": ["verify", "busybox:1"], "reference": "docker.io/library/busybox:1",
+                "outcome": "accepted"})
+    (entry,) = list(log.read())
+    assert entry["argv"] == ["verify", "busybox:1"]
 
 
 def test_summarize_argv_is_bounded_and_fast() -> None:
@@ -187,22 +206,23 @@ def test_summarize_argv_is_bounded_and_fast() -> None:
     summary = summarize_argv(long_args + ["a"] * 500)
     assert time.monotonic() - start < 1.0
     assert all(len(a) <= 2049 for a in summary)
-    assert summary[3] == "A_KEY=***"
+    assert summary[3] == "***"
     assert len(summary) == 129 and summary[-1] == "… (+376 more)"
 
 
-def test_recorded_events_never_contain_the_secret(tmp_path: Path) -> None:
+def test_audit_log_records_no_env_values(tmp_path: Path) -> None:
+    """Attack N11: no value given on the command line reaches the file, whatever its name."""
     log = AuditLog(tmp_path)
-    log.record(
-        event(
-            argv=["run", "-e", "DB_PASSWORD=hunter2", "--env", "TOKEN=t0k3n", "img"],
-            reasons=["could not reach https://bob:hunter2@registry.example/v2/"],
-        )
-    )
+    argv = ["run", "--rm", "-e", f"MYSQL_ROOT_PW={SECRET}", "-e", f"GH_PAT={SECRET}",
+            "--env", f"DB_CONN=host=db password={SECRET}", "--env-file", "/run/app.env",
+            "--label", f"owner={SECRET}", "img", "sh", "-c", f"echo {SECRET}"]
+    log.record(event(argv=argv, reasons=[f"could not reach https://bob:{SECRET}@r.example/v2/"]))
     text = (tmp_path / AUDIT_NAME).read_text()
-    assert "hunter2" not in text and "t0k3n" not in text
+    assert SECRET not in text and "hunter2" not in text
     (entry,) = list(log.read())
-    assert entry["argv"] == ["run", "-e", "DB_PASSWORD=***", "--env", "TOKEN=***", "img"]
+    assert entry["argv"] == ["run", "--rm", "--env", "MYSQL_ROOT_PW=***", "--env", "GH_PAT=***",
+                             "--env", "DB_CONN=***", "--env-file", "/run/app.env",
+                             "--label", "owner=***", "img", "sh", "***", "***"]
 
 
 # ------------------------------------------------------------------------------- since
@@ -242,3 +262,47 @@ def test_read_since_filters_by_time(tmp_path: Path) -> None:
     assert [e["n"] for e in log.read(datetime(2026, 9, 1))] == [1, 2]  # naive means UTC
     log.record(event(3))
     assert [e["n"] for e in log.read(parse_since("1h"))] == [3]
+
+
+# ------------------------------------------------------------------------- text view
+
+
+def test_verdict_event_names_command_reference_and_the_reason_alone() -> None:
+    from safedocker.audit import verdict_event
+    from safedocker.errors import RegistryUnavailable
+
+    error = RegistryUnavailable("cannot reach ghcr.io", why="connection refused",
+                                hint="check the network")
+    event = verdict_event(["-H", "unix:///x.sock", "container", "run", "--rm", "ghcr.io/a/b:1"],
+                          None, "refused", error)
+    assert event["command"] == "container run"
+    assert event["reference"] == "ghcr.io/a/b:1"  # known from argv, though no verdict was made
+    assert event["reason"] == "connection refused"
+    assert event["error"] == error.line()
+    verify = verdict_event(["verify", "busybox"], None, "refused", error,
+                           reference="docker.io/library/busybox:latest")
+    assert verify["command"] == "verify"
+    assert verify["reference"] == "docker.io/library/busybox:latest"
+
+
+def test_the_text_view_has_the_columns_and_the_reason_alone() -> None:
+    from safedocker.audit import AUDIT_COLUMNS, event_row, format_table
+
+    refused = {"time": "2026-11-01T09:30:00.123Z", "argv": ["verify", "x"], "outcome": "refused",
+               "reference": "docker.io/library/x:1", "digest": "sha256:" + "ab" * 32,
+               "rule": "docker.io/library/*", "reasons": ["no signature by key 'a'"]}
+    old = {"time": "2026-11-01T09:31:00Z", "argv": ["run", "x"], "outcome": "refused",
+           "offline": True, "error": "safe-docker: refused x — no signature (hint: sign it)"}
+    accepted = {"time": "2026-11-01T09:32:00Z", "command": "pull", "outcome": "accepted",
+                "reference": "r/x:1", "reasons": ["ignored"]}
+    rows = [event_row(e) for e in (refused, old, accepted)]
+    assert rows[0] == ("2026-11-01 09:30:00Z", "verify", "docker.io/library/x:1",
+                       "sha256:abababababab", "refused", "docker.io/library/*",
+                       "no signature by key 'a'")
+    assert rows[1][1] == "run" and rows[1][4] == "refused (offline)"
+    assert rows[1][6] == "no signature"  # older records kept the whole line: its why
+    assert rows[2][6] == "-"
+    lines = list(format_table([AUDIT_COLUMNS, *rows]))
+    assert lines[0].split() == list(AUDIT_COLUMNS)
+    assert lines[1].index("verify") == lines[0].index("COMMAND")
+    assert lines[1].endswith("no signature by key 'a'")

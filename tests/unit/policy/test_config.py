@@ -89,7 +89,8 @@ annotations = {{ team = "ml" }}
         (f'[keys.a]\nfingerprint = "{FINGERPRINT}"\n[[policy]]\nscope = "x"\nkeys = ["a"]\n'
          'threshold = 2\n', 6, "threshold"),
         ('[[policy]]\nscope = "x"\nkeys = ["nokey"]\n', None, "unknown key 'nokey'"),
-        ('this is not toml', None, "must be valid TOML"),
+        ('this is not toml', 1, "not valid TOML: expected '=' after a key"),
+        ('mode = "enforce"\n[x\n', 2, "not valid TOML"),
     ],
 )
 def test_bad_config_is_exit_78_naming_file_line_and_key(
@@ -141,7 +142,7 @@ def test_rules_are_written_atomically_and_replaced_by_scope(where: Paths) -> Non
     set_rule(where, "docker.io/library/ubuntu", {"action": "reject"})
     (rule,) = load_config(where).policy.rules
     assert rule.action is Action.REJECT
-    with pytest.raises(ConfigError):
+    with pytest.raises(UsageError, match="invalid --key 'missing'"):
         set_rule(where, "x", {"action": "verify", "keys": ["missing"]})
     assert len(load_config(where).policy.rules) == 1  # the invalid rule was not written
     remove_rule(where, "ubuntu")
@@ -294,3 +295,50 @@ def test_policy_add_writes_signatures_repository_and_remaps_and_list_shows_them(
     bad = _cli(where, "policy", "add", "registry.k8s.io", "--identity", "https://i=s",
                "--remap-regexp", "registry.k8s.io=(?<=x)")
     assert bad.returncode == 2 and "look-behind" in bad.stderr
+
+
+# --- usage errors at `policy add`, configuration errors in the file ---------------------
+
+
+@pytest.mark.parametrize(("rule", "option", "why"), [
+    ({"action": "verify", "identities": [{"issuer": GITHUB, "subject_regexp": "("}]},
+     "--identity/--identity-regexp", "invalid regular expression"),
+    ({"action": "verify", "identities": [{"issuer": GITHUB, "subject": "x"}], "threshold": 2},
+     "--threshold", "larger than the number of signers"),
+    ({"action": "verify", "identities": [{"issuer": GITHUB, "subject": "x"}], "tlog": "maybe"},
+     "--tlog", "'maybe' is not one of required | optional | off"),
+    ({"action": "verify", "keys": [], "identities": []}, "--key", "needs keys or identities"),
+])
+def test_a_bad_new_rule_is_a_usage_error_naming_the_option_and_nothing_is_written(
+        where: Paths, rule: dict[str, object], option: str, why: str) -> None:
+    where.user_config_file.write_text('mode = "enforce"\n')
+    with pytest.raises(UsageError) as caught:
+        set_rule(where, "ghcr.io/acme/*", rule)
+    assert caught.value.exit_code == 2
+    assert caught.value.what == f"invalid {option}"
+    assert why in caught.value.why
+    assert "config.toml" not in caught.value.line()  # no file or line that was never written
+    assert where.user_config_file.read_text() == 'mode = "enforce"\n'
+
+
+def test_a_broken_file_stays_a_configuration_error_with_its_own_line(where: Paths) -> None:
+    where.user_config_file.write_text('mode = "enforce"\n\n[[policy]]\nscope = "x"\n'
+                                      'action = "accept"\n\ntlog = "maybe"\n')
+    with pytest.raises(ConfigError) as caught:
+        set_rule(where, "y", {"action": "accept"})
+    assert caught.value.exit_code == 78
+    assert f"{where.user_config_file}:7" in caught.value.line()
+    assert "policy[0].tlog" in caught.value.line()
+    assert "`safe-docker policy schema`" in caught.value.line()
+
+
+def test_the_schema_documents_every_key_the_reader_accepts() -> None:
+    from safedocker.policy import config
+    from safedocker.policy.schema import schema_keys
+
+    expected = set(config._TOP_KEYS)
+    expected |= {f"keys.{k}" for k in config._KEY_KEYS}
+    expected |= {f"policy.{k}" for k in config._RULE_KEYS}
+    expected |= {f"policy.identities.{k}" for k in config._IDENTITY_KEYS}
+    expected |= {f"policy.attestations.{k}" for k in config._ATTESTATION_KEYS}
+    assert schema_keys() == expected

@@ -74,8 +74,9 @@ def _schema(name: str) -> dict[str, Any]:
 
 def test_kyverno_export_validates_against_the_crd_and_round_trips(tmp_path: Path) -> None:
     config, pems = config_from(tmp_path, NONTRIVIAL)
-    text = export_policy(config, "kyverno")
-    document = yaml.safe_load(text)
+    exported = export_policy(config, "kyverno", strict=True)
+    assert exported.gaps == ()
+    document = yaml.safe_load(exported.text)
     jsonschema.validate(document, _schema("kyverno.io_clusterpolicies.v1.schema.yaml"))
     assert document == kyverno_policy(config)  # the YAML emitter loses nothing
 
@@ -144,8 +145,8 @@ def _kyverno_outcome(document: dict[str, Any], image: str) -> str:
 
 def test_yaml_is_plain_block_style_with_keys_as_literal_blocks(tmp_path: Path) -> None:
     config, pems = config_from(tmp_path, NONTRIVIAL)
-    text = export_policy(config, "kyverno")
-    assert text == export_policy(config, "kyverno")  # stable
+    text = export_policy(config, "kyverno").text
+    assert text == export_policy(config, "kyverno").text  # stable
     assert "&id" not in text and "*id" not in text  # no anchors for shared values
     assert "{" not in text.replace("{{ ", "").replace(" }}", "")  # no flow style
     first_key = pems["alpha"].decode().splitlines()[1]
@@ -172,27 +173,64 @@ def test_kyverno_export_decides_like_safe_docker(tmp_path: Path, image: str) -> 
         assert outcome == "reject"
 
 
-@pytest.mark.parametrize(("rule", "why"), [
-    ('scope = "ghcr.io/acme/*"\nkeys = ["alpha"]', "checks only the signed digest"),
-    ('scope = "ghcr.io/acme/app:v1"\nkeys = ["alpha"]\nreference = "digest"', "tag scope"),
-    ('scope = "ghcr.io/*/app"\nkeys = ["alpha"]\nreference = "digest"', "inside a path"),
-    ('scope = "docker.io/library/*"\naction = "reject"', "one-component names"),
-])
-def test_kyverno_refuses_what_it_cannot_express(tmp_path: Path, rule: str, why: str) -> None:
+KYVERNO_GAPS = [
+    ('scope = "ghcr.io/acme/*"\nkeys = ["alpha"]', "the signed repository name",
+     ["ghcr.io/acme/*"]),
+    ('scope = "ghcr.io/acme/app:v1"\nkeys = ["alpha"]\nreference = "digest"',
+     "the tag of an image given with a digest", ["ghcr.io/acme/app:v1"]),
+    ('scope = "ghcr.io/*/app"\nkeys = ["alpha"]\nreference = "digest"',
+     "inside a path component", ["ghcr.io/*/app"]),
+    ('scope = "docker.io/library/*"\naction = "reject"', "one-component names", None),
+]
+
+
+@pytest.mark.parametrize(("rule", "why", "references"), KYVERNO_GAPS)
+def test_kyverno_strict_refuses_what_it_cannot_express(tmp_path: Path, rule: str, why: str,
+                                                       references: list[str] | None) -> None:
     config, _ = config_from(tmp_path, f"[[policy]]\n{rule}")
     with pytest.raises(UnexportablePolicy) as raised:
-        export_policy(config, "kyverno")
+        export_policy(config, "kyverno", strict=True)
     assert why in raised.value.line()
     assert raised.value.exit_code == 78
 
 
-def test_relaxing_the_reference_check_is_explicit(tmp_path: Path) -> None:
-    config, _ = config_from(tmp_path, '[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]')
-    with pytest.raises(UnexportablePolicy):
-        export_policy(config, "policy-controller")
-    docs = list(yaml.safe_load_all(export_policy(config, "policy-controller",
-                                                 relax_reference=True)))
+@pytest.mark.parametrize(("rule", "why", "references"), KYVERNO_GAPS)
+def test_kyverno_exports_the_closest_and_names_each_gap_in_a_comment(
+        tmp_path: Path, rule: str, why: str, references: list[str] | None) -> None:
+    config, _ = config_from(tmp_path, f"[[policy]]\n{rule}")
+    exported = export_policy(config, "kyverno")
+    [gap] = exported.gaps
+    assert why in gap.check and gap.target == "Kyverno"
+    comment = [line for line in exported.text.splitlines() if line.startswith("#")]
+    assert any(why in line and repr(gap.scope) in line for line in comment), comment
+    document = yaml.safe_load(exported.text)
+    jsonschema.validate(document, _schema("kyverno.io_clusterpolicies.v1.schema.yaml"))
+    if references is not None:
+        [verify] = [r["verifyImages"][0] for r in document["spec"]["rules"]
+                    if "verifyImages" in r]
+        assert verify["imageReferences"][: len(references)] == references
+
+
+DEFAULT_RULE = '[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]'  # policy add's defaults
+
+
+def test_a_rule_with_policy_add_defaults_exports_to_kyverno_and_policy_controller(
+        tmp_path: Path) -> None:
+    config, pems = config_from(tmp_path, DEFAULT_RULE)
+    kyverno = export_policy(config, "kyverno")
+    [gap] = kyverno.gaps
+    assert "the signed repository name" in gap.line() and "signed digest only" in gap.line()
+    [verify] = [r["verifyImages"][0] for r in yaml.safe_load(kyverno.text)["spec"]["rules"]
+                if "verifyImages" in r]
+    assert verify["attestors"][0]["entries"][0]["keys"]["publicKeys"] == pems["alpha"].decode()
+    controller = export_policy(config, "policy-controller")
+    assert [g.check for g in controller.gaps] == [gap.check]
+    docs = list(yaml.safe_load_all(controller.text))
     assert docs[0]["spec"]["images"][0]["glob"] == "ghcr.io/a:**"
+    assert controller.text.startswith("# Exported by `safe-docker policy export")
+    for fmt in ("kyverno", "policy-controller"):
+        with pytest.raises(UnexportablePolicy, match="cannot export rule 'ghcr.io/a'"):
+            export_policy(config, fmt, strict=True)
 
 
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
@@ -227,7 +265,7 @@ action = "accept"
 
 def test_policy_controller_export_validates_and_round_trips(tmp_path: Path) -> None:
     config, pems = config_from(tmp_path, PC_POLICY)
-    docs = list(yaml.safe_load_all(export_policy(config, "policy-controller")))
+    docs = list(yaml.safe_load_all(export_policy(config, "policy-controller", strict=True).text))
     schema = _schema("policy.sigstore.dev_clusterimagepolicies.v1beta1.schema.yaml")
     cips = [d for d in docs if d["kind"] == "ClusterImagePolicy"]
     for doc in cips:
@@ -267,12 +305,30 @@ def test_policy_controller_export_validates_and_round_trips(tmp_path: Path) -> N
     ('[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\nreference = "digest"\n'
      'annotations = { a = "b" }', "annotations"),
 ])
-def test_policy_controller_refuses_what_it_cannot_express(tmp_path: Path, body: str,
-                                                          why: str) -> None:
+def test_policy_controller_strict_refuses_what_it_cannot_express(tmp_path: Path, body: str,
+                                                                 why: str) -> None:
     config, _ = config_from(tmp_path, body)
     with pytest.raises(UnexportablePolicy) as raised:
-        export_policy(config, "policy-controller")
+        export_policy(config, "policy-controller", strict=True)
     assert why in raised.value.line()
+    exported = export_policy(config, "policy-controller")
+    assert any(why in gap.line() for gap in exported.gaps)
+    schema = _schema("policy.sigstore.dev_clusterimagepolicies.v1beta1.schema.yaml")
+    for doc in yaml.safe_load_all(exported.text):
+        if doc["kind"] == "ClusterImagePolicy":
+            jsonschema.validate(doc, schema)
+
+
+def test_policy_controller_threshold_it_cannot_express_becomes_all_signers(
+        tmp_path: Path) -> None:
+    config, _ = config_from(tmp_path, '[[policy]]\nscope = "ghcr.io/acme"\n'
+                            'keys = ["alpha", "beta", "gamma"]\nthreshold = 2\n'
+                            'reference = "digest"')
+    exported = export_policy(config, "policy-controller")
+    cips = [d for d in yaml.safe_load_all(exported.text) if d["kind"] == "ClusterImagePolicy"]
+    assert len(cips) == 3 and all(len(d["spec"]["authorities"]) == 1 for d in cips)
+    [gap] = exported.gaps
+    assert "exported as all 3 signers" in gap.line()
 
 
 # --- containers-policy.json ----------------------------------------------------------------
@@ -301,7 +357,9 @@ action = "accept"
 
 def test_containers_policy_export_matches_expected_json(tmp_path: Path) -> None:
     config, pems = config_from(tmp_path, CP_POLICY)
-    data = json.loads(export_policy(config, "containers-policy"))
+    exported = export_policy(config, "containers-policy", strict=True)
+    assert exported.gaps == ()
+    data = json.loads(exported.text)
 
     def b64(name: str) -> str:
         return base64.b64encode(pems[name].decode().strip().encode() + b"\n").decode()
@@ -329,7 +387,8 @@ def test_containers_policy_export_matches_expected_json(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("body", "why"), [
     ('[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha", "beta", "gamma"]\nthreshold = 2',
      "threshold 2 of 3"),
-    ('[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\nreference = "digest"', "signedIdentity"),
+    ('[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\nreference = "digest"',
+     "always checks the signed name"),
     ('[[policy]]\nscope = "ghcr.io/*/a"\nkeys = ["alpha"]', "not globs"),
     ('[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\ntlog = "required"', "rekor_keys"),
     ('unmatched = "warn"', "unmatched = 'warn'"),
@@ -337,14 +396,49 @@ def test_containers_policy_export_matches_expected_json(tmp_path: Path) -> None:
      'subject_regexp = ".*" }]', "not regular expressions"),
     # The namespace scope would also cover the repository ghcr.io/ns, which safe-docker
     # rejects (unmatched): containers-policy would be weaker there.
-    ('[[policy]]\nscope = "ghcr.io/ns/*"\nkeys = ["alpha"]', "would also cover"),
+    ('[[policy]]\nscope = "ghcr.io/ns/*"\nkeys = ["alpha"]', "is both"),
 ])
-def test_containers_policy_refuses_what_it_cannot_express(tmp_path: Path, body: str,
-                                                          why: str) -> None:
+def test_containers_policy_strict_refuses_what_it_cannot_express(tmp_path: Path, body: str,
+                                                                 why: str) -> None:
     config, _ = config_from(tmp_path, body)
     with pytest.raises(UnexportablePolicy) as raised:
-        export_policy(config, "containers-policy")
+        export_policy(config, "containers-policy", strict=True)
     assert why in raised.value.line()
+    exported = export_policy(config, "containers-policy")  # the closest, and the gap named
+    assert any(why in gap.line() for gap in exported.gaps)
+    assert set(json.loads(exported.text)) == {"default", "transports"}
+
+
+def test_a_namespace_scope_exports_to_containers_policy_with_a_note(tmp_path: Path) -> None:
+    config, pems = config_from(tmp_path, '[[policy]]\nscope = "ghcr.io/ns/*"\nkeys = ["alpha"]')
+    exported = export_policy(config, "containers-policy")
+    data = json.loads(exported.text)
+    [requirement] = data["transports"]["docker"]["ghcr.io/ns"]
+    assert requirement["type"] == "sigstoreSigned"
+    assert base64.b64decode(requirement["keyData"]).strip() == pems["alpha"].strip()
+    [gap] = exported.gaps
+    assert gap.line().startswith("containers-policy.json cannot express rule 'ghcr.io/ns/*': ")
+    assert "the repository 'ghcr.io/ns' gets this rule's requirements" in gap.line()
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # an inexpressible keyless signer among any-of signers drops out (stricter)
+    ('[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\nidentities = [{ issuer = "https://x",'
+     ' subject_regexp = ".*" }]', ["sigstoreSigned"]),
+    # the only signer cannot be named: reject (stricter)
+    ('[[policy]]\nscope = "ghcr.io/a"\nidentities = [{ issuer = "https://x", '
+     'subject_regexp = ".*" }]', ["reject"]),
+    # a threshold containers-policy cannot express: all signers (stricter)
+    ('[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha", "beta", "gamma"]\nthreshold = 2',
+     ["sigstoreSigned"] * 3),
+])
+def test_containers_policy_closest_is_the_stricter(tmp_path: Path, body: str,
+                                                   expected: list[str]) -> None:
+    config, _ = config_from(tmp_path, body)
+    exported = export_policy(config, "containers-policy")
+    assert [r["type"] for r in json.loads(exported.text)["transports"]["docker"]["ghcr.io/a"]
+            ] == expected
+    assert exported.gaps
 
 
 @pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
@@ -354,7 +448,7 @@ def test_skopeo_parses_the_exported_policy(tmp_path: Path) -> None:
                              'keys = ["alpha", "beta"]\n', "")
     config, _ = config_from(tmp_path, body)
     policy = tmp_path / "policy.json"
-    policy.write_text(export_policy(config, "containers-policy"))
+    policy.write_text(export_policy(config, "containers-policy").text)
     bad = tmp_path / "bad.json"
     bad.write_text('{"default": [{"type": "sigstoreSigned"}]}')
 
@@ -382,8 +476,9 @@ def test_containers_policy_export_carries_the_signed_identity(tmp_path: Path, id
                                                               expected: dict[str, str]) -> None:
     config, _ = config_from(tmp_path, f'[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\n'
                                       f'signed_identity = {identity}\n')
-    data = json.loads(export_policy(config, "containers-policy"))
-    [requirement] = data["transports"]["docker"]["ghcr.io/a"]
+    exported = export_policy(config, "containers-policy")
+    assert exported.gaps == ()
+    [requirement] = json.loads(exported.text)["transports"]["docker"]["ghcr.io/a"]
     assert requirement["signedIdentity"] == expected
 
 
@@ -391,14 +486,16 @@ def test_containers_policy_export_carries_the_signed_identity(tmp_path: Path, id
     ('signed_identity = { remap = { prefix = "ghcr.io/a", signed_prefix_regexp = "x" } }',
      "containers-policy", "not several or a regexp"),
     ('signatures_repository = "ghcr.io/a/sigs"', "containers-policy", "signatures_repository"),
-    ('signed_identity = { exact_repository = "busybox" }', "kyverno", "signed_identity"),
+    ('signed_identity = { exact_repository = "busybox" }', "kyverno", "the signed identity"),
 ])
-def test_what_a_format_cannot_say_about_signed_names_is_refused(tmp_path: Path, body: str,
-                                                                 fmt: str, why: str) -> None:
+def test_what_a_format_cannot_say_about_signed_names_is_a_gap_and_refused_when_strict(
+        tmp_path: Path, body: str, fmt: str, why: str) -> None:
     config, _ = config_from(tmp_path, f'[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\n'
                                       f'{body}\n')
+    closest = export_policy(config, fmt)
+    assert any(why in gap.check for gap in closest.gaps), closest.gaps
     with pytest.raises(UnexportablePolicy) as raised:
-        export_policy(config, fmt)
+        export_policy(config, fmt, strict=True)
     assert why in raised.value.line()
 
 
@@ -406,10 +503,10 @@ def test_signatures_repository_is_exported_where_the_format_has_one(tmp_path: Pa
     config, _ = config_from(tmp_path, '[[policy]]\nscope = "ghcr.io/a"\nkeys = ["alpha"]\n'
                                       'reference = "digest"\n'
                                       'signatures_repository = "ghcr.io/a/sigs"\n')
-    kyverno = yaml.safe_load(export_policy(config, "kyverno"))
+    kyverno = yaml.safe_load(export_policy(config, "kyverno").text)
     [verify] = [r for r in kyverno["spec"]["rules"] if "verifyImages" in r][0]["verifyImages"]
     assert verify["repository"] == "ghcr.io/a/sigs"
-    documents = list(yaml.safe_load_all(export_policy(config, "policy-controller")))
+    documents = list(yaml.safe_load_all(export_policy(config, "policy-controller").text))
     authorities = [a for d in documents if d["kind"] == "ClusterImagePolicy"
                    for a in d["spec"]["authorities"]]
     assert authorities and all(a["source"] == [{"oci": "ghcr.io/a/sigs"}] for a in authorities)
