@@ -185,7 +185,7 @@ def test_offline_without_a_record_is_69_and_says_the_registry_was_not_contacted(
     assert one_line(proc) == (
         "safe-docker: cannot verify ghcr.io/x/y:1: SAFE_DOCKER_OFFLINE=1 — no usable offline "
         "record: ghcr.io/x/y:1 was never verified here (hint: verify it once while online, or "
-        "bring the material with `safe-docker cache import` / `safe-docker load`)")
+        "bring the material with `safe-docker cache import` / `safe-docker airgap load`)")
 
 
 def test_a_group_without_a_command_shows_its_help(home: Home) -> None:
