@@ -77,6 +77,15 @@ class RegistryUnavailable(SafeDockerError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class TimedOut(SafeDockerError):
+    """A wait reached its end: a credential helper, docker or compose did not answer in time.
+
+    (A registry that does not answer in time is a :class:`RegistryUnavailable`, so that
+    verification can still decide from the cache.)"""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
 class ConfigError(SafeDockerError):
     """The configuration, trust store or a key file is wrong or unreadable."""
 

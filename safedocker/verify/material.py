@@ -166,7 +166,7 @@ def fetch_bundles(client: RegistryReader, repository: str, digest: Digest) -> li
     """
     from safedocker.signatures.bundle import MAX_BUNDLES
 
-    referrers = client.referrers(repository, digest)
+    referrers = client.referrers(repository, digest, keep=_is_bundle)  # the rest: dropped
     out: list[BundleCandidate] = []
     for desc in referrers.descriptors:
         if not _is_bundle(desc):

@@ -15,7 +15,7 @@ from safedocker.verify.material import fetch_bundles
 from tests.sigstore_world import BUNDLE_V03, SigstoreWorld
 
 if TYPE_CHECKING:
-
+    from collections.abc import Callable
 
     from safedocker.oci.client import RegistryReader
     from safedocker.trust.roots import TrustRoot
@@ -61,10 +61,11 @@ class FakeClient:
                                            len(manifest), artifact_type=BUNDLE_V03))
         return digest
 
-    def referrers(self, repository: str, digest: Digest,
-                  artifact_type: str | None = None) -> Referrers:
+    def referrers(self, repository: str, digest: Digest, artifact_type: str | None = None, *,
+                  keep: Callable[[Descriptor], bool] | None = None) -> Referrers:
         assert digest == self.subject
-        return Referrers(digest, tuple(self.descriptors), "api")
+        return Referrers(digest, tuple(d for d in self.descriptors if keep is None or keep(d)),
+                         "api")
 
     def get_manifest(self, repository: str, reference: str | Digest, *,
                      accept: str = "", max_size: int = 0) -> Manifest:
