@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from safedocker._docker.credentials import Credentials, lookup
+from safedocker._docker.credentials import HELPER_TIMEOUT, Credentials, lookup
 from safedocker._internal import strictjson
 from safedocker._internal.encoding import b64encode
 from safedocker.errors import RegistryError
@@ -137,7 +137,11 @@ class Authenticator:
 
     def _creds(self) -> Credentials | None:
         if not self._credentials_loaded:
-            self._credentials = lookup(self.registry, self._docker_config_dir)
+            # A credential helper's wait is part of the verification's.
+            deadline = self._transport.deadline
+            timeout = HELPER_TIMEOUT if deadline is None else max(
+                0.001, deadline.cap(HELPER_TIMEOUT))
+            self._credentials = lookup(self.registry, self._docker_config_dir, timeout=timeout)
             self._credentials_loaded = True
         return self._credentials
 
