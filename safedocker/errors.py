@@ -77,6 +77,11 @@ class RegistryUnavailable(SafeDockerError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class RegistryTimedOut(RegistryUnavailable):
+    """The registry did not answer in time (a request's cap or the verification's
+    deadline, ``registry_timeout``)."""
+
+
 class TimedOut(SafeDockerError):
     """A wait reached its end: a credential helper, docker or compose did not answer in time.
 

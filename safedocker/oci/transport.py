@@ -32,7 +32,12 @@ import requests
 import requests.auth
 
 from safedocker import __version__
-from safedocker.errors import RegistryError, RegistryUnavailable, SafeDockerError
+from safedocker.errors import (
+    RegistryError,
+    RegistryTimedOut,
+    RegistryUnavailable,
+    SafeDockerError,
+)
 from safedocker.oci.hosts import is_loopback, origin, redact, registry_scheme
 from safedocker.oci.media import ERROR_BODY_MAX, REDIRECTS_MAX
 
@@ -200,14 +205,14 @@ class Transport:
                 raise self.timed_out()
         return limit
 
-    def timed_out(self, limit: float | None = None) -> RegistryUnavailable:
+    def timed_out(self, limit: float | None = None) -> RegistryTimedOut:
         """The error for a wait that reached its end (exit 69: the registry did not answer
         in time, so verification may still decide from the cache)."""
         if limit is None and self.deadline is not None:
             why = f"no complete answer {self.deadline.describe()}"
         else:
             why = f"no complete answer within {limit or self._timeout:g} s"
-        return RegistryUnavailable(f"{self.registry} timed out", why=why, hint=TIMEOUT_HINT)
+        return RegistryTimedOut(f"{self.registry} timed out", why=why, hint=TIMEOUT_HINT)
 
     def _attempt(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
                  cap: int | None, what: str, *, redirectable: bool) -> Reply:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     RegistryError,
+    RegistryTimedOut,
     RegistryUnavailable,
     VerificationError,
 )
@@ -258,11 +259,14 @@ class Verifier:
     def _verify_offline(self, ref: ImageRef, decision: Decision, *, cause: str,
                         error: RegistryUnavailable | None = None) -> Verdict:
         def unusable(why: str) -> RegistryUnavailable:
+            # The network's own why comes first; a timeout's hint names registry_timeout.
             return RegistryUnavailable(
                 f"cannot verify {ref}: {cause}",
-                why=f"no usable offline record: {why}",
-                hint="verify it once while online, or bring the material with "
-                     "`safe-docker cache import` / `safe-docker load`",
+                why="; ".join(w for w in (error and error.why, f"no usable offline record: {why}")
+                              if w),
+                hint=error.hint if isinstance(error, RegistryTimedOut) else
+                "verify it once while online, or bring the material with "
+                "`safe-docker cache import` / `safe-docker load`",
             )
 
         if self.cache is None:
