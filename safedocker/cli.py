@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from typer._click.exceptions import ClickException
 
 from safedocker import __version__
 from safedocker._internal.timefmt import stamp
@@ -660,15 +659,16 @@ def compose(ctx: typer.Context) -> None:
 
 
 def _run_app(argv: list[str]) -> int:
+    # Standalone mode is click's public way to turn its own errors (usage, Exit, Abort)
+    # into a message and a status, the same in every typer (the vendored click of typer
+    # >= 0.26 and click itself before): it ends in SystemExit, which we read. Our own
+    # errors (SafeDockerError) pass through it untouched to run_guarded.
     try:
-        app(args=argv, prog_name="safe-docker", standalone_mode=False)
-    except typer.Exit as e:
-        return int(e.exit_code)
-    except ClickException as e:
-        e.show()
-        return int(e.exit_code)
-    except typer.Abort:
-        sys.stderr.write("safe-docker: aborted\n")
+        app(args=argv, prog_name="safe-docker", standalone_mode=True)
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return e.code or ExitCode.OK
+        sys.stderr.write(f"{e.code}\n")
         return 1
     return ExitCode.OK
 
