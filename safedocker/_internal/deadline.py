@@ -3,17 +3,21 @@
 A :class:`Deadline` is a point on the monotonic clock. One is made per verification (the
 config's ``registry_timeout``) and handed down to the registry transport, which gives each
 request ``min(its own cap, deadline.remaining())``; subprocess waits (credential helpers,
-docker, compose) take one too. Standard library only.
+docker, compose) take one too; :func:`call_within` bounds a library call that has no
+deadline of its own. Standard library only.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,25 @@ class Deadline:
         return f"{text} ({self.setting})" if self.setting else text
 
 
-def earliest(*deadlines: Deadline | None) -> Deadline | None:
-    """The deadline that ends first (None: none given)."""
-    found = [d for d in deadlines if d is not None]
-    return min(found, key=lambda d: d.remaining()) if found else None
+def call_within(seconds: float, fn: Callable[[], T], *, name: str = "safe-docker wait") -> T:
+    """``fn()``, waited for at most ``seconds``: for a library wait we cannot bound from
+    inside (a socket read that a drip keeps alive). It runs in a daemon worker; past the
+    time, ``TimeoutError`` and the worker is abandoned (it ends with the process).
+    Whatever ``fn`` raises is raised here."""
+    answer: list[T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            answer.append(fn())
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(e)
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError(f"{name}: no end within {seconds:g} s")
+    if failure:
+        raise failure[0]
+    return answer[0]

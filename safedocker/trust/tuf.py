@@ -13,9 +13,9 @@ bounded here as a whole (:data:`TUF_TIMEOUT`), like every registry wait.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
+from safedocker._internal.deadline import call_within
 from safedocker.errors import ConfigError, RegistryUnavailable
 
 EMBEDDED_TUF_URL = "https://tuf-repo-cdn.sigstore.dev"
@@ -34,31 +34,20 @@ def fetch_trusted_root(tuf_url: str, *, timeout: float = TUF_TIMEOUT) -> bytes:
     except ImportError as e:  # pragma: no cover - sigstore is a dependency
         raise ConfigError("sigstore-python is not installed", why=str(e)) from e
 
-    answer: list[bytes] = []
-    failure: list[BaseException] = []
+    def fetch() -> bytes:
+        updater = TrustUpdater(tuf_url, offline=False)
+        return Path(updater.get_trusted_root_path()).read_bytes()
 
-    def fetch() -> None:
-        try:
-            updater = TrustUpdater(tuf_url, offline=False)
-            answer.append(Path(updater.get_trusted_root_path()).read_bytes())
-        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
-            failure.append(e)
-
-    worker = threading.Thread(target=fetch, name="safe-docker TUF", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
+    try:
+        return call_within(timeout, fetch, name="safe-docker TUF")
+    except TimeoutError as e:
         raise RegistryUnavailable(f"refreshing the Sigstore trust root from {tuf_url} timed out",
-                                  why=f"no answer within {timeout:g} s", hint=_HINT)
-    if failure:
-        error = failure[0]
-        if isinstance(error, (SigstoreError, OSError)):
-            raise RegistryUnavailable(
-                f"cannot refresh the Sigstore trust root from {tuf_url}",
-                why="the TUF repository could not be read or did not verify", hint=_HINT,
-            ) from error
-        raise error
-    return answer[0]
+                                  why=f"no answer within {timeout:g} s", hint=_HINT) from e
+    except (SigstoreError, OSError) as e:
+        raise RegistryUnavailable(
+            f"cannot refresh the Sigstore trust root from {tuf_url}",
+            why="the TUF repository could not be read or did not verify", hint=_HINT,
+        ) from e
 
 
 def embedded_trusted_root(tuf_url: str = EMBEDDED_TUF_URL) -> bytes:

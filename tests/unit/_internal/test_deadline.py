@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 import pytest
 
-from safedocker._internal.deadline import Deadline, earliest
+from safedocker._internal.deadline import Deadline, call_within
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Clock:
@@ -49,8 +55,36 @@ def test_describe_names_the_length_and_the_setting() -> None:
     assert Deadline.after(2.5).describe() == "within 2.5 s"
 
 
-def test_earliest_is_the_one_with_least_left() -> None:
-    clock = Clock()
-    long, short = Deadline.after(60, clock=clock), Deadline.after(5, clock=clock)
-    assert earliest(long, None, short) is short
-    assert earliest(None) is None
+def test_call_within_returns_raises_or_gives_up_in_time() -> None:
+    assert call_within(5, lambda: 42) == 42
+    def missing() -> int:
+        raise KeyError("missing")
+
+    with pytest.raises(KeyError):
+        call_within(5, missing)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        call_within(0.3, lambda: time.sleep(30))
+    assert time.monotonic() - started < 2
+
+
+def test_a_lock_held_elsewhere_is_waited_for_only_so_long(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    from safedocker._internal.files import flock_within
+
+    path = tmp_path / "lock"
+    holder = os.open(path, os.O_RDWR | os.O_CREAT)
+    waiter = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            flock_within(waiter, fcntl.LOCK_EX, seconds=0.3)
+        assert time.monotonic() - started < 2
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        flock_within(waiter, fcntl.LOCK_EX, seconds=0.3)  # free: taken at once
+    finally:
+        os.close(holder)
+        os.close(waiter)
