@@ -118,3 +118,25 @@ def test_a_referrers_flood_is_refused_within_memory_and_time_bounds_and_nothing_
     print(f"referrers flood ({page_bytes} B pages): exit {status}, peak RSS "
           f"{int(rss_kib) // 1024} MiB, {seconds} s, {pages} page requests")
     _nothing_from(world, hostile.registry)
+
+
+def test_a_compose_file_whose_aliases_explode_is_refused_at_once_and_nothing_starts(
+        world: World, safe_docker: SafeDocker, tmp_path: Path) -> None:
+    # Attack N12: 451 bytes that docker-compose 1.x expands for minutes into ~900 MB
+    # and 22 MB of output; safe-docker refuses it before compose reads it.
+    project = tmp_path / "project"
+    project.mkdir()
+    lines = ['version: "3.8"', 'x-l0: &l0 ["lol"]']
+    lines += [f"x-l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 7)]
+    lines += ["services:", "  app:", "    image: busybox:boom", "    x-boom: *l6"]
+    (project / "docker-compose.yml").write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    result = safe_docker("compose", "--project-directory", str(project), "-p", "boom", "up",
+                         "-d")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 78, result.stderr
+    assert "aliases expand" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert elapsed < MARGIN + 10, f"{elapsed:.1f} s"
+    containers = _docker(world, "ps", "-a", "--filter", "label=com.docker.compose.project=boom",
+                         "--format", "{{.ID}}")
+    assert containers.strip() == ""

@@ -99,3 +99,24 @@ def test_compose_v2_json_with_duplicate_members_is_refused() -> None:
         parse_config_output(doc, json_output=True)
     assert parse_config_output(json.dumps({"services": {}}).encode(), json_output=True) == {
         "services": {}}
+
+
+def test_a_compose_file_with_an_alias_bomb_is_refused_before_compose_runs(
+        tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    fake = _fake_compose(tmp_path, f"open({str(ran)!r}, 'w').close()\nprint('services: {{}}')")
+    bomb = tmp_path / "compose.yml"
+    bomb.write_text('version: "3.8"\n' + _bomb(6))  # 451 bytes; compose 1.x: minutes, ~900 MB
+    with pytest.raises(ConfigError, match="refusing the compose file") as err:
+        load_project(fake, "docker", parse_args(["up"]), [str(bomb)])
+    assert str(bomb) in err.value.line() and "aliases expand" in err.value.line()
+    assert not ran.exists()
+
+
+def test_a_fifo_is_not_read_before_compose_reads_it(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "compose.yml"
+    os.mkfifo(fifo)
+    fake = _fake_compose(tmp_path, "print('services: {}')")  # never opens the FIFO either
+    assert load_project(fake, "docker", parse_args(["up"]), [str(fifo)]) == {"services": {}}
