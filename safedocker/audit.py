@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from safedocker._internal.files import flock_within
 from safedocker.errors import UsageError, reason_of
 
 if TYPE_CHECKING:
@@ -339,7 +340,7 @@ class AuditLog:
             0o600,
         )
         try:
-            fcntl.flock(fd, mode)
+            flock_within(fd, mode)  # bounded: TimeoutError is an OSError, as callers expect
             yield
         finally:
             os.close(fd)

@@ -12,10 +12,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol, TypeGuard
 
 import typer
-from typer._click.exceptions import ClickException
 from typer.core import TyperArgument
 
 from safedocker import __version__
@@ -889,7 +888,23 @@ def command() -> Any:
     return root
 
 
-def usage_line(error: ClickException) -> str:
+class _ClickError(Protocol):
+    """click's own errors (usage, bad parameter). typer vendors click from 0.26 on, so the
+    class is not importable under one public name in every typer; each carries these."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+    def show(self) -> None: ...
+
+
+def _is_click_error(error: BaseException) -> TypeGuard[_ClickError]:
+    return callable(getattr(error, "format_message", None)) and isinstance(
+        getattr(error, "exit_code", None), int)
+
+
+def usage_line(error: _ClickError) -> str:
     """click's usage error (``Error: Invalid value for '--x': …``) as our one line."""
     message = error.format_message().strip().rstrip(".")
     ctx = getattr(error, "ctx", None)
@@ -907,18 +922,22 @@ def usage_line(error: ClickException) -> str:
 
 
 def _run_app(argv: list[str]) -> int:
+    # click's own errors become our one line; our own errors (SafeDockerError) pass through
+    # to run_guarded.
     try:
         command().main(args=argv, prog_name="safe-docker", standalone_mode=False)
     except typer.Exit as e:
         return int(e.exit_code)
-    except ClickException as e:
+    except typer.Abort:
+        sys.stderr.write("safe-docker: aborted\n")
+    except Exception as e:
+        if not _is_click_error(e):
+            raise
         if e.format_message().startswith("Usage:"):  # a group without a command: its help
             e.show()
         else:
             sys.stderr.write(usage_line(e) + "\n")
         return int(e.exit_code)
-    except typer.Abort:
-        sys.stderr.write("safe-docker: aborted\n")
         return 1
     return ExitCode.OK
 

@@ -81,6 +81,20 @@ class RegistryUnavailable(SafeDockerError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class RegistryTimedOut(RegistryUnavailable):
+    """The registry did not answer in time (a request's cap or the verification's
+    deadline, ``registry_timeout``)."""
+
+
+class TimedOut(SafeDockerError):
+    """A wait reached its end: a credential helper, docker or compose did not answer in time.
+
+    (A registry that does not answer in time is a :class:`RegistryUnavailable`, so that
+    verification can still decide from the cache.)"""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
 class ConfigError(SafeDockerError):
     """The configuration, trust store or a key file is wrong or unreadable."""
 

@@ -16,13 +16,13 @@ helper, never what they hold.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safedocker._internal import strictjson
 from safedocker._internal.encoding import b64decode
+from safedocker._internal.processes import OutputTooLarge, run_bounded
 from safedocker.errors import ConfigError, reason_of
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ _DOCKER_HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docke
 TOKEN_USERNAME = "<token>"  # noqa: S105 - a marker: the helper's secret is an identity token
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_HELPER_OUTPUT = 1024 * 1024
-HELPER_TIMEOUT = 30.0
+HELPER_TIMEOUT = 30.0  # a helper waiting on a locked keyring or a prompt must not hang us
 _HINT = ("check the docker config (DOCKER_CONFIG or ~/.docker/config.json) and its "
          "credential helper")
 
@@ -118,25 +118,24 @@ def _from_auths(auths: object, server: str, path: Path, registry: str) -> Creden
 
 
 def _from_helper(helper: str, server: str, registry: str,
-                 environ: Mapping[str, str] | None) -> Credentials | None:
+                 environ: Mapping[str, str] | None, timeout: float) -> Credentials | None:
     program = f"docker-credential-{helper}"
     try:
-        proc = subprocess.run([program, "get"], input=server.encode(),  # noqa: S603
-                              capture_output=True, timeout=HELPER_TIMEOUT, check=False,
-                              env=None if environ is None else dict(environ))
+        proc = run_bounded([program, "get"], what=f"{program} get", input=server.encode(),
+                           timeout=timeout, max_stdout=MAX_HELPER_OUTPUT, env=environ,
+                           hint=f"check {program} (a locked keyring or a password prompt "
+                                "can keep it waiting)")
     except FileNotFoundError as e:
         raise _unreadable(registry, f"{program} is not installed or not on PATH") from e
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise _unreadable(registry, f"{program} could not be run "
-                          f"({'timed out' if isinstance(e, subprocess.TimeoutExpired) else e})"
-                          ) from e
+    except OutputTooLarge as e:
+        raise _unreadable(registry, f"{program} answered too much") from e
+    except OSError as e:
+        raise _unreadable(registry, f"{program} could not be run ({e.strerror or e})") from e
     if proc.returncode != 0:
         said = (proc.stdout + proc.stderr).decode("utf-8", "replace")
         if "credentials not found" in said:
             return None
         raise _unreadable(registry, f"{program} get failed (exit {proc.returncode})")
-    if len(proc.stdout) > MAX_HELPER_OUTPUT:
-        raise _unreadable(registry, f"{program} answered too much")
     try:
         answer = strictjson.loads(proc.stdout)
     except (ValueError, RecursionError) as e:
@@ -154,9 +153,11 @@ def _from_helper(helper: str, server: str, registry: str,
 
 
 def lookup(registry: str, config: str | None = None, *,
-           environ: Mapping[str, str] | None = None) -> Credentials | None:
+           environ: Mapping[str, str] | None = None,
+           timeout: float = HELPER_TIMEOUT) -> Credentials | None:
     """The credentials docker would use for ``registry`` (``docker.io``, ``ghcr.io``,
-    ``127.0.0.1:5000``), or None; ``config`` is a ``--config`` directory."""
+    ``127.0.0.1:5000``), or None; ``config`` is a ``--config`` directory. A credential
+    helper gets at most ``timeout`` seconds (then :class:`TimedOut`, exit 69)."""
     directory = config_dir(config, environ)
     path = directory / CONFIG_FILE
     document = _read_config(path, registry)
@@ -168,5 +169,5 @@ def lookup(registry: str, config: str | None = None, *,
     if helper:
         if not isinstance(helper, str):
             raise _unreadable(registry, f"the credential helper in {path} is not a name")
-        return _from_helper(helper, server, registry, environ)
+        return _from_helper(helper, server, registry, environ, timeout)
     return _from_auths(document.get("auths") or {}, server, path, registry)

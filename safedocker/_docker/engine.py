@@ -14,12 +14,12 @@ implementation, and tests may bring their own. Standard library only.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from safedocker._docker.argv import global_options
 from safedocker._internal import strictjson
+from safedocker._internal.processes import Finished, OutputTooLarge, run_bounded
 from safedocker.errors import SafeDockerError, reason_of
 
 if TYPE_CHECKING:
@@ -27,7 +27,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 QUERY_TIMEOUT = 60.0  # inspect, tag, info, version: quick questions, bounded
+# pull, save, load: as long as moving many gigabytes may take, but not for ever.
+TRANSFER_TIMEOUT = 2 * 3600.0
 INFO_MAX = 4 * 1024 * 1024
+OUTPUT_MAX = INFO_MAX  # what one docker command may print before it is stopped
+ENGINE_HINT = "check that the docker daemon is running and answering (`docker info`)"
 # The global flags that choose the daemon and how to reach it (docker/cli's flags).
 CONNECTION_FLAGS = frozenset({"--host", "--context", "--config", "--tls", "--tlsverify",
                               "--tlscacert", "--tlscert", "--tlskey"})
@@ -80,6 +84,20 @@ class DockerEngine(Protocol):
     def server_version(self) -> str: ...
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What a docker command said, as text."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @classmethod
+    def of(cls, done: Finished) -> _Answer:
+        return cls(done.returncode, done.stdout.decode("utf-8", "replace"),
+                   done.stderr.decode("utf-8", "replace"))
+
+
 def connection_globals(argv: Sequence[str]) -> tuple[str, ...]:
     """The global flags of a docker command line that choose the daemon, as ``--name=value``
     (``docker -H x -D run …`` → ``("--host=x",)``)."""
@@ -91,8 +109,10 @@ class DockerCLI:
     """The daemon through the real docker CLI at ``binary``, run with ``globals`` first."""
 
     def __init__(self, binary: str, globals: Sequence[str] = (), *,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None,
+                 query_timeout: float = QUERY_TIMEOUT) -> None:
         self.binary = binary
+        self.query_timeout = query_timeout
         self.globals = tuple(globals)
         self._environ = None if environ is None else dict(environ)
         self.calls: list[tuple[str, ...]] = []  # every command run, for tests and debugging
@@ -102,19 +122,22 @@ class DockerCLI:
         """The engine a user's docker command line (without the program name) talks to."""
         return cls(binary, connection_globals(argv))
 
-    def _run(self, *args: str, check: bool = True, timeout: float | None = QUERY_TIMEOUT,
-             stdin: IO[bytes] | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(self, *args: str, check: bool = True, timeout: float | None = None,
+             stdin: IO[bytes] | None = None) -> _Answer:
+        """docker with our globals; every run has an end (TimedOut, exit 69; default: the
+        quick-question timeout) and a cap on what it may print."""
+        timeout = self.query_timeout if timeout is None else timeout
         command = (self.binary, *self.globals, *args)
         self.calls.append(command)
         try:
-            proc = subprocess.run(command, capture_output=True, text=True,  # noqa: S603
-                                  check=False, timeout=timeout, env=self._environ,
-                                  stdin=stdin)
-        except subprocess.TimeoutExpired as e:
-            raise SafeDockerError(f"docker {args[0]} timed out",
-                                  why=f"no answer within {timeout:.0f} s") from e
+            done = run_bounded(command, what=f"docker {args[0]}", timeout=timeout,
+                               max_stdout=OUTPUT_MAX, stdin=stdin, env=self._environ,
+                               hint=ENGINE_HINT)
+        except OutputTooLarge as e:
+            raise SafeDockerError(f"docker {args[0]} failed", why=f"it printed {e.why}") from e
         except OSError as e:
             raise SafeDockerError(f"cannot run docker ({self.binary})", why=reason_of(e)) from e
+        proc = _Answer.of(done)
         if check and proc.returncode != 0:
             last = ((proc.stderr or "").strip().splitlines() or ["no message"])[-1]
             raise SafeDockerError(f"docker {args[0]} failed", why=last[:500])
@@ -128,16 +151,16 @@ class DockerCLI:
         self._run("tag", source, target)
 
     def pull(self, reference: str) -> None:
-        self._run("pull", "--quiet", reference, timeout=None)  # as long as the pull takes
+        self._run("pull", "--quiet", reference, timeout=TRANSFER_TIMEOUT)
 
     def save(self, output: Path, images: Sequence[str]) -> None:
-        self._run("save", "-o", str(output), *images, timeout=None)
+        self._run("save", "-o", str(output), *images, timeout=TRANSFER_TIMEOUT)
 
     def load(self, archive: Path | IO[bytes]) -> None:
         if isinstance(archive, (str, os.PathLike)):
-            self._run("load", "--quiet", "--input", str(archive), timeout=None)
+            self._run("load", "--quiet", "--input", str(archive), timeout=TRANSFER_TIMEOUT)
         else:
-            self._run("load", "--quiet", timeout=None, stdin=archive)
+            self._run("load", "--quiet", timeout=TRANSFER_TIMEOUT, stdin=archive)
 
     def info(self) -> EngineInfo:
         proc = self._run("info", "--format", "{{json .}}", check=False)

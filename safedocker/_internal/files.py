@@ -41,3 +41,30 @@ def fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+LOCK_WAIT = 10.0  # seconds another process may hold a lock we need
+
+
+def _try_flock(fd: int, mode: int) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def flock_within(fd: int, mode: int, seconds: float = LOCK_WAIT) -> None:
+    """``fcntl.flock(fd, mode)`` that gives up after ``seconds`` (TimeoutError, an
+    OSError): a process that holds the lock for ever cannot hold us too."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    pause = 0.0005  # short first: locks are mostly held for a moment
+    while not _try_flock(fd, mode):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"a lock is held by another process for over {seconds:g} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)

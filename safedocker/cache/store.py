@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from safedocker._internal.files import flock_within
 from safedocker.cache.rows import (
     BadRow,
     check_blob,
@@ -347,7 +348,10 @@ class Cache:
         except OSError as e:
             raise self._environment_error(e) from e
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                flock_within(fd, fcntl.LOCK_EX)
+            except TimeoutError as e:
+                raise self._environment_error(e) from e
             yield
         finally:
             os.close(fd)  # releases the lock

@@ -61,6 +61,8 @@ DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-c
 OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml",
                   "docker-compose.override.yaml", "docker-compose.override.yml")
 MAX_CONFIG_OUTPUT = 16 * 1024 * 1024
+CONFIG_TIMEOUT = 300.0  # compose config: a project with many files and remote includes
+YAML_ALIAS_EXPANSION_MAX = 100_000  # nodes that aliases may add to compose 1.x's output
 # `compose run` options that take a value (so that the service is found after them).
 RUN_VALUE_OPTIONS = frozenset({
     "-e", "--env", "--env-from-file", "-l", "--label", "-u", "--user", "-w", "--workdir",
@@ -205,7 +207,15 @@ def make_plan(compose: Compose, argv: Sequence[str]) -> Plan:
 def load_project(compose: Compose, docker: str, args: ComposeArgs,
                  files: Sequence[str]) -> dict[str, Any]:
     """The resolved project (``config``) for exactly ``files`` and the user's project name,
-    project directory, env files and profiles: what compose will run."""
+    project directory, env files and profiles: what compose will run.
+
+    Compose's output is read from the pipe with a cap (:data:`MAX_CONFIG_OUTPUT`: compose
+    is stopped there, its output never held whole) and an end (:data:`CONFIG_TIMEOUT`).
+    """
+    from safedocker._internal.processes import OutputTooLarge, run_bounded
+
+    for name in files:
+        _refuse_alias_bomb(name)
     file_args = [a for f in files for a in ("-f", f)]
     config_args = [*file_args, *args.global_argv(only=CONFIG_OPTIONS, drop_files=True),
                    "config"]
@@ -213,41 +223,133 @@ def load_project(compose: Compose, docker: str, args: ComposeArgs,
         config_args += ["--format", "json"]
     argv = compose.argv(docker, config_args)
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=300, check=False)  # noqa: S603
-    except (OSError, subprocess.TimeoutExpired) as e:
+        proc = run_bounded(argv, what="compose config", timeout=CONFIG_TIMEOUT,
+                           max_stdout=MAX_CONFIG_OUTPUT,
+                           hint="run `docker compose config` to see what takes so long")
+    except OutputTooLarge as e:
+        raise ConfigError("compose config output is too large", why=e.why,
+                          hint="a project that expands to this much (YAML anchors and "
+                               "aliases?) cannot be verified") from e
+    except OSError as e:
         raise DockerNotFound("cannot run compose config", why=reason_of(e)) from e
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise ConfigError("compose cannot read the project",
                           why=detail[-1] if detail else f"compose config exited {proc.returncode}",
                           hint="run `docker compose config` to see the problem")
-    if len(proc.stdout) > MAX_CONFIG_OUTPUT:
-        raise ConfigError("compose config output is too large")
     return parse_config_output(proc.stdout, json_output=compose.json_config)
 
 
 def parse_config_output(data: bytes, *, json_output: bool) -> dict[str, Any]:
-    text = data.decode("utf-8", "replace")
+    """Compose's resolved project: v2's JSON (strict), or 1.x's YAML through a loader
+    whose aliases may not expand the document beyond :data:`YAML_ALIAS_EXPANSION_MAX`
+    nodes (compose's own output needs none; a "billion laughs" is refused)."""
+    from safedocker._internal import strictjson
+
+    if len(data) > MAX_CONFIG_OUTPUT:
+        raise ConfigError("compose config output is too large",
+                          why=f"more than {MAX_CONFIG_OUTPUT} bytes")
     try:
-        if json_output:
-            project = json.loads(text)
-        else:
-            try:
-                import yaml  # type: ignore[import-untyped, unused-ignore]
-            except ImportError as e:
-                raise ConfigError("cannot read docker-compose 1.x output",
-                                  why="PyYAML is not installed",
-                                  hint="pip install pyyaml, or install the compose plugin") from e
-            project = yaml.safe_load(text)
-    except ValueError as e:  # json.JSONDecodeError and yaml.YAMLError's ValueError kin
-        raise ConfigError("cannot parse compose config output", why=reason_of(e)) from e
-    except Exception as e:  # yaml.YAMLError is not a ValueError
-        if type(e).__module__.startswith("yaml"):
-            raise ConfigError("cannot parse compose config output", why=reason_of(e)) from e
-        raise
+        project = (strictjson.loads(data, max_bytes=MAX_CONFIG_OUTPUT) if json_output
+                   else _load_yaml(data.decode("utf-8", "replace")))
+    except (ValueError, RecursionError) as e:  # JSON and YAML errors alike (below)
+        raise ConfigError("cannot parse compose config output",
+                          why=str(e) if isinstance(e, ValueError) else "nested too deeply"
+                          ) from e
     if not isinstance(project, dict) or not isinstance(project.get("services", {}), dict):
         raise ConfigError("unexpected compose config output", why="no services table")
     return project
+
+
+def _refuse_alias_bomb(name: str) -> None:
+    """Refuse a compose file whose YAML aliases would expand past the bound before
+    compose itself expands it (compose 1.x spent minutes and ~900 MB on a 451-byte file).
+
+    Only regular files are read (a FIFO must not be drained here), and only what PyYAML
+    can compose is judged: anything else is left to compose to accept or refuse.
+    """
+    import stat
+
+    try:
+        import yaml  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:  # pragma: no cover - a dependency; compose's output check remains
+        return
+    try:
+        info = os.stat(name)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CONFIG_OUTPUT:
+            return
+        with open(name, "rb") as handle:
+            text = handle.read(MAX_CONFIG_OUTPUT).decode("utf-8")
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError):
+        return  # compose reads it, or says what is wrong with it
+    if node is None:
+        return
+    try:
+        _check_alias_expansion(node)
+    except ValueError as e:
+        raise ConfigError(f"refusing the compose file {name}", why=str(e),
+                          hint="expand the anchors it repeats, or use fewer aliases") from e
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with a bound on what aliases add (ValueError beyond it)."""
+    try:
+        import yaml  # type: ignore[import-untyped, unused-ignore]
+    except ImportError as e:
+        raise ConfigError("cannot read docker-compose 1.x output",
+                          why="PyYAML is not installed",
+                          hint="pip install pyyaml, or install the compose plugin") from e
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_alias_expansion(node)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        raise ValueError(str(e)) from e
+    finally:
+        loader.dispose()
+
+
+def _check_alias_expansion(root: Any) -> None:
+    """Refuse (ValueError) a YAML node graph whose aliases would add more than
+    :data:`YAML_ALIAS_EXPANSION_MAX` nodes when it is expanded as a tree.
+
+    An alias is the same node object reached again. Each node's expanded size is computed
+    once (memoized, iteratively: no recursion), so this costs one pass over the graph. A
+    subtree holds at most the nodes seen so far, so an expanded size beyond that plus the
+    bound is refused at once: the numbers never grow large.
+    """
+    limit = YAML_ALIAS_EXPANSION_MAX
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        value = node.value
+        children = [c for item in value for c in (item if isinstance(item, tuple) else (item,))
+                    ] if isinstance(value, list) else []
+        if not children_done:
+            if id(node) in visiting:
+                raise ValueError("it has a recursive YAML alias")
+            visiting.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        size = 1 + sum(sizes[id(child)] for child in children)
+        if size > len(sizes) + 1 + limit:
+            raise ValueError(f"its YAML aliases expand to more than {limit} extra nodes")
+        sizes[id(node)] = size
+    if sizes[id(root)] - len(sizes) > limit:
+        raise ValueError(f"its YAML aliases expand to more than {limit} extra nodes")
 
 
 def default_files(project_directory: Path, environ: Mapping[str, str]) -> list[str]:

@@ -144,7 +144,8 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
                 return refuse_or_warn(RegistryUnavailable(
                     f"cannot run {ref} offline",
                     why=f"verified from the cache, but docker has no local copy of {pinned}",
-                    hint="pull it while online, or bring it with `safe-docker airgap save`/`airgap load`"),
+                    hint="pull it while online, or bring it with `safe-docker airgap save` "
+                         "and `airgap load`"),
                     verdict)
         skip_pull = True
     log.info("verified %s as %s", ref, verdict.digest)

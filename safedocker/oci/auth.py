@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from safedocker._docker.credentials import Credentials, lookup
+from safedocker._docker.credentials import HELPER_TIMEOUT, Credentials, lookup
 from safedocker._internal import strictjson
 from safedocker._internal.encoding import b64encode
 from safedocker.errors import RegistryError
@@ -137,7 +137,11 @@ class Authenticator:
 
     def _creds(self) -> Credentials | None:
         if not self._credentials_loaded:
-            self._credentials = lookup(self.registry, self._docker_config_dir)
+            # A credential helper's wait is part of the verification's.
+            deadline = self._transport.deadline
+            timeout = HELPER_TIMEOUT if deadline is None else max(
+                0.001, deadline.cap(HELPER_TIMEOUT))
+            self._credentials = lookup(self.registry, self._docker_config_dir, timeout=timeout)
             self._credentials_loaded = True
         return self._credentials
 
@@ -161,8 +165,6 @@ class Authenticator:
         return f"Bearer {token.value}"
 
     def _fetch_token(self, challenge: Challenge, scope: str) -> Token:
-        from safedocker.oci.transport import read_capped
-
         transport = self._transport
         realm = challenge.params["realm"]
         scheme, netloc = origin(realm)
@@ -194,6 +196,8 @@ class Authenticator:
                 urlencode(form).encode(),
                 None,
                 follow=False,
+                cap=TOKEN_RESPONSE_MAX,
+                what="token response",
             )
         else:
             if creds is not None and creds.password is not None:
@@ -201,18 +205,18 @@ class Authenticator:
                 headers["Authorization"] = "Basic " + b64encode(pair)
             sep = "&" if urlsplit(realm).query else "?"
             resp = transport.send(
-                "GET", realm + sep + urlencode(query), headers, None, None, follow=False
+                "GET", realm + sep + urlencode(query), headers, None, None, follow=False,
+                cap=TOKEN_RESPONSE_MAX, what="token response",
             )
-        with resp:
-            if resp.status_code in (401, 403):
-                raise RegistryError(
-                    f"{self.registry} refused the credentials for {scope}",
-                    why=f"token service answered HTTP {resp.status_code}",
-                    hint=f"log in again with `docker login {self.registry}`",
-                )
-            if resp.status_code != 200:
-                raise transport.unexpected(resp, "get an access token")
-            raw = read_capped(resp, TOKEN_RESPONSE_MAX, "token response", transport.host)
+        if resp.status_code in (401, 403):
+            raise RegistryError(
+                f"{self.registry} refused the credentials for {scope}",
+                why=f"token service answered HTTP {resp.status_code}",
+                hint=f"log in again with `docker login {self.registry}`",
+            )
+        if resp.status_code != 200:
+            raise transport.unexpected(resp, "get an access token")
+        raw = resp.content
         try:
             doc = strictjson.loads(raw)
         except (UnicodeDecodeError, ValueError, RecursionError) as e:

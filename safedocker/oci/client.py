@@ -30,25 +30,28 @@ from safedocker.oci.media import (
     MANIFEST_ACCEPT,
     MANIFEST_MAX,
     OCI_INDEX,
-    PAGES_MAX,
+    REFERRERS_BYTES_MAX,
+    REFERRERS_ENTRIES_MAX,
+    REFERRERS_KEPT_MAX,
+    REFERRERS_PAGE_MAX,
+    REFERRERS_PAGES_MAX,
     bare_content_type,
 )
 from safedocker.oci.platform import select_platform
 from safedocker.oci.transport import (
-    DEFAULT_TIMEOUT,
     DEFAULT_TRIES,
+    REQUEST_TIMEOUT,
     Transport,
     error_summary,
-    read_capped,
 )
 from safedocker.reference import Digest, is_valid_tag
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    import requests
-
+    from safedocker._internal.deadline import Deadline
     from safedocker.oci.platform import Platform
+    from safedocker.oci.transport import Reply
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +80,8 @@ class RegistryReader(Protocol):
 
     def get_blob(self, repository: str, blob: Digest | Descriptor, max_size: int) -> bytes: ...
 
-    def referrers(self, repository: str, digest: Digest,
-                  artifact_type: str | None = None) -> Referrers: ...
+    def referrers(self, repository: str, digest: Digest, artifact_type: str | None = None, *,
+                  keep: Callable[[Descriptor], bool] | None = None) -> Referrers: ...
 
 
 def _claimed_digest(header: str, where: str) -> Digest:
@@ -98,11 +101,12 @@ class RegistryClient:
         *,
         insecure_registries: Sequence[str] = (),
         docker_config_dir: str | None = None,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: float = REQUEST_TIMEOUT,
         tries: int = DEFAULT_TRIES,
         auth_cache: AuthCache | None = None,
     ) -> None:
-        """``auth_cache``: challenges and tokens shared with other clients of the same run
+        """``timeout``: one request's cap (connect, headers and body together);
+        ``auth_cache``: challenges and tokens shared with other clients of the same run
         (default: this client's own)."""
         self.registry = registry
         self.host = api_host(registry)
@@ -115,6 +119,15 @@ class RegistryClient:
     @property
     def requests_made(self) -> int:
         return self._transport.requests_made
+
+    @property
+    def deadline(self) -> Deadline | None:
+        """The end of everything this client still does (one verification's), if any."""
+        return self._transport.deadline
+
+    @deadline.setter
+    def deadline(self, deadline: Deadline | None) -> None:
+        self._transport.deadline = deadline
 
     # -- life cycle --
 
@@ -148,14 +161,15 @@ class RegistryClient:
             f"/v2/{self._repo(repository)}/manifests/{ref}",
             scope=_pull(repository),
             headers={"Accept": accept},
+            cap=max_size,
+            what=f"manifest {where}",
         )
-        with resp:
-            if resp.status_code == 404:
-                raise ManifestNotFound(f"manifest unknown: {where}", why=error_summary(resp))
-            self._expect(resp, (200,), f"fetch the manifest {where}", repository)
-            raw = read_capped(resp, max_size, f"manifest {where}", self.host)
-            content_type = resp.headers.get("Content-Type", "")
-            claimed = resp.headers.get("Docker-Content-Digest")
+        if resp.status_code == 404:
+            raise ManifestNotFound(f"manifest unknown: {where}", why=error_summary(resp))
+        self._expect(resp, (200,), f"fetch the manifest {where}", repository)
+        raw = resp.content
+        content_type = resp.headers.get("Content-Type", "")
+        claimed = resp.headers.get("Docker-Content-Digest")
         expected = ref if isinstance(ref, Digest) else None
         if expected is None and claimed:
             claim = _claimed_digest(claimed, where)
@@ -191,13 +205,13 @@ class RegistryClient:
                 f"blob {digest} is too large", why=f"{blob.size} bytes, at most {max_size}"
             )
         resp = self._call(
-            "GET", f"/v2/{self._repo(repository)}/blobs/{digest}", scope=_pull(repository)
+            "GET", f"/v2/{self._repo(repository)}/blobs/{digest}", scope=_pull(repository),
+            cap=max_size, what=f"blob {digest}",
         )
-        with resp:
-            if resp.status_code == 404:
-                raise BlobNotFound(f"blob unknown: {self.registry}/{repository}@{digest}")
-            self._expect(resp, (200,), f"fetch the blob {digest}", repository)
-            data = read_capped(resp, max_size, f"blob {digest}", self.host)
+        if resp.status_code == 404:
+            raise BlobNotFound(f"blob unknown: {self.registry}/{repository}@{digest}")
+        self._expect(resp, (200,), f"fetch the blob {digest}", repository)
+        data = resp.content
         if not digest.matches(data):
             raise RegistryError(
                 "registry served blob bytes that do not match the digest",
@@ -216,21 +230,27 @@ class RegistryClient:
             f"/v2/{self._repo(repository)}/blobs/{digest}",
             scope=_push(repository) if push else _pull(repository),
         )
-        with resp:
-            if resp.status_code == 404:
-                return False
-            self._expect(resp, (200,), f"look up the blob {digest}", repository)
-            return True
+        if resp.status_code == 404:
+            return False
+        self._expect(resp, (200,), f"look up the blob {digest}", repository)
+        return True
 
     def referrers(
-        self, repository: str, digest: Digest, artifact_type: str | None = None
+        self, repository: str, digest: Digest, artifact_type: str | None = None, *,
+        keep: Callable[[Descriptor], bool] | None = None,
     ) -> Referrers:
-        """What refers to ``digest``: the OCI 1.1 referrers API, else the tag schema."""
-        found = self._referrers_api(repository, digest, artifact_type)
-        if found is not None:
-            return found
+        """What refers to ``digest``: the OCI 1.1 referrers API, else the tag schema.
+
+        Only descriptors of ``artifact_type`` that ``keep`` wants are kept, page by page
+        as they come; the listing is bounded as a whole (pages, bytes, entries listed and
+        kept: :mod:`.media`'s REFERRERS_*), and more than that is a refusal.
+        """
+        budget = _ReferrersBudget(digest, artifact_type, keep)
+        if self._referrers_api(repository, digest, artifact_type, budget):
+            return Referrers(digest, tuple(budget.kept), "api")
         try:
-            index = self.get_manifest(repository, digest.tag_prefix, accept=OCI_INDEX)
+            index = self.get_manifest(repository, digest.tag_prefix, accept=OCI_INDEX,
+                                      max_size=REFERRERS_BYTES_MAX)
         except ManifestNotFound:
             return Referrers(digest, (), "tag")
         if index.media_type != OCI_INDEX:
@@ -238,40 +258,43 @@ class RegistryClient:
                 f"the referrers tag {repository}:{digest.tag_prefix} is not an OCI index",
                 why=f"it is {index.media_type}",
             )
-        return Referrers(digest, _filter(index.children, artifact_type), "tag", index=index)
+        budget.take(index.children, len(index.raw))
+        return Referrers(digest, tuple(budget.kept), "tag", index=index)
 
     def _referrers_api(
-        self, repository: str, digest: Digest, artifact_type: str | None
-    ) -> Referrers | None:
+        self, repository: str, digest: Digest, artifact_type: str | None,
+        budget: _ReferrersBudget,
+    ) -> bool:
+        """Page through the referrers API into ``budget``; False: the registry has no such
+        API (use the tag schema)."""
         url = f"{self.base_url}/v2/{self._repo(repository)}/referrers/{digest}"
         if artifact_type:
             url += "?" + urlencode({"artifactType": artifact_type})
-        found: list[Descriptor] = []
-        for _ in range(PAGES_MAX):
-            resp = self._call("GET", url, scope=_pull(repository), headers={"Accept": OCI_INDEX})
-            with resp:
-                if resp.status_code in (401, 403):
-                    self._expect(resp, (200,), f"list referrers of {digest}", repository)
-                if resp.status_code != 200:
-                    log.debug("referrers API answered %s; using the tag schema", resp.status_code)
-                    return None
-                content_type = bare_content_type(resp.headers.get("Content-Type"))
-                raw = read_capped(resp, MANIFEST_MAX, f"referrers of {digest}", self.host)
-                link = resp.headers.get("Link")
+        while True:
+            budget.next_page()
+            resp = self._call("GET", url, scope=_pull(repository), headers={"Accept": OCI_INDEX},
+                              cap=budget.page_cap, what=f"page of referrers of {digest}")
+            if resp.status_code in (401, 403):
+                self._expect(resp, (200,), f"list referrers of {digest}", repository)
+            if resp.status_code != 200:
+                log.debug("referrers API answered %s; using the tag schema", resp.status_code)
+                return False
+            content_type = bare_content_type(resp.headers.get("Content-Type"))
             if content_type != OCI_INDEX:
                 log.debug("referrers API answered %r; using the tag schema", content_type)
-                return None
+                return False
             try:
-                page = parse_manifest(raw, content_type, where=f"referrers of {digest}")
+                page = parse_manifest(resp.content, content_type,
+                                      where=f"referrers of {digest}")
             except RegistryError:
                 log.debug("referrers API answered something not an index; using the tag schema")
-                return None
-            found.extend(page.children)
-            next_url = self._next_link(url, link)
+                return False
+            budget.take(page.children, len(resp.content))
+            del page  # one page at a time: only what budget kept outlives it
+            next_url = self._next_link(url, resp.headers.get("Link"))
             if next_url is None:
-                return Referrers(digest, _filter(found, artifact_type), "api")
+                return True
             url = next_url
-        raise RegistryError(f"too many pages of referrers for {digest}")
 
     # -- writing --
 
@@ -283,9 +306,8 @@ class RegistryClient:
         repo = self._repo(repository)
         resp = self._call("POST", f"/v2/{repo}/blobs/uploads/", scope=_push(repository),
                           data=b"")
-        with resp:
-            self._expect(resp, (202,), f"start a blob upload to {repository}", repository)
-            location = resp.headers.get("Location")
+        self._expect(resp, (202,), f"start a blob upload to {repository}", repository)
+        location = resp.headers.get("Location")
         if not location:
             raise RegistryError("registry started an upload without a Location")
         upload = urljoin(self.base_url + "/", location)
@@ -298,8 +320,7 @@ class RegistryClient:
             headers={"Content-Type": "application/octet-stream"},
             data=data,
         )
-        with resp:
-            self._expect(resp, (201,), f"upload the blob {digest}", repository)
+        self._expect(resp, (201,), f"upload the blob {digest}", repository)
         return digest
 
     def push_manifest(
@@ -319,9 +340,8 @@ class RegistryClient:
             headers={"Content-Type": media_type},
             data=raw,
         )
-        with resp:
-            self._expect(resp, (200, 201), f"push the manifest {repository}:{ref}", repository)
-            claimed = resp.headers.get("Docker-Content-Digest", "").strip()
+        self._expect(resp, (200, 201), f"push the manifest {repository}:{ref}", repository)
+        claimed = resp.headers.get("Docker-Content-Digest", "").strip()
         if claimed:
             claim = _claimed_digest(claimed, f"{repository}:{ref}")
             if not claim.matches(raw):
@@ -371,16 +391,19 @@ class RegistryClient:
         scope: str,
         headers: Mapping[str, str] | None = None,
         data: bytes | None = None,
-    ) -> requests.Response:
-        """One request with auth: up-front when the challenge is known, else on a 401."""
+        cap: int | None = None,
+        what: str = "response",
+    ) -> Reply:
+        """One request with auth: up-front when the challenge is known, else on a 401.
+        A 2xx body is read up to ``cap`` bytes (``None``: not read)."""
         url = self._url(path_or_url)
         authorization = self._auth.header(scope)
-        resp = self._transport.send(method, url, headers, data, authorization)
+        resp = self._transport.send(method, url, headers, data, authorization, cap=cap,
+                                    what=what)
         if resp.status_code != 401:
             return resp
         challenge = parse_challenge(resp.headers.get("WWW-Authenticate", ""))
         summary = error_summary(resp)
-        resp.close()
         if challenge is None:
             raise denied(self.registry, 401, scope, summary)
         self._auth.learn(challenge)
@@ -391,15 +414,14 @@ class RegistryClient:
         authorization = self._auth.header(scope)
         if authorization is None:
             raise denied(self.registry, 401, scope, summary)
-        resp = self._transport.send(method, url, headers, data, authorization)
+        resp = self._transport.send(method, url, headers, data, authorization, cap=cap,
+                                    what=what)
         if resp.status_code == 401:
-            summary = error_summary(resp)
-            resp.close()
-            raise denied(self.registry, 401, scope, summary)
+            raise denied(self.registry, 401, scope, error_summary(resp))
         return resp
 
     def _expect(
-        self, resp: requests.Response, ok: tuple[int, ...], doing: str, repository: str
+        self, resp: Reply, ok: tuple[int, ...], doing: str, repository: str
     ) -> None:
         if resp.status_code in ok:
             return
@@ -416,8 +438,55 @@ def _push(repository: str) -> str:
     return f"repository:{repository}:pull,push"
 
 
+class _ReferrersBudget:
+    """The referrers of one digest as they come: what is kept, and what the listing has
+    cost so far (pages, bytes, entries); past any bound, a refusal."""
+
+    def __init__(self, subject: Digest, artifact_type: str | None,
+                 keep: Callable[[Descriptor], bool] | None) -> None:
+        self.subject = subject
+        self._artifact_type = artifact_type
+        self._keep = keep
+        self.kept: list[Descriptor] = []
+        self.pages = 0
+        self.bytes = 0
+        self.entries = 0
+
+    def _too_many(self, why: str) -> RegistryError:
+        return RegistryError(
+            f"too many referrers for {self.subject}", why=why,
+            hint="the registry lists more signatures and attachments for this image than "
+                 "safe-docker reads; nothing was pulled",
+        )
+
+    @property
+    def page_cap(self) -> int:
+        """The most the next page may hold: one page's cap, or what is left of the total."""
+        return max(0, min(REFERRERS_PAGE_MAX, REFERRERS_BYTES_MAX - self.bytes))
+
+    def next_page(self) -> None:
+        self.pages += 1
+        if self.pages > REFERRERS_PAGES_MAX:
+            raise self._too_many(f"more than {REFERRERS_PAGES_MAX} pages")
+        if self.page_cap == 0:
+            raise self._too_many(f"more than {REFERRERS_BYTES_MAX} bytes in all")
+
+    def take(self, descriptors: Sequence[Descriptor], size: int) -> None:
+        self.bytes += size
+        self.entries += len(descriptors)
+        if self.bytes > REFERRERS_BYTES_MAX:
+            raise self._too_many(f"more than {REFERRERS_BYTES_MAX} bytes in all")
+        if self.entries > REFERRERS_ENTRIES_MAX:
+            raise self._too_many(f"more than {REFERRERS_ENTRIES_MAX} entries")
+        for descriptor in _filter(descriptors, self._artifact_type):
+            if self._keep is not None and not self._keep(descriptor):
+                continue
+            self.kept.append(descriptor)
+            if len(self.kept) > REFERRERS_KEPT_MAX:
+                raise self._too_many(f"more than {REFERRERS_KEPT_MAX} that could be signatures")
+
+
 def _filter(descriptors: Iterable[Descriptor], artifact_type: str | None) -> tuple[Descriptor, ...]:
     if not artifact_type:
         return tuple(descriptors)
     return tuple(d for d in descriptors if d.artifact_type == artifact_type)
-

@@ -31,7 +31,13 @@ CONFIG_MAX = 4 * MiB
 SIGNATURE_LAYER_MAX = 1 * MiB
 TOKEN_RESPONSE_MAX = 1 * MiB
 ERROR_BODY_MAX = 64 * 1024
-PAGES_MAX = 100
+# The referrers listing (API pages or the tag schema's index), bounded as a whole: a
+# registry may not make one verification hold more than this, however it pages.
+REFERRERS_PAGE_MAX = 1 * MiB  # one page of the referrers API
+REFERRERS_BYTES_MAX = 4 * MiB  # every page together
+REFERRERS_PAGES_MAX = 16
+REFERRERS_ENTRIES_MAX = 10_000  # descriptors listed, every page together
+REFERRERS_KEPT_MAX = 256  # descriptors kept (those that can matter to the caller)
 REDIRECTS_MAX = 5
 
 

@@ -1,10 +1,19 @@
-"""HTTP to one registry (requests): caps, retries, redirects, and errors in user words.
+"""HTTP to one registry (requests): caps, deadlines, retries, redirects, errors in user words.
 
 One ``requests.Session`` per registry; plain HTTP only for loopback registries and the
 configured insecure ones. Redirects are followed by hand (GET/HEAD only), an Authorization
 header goes only to the registry's own origin, and a body is refused as soon as it
-outgrows its cap. Request economy: ``requests_made`` counts every exchange (a benchmark
-reads it).
+outgrows its cap.
+
+Every exchange has an end: socket timeouts alone do not give one (a registry that drips a
+byte every few seconds never trips a read timeout), so each attempt (connect, headers and
+body) runs in a short-lived worker thread that the caller waits for at most
+``min(request cap, deadline.remaining())`` seconds, where the deadline is the
+verification's (:class:`~safedocker._internal.deadline.Deadline`, set by the verifier).
+A late worker is abandoned (its socket shut), never waited for. What a caller gets back is
+a :class:`Reply` whose body is already read: nothing streams past the wait.
+
+Request economy: ``requests_made`` counts every exchange (a benchmark reads it).
 """
 
 from __future__ import annotations
@@ -12,7 +21,10 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import socket
+import threading
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
@@ -20,22 +32,35 @@ import requests
 import requests.auth
 
 from safedocker import __version__
-from safedocker.errors import RegistryError, RegistryUnavailable, SafeDockerError, reason_of
+from safedocker.errors import (
+    RegistryError,
+    RegistryTimedOut,
+    RegistryUnavailable,
+    SafeDockerError,
+    reason_of,
+)
 from safedocker.oci.hosts import is_loopback, origin, redact, registry_scheme
 from safedocker.oci.media import ERROR_BODY_MAX, REDIRECTS_MAX
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from safedocker._internal.deadline import Deadline
+
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)  # connect, read
+REQUEST_TIMEOUT = 30.0  # one attempt, connect + headers + body together (seconds)
+CONNECT_TIMEOUT = 5.0
 DEFAULT_TRIES = 3
 BACKOFF_BASE = 0.5  # seconds; doubles on each retry
 RETRY_WAIT_MAX = 10.0  # a Retry-After above this is cut down to it
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+CHUNK = 64 * 1024
 
 NETWORK_HINT = "check the network, or use SAFE_DOCKER_OFFLINE=1"
+TIMEOUT_HINT = ("check the network and the registry; raise registry_timeout in the config if "
+                "it is only slow, or use SAFE_DOCKER_OFFLINE=1")
 
 
 def _sleep(seconds: float) -> None:
@@ -50,19 +75,61 @@ class _OwnAuthorization(requests.auth.AuthBase):
         return r
 
 
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer with its body read: up to the caller's cap for a 2xx answer, the
+    first ``ERROR_BODY_MAX`` bytes of anything else (for :func:`error_summary`)."""
+
+    status_code: int
+    headers: Mapping[str, str] = field(repr=False)  # case-insensitive (requests')
+    content: bytes = field(repr=False)
+    url: str
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status_code in REDIRECT_STATUSES and "Location" in self.headers
+
+
+@dataclass
+class _Attempt:
+    """What one worker thread hands back, and how the caller tells it to stop."""
+
+    reply: Reply | None = None
+    error: BaseException | None = None
+    response: requests.Response | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def abandon(self) -> None:
+        """Stop the worker: it checks ``cancelled`` between chunks, and a shut socket
+        wakes it from a blocked read (shutdown, not close: the descriptor stays its own)."""
+        self.cancelled.set()
+        raw = getattr(self.response, "raw", None)
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if isinstance(sock, socket.socket):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
+
+
 class Transport:
-    """The HTTP side of one registry client: ``base_url`` is its own origin."""
+    """The HTTP side of one registry client: ``base_url`` is its own origin.
+
+    ``timeout`` caps one attempt (connect, headers and body); ``deadline``, when set,
+    caps everything still to come (the verifier sets one per verification).
+    """
 
     def __init__(self, registry: str, host: str, *, insecure_registries: Sequence[str] = (),
-                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
-                 tries: int = DEFAULT_TRIES) -> None:
+                 timeout: float = REQUEST_TIMEOUT, tries: int = DEFAULT_TRIES,
+                 deadline: Deadline | None = None) -> None:
         self.registry = registry
         self.host = host
         self.scheme = registry_scheme(host, insecure_registries)
         self.base_url = f"{self.scheme}://{host}"
         self._insecure = tuple(insecure_registries)
-        self._timeout = timeout
+        self._timeout = float(timeout)
         self._tries = max(1, tries)
+        self.deadline = deadline
         self.requests_made = 0
         self._session = requests.Session()
         self._session.auth = _OwnAuthorization()
@@ -86,20 +153,23 @@ class Transport:
         authorization: str | None,
         *,
         follow: bool = True,
-    ) -> requests.Response:
+        cap: int | None = None,
+        what: str = "response",
+    ) -> Reply:
         """One exchange: retries on 429/5xx, redirects followed by hand (GET/HEAD only);
-        Authorization goes only to the registry's own origin."""
+        Authorization goes only to the registry's own origin. A 2xx body is read up to
+        ``cap`` bytes (more is a refusal naming ``what``); ``cap=None``: not read."""
         home = origin(self.base_url)
         for _ in range(REDIRECTS_MAX + 1):
             sent = dict(headers or {})
             if authorization is not None and origin(url) == home:
                 sent["Authorization"] = authorization
-            resp = self._exchange(method, url, sent, data)
-            if not (follow and method in ("GET", "HEAD") and resp.is_redirect):
-                return resp
-            location = resp.headers.get("Location", "")
-            resp.close()
-            target = urljoin(url, location)
+            redirectable = follow and method in ("GET", "HEAD")
+            reply = self._exchange(method, url, sent, data, cap, what,
+                                   redirectable=redirectable)
+            if not (redirectable and reply.is_redirect):
+                return reply
+            target = urljoin(url, reply.headers.get("Location", ""))
             scheme = urlsplit(target).scheme.lower()
             if scheme not in ("http", "https") or (
                 scheme == "http" and not self.plain_http_ok(target)
@@ -111,37 +181,93 @@ class Transport:
             url = target
         raise RegistryError(f"{self.registry} redirected too many times", why=redact(url))
 
-    def _exchange(
-        self, method: str, url: str, headers: dict[str, str], data: bytes | None
-    ) -> requests.Response:
-        # Like docker (Go's ProxyFromEnvironment), never send loopback traffic to a proxy.
-        loopback = is_loopback(urlsplit(url).netloc.rpartition("@")[2])
-        proxies = {"http": None, "https": None} if loopback else None
+    def _exchange(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
+                  cap: int | None, what: str, *, redirectable: bool) -> Reply:
         for attempt in range(1, self._tries + 1):
             self.requests_made += 1
-            try:
-                resp = self._session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=data,
-                    timeout=self._timeout,
-                    stream=True,
-                    allow_redirects=False,
-                    proxies=proxies,  # type: ignore[arg-type]
-                )
-            except requests.RequestException as e:
-                raise connection_error(self.host, e) from e
-            log.debug("%s %s -> %s", method, redact(url), resp.status_code)
-            if resp.status_code not in RETRY_STATUSES or attempt == self._tries:
-                return resp
-            delay = _retry_delay(resp, attempt)
-            resp.close()
+            reply = self._attempt(method, url, headers, data, cap, what,
+                                  redirectable=redirectable)
+            log.debug("%s %s -> %s", method, redact(url), reply.status_code)
+            if reply.status_code not in RETRY_STATUSES or attempt == self._tries:
+                return reply
+            delay = _retry_delay(reply, attempt)
+            if self.deadline is not None and delay >= self.deadline.remaining():
+                raise self.timed_out()
             log.debug("retrying in %.2fs", delay)
             _sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def unexpected(self, resp: requests.Response, doing: str) -> SafeDockerError:
+    def _limit(self) -> float:
+        """This attempt's budget: the per-request cap, cut to what the deadline leaves."""
+        limit = self._timeout
+        if self.deadline is not None:
+            limit = self.deadline.cap(limit)
+            if limit <= 0:
+                raise self.timed_out()
+        return limit
+
+    def timed_out(self, limit: float | None = None) -> RegistryTimedOut:
+        """The error for a wait that reached its end (exit 69: the registry did not answer
+        in time, so verification may still decide from the cache)."""
+        if limit is None and self.deadline is not None:
+            why = f"no complete answer {self.deadline.describe()}"
+        else:
+            why = f"no complete answer within {limit or self._timeout:g} s"
+        return RegistryTimedOut(f"{self.registry} timed out", why=why, hint=TIMEOUT_HINT)
+
+    def _attempt(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
+                 cap: int | None, what: str, *, redirectable: bool) -> Reply:
+        limit = self._limit()
+        box = _Attempt()
+        worker = threading.Thread(
+            target=self._fetch, args=(box, method, url, headers, data, cap, what, limit,
+                                      redirectable),
+            name=f"safe-docker {method} {self.host}", daemon=True,
+        )
+        worker.start()
+        worker.join(limit)
+        if worker.is_alive():
+            box.abandon()
+            deadline_hit = self.deadline is not None and self.deadline.expired
+            raise self.timed_out(None if deadline_hit else limit)
+        if box.error is not None:
+            raise box.error
+        if box.reply is None:  # pragma: no cover - the worker always sets one of them
+            raise RegistryError(f"no answer from {self.registry}")
+        return box.reply
+
+    def _fetch(self, box: _Attempt, method: str, url: str, headers: dict[str, str],
+               data: bytes | None, cap: int | None, what: str, limit: float,
+               redirectable: bool) -> None:
+        """The worker: one request and its body (runs in its own thread)."""
+        # Like docker (Go's ProxyFromEnvironment), never send loopback traffic to a proxy.
+        loopback = is_loopback(urlsplit(url).netloc.rpartition("@")[2])
+        proxies = {"http": None, "https": None} if loopback else None
+        try:
+            try:
+                resp = self._session.request(
+                    method, url, headers=headers, data=data,
+                    timeout=(min(CONNECT_TIMEOUT, limit), limit),  # and the caller's wait
+                    stream=True, allow_redirects=False,
+                    proxies=proxies,  # type: ignore[arg-type]
+                )
+            except requests.RequestException as e:
+                raise connection_error(self.host, e) from e
+            box.response = resp
+            with resp:
+                status = resp.status_code
+                if method == "HEAD" or (redirectable and resp.is_redirect):
+                    body = b""
+                elif 200 <= status < 300:
+                    body = b"" if cap is None else _read_capped(resp, cap, what, self.host,
+                                                                box.cancelled)
+                else:
+                    body = _read_error_body(resp, box.cancelled)
+                box.reply = Reply(status, resp.headers, body, url)
+        except Exception as e:  # noqa: BLE001 - handed to the caller's thread, raised there
+            box.error = e
+
+    def unexpected(self, resp: Reply, doing: str) -> SafeDockerError:
         """The error for a status nobody expected, in the user's words."""
         status = resp.status_code
         why = f"HTTP {status}"
@@ -162,7 +288,7 @@ class Transport:
         return RegistryError(f"{self.registry} answered unexpectedly; could not {doing}", why=why)
 
 
-def _retry_delay(resp: requests.Response, attempt: int) -> float:
+def _retry_delay(resp: Reply, attempt: int) -> float:
     backoff: float = BACKOFF_BASE * 2.0 ** (attempt - 1)
     header = resp.headers.get("Retry-After", "").strip()
     if not header:
@@ -181,14 +307,21 @@ def _retry_delay(resp: requests.Response, attempt: int) -> float:
     return min(max(seconds, 0.0), RETRY_WAIT_MAX)
 
 
-def read_capped(resp: requests.Response, cap: int, what: str, host: str) -> bytes:
+class _Cancelled(Exception):
+    """The caller stopped waiting; the worker stops reading."""
+
+
+def _read_capped(resp: requests.Response, cap: int, what: str, host: str,
+                 cancelled: threading.Event) -> bytes:
     """The body, refused as soon as it exceeds ``cap`` (Content-Length is only a hint)."""
     declared = resp.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > cap:
         raise RegistryError(f"registry served an oversized {what}", why=f"more than {cap} bytes")
     body = bytearray()
     try:
-        for chunk in resp.iter_content(chunk_size=64 * 1024):
+        for chunk in resp.iter_content(chunk_size=CHUNK):
+            if cancelled.is_set():
+                raise _Cancelled
             body += chunk
             if len(body) > cap:
                 raise RegistryError(
@@ -199,12 +332,24 @@ def read_capped(resp: requests.Response, cap: int, what: str, host: str) -> byte
     return bytes(body)
 
 
-def error_summary(resp: requests.Response) -> str:
-    """The registry's own error codes (``MANIFEST_UNKNOWN: …``), short and printable."""
+def _read_error_body(resp: requests.Response, cancelled: threading.Event) -> bytes:
+    """The start of an error answer's body, best effort (it only feeds a message)."""
+    body = bytearray()
     try:
-        raw = resp.raw.read(ERROR_BODY_MAX, decode_content=True) if resp.raw else b""
-    except Exception:  # noqa: BLE001 - an error body is best effort
-        return ""
+        for chunk in resp.iter_content(chunk_size=4096):
+            if cancelled.is_set():
+                break
+            body += chunk
+            if len(body) >= ERROR_BODY_MAX:
+                break
+    except (requests.RequestException, OSError):
+        pass
+    return bytes(body[:ERROR_BODY_MAX])
+
+
+def error_summary(resp: Reply) -> str:
+    """The registry's own error codes (``MANIFEST_UNKNOWN: …``), short and printable."""
+    raw = resp.content[:ERROR_BODY_MAX]
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

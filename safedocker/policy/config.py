@@ -49,6 +49,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_OFFLINE_MAX_AGE = 30 * 86400.0
+# One verification's registry traffic, every request together (each request is also
+# capped on its own: oci/transport.py's REQUEST_TIMEOUT).
+DEFAULT_REGISTRY_TIMEOUT = 60.0
+REGISTRY_TIMEOUT_MAX = 3600.0
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 SCHEMA_HINT = "fix the file; `safe-docker policy schema` shows every key and its values"
 _TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
@@ -69,6 +73,7 @@ class KeyEntry:
 class Config:
     mode: Mode = Mode.ENFORCE
     offline_max_age: float = DEFAULT_OFFLINE_MAX_AGE  # seconds
+    registry_timeout: float = DEFAULT_REGISTRY_TIMEOUT  # seconds, per verification
     insecure_registries: tuple[str, ...] = ()
     rekor_keys: tuple[str, ...] = ()
     keys: Mapping[str, KeyEntry] = field(default_factory=dict)
@@ -84,7 +89,7 @@ class Config:
 
 _TOP_KEYS = {
     "mode", "unmatched", "offline_max_age", "insecure_registries", "keys", "policy",
-    "locked", "rekor_keys",
+    "locked", "rekor_keys", "registry_timeout",
 }
 _KEY_KEYS = {"fingerprint", "source"}
 _RULE_KEYS = {
@@ -163,6 +168,7 @@ class _FileConfig:
     mode: Mode | None
     unmatched: Unmatched | None
     offline_max_age: float | None
+    registry_timeout: float | None
     insecure_registries: tuple[str, ...]
     rekor_keys: tuple[str, ...]
     locked: bool
@@ -228,6 +234,17 @@ def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Pat
             raise reader.error("offline_max_age", str(e)) from None
         if offline_max_age is None:
             raise reader.error("offline_max_age", "must be a string such as \"30d\"")
+    registry_timeout = None
+    if "registry_timeout" in doc:
+        raw = doc["registry_timeout"]
+        try:
+            registry_timeout = parse_duration(raw) if isinstance(raw, str) else None
+        except ValueError as e:
+            raise reader.error("registry_timeout", str(e)) from None
+        if registry_timeout is None:
+            raise reader.error("registry_timeout", "must be a string such as \"60s\"")
+        if not 1.0 <= registry_timeout <= REGISTRY_TIMEOUT_MAX:
+            raise reader.error("registry_timeout", "must be between 1s and 1h")
     locked = doc.get("locked", False)
     if not isinstance(locked, bool):
         raise reader.error("locked", "must be true or false")
@@ -264,6 +281,7 @@ def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Pat
         mode=reader.enum(doc, "mode", Mode, "", None),
         unmatched=reader.enum(doc, "unmatched", Unmatched, "", None),
         offline_max_age=offline_max_age,
+        registry_timeout=registry_timeout,
         insecure_registries=reader.string_list(doc, "insecure_registries", ""),
         rekor_keys=reader.string_list(doc, "rekor_keys", ""),
         locked=locked,
@@ -504,6 +522,9 @@ def _combine(system: _FileConfig, user: _FileConfig) -> Config:
                                        user.unmatched or Unmatched.ACCEPT)
         ages = [a for a in (system.offline_max_age, user.offline_max_age) if a is not None]
         offline_max_age = min(ages) if ages else DEFAULT_OFFLINE_MAX_AGE
+        # A locked wait cannot be lengthened by the user (only shortened).
+        waits = [t for t in (system.registry_timeout, user.registry_timeout) if t is not None]
+        registry_timeout = min(waits) if waits else DEFAULT_REGISTRY_TIMEOUT
         insecure = system.insecure_registries  # plain HTTP is a weakening: system only
         rekor_keys = system.rekor_keys + tuple(k for k in user.rekor_keys
                                                if k not in system.rekor_keys)
@@ -514,6 +535,8 @@ def _combine(system: _FileConfig, user: _FileConfig) -> Config:
         unmatched = pick(system.unmatched, user.unmatched, Unmatched.REJECT)
         offline_max_age = pick(system.offline_max_age, user.offline_max_age,
                                DEFAULT_OFFLINE_MAX_AGE)
+        registry_timeout = pick(system.registry_timeout, user.registry_timeout,
+                                DEFAULT_REGISTRY_TIMEOUT)
         insecure = system.insecure_registries + user.insecure_registries
         rekor_keys = user.rekor_keys or system.rekor_keys
         keys = dict(system.keys)
@@ -541,6 +564,7 @@ def _combine(system: _FileConfig, user: _FileConfig) -> Config:
     return Config(
         mode=mode,
         offline_max_age=offline_max_age,
+        registry_timeout=registry_timeout,
         insecure_registries=insecure,
         rekor_keys=rekor_keys,
         keys=keys,

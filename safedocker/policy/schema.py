@@ -20,6 +20,8 @@ offline_max_age = "30d"     # how old cached signatures may be offline: <number>
 insecure_registries = []    # ["host:port", ...]: plain-HTTP registries besides loopback
 rekor_keys = []             # ["NAME", ...]: keys trusted as transparency-log (Rekor) keys
 locked = false              # system file only: users may add rules, never weaken one
+registry_timeout = "60s"    # total wait for one verification's registry requests (1s..1h);
+                            #   under a lock the shorter of system and user wins
 
 [keys.NAME]                 # NAME: letters, digits, . _ - (up to 64); PEM in keys/NAME.pub
 fingerprint = "sha256:..."  # required: sha256:<64 lowercase hex> of the DER public key

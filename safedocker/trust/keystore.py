@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_KEY_BYTES = 64 * 1024
 FETCH_TIMEOUT = (5.0, 15.0)
+FETCH_DEADLINE = 30.0  # the whole fetch
 
 
 def _check_name(name: str) -> None:
@@ -50,10 +51,19 @@ def fetch_key_text(source: str) -> bytes:
     if source.startswith("https://"):
         import requests
 
-        try:
+        from safedocker._internal.deadline import call_within
+
+        def fetch() -> bytes:
             with requests.get(source, timeout=FETCH_TIMEOUT, stream=True) as response:
                 response.raise_for_status()
-                data = response.raw.read(MAX_KEY_BYTES + 1, decode_content=True)
+                return bytes(response.raw.read(MAX_KEY_BYTES + 1, decode_content=True))
+
+        try:  # socket timeouts alone never end a server that drips bytes
+            data = call_within(FETCH_DEADLINE, fetch, name=f"fetching {source}")
+        except TimeoutError as e:
+            raise RegistryUnavailable(f"fetching the key from {source} timed out",
+                                      why=f"no answer within {FETCH_DEADLINE:g} s",
+                                      hint="check the URL and the network") from e
         except requests.RequestException as e:
             raise RegistryUnavailable(f"cannot fetch key from {source}",
                                       why=reason_of(e, "the download failed"),

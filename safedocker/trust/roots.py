@@ -303,12 +303,10 @@ def load_trust_root(path: Path | str, *, name: str | None = None) -> TrustRoot:
 
 def embedded_trust_root_bytes() -> bytes:
     """The public-good ``trusted_root.json`` inside the installed sigstore-python package."""
-    from importlib import resources
-    from urllib.parse import quote
+    from safedocker.trust.tuf import embedded_trusted_root
 
     try:
-        store = resources.files("sigstore") / "_store" / quote(EMBEDDED_TUF_URL, safe="")
-        return (store / "trusted_root.json").read_bytes()
+        return embedded_trusted_root(EMBEDDED_TUF_URL)
     except (ModuleNotFoundError, FileNotFoundError, OSError) as e:
         raise ConfigError(
             "the embedded Sigstore trust root is missing",
@@ -358,7 +356,8 @@ def trust_root(where: Paths, name: str = DEFAULT_NAME) -> TrustRoot:
 
 
 def check_with_sigstore(raw: bytes, source: str) -> None:
-    """Also parse with sigstore-python (bundles are verified by it): fail now, not later."""
+    """Also parse with sigstore-python, a second and independent reading (its TUF
+    refresh and other sigstore clients read the same file): fail now, not later."""
     try:
         from sigstore.models import TrustedRoot as SigstoreTrustedRoot
     except ImportError:  # pragma: no cover - sigstore is a dependency
@@ -387,29 +386,11 @@ def import_trust_root(where: Paths, file: Path | str, name: str = DEFAULT_NAME, 
 
 
 def update_trust_root(where: Paths, tuf_url: str = EMBEDDED_TUF_URL) -> TrustRoot:
-    """Refresh ``trust-roots/default.json`` through sigstore-python's TUF client (online).
-
-    The TUF updater verifies the metadata chain from the root.json embedded in
-    sigstore-python before it hands out the target; an unverified refresh is never
-    accepted (offline mode of the updater is not used here).
-    """
+    """Refresh ``trust-roots/default.json`` through TUF (online; :mod:`.tuf`)."""
     from safedocker._internal.files import atomic_write
-    from safedocker.errors import RegistryUnavailable
+    from safedocker.trust.tuf import fetch_trusted_root
 
-    try:
-        from sigstore._internal.tuf import TrustUpdater
-        from sigstore.errors import Error as SigstoreError
-    except ImportError as e:  # pragma: no cover - sigstore is a dependency
-        raise ConfigError("sigstore-python is not installed", why=str(e)) from e
-    try:
-        updater = TrustUpdater(tuf_url, offline=False)
-        raw = Path(updater.get_trusted_root_path()).read_bytes()
-    except (SigstoreError, OSError) as e:
-        raise RegistryUnavailable(
-            f"cannot refresh the Sigstore trust root from {tuf_url}",
-            why=reason_of(e, "the TUF update failed"),
-            hint="check the network; the current trust root stays in use",
-        ) from e
+    raw = fetch_trusted_root(tuf_url)
     target = trust_root_path(where, DEFAULT_NAME)
     parsed = parse_trust_root(raw, name=DEFAULT_NAME, source=f"TUF {tuf_url}")
     check_with_sigstore(raw, parsed.source)

@@ -162,7 +162,7 @@ def fetch_bundle_material(client: RegistryReader, repository: str,
     OCI 1.1 signature artifacts, from one referrers listing."""
     from safedocker.signatures.cosign import SIGNATURE_ARTIFACT_TYPE
 
-    referrers = client.referrers(repository, material.digest)
+    referrers = client.referrers(repository, material.digest, keep=_is_signature)
     candidates = _bundles_listed(client, repository, material.digest, referrers)
     bundles = [c.raw for c in candidates if not c.error]
     errors = [f"bundle {c.referrer}: {c.error}" for c in candidates if c.error]
@@ -226,7 +226,8 @@ def fetch_bundles(client: RegistryReader, repository: str, digest: Digest) -> li
     Registry failures propagate (RegistryUnavailable, RegistryError); a referrer that
     claims to be a bundle but cannot be read comes back with ``error`` set.
     """
-    return _bundles_listed(client, repository, digest, client.referrers(repository, digest))
+    return _bundles_listed(client, repository, digest,
+                           client.referrers(repository, digest, keep=_is_bundle))
 
 
 def _bundles_listed(client: RegistryReader, repository: str, digest: Digest,
@@ -245,6 +246,14 @@ def _bundles_listed(client: RegistryReader, repository: str, digest: Digest,
 
 def _unusable(why: str) -> VerificationError:
     return VerificationError("sigstore bundle does not verify", why=why)
+
+
+def _is_signature(desc: Descriptor) -> bool:
+    """What the referrers listing keeps: bundles and cosign OCI 1.1 signatures (the rest of a
+    listing is dropped page by page, never held)."""
+    from safedocker.signatures.cosign import SIGNATURE_ARTIFACT_TYPE
+
+    return desc.artifact_type == SIGNATURE_ARTIFACT_TYPE or _is_bundle(desc)
 
 
 def _is_bundle(desc: Descriptor) -> bool:

@@ -9,15 +9,17 @@ verdict.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     RegistryError,
+    RegistryTimedOut,
     RegistryUnavailable,
     VerificationError,
 )
@@ -38,7 +40,9 @@ from safedocker.verify.verdict import Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from typing import Concatenate
 
+    from safedocker._internal.deadline import Deadline
     from safedocker.cache.store import Cache
     from safedocker.oci.auth import AuthCache
     from safedocker.oci.client import RegistryClient
@@ -48,6 +52,8 @@ if TYPE_CHECKING:
     from safedocker.trust.roots import TrustRoot
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def needs_bundles(decision: Decision, verdict: Verdict) -> bool:
@@ -58,6 +64,29 @@ def needs_bundles(decision: Decision, verdict: Verdict) -> bool:
 
 
 # --- the whole verification ------------------------------------------------------------
+
+
+def _within_deadline(method: Callable[Concatenate[Verifier, P], R]
+                     ) -> Callable[Concatenate[Verifier, P], R]:
+    """One deadline (the config's registry_timeout) for everything ``method`` asks any
+    registry, handed to each client it uses; outside it, a client's requests are capped
+    one by one only. Re-entrant: an outer call's deadline stays."""
+    @functools.wraps(method)
+    def bounded(self: Verifier, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._deadline is not None:
+            return method(self, *args, **kwargs)
+        from safedocker._internal.deadline import Deadline
+
+        self._deadline = Deadline.after(self.config.registry_timeout,
+                                        setting="registry_timeout")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._deadline = None
+            for client in self._clients.values():
+                client.deadline = None
+
+    return bounded
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,9 @@ class Verifier:
     docker_config_dir: str | None = None  # docker's --config, for registry credentials
     _clients: dict[str, RegistryClient] = field(default_factory=dict)
     _roots: dict[str, TrustRoot] = field(default_factory=dict)
+    # The end of the current verification's registry traffic: one per verify() (and per
+    # image_config()), handed to every client it uses (config's registry_timeout).
+    _deadline: Deadline | None = None
 
     def _trust_root(self, name: str) -> TrustRoot:
         """Each trusted root is read and parsed once per verifier, however many rules and
@@ -106,12 +138,15 @@ class Verifier:
                 registry, insecure_registries=self.config.insecure_registries,
                 docker_config_dir=self.docker_config_dir, auth_cache=self.auth_cache,
             )
-        return self._clients[registry]
+        client = self._clients[registry]
+        client.deadline = self._deadline
+        return client
 
     @property
     def requests_made(self) -> int:
         return sum(client.requests_made for client in self._clients.values())
 
+    @_within_deadline
     def verify(self, ref: ImageRef) -> Verdict:
         decision = self.config.policy.decide(ref)
         match decision.action:
@@ -247,11 +282,14 @@ class Verifier:
     def _verify_offline(self, ref: ImageRef, decision: Decision, *, cause: str,
                         error: RegistryUnavailable | None = None) -> Verdict:
         def unusable(why: str) -> RegistryUnavailable:
+            # The network's own why comes first; a timeout's hint names registry_timeout.
             return RegistryUnavailable(
                 f"cannot verify {ref}: {cause}",
-                why=f"no usable offline record: {why}",
-                hint="verify it once while online, or bring the material with "
-                     "`safe-docker cache import` / `safe-docker airgap load`",
+                why="; ".join(w for w in (error and error.why, f"no usable offline record: {why}")
+                              if w),
+                hint=error.hint if isinstance(error, RegistryTimedOut) else
+                "verify it once while online, or bring the material with "
+                "`safe-docker cache import` / `safe-docker airgap load`",
             )
 
         if self.cache is None:
@@ -347,6 +385,7 @@ class Verifier:
             signers=signers, reasons=reasons, offline=offline, material_time=material_time,
         )
 
+    @_within_deadline
     def image_config(self, verdict: Verdict) -> Mapping[str, Any] | None:
         """The image config JSON of a verified image (for GPU decisions), hash-checked.
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from safedocker._docker.credentials import Credentials, config_dir, lookup
-from safedocker.errors import ConfigError
+from safedocker.errors import ConfigError, ExitCode, TimedOut
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -94,3 +94,28 @@ def test_broken_config_or_helper_is_a_config_error_that_shows_no_secret(tmp_path
     with pytest.raises(ConfigError, match="cannot read docker credentials"):
         lookup("r.example", environ=env)
     assert SECRET not in repr(Credentials("u", SECRET, SECRET))
+
+
+def _script(bindir: Path, name: str, body: str) -> None:
+    bindir.mkdir(parents=True, exist_ok=True)
+    script = bindir / f"docker-credential-{name}"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+
+
+def test_a_helper_that_never_answers_times_out_with_exit_69(tmp_path: Path) -> None:
+    env = _config(tmp_path / "c", {"credsStore": "stuck"})
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    _script(tmp_path / "bin", "stuck", "exec sleep 60\n")
+    with pytest.raises(TimedOut) as info:
+        lookup("r.example", environ=env, timeout=0.5)
+    assert info.value.exit_code == ExitCode.UNAVAILABLE
+    assert "docker-credential-stuck get timed out" in info.value.line()
+
+
+def test_a_helper_that_floods_is_stopped_at_the_cap(tmp_path: Path) -> None:
+    env = _config(tmp_path / "c", {"credsStore": "flood"})
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    _script(tmp_path / "bin", "flood", "exec yes '{\"Secret\": \"x\"}'\n")
+    with pytest.raises(ConfigError, match="answered too much"):
+        lookup("r.example", environ=env)

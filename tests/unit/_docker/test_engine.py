@@ -86,3 +86,27 @@ def test_load_from_a_file_or_from_a_stream(docker: tuple[Path, Path], tmp_path: 
         engine.load(stream)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [["load", "--quiet", "--input", str(archive)], ["load", "--quiet"]]
+
+
+def _stuck_docker(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "docker"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_daemon_that_never_answers_times_out_with_exit_69(tmp_path: Path) -> None:
+    from safedocker.errors import ExitCode, TimedOut
+
+    cli = DockerCLI(_stuck_docker(tmp_path, "exec sleep 60\n"), query_timeout=0.5)
+    with pytest.raises(TimedOut) as err:
+        cli.info()
+    assert err.value.exit_code == ExitCode.UNAVAILABLE
+    assert err.value.line().startswith("safe-docker: docker info timed out — no answer within")
+
+
+def test_a_docker_that_floods_its_output_is_stopped(tmp_path: Path) -> None:
+    cli = DockerCLI(_stuck_docker(tmp_path, "exec yes\n"))
+    with pytest.raises(SafeDockerError, match="docker info failed") as err:
+        cli.info()
+    assert "more than" in err.value.why

@@ -451,10 +451,10 @@ def test_timeout_is_unavailable() -> None:
     listener.listen(1)  # accepts (kernel backlog) and never answers
     port = listener.getsockname()[1]
     try:
-        with RegistryClient(f"127.0.0.1:{port}", timeout=(1.0, 0.3)) as client, \
-                pytest.raises(RegistryUnavailable, match="cannot reach") as err:
+        with RegistryClient(f"127.0.0.1:{port}", timeout=0.5) as client, \
+                pytest.raises(RegistryUnavailable) as err:
             client.get_manifest(REPO, "v1")
-        assert "timed out" in err.value.why
+        assert "timed out" in err.value.line()
     finally:
         listener.close()
 
@@ -818,7 +818,7 @@ def test_push_blob_and_manifest_then_read_back(fake: FakeRegistry) -> None:
 
 
 def test_unresolvable_host_is_unavailable() -> None:
-    with RegistryClient("registry.invalid", timeout=(2.0, 2.0)) as client, \
+    with RegistryClient("registry.invalid", timeout=4.0) as client, \
             pytest.raises(RegistryUnavailable) as err:
         client.get_manifest(REPO, "v1")
     assert err.value.exit_code == ExitCode.UNAVAILABLE

@@ -18,6 +18,8 @@ from safedocker.verify.material import SignatureMaterial, fetch_bundle_material,
 from tests.sigstore_world import BUNDLE_V03, SigstoreWorld
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from safedocker.oci.client import RegistryReader
     from safedocker.trust.roots import TrustRoot
     from tests.sigstore_world import Leaf
@@ -62,10 +64,11 @@ class FakeClient:
                                            len(manifest), artifact_type=BUNDLE_V03))
         return digest
 
-    def referrers(self, repository: str, digest: Digest,
-                  artifact_type: str | None = None) -> Referrers:
+    def referrers(self, repository: str, digest: Digest, artifact_type: str | None = None, *,
+                  keep: Callable[[Descriptor], bool] | None = None) -> Referrers:
         assert digest == self.subject
-        return Referrers(digest, tuple(self.descriptors), "api")
+        return Referrers(digest, tuple(d for d in self.descriptors if keep is None or keep(d)),
+                         "api")
 
     def get_manifest(self, repository: str, reference: str | Digest, *,
                      accept: str = "", max_size: int = 0) -> Manifest:
@@ -111,10 +114,10 @@ class CountingClient(FakeClient):
         super().__init__(subject)
         self.listings = 0
 
-    def referrers(self, repository: str, digest: Digest,
-                  artifact_type: str | None = None) -> Referrers:
+    def referrers(self, repository: str, digest: Digest, artifact_type: str | None = None, *,
+                  keep: Callable[[Descriptor], bool] | None = None) -> Referrers:
         self.listings += 1
-        return super().referrers(repository, digest, artifact_type)
+        return super().referrers(repository, digest, artifact_type, keep=keep)
 
 
 def test_oci11_signature_referrers_come_from_the_same_listing_as_bundles(
