@@ -550,23 +550,43 @@ def load(
 
 # --- trusted root ---------------------------------------------------------------------------
 
-trust_root_app = typer.Typer(help="The Sigstore trusted root used for keyless signatures.",
-                             no_args_is_help=True)
+trust_root_app = typer.Typer(help="Sigstore trusted roots (keyless signatures, logs): one "
+                             "per deployment, chosen per rule.", no_args_is_help=True)
 app.add_typer(trust_root_app, name="trust-root")
 
 
-@trust_root_app.command("show")
-def trust_root_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
+@trust_root_app.command("list")
+def trust_root_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every installed trusted root: name, origin (system, user, built-in), whether used."""
     from safedocker.policy.paths import paths
-    from safedocker.trust.roots import show
+    from safedocker.trust.roots import list_roots
 
-    rows = show(paths())
+    rows = [{"name": e.name, "origin": e.origin, "path": str(e.path) if e.path else None,
+             "in_use": e.in_use} for e in list_roots(paths())]
     if as_json:
         _print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['name']}: {row['source']}")
+        note = "" if row["in_use"] else "\t(not used: a root of this name wins over it)"
+        typer.echo(f"{row['name']}\t{row['origin']}\t{row['path'] or '-'}{note}")
+
+
+@trust_root_app.command("show")
+def trust_root_show(
+    names: Annotated[list[str] | None, typer.Argument(help="Roots to show (default: all).")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
+    from safedocker.policy.paths import paths
+    from safedocker.trust.roots import show
+
+    rows = show(paths(), names or None)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['name']} ({row['origin']}): {row['source']}")
         typer.echo(f"  newest entry valid from {row['newest_valid_from'] or '-'}"
                    f"{', file written ' + row['file_mtime'] if row['file_mtime'] else ''}")
         for ca in row["certificate_authorities"]:
@@ -594,14 +614,52 @@ def trust_root_import(
     name: Annotated[str, typer.Option(help="Name, for per-scope roots.")] = "default",
     system: Annotated[bool, typer.Option(
         "--system", help="Install for every user (the system config dir).")] = False,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace a root of this name that belongs to another deployment.")]
+    = False,
 ) -> None:
-    """Import a trusted_root.json (airgapped machines, private Sigstore deployments)."""
+    """Import a trusted_root.json (airgapped machines, private Sigstore deployments).
+
+    A root of the same name from another deployment is never replaced silently: use
+    --name for a second deployment, or --replace. The same deployment again (or a newer
+    version of it: every CA and log of the installed root kept) updates it.
+    """
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import import_trust_root
 
-    root = import_trust_root(paths(), file, name, system=system)
-    typer.echo(f"imported trusted root {root.name!r}: {len(root.certificate_authorities)} CA(s), "
-               f"{len(root.tlogs)} transparency log(s), {len(root.ctlogs)} CT log(s)")
+    imported = import_trust_root(paths(), file, name, system=system, replace=replace)
+    root = imported.root
+    typer.echo(f"{imported.outcome} trusted root {root.name!r}: "
+               f"{len(root.certificate_authorities)} CA(s), {len(root.tlogs)} transparency "
+               f"log(s), {len(root.ctlogs)} CT log(s)"
+               f"{f' (was {imported.previous})' if imported.outcome == 'replaced' else ''}")
+
+
+@trust_root_app.command("remove")
+def trust_root_remove(
+    name: str,
+    system: Annotated[bool, typer.Option(
+        "--system", help="Remove the system's root of this name.")] = False,
+) -> None:
+    """Remove an imported root (rules naming it refuse; default falls back to built-in)."""
+    from safedocker.policy.config import load_config
+    from safedocker.policy.paths import paths
+    from safedocker.trust.roots import DEFAULT_NAME, remove_trust_root
+
+    where = paths()
+    removed = remove_trust_root(where, name, system=system)
+    typer.echo(f"removed trusted root {name!r} ({removed})")
+    if name == DEFAULT_NAME:
+        return
+    try:
+        rules = load_config(where).policy.rules
+    except SafeDockerError as e:  # e.g. a locked system rule now lacks its root
+        typer.echo(e.line(), err=True)
+        return
+    for rule in rules:
+        if rule.trust_root == name and rule.identities:
+            typer.echo(f"safe-docker: the rule for {rule.scope} names trusted root {name!r} "
+                       "and refuses until one of that name is imported again", err=True)
 
 
 # --- policy exchange, shell, compose -------------------------------------------------------

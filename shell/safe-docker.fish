@@ -76,5 +76,5 @@ complete -c safe-docker -n '__fish_seen_subcommand_from keys' -a 'add list remov
 complete -c safe-docker -n '__fish_seen_subcommand_from policy' \
     -a 'add allow deny remove list check export import'
 complete -c safe-docker -n '__fish_seen_subcommand_from cache' -a 'list prune export import'
-complete -c safe-docker -n '__fish_seen_subcommand_from trust-root' -a 'show update import'
+complete -c safe-docker -n '__fish_seen_subcommand_from trust-root' -a 'list show update import remove'
 complete -c safe-docker -n '__fish_seen_subcommand_from shell-init' -a 'bash zsh fish'

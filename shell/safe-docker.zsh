@@ -68,7 +68,7 @@ _safe_docker() {
         keys) subcommands=(add list remove generate) ;;
         policy) subcommands=(add allow deny remove list check export import) ;;
         cache) subcommands=(list prune export import) ;;
-        trust-root) subcommands=(show update import) ;;
+        trust-root) subcommands=(list show update import remove) ;;
         shell-init) subcommands=(bash zsh fish) ;;
     esac
     if (( CURRENT == 3 && $#subcommands )); then
