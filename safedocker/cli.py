@@ -382,42 +382,31 @@ def cache_prune(
 
 @cache_app.command("export")
 def cache_export(file: Path) -> None:
-    """Write mappings, signature material and trusted roots for an airgapped machine."""
+    """Write mappings and signature material for an airgapped machine (no trust anchors:
+    bring trusted roots and keys with `trust-root import` and `keys add`)."""
     from safedocker.cache.transfer import export_cache
-    from safedocker.policy.paths import paths
 
-    where = paths()
-    roots = {}
-    if where.trust_roots_dir.is_dir():
-        roots = {p.stem: p.read_bytes() for p in sorted(where.trust_roots_dir.glob("*.json"))}
     with _cache() as cache:
-        summary = export_cache(cache, file, roots)
+        summary = export_cache(cache, file)
     typer.echo(f"exported {summary.tags} tag(s), {summary.material} signature set(s), "
-               f"{summary.manifests} manifest(s), {summary.configs} config(s), "
-               f"{summary.roots} trusted root(s) to {file}")
+               f"{summary.manifests} manifest(s), {summary.configs} config(s) to {file}")
 
 
 @cache_app.command("import")
 def cache_import(file: Path) -> None:
-    """Load an export; everything in it is verified again under local policy before use."""
+    """Load an export; everything in it is verified again under local policy before use.
+
+    Material only: it never installs or changes a trusted root, key or Rekor key."""
     from safedocker.cache.transfer import import_cache
 
     with _cache() as cache:
         summary = import_cache(cache, file)
     typer.echo(f"imported {summary.tags} tag(s), {summary.material} signature set(s), "
                f"{summary.manifests} manifest(s), {summary.configs} config(s)")
-    if summary.roots:
-        import tempfile
-
-        from safedocker.policy.paths import paths
-        from safedocker.trust.roots import import_trust_root
-
-        for name, data in sorted(summary.roots.items()):
-            with tempfile.NamedTemporaryFile(suffix=".json") as staged:
-                staged.write(data)
-                staged.flush()
-                import_trust_root(paths(), Path(staged.name), name)  # validated first
-            typer.echo(f"imported trusted root {name!r}")
+    for name in summary.skipped_roots:
+        typer.echo(f"safe-docker: trusted root {name!r} in {file} not installed \u2014 a cache "
+                   "import brings material only, never trust anchors (hint: install a root "
+                   "you trust with `safe-docker trust-root import FILE --name NAME`)", err=True)
 
 
 @app.command()
