@@ -216,6 +216,10 @@ def policy_add(
     identity_regexp: Annotated[list[str] | None, typer.Option(
         "--identity-regexp",
         help="Keyless signer ISSUER_REGEXP=SUBJECT_REGEXP (split at the first '=').")] = None,
+    trust_root: Annotated[str | None, typer.Option(
+        "--trust-root",
+        help="Sigstore trusted root for keyless signatures and logs (default: 'default'; "
+             "see `trust-root list`).")] = None,
 ) -> None:
     """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
     from safedocker.policy.config import set_rule
@@ -233,9 +237,27 @@ def policy_add(
         rule["identities"] = identities
     if annotations:
         rule["annotations"] = annotations
-    normalized = set_rule(paths(), scope, rule)
+    if trust_root is not None:
+        rule["trust_root"] = trust_root
+    where = paths()
+    normalized = set_rule(where, scope, rule)
     signers = [*(key or []), *(i.get("subject") or i["subject_regexp"] for i in identities)]
-    typer.echo(f"policy for {normalized}: verify with {', '.join(signers)}")
+    typer.echo(f"policy for {normalized}: verify with {', '.join(signers)}"
+               f"{f' (trusted root {trust_root})' if trust_root else ''}")
+    if trust_root is not None:
+        _warn_missing_root(where, trust_root)
+
+
+def _warn_missing_root(where: Any, name: str) -> None:
+    """A rule may name a root before it is imported; say that it refuses until then."""
+    from safedocker.trust.roots import DEFAULT_NAME, trust_root_path
+
+    if name != DEFAULT_NAME and not any(
+        trust_root_path(where, name, system=system).is_file() for system in (True, False)
+    ):
+        typer.echo(f"safe-docker: no trusted root named {name!r} yet \u2014 the rule refuses "
+                   f"until it is imported (hint: `safe-docker trust-root import FILE --name "
+                   f"{name}`)", err=True)
 
 
 @policy_app.command("allow")
@@ -272,6 +294,7 @@ def policy_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
     config = load_config()
     rows = [{"scope": r.scope, "action": r.action.value, "keys": list(r.keys),
+             "identities": [i.describe() for i in r.identities], "trust_root": r.trust_root,
              "threshold": r.threshold, "tlog": r.tlog.value, "reference": r.reference.value,
              "gpu": r.gpu.value, "source": r.source} for r in config.policy.rules]
     if as_json:
@@ -280,10 +303,14 @@ def policy_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         return
     typer.echo(f"mode = {config.mode.value}; unmatched = {config.unmatched.value}"
                f"{'; system policy locked' if config.policy.locked else ''}")
-    for row in rows:
-        keys = ",".join(str(k) for k in row["keys"]) if isinstance(row["keys"], list) else ""
-        detail = f" keys={keys} threshold={row['threshold']}" if keys else ""
-        typer.echo(f"{row['scope']}\t{row['action']}{detail}\t({row['source']})")
+    for rule in config.policy.rules:
+        detail = f" keys={','.join(rule.keys)}" if rule.keys else ""
+        if rule.identities:
+            detail += (f" identities={'; '.join(i.describe() for i in rule.identities)}"
+                       f" trust_root={rule.trust_root}")
+        if detail:
+            detail += f" threshold={rule.threshold}"
+        typer.echo(f"{rule.scope}\t{rule.action.value}{detail}\t({rule.source})")
 
 
 @policy_app.command("check")
@@ -299,11 +326,15 @@ def policy_check(image: str, as_json: Annotated[bool, typer.Option("--json")] = 
     if as_json:
         _print_json({"reference": str(ref), "action": action, "explanation": decision.explain(),
                      "rules": [{"scope": r.scope, "action": r.action.value,
-                                "keys": list(r.keys), "source": r.source}
+                                "keys": list(r.keys), "trust_root": r.trust_root,
+                                "source": r.source}
                                for r in decision.rules]})
         return
     typer.echo(f"{ref}: {action}")
     typer.echo(f"because: {decision.explain()}")
+    for rule in decision.verify_rules:
+        if rule.identities and not rule.pki_roots:
+            typer.echo(f"trusted root for {rule.scope}: {rule.trust_root}")
 
 
 # --- sign --------------------------------------------------------------------------------
