@@ -155,14 +155,16 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @keys_app.command("remove")
 def keys_remove(name: str) -> None:
-    """Stop trusting a key; rules left without signers reject from now on."""
+    """Stop trusting a key; rules naming it refuse until `keys add NAME` restores them."""
     from safedocker.policy.paths import paths
     from safedocker.trust.keystore import remove_key
 
-    rejecting = remove_key(paths(), name)
+    naming = remove_key(paths(), name)
     typer.echo(f"removed key {name}")
-    for scope in rejecting:
-        typer.echo(f"scope {scope} has no signer left and now rejects", err=True)
+    for scope in naming:
+        typer.echo(f"safe-docker: the rule for {scope} names key {name!r} and refuses every "
+                   f"image until it is trusted again (hint: `safe-docker keys add {name} "
+                   "FILE` restores it)", err=True)
 
 
 @keys_app.command("generate")

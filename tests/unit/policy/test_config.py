@@ -90,6 +90,9 @@ annotations = {{ team = "ml" }}
          'threshold = 2\n', 6, "threshold"),
         ('[[policy]]\nscope = "x"\nkeys = ["nokey"]\n', None, "unknown key 'nokey'"),
         ('this is not toml', None, "must be valid TOML"),
+        # issue 11 item 8: was "internal error — RecursionError" (77)
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", None, "nested too deeply"),
+        ("x = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n", None, "nested too deeply"),
     ],
 )
 def test_bad_config_is_exit_78_naming_file_line_and_key(
