@@ -465,7 +465,8 @@ def _combine_locked(system: _FileConfig, user: _FileConfig, where: Paths) -> Con
     if user.unmatched is not None and unmatched is not user.unmatched:
         notes.append(_lock_note(f'unmatched = "{user.unmatched.value}" in {user.path}',
                                 system))
-    offline_max_age = system.offline_max_age or DEFAULT_OFFLINE_MAX_AGE
+    offline_max_age = (DEFAULT_OFFLINE_MAX_AGE if system.offline_max_age is None
+                       else system.offline_max_age)  # "0s" (never offline) is a value
     if user.offline_max_age is not None:
         if user.offline_max_age > offline_max_age:
             notes.append(_lock_note(f"offline_max_age in {user.path}", system,

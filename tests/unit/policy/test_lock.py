@@ -121,6 +121,8 @@ def test_a_user_offline_age_cannot_exceed_the_locked_default_either(
     where.user_config_file.write_text('offline_max_age = "1h"\n')  # stricter: honoured
     assert load_config(where).offline_max_age == 3600
     assert lines_saying_the_lock_won(capsys) == []
+    locked(where, 'offline_max_age = "0s"\n')  # never offline: zero is a setting too
+    assert load_config(where).offline_max_age == 0
 
 
 def test_a_user_policy_allow_does_not_admit_what_the_locked_policy_rejects(where: Paths) -> None:
