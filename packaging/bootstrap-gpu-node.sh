@@ -8,7 +8,8 @@
 #       --key NAME=PUBKEY.pem ...          trusted public keys
 #       --policy 'SCOPE=KEY[,KEY...]' ...  images under SCOPE must be signed by these keys
 #       [--image REF ...] [--images-file FILE]   images to pre-pull (one a line, # comments)
-#       [--trust-root trusted_root.json]   for keyless signatures on an airgapped node
+#       [--trust-root trusted_root.json]   the node's default Sigstore root (keyless, airgapped;
+#                                          replaces the built-in public-good one if it differs)
 #       [--prefix /opt/safe-docker] [--bin-dir /usr/local/bin]
 #       [--docker-shim [--shim-dir DIR]]   also put a verifying `docker` first on PATH
 #       [--doctor fail|warn|skip]          what a failing doctor does (default: fail)
@@ -166,7 +167,9 @@ if [ -n "$trust_root" ]; then
 from safedocker.trust.roots import trust_root_path
 print(trust_root_path(paths(), system=True))')
     if ! cmp -s "$trust_root" "$current"; then
-        "$sd" trust-root import --system "$trust_root" >/dev/null \
+        # --trust-root names the node's default root: replacing another deployment's is
+        # what the admin asked for (safe-docker refuses that without --replace).
+        "$sd" trust-root import --system --replace "$trust_root" >/dev/null \
             || die "safe-docker refused the trusted root $trust_root"
         say "imported the trusted root $trust_root"
     fi

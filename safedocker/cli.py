@@ -176,14 +176,16 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] =
 @keys_app.command("remove")
 def keys_remove(name: Annotated[str, typer.Argument(metavar="NAME",
                                                     help="The key's name.")]) -> None:
-    """Stop trusting a key; rules left without signers reject from now on."""
+    """Stop trusting a key; rules naming it refuse until `keys add NAME` restores them."""
     from safedocker.policy.paths import paths
     from safedocker.trust.keystore import remove_key
 
-    rejecting = remove_key(paths(), name)
+    naming = remove_key(paths(), name)
     typer.echo(f"removed key {name}")
-    for scope in rejecting:
-        typer.echo(f"scope {scope} has no signer left and now rejects", err=True)
+    for scope in naming:
+        typer.echo(f"safe-docker: the rule for {scope} names key {name!r} and refuses every "
+                   f"image until it is trusted again (hint: `safe-docker keys add {name} "
+                   "FILE` restores it)", err=True)
 
 
 @keys_app.command("generate")
@@ -254,6 +256,10 @@ def policy_add(
     remap_regexp: Annotated[list[str] | None, typer.Option(
         "--remap-regexp", metavar="PREFIX=REGEXP",
         help="As --remap, the signed prefix a Go (RE2) regexp matched whole (repeat).")] = None,
+    trust_root: Annotated[str | None, typer.Option(
+        "--trust-root", metavar="NAME",
+        help="Sigstore trusted root for keyless signatures and logs (default: 'default'; "
+             "see `trust-root list`).")] = None,
 ) -> None:
     """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
     from safedocker.policy.config import regexp_problem, set_rule
@@ -301,9 +307,15 @@ def policy_add(
                 raise UsageError(f"invalid --remap-regexp {item['signed_prefix_regexp']!r}",
                                  why=why)
         rule["signed_identity"] = {"remap": remaps}
-    normalized = set_rule(paths(), scope, rule)
+    if trust_root is not None:
+        rule["trust_root"] = trust_root
+    where = paths()
+    normalized = set_rule(where, scope, rule)
     names = [*(key or []), *(i.get("subject") or i["subject_regexp"] for i in identities)]
-    typer.echo(f"policy for {normalized}: verify with {', '.join(names)}")
+    typer.echo(f"policy for {normalized}: verify with {', '.join(names)}"
+               f"{f' (trusted root {trust_root})' if trust_root else ''}")
+    if trust_root is not None:
+        _warn_missing_root(where, trust_root)
 
 
 def _check_regexps(identities: list[dict[str, str]]) -> None:
@@ -317,6 +329,18 @@ def _check_regexps(identities: list[dict[str, str]]) -> None:
                 raise UsageError(f"invalid --identity-regexp {identity[name]!r}", why=why,
                                  hint="identity regexps use Go's RE2 syntax, as cosign: no "
                                       "look-arounds, back-references or possessive repeats")
+
+
+def _warn_missing_root(where: Any, name: str) -> None:
+    """A rule may name a root before it is imported; say that it refuses until then."""
+    from safedocker.trust.roots import DEFAULT_NAME, trust_root_path
+
+    if name != DEFAULT_NAME and not any(
+        trust_root_path(where, name, system=system).is_file() for system in (True, False)
+    ):
+        typer.echo(f"safe-docker: no trusted root named {name!r} yet \u2014 the rule refuses "
+                   f"until it is imported (hint: `safe-docker trust-root import FILE --name "
+                   f"{name}`)", err=True)
 
 
 @policy_app.command("allow")
@@ -357,6 +381,7 @@ def policy_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 
     config = load_config()
     rows = [{"scope": r.scope, "action": r.action.value, "keys": list(r.keys),
+             "identities": [i.describe() for i in r.identities], "trust_root": r.trust_root,
              "threshold": r.threshold, "tlog": r.tlog.value, "reference": r.reference.value,
              "gpu": r.gpu.value, **_signature_place(r), "source": r.source}
             for r in config.policy.rules]
@@ -366,11 +391,15 @@ def policy_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)]
         return
     typer.echo(f"mode = {config.mode.value}; unmatched = {config.unmatched.value}"
                f"{'; system policy locked' if config.policy.locked else ''}")
-    for row, rule in zip(rows, config.policy.rules, strict=True):
-        keys = ",".join(str(k) for k in row["keys"]) if isinstance(row["keys"], list) else ""
-        detail = f" keys={keys} threshold={row['threshold']}" if keys else ""
-        typer.echo(f"{row['scope']}\t{row['action']}{detail}{_signature_place_text(rule)}"
-                   f"\t({row['source']})")
+    for rule in config.policy.rules:
+        detail = f" keys={','.join(rule.keys)}" if rule.keys else ""
+        if rule.identities:
+            detail += (f" identities={'; '.join(i.describe() for i in rule.identities)}"
+                       f" trust_root={rule.trust_root}")
+        if detail:
+            detail += f" threshold={rule.threshold}"
+        typer.echo(f"{rule.scope}\t{rule.action.value}{detail}{_signature_place_text(rule)}"
+                   f"\t({rule.source})")
 
 
 def _signature_place(rule: Rule) -> dict[str, Any]:
@@ -413,7 +442,8 @@ def policy_check(
     if as_json:
         _print_json({"reference": str(ref), "action": action, "explanation": decision.explain(),
                      "rules": [{"scope": r.scope, "action": r.action.value,
-                                "keys": list(r.keys), **_signature_place(r),
+                                "keys": list(r.keys), "trust_root": r.trust_root,
+                                **_signature_place(r),
                                 "source": r.source}
                                for r in decision.rules]})
         return
@@ -423,6 +453,9 @@ def policy_check(
         place = _signature_place_text(rule)
         if place:
             typer.echo(f"{rule.scope}:{place}")
+    for rule in decision.verify_rules:
+        if rule.identities and not rule.pki_roots:
+            typer.echo(f"trusted root for {rule.scope}: {rule.trust_root}")
 
 
 @policy_app.command("schema")
@@ -551,43 +584,32 @@ def cache_prune(
 @cache_app.command("export")
 def cache_export(file: Annotated[Path, typer.Argument(metavar="FILE",
                                                       help="File to write.")]) -> None:
-    """Write mappings, signature material and trusted roots for an airgapped machine."""
+    """Write mappings and signature material for an airgapped machine (no trust anchors:
+    bring trusted roots and keys with `trust-root import` and `keys add`)."""
     from safedocker.cache.transfer import export_cache
-    from safedocker.policy.paths import paths
 
-    where = paths()
-    roots = {}
-    if where.trust_roots_dir.is_dir():
-        roots = {p.stem: p.read_bytes() for p in sorted(where.trust_roots_dir.glob("*.json"))}
     with _cache() as cache:
-        summary = export_cache(cache, file, roots)
+        summary = export_cache(cache, file)
     typer.echo(f"exported {summary.tags} tag(s), {summary.material} signature set(s), "
-               f"{summary.manifests} manifest(s), {summary.configs} config(s), "
-               f"{summary.roots} trusted root(s) to {file}")
+               f"{summary.manifests} manifest(s), {summary.configs} config(s) to {file}")
 
 
 @cache_app.command("import")
 def cache_import(file: Annotated[Path, typer.Argument(
         metavar="FILE", help="A file from `safe-docker cache export`.")]) -> None:
-    """Load an export; everything in it is verified again under local policy before use."""
+    """Load an export; everything in it is verified again under local policy before use.
+
+    Material only: it never installs or changes a trusted root, key or Rekor key."""
     from safedocker.cache.transfer import import_cache
 
     with _cache() as cache:
         summary = import_cache(cache, file)
     typer.echo(f"imported {summary.tags} tag(s), {summary.material} signature set(s), "
                f"{summary.manifests} manifest(s), {summary.configs} config(s)")
-    if summary.roots:
-        import tempfile
-
-        from safedocker.policy.paths import paths
-        from safedocker.trust.roots import import_trust_root
-
-        for name, data in sorted(summary.roots.items()):
-            with tempfile.NamedTemporaryFile(suffix=".json") as staged:
-                staged.write(data)
-                staged.flush()
-                import_trust_root(paths(), Path(staged.name), name)  # validated first
-            typer.echo(f"imported trusted root {name!r}")
+    for name in summary.skipped_roots:
+        typer.echo(f"safe-docker: trusted root {name!r} in {file} not installed \u2014 a cache "
+                   "import brings material only, never trust anchors (hint: install a root "
+                   "you trust with `safe-docker trust-root import FILE --name NAME`)", err=True)
 
 
 @app.command()
@@ -733,25 +755,45 @@ def airgap_load(
 
 # --- trusted root ---------------------------------------------------------------------------
 
-trust_root_app = typer.Typer(help="The Sigstore trusted root used for keyless signatures.",
-                             no_args_is_help=True)
+trust_root_app = typer.Typer(help="Sigstore trusted roots (keyless signatures, logs): one "
+                             "per deployment, chosen per rule.", no_args_is_help=True)
 app.add_typer(trust_root_app, name="trust-root")
 
 
-@trust_root_app.command("show")
-def trust_root_show(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+@trust_root_app.command("list")
+def trust_root_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
                     ) -> None:
+    """Every installed trusted root: name, origin (system, user, built-in), whether used."""
+    from safedocker.policy.paths import paths
+    from safedocker.trust.roots import list_roots
+
+    rows = [{"name": e.name, "origin": e.origin, "path": str(e.path) if e.path else None,
+             "in_use": e.in_use} for e in list_roots(paths())]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        note = "" if row["in_use"] else "\t(not used: a root of this name wins over it)"
+        typer.echo(f"{row['name']}\t{row['origin']}\t{row['path'] or '-'}{note}")
+
+
+@trust_root_app.command("show")
+def trust_root_show(
+    names: Annotated[list[str] | None, typer.Argument(
+        metavar="NAME...", help="Roots to show (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
     """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
     from safedocker._internal.timefmt import age_of
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import show
 
-    rows = show(paths())
+    rows = show(paths(), names or None)
     if as_json:
         _print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['name']}: {row['source']}")
+        typer.echo(f"{row['name']} ({row['origin']}): {row['source']}")
         typer.echo(f"  newest entry: {age_of(row['newest_valid_from'])}"
                    f"{'; file written ' + age_of(row['file_mtime']) if row['file_mtime'] else ''}")
         for ca in row["certificate_authorities"]:
@@ -781,14 +823,52 @@ def trust_root_import(
         metavar="NAME", help="Name, for per-scope roots (policy trust_root).")] = "default",
     system: Annotated[bool, typer.Option(
         "--system", help="Install for every user (the system config dir).")] = False,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace a root of this name that belongs to another deployment.")]
+    = False,
 ) -> None:
-    """Import a trusted_root.json (airgapped machines, private Sigstore deployments)."""
+    """Import a trusted_root.json (airgapped machines, private Sigstore deployments).
+
+    A root of the same name from another deployment is never replaced silently: use
+    --name for a second deployment, or --replace. The same deployment again (or a newer
+    version of it: every CA and log of the installed root kept) updates it.
+    """
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import import_trust_root
 
-    root = import_trust_root(paths(), file, name, system=system)
-    typer.echo(f"imported trusted root {root.name!r}: {len(root.certificate_authorities)} CA(s), "
-               f"{len(root.tlogs)} transparency log(s), {len(root.ctlogs)} CT log(s)")
+    imported = import_trust_root(paths(), file, name, system=system, replace=replace)
+    root = imported.root
+    typer.echo(f"{imported.outcome} trusted root {root.name!r}: "
+               f"{len(root.certificate_authorities)} CA(s), {len(root.tlogs)} transparency "
+               f"log(s), {len(root.ctlogs)} CT log(s)"
+               f"{f' (was {imported.previous})' if imported.outcome == 'replaced' else ''}")
+
+
+@trust_root_app.command("remove")
+def trust_root_remove(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The root's name.")],
+    system: Annotated[bool, typer.Option(
+        "--system", help="Remove the system's root of this name.")] = False,
+) -> None:
+    """Remove an imported root (rules naming it refuse; default falls back to built-in)."""
+    from safedocker.policy.config import load_config
+    from safedocker.policy.paths import paths
+    from safedocker.trust.roots import DEFAULT_NAME, remove_trust_root
+
+    where = paths()
+    removed = remove_trust_root(where, name, system=system)
+    typer.echo(f"removed trusted root {name!r} ({removed})")
+    if name == DEFAULT_NAME:
+        return
+    try:
+        rules = load_config(where).policy.rules
+    except SafeDockerError as e:  # e.g. a locked system rule now lacks its root
+        typer.echo(e.line(), err=True)
+        return
+    for rule in rules:
+        if rule.trust_root == name and rule.identities:
+            typer.echo(f"safe-docker: the rule for {rule.scope} names trusted root {name!r} "
+                       "and refuses until one of that name is imported again", err=True)
 
 
 # --- policy exchange, shell, compose -------------------------------------------------------

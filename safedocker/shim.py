@@ -4,6 +4,8 @@ This module runs on every docker call, so it decides with pure functions
 (:mod:`safedocker._docker.route`) whether argv is an intercepted command (pull/run/create),
 one of safe-docker's own commands, or anything else; anything else is ``os.execv`` of the
 real docker with argv unchanged. Heavy modules are imported only past that decision.
+SAFE_DOCKER_MODE=off skips verification here only when no system policy exists at the
+default location (a locked one must not be escaped by a variable).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from safedocker._internal import environment
 def main() -> NoReturn:
     argv = sys.argv[1:]
     route = classify(argv)
-    if route is Route.PASSTHROUGH or environment.mode() == "off" and (
-        route is Route.INTERCEPT
+    if route is Route.PASSTHROUGH or (
+        route is Route.INTERCEPT and environment.mode() == "off"
+        # A system file may lock the mode: then the config
+        # decides (and says that the lock won). Without one, off costs one stat.
+        and not environment.system_policy_present()
     ):
         exec_docker(argv)
     if route is Route.INTERCEPT:

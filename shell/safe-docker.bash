@@ -85,7 +85,7 @@ _safe_docker() {
         keys) subcommands='add list remove generate' ;;
         policy) subcommands='add allow deny remove list check schema export import' ;;
         cache) subcommands='list prune export import' ;;
-        trust-root) subcommands='show update import' ;;
+        trust-root) subcommands='list show update import remove' ;;
         airgap) subcommands='save load' ;;
         shell-init) [ "$COMP_CWORD" -eq $((index + 1)) ] && subcommands='bash zsh fish' ;;
     esac

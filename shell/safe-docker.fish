@@ -76,6 +76,6 @@ complete -c safe-docker -n '__fish_seen_subcommand_from keys' -a 'add list remov
 complete -c safe-docker -n '__fish_seen_subcommand_from policy' \
     -a 'add allow deny remove list check schema export import'
 complete -c safe-docker -n '__fish_seen_subcommand_from cache' -a 'list prune export import'
-complete -c safe-docker -n '__fish_seen_subcommand_from trust-root' -a 'show update import'
+complete -c safe-docker -n '__fish_seen_subcommand_from trust-root' -a 'list show update import remove'
 complete -c safe-docker -n '__fish_seen_subcommand_from airgap' -a 'save load'
 complete -c safe-docker -n '__fish_seen_subcommand_from shell-init' -a 'bash zsh fish'

@@ -23,7 +23,12 @@ GPUS = "SAFE_DOCKER_GPUS"  # device selection: 0,1 | GPU-uuid,… | all
 CONFIG_DIR = "SAFE_DOCKER_CONFIG_DIR"
 CACHE_DIR = "SAFE_DOCKER_CACHE_DIR"
 STATE_DIR = "SAFE_DOCKER_STATE_DIR"
-SYSTEM_CONFIG_DIR = "SAFE_DOCKER_SYSTEM_CONFIG_DIR"
+SYSTEM_CONFIG_DIR = "SAFE_DOCKER_SYSTEM_CONFIG_DIR"  # ignored under a lock at the default
+
+# The system policy's default location. A file here with ``locked = true`` cannot be
+# escaped through SYSTEM_CONFIG_DIR (policy/paths.py) nor MODE=off (the shim).
+DEFAULT_SYSTEM_CONFIG_DIR = "/etc/safe-docker"
+SYSTEM_CONFIG_FILE_NAME = "config.toml"
 
 
 def value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -34,6 +39,18 @@ def value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
 
 def mode(environ: Mapping[str, str] | None = None) -> str | None:
     return value(MODE, environ)
+
+
+def system_policy_present(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a system config file exists, at the default location or in
+    SAFE_DOCKER_SYSTEM_CONFIG_DIR (a ``stat`` or two).
+
+    The shim asks this only for pull/run/create under SAFE_DOCKER_MODE=off: such a file
+    may lock the mode, so the command goes through the config instead of straight to
+    docker.
+    """
+    dirs = (DEFAULT_SYSTEM_CONFIG_DIR, value(SYSTEM_CONFIG_DIR, environ))
+    return any(os.path.lexists(os.path.join(d, SYSTEM_CONFIG_FILE_NAME)) for d in dirs if d)
 
 
 def offline(environ: Mapping[str, str] | None = None) -> bool:

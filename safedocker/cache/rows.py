@@ -118,7 +118,7 @@ def decode_verdict(text: object) -> dict[str, object]:
         raise BadRow("verdict is not text of an acceptable size")
     try:
         value = strictjson.loads(text.encode())
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise BadRow(f"verdict is not JSON: {e}") from e
     if not isinstance(value, dict):
         raise BadRow("verdict is not a JSON object")

@@ -1,9 +1,16 @@
 """The cache's export/import file: portable JSON lines, checksummed, nothing marked verified.
 
-``cache export`` writes mappings, signature material, manifests and configs (plus trusted
-roots, if given) for an airgapped machine; ``cache import`` loads such a file into the
-store in one transaction, every row passing the same checks as a put. Verdicts are never
-exported: the receiving machine decides again under its own policy.
+``cache export`` writes mappings, signature material, manifests and configs for an
+airgapped machine; ``cache import`` loads such a file into the store in one transaction,
+every row passing the same checks as a put. Verdicts are never exported: the receiving
+machine decides again under its own policy.
+
+Material only, never trust anchors (issue 11 item 3: a crafted export carried a trusted
+root named ``default``, and a forged identity then passed). Trusted roots, keys and Rekor
+keys are installed only by ``trust-root import`` and ``keys add``; a ``root`` record (files
+written by older versions carried them) is skipped and named in the summary. Times are
+clamped: nothing imported is dated after the import, signature material included
+(:func:`safedocker.verify.material.clamp_material_time`).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -39,6 +46,7 @@ from safedocker.cache.rows import (
 )
 from safedocker.errors import CacheError, SafeDockerError
 from safedocker.trust.roots import is_root_name
+from safedocker.verify.material import clamp_material_time
 
 if TYPE_CHECKING:
     import sqlite3
@@ -58,38 +66,31 @@ class ExportSummary:
     material: int = 0
     manifests: int = 0
     configs: int = 0
-    roots: int = 0
 
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What an import loaded. Nothing imported is verified; ``roots`` are handed back
-    to the caller, which decides whether to trust them (the cache does not store them)."""
+    """What an import loaded. Nothing imported is verified. ``skipped_roots`` names the
+    trusted roots the file carried: never installed (see the module docstring)."""
 
     tags: int = 0
     material: int = 0
     manifests: int = 0
     configs: int = 0
-    roots: dict[str, bytes] = field(default_factory=dict)
+    skipped_roots: tuple[str, ...] = ()
 
 
 
 
 # ---------------------------------------------------------------- export/import
 
-def export_cache(cache: Cache, path: Path, roots: Mapping[str, bytes] | None = None
-                 ) -> ExportSummary:
-    """Write a portable JSON-lines file of mappings, material, manifests and configs
-    (plus ``roots``: trusted-root blobs by name, if given). Verdicts are not exported.
+def export_cache(cache: Cache, path: Path) -> ExportSummary:
+    """Write a portable JSON-lines file of mappings, material, manifests and configs.
+    Verdicts and trust anchors are not exported.
 
     The file is written atomically (temp file, fsync, rename).
     """
     target = Path(path)
-    root_items = sorted((roots or {}).items())
-    for root_name, blob in root_items:
-        if not is_root_name(root_name):
-            raise refuse("invalid trusted-root name for export", f"{root_name!r}")
-        check_blob(blob, f"trusted root {root_name}")
     directory = target.parent
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
@@ -97,7 +98,7 @@ def export_cache(cache: Cache, path: Path, roots: Mapping[str, bytes] | None = N
         raise CacheError(f"cannot write {target}", why=e.strerror or str(e)) from e
     try:
         with os.fdopen(fd, "wb") as out:
-            summary = cache.snapshot(lambda c: _write_export(c, out, root_items))
+            summary = cache.snapshot(lambda c: _write_export(c, out))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp_name, target)
@@ -112,13 +113,11 @@ def export_cache(cache: Cache, path: Path, roots: Mapping[str, bytes] | None = N
         raise
     return summary
 
-def _write_export(
-    c: sqlite3.Connection, out: IO[bytes], roots: list[tuple[str, bytes]]
-) -> ExportSummary:
+def _write_export(c: sqlite3.Connection, out: IO[bytes]) -> ExportSummary:
     out.seek(0)
     out.truncate()  # a retry after a lock starts the file again
     sha = hashlib.sha256()
-    count = {"tag": 0, "material": 0, "manifest": 0, "config": 0, "root": 0}
+    count = {"tag": 0, "material": 0, "manifest": 0, "config": 0}
 
     def emit(record: Mapping[str, object]) -> None:
         line = json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
@@ -187,8 +186,6 @@ def _write_export(
                     "fetched_at": check_time(fetched_at),
                 }
             )
-    for root_name, blob in roots:
-        emit({"type": "root", "name": root_name, "data": b64encode(blob)})
     records = sum(count.values())
     trailer = {"type": "end", "records": records, "sha256": sha.hexdigest()}
     out.write(json.dumps(trailer, sort_keys=True, separators=(",", ":")).encode() + b"\n")
@@ -197,7 +194,6 @@ def _write_export(
         material=count["material"],
         manifests=count["manifest"],
         configs=count["config"],
-        roots=count["root"],
     )
 
 def import_cache(cache: Cache, path: Path) -> ImportSummary:
@@ -206,7 +202,7 @@ def import_cache(cache: Cache, path: Path) -> ImportSummary:
     Every row passes the same checks as a put (manifests and configs must hash to
     their digests). A malformed file is refused whole with CacheError: the import is
     one transaction and nothing is loaded. Tag mappings newer in this cache are kept.
-    Trusted roots in the file are returned, not stored.
+    Trusted roots in the file are skipped (named in the summary), never installed.
     """
     source = Path(path)
 
@@ -261,7 +257,7 @@ def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
     sha = hashlib.sha256()
     now = time.time()
     tags = material = manifests = configs = 0
-    roots: dict[str, bytes] = {}
+    roots: list[str] = []
     number = 0
     ended = False
     while True:
@@ -277,6 +273,8 @@ def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
             record = strictjson.loads(line, max_bytes=_MAX_EXPORT_LINE)
         except (ValueError, UnicodeDecodeError) as e:
             raise _Malformed(number, f"not JSON: {e}") from e
+        except RecursionError as e:
+            raise _Malformed(number, "not JSON: nested too deeply") from e
         if not isinstance(record, dict) or not isinstance(record.get("type"), str):
             raise _Malformed(number, "not a record")
         kind = record["type"]
@@ -320,7 +318,8 @@ def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
                         check_name(record["name"]),
                         str(check_digest(record["digest"])),
                         check_kind(record["kind"]),
-                        check_blob(_unb64(record["data"]), "signature material"),
+                        clamp_material_time(
+                            check_blob(_unb64(record["data"]), "signature material"), now),
                         min(check_time(record["fetched_at"]), now),
                     ),
                 )
@@ -358,7 +357,7 @@ def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
                     raise refuse("invalid trusted-root name", f"{root_name!r}")
                 if root_name in roots:
                     raise refuse("duplicate trusted root", root_name)
-                roots[root_name] = check_blob(_unb64(record["data"]), "trusted root")
+                roots.append(root_name)  # counted for the checksum, never installed
             else:
                 raise refuse("unknown record type", f"{kind!r}")
         except SafeDockerError as e:
@@ -367,6 +366,5 @@ def _import_lines(c: sqlite3.Connection, f: IO[bytes]) -> ImportSummary:
         raise _Malformed(1, "empty file")
     if not ended:
         raise _Malformed(number, "no end record (truncated file?)")
-    return ImportSummary(
-        tags=tags, material=material, manifests=manifests, configs=configs, roots=roots
-    )
+    return ImportSummary(tags=tags, material=material, manifests=manifests, configs=configs,
+                         skipped_roots=tuple(roots))

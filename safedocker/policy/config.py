@@ -6,6 +6,11 @@ says where they are. Each file's ``[keys.NAME]`` table pins a trusted key's fing
 the key files themselves are the key store's (:mod:`safedocker.trust.keystore`). Any
 unknown key, wrong type or unreadable file is a :class:`ConfigError` (exit 78) naming
 the file, the line and the key, so a typo never silently weakens the policy.
+
+The lock (``locked = true`` in the system file): no variable and no user file makes a
+decision weaker, and system rules are checked with system trust anchors only (system
+keys, system Rekor keys, system or built-in trusted roots). Each setting the lock
+overrides becomes one line on stderr when the config is read (``Config.notes``).
 """
 
 from __future__ import annotations
@@ -70,6 +75,19 @@ class KeyEntry:
 
 
 @dataclass(frozen=True)
+class Anchors:
+    """The trust anchors one rule is checked with: keys and Rekor keys by name, and where
+    its Sigstore trusted roots may come from."""
+
+    keys: Mapping[str, KeyEntry] = field(default_factory=dict)
+    rekor_keys: tuple[str, ...] = ()
+    removed_keys: frozenset[str] = frozenset()  # `keys remove`d: rules naming them refuse
+    # Set for the system rules of a locked policy: trusted roots come only from this
+    # directory (or the built-in public-good root), never from the user's.
+    system_roots_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     mode: Mode = Mode.ENFORCE
     offline_max_age: float = DEFAULT_OFFLINE_MAX_AGE  # seconds
@@ -79,10 +97,22 @@ class Config:
     keys: Mapping[str, KeyEntry] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     files: tuple[Path, ...] = ()  # the files that were read, for `policy check`
+    removed_keys: frozenset[str] = frozenset()
+    system_anchors: Anchors | None = None  # locked: the only anchors system rules get
+    notes: tuple[str, ...] = ()  # one line for each setting the lock overrode
 
     @property
     def unmatched(self) -> Unmatched:
         return self.policy.unmatched
+
+    def anchors(self, rule: Rule) -> Anchors:
+        """What ``rule`` is checked with. Under a lock, every rule that is not one of the
+        user's (system rules, and the lock's own) gets the system anchors only."""
+        if self.system_anchors is not None and not any(
+            rule == mine for mine in self.policy.user_rules
+        ):
+            return self.system_anchors
+        return Anchors(self.keys, self.rekor_keys, self.removed_keys)
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -91,7 +121,7 @@ _TOP_KEYS = {
     "mode", "unmatched", "offline_max_age", "insecure_registries", "keys", "policy",
     "locked", "rekor_keys", "registry_timeout",
 }
-_KEY_KEYS = {"fingerprint", "source"}
+_KEY_KEYS = {"fingerprint", "source", "removed"}
 _RULE_KEYS = {
     "scope", "action", "keys", "identities", "threshold", "tlog", "reference", "gpu",
     "annotations", "trust_root", "pki_roots", "pki_intermediates", "attestations",
@@ -174,6 +204,7 @@ class _FileConfig:
     locked: bool
     keys: Mapping[str, KeyEntry]
     rules: tuple[Rule, ...]
+    removed_keys: frozenset[str] = frozenset()
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -187,6 +218,10 @@ def read_document(path: Path) -> dict[str, Any]:
                           hint="check the file's permissions") from e
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"invalid configuration in {path}", why="file is too large")
+    return _parse_toml(path, data)
+
+
+def _parse_toml(path: Path, data: bytes) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -197,6 +232,9 @@ def read_document(path: Path) -> dict[str, Any]:
         return document
     except tomllib.TOMLDecodeError as e:
         raise _toml_error(path, text, e) from e
+    except RecursionError as e:  # arrays or inline tables nested thousands deep
+        raise ConfigError(f"invalid configuration in {path}", why="values are nested too "
+                          "deeply", hint="the file must be a safe-docker config") from e
 
 
 def _toml_error(path: Path, text: str, error: Exception) -> ConfigError:
@@ -255,6 +293,7 @@ def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Pat
     if not isinstance(keys_table, dict):
         raise reader.error("keys", "must be a table of [keys.NAME] entries")
     keys: dict[str, KeyEntry] = {}
+    removed_keys: set[str] = set()
     for name, entry in keys_table.items():
         prefix = f"keys.{name}."
         if not KEY_NAME_RE.match(name):
@@ -262,9 +301,18 @@ def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Pat
         if not isinstance(entry, dict):
             raise reader.error(f"keys.{name}", "must be a table")
         reader.check_keys(entry, _KEY_KEYS, prefix)
+        removed = entry.get("removed", False)
+        if not isinstance(removed, bool):
+            raise reader.error(f"{prefix}removed", "must be true or false")
         fingerprint = entry.get("fingerprint")
+        if removed and fingerprint is None:
+            removed_keys.add(name)  # `keys remove`: rules keep the name and refuse
+            continue
         if not isinstance(fingerprint, str) or not re.match(r"^sha256:[0-9a-f]{64}$", fingerprint):
             raise reader.error(f"{prefix}fingerprint", "must be sha256:<64 lowercase hex>")
+        if removed:
+            raise reader.error(f"{prefix}removed", "a removed key has no fingerprint",
+                               hint=f"re-add it with `safe-docker keys add {name} FILE`")
         source = entry.get("source", "")
         if not isinstance(source, str):
             raise reader.error(f"{prefix}source", "must be a string")
@@ -287,6 +335,7 @@ def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Pat
         locked=locked,
         keys=keys,
         rules=rules,
+        removed_keys=frozenset(removed_keys),
     )
 
 
@@ -503,75 +552,207 @@ def regexp_problem(pattern: str) -> str | None:
 
 
 def load_config(where: Paths | None = None) -> Config:
-    """Read the system and user files and combine them (locked: the user may only add)."""
+    """Read the system and user files and combine them (locked: the user may only add).
+
+    Each setting a locked system policy overrides is said on stderr, one line each.
+    """
     where = where or paths()
     system = _parse_file(where.system_config_file, where.system_keys_dir, "system")
     user = _parse_file(where.user_config_file, where.user_keys_dir, "user")
-    return _combine(system, user)
+    config = _combine(system, user, where)
+    for note in config.notes:
+        sys.stderr.write(note + "\n")
+    return config
 
 
-def _combine(system: _FileConfig, user: _FileConfig) -> Config:
+def _lock_note(what: str, system: _FileConfig, *, why: str = "",
+               hint: str = "") -> str:
+    """One line saying that the lock won over ``what``."""
+    return (f"safe-docker: {what} ignored \u2014 the system policy is locked{why} "
+            f"(hint: {hint or f'{system.path} decides; ask an admin to change it'})")
+
+
+def _combine(system: _FileConfig, user: _FileConfig, where: Paths) -> Config:
+    if system.locked:
+        return _combine_locked(system, user, where)
+
     def pick(system_value: Any, user_value: Any, default: Any) -> Any:
         if user_value is not None:
             return user_value
         return system_value if system_value is not None else default
 
-    if system.locked:
-        mode = stricter_mode(system.mode or Mode.ENFORCE, user.mode or Mode.OFF)
-        unmatched = stricter_unmatched(system.unmatched or Unmatched.REJECT,
-                                       user.unmatched or Unmatched.ACCEPT)
-        ages = [a for a in (system.offline_max_age, user.offline_max_age) if a is not None]
-        offline_max_age = min(ages) if ages else DEFAULT_OFFLINE_MAX_AGE
-        # A locked wait cannot be lengthened by the user (only shortened).
-        waits = [t for t in (system.registry_timeout, user.registry_timeout) if t is not None]
-        registry_timeout = min(waits) if waits else DEFAULT_REGISTRY_TIMEOUT
-        insecure = system.insecure_registries  # plain HTTP is a weakening: system only
-        rekor_keys = system.rekor_keys + tuple(k for k in user.rekor_keys
-                                               if k not in system.rekor_keys)
-        keys = dict(user.keys)
-        keys.update(system.keys)  # a user key never shadows a system key of the same name
-    else:
-        mode = pick(system.mode, user.mode, Mode.ENFORCE)
-        unmatched = pick(system.unmatched, user.unmatched, Unmatched.REJECT)
-        offline_max_age = pick(system.offline_max_age, user.offline_max_age,
-                               DEFAULT_OFFLINE_MAX_AGE)
-        registry_timeout = pick(system.registry_timeout, user.registry_timeout,
-                                DEFAULT_REGISTRY_TIMEOUT)
-        insecure = system.insecure_registries + user.insecure_registries
-        rekor_keys = user.rekor_keys or system.rekor_keys
-        keys = dict(system.keys)
-        keys.update(user.keys)
-
-    env_mode = environment.mode()
-    if env_mode:
-        try:
-            wanted = Mode(env_mode)
-        except ValueError:
-            raise ConfigError(
-                f"invalid SAFE_DOCKER_MODE={env_mode!r}", hint="use enforce, warn or off"
-            ) from None
-        mode = stricter_mode(mode, wanted) if system.locked else wanted
-
+    keys = dict(system.keys)
+    keys.update(user.keys)
+    removed = (system.removed_keys | user.removed_keys) - set(keys)
     for file_config in (system, user):
-        for rule in file_config.rules:
-            for key in (*rule.keys, *(k for a in rule.attestations for k in a.keys)):
-                if key not in keys:
-                    raise _Reader(file_config.path, _safe_text(file_config.path)).error(
-                        "keys", f"rule for {rule.scope!r} names unknown key {key!r}",
-                        hint=f"add it with `safe-docker keys add {key} FILE`",
-                    )
-
+        _check_key_names(file_config, file_config.rules, set(keys) | removed)
     return Config(
-        mode=mode,
+        mode=_env_mode(pick(system.mode, user.mode, Mode.ENFORCE), system, [], locked=False),
+        offline_max_age=pick(system.offline_max_age, user.offline_max_age,
+                             DEFAULT_OFFLINE_MAX_AGE),
+        registry_timeout=pick(system.registry_timeout, user.registry_timeout,
+                              DEFAULT_REGISTRY_TIMEOUT),
+        insecure_registries=system.insecure_registries + user.insecure_registries,
+        rekor_keys=user.rekor_keys or system.rekor_keys,
+        keys=keys,
+        policy=Policy(system_rules=system.rules, user_rules=user.rules, locked=False,
+                      unmatched=pick(system.unmatched, user.unmatched, Unmatched.REJECT)),
+        files=tuple(f.path for f in (system, user) if f.path.exists()),
+        removed_keys=frozenset(removed),
+    )
+
+
+def _combine_locked(system: _FileConfig, user: _FileConfig, where: Paths) -> Config:
+    """The lock: the stricter of each setting, user weakenings ignored (and said so),
+    system rules resolved in system anchors only."""
+    notes: list[str] = []
+    if where.ignored_system_config_dir is not None:
+        notes.append(_lock_note(
+            f"SAFE_DOCKER_SYSTEM_CONFIG_DIR={where.ignored_system_config_dir}", system))
+
+    system_mode = system.mode or Mode.ENFORCE
+    mode = stricter_mode(system_mode, user.mode or Mode.OFF)
+    if user.mode is not None and mode is not user.mode:
+        notes.append(_lock_note(f'mode = "{user.mode.value}" in {user.path}', system))
+    unmatched = stricter_unmatched(system.unmatched or Unmatched.REJECT,
+                                   user.unmatched or Unmatched.ACCEPT)
+    if user.unmatched is not None and unmatched is not user.unmatched:
+        notes.append(_lock_note(f'unmatched = "{user.unmatched.value}" in {user.path}',
+                                system))
+    offline_max_age = (DEFAULT_OFFLINE_MAX_AGE if system.offline_max_age is None
+                       else system.offline_max_age)  # "0s" (never offline) is a value
+    if user.offline_max_age is not None:
+        if user.offline_max_age > offline_max_age:
+            notes.append(_lock_note(f"offline_max_age in {user.path}", system,
+                                why=" and allows less (the shorter age wins)"))
+        offline_max_age = min(offline_max_age, user.offline_max_age)
+    # A locked wait cannot be lengthened by the user (only shortened).
+    registry_timeout = (DEFAULT_REGISTRY_TIMEOUT if system.registry_timeout is None
+                        else system.registry_timeout)
+    if user.registry_timeout is not None:
+        if user.registry_timeout > registry_timeout:
+            notes.append(_lock_note(f"registry_timeout in {user.path}", system,
+                                    why=" and allows less (the shorter wait wins)"))
+        registry_timeout = min(registry_timeout, user.registry_timeout)
+    if user.insecure_registries:  # plain HTTP is a weakening: system only
+        notes.append(_lock_note(f"insecure_registries in {user.path}", system))
+
+    # System rules: system keys and system Rekor keys only (attack N8: a user key named
+    # like the key a system rule names must not satisfy it).
+    system_names = set(system.keys) | system.removed_keys
+    _check_key_names(system, system.rules, system_names, locked=True)
+    for name in system.rekor_keys:
+        if name not in system_names:
+            raise _Reader(system.path, _safe_text(system.path)).error(
+                "rekor_keys", f"names key {name!r}, which the system file does not define",
+                hint=f"add [keys.{name}] to {system.path}: the system policy is locked, so "
+                     "a user key never serves the system's rules",
+            )
+    if set(user.rekor_keys) - set(system.rekor_keys):
+        notes.append(_lock_note(
+            f"rekor_keys in {user.path} for system rules", system,
+            why=" (system rules trust only the system's Rekor keys)",
+            hint="your rules may still use them; an admin lists Rekor keys for the "
+                 f"system's rules in {system.path}"))
+    for name, entry in user.keys.items():
+        theirs = system.keys.get(name)
+        if theirs is not None and theirs.fingerprint != entry.fingerprint:
+            notes.append(_lock_note(f"user key {name!r}", system,
+                                    why=f" and defines its own key {name!r}",
+                                    hint="give your key another name"))
+    notes += _check_system_roots(system, where)
+
+    # User rules: every anchor, the system's winning a name both define.
+    keys = dict(user.keys)
+    keys.update(system.keys)
+    removed = (system.removed_keys | user.removed_keys) - set(keys)
+    _check_key_names(user, user.rules, set(keys) | removed)
+    rekor_keys = system.rekor_keys + tuple(k for k in user.rekor_keys
+                                           if k not in system.rekor_keys)
+    return Config(
+        mode=_env_mode(mode, system, notes, locked=True),
         offline_max_age=offline_max_age,
         registry_timeout=registry_timeout,
-        insecure_registries=insecure,
+        insecure_registries=system.insecure_registries,
         rekor_keys=rekor_keys,
         keys=keys,
-        policy=Policy(system_rules=system.rules, user_rules=user.rules,
-                      locked=system.locked, unmatched=unmatched),
+        policy=Policy(system_rules=system.rules, user_rules=user.rules, locked=True,
+                      unmatched=unmatched),
         files=tuple(f.path for f in (system, user) if f.path.exists()),
+        removed_keys=frozenset(removed),
+        system_anchors=Anchors(dict(system.keys), system.rekor_keys, system.removed_keys,
+                               system_roots_dir=where.system_trust_roots_dir),
+        notes=tuple(dict.fromkeys(notes)),
     )
+
+
+def _env_mode(mode: Mode, system: _FileConfig, notes: list[str], *, locked: bool) -> Mode:
+    """SAFE_DOCKER_MODE over the files' mode; under a lock only when it is stricter."""
+    env_mode = environment.mode()
+    if not env_mode:
+        return mode
+    try:
+        wanted = Mode(env_mode)
+    except ValueError:
+        raise ConfigError(
+            f"invalid SAFE_DOCKER_MODE={env_mode!r}", hint="use enforce, warn or off"
+        ) from None
+    if not locked:
+        return wanted
+    stricter = stricter_mode(mode, wanted)
+    if stricter is not wanted:
+        notes.append(_lock_note(f"SAFE_DOCKER_MODE={env_mode}", system))
+    return stricter
+
+
+def _check_key_names(file_config: _FileConfig, rules: tuple[Rule, ...], known: set[str],
+                     *, locked: bool = False) -> None:
+    """Every key a rule names is defined (or was removed: then the rule refuses)."""
+    for rule in rules:
+        for key in (*rule.keys, *(k for a in rule.attestations for k in a.keys)):
+            if key in known:
+                continue
+            reader = _Reader(file_config.path, _safe_text(file_config.path))
+            if locked:
+                raise reader.error(
+                    "keys", f"rule for {rule.scope!r} names key {key!r}, which the system "
+                    "file does not define",
+                    hint=f"add [keys.{key}] to {file_config.path}: the system policy is "
+                         "locked, so a user key never satisfies a system rule",
+                )
+            raise reader.error(
+                "keys", f"rule for {rule.scope!r} names unknown key {key!r}",
+                hint=f"add it with `safe-docker keys add {key} FILE`",
+            )
+
+
+def _check_system_roots(system: _FileConfig, where: Paths) -> list[str]:
+    """Under a lock: each trusted root a system rule names is the system's (or the
+    built-in default); a user root of that name is not used, and a note says so."""
+    from safedocker.trust.roots import DEFAULT_NAME
+
+    notes = []
+    for rule in system.rules:
+        if rule.action is not Action.VERIFY or rule.pki_roots:
+            continue
+        name = rule.trust_root
+        if name != DEFAULT_NAME and not (
+            where.system_trust_roots_dir / f"{name}.json"
+        ).is_file():
+            raise _Reader(system.path, _safe_text(system.path)).error(
+                "trust_root", f"rule for {rule.scope!r} names trusted root {name!r}, which "
+                "the system does not have",
+                hint=f"import it for every user: `safe-docker trust-root import FILE --name "
+                     f"{name} --system`; the system policy is locked, so a user root of "
+                     "that name is never used for a system rule",
+            )
+        if (where.trust_roots_dir / f"{name}.json").is_file():
+            notes.append(_lock_note(
+                f"user trusted root {name!r} for the rule for {rule.scope!r}", system,
+                why=" (system rules use system or built-in trusted roots only)",
+                hint="see `safe-docker trust-root list`; an admin imports roots for "
+                     "system rules with `safe-docker trust-root import FILE --system`"))
+    return notes
 
 
 def _safe_text(path: Path) -> str:
@@ -590,9 +771,10 @@ def save_user_document(where: Paths, document: Mapping[str, Any]) -> None:
     text = tomli_w.dumps(dict(document))
     # Validate the new text exactly as `load_config` will read it, before replacing.
     system = _parse_file(where.system_config_file, where.system_keys_dir, "system")
-    user = _parse_document(where.user_config_file, tomllib.loads(text), text,
-                           where.user_keys_dir, "user")
-    _combine(system, user)
+    user = _parse_document(where.user_config_file, _parse_toml(where.user_config_file,
+                                                               text.encode("utf-8")),
+                           text, where.user_keys_dir, "user")
+    _combine(system, user, where)
     atomic_write(where.user_config_file, text.encode("utf-8"), 0o644)
 
 

@@ -1,7 +1,14 @@
-"""Where safe-docker's files live: one function, platformdirs overridden by env vars."""
+"""Where safe-docker's files live: one function, platformdirs overridden by env vars.
+
+One exception: SAFE_DOCKER_SYSTEM_CONFIG_DIR is ignored while the system file at the
+default location (``/etc/safe-docker/config.toml``) says ``locked = true``; otherwise any
+user could drop the admin's policy by pointing the variable at an empty directory.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,8 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 APP_NAME = "safe-docker"
-CONFIG_FILE = "config.toml"
-DEFAULT_SYSTEM_CONFIG_DIR = "/etc/safe-docker"
+CONFIG_FILE = environment.SYSTEM_CONFIG_FILE_NAME
+DEFAULT_SYSTEM_CONFIG_DIR = environment.DEFAULT_SYSTEM_CONFIG_DIR
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,8 @@ class Paths:
     cache_dir: Path
     state_dir: Path
     system_config_dir: Path
+    # SAFE_DOCKER_SYSTEM_CONFIG_DIR when it was ignored because the default is locked.
+    ignored_system_config_dir: Path | None = None
 
     @property
     def user_config_file(self) -> Path:
@@ -50,6 +59,31 @@ class Paths:
         return self.system_config_dir / "trust-roots"
 
 
+def default_system_is_locked() -> bool:
+    """Whether the system file at the default location locks the policy.
+
+    Fails closed: a file that exists but cannot be read or parsed counts as locked, so
+    the default location is used and reading the config reports the problem (exit 78).
+    """
+    path = Path(environment.DEFAULT_SYSTEM_CONFIG_DIR) / CONFIG_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+    try:
+        # Absent or false: not locked; true or anything invalid: locked (fail closed).
+        return tomllib.loads(data.decode("utf-8")).get("locked", False) is not False
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+        return True
+
+
 def paths(environ: Mapping[str, str] | None = None) -> Paths:
     """The one place that knows where files live: platformdirs, overridden by env vars."""
     def pick(variable: str, default: str) -> Path:
@@ -58,9 +92,17 @@ def paths(environ: Mapping[str, str] | None = None) -> Paths:
 
     import platformdirs  # only needed when no override is given for some path
 
+    system_dir = pick(environment.SYSTEM_CONFIG_DIR, environment.DEFAULT_SYSTEM_CONFIG_DIR)
+    ignored = None
+    default_dir = Path(environment.DEFAULT_SYSTEM_CONFIG_DIR)
+    if os.path.normpath(system_dir) != os.path.normpath(default_dir) and (
+        default_system_is_locked()
+    ):
+        system_dir, ignored = default_dir, system_dir
     return Paths(
         config_dir=pick(environment.CONFIG_DIR, platformdirs.user_config_dir(APP_NAME)),
         cache_dir=pick(environment.CACHE_DIR, platformdirs.user_cache_dir(APP_NAME)),
         state_dir=pick(environment.STATE_DIR, platformdirs.user_state_dir(APP_NAME)),
-        system_config_dir=pick(environment.SYSTEM_CONFIG_DIR, DEFAULT_SYSTEM_CONFIG_DIR),
+        system_config_dir=system_dir,
+        ignored_system_config_dir=ignored,
     )

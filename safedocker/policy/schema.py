@@ -26,6 +26,8 @@ registry_timeout = "60s"    # total wait for one verification's registry request
 [keys.NAME]                 # NAME: letters, digits, . _ - (up to 64); PEM in keys/NAME.pub
 fingerprint = "sha256:..."  # required: sha256:<64 lowercase hex> of the DER public key
 source = "..."              # optional: where the key came from (informational)
+removed = true              # written by `keys remove`: rules naming the key refuse until
+                            #   `keys add NAME` trusts a key of that name again
 
 [[policy]]                  # one rule per scope; the most specific scope wins
 scope = "registry/ns/*"     # required: host, repository, namespace, repo:tag, repo@digest,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from safedocker._internal.files import atomic_write
-from safedocker.errors import ConfigError, RegistryUnavailable, UsageError, reason_of
+from safedocker.errors import ConfigError, Refused, RegistryUnavailable, UsageError, reason_of
 from safedocker.policy.config import (
     KEY_NAME_RE,
     Config,
@@ -104,41 +104,57 @@ def add_key(where: Paths, name: str, source: str, fingerprint: str | None = None
 
 
 def remove_key(where: Paths, name: str) -> list[str]:
-    """Forget a user key; returns the scopes that now reject because no signer is left.
+    """Forget a user key; returns the scopes whose rules name it (they now refuse).
 
-    Removing a key takes effect at once, cached verdicts included. A verify rule left with
-    no signer becomes a reject rule: it must fail closed, not fall back to "unmatched".
+    Rules keep naming the key, and the config keeps ``[keys.NAME] removed = true``: every
+    image under a rule naming it is refused (fail closed, with a message naming the key)
+    until ``keys add NAME`` trusts a key under that name again, which restores the rules.
+    It takes effect at once, cached verdicts included. The key also leaves ``rekor_keys``.
     """
     document = load_user_document(where)
     keys = document.get("keys", {})
-    if name not in keys:
+    entry = keys.get(name)
+    if not isinstance(entry, dict) or entry.get("removed") is True:
         raise UsageError(f"no user key named {name!r}", hint="see `safe-docker keys list`")
-    now_rejecting = []
-    for rule in document.get("policy", []):
-        if name not in rule.get("keys", []):
-            continue
-        rule["keys"] = [k for k in rule["keys"] if k != name]
-        signers_left = len(rule["keys"]) + len(rule.get("identities", []))
-        if signers_left == 0 or signers_left < rule.get("threshold", 1):
-            for field in ("keys", "identities", "threshold", "tlog", "reference", "annotations"):
-                rule.pop(field, None)
-            rule["action"] = "reject"
-            now_rejecting.append(str(rule.get("scope", "?")))
+    naming = [str(rule.get("scope", "?")) for rule in document.get("policy", [])
+              if name in rule.get("keys", []) or any(
+                  name in a.get("keys", []) for a in rule.get("attestations", [])
+                  if isinstance(a, dict))]
     if name in document.get("rekor_keys", []):
         document["rekor_keys"] = [k for k in document["rekor_keys"] if k != name]
-    del keys[name]
+    keys[name] = {"removed": True}
     save_user_document(where, document)
     (where.user_keys_dir / f"{name}.pub").unlink(missing_ok=True)
-    return now_rejecting
+    return naming
 
 
-def load_trusted_keys(config: Config, names: Sequence[str]) -> list[PublicKey]:
-    """The named keys, each re-checked against its pinned fingerprint."""
+class KeySource(Protocol):
+    """Where names resolve: a :class:`Config`, or the anchors of one rule."""
+
+    @property
+    def keys(self) -> Mapping[str, KeyEntry]: ...
+
+    @property
+    def removed_keys(self) -> frozenset[str]: ...
+
+
+def load_trusted_keys(source: KeySource, names: Sequence[str]) -> list[PublicKey]:
+    """The named keys, each re-checked against its pinned fingerprint.
+
+    A name that was removed (``keys remove``) refuses: a rule naming it fails closed.
+    """
     from safedocker.trust.keys import load_public_key
 
     loaded = []
     for name in names:
-        entry = config.keys.get(name)
+        entry = source.keys.get(name)
+        if entry is None and name in source.removed_keys:
+            raise Refused(
+                f"refused: a rule names key {name!r}, which was removed",
+                why="every image under a rule naming it is refused until it is trusted again",
+                hint=f"re-add it with `safe-docker keys add {name} FILE` (its rules come "
+                     "back), or drop it from the rule",
+            )
         if entry is None:
             raise ConfigError(f"policy names unknown key {name!r}",
                               hint=f"add it with `safe-docker keys add {name} FILE`")
@@ -183,8 +199,12 @@ def generate_key(where: Paths, name: str, directory: Path, password: bytes) -> G
 
 
 def describe_keys(config: Config) -> list[Mapping[str, str]]:
-    return [
+    """Trusted keys, and the names removed with ``keys remove`` (their rules refuse)."""
+    rows: list[Mapping[str, str]] = [
         {"name": e.name, "fingerprint": e.fingerprint, "origin": e.origin,
          "source": e.source, "path": str(e.path)}
-        for e in sorted(config.keys.values(), key=lambda e: e.name)
+        for e in config.keys.values()
     ]
+    rows += [{"name": name, "fingerprint": "-", "origin": "removed", "source": "",
+              "path": ""} for name in config.removed_keys]
+    return sorted(rows, key=lambda row: row["name"])

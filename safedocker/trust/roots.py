@@ -16,6 +16,7 @@ is accepted. Verification only ever reads these files: it never fetches anything
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -355,6 +356,77 @@ def trust_root(where: Paths, name: str = DEFAULT_NAME) -> TrustRoot:
     )
 
 
+def system_trust_root(directory: Path, name: str = DEFAULT_NAME) -> TrustRoot:
+    """For the system rules of a locked policy: the system's root named ``name`` (in
+    ``directory``), else for default the built-in one; never a user's."""
+    _check_name(name)
+    path = directory / f"{name}.json"
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        if name == DEFAULT_NAME:
+            return _embedded_cached()
+        raise ConfigError(
+            f"no system trusted root named {name!r}",
+            why=f"{path} does not exist; the system policy is locked, so a user root of "
+                "that name is never used for a system rule",
+            hint=f"an admin imports it: `safe-docker trust-root import FILE --name {name} "
+                 "--system`",
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read trust root {path}", why=reason_of(e)) from e
+    return _load_cached(str(path), name, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, name: str, mtime_ns: int, size: int) -> TrustRoot:
+    """One parse per file version and process, however many rules ask (the warm path)."""
+    del mtime_ns, size  # part of the cache key only
+    return load_trust_root(path, name=name)
+
+
+@functools.lru_cache(maxsize=1)
+def _embedded_cached() -> TrustRoot:
+    return embedded_trust_root()
+
+
+# --- which deployment a root belongs to ----------------------------------------------------
+
+
+def anchor_ids(root: TrustRoot) -> frozenset[str]:
+    """What identifies a Sigstore deployment: the root certificates of its CAs and
+    timestamp authorities, and the keys (log IDs) of its transparency and CT logs."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    def fingerprint(cert: x509.Certificate) -> str:
+        return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+    ids = {f"ca:{fingerprint(ca.root)}" for ca in root.certificate_authorities}
+    ids |= {f"tsa:{fingerprint(ca.root)}" for ca in root.timestamp_authorities}
+    ids |= {f"tlog:{log.log_id}" for log in root.tlogs}
+    ids |= {f"ctlog:{log.log_id}" for log in root.ctlogs}
+    return frozenset(ids)
+
+
+def same_deployment(installed: TrustRoot, candidate: TrustRoot) -> bool:
+    """Whether ``candidate`` is ``installed`` again or a newer version of the same
+    deployment: it keeps every anchor of the installed root. (A deployment that rotates a
+    key or CA adds the new one and ends the old one's validity, as the public-good root
+    does; a root that drops one is another deployment, or an older version.)"""
+    return anchor_ids(installed) <= anchor_ids(candidate)
+
+
+def _installed(where: Paths, name: str, *, system: bool) -> TrustRoot | None:
+    """The root an import under ``name`` would displace: the file, or for default the
+    built-in public-good root."""
+    path = trust_root_path(where, name, system=system)
+    if path.is_file():
+        return load_trust_root(path, name=name)
+    return embedded_trust_root() if name == DEFAULT_NAME else None
+
+
 def check_with_sigstore(raw: bytes, source: str) -> None:
     """Also parse with sigstore-python, a second and independent reading (its TUF
     refresh and other sigstore clients read the same file): fail now, not later."""
@@ -371,18 +443,64 @@ def check_with_sigstore(raw: bytes, source: str) -> None:
                    ) from e
 
 
+@dataclass(frozen=True)
+class ImportedRoot:
+    """What ``trust-root import`` did: ``outcome`` is imported (a new name), updated (the
+    same deployment, same or newer), or replaced (another deployment, with ``replace``)."""
+
+    root: TrustRoot
+    outcome: str
+    previous: str | None = None  # the source of the root it updated or replaced
+
+
 def import_trust_root(where: Paths, file: Path | str, name: str = DEFAULT_NAME, *,
-                      system: bool = False) -> TrustRoot:
+                      system: bool = False, replace: bool = False) -> ImportedRoot:
     """Validate ``file`` fully, then save it atomically as ``trust-roots/<name>.json`` (in
-    the system config dir with ``system``)."""
+    the system config dir with ``system``).
+
+    It never displaces another deployment's root silently: when a root of that name is
+    installed (for default: also the built-in public-good one) and ``file`` is not the
+    same deployment (:func:`same_deployment`), it is refused unless ``replace``.
+    """
     from safedocker._internal.files import atomic_write
 
     target = trust_root_path(where, name, system=system)
     parsed = load_trust_root(file, name=name)
     check_with_sigstore(parsed.raw, parsed.source)
+    installed = _installed(where, name, system=system)
+    outcome = "imported"
+    if installed is not None:
+        outcome = "updated" if same_deployment(installed, parsed) else "replaced"
+        if outcome == "replaced" and not replace:
+            raise ConfigError(
+                f"refusing to replace the trusted root {name!r}",
+                why=f"{file} is another Sigstore deployment than {installed.source} (it lacks "
+                    "some of its CAs or logs); rules relying on it would stop verifying",
+                hint=f"import it under its own name (--name NAME) and choose it per scope "
+                     f"with `safe-docker policy add SCOPE … --trust-root NAME`, or pass "
+                     f"--replace to replace {name!r}",
+            )
     atomic_write(target, parsed.raw)
-    return TrustRoot(name, str(target), parsed.raw, parsed.certificate_authorities,
+    root = TrustRoot(name, str(target), parsed.raw, parsed.certificate_authorities,
                      parsed.tlogs, parsed.ctlogs, parsed.timestamp_authorities)
+    return ImportedRoot(root, outcome, installed.source if installed else None)
+
+
+def remove_trust_root(where: Paths, name: str, *, system: bool = False) -> Path:
+    """Delete an imported root; returns the file removed. (Rules naming it then refuse,
+    except for default, which falls back to the built-in public-good root.)"""
+    path = trust_root_path(where, name, system=system)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        from safedocker.errors import UsageError
+
+        raise UsageError(f"no {'system' if system else 'user'} trusted root named {name!r}",
+                         why=f"{path} does not exist",
+                         hint="see `safe-docker trust-root list`") from None
+    except OSError as e:
+        raise ConfigError(f"cannot remove {path}", why=e.strerror or str(e)) from e
+    return path
 
 
 def update_trust_root(where: Paths, tuf_url: str = EMBEDDED_TUF_URL) -> TrustRoot:
@@ -394,6 +512,14 @@ def update_trust_root(where: Paths, tuf_url: str = EMBEDDED_TUF_URL) -> TrustRoo
     target = trust_root_path(where, DEFAULT_NAME)
     parsed = parse_trust_root(raw, name=DEFAULT_NAME, source=f"TUF {tuf_url}")
     check_with_sigstore(raw, parsed.source)
+    installed = _installed(where, DEFAULT_NAME, system=False)
+    if installed is not None and not same_deployment(installed, parsed):
+        raise ConfigError(
+            "refusing to replace the trusted root 'default'",
+            why=f"it is another deployment ({installed.source}) than {tuf_url}",
+            hint="import the public-good root under another name, or remove yours first "
+                 "with `safe-docker trust-root remove default`",
+        )
     atomic_write(target, raw)
     return TrustRoot(DEFAULT_NAME, str(target), raw, parsed.certificate_authorities,
                      parsed.tlogs, parsed.ctlogs, parsed.timestamp_authorities)
@@ -417,27 +543,60 @@ def _log_summary(log: LogInstance) -> dict[str, str | None]:
     }
 
 
+@dataclass(frozen=True)
+class RootEntry:
+    """One installed trusted root (``trust-root list``)."""
+
+    name: str
+    origin: str  # "system" | "user" | "built-in"
+    path: Path | None  # None for the built-in root
+    in_use: bool  # False: another root of this name wins (system over user over built-in)
+
+
+def _names_in(directory: Path) -> set[str]:
+    if not directory.is_dir():
+        return set()
+    return {p.stem for p in directory.glob("*.json") if ROOT_NAME_RE.match(p.stem)}
+
+
+def list_roots(where: Paths) -> list[RootEntry]:
+    """Every trusted root installed, by name; for each name the first one is used."""
+    system, user = _names_in(where.system_trust_roots_dir), _names_in(where.trust_roots_dir)
+    out = []
+    for name in sorted(system | user | {DEFAULT_NAME}):
+        if name in system:
+            out.append(RootEntry(name, "system", trust_root_path(where, name, system=True),
+                                 True))
+        if name in user:
+            out.append(RootEntry(name, "user", trust_root_path(where, name), name not in system))
+        if name == DEFAULT_NAME:
+            out.append(RootEntry(name, "built-in", None, name not in system | user))
+    return out
+
+
 def show(where: Paths, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """What each trust root trusts and how old it is, as JSON-ready data.
 
-    Without ``names``: the default (imported or embedded) and every imported root.
+    Without ``names``: every name installed (the default, imported or built-in, included);
+    for each name the root that is used (the system's, else the user's, else built-in).
     """
     if names is None:
-        found = set()
-        if where.trust_roots_dir.is_dir():
-            found = {p.stem for p in where.trust_roots_dir.glob("*.json")
-                     if ROOT_NAME_RE.match(p.stem)}
-        names = [DEFAULT_NAME, *sorted(found - {DEFAULT_NAME})]
+        names = list(dict.fromkeys(entry.name for entry in list_roots(where)))
     out = []
     for name in names:
         root = trust_root(where, name)
-        path = trust_root_path(where, name)
         mtime = None
-        if root.source == str(path):
-            mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).isoformat()
+        origin = "built-in"
+        for system in (True, False):
+            path = trust_root_path(where, name, system=system)
+            if root.source == str(path):
+                origin = "system" if system else "user"
+                mtime = datetime.fromtimestamp(path.stat().st_mtime,
+                                               tz=timezone.utc).isoformat()
         newest = root.newest_start
         out.append({
             "name": name,
+            "origin": origin,
             "source": root.source,
             "file_mtime": mtime,
             "newest_valid_from": newest.isoformat() if newest else None,
@@ -556,9 +715,12 @@ __all__ = [
     "build_trusted_root_json",
     "embedded_trust_root",
     "import_trust_root",
+    "list_roots",
+    "remove_trust_root",
     "load_trust_root",
     "parse_trust_root",
     "show",
+    "system_trust_root",
     "trust_root",
     "trust_root_from_parts",
     "update_trust_root",

@@ -12,6 +12,7 @@ offline; nothing here decides.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,13 @@ class SignatureMaterial:
             "sig_referrers": [_b64(m) for m in self.sig_referrers],
         }, sort_keys=True).encode()
 
+    def clamped(self, ceiling: float) -> SignatureMaterial:
+        """This material with ``fetched_at`` no later than ``ceiling`` (see
+        :func:`clamp_material_time`)."""
+        when = self.fetched_at if self.fetched_at <= ceiling else ceiling  # NaN: ceiling
+        return SignatureMaterial(self.digest, self.sig_manifest, self.blobs, when,
+                                 self.bundles, self.bundle_errors, self.bundles_fetched)
+
     @classmethod
     def from_bytes(cls, data: bytes) -> SignatureMaterial:
         """Parse cached material; everything in it is re-verified, never trusted."""
@@ -99,14 +107,15 @@ class SignatureMaterial:
                     None if manifest is None else b64decode(manifest)
                 ),
                 blobs=blobs,
-                fetched_at=float(obj["fetched_at"]),
+                fetched_at=_finite(obj["fetched_at"]),
                 bundles=tuple(b64decode(b)
                               for b in obj.get("bundles", [])),
                 bundle_errors=tuple(errors),
                 bundles_fetched=bool(obj.get("bundles_fetched", False)),
                 sig_referrers=tuple(b64decode(m) for m in obj.get("sig_referrers", [])),
             )
-        except (ValueError, KeyError, TypeError, AttributeError, SafeDockerError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError,
+                SafeDockerError) as e:
             raise VerificationError(
                 "cached signature material is unreadable",
                 hint="run online once, or `safe-docker cache prune --all`") from e
@@ -132,6 +141,31 @@ class SignatureMaterial:
             found += [(ClaimFormat.REFERRER, sig) for sig in signatures]
             skipped += why
         return found, skipped
+
+
+def _finite(value: object) -> float:
+    """A time as JSON writes it: a finite number (no "inf", no "nan" strings)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("fetched_at is not a finite number")
+    return float(value)
+
+
+def clamp_material_time(data: bytes, ceiling: float) -> bytes:
+    """Material bytes (``SignatureMaterial.to_bytes``) from outside this machine (a cache
+    import, an airgap archive) with their ``fetched_at`` clamped: never later than
+    ``ceiling`` (the time of the import), so never in the future. The offline age counts
+    from ``fetched_at``; a forged future time would keep stale signatures usable forever.
+
+    Material that does not parse is returned as it is: it is never used (reading it
+    refuses).
+    """
+    try:
+        material = SignatureMaterial.from_bytes(data)
+    except VerificationError:
+        return data
+    if material.fetched_at <= ceiling:
+        return data
+    return material.clamped(ceiling).to_bytes()
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -22,7 +22,7 @@ from safedocker.verify.verdict import Signer
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from safedocker.policy.config import Config
+    from safedocker.policy.config import Anchors, Config
     from safedocker.policy.model import Attestation, Decision, Identity
     from safedocker.reference import Digest, ImageRef
     from safedocker.signatures.bundle import BundleResult
@@ -50,19 +50,43 @@ class TrustContext:
     """What a rule is checked against: keys, Rekor keys, trusted roots, PKI certificates.
 
     Loaded lazily: a key-only policy never reads a trusted root or imports sigstore.
+    ``anchors`` are the rule's own (``Config.anchors``): under a lock, a system rule sees
+    only system keys, system Rekor keys and system or built-in trusted roots.
     """
 
     config: Config
     trust_roots: Callable[[str], TrustRoot]
+    anchors: Anchors | None = None  # None: every anchor of the config (no lock)
     _pki: dict[tuple[str, ...], list[Any]] = field(default_factory=dict)
 
     def keys(self, names: Sequence[str]) -> list[PublicKey]:
         from safedocker.trust.keystore import load_trusted_keys
 
-        return load_trusted_keys(self.config, names)
+        return load_trusted_keys(self.anchors or self.config, names)
 
     def rekor_keys(self, rule: Rule) -> list[PublicKey]:
-        return self.keys(self.config.rekor_keys) if rule.tlog is not Tlog.OFF else []
+        names = (self.anchors or self.config).rekor_keys
+        return self.keys(names) if rule.tlog is not Tlog.OFF else []
+
+    def root(self, name: str) -> TrustRoot:
+        """The trusted root a rule names; for a locked system rule, never a user's."""
+        if self.anchors is not None and self.anchors.system_roots_dir is not None:
+            from safedocker.trust.roots import system_trust_root
+
+            return system_trust_root(self.anchors.system_roots_dir, name)
+        return self.trust_roots(name)
+
+    def root_hint(self, rule: Rule, reasons: Sequence[str]) -> str | None:
+        """When a certificate did not chain (or its log is unknown) under the rule's root:
+        which root was used, and how to choose another."""
+        if not rule.identities or rule.pki_roots or not any(
+            marker in reason for reason in reasons for marker in _ROOT_MARKERS
+        ):
+            return None
+        root = self.root(rule.trust_root)
+        return (f"certificates were checked against trusted root {root.name!r} "
+                f"({root.source}); to use another for {rule.scope}: `safe-docker policy add "
+                f"{rule.scope} … --trust-root NAME` (see `safe-docker trust-root list`)")
 
     def certificates(self, files: Sequence[str]) -> list[Any]:
         key = tuple(files)
@@ -79,6 +103,10 @@ class TrustContext:
                 certs += load_certificate_file(pem, name)
             self._pki[key] = certs
         return self._pki[key]
+
+
+# Reasons that mean "not this root": the chain, the transparency or the CT log.
+_ROOT_MARKERS = ("certificate chain does not verify", "transparency-log", "Rekor", "SCT")
 
 
 def _identity_signer(kind: str, subject: str | None, issuer: str | None) -> Signer:
@@ -106,7 +134,7 @@ def _certificate_claim(sig: CosignSignature, digest: Digest, fmt: ClaimFormat, r
         kind = "pki"
     else:
         # Fulcio: the SET is always required (the only trusted signing time).
-        result = verify_keyless(sig, digest, rule.identities, trust.trust_roots(rule.trust_root))
+        result = verify_keyless(sig, digest, rule.identities, trust.root(rule.trust_root))
         kind = "keyless"
     if not result.verified or result.payload is None:
         return result.reason
@@ -161,7 +189,7 @@ def _bundle_claim(raw: bytes, digest: Digest, rule: Rule, trust: TrustContext,
     result = verify_bundle(
         raw, digest, keys=keys, identities=rule.identities,
         # Keyless needs the root's CAs; a key bundle's Rekor entry needs its log keys.
-        trust_root=(trust.trust_roots(rule.trust_root)
+        trust_root=(trust.root(rule.trust_root)
                     if rule.identities or rule.tlog is not Tlog.OFF else None),
         tlog=_proof_tlog(rule), predicate_type=SIGN_PREDICATE,
     )
@@ -217,7 +245,7 @@ def evaluate_rule(rule: Rule, ref: ImageRef, candidates: Sequence[tuple[Digest, 
                   config: Config, trust_roots: Callable[[str], TrustRoot] | None = None,
                   ) -> RuleOutcome:
     """Which distinct trusted signers vouch for the image under ``rule``, and why others don't."""
-    trust = TrustContext(config, trust_roots or default_trust_roots)
+    trust = TrustContext(config, trust_roots or default_trust_roots, config.anchors(rule))
     keys = trust.keys(rule.keys)
     claims, reasons = gather_claims(rule, candidates, trust, keys)
     judgement = judge(rule, ref, claims, keys)
@@ -233,6 +261,8 @@ def evaluate_rule(rule: Rule, ref: ImageRef, candidates: Sequence[tuple[Digest, 
 
     if all(material.empty for _, material in candidates):
         reasons.insert(0, "no signature found")
+    elif len(judgement.signers) < rule.threshold and (hint := trust.root_hint(rule, reasons)):
+        reasons.append(hint)
     return RuleOutcome(rule, judgement.signers, tuple(reasons), attestations_ok,
                        judgement.digests)
 
@@ -244,7 +274,8 @@ def _check_bundle(raw: bytes, digest: Digest, rule: Rule, trust: TrustContext,
 
     result = verify_bundle(
         raw, digest, keys=keys, identities=identities,
-        trust_root=(trust.trust_roots(rule.trust_root)
+        # Keyless needs the root's CAs; a key bundle's Rekor entry needs its log keys.
+        trust_root=(trust.root(rule.trust_root)
                     if identities or rule.tlog is not Tlog.OFF else None),
         tlog=rule.tlog, predicate_type=predicate_type,
     )

@@ -38,14 +38,14 @@ def test_export_import_round_trip_carries_material_but_no_verdict(tmp_path: Path
     export.parent.mkdir()
     with Cache.open(tmp_path / "a") as a:
         fill(a)
-        summary = export_cache(a, export, roots={"trusted_root.json": b'{"root": 1}'})
+        summary = export_cache(a, export)
     assert (summary.tags, summary.material, summary.manifests, summary.configs) == (1, 1, 1, 1)
-    assert summary.roots == 1
     assert [p.name for p in export.parent.iterdir()] == ["cache.jsonl"]  # no temp file left
+    assert '"type":"root"' not in export.read_text()  # no trust anchor ever leaves
 
     with Cache.open(tmp_path / "b") as b:
         result = import_cache(b, export)
-        assert result == ImportSummary(1, 1, 1, 1, {"trusted_root.json": b'{"root": 1}'})
+        assert result == ImportSummary(1, 1, 1, 1)
         tag = b.lookup_tag(NAME, "24.04")
         assert tag is not None and tag.digest == MANIFEST_DIGEST and tag.seen_at == 100.0
         material = b.get_material(NAME, MANIFEST_DIGEST, "cosign-sig")
@@ -137,3 +137,78 @@ def test_malformed_import_is_refused_whole(tmp_path: Path, damage: object) -> No
 def test_import_of_a_missing_file_is_a_cache_error(cache: Cache, tmp_path: Path) -> None:
     with pytest.raises(CacheError):
         import_cache(cache, tmp_path / "nope.jsonl")
+
+
+# --- material only, never trust anchors; dates clamped (issue 11 item 3) --------------------
+
+
+def _add_root(body: list[dict[str, object]]) -> None:
+    root: dict[str, object] = {"type": "root", "name": "default",
+                               "data": base64.b64encode(b"{}").decode()}
+    body.insert(1, root)
+
+
+def test_a_trusted_root_in_an_export_is_skipped_and_named_never_returned_or_stored(
+        tmp_path: Path) -> None:
+    export = tmp_path / "cache.jsonl"
+    with Cache.open(tmp_path / "a") as a:
+        fill(a)
+        export_cache(a, export)
+    rewrite_export(export, _add_root)
+    with Cache.open(tmp_path / "b") as b:
+        result = import_cache(b, export)
+    assert result.skipped_roots == ("default",)
+    assert result.material == 1
+    assert not any(tmp_path.rglob("*.json"))  # nothing written besides the cache
+
+
+def _material_at(digest: Digest, fetched_at: object) -> bytes:
+    return json.dumps({"digest": str(digest), "sig_manifest": None, "blobs": {},
+                       "fetched_at": fetched_at, "bundles": [], "bundle_errors": [],
+                       "bundles_fetched": False}).encode()
+
+
+@pytest.mark.parametrize("when", [4102444800.0, 1e300, "inf", "nan", 2**70])
+def test_imported_material_is_never_dated_after_the_import(tmp_path: Path, when: object) -> None:
+    import time
+
+    from safedocker.errors import VerificationError
+    from safedocker.verify.material import SignatureMaterial
+
+    export = tmp_path / "cache.jsonl"
+    with Cache.open(tmp_path / "a") as a:
+        a.put_material(NAME, MANIFEST_DIGEST, "cosign-sig", _material_at(MANIFEST_DIGEST, when))
+        export_cache(a, export)
+    before = time.time()
+    with Cache.open(tmp_path / "b") as b:
+        import_cache(b, export)
+        record = b.get_material(NAME, MANIFEST_DIGEST, "cosign-sig")
+    after = time.time()
+    assert record is not None and record.fetched_at <= after
+    try:
+        material = SignatureMaterial.from_bytes(record.data)
+    except VerificationError:
+        assert isinstance(when, str)  # "inf"/"nan" strings: unreadable, so never used
+        return
+    assert before <= material.fetched_at <= after
+
+
+def test_material_dated_in_the_past_keeps_its_date_and_bytes(tmp_path: Path) -> None:
+    export = tmp_path / "cache.jsonl"
+    data = _material_at(MANIFEST_DIGEST, 1000.0)
+    with Cache.open(tmp_path / "a") as a:
+        a.put_material(NAME, MANIFEST_DIGEST, "cosign-sig", data)
+        export_cache(a, export)
+    with Cache.open(tmp_path / "b") as b:
+        import_cache(b, export)
+        record = b.get_material(NAME, MANIFEST_DIGEST, "cosign-sig")
+    assert record is not None and record.data == data
+
+
+def test_deeply_nested_json_in_an_export_is_refused_not_an_internal_error(
+        tmp_path: Path) -> None:
+    export = tmp_path / "cache.jsonl"
+    header = json.dumps({"type": "header", "format": "safe-docker-cache-export", "version": 1})
+    export.write_text(header + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    with Cache.open(tmp_path / "b") as b, pytest.raises(CacheError, match="nested too deeply"):
+        import_cache(b, export)

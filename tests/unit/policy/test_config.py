@@ -91,6 +91,9 @@ annotations = {{ team = "ml" }}
         ('[[policy]]\nscope = "x"\nkeys = ["nokey"]\n', None, "unknown key 'nokey'"),
         ('this is not toml', 1, "not valid TOML: expected '=' after a key"),
         ('mode = "enforce"\n[x\n', 2, "not valid TOML"),
+        # issue 11 item 8: was "internal error — RecursionError" (77)
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", None, "nested too deeply"),
+        ("x = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n", None, "nested too deeply"),
     ],
 )
 def test_bad_config_is_exit_78_naming_file_line_and_key(

@@ -59,7 +59,8 @@ def test_import_validates_then_saves_under_its_name_and_is_used(
     imported = import_trust_root(where, source, name="corp")
     saved = where.trust_roots_dir / "corp.json"
     assert saved.read_bytes() == source.read_bytes()
-    assert trust_root(where, "corp").raw == imported.raw
+    assert imported.outcome == "imported"
+    assert trust_root(where, "corp").raw == imported.root.raw
     assert trust_root(where).source == EMBEDDED_SOURCE  # default untouched
 
 
@@ -127,3 +128,99 @@ def test_times_with_fractions_and_offsets_parse() -> None:
     assert parse_time("2022-01-01T02:00:00+02:00").hour == 0
     with pytest.raises(ValueError):
         parse_time("2022-01-01")
+
+
+# --- no root is displaced silently (issue 12) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_worlds() -> tuple[SigstoreWorld, SigstoreWorld]:
+    return SigstoreWorld(), SigstoreWorld()
+
+
+def _file(tmp_path: Path, name: str, raw: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(raw)
+    return path
+
+
+def test_an_unnamed_import_of_another_deployment_never_displaces_the_built_in_root(
+        where: Paths, tmp_path: Path, two_worlds: tuple[SigstoreWorld, SigstoreWorld]) -> None:
+    private = _file(tmp_path, "private.json", two_worlds[0].trusted_root_json())
+    with pytest.raises(ConfigError, match="refusing to replace the trusted root 'default'") as e:
+        import_trust_root(where, private)
+    assert "--name NAME" in e.value.line() and "--replace" in e.value.line()
+    assert not (where.trust_roots_dir / "default.json").exists()
+    assert trust_root(where).source == EMBEDDED_SOURCE
+    replaced = import_trust_root(where, private, replace=True)
+    assert replaced.outcome == "replaced" and replaced.previous == EMBEDDED_SOURCE
+
+
+def test_an_unnamed_second_deployment_is_refused_and_the_first_stays(
+        where: Paths, tmp_path: Path, two_worlds: tuple[SigstoreWorld, SigstoreWorld]) -> None:
+    first, second = two_worlds
+    first_file = _file(tmp_path, "first.json", first.trusted_root_json())
+    import_trust_root(where, first_file, replace=True)
+    with pytest.raises(ConfigError, match="another Sigstore deployment"):
+        import_trust_root(where, _file(tmp_path, "second.json", second.trusted_root_json()))
+    assert trust_root(where).raw == first_file.read_bytes()
+    named = import_trust_root(where, tmp_path / "second.json", name="second")
+    assert named.outcome == "imported"
+    assert trust_root(where, "second").raw == second.trusted_root_json()
+
+
+def test_the_same_deployment_again_or_newer_updates_and_an_older_one_is_refused(
+        where: Paths, tmp_path: Path, two_worlds: tuple[SigstoreWorld, SigstoreWorld]) -> None:
+    world = two_worlds[0]
+    plain = _file(tmp_path, "plain.json", world.trusted_root_json())
+    newer = _file(tmp_path, "newer.json", world.trusted_root_json(with_rekor_v2=True,
+                                                                   with_tsa=True))
+    assert import_trust_root(where, plain, name="corp").outcome == "imported"
+    assert import_trust_root(where, plain, name="corp").outcome == "updated"
+    assert import_trust_root(where, newer, name="corp").outcome == "updated"
+    with pytest.raises(ConfigError, match="another Sigstore deployment"):
+        import_trust_root(where, plain, name="corp")  # drops the v2 log and the TSA
+    assert trust_root(where, "corp").raw == newer.read_bytes()
+
+
+def test_the_public_good_root_updates_the_built_in_default(where: Paths, tmp_path: Path) -> None:
+    from safedocker.trust.roots import embedded_trust_root_bytes
+
+    copy = _file(tmp_path, "trusted_root.json", embedded_trust_root_bytes())
+    assert import_trust_root(where, copy).outcome == "updated"
+    assert import_trust_root(where, copy, system=True).outcome == "updated"
+
+
+def test_list_says_where_each_root_comes_from_and_which_one_is_used(
+        where: Paths, tmp_path: Path, two_worlds: tuple[SigstoreWorld, SigstoreWorld]) -> None:
+    from safedocker.trust.roots import list_roots, remove_trust_root
+
+    raw = two_worlds[0].trusted_root_json()
+    import_trust_root(where, _file(tmp_path, "a.json", raw), name="corp")
+    import_trust_root(where, tmp_path / "a.json", name="corp", system=True)
+    rows = {(e.name, e.origin): e.in_use for e in list_roots(where)}
+    assert rows == {("corp", "system"): True, ("corp", "user"): False,
+                    ("default", "built-in"): True}
+    assert {row["name"]: row["origin"] for row in show(where)} == {"corp": "system",
+                                                                   "default": "built-in"}
+    remove_trust_root(where, "corp", system=True)
+    assert {(e.name, e.origin): e.in_use for e in list_roots(where)}[("corp", "user")]
+    from safedocker.errors import UsageError
+
+    with pytest.raises(UsageError, match="no system trusted root named 'corp'"):
+        remove_trust_root(where, "corp", system=True)
+
+
+def test_system_rules_roots_come_from_the_system_or_the_built_in_never_the_user(
+        where: Paths, tmp_path: Path, two_worlds: tuple[SigstoreWorld, SigstoreWorld]) -> None:
+    from safedocker.trust.roots import system_trust_root
+
+    raw = two_worlds[0].trusted_root_json()
+    import_trust_root(where, _file(tmp_path, "a.json", raw), replace=True)
+    import_trust_root(where, tmp_path / "a.json", name="corp")
+    assert trust_root(where).raw == raw  # a user rule: the user's default
+    assert system_trust_root(where.system_trust_roots_dir).source == EMBEDDED_SOURCE
+    with pytest.raises(ConfigError, match="no system trusted root named 'corp'"):
+        system_trust_root(where.system_trust_roots_dir, "corp")
+    import_trust_root(where, tmp_path / "a.json", name="corp", system=True)
+    assert system_trust_root(where.system_trust_roots_dir, "corp").raw == raw
