@@ -28,6 +28,7 @@ import hashlib
 import json
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -55,7 +56,7 @@ from safedocker.airgap.archive import (
 )
 from safedocker.errors import CacheError, Refused, SafeDockerError, UsageError
 from safedocker.policy.model import Mode
-from safedocker.verify.material import MATERIAL_KIND_COSIGN
+from safedocker.verify.material import MATERIAL_KIND_COSIGN, clamp_material_time
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -138,6 +139,7 @@ def _read_metadata(archive: Path, reader: TarReader, index: Index
 
 
 def _packed(archive: Path, index: Index, found: dict[str, bytes]) -> list[Packed]:
+    now = time.time()
     packed = []
     for image in index.images:
         manifests: dict[Digest, tuple[str, bytes]] = {}
@@ -151,7 +153,10 @@ def _packed(archive: Path, index: Index, found: dict[str, bytes]) -> list[Packed
         if config is None:
             raise bad_archive(archive, f"config {image.config_digest} of {image.reference} "
                                        "is missing")
-        materials = {d: found[signature_member(d)] for d in (image.digest, image.platform_digest)
+        # Dates from another machine are clamped to now: a forged future `fetched_at` would
+        # keep the material usable offline forever once recorded.
+        materials = {d: clamp_material_time(found[signature_member(d)], now)
+                     for d in (image.digest, image.platform_digest)
                      if signature_member(d) in found}
         packed.append(Packed(image, manifests, config, materials))
     return packed
