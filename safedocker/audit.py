@@ -406,8 +406,10 @@ class AuditLog:
 
 
 def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
-                  error: SafeDockerError | None = None) -> dict[str, object]:
-    """One audit record for a decision (``outcome``: accepted, refused, warned)."""
+                  error: SafeDockerError | None = None, *,
+                  target: str | None = None) -> dict[str, object]:
+    """One audit record for a decision (``outcome``: accepted, refused, warned);
+    ``target``: what docker was handed in place of IMAGE."""
     event: dict[str, object] = {"argv": list(argv), "outcome": outcome}
     if verdict is not None:
         rule = verdict.rule
@@ -420,15 +422,17 @@ def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
             offline=verdict.offline,
             reasons=list(verdict.reasons),
         )
+    if target is not None:
+        event["target"] = target
     if error is not None:
         event["error"] = error.line()
     return event
 
 
 def record_decision(state_dir: Path, argv: Sequence[str], verdict: Verdict | None, outcome: str,
-                    error: SafeDockerError | None = None) -> None:
+                    error: SafeDockerError | None = None, *, target: str | None = None) -> None:
     """Append one decision; a log that cannot be written is reported, the decision stands."""
     try:
-        AuditLog(state_dir).record(verdict_event(argv, verdict, outcome, error))
+        AuditLog(state_dir).record(verdict_event(argv, verdict, outcome, error, target=target))
     except OSError as e:
         sys.stderr.write(f"safe-docker: WARNING: could not write the audit log \u2014 {e}\n")
