@@ -32,7 +32,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from safedocker._internal.timefmt import stamp_minutes
+from safedocker._internal.timefmt import stamp, stamp_minutes
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
 from safedocker.policy.model import Mode
 from safedocker.reference import Digest, ImageRef, parse_any_reference, parse_reference
@@ -375,7 +375,7 @@ class Gate:
         record = self.verifier.last_verified(ref) if ref.digest is None else None
         if record is not None and verdict.digest is not None and record.digest != verdict.digest:
             error.why += (f"; {ref.name}:{ref.tag_or_default} moved: it was {record.digest} "
-                          f"when verified {stamp_minutes(record.seen_at)}")
+                          f"when verified {stamp(record.seen_at)}")
             error.hint = (f"the verified image is {ref.name}@{record.digest}; ask the "
                           "publisher to sign the new one")
         return error

@@ -190,7 +190,7 @@ def test_a_refusal_after_the_tag_moved_names_the_verified_digest_and_when() -> N
                                            reasons=("no signature",))
     world.verifier.verified_tags[APP] = TagRecord(f"{REG}/ns/app", "v1", INDEX, 1_700_000_000)
     error = refused(world, request())
-    assert f"{REG}/ns/app:v1 moved: it was {INDEX} when verified 2023-11-14 22:13 UTC" \
+    assert f"{REG}/ns/app:v1 moved: it was {INDEX} when verified 2023-11-14 22:13:20Z" \
         in error.why
     assert f"{REG}/ns/app@{INDEX}" in error.hint
 
