@@ -114,8 +114,9 @@ def execs(trace: Path) -> list[str]:
 def test_docker_run_is_verified_and_pinned(shell: Shell, signed: Image, world: World) -> None:
     dry = shell(f"docker run --rm --network none {signed.tagged} echo hi", SAFE_DOCKER_DRY_RUN="1")
     assert dry.exit_code == 0, dry.stderr
-    assert any(signed.pinned in argv for argv in dry.dry_run_argvs), dry.stdout
-    assert signed.tagged not in dry.stdout
+    *before, run = dry.dry_run_argvs
+    assert signed.pinned in run and signed.tagged not in run, dry.stdout
+    assert all(argv[1] in ("pull", "tag") for argv in before), dry.stdout  # the tag left
 
     # Global flags first (-H, -l) and the long form `container run`: still safe-docker's.
     dry = shell(f"docker -H {world.docker_host} -l warn container run --rm {signed.tagged} true",
