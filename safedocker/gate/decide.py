@@ -121,8 +121,9 @@ class Admission:
     the canonical ``registry/repo:tag`` of an image accepted without a digest; the user's
     text only when unchecked (mode = off). ``present_locally``: docker has ``target``
     already (asked offline and for run/create; False when not asked). ``tag``: the
-    ``repo:tag`` docker would leave on the image (``pull repo:tag``, ``run repo:tag``),
-    None when the user named a digest or an ID. ``notes``: the lines the gate printed.
+    ``repo:tag`` to leave on the image, as ``pull repo:tag`` and ``run repo:tag`` do;
+    None when the user named a digest or an ID, or docker already has that tag on exactly
+    ``target``. ``notes``: the lines the gate printed.
     """
 
     request: ImageRequest
@@ -302,9 +303,12 @@ class Gate:
             # image ID (a bare hex word could be one).
             return Admission(request, outcome, ref.tagged, verdict, notes=tuple(notes))
         target = ref.pinned(verdict.pin)
-        present = False
+        present, tag = False, _tag_of(ref, target)
         if verdict.offline or request.origin in (Origin.RUN, Origin.CREATE):
-            present = self.engine.image_id(target) is not None
+            local = self.engine.inspect_image(target)
+            present = local is not None
+            if local is not None and _named(local, ref):
+                tag = None  # docker already has the tag on exactly this image
         if verdict.offline:
             notes.append(self._say(
                 f"decided offline for {ref} from signatures cached "
@@ -317,9 +321,8 @@ class Gate:
                         why=f"verified from the cache, but docker has no local copy of {target}",
                         hint="pull it while online, or bring it with `safe-docker save`/`load`"),
                         verdict)
-                target, present = loaded, True
-        return Admission(request, outcome, target, verdict, present, _tag_of(ref, target),
-                         tuple(notes))
+                target, present, tag = loaded, True, None
+        return Admission(request, outcome, target, verdict, present, tag, tuple(notes))
 
     def _decide_id(self, request: ImageRequest, image_id: Digest) -> Admission | _Refusal:
         """A local image named by ID: accepted only if it is the config of an image
@@ -392,11 +395,13 @@ class Gate:
             raise error
         note = self._warn(error)
         ref = request.ref
-        present = False
+        present, tag = False, _tag_of(ref, target)
         if request.origin in (Origin.RUN, Origin.CREATE) and "@" in target:
-            present = self.engine.image_id(target) is not None
-        return Admission(request, Outcome.WARNED, target, verdict, present,
-                         _tag_of(ref, target) if ref is not None else None, (note,))
+            local = self.engine.inspect_image(target)
+            present = local is not None
+            if local is not None and ref is not None and _named(local, ref):
+                tag = None
+        return Admission(request, Outcome.WARNED, target, verdict, present, tag, (note,))
 
     def _warn_target(self, request: ImageRequest, verdict: Verdict | None) -> str:
         """Under warn mode: the digest that was resolved, else the canonical name."""

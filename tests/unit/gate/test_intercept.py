@@ -98,3 +98,8 @@ def test_offline_pull_of_a_present_image_only_tags(world: World) -> None:
     world.verifier.verdicts[APP] = verdict(APP, offline=True)
     world.engine.images[PINNED] = LocalImage(str(CONFIG))
     assert plan(world, "pull", APP).commands == (("tag", PINNED, APP),)
+
+
+def test_run_of_an_image_already_tagged_is_one_command(world: World) -> None:
+    world.engine.images[PINNED] = LocalImage(str(CONFIG), (APP,), (PINNED,))
+    assert plan(world, "run", APP).commands == (("run", PINNED),)
