@@ -259,10 +259,19 @@ class Gate:
 
     def admit_all(self, requests: Iterable[ImageRequest], *,
                   check: Callable[[Admission], None] | None = None) -> tuple[Admission, ...]:
-        """Decide every image of one command, all or nothing: in enforce mode the first
-        refusal is raised before the caller has created anything (the images decided
-        before it are recorded as decided; the rest are not asked)."""
-        return tuple(self.admit(request, check=check) for request in requests)
+        """Decide every image of one command, all or nothing: each image is decided and
+        recorded, then (enforce mode) the first refusal is raised, before the caller has
+        created anything."""
+        admitted: list[Admission] = []
+        first: SafeDockerError | None = None
+        for request in requests:
+            try:
+                admitted.append(self.admit(request, check=check))
+            except SafeDockerError as error:  # noqa: PERF203 - one refusal must not stop the rest
+                first = first or error
+        if first is not None:
+            raise first
+        return tuple(admitted)
 
     def refuse(self, command: Sequence[str], error: SafeDockerError) -> None:
         """A refusal that names no image (``pull --all-tags``, a compose build): raised in

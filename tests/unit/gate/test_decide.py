@@ -157,16 +157,18 @@ def test_a_refusal_without_an_image_is_raised_or_warned_and_recorded() -> None:
         "refused", "warned"]
 
 
-def test_all_or_nothing_stops_at_the_first_refusal() -> None:
+def test_all_or_nothing_records_every_image_then_raises_the_first_refusal() -> None:
     world = World()
     first, second, third = (f"{REG}/ns/{n}:v1" for n in ("a", "b", "c"))
     world.verifier.verdicts[first] = verdict(first)
     world.verifier.verdicts[second] = verdict(second, accepted=False, reasons=("unsigned",))
-    world.verifier.verdicts[third] = verdict(third)
-    with pytest.raises(Refused):
+    world.verifier.verdicts[third] = verdict(third, accepted=False, reasons=("expired",))
+    with pytest.raises(Refused) as info:
         world.gate.admit_all([request(first), request(second), request(third)])
-    assert [a for a, _ in world.verifier.asked] == [first, second]
-    assert [e["outcome"] for e in world.audit.entries] == ["accepted", "refused"]
+    assert "unsigned" in info.value.why
+    assert [a for a, _ in world.verifier.asked] == [first, second, third]
+    assert [(e["reference"], e["outcome"]) for e in world.audit.entries] == [
+        (first, "accepted"), (second, "refused"), (third, "refused")]
 
 
 def test_a_failed_check_is_recorded_and_raised_even_under_warn() -> None:
