@@ -510,12 +510,13 @@ def _argv_image(argv: Sequence[str]) -> str | None:
 
 def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
                   error: SafeDockerError | None = None, *, reference: str | None = None,
-                  command: str | None = None) -> dict[str, object]:
+                  command: str | None = None, target: str | None = None) -> dict[str, object]:
     """One audit record for a decision (``outcome``: accepted, refused, warned).
 
     ``reference`` is the image when there is no verdict (a refusal before one was made);
     for a docker pull/run/create line it is read from ``argv`` when not given. ``reason``
-    is the why alone: the error's, or the verdict's reasons.
+    is the why alone: the error's, or the verdict's reasons. ``target``: what docker was
+    handed in place of IMAGE.
     """
     event: dict[str, object] = {"argv": list(argv), "command": command or command_of(argv),
                                 "outcome": outcome}
@@ -534,6 +535,8 @@ def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
             offline=verdict.offline,
             reasons=list(verdict.reasons),
         )
+    if target is not None:
+        event["target"] = target
     if error is not None:
         event["error"] = error.line()
         event["reason"] = error.why or error.what
@@ -544,11 +547,12 @@ def verdict_event(argv: Sequence[str], verdict: Verdict | None, outcome: str,
 
 def record_decision(state_dir: Path, argv: Sequence[str], verdict: Verdict | None, outcome: str,
                     error: SafeDockerError | None = None, *, reference: str | None = None,
-                    command: str | None = None) -> None:
+                    command: str | None = None, target: str | None = None) -> None:
     """Append one decision; a log that cannot be written is reported, the decision stands."""
     try:
         AuditLog(state_dir).record(verdict_event(argv, verdict, outcome, error,
-                                                 reference=reference, command=command))
+                                                 reference=reference, command=command,
+                                                 target=target))
     except OSError as e:
         sys.stderr.write("safe-docker: warning: could not write the audit log \u2014 "
                          f"{reason_of(e)} (hint: check that {state_dir} is writable, or set "

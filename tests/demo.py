@@ -106,7 +106,7 @@ def run_demo(world: World, home: Path) -> None:
     demo.heading("What safe-docker hands to docker (dry run)")
     dry = demo.safe_docker("run", "--rm", "--network", "none", image.tagged, "echo", "hi",
                            env={"SAFE_DOCKER_DRY_RUN": "1"})
-    argv = json.loads(dry.stdout.splitlines()[0])
+    argv = json.loads(dry.stdout.splitlines()[-1])  # the exec'd run comes last
     if image.pinned not in argv or image.tagged in argv:
         raise DemoFailed(f"the dry-run argv does not pin {image.pinned}: {argv}")
     world.remove_images(image.pinned, image.tagged)

@@ -62,11 +62,40 @@ class EngineInfo:
         return self._text("ServerVersion")
 
 
+@dataclass(frozen=True)
+class LocalImage:
+    """An image the daemon has: its ID (``sha256:<config digest>``) and the names docker
+    keeps for it (``repo:tag``, ``repo@sha256:<manifest>``), as ``image inspect`` says."""
+
+    id: str
+    repo_tags: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerPlatform:
+    """What the daemon pulls for: its Go os and architecture (``docker version``'s Server
+    Os/Arch) and, for ARM only, its machine (``docker info``'s Architecture: the variant)."""
+
+    os: str
+    arch: str
+    machine: str = ""
+
+
 class DockerEngine(Protocol):
     """What safe-docker asks the daemon; raises :class:`SafeDockerError` when docker fails."""
 
     def image_id(self, reference: str) -> str | None:
         """The ID of the local image ``reference`` names, or None when docker has none."""
+        ...
+
+    def inspect_image(self, reference: str) -> LocalImage | None:
+        """The local image ``reference`` names as docker resolves it (a name, then an ID
+        or ID prefix), or None when docker has none."""
+        ...
+
+    def server_platform(self) -> ServerPlatform:
+        """The daemon's platform; raises :class:`SafeDockerError` when docker cannot say."""
         ...
 
     def tag(self, source: str, target: str) -> None: ...
@@ -146,6 +175,49 @@ class DockerCLI:
     def image_id(self, reference: str) -> str | None:
         proc = self._run("image", "inspect", "--format", "{{.Id}}", reference, check=False)
         return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def inspect_image(self, reference: str) -> LocalImage | None:
+        proc = self._run("image", "inspect", "--format",
+                         "[{{json .Id}},{{json .RepoTags}},{{json .RepoDigests}}]", reference,
+                         check=False)
+        if proc.returncode != 0:
+            return None
+        try:
+            found = strictjson.loads(proc.stdout.encode(), max_bytes=INFO_MAX)
+        except (ValueError, RecursionError) as e:
+            raise SafeDockerError("docker image inspect failed",
+                                  why="its answer is not JSON") from e
+        if not (isinstance(found, list) and len(found) == 3 and isinstance(found[0], str)):
+            raise SafeDockerError("docker image inspect failed", why="unexpected answer")
+
+        def names(value: object) -> tuple[str, ...]:
+            return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) \
+                else ()
+
+        return LocalImage(found[0], names(found[1]), names(found[2]))
+
+    def server_platform(self) -> ServerPlatform:
+        proc = self._run("version", "--format", "[{{json .Server.Os}},{{json .Server.Arch}}]",
+                         check=False)
+        said = (proc.stderr or proc.stdout or "").strip().splitlines() or ["no message"]
+        if proc.returncode != 0:
+            raise SafeDockerError("cannot tell the daemon's platform",
+                                  why=f"docker version failed: {said[-1][:300]}",
+                                  hint="choose one with --platform")
+        try:
+            found = strictjson.loads(proc.stdout.encode(), max_bytes=INFO_MAX)
+        except (ValueError, RecursionError) as e:
+            raise SafeDockerError("cannot tell the daemon's platform",
+                                  why="docker version's answer is not JSON") from e
+        if not (isinstance(found, list) and len(found) == 2
+                and all(isinstance(v, str) and v for v in found)):
+            raise SafeDockerError("cannot tell the daemon's platform",
+                                  why="docker version names no os and architecture",
+                                  hint="choose one with --platform")
+        os_name, arch = str(found[0]), str(found[1])
+        # The ARM variant is the daemon host's CPU: only `docker info` says it (uname -m).
+        machine = self.info().architecture if arch == "arm" else ""
+        return ServerPlatform(os_name, arch, machine)
 
     def tag(self, source: str, target: str) -> None:
         self._run("tag", source, target)

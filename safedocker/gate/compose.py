@@ -3,11 +3,13 @@
 For ``up``, ``create``, ``run`` and ``pull``: the project is resolved by compose itself
 (``docker compose config --format json``, or ``docker-compose config`` for the standalone
 1.x, whose output is YAML) with the user's global options (``-f``, ``-p``,
-``--project-directory``, ``--env-file``, ``--profile``); every service image is verified
-under the policy, and the refusal of any one refuses the whole command before anything is
-created. Compose then runs with one more ``-f``: an override file under the state dir
-(``<state>/compose/<hash>.yml``, kept for inspection) that sets each service's
-``image: repo@sha256:…`` and, where policy and host say so, an NVIDIA device reservation.
+``--project-directory``, ``--env-file``, ``--profile``); every service image goes through
+the gate (gate/decide.py: mode, verification for the service's platform, offline, audit),
+and the refusal of any one refuses the whole command before anything is created. Compose
+then runs with one more ``-f``: an override file under the state dir
+(``<state>/compose/<hash>.yml``, kept for inspection) that sets each service's ``image:``
+to what the gate hands docker (``repo@sha256:…``) and, where policy and host say so, an
+NVIDIA device reservation.
 The override comes after the user's files, so it wins; when the user named no file, the
 files compose would have found by itself are named explicitly before it.
 
@@ -21,12 +23,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from safedocker._internal import environment
 from safedocker.errors import (
     ConfigError,
     DockerNotFound,
@@ -41,11 +41,11 @@ from safedocker.policy.model import Action, Mode
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from safedocker.gate.decide import Admission, Gate, ImageVerifier
     from safedocker.gpu.detect import HostGpu
     from safedocker.policy.config import Config
     from safedocker.policy.paths import Paths
     from safedocker.verify.verdict import Verdict
-    from safedocker.verify.verifier import Verifier
 
 
 VERIFIED_SUBCOMMANDS = frozenset({"up", "create", "run", "pull"})
@@ -377,7 +377,7 @@ def default_files(project_directory: Path, environ: Mapping[str, str]) -> list[s
 class ServicePin:
     service: str
     image: str
-    pinned: str | None = None  # repo@sha256:… ; None: left as it is (accepted, warned)
+    pinned: str | None = None  # what the gate hands docker: repo@sha256:…, an ID, a full name
     gpu_devices: tuple[str, ...] | None = None  # None: no GPU reservation
     gpu_all: bool = False
     verdict: Verdict | None = field(default=None, repr=False)
@@ -454,7 +454,7 @@ class _Gpu:
     host: HostGpu | None = None
 
     def pin(self, pin: ServicePin, service: Mapping[str, Any], verdict: Verdict,
-            verifier: Verifier) -> None:
+            verifier: ImageVerifier) -> None:
         from safedocker.gpu.detect import detect_host
         from safedocker.gpu.flags import GpuMode, gpu_flags, resolve_mode
         from safedocker.gpu.requirements import check_requirements
@@ -477,10 +477,6 @@ class _Gpu:
             pin.gpu_devices = flags.devices
 
 
-def _warn(message: str) -> None:
-    sys.stderr.write(f"safe-docker: WARNING: {message} \u2014 continuing because mode = warn\n")
-
-
 def _project_name(args: ComposeArgs, project: Mapping[str, Any], files: Sequence[str]) -> str:
     given = args.values("-p", "--project-name")
     if given:
@@ -497,18 +493,21 @@ def _project_name(args: ComposeArgs, project: Mapping[str, Any], files: Sequence
 
 def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Config,
                     where: Paths, files: Sequence[str], argv: Sequence[str], *,
-                    separator: str = "-") -> list[ServicePin]:
-    """Verify every service image; raise the first refusal (enforce) before anything runs.
+                    separator: str = "-", gate: Gate | None = None) -> list[ServicePin]:
+    """Every service image through the gate, all or nothing: in enforce mode the first
+    refusal is raised before anything runs.
 
     ``separator``: how compose names a built image, ``<project>-<service>`` (v2) or
     ``<project>_<service>`` (1.x)."""
-    from safedocker.audit import record_decision
-    from safedocker.cache.store import open_best_effort
-    from safedocker.oci.auth import AuthCache
+    from safedocker.gate.decide import Gate, ImageRequest, Origin
     from safedocker.reference import parse_reference
-    from safedocker.verify.verifier import Verifier
 
-    enforce = config.mode is Mode.ENFORCE
+    if gate is None:
+        from safedocker._docker.binary import real_docker
+        from safedocker._docker.engine import DockerCLI
+
+        # docker's -H/--context reach compose (and so this engine) through the environment.
+        gate = Gate.open(DockerCLI(real_docker()), config=config, where=where)
     services: Mapping[str, Any] = project.get("services") or {}
     if args.subcommand == "run":
         target = run_service(args.rest)
@@ -516,25 +515,14 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
             raise Refused(f"refused compose run {target}",
                           why="the service is not in the resolved project, so its image "
                           "cannot be verified", hint="check --profile and the compose files")
-    cache = open_best_effort(where.cache_dir)
-    offline = environment.offline()
-    verifiers: dict[str | None, Verifier] = {}
-    auth_cache = AuthCache()  # one registry login for every platform's verifier
     gpus = _Gpu()
-    pins: list[ServicePin] = []
-
-    def refuse(service: str, error: SafeDockerError, verdict: Verdict | None) -> None:
-        error.what = f"{error.what} (service {service!r})"
-        record_decision(where.state_dir, argv, verdict, "refused" if enforce else "warned",
-                        error)
-        if enforce:
-            raise error
-        _warn(error.line())
-
+    pins: dict[str, ServicePin] = {}
+    requests: list[ImageRequest] = []
     for service_name, service in sorted(services.items()):
         if not isinstance(service, dict):
             continue
         image = service.get("image")
+        label = f"service {service_name!r}"
         if service.get("build") is not None:
             name = image if isinstance(image, str) else \
                 f"{_project_name(args, project, files)}{separator}{service_name}"
@@ -543,46 +531,35 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
             except UsageError:
                 decision = None
             if decision is None or decision.action is not Action.ACCEPT:
-                refuse(service_name, Refused(
-                    f"refused locally built image {name}",
+                gate.refuse(argv, Refused(
+                    f"refused locally built image {name} ({label})",
                     why="compose builds it from source, so there is no signature to verify",
                     hint=f"`safe-docker policy allow {name}` to accept images built here, "
-                    "or use a signed image without build:"), None)
+                    "or use a signed image without build:"))
             continue
         if not isinstance(image, str) or not image:
             continue
         platform = service.get("platform") if isinstance(service.get("platform"), str) else None
-        verifier = verifiers.get(platform)
-        if verifier is None:
-            verifier = Verifier(config, platform=platform, offline=offline, cache=cache,
-                                auth_cache=auth_cache)
-            verifiers[platform] = verifier
-        ref = parse_reference(image)
+        requests.append(ImageRequest.parse(image, command=argv, origin=Origin.COMPOSE,
+                                           platform=platform, label=label))
+        pins[label] = ServicePin(service_name, image)
+
+    def check(admission: Admission) -> None:
+        pin = pins[admission.request.label]
+        verdict = admission.verdict
+        if args.subcommand == "pull" or verdict is None or not verdict.accepted:
+            return
         try:
-            verdict = verifier.verify(ref)
+            gpus.pin(pin, services[pin.service], verdict, gate.verifier)
         except SafeDockerError as error:
-            refuse(service_name, error, None)
-            pins.append(ServicePin(service_name, image))
-            continue
-        if not verdict.accepted:
-            refuse(service_name, verdict.refusal(), verdict)
-            pins.append(ServicePin(service_name, image, verdict=verdict))
-            continue
-        if verdict.warned:
-            _warn("; ".join(verdict.reasons))
-        pin = ServicePin(service_name, image, verdict=verdict)
-        if verdict.digest is not None:
-            pin.pinned = ref.pinned(verdict.digest)
-        if args.subcommand != "pull":
-            try:
-                gpus.pin(pin, service, verdict, verifier)
-            except SafeDockerError as error:
-                error.what = f"{error.what} (service {service_name!r})"
-                record_decision(where.state_dir, argv, verdict, "refused", error)
-                raise
-        record_decision(where.state_dir, argv, verdict, "warned" if verdict.warned else "accepted")
-        pins.append(pin)
-    return pins
+            error.what = f"{error.what} ({admission.request.label})"
+            raise
+
+    for admission in gate.admit_all(requests, check=check):
+        pin = pins[admission.request.label]
+        pin.pinned = admission.target
+        pin.verdict = admission.verdict
+    return list(pins.values())
 
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -596,7 +573,7 @@ def compose_argv(args: ComposeArgs, files: Sequence[str], override: Path) -> lis
 
 
 def plan_compose(args: list[str], *, config: Config | None = None,
-                 where: Paths | None = None) -> Plan:
+                 where: Paths | None = None, gate: Gate | None = None) -> Plan:
     """The compose command to exec; raises :class:`SafeDockerError` to refuse."""
     from safedocker._docker.binary import real_docker
     from safedocker.policy.config import load_config
@@ -622,7 +599,7 @@ def plan_compose(args: list[str], *, config: Config | None = None,
     project = load_project(compose, docker, parsed, files)
     argv = ["compose", *args]
     pins = verify_services(project, parsed, config, where, files, argv,
-                           separator="-" if compose.json_config else "_")
+                           separator="-" if compose.json_config else "_", gate=gate)
     document = override_document(pins)
     if not document["services"]:
         return make_plan(compose, args)

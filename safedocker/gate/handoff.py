@@ -1,8 +1,8 @@
-"""The hand-off: the docker argv that runs what was verified, and running it.
+"""The hand-off: running the docker commands a plan names.
 
-``run``/``create`` become one exec of docker with IMAGE replaced by ``repo@digest`` (plus
-GPU options before it). ``pull`` becomes ``docker pull repo@digest`` followed by
-``docker tag repo@digest repo:tag`` so that ``docker images`` shows the tag users expect.
+The gate (gate/decide.py) says what docker gets; gate/intercept.py and gate/compose.py
+turn that into a :class:`Plan`. Every command but the last runs to completion (stopping
+at the first failure); the last is exec'd, so docker's own exit status is the command's.
 Under ``SAFE_DOCKER_DRY_RUN=1`` each argv is printed as one JSON array per line instead.
 """
 
@@ -18,10 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 from safedocker._docker.binary import dry_run, exec_docker, real_docker
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from safedocker._docker.argv import Invocation
-    from safedocker.reference import Digest, ImageRef
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +33,9 @@ class Plan:
 
     commands: tuple[tuple[str, ...], ...]
     binary: str | None = None
-
-
-def plan_pinned(invocation: Invocation, ref: ImageRef, digest: Digest,
-                extra_options: Sequence[str] = (), *, skip_pull: bool = False,
-                target: str | None = None) -> Plan:
-    """The commands that run ``invocation`` with its image pinned to ``digest``.
-
-    ``skip_pull``: docker already has the image (decided offline), so ``pull`` only tags.
-    ``target``: what to hand docker instead of ``repo@digest`` (the verified image ID
-    ``sha256:<config>`` of a loaded image, which docker knows by ID only).
-    """
-    pinned = target or ref.pinned(digest)
-    if invocation.command[-1] != "pull":
-        return Plan((tuple(invocation.rebuild(pinned, extra_options)),))
-    pull = () if skip_pull else (tuple(invocation.rebuild(pinned)),)
-    if ref.digest is not None and ref.tag is None:
-        # Pulled by digest: there is no tag to restore.
-        return Plan(pull or ((*invocation.globals, "image", "inspect", "--format",
-                              "{{.Id}}", pinned),))
-    tag = (*invocation.globals, "tag", pinned, ref.tagged)
-    return Plan((*pull, tag))
+    # Indexes of commands whose output is progress, not the command's own output (the
+    # pull before a `run`): their stdout goes to stderr, so the container's stays clean.
+    progress: frozenset[int] = frozenset()
 
 
 def plan_unchanged(invocation: Invocation) -> Plan:
@@ -72,9 +51,12 @@ def execute(plan: Plan) -> NoReturn:
         sys.stdout.flush()
         sys.exit(0)
     *before, last = plan.commands
-    for command in before:
+    for index, command in enumerate(before):
         log.debug("running docker %s", command[:3])
-        status = subprocess.run([docker, *command], check=False).returncode  # noqa: S603
+        sys.stdout.flush()
+        stdout = sys.stderr.fileno() if index in plan.progress else None
+        status = subprocess.run([docker, *command], check=False,  # noqa: S603
+                                stdout=stdout).returncode
         if status != 0:
             sys.exit(status)
     exec_docker(last, docker)

@@ -1,66 +1,44 @@
-"""`pull`, `run` and `create`: from the user's argv to the docker commands to run.
+"""`pull`, `run` and `create`: argv → :class:`ImageRequest` → the gate → the plan.
 
-The order matters: parse argv exactly as docker would, decide from policy, verify,
-check the GPU requirement (before anything is pulled), and only then build the argv that
-pins the image. Nothing is handed to docker in enforce mode unless the verdict accepts it.
+The order matters: parse argv exactly as docker would (usage errors first), let the gate
+decide (mode, verification, audit, the platform docker will pull), check the GPU
+requirement before anything is pulled, and only then build the docker commands, with
+IMAGE replaced by what the gate says docker gets.
+
+``pull repo:tag`` becomes ``docker pull repo@digest`` and ``docker tag repo@digest
+repo:tag``. ``run``/``create repo:tag`` leave the image tagged as docker would: when
+docker lacks the pinned image it is pulled first by digest (its progress on stderr, so
+the container's stdout stays clean) and tagged, then ``docker run … repo@digest …`` is
+exec'd.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._docker.argv import Invocation, global_options, parse
-from safedocker._internal import environment
-from safedocker.cache.store import open_best_effort
-from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
-from safedocker.gate.handoff import Plan, plan_pinned, plan_unchanged
-from safedocker.policy.config import Config, load_config
-from safedocker.policy.model import Mode
-from safedocker.policy.paths import Paths, paths
-from safedocker.reference import parse_reference
-from safedocker.verify.verifier import Verifier
+from safedocker.errors import Refused
+from safedocker.gate.decide import Admission, Gate, ImageRequest, Origin, Outcome
+from safedocker.gate.handoff import Plan, plan_unchanged
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from safedocker._docker.engine import DockerEngine
-    from safedocker.verify.verdict import Verdict
+    from safedocker.policy.config import Config
+    from safedocker.policy.paths import Paths
 
 log = logging.getLogger(__name__)
 
+_ORIGINS = {"run": Origin.RUN, "create": Origin.CREATE, "pull": Origin.PULL}
+
 
 @dataclass(frozen=True)
-class Outcome:
+class Handoff:
     plan: Plan
-    verdict: Verdict | None
-
-
-def _warn(message: str) -> None:
-    sys.stderr.write(f"safe-docker: WARNING: {message} \u2014 continuing because mode = warn\n")
-
-
-def _platform(invocation: Invocation) -> str | None:
-    given = invocation.values("--platform")
-    return given[-1] if given else os.environ.get("DOCKER_DEFAULT_PLATFORM") or None
-
-
-def _audit(where: Paths, argv: Sequence[str], verdict: Verdict | None, outcome: str,
-           error: SafeDockerError | None = None) -> None:
-    from safedocker.audit import record_decision
-
-    record_decision(where.state_dir, argv, verdict, outcome, error)
-
-
-def _engine(invocation: Invocation) -> DockerEngine:
-    """The daemon the user's command talks to (its -H, --context, --config, TLS flags)."""
-    from safedocker._docker.binary import real_docker
-    from safedocker._docker.engine import DockerCLI
-
-    return DockerCLI.for_command(real_docker(), invocation.argv)
+    admission: Admission | None
 
 
 def _docker_config(invocation: Invocation) -> str | None:
@@ -69,100 +47,85 @@ def _docker_config(invocation: Invocation) -> str | None:
     return given[-1] if given else None
 
 
-def _local_image_id(invocation: Invocation, reference: str) -> str | None:
-    """The ID of the image docker has locally under ``reference``, or None."""
-    return _engine(invocation).image_id(reference)
+def gate_for(invocation: Invocation, *, config: Config | None = None,
+             where: Paths | None = None) -> Gate:
+    """The gate for a docker command: the daemon its -H/--context names, its --config."""
+    from safedocker._docker.binary import real_docker
+    from safedocker._docker.engine import DockerCLI
 
-
-def _verified_image_id(invocation: Invocation, verdict: Verdict) -> str | None:
-    """``sha256:<config>`` when docker has exactly that image (ID = config digest), else None.
-
-    After `docker load` docker knows an image by ID only (no RepoDigests, and it refuses
-    to tag repo@digest). The ID is the config digest that the verified, signed manifest
-    names, so pinning to it runs exactly what was verified.
-    """
-    if verdict.config_digest is None:
-        return None
-    image_id = str(verdict.config_digest)
-    return image_id if _local_image_id(invocation, image_id) == image_id else None
-
-
-def _offline_note(verdict: Verdict) -> None:
-    sys.stderr.write(f"safe-docker: {verdict.offline_note()}\n")
+    engine = DockerCLI.for_command(real_docker(), invocation.argv)
+    return Gate.open(engine, config=config, where=where,
+                     docker_config=_docker_config(invocation))
 
 
 def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
-                   where: Paths | None = None) -> Outcome:
+                   where: Paths | None = None, gate: Gate | None = None) -> Handoff:
     """The plan for an intercepted command; raises :class:`SafeDockerError` to refuse."""
     invocation = parse(argv)
     if invocation.help:
-        return Outcome(plan_unchanged(invocation), None)
-    where = where or paths()
-    config = config or load_config(where)
-    if config.mode is Mode.OFF:
-        return Outcome(plan_unchanged(invocation), None)
-    enforce = config.mode is Mode.ENFORCE
-
-    def refuse_or_warn(error: SafeDockerError, verdict: Verdict | None) -> Outcome:
-        _audit(where, argv, verdict, "refused" if enforce else "warned", error)
-        if enforce:
-            raise error
-        _warn(error.line())
-        return Outcome(plan_unchanged(invocation), verdict)
-
-    if invocation.command[-1] == "pull" and invocation.flag("--all-tags"):
-        return refuse_or_warn(Refused(
+        return Handoff(plan_unchanged(invocation), None)
+    gate = gate or gate_for(invocation, config=config, where=where)
+    command = invocation.command[-1]
+    if command == "pull" and invocation.flag("--all-tags"):
+        gate.refuse(argv, Refused(
             "refused pull --all-tags",
             why="every tag would be pulled, with no single digest to verify",
-            hint="pull the tags you need one by one"), None)
+            hint="pull the tags you need one by one"))
+        return Handoff(plan_unchanged(invocation), None)
+    platform = invocation.values("--platform")
+    request = ImageRequest.parse(invocation.image, command=argv, origin=_ORIGINS[command],
+                                 platform=platform[-1] if platform else None)
+    gpu: list[str] = []
 
-    ref = parse_reference(invocation.image)
-    verifier = Verifier(config, platform=_platform(invocation),
-                        offline=environment.offline(),
-                        cache=open_best_effort(where.cache_dir),
-                        docker_config_dir=_docker_config(invocation))
-    try:
-        verdict = verifier.verify(ref)
-    except SafeDockerError as error:
-        return refuse_or_warn(error, None)
-    if not verdict.accepted:
-        return refuse_or_warn(verdict.refusal(), verdict)
-    if verdict.warned:
-        _warn("; ".join(verdict.reasons))
-    if verdict.digest is None:
-        _audit(where, argv, verdict, "warned" if verdict.warned else "accepted")
-        return Outcome(plan_unchanged(invocation), verdict)
+    def check(admission: Admission) -> None:
+        if command != "pull" and admission.verdict is not None and admission.verdict.accepted:
+            gpu.extend(gpu_options(invocation, admission, gate))
 
-    pinned = ref.pinned(verdict.digest)
-    skip_pull = False
-    local_id: str | None = None
-    if verdict.offline:
-        _offline_note(verdict)
-        if _local_image_id(invocation, pinned) is None:
-            local_id = _verified_image_id(invocation, verdict)
-            if local_id is None:
-                return refuse_or_warn(RegistryUnavailable(
-                    f"cannot run {ref} offline",
-                    why=f"verified from the cache, but docker has no local copy of {pinned}",
-                    hint="pull it while online, or bring it with `safe-docker airgap save` "
-                         "and `airgap load`"),
-                    verdict)
-        skip_pull = True
-    log.info("verified %s as %s", ref, verdict.digest)
-    try:
-        extra = [] if invocation.command[-1] == "pull" else gpu_options(invocation, verdict,
-                                                                         verifier)
-        if local_id is not None and invocation.command[-1] != "pull" and not invocation.has(
-            "--pull"
-        ):
-            extra.append("--pull=never")  # offline: never let docker go looking for it
-    except SafeDockerError as error:
-        _audit(where, argv, verdict, "refused", error)
-        raise
-    _audit(where, argv, verdict, "warned" if verdict.warned else "accepted")
-    return Outcome(plan_pinned(invocation, ref, verdict.digest, extra, skip_pull=skip_pull,
-                               target=local_id),
-                   verdict)
+    admission = gate.admit(request, check=check)
+    if admission.outcome is Outcome.UNCHECKED:
+        return Handoff(plan_unchanged(invocation), admission)
+    log.info("handing docker %s for %s", admission.target, invocation.image)
+    if command == "pull":
+        return Handoff(_pull_plan(invocation, admission), admission)
+    return Handoff(_run_plan(invocation, admission, gpu), admission)
+
+
+def _pull_plan(invocation: Invocation, admission: Admission) -> Plan:
+    """``pull``: by digest, then the tag the user asked for (offline: only the tag)."""
+    target = admission.target
+    if not admission.pinned:
+        return Plan((tuple(invocation.rebuild(target)),))
+    skip = admission.offline and admission.present_locally
+    pull = () if skip else (tuple(invocation.rebuild(target)),)
+    if admission.tag is None:
+        # Pulled by digest: there is no tag to restore.
+        return Plan(pull or ((*invocation.globals, "image", "inspect", "--format", "{{.Id}}",
+                              target),))
+    return Plan((*pull, (*invocation.globals, "tag", target, admission.tag)))
+
+
+def _run_plan(invocation: Invocation, admission: Admission, extra: Sequence[str]) -> Plan:
+    """``run``/``create``: the pinned image, pulled and tagged first when docker lacks it
+    and the user named a tag (as `docker run repo:tag` would leave it)."""
+    options = list(extra)
+    if admission.local_id and not invocation.has("--pull"):
+        options.append("--pull=never")  # an image ID: never let docker go looking for it
+    run = tuple(invocation.rebuild(admission.target, options))
+    if admission.tag is None:
+        return Plan((run,))
+    steps: list[tuple[str, ...]] = []
+    progress: set[int] = set()
+    present = admission.present_locally
+    pull_policy = (invocation.values("--pull") or ["missing"])[-1]
+    if not present and pull_policy != "never" and not admission.offline:
+        platform = invocation.values("--platform")
+        progress.add(len(steps))
+        steps.append((*invocation.globals, "pull",
+                      *(("--platform", platform[-1]) if platform else ()), admission.target))
+        present = True
+    if present:
+        steps.append((*invocation.globals, "tag", admission.target, admission.tag))
+    return Plan((*steps, run), progress=frozenset(progress))
 
 
 def _run_env(invocation: Invocation) -> dict[str, str]:
@@ -177,7 +140,7 @@ def _run_env(invocation: Invocation) -> dict[str, str]:
     return env
 
 
-def gpu_options(invocation: Invocation, verdict: Verdict, verifier: Verifier) -> list[str]:
+def gpu_options(invocation: Invocation, admission: Admission, gate: Gate) -> list[str]:
     """GPU options for run/create, after checking the image's CUDA requirements.
 
     Costs nothing on a host without a GPU in ``auto`` mode: NVML answers "no library" and
@@ -188,15 +151,18 @@ def gpu_options(invocation: Invocation, verdict: Verdict, verifier: Verifier) ->
     from safedocker.gpu.flags import GpuMode, gpu_flags, resolve_mode
     from safedocker.gpu.requirements import check_requirements
 
+    verdict = admission.verdict
+    if verdict is None:
+        return []
     mode = resolve_mode(verdict.decision.gpu)
     if mode is GpuMode.NEVER:
         return []
     host = detect_host()
     if not host.present and mode is GpuMode.AUTO:
         return []
-    image_config = verifier.image_config(verdict)
+    image_config = gate.verifier.image_config(verdict)
     # The GPU facts of the daemon the command runs on, asked with the user's flags.
-    daemon = detect_daemon(_engine(invocation)) if host.present else None
+    daemon = detect_daemon(gate.engine) if host.present else None
     user_options = [(option.name, option.value) for option in invocation.options]
     flags = gpu_flags(user_options, image_config, host, daemon, mode)
     if flags.gives_gpus:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,6 +21,28 @@ from safedocker.oci.media import (
 from safedocker.oci.platform import Platform
 from safedocker.reference import Digest
 
+# The member names docker's Go types (distribution's manifest, manifest list and OCI
+# index, the OCI descriptor and platform) decode. Go matches names case-insensitively,
+# so any other spelling of one of these (``Manifests``) would be read by docker and not
+# by us: refused, like two members that are the same name to Go (strictjson's go_keys).
+_MANIFEST_FIELDS = frozenset({"schemaVersion", "mediaType", "artifactType", "config", "layers",
+                              "manifests", "annotations", "subject"})
+_DESCRIPTOR_FIELDS = frozenset({"mediaType", "artifactType", "digest", "size", "urls",
+                                "annotations", "platform", "data"})
+_PLATFORM_FIELDS = frozenset({"architecture", "os", "os.version", "os.features", "variant",
+                              "features"})
+
+
+def _canonical(obj: Mapping[str, object], fields: frozenset[str], where: str, what: str
+               ) -> None:
+    """Refuse a member that Go would read as one of ``fields`` under another spelling."""
+    folded = {strictjson.go_fold(name): name for name in fields}
+    for key in obj:
+        name = folded.get(strictjson.go_fold(key))
+        if name is not None and name != key:
+            raise malformed(where, f"{what} member {key!r} is spelled differently from "
+                            f"{name!r}, which docker reads it as")
+
 
 @dataclass(frozen=True)
 class Descriptor:
@@ -36,6 +59,10 @@ class Descriptor:
     def from_json(cls, obj: object, where: str) -> Descriptor:
         if not isinstance(obj, Mapping):
             raise malformed(where, "descriptor is not an object")
+        _canonical(obj, _DESCRIPTOR_FIELDS, where, "descriptor")
+        plat = obj.get("platform")
+        if isinstance(plat, Mapping):
+            _canonical(plat, _PLATFORM_FIELDS, where, "platform")
         media_type, digest_text, size = obj.get("mediaType"), obj.get("digest"), obj.get("size")
         if not isinstance(media_type, str) or not media_type:
             raise malformed(where, "descriptor lacks mediaType")
@@ -55,7 +82,6 @@ class Descriptor:
         artifact_type = obj.get("artifactType")
         if artifact_type is not None and not isinstance(artifact_type, str):
             raise malformed(where, "artifactType is not a string")
-        plat = obj.get("platform")
         return cls(
             media_type=media_type,
             digest=digest,
@@ -156,11 +182,18 @@ def parse_manifest(
     if declared in SCHEMA1_MEDIA_TYPES:
         raise _schema1(where)
     try:
-        doc = strictjson.loads(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise malformed(where, f"invalid JSON: {reason_of(e, 'not parseable')}") from e
+        doc = strictjson.loads(raw, go_keys=True)  # docker reads these bytes in Go
+    except UnicodeDecodeError as e:
+        raise malformed(where, "invalid JSON (not UTF-8 text)") from e
+    except json.JSONDecodeError as e:
+        raise malformed(where, f"invalid JSON ({e.msg})") from e
+    except RecursionError as e:
+        raise malformed(where, "invalid JSON (nested too deeply)") from e
+    except ValueError as e:  # duplicate members, the same name to Go, NaN
+        raise malformed(where, f"invalid JSON ({reason_of(e, 'not parseable')})") from e
     if not isinstance(doc, dict):
         raise malformed(where, "manifest is not a JSON object")
+    _canonical(doc, _MANIFEST_FIELDS, where, "manifest")
     schema = doc.get("schemaVersion")
     if schema == 1:
         raise _schema1(where)

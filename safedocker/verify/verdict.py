@@ -45,9 +45,13 @@ class Verdict:
     ref: ImageRef
     decision: Decision
     accepted: bool
-    digest: Digest | None = None  # what docker is handed (index digest for multi-platform)
+    digest: Digest | None = None  # what the reference resolved to (an index, or a manifest)
     platform_digest: Digest | None = None  # the platform's image manifest, when known
     config_digest: Digest | None = None
+    # What the accepted signatures cover: ``digest`` when the index (or the single
+    # manifest) is signed, ``platform_digest`` when acceptance needed the platform child's
+    # own signatures. None when no signature was involved (accept rules, refusals).
+    covered: Digest | None = None
     signers: tuple[Signer, ...] = ()
     reasons: tuple[str, ...] = ()  # why not, in user words (or why only a warning)
     warned: bool = False  # accepted only because mode or `unmatched` says warn
@@ -61,8 +65,14 @@ class Verdict:
         return self.decision.rules[-1] if self.decision.rules else None
 
     @property
+    def pin(self) -> Digest | None:
+        """The digest docker is handed: exactly what the signatures cover, else (no
+        signature involved, or refused under warn) what the reference resolved to."""
+        return self.covered or self.digest
+
+    @property
     def pinned(self) -> str | None:
-        return self.ref.pinned(self.digest) if self.digest else None
+        return self.ref.pinned(self.pin) if self.pin else None
 
     def offline_note(self) -> str:
         """The note for a decision made from the cache (printed after ``safe-docker: ``).
@@ -81,6 +91,7 @@ class Verdict:
             "reference": str(self.ref),
             "digest": str(self.digest) if self.digest else None,
             "platform_digest": str(self.platform_digest) if self.platform_digest else None,
+            "covered": str(self.covered) if self.covered else None,
             "pinned": self.pinned,
             "accepted": self.accepted,
             "warned": self.warned,

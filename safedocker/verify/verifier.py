@@ -10,12 +10,12 @@ verdict.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from safedocker._internal import strictjson
 from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     RegistryError,
@@ -43,9 +43,11 @@ if TYPE_CHECKING:
     from typing import Concatenate
 
     from safedocker._internal.deadline import Deadline
-    from safedocker.cache.store import Cache
+    from safedocker.cache.store import Cache, TagRecord
     from safedocker.oci.auth import AuthCache
     from safedocker.oci.client import RegistryClient
+    from safedocker.oci.manifest import Descriptor, Manifest
+    from safedocker.oci.platform import PlatformChoice
     from safedocker.policy.config import Config
     from safedocker.policy.model import Rule
     from safedocker.reference import Digest, ImageRef
@@ -108,7 +110,9 @@ class Verifier:
     """
 
     config: Config
-    platform: str | None = None
+    # The platform an index is resolved for when verify() is given none: an explicit one,
+    # a PlatformChoice (explicit, else the daemon's), or None (this host).
+    platform: str | PlatformChoice | None = None
     offline: bool = False
     cache: Cache | None = None
     trust_roots: Callable[[str], TrustRoot] | None = None  # by name; default: config dir
@@ -146,8 +150,34 @@ class Verifier:
     def requests_made(self) -> int:
         return sum(client.requests_made for client in self._clients.values())
 
+    def _choice(self, platform: PlatformChoice | None) -> PlatformChoice:
+        from safedocker.oci.platform import PlatformChoice
+
+        if platform is not None:
+            return platform
+        if isinstance(self.platform, PlatformChoice):
+            return self.platform
+        return PlatformChoice(self.platform)
+
+    def last_verified(self, ref: ImageRef) -> TagRecord | None:
+        """The digest ``ref``'s tag had when an image under it was last accepted here."""
+        if ref.digest is not None and ref.tag is None:
+            return None
+        return recall(self.cache, lambda c: c.lookup_tag(ref.name, ref.tag_or_default))
+
     @_within_deadline
-    def verify(self, ref: ImageRef) -> Verdict:
+    def verify(self, ref: ImageRef, platform: PlatformChoice | None = None) -> Verdict:
+        """The verdict for ``ref``; an index is resolved for ``platform`` (default: the
+        verifier's). A tag whose image is accepted online is remembered as verified."""
+        verdict = self._verify(ref, self._choice(platform))
+        if (verdict.accepted and not verdict.warned and not verdict.offline
+                and verdict.covered is not None and verdict.digest is not None
+                and ref.digest is None):
+            digest = verdict.digest
+            remember(self.cache, lambda c: c.record_tag(ref.name, ref.tag_or_default, digest))
+        return verdict
+
+    def _verify(self, ref: ImageRef, choice: PlatformChoice) -> Verdict:
         decision = self.config.policy.decide(ref)
         match decision.action:
             case None:
@@ -161,15 +191,16 @@ class Verifier:
             case Action.VERIFY:
                 if self.offline:
                     return replace(
-                        self._verify_offline(ref, decision, cause="SAFE_DOCKER_OFFLINE=1"),
+                        self._verify_offline(ref, decision, choice,
+                                             cause="SAFE_DOCKER_OFFLINE=1"),
                         offline_cause="SAFE_DOCKER_OFFLINE=1: registry not contacted")
                 try:
-                    return self._verify_online(ref, decision)
+                    return self._verify_online(ref, decision, choice)
                 except RegistryUnavailable as e:
                     # Only a network failure falls back; a bad signature or a registry
                     # that answered with bad data is a refusal, never "offline".
                     log.info("registry unreachable (%s); deciding from the cache", e.why)
-                    verdict = self._verify_offline(ref, decision, cause=e.what, error=e)
+                    verdict = self._verify_offline(ref, decision, choice, cause=e.what, error=e)
                     return replace(verdict, offline_cause=f"registry unreachable: {e.what}"
                                    + (f", {e.why}" if e.why else ""))
 
@@ -186,11 +217,10 @@ class Verifier:
 
     # -- online --
 
-    def _locate_online(self, ref: ImageRef) -> Located:
+    def _locate_online(self, ref: ImageRef, choice: PlatformChoice) -> Located:
         """Resolve tag → digest from the registry (hashing the bytes ourselves)."""
         from safedocker.oci.client import ManifestNotFound
         from safedocker.oci.manifest import Manifest
-        from safedocker.oci.platform import select_platform
 
         client = self.client(ref.registry)
         try:
@@ -206,11 +236,9 @@ class Verifier:
                                 hint="the registry's answer cannot be trusted; nothing was "
                                      "pulled") from e
         remember(self.cache, lambda c: c.put_manifest(top.digest, top.media_type, top.raw))
-        if ref.digest is None:
-            remember(self.cache, lambda c: c.record_tag(ref.name, ref.tag_or_default, top.digest))
         manifest = top
         if top.is_index:
-            child = select_platform(top, self.platform)
+            child = _child(ref, top, choice)
             cached = recall(self.cache, lambda c: c.get_manifest(child.digest))
             if cached is not None:
                 manifest = Manifest.parse(cached.data, cached.media_type, digest=child.digest)
@@ -219,7 +247,7 @@ class Verifier:
                 remember(self.cache, lambda c: c.put_manifest(manifest.digest,
                                                               manifest.media_type, manifest.raw))
             if manifest.is_index:
-                raise RegistryError(f"registry served a nested index for {ref}")
+                raise _nested(ref, child.digest)
         config = manifest.config.digest if manifest.config else None
         return Located(top.digest, manifest.digest, config)
 
@@ -247,8 +275,9 @@ class Verifier:
         return ({name: found for name, (found, _) in gathered.items()},
                 any(cached for _, cached in gathered.values()))
 
-    def _verify_online(self, ref: ImageRef, decision: Decision) -> Verdict:
-        located = self._locate_online(ref)
+    def _verify_online(self, ref: ImageRef, decision: Decision, choice: PlatformChoice
+                       ) -> Verdict:
+        located = self._locate_online(ref, choice)
         sources = signature_sources(decision, ref)
         # Warm path: material cached for this very digest, re-checked under today's policy.
         # If it no longer satisfies the policy, fetch afresh: a signature may have been added.
@@ -279,8 +308,8 @@ class Verifier:
 
     # -- offline --
 
-    def _verify_offline(self, ref: ImageRef, decision: Decision, *, cause: str,
-                        error: RegistryUnavailable | None = None) -> Verdict:
+    def _verify_offline(self, ref: ImageRef, decision: Decision, choice: PlatformChoice, *,
+                        cause: str, error: RegistryUnavailable | None = None) -> Verdict:
         def unusable(why: str) -> RegistryUnavailable:
             # The network's own why comes first; a timeout's hint names registry_timeout.
             return RegistryUnavailable(
@@ -300,7 +329,7 @@ class Verifier:
             if record is None:
                 raise unusable(f"{ref.name}:{ref.tag_or_default} was never verified here")
             digest = record.digest
-        located = self._locate_cached(ref, digest)
+        located = self._locate_cached(ref, digest, choice)
         if located is None:
             raise unusable(f"no cached manifest for {ref.name}@{digest}")
         by_source: dict[str, list[tuple[Digest, SignatureMaterial]]] = {}
@@ -320,12 +349,11 @@ class Verifier:
                 f"cached material is {age / 86400:.1f} days old, more than offline_max_age"
             )
         return self.judge(ref, decision, located, by_source.get(ref.name, []),
-                                 by_source=by_source,
-                          offline=True, material_time=oldest)
+                          by_source=by_source, offline=True, material_time=oldest)
 
-    def _locate_cached(self, ref: ImageRef, digest: Digest) -> Located | None:
+    def _locate_cached(self, ref: ImageRef, digest: Digest, choice: PlatformChoice
+                       ) -> Located | None:
         from safedocker.oci.manifest import Manifest
-        from safedocker.oci.platform import select_platform
 
         record = recall(self.cache, lambda c: c.get_manifest(digest))
         if record is None:
@@ -333,12 +361,14 @@ class Verifier:
         top = Manifest.parse(record.data, record.media_type, digest=digest)
         manifest = top
         if top.is_index:
-            child = select_platform(top, self.platform)
+            child = _child(ref, top, choice)
             child_record = recall(self.cache, lambda c: c.get_manifest(child.digest))
             if child_record is None:
                 return None
             manifest = Manifest.parse(child_record.data, child_record.media_type,
                                       digest=child.digest)
+            if manifest.is_index:
+                raise _nested(ref, child.digest)
         config = manifest.config.digest if manifest.config else None
         return Located(top.digest, manifest.digest, config)
 
@@ -363,9 +393,36 @@ class Verifier:
               candidates: Sequence[tuple[Digest, SignatureMaterial]], *,
               by_source: Mapping[str, Sequence[tuple[Digest, SignatureMaterial]]] | None = None,
               offline: bool = False, material_time: float | None = None) -> Verdict:
-        """Apply every verify rule of ``decision`` to already-fetched material:
+        """Apply every verify rule of ``decision`` to already-fetched material, and say
+        what the accepted signatures cover (the verdict's ``covered``, which docker gets):
         ``candidates`` from the image's repository, ``by_source`` from each rule's
-        ``signatures_repository`` (by repository name)."""
+        ``signatures_repository`` (by repository name).
+
+        The index's own signatures are judged alone first: if they satisfy the policy,
+        every child is vouched for and docker may pick one itself. Otherwise acceptance
+        needs the platform child's signatures, which vouch for that child only.
+        """
+        if located.digest != located.manifest_digest:
+            def index_only(found: Sequence[tuple[Digest, SignatureMaterial]]
+                           ) -> list[tuple[Digest, SignatureMaterial]]:
+                return [(d, m) for d, m in found if d == located.digest and not m.empty]
+
+            index = index_only(candidates)
+            index_sources = {name: index_only(found) for name, found in (by_source or {}).items()}
+            if index or any(index_sources.values()):
+                verdict = self._judge(ref, decision, located, index, by_source=index_sources,
+                                      covered=located.digest, offline=offline,
+                                      material_time=material_time)
+                if verdict.accepted:
+                    return verdict
+        return self._judge(ref, decision, located, candidates, by_source=by_source,
+                           covered=located.manifest_digest, offline=offline,
+                           material_time=material_time)
+
+    def _judge(self, ref: ImageRef, decision: Decision, located: Located,
+               candidates: Sequence[tuple[Digest, SignatureMaterial]], *,
+               by_source: Mapping[str, Sequence[tuple[Digest, SignatureMaterial]]] | None,
+               covered: Digest, offline: bool, material_time: float | None) -> Verdict:
         def material_for(rule: Rule) -> Sequence[tuple[Digest, SignatureMaterial]]:
             name = signature_source(rule, ref).name
             if name == ref.name:
@@ -382,6 +439,7 @@ class Verifier:
         return Verdict(
             ref, decision, accepted=accepted, digest=located.digest,
             platform_digest=located.manifest_digest, config_digest=located.config_digest,
+            covered=covered if accepted else None,
             signers=signers, reasons=reasons, offline=offline, material_time=material_time,
         )
 
@@ -406,8 +464,25 @@ class Verifier:
                                                              CONFIG_MAX)
             remember(self.cache, lambda c: c.put_config(digest, raw))
         try:
-            config = json.loads(raw)
-        except ValueError as e:
+            config = strictjson.loads(raw, go_keys=True)
+        except (ValueError, RecursionError) as e:
             raise RegistryError(f"image config of {verdict.ref} is not JSON") from e
         return config if isinstance(config, dict) else None
 
+
+
+def _child(ref: ImageRef, index: Manifest, choice: PlatformChoice) -> Descriptor:
+    """The index entry the daemon picks for ``choice``; an index there is refused."""
+    from safedocker.oci.media import INDEX_MEDIA_TYPES
+    from safedocker.oci.platform import select_platform
+
+    child = select_platform(index, choice)
+    if child.media_type in INDEX_MEDIA_TYPES:
+        raise _nested(ref, child.digest)
+    return child
+
+
+def _nested(ref: ImageRef, digest: Digest) -> RegistryError:
+    return RegistryError(f"refused {ref}: its index names another index ({digest})",
+                         why="nested indexes are read differently by docker versions",
+                         hint="publish a flat index of image manifests")

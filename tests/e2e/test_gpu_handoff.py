@@ -56,7 +56,10 @@ def _dry_run(sd: SafeDocker, nvml_dir: Path | None, *args: str, **nvml: object) 
     if nvml_dir is None:
         env.pop("LD_LIBRARY_PATH", None)
     result = sd(*args, env=env)
-    return result.exit_code, result.dry_run_argvs, result.stderr
+    argvs = result.dry_run_argvs
+    if args[0] in ("run", "create"):
+        argvs = argvs[-1:]  # the exec'd command; a missing image is pulled and tagged first
+    return result.exit_code, argvs, result.stderr
 
 
 @pytest.mark.parametrize(("gpus", "extra", "expected"), [

@@ -114,8 +114,9 @@ def execs(trace: Path) -> list[str]:
 def test_docker_run_is_verified_and_pinned(shell: Shell, signed: Image, world: World) -> None:
     dry = shell(f"docker run --rm --network none {signed.tagged} echo hi", SAFE_DOCKER_DRY_RUN="1")
     assert dry.exit_code == 0, dry.stderr
-    assert any(signed.pinned in argv for argv in dry.dry_run_argvs), dry.stdout
-    assert signed.tagged not in dry.stdout
+    *before, run = dry.dry_run_argvs
+    assert signed.pinned in run and signed.tagged not in run, dry.stdout
+    assert all(argv[1] in ("pull", "tag") for argv in before), dry.stdout  # the tag left
 
     # Global flags first (-H, -l) and the long form `container run`: still safe-docker's.
     dry = shell(f"docker -H {world.docker_host} -l warn container run --rm {signed.tagged} true",
@@ -135,6 +136,34 @@ def test_an_unsigned_image_is_refused(shell: Shell, world: World, signed: Image)
     assert "never" not in result.stdout
     assert result.stderr.startswith("safe-docker:")
     assert not world.has_image(unsigned.pinned)
+
+
+def _tag_left_not_dangling(world: World, signed: Image, result: Result) -> None:
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "hi\n"  # the pull's progress went to stderr
+    inspect = ("image", "inspect", "--format", "{{.Id}}")
+    tagged = world.run_docker(*inspect, signed.tagged).stdout.decode().strip()
+    assert tagged == world.run_docker(*inspect, signed.pinned).stdout.decode().strip()
+    dangling = world.run_docker("images", "-q", "--no-trunc", "--filter", "dangling=true")
+    assert tagged not in dangling.stdout.decode().split()
+
+
+def test_docker_run_leaves_the_tag_and_no_dangling_image(
+        shell: Shell, world: World, signed: Image) -> None:
+    world.remove_images(signed.tagged, signed.pinned)
+    result = shell(f"docker run --rm --network none {signed.tagged} echo hi")
+    _tag_left_not_dangling(world, signed, result)
+
+
+def test_an_aliased_docker_run_leaves_the_tag_and_no_dangling_image(
+        home: SafeDocker, world: World, signed: Image) -> None:
+    world.remove_images(signed.tagged, signed.pinned)
+    script = ("shopt -s expand_aliases\nalias docker=safe-docker\n"
+              f"docker run --rm --network none {signed.tagged} echo hi\n")
+    env = Shell("bash", Path(os.devnull), home).env()
+    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    _tag_left_not_dangling(world, signed, Result(proc.returncode, proc.stdout, proc.stderr))
 
 
 # --- passthrough starts no Python -----------------------------------------------------------

@@ -174,11 +174,16 @@ def test_created_container_is_pinned_to_the_verified_digest(
 def test_dry_run_prints_the_pinned_argv_and_runs_nothing(
     world: World, sd: Home, signed: Image
 ) -> None:
+    world.remove_images(signed.tagged, signed.pinned)
     result = sd.ok("run", "--rm", "--network", "none", signed.tagged, "echo", "hi",
                    SAFE_DOCKER_DRY_RUN="1")
+    # docker lacks the image: pulled by digest and tagged first, as `docker run` leaves it.
     assert result.dry_run_argvs == [
-        docker_argv(world, "run", "--rm", "--network", "none", signed.pinned, "echo", "hi")
+        docker_argv(world, "pull", signed.pinned),
+        docker_argv(world, "tag", signed.pinned, signed.tagged),
+        docker_argv(world, "run", "--rm", "--network", "none", signed.pinned, "echo", "hi"),
     ]
+    assert not world.has_image(signed.pinned)
     pull = sd.ok("pull", signed.tagged, SAFE_DOCKER_DRY_RUN="1")
     assert pull.dry_run_argvs == [
         docker_argv(world, "pull", signed.pinned),
@@ -336,7 +341,12 @@ def test_warn_mode_runs_an_unsigned_image_after_a_warning(world: World, sd: Home
                 env={"SAFE_DOCKER_MODE": "warn"})
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "hi\n"
-    assert "WARNING" in result.stderr and "no signature" in result.stderr
+    warning, *progress = result.stderr.splitlines()  # the pull's progress follows
+    assert warning.startswith(f"safe-docker: warning: refused {unsigned.tagged} \u2014 ")
+    assert "no signature" in warning and warning.endswith("(continuing: mode = warn)")
+    assert "safe-docker" not in "".join(progress)
+    # The digest it resolved is what ran, and the tag is left on it.
+    assert world.has_image(unsigned.pinned) and world.has_image(unsigned.tagged)
     world.remove_images(unsigned.tagged)
 
 
@@ -372,11 +382,14 @@ def test_denied_scope_is_refused(world: World, sd: Home, keys: Keys) -> None:
     assert_refused(world, sd("pull", image.tagged), image, why="denied by policy")
 
 
-def test_allowed_scope_hands_off_unchanged(world: World, sd: Home) -> None:
+def test_allowed_scope_hands_off_the_full_name(world: World, sd: Home) -> None:
+    """Allowed without a digest: docker gets the canonical name (never an ID-like word)."""
     image = world.push_image("allowed/app", "v1")
     argv = ("run", "--rm", "--network", "none", image.tagged, "echo", "hi")
     result = sd.ok(*argv, SAFE_DOCKER_DRY_RUN="1")
-    assert result.dry_run_argvs == [docker_argv(world, *argv)]
+    assert result.dry_run_argvs == [docker_argv(world, *argv)]  # already canonical
+    short = sd.ok("run", f"{image.repo}", SAFE_DOCKER_DRY_RUN="1")
+    assert short.dry_run_argvs == [docker_argv(world, "run", f"{image.repo}:latest")]
 
 
 def test_config_error_exits_78_naming_file_and_line(safe_docker: SafeDocker) -> None:
@@ -413,7 +426,7 @@ def test_threshold_two_accepts_two_distinct_trusted_signers(
     sign(sd, keys.demo, image.tagged)
     sign(sd, keys.other, image.tagged)
     result = sd.ok("run", "--rm", image.tagged, SAFE_DOCKER_DRY_RUN="1")
-    assert result.dry_run_argvs == [docker_argv(world, "run", "--rm", image.pinned)]
+    assert result.dry_run_argvs[-1] == docker_argv(world, "run", "--rm", image.pinned)
     verdict = json.loads(sd.ok("verify", "--json", image.tagged).stdout)
     assert verdict["accepted"] is True
 
@@ -435,7 +448,7 @@ def test_signature_with_the_required_annotation_is_accepted(
     image = world.push_image("annot/with", "v1")
     sign(sd, keys.demo, image.tagged, "team=ml", "build=42")
     result = sd.ok("run", "--rm", image.tagged, SAFE_DOCKER_DRY_RUN="1")
-    assert result.dry_run_argvs == [docker_argv(world, "run", "--rm", image.pinned)]
+    assert result.dry_run_argvs[-1] == docker_argv(world, "run", "--rm", image.pinned)
 
 
 def test_tlog_required_refuses_a_key_signature_without_a_log_entry(

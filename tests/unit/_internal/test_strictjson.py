@@ -38,3 +38,21 @@ def test_signature_material_with_a_duplicate_member_is_unreadable() -> None:
     forged = good.replace(b'{"blobs"', b'{"digest": "sha256:' + b"0" * 64 + b'", "blobs"', 1)
     with pytest.raises(VerificationError, match="unreadable"):
         SignatureMaterial.from_bytes(forged)
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    (b'{"manifests": [], "Manifests": []}', "keys 'manifests' and 'Manifests'"),
+    (b'{"MEDIATYPE": 1, "mediaType": 2}', "keys 'MEDIATYPE' and 'mediaType'"),
+    ('{"manifests": 1, "manifeſts": 2}'.encode(), "are the same key to Go"),  # long s
+    ('{"kind": 1, "\u212aind": 2}'.encode(), "are the same key to Go"),  # Kelvin sign
+    (b'{"a": {"x": 1, "X": 2}}', "keys 'x' and 'X'"),
+])
+def test_members_that_are_one_name_to_go_are_refused_when_asked(data: bytes, why: str) -> None:
+    assert isinstance(loads(data), dict)  # plain JSON: distinct members
+    with pytest.raises(ValueError, match=why):
+        loads(data, go_keys=True)
+
+
+def test_go_folding_keeps_names_go_tells_apart() -> None:
+    assert loads(b'{"a": 1, "b": 2, "\xc3\x9f": 3, "ss": 4}', go_keys=True) == {
+        "a": 1, "b": 2, "\u00df": 3, "ss": 4}

@@ -292,3 +292,46 @@ def test_docker_global_flags_before_compose_become_environment(
     assert os.environ["DOCKER_CONTEXT"] == "prod"
     with pytest.raises(UsageError, match="--tlsverify"):
         hoist_docker_globals(["--tlsverify", "compose", "up"])
+
+
+def test_every_service_goes_through_the_gate_and_the_override_pins_its_target(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.unit.gate.fakes import CHILD, REG, World, verdict
+
+    app, db = f"{REG}/ns/app:v1", f"{REG}/ns/db:v1"
+    root = _fake(monkeypatch, tmp_path, {"services": {
+        "app": {"image": app, "platform": "linux/arm64"}, "db": {"image": db}}})
+    world = World()
+    world.verifier.verdicts[app] = verdict(app, covered=CHILD)
+    world.verifier.verdicts[db] = verdict(db)
+    plan = compose.plan_compose(["up", "-d"], gate=world.gate)
+    override = Path(plan.commands[0][plan.commands[0].index("-f", 2) + 1])
+    assert override.is_relative_to(root)
+    images = {name: entry["image"] for name, entry in
+              json.loads(override.read_text())["services"].items()}
+    assert images == {"app": f"{REG}/ns/app@{CHILD}",
+                      "db": world.gate.admit(_request(db)).target}
+    assert [a for a, _ in world.verifier.asked][:2] == [app, db]
+    assert [str(p.wanted) for _, p in world.verifier.asked[:1] if p] == ["linux/arm64"]
+    assert [e["outcome"] for e in world.audit.entries][:2] == ["accepted", "accepted"]
+
+
+def test_one_refused_service_refuses_the_command_before_anything_is_written(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.unit.gate.fakes import REG, World, verdict
+
+    app, evil = f"{REG}/ns/app:v1", f"{REG}/ns/evil:v1"
+    root = _fake(monkeypatch, tmp_path, {"services": {"a": {"image": app},
+                                                      "b": {"image": evil}}})
+    world = World()
+    world.verifier.verdicts[app] = verdict(app)
+    world.verifier.verdicts[evil] = verdict(evil, accepted=False, reasons=("no signature",))
+    with pytest.raises(Refused, match="service 'b'"):
+        compose.plan_compose(["up"], gate=world.gate)
+    assert not (root / "state" / "compose").exists()
+
+
+def _request(text: str) -> Any:
+    from safedocker.gate.decide import ImageRequest, Origin
+
+    return ImageRequest.parse(text, command=("compose",), origin=Origin.COMPOSE)

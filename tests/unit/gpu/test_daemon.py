@@ -8,7 +8,13 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from safedocker._docker.binary import find_real_docker
-from safedocker._docker.engine import DockerCLI, DockerEngine, EngineInfo
+from safedocker._docker.engine import (
+    DockerCLI,
+    DockerEngine,
+    EngineInfo,
+    LocalImage,
+    ServerPlatform,
+)
 from safedocker.errors import SafeDockerError
 from safedocker.gpu.daemon import DaemonGpu, daemon_from_info, detect_daemon
 from tests.unit.gpu.hosts import flags
@@ -47,6 +53,12 @@ class FakeEngine:
         return EngineInfo(self.answer)
 
     def image_id(self, reference: str) -> str | None:
+        raise AssertionError("not asked here")
+
+    def inspect_image(self, reference: str) -> LocalImage | None:
+        raise AssertionError("not asked here")
+
+    def server_platform(self) -> ServerPlatform:
         raise AssertionError("not asked here")
 
     def tag(self, source: str, target: str) -> None:

@@ -1,11 +1,27 @@
-"""The verifier's decisions that need no registry: reject, unmatched warn and reject."""
+"""The verifier's decisions that need no registry: reject, unmatched warn and reject, and
+which digest the accepted signatures cover (what docker is handed)."""
 
 from __future__ import annotations
 
-from safedocker.policy.config import Config
+import base64
+import json
+from typing import TYPE_CHECKING
+
+from safedocker.oci.media import OCI_MANIFEST
+from safedocker.policy.config import Config, KeyEntry
 from safedocker.policy.model import Action, Decision, Policy, Rule, Unmatched
-from safedocker.reference import parse_reference
-from safedocker.verify.verifier import Verifier
+from safedocker.reference import Digest, parse_reference
+from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
+from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
+from safedocker.signatures.simplesigning import make_payload
+from safedocker.trust.keys import load_public_key
+from safedocker.verify.material import SignatureMaterial
+from safedocker.verify.verifier import Located, Verifier
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from safedocker.verify.verdict import Verdict
 
 IMAGE = parse_reference("127.0.0.1:5000/team/app:v1")
 
@@ -21,3 +37,71 @@ def test_policy_decisions_without_registry() -> None:
     refused = Verifier(Config()).verify(IMAGE)
     assert not refused.accepted and "policy add" in refused.refusal().line()
     assert isinstance(Verifier(Config()).config.policy.decide(IMAGE), Decision)
+
+
+# --- what the accepted signatures cover -------------------------------------------------------
+
+INDEX = Digest.of(b"an index")
+CHILD = Digest.of(b"its linux/amd64 child")
+
+
+class _Key:
+    """A cosign key pair whose signatures come as `.sig` material."""
+
+    def __init__(self, tmp_path: Path, name: str) -> None:
+        private_pem, public_pem = generate_key_pair(b"pw")
+        self.private = load_private_key(private_pem, b"pw")
+        path = tmp_path / f"{name}.pub"
+        path.write_bytes(public_pem)
+        self.entry = KeyEntry(name, load_public_key(public_pem, name).fingerprint, path)
+
+    def signs(self, digest: Digest) -> SignatureMaterial:
+        payload = make_payload(IMAGE.name, digest, None)
+        signature = base64.b64encode(sign(self.private, payload)).decode()
+        layer = {"mediaType": SIMPLE_SIGNING_MEDIA_TYPE, "size": len(payload),
+                 "digest": str(Digest.of(payload)),
+                 "annotations": {SIGNATURE_ANNOTATION: signature}}
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                          "size": 2, "digest": str(Digest.of(b"{}"))},
+                               "layers": [layer]}).encode()
+        return SignatureMaterial(digest, manifest, {str(Digest.of(payload)): payload})
+
+
+def _judge(tmp_path: Path, index: bool, child: bool, threshold: int = 1) -> Verdict:
+    alice, bob = _Key(tmp_path, "alice"), _Key(tmp_path, "bob")
+    keys = ("alice", "bob") if threshold == 2 else ("alice",)
+    rule = Rule(scope="127.0.0.1:5000/team/*", action=Action.VERIFY, keys=keys,
+                threshold=threshold)
+    config = Config(keys={"alice": alice.entry, "bob": bob.entry},
+                    policy=Policy(user_rules=(rule,)))
+    candidates = [
+        (INDEX, alice.signs(INDEX) if index else SignatureMaterial(INDEX, None)),
+        (CHILD, (bob if threshold == 2 else alice).signs(CHILD) if child
+         else SignatureMaterial(CHILD, None)),
+    ]
+    located = Located(INDEX, CHILD, Digest.of(b"config"))
+    return Verifier(config).judge(IMAGE, config.policy.decide(IMAGE), located, candidates)
+
+
+def test_an_index_signature_covers_the_index(tmp_path: Path) -> None:
+    verdict = _judge(tmp_path, index=True, child=True)
+    assert verdict.accepted and verdict.covered == INDEX
+    assert verdict.pinned == f"{IMAGE.name}@{INDEX}"
+
+
+def test_a_child_signature_covers_only_the_child(tmp_path: Path) -> None:
+    verdict = _judge(tmp_path, index=False, child=True)
+    assert verdict.accepted and verdict.covered == CHILD and verdict.digest == INDEX
+    assert verdict.pinned == f"{IMAGE.name}@{CHILD}"
+
+
+def test_acceptance_that_needs_both_signatures_covers_the_child(tmp_path: Path) -> None:
+    verdict = _judge(tmp_path, index=True, child=True, threshold=2)
+    assert verdict.accepted and verdict.covered == CHILD
+
+
+def test_a_refusal_covers_nothing_and_pins_what_was_resolved(tmp_path: Path) -> None:
+    verdict = _judge(tmp_path, index=False, child=False)
+    assert not verdict.accepted and verdict.covered is None
+    assert verdict.pinned == f"{IMAGE.name}@{INDEX}"  # what warn mode hands docker
