@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.builds import BuildHome, images, make_home, marked_image, marker_of, \
-    push_marked, repo_pulled
+from tests.e2e.builds import (
+    BuildHome,
+    images,
+    make_home,
+    marked_image,
+    marker_of,
+    push_marked,
+    repo_pulled,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
