@@ -332,6 +332,37 @@ def catalog_add(name: Annotated[str, typer.Argument(metavar="NAME", help=PUBLISH
     _echo(catalog.add(paths(), name))
 
 
+@policy_app.command("init")
+def policy_init(
+    compose: Annotated[bool, typer.Option(
+        "--compose", help="Also the images of the compose project here.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Write without asking.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Propose rules for the images you use (local store, compose), then write them."""
+    import os
+
+    from safedocker._docker.binary import real_docker
+    from safedocker._docker.engine import DockerCLI
+    from safedocker.ops import onboard
+    from safedocker.policy.config import load_config
+    from safedocker.policy.paths import paths
+
+    where = paths()
+    images = list(DockerCLI(real_docker()).image_names())
+    if compose:
+        images += onboard.compose_images(Path.cwd(), os.environ)
+    plan = onboard.propose(load_config(where), images)
+    _show(as_json, lambda: onboard.plan_json(plan), lambda: onboard.plan_lines(plan))
+    if not onboard.writable(plan):
+        return
+    if not yes and not (sys.stdin.isatty() and typer.confirm(
+            f"Write these rules to {where.user_config_file}?", err=True)):
+        typer.echo("nothing written (run again with --yes to write them)", err=True)
+        return
+    _echo(onboard.write(where, plan), err=as_json)
+
+
 @policy_app.command("schema")
 def policy_schema() -> None:
     """Print every configuration key, its type and its allowed values (annotated TOML)."""
