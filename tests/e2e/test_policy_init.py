@@ -4,12 +4,20 @@ only with --yes, never touching a rule that already covers an image."""
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from typing import TYPE_CHECKING
 
+from tests.e2e.conftest import safe_docker_command
+from tests.e2e.test_compose import compose_ready
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.e2e.conftest import SafeDocker
     from tests.world import World
+
+__all__ = ["compose_ready"]  # the fixture, shared with test_compose
 
 
 def test_init_proposes_from_the_local_store_and_writes_only_when_told(
@@ -48,3 +56,22 @@ def test_init_proposes_from_the_local_store_and_writes_only_when_told(
         assert checks[denied]["action"] == "reject"
     finally:
         world.remove_images(chainguard, official, denied)
+
+
+def test_init_compose_proposes_for_the_projects_service_images(
+        world: World, safe_docker: SafeDocker, compose_ready: None, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:12]
+    project = tmp_path / f"sd{tag}"
+    project.mkdir()
+    services = {"web": {"image": f"cgr.dev/chainguard/nginx-init-e2e:{tag}"},
+                "cache": {"image": f"redis-init-e2e-{tag}:7"},
+                "built": {"build": "."}}
+    (project / "docker-compose.yml").write_text(json.dumps({"services": services}))
+    proc = subprocess.run([*safe_docker_command(), "policy", "init", "--compose", "--json"],
+                          env=safe_docker.env(), cwd=project, capture_output=True, text=True,
+                          input="", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    proposals = {p["target"]: p for p in json.loads(proc.stdout)["proposals"]}
+    assert f"cgr.dev/chainguard/nginx-init-e2e:{tag}" in proposals["chainguard"]["images"]
+    assert proposals[f"docker.io/library/redis-init-e2e-{tag}"]["kind"] == "unsigned"
+    assert not safe_docker.config_dir.joinpath("config.toml").exists()
