@@ -32,7 +32,9 @@ def signer_text(entry: Entry) -> str:
         return f"pending: {entry.why}"
     if entry.keys:
         return "key " + ", ".join(f"{k.name} ({k.fingerprint})" for k in entry.keys)
-    return "; ".join(i.describe() for i in entry.identities)
+    return "; ".join(i.describe() + "".join(f", {k.removeprefix('github_')} {v}"
+                                            for k, v in i.claims.items())
+                     for i in entry.identities)
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:

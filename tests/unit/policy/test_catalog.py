@@ -270,3 +270,11 @@ def test_catalog_commands_list_show_and_add_through_the_cli(where: Paths) -> Non
 
 def test_the_catalogue_is_read_once_per_process() -> None:
     assert catalog.load() is catalog.load()
+
+
+def test_show_names_every_requirement_of_a_signer_including_workflow_claims() -> None:
+    lines = "\n".join(ops.show_lines(load().get("argo-cd")))
+    assert "image-reuse" in lines and "workflow_repository argoproj/argo-cd" in lines
+    assert "issuer https://token.actions.githubusercontent.com" in lines
+    key_lines = "\n".join(ops.show_lines(load().get("cert-manager")))
+    assert "key cert-manager-2021-09-20 (sha256:20a9d852" in key_lines
