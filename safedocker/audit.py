@@ -366,8 +366,10 @@ class AuditLog:
                                             image=_reference(event.get("reference")))
             else:
                 entry[str(key)] = _clean(value)
+        # ASCII JSON: C1 controls and bidi overrides a registry put in a reason are written
+        # as \u escapes, never raw bytes a terminal would obey on `cat audit.jsonl`.
         line = (
-            json.dumps(entry, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+            json.dumps(entry, separators=(",", ":"), allow_nan=False) + "\n"
         ).encode("utf-8")
         if len(line) > MAX_LINE_BYTES:
             entry = {k: entry[k] for k in ("time", "user", "pid")} | {
@@ -376,7 +378,7 @@ class AuditLog:
                 if k in entry and len(json.dumps(entry[k])) < 4096
             }
             entry["truncated"] = True
-            line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
 
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self._size() + len(line) > self.max_bytes:

@@ -306,3 +306,15 @@ def test_the_text_view_has_the_columns_and_the_reason_alone() -> None:
     assert lines[0].split() == list(AUDIT_COLUMNS)
     assert lines[1].index("verify") == lines[0].index("COMMAND")
     assert lines[1].endswith("no signature by key 'a'")
+
+
+def test_control_and_format_characters_are_written_as_json_escapes(tmp_path: Path) -> None:
+    # A2-2: JSON escapes C0 controls by itself, but not C1 (U+009B, a one-character CSI) nor
+    # bidi overrides; `cat audit.jsonl` must not hand them to the terminal.
+    log = AuditLog(tmp_path)
+    hostile = "kind \x1b]52;c;eA==\x07 \x9b2K \u202egnp.exe caf\u00e9"
+    log.record(event(1, outcome="refused", reason=hostile))
+    raw = (tmp_path / "audit.jsonl").read_bytes()
+    assert all(0x20 <= b < 0x7F for b in raw.rstrip(b"\n")), raw
+    (entry,) = (e for e in log.read())
+    assert entry["reason"] == hostile  # the text is kept, only its encoding is ASCII
