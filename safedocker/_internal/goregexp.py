@@ -58,7 +58,7 @@ _WORD_CLASS = "[0-9A-Za-z_]"
 # Go's \b and \B are ASCII word boundaries.
 _BOUNDARY = f"(?:(?<={_WORD_CLASS})(?!{_WORD_CLASS})|(?<!{_WORD_CLASS})(?={_WORD_CLASS}))"
 _NOT_BOUNDARY = f"(?:(?<={_WORD_CLASS})(?={_WORD_CLASS})|(?<!{_WORD_CLASS})(?!{_WORD_CLASS}))"
-_REPEAT_RE = re.compile(r"\{(\d+)(,(\d*))?\}")
+_REPEAT_RE = re.compile(r"\{([0-9]+)(,([0-9]*))?\}")  # ASCII digits, as Go
 _GROUP_NAME_RE = re.compile(r"[A-Za-z0-9_]+")
 
 # What Perl/PCRE/Python accept after "(?" and RE2 does not, in words.
@@ -104,6 +104,39 @@ def _complement(ranges: Ranges) -> Ranges:
     return out
 
 
+# Python's case-insensitive matching relates i/I to U+0130 and U+0131 (Turkish dotted and
+# dotless i); Go's simple folding does not (each of those is its own orbit). These four are
+# folded here by hand, Go's way; every other code point is left to ``(?i:…)``.
+_GO_FOLD_I = {0x49: (0x49, 0x69), 0x69: (0x49, 0x69), 0x130: (0x130,), 0x131: (0x131,)}
+
+
+def _without(ranges: Ranges, points: set[int]) -> Ranges:
+    out: Ranges = []
+    for lo, hi in ranges:
+        start = lo
+        for point in sorted(p for p in points if lo <= p <= hi):
+            if point > start:
+                out.append((start, point - 1))
+            start = point + 1
+        if start <= hi:
+            out.append((start, hi))
+    return out
+
+
+def _folded_class_text(ranges: Ranges, negated: bool) -> str:
+    """A class under ``(?i)`` with Go's folding: each member matches its simple-folding
+    orbit, no more (never İ or ı for i/I)."""
+    special = {c for c in _GO_FOLD_I if any(lo <= c <= hi for lo, hi in ranges)}
+    by_hand = sorted({p for c in special for p in _GO_FOLD_I[c]})
+    plain = _without(ranges, set(_GO_FOLD_I))
+    parts = [f"(?i:{_class_text(plain, False)})"] if plain else []
+    if by_hand:
+        parts.append(_class_text([(c, c) for c in by_hand], False))
+    positive = "|".join(parts) or "(?!)"
+    # Negated: the complement of the folded set (as Go negates after folding).
+    return f"(?:(?!{positive})(?s:.))" if negated else f"(?:{positive})"
+
+
 def _class_text(ranges: Ranges, negated: bool) -> str:
     if not ranges:
         # An empty class matches nothing (its negation anything); Python has no `[]`.
@@ -132,8 +165,10 @@ class _Parser:
         return self.text.startswith(prefix, self.pos)
 
     @staticmethod
-    def atom(text: str, flags: _Flags) -> str:
-        return f"(?i:{text})" if flags.fold else text
+    def chars(ranges: Ranges, negated: bool, flags: _Flags) -> str:
+        """One character of ``ranges`` (or of their complement), folded as Go folds."""
+        return _folded_class_text(ranges, negated) if flags.fold else _class_text(ranges,
+                                                                                 negated)
 
     # -- the grammar --
 
@@ -212,7 +247,7 @@ class _Parser:
         if char == "(":
             return self.group(flags)
         if char == "[":
-            return self.atom(self.char_class(), flags)
+            return self.chars(*self.char_class(), flags)
         self.pos += 1
         if char == ".":
             return "(?s:.)" if flags.dot_nl else "[^\\n]"
@@ -222,7 +257,7 @@ class _Parser:
             return "(?m:$)" if flags.multiline else "(?:\\Z)"
         if char == "\\":
             return self.escape(flags, start)
-        return self.atom(re.escape(char), flags)
+        return self.chars([(ord(char), ord(char))], False, flags)
 
     # -- groups and flags --
 
@@ -319,12 +354,13 @@ class _Parser:
             end = self.text.find("\\E", self.pos)
             literal = self.text[self.pos:] if end < 0 else self.text[self.pos:end]
             self.pos = len(self.text) if end < 0 else end + 2
-            return "".join(self.atom(re.escape(c), flags) for c in literal)
+            return "".join(self.chars([(ord(c), ord(c))], False, flags) for c in literal)
         perl = self.perl_class()
         if perl is not None:
             ranges, negated = perl
-            return self.atom(_class_text(ranges, negated), flags)
-        return self.atom(_char(self.escaped_char(start)), flags)
+            return self.chars(ranges, negated, flags)
+        code = self.escaped_char(start)
+        return self.chars([(code, code)], False, flags)
 
     def perl_class(self) -> tuple[Ranges, bool] | None:
         """``\\d \\D \\s \\S \\w \\W`` (after the backslash); refuses ``\\p``/``\\P``."""
@@ -372,7 +408,7 @@ class _Parser:
 
     # -- classes --
 
-    def char_class(self) -> str:
+    def char_class(self) -> tuple[Ranges, bool]:
         start = self.pos
         self.pos += 1  # "["
         negated = self.peek() == "^"
@@ -421,7 +457,7 @@ class _Parser:
                 if high < low:
                     raise self.error("invalid character class range")
             ranges.append((low, high))
-        return _class_text(ranges, negated)
+        return ranges, negated
 
     def class_char(self, *, escaped: bool) -> int:
         start = self.pos - (1 if escaped else 0)

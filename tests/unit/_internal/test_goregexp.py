@@ -52,6 +52,19 @@ GO_TABLE = [
     (r"^\z", "", True, r"\z is the end of the text"),
     (r"^(?P<org>[a-z]+)/(?<repo>[a-z]+)$", "org/repo", True, "named groups, both spellings"),
     (r"\.", "a", False, "escaped punctuation"),
+    # A2-6: Go folds i only with I (U+0130 and U+0131 are orbits of their own)
+    (r"(?i)^admin$", "ADMIN", True, "(?i) folds ASCII letters"),
+    (r"(?i)^admin$", "adm\u0131n", False, "(?i) i never matches dotless \u0131"),
+    (r"(?i)^admin$", "adm\u0130n", False, "(?i) i never matches dotted capital \u0130"),
+    (r"(?i)^ADMIN$", "adm\u0131n", False, "(?i) I never matches dotless \u0131"),
+    (r"(?i)^[a-z]+$", "\u0131", False, "(?i) [a-z] never matches \u0131"),
+    (r"(?i)^[^a-z]$", "\u0131", True, "(?i) [^a-z] matches \u0131"),
+    (r"(?i)^[^a-z]$", "I", False, "(?i) [^a-z] is the complement of the folded class"),
+    (r"(?i)^\x{130}$", "i", False, "(?i) \u0130 never matches i"),
+    (r"(?i)^k$", "\u212a", True, "(?i) k matches the Kelvin sign, as in Go"),
+    (r"(?i)^s$", "\u017f", True, "(?i) s matches long s, as in Go"),
+    ("^a{\u0663}$", "aaa", False, "a repeat count is ASCII digits"),
+    ("^a{\u0663}$", "a{\u0663}", True, "{\u0663} is literal text"),
 ]
 
 REFUSED = [
