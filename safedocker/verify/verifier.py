@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from safedocker._internal import strictjson
+from safedocker._internal.timefmt import stamp
 from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     RegistryError,
@@ -342,8 +343,15 @@ class Verifier:
         found = [material for materials in by_source.values() for _, material in materials]
         if not found:
             raise unusable(f"no cached signatures for {ref.name}@{digest}")
+        now = time.time()
+        newest = max(material.fetched_at for material in found)
+        if newest > now:
+            # The cache is the user's file: a date ahead of this clock cannot be an age
+            # (it would never exceed offline_max_age, even "0s"), so it is no record.
+            raise unusable(f"cached material is dated in the future ({stamp(newest)}); "
+                           "the cache or this machine's clock was changed")
         oldest = min(material.fetched_at for material in found)
-        age = time.time() - oldest
+        age = now - oldest
         if age > self.config.offline_max_age:
             raise unusable(
                 f"cached material is {age / 86400:.1f} days old, more than offline_max_age"
