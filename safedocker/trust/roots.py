@@ -436,7 +436,8 @@ def widened(installed: TrustRoot, candidate: TrustRoot) -> list[str]:
     wider = sorted(anchor for anchor, windows in after.items() if anchor in before
                    and not all(any(_within(w, old) for old in before[anchor]) for w in windows))
     if wider:
-        out.append(f"it widens the validity of {len(wider)} "
+        out.append(f"it widens the validity of {len(wider)} trust "
+                   f"anchor{'s' if len(wider) != 1 else ''} "
                    f"({', '.join(a.partition(':')[0] for a in wider)})")
     return out
 
