@@ -598,14 +598,15 @@ def trust_root_import(
     system: Annotated[bool, typer.Option(
         "--system", help="Install for every user (the system config dir).")] = False,
     replace: Annotated[bool, typer.Option(
-        "--replace", help="Replace a root of this name that belongs to another deployment.")]
+        "--replace", help="Replace a root of this name that is not the same root again "
+                          "(another deployment, or more or wider anchors).")]
     = False,
 ) -> None:
     """Import a trusted_root.json (airgapped machines, private Sigstore deployments).
 
-    A root of the same name from another deployment is never replaced silently: use
-    --name for a second deployment, or --replace. The same deployment again (or a newer
-    version of it: every CA and log of the installed root kept) updates it.
+    A root of the same name is never replaced or extended silently: a file that lacks,
+    adds or widens any CA or log anchor of it needs --name (a second root) or --replace.
+    The same root again (or one that only ends validity windows) updates it.
     """
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import import_trust_root

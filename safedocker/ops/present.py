@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from safedocker._internal.timefmt import age_of, stamp
+from safedocker.errors import printable
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -44,7 +45,8 @@ def verdict_lines(verdict: Verdict) -> list[str]:
     lines += [f"signer:    {signer.describe()}" for signer in verdict.signers]
     lines.append(f"verdict:   {'accepted' if verdict.accepted else 'refused'}"
                  f"{' (warning)' if verdict.warned else ''}")
-    return lines
+    # A signer's certificate subject is the certificate owner's text: shown, never obeyed.
+    return [printable(line) for line in lines]
 
 
 # --- keys ----------------------------------------------------------------------------------
