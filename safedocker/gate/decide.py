@@ -68,8 +68,9 @@ class Origin(enum.Enum):
 
     @property
     def reads_ids(self) -> bool:
-        """Whether docker reads IMAGE here as a local image ID too (not for pulls)."""
-        return self is not Origin.PULL
+        """Whether docker reads IMAGE here as a local image ID too (not for pulls, nor for
+        plugins, whose references docker parses as names only)."""
+        return self not in (Origin.PULL, Origin.PLUGIN)
 
 
 class Outcome(enum.Enum):
@@ -301,6 +302,9 @@ class Gate:
             return _Refusal(error)
         if not verdict.accepted:
             return _Refusal(self._explain(ref, verdict), verdict)
+        mismatch = _kind_mismatch(request, verdict)
+        if mismatch is not None:
+            return _Refusal(mismatch, verdict)
         notes: list[str] = []
         if verdict.warned:
             notes.append(self._say(
@@ -453,6 +457,22 @@ class Gate:
         line = f"safe-docker: {text}"
         (self._stderr or sys.stderr).write(line + "\n")
         return line
+
+
+def _kind_mismatch(request: ImageRequest, verdict: Verdict) -> SafeDockerError | None:
+    """A plugin's manifest (its config is a plugin config) is accepted only where docker
+    installs plugins, and only a plugin there: what was verified is what docker runs."""
+    from safedocker.oci.media import PLUGIN_CONFIG
+
+    found = verdict.config_media_type
+    if found is None:
+        return None  # accepted without reading the manifest (an accept rule)
+    plugin = request.origin is Origin.PLUGIN
+    if plugin == (found == PLUGIN_CONFIG):
+        return None
+    what, other = ("a docker plugin", "an image") if plugin else ("an image", "a docker plugin")
+    return Refused(f"refused {request.text}", why=f"it is not {what}: its manifest is {other}'s",
+                   hint="docker plugin install takes plugins, run/pull/create take images")
 
 
 def _named(local: LocalImage, ref: ImageRef) -> bool:
