@@ -1,11 +1,12 @@
 """Entry point of ``safe-docker``: standard library only, and nothing imports it.
 
 This module runs on every docker call, so it decides with pure functions
-(:mod:`safedocker._docker.route`) whether argv is an intercepted command (pull/run/create),
-one of safe-docker's own commands, or anything else; anything else is ``os.execv`` of the
-real docker with argv unchanged. Heavy modules are imported only past that decision.
-SAFE_DOCKER_MODE=off skips verification here only when no system policy exists at the
-default location (a locked one must not be escaped by a variable).
+(:mod:`safedocker._docker.route`, over docker's command tree) whether argv is a command
+the gate must see (one that can bring an image to life, or one safe-docker does not
+know), one of safe-docker's own commands, or anything else; anything else is
+``os.execv`` of the real docker with argv unchanged. Heavy modules are imported only past
+that decision. SAFE_DOCKER_MODE=off skips the gate here only when no system policy
+exists (a locked one must not be escaped by a variable).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main() -> NoReturn:
     ):
         exec_docker(argv)
     if route is Route.INTERCEPT:
-        from safedocker.gate.intercept import run  # verification: no typer on this path
+        from safedocker.gate.dispatch import run  # verification: no typer on this path
 
         run(argv)
     from safedocker.cli import main as cli_main  # heavy imports start here
