@@ -917,14 +917,18 @@ def policy_import(file: Annotated[Path, typer.Argument(
 
 @app.command("shell-init")
 def shell_init(shell: Annotated[str, typer.Argument(
-        metavar="bash|zsh|fish", help="The shell to integrate with.")]) -> None:
-    """Print shell code that routes only pull/run/create through safe-docker.
+        metavar="bash|zsh|fish|wrapper", help="The shell to integrate with, or a POSIX "
+        "`docker` wrapper for PATH.")],
+        real_docker: Annotated[str | None, typer.Option(
+            "--real-docker", metavar="PATH", help="wrapper: the real docker it runs "
+            "(default: the first docker on PATH that is not safe-docker).")] = None) -> None:
+    """Print shell code that sends to safe-docker only what may start an image.
 
     Use: eval "$(safe-docker shell-init bash)"
     """
     from safedocker.ops.shellinit import render
 
-    typer.echo(render(shell), nl=False)
+    typer.echo(render(shell, real_docker=real_docker), nl=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
