@@ -3,8 +3,8 @@
 
 * VERIFY: ``run``/``create``/``pull`` (gate/intercept.py), ``service create|update``
   (gate/service.py), ``plugin install|upgrade`` (gate/plugins.py), ``buildx create``
-  (gate/buildx.py); builds and ``stack deploy`` are refused in enforce mode until their
-  planners are wired here (``plan_build``, ``plan_stack``).
+  (gate/buildx.py), builds (gate/build.py); ``stack deploy`` is refused in enforce mode
+  until its planner (``plan_stack``) is wired here.
 * REFUSE (``buildx bake``…) and UNKNOWN (a CLI plugin, a newer docker's word): refused
   in enforce mode, one warning line in warn mode, nothing with mode = off. A plugin the
   config's ``passthrough`` list names goes to docker unchanged.
@@ -110,9 +110,12 @@ def _verify(argv: Sequence[str], found: Found, opener: Opener, *, config: Config
         from safedocker.gate.buildx import plan_buildx_create
 
         return plan_buildx_create(argv, found, opener)
-    if words in _BUILD or words in _STACK:
-        # Not wired yet: gate/build.py's plan_build(argv) and gate/compose.py's
-        # plan_stack(argv) take these over when they land.
+    if words in _BUILD:
+        from safedocker.gate.build import plan_build
+
+        return plan_build(argv, config=config, where=where, gate=opener.given)
+    if words in _STACK:
+        # Not wired yet: gate/compose.py's plan_stack(argv) takes this over when it lands.
         if not _asks_help(argv, found):
             opener().refuse(argv, _not_yet(found))
         return Plan((tuple(argv),))
@@ -136,11 +139,10 @@ def _cannot_verify(found: Found) -> Refused:
 
 
 def _not_yet(found: Found) -> Refused:
-    what = "stack deploy" if found.words[0] == "stack" else "build"
     return Refused(f"refused {_spelled(found)}",
-                   why=f"safe-docker does not verify the images of a {what} yet",
-                   hint="run verified images with `docker run`, `docker compose` or "
-                        "`docker service create`; this command is refused in enforce mode")
+                   why="safe-docker does not verify the images of a stack deploy yet",
+                   hint="deploy verified images with `docker compose` or `docker service "
+                        "create`; this command is refused in enforce mode")
 
 
 def _unknown(found: Found) -> Refused:
