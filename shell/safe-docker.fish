@@ -158,7 +158,7 @@ function __safe_docker_route
 end
 # <<< end of generated code
 
-function docker --description 'docker, with pull/run/create verified by safe-docker'
+function docker --description 'docker: what may start an image goes through safe-docker'
     if __safe_docker_route $argv
         set -l bin safe-docker
         set -q SAFE_DOCKER_BIN; and set bin $SAFE_DOCKER_BIN
