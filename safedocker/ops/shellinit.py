@@ -15,7 +15,6 @@ decides with docker's full grammar.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from importlib import resources
 from pathlib import Path
@@ -202,15 +201,20 @@ def wrapper(real_docker: str | None = None, safe_docker: str | None = None) -> s
         f"# {WRAPPER_MARK}: written by `safe-docker shell-init wrapper`.",
         "# docker commands that cannot bring an image to life run the real docker directly;",
         "# pull/run/create, services, plugins, builds and anything unknown go to safe-docker.",
-        f"SAFE_DOCKER_REAL_DOCKER={shlex.quote(docker)}",
+        f"SAFE_DOCKER_REAL_DOCKER={_quoted(docker)}",
         "export SAFE_DOCKER_REAL_DOCKER",
         BEGIN,
         posix_route(),
         END,
         '__safe_docker_route "$@" || exec "$SAFE_DOCKER_REAL_DOCKER" "$@"',
-        f'exec {shlex.quote(own)} "$@"',
+        f'exec {_quoted(own)} "$@"',
         "",
     ])
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one sh word, always single-quoted (install.sh and tests look for it)."""
+    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def _own_path() -> str:

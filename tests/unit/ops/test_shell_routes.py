@@ -154,7 +154,8 @@ def test_the_wrapper_pins_the_real_docker_and_is_known_as_safe_docker(tmp_path: 
 
     real = _fake(tmp_path / "real docker's", "docker")
     text = shellinit.wrapper(str(real), "/opt/safe-docker/bin/safe-docker")
-    assert f"SAFE_DOCKER_REAL_DOCKER={shlex.quote(str(real))}" in text
+    quoted = str(real).replace("'", "'\\''")
+    assert f"SAFE_DOCKER_REAL_DOCKER='{quoted}'" in text
     wrapper = tmp_path / "bin" / "docker"
     wrapper.parent.mkdir()
     wrapper.write_text(text)
