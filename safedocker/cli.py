@@ -30,10 +30,11 @@ if TYPE_CHECKING:
 HELP = """\
 safe-docker: verify image signatures and pin digests before docker pulls or runs them.
 
-Used as `docker` (alias or first on PATH), it intercepts `pull`, `run` and `create`:
-the image is resolved to a digest, its signatures are checked against your trust
-store and policy, and docker is handed `repo@sha256:…`. All other commands go to
-docker unchanged: `safe-docker ps` is `docker ps`.
+Used as `docker` (alias or first on PATH), it intercepts every command that can start
+an image (`pull`, `run`, `create`, builds, compose, services, plugins): each image is
+resolved to a digest, its signatures are checked against your trust store and policy,
+and docker is handed `repo@sha256:…`. Commands it does not know are refused. All other
+commands go to docker unchanged: `safe-docker ps` is `docker ps`.
 """
 
 app = typer.Typer(
