@@ -2,21 +2,24 @@
 
 A plugin is an image (its manifest's config is ``application/vnd.docker.plugin.v1+json``)
 that the daemon runs as root with the mounts and devices its config asks for: REF is
-decided by the gate like any image, and docker is handed ``repo:tag@sha256:…``, which the
-daemon pulls by digest and names ``repo:tag`` (as it would have named the plugin), unless
-``--alias`` names it. ``plugin upgrade NAME`` without REF pulls the plugin's own reference
-again: that reference is asked of docker and verified, and handed over explicitly.
+decided by the gate like any image, and docker is handed ``repo@sha256:…`` with
+``--alias repo:tag`` (the name docker would have given the plugin), unless the user gave
+``--alias`` or a digest. Engines before 25.0.3 crash on a plugin pulled by digest
+(moby#47299): there the command is refused in enforce mode. ``plugin upgrade NAME``
+without REF pulls the plugin's own reference again: that reference is asked of docker
+and verified, and handed over explicitly.
 ``plugin create`` (a local rootfs), ``enable``/``disable``, ``set``, ``push``, ``rm``,
 ``ls`` and ``inspect`` run nothing new and pass.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from safedocker._docker.grammar import PLUGIN_INSTALL, PLUGIN_UPGRADE, parse_command
-from safedocker.errors import SafeDockerError, UsageError
-from safedocker.gate.decide import Admission, ImageRequest, Origin, Outcome
+from safedocker.errors import Refused, SafeDockerError, UsageError
+from safedocker.gate.decide import ImageRequest, Origin, Outcome
 from safedocker.gate.handoff import Plan
 from safedocker.reference import ImageRef, parse_reference
 
@@ -51,11 +54,25 @@ def plan_plugin(argv: Sequence[str], found: Found, gate: Callable[[], Gate]) -> 
     admission = gate().admit(request)
     if admission.outcome is Outcome.UNCHECKED:
         return unchanged
-    target = _target(request, admission)
+    old = _digest_pull_crashes(gate())
+    if old is not None:
+        gate().refuse(argv, Refused(
+            f"refused docker {' '.join(found.words)} {text}",
+            why=f"this docker engine ({old}) crashes when it pulls a plugin by digest, and "
+                "by tag it could pull another plugin than the one verified",
+            hint="upgrade the docker engine to 25.0.3 or later"))
+        return unchanged  # warn mode: docker pulls by tag, as the warning said
+    target = admission.target
     if at is None:
         tokens.insert(command.positionals[0] + 1, target)
     else:
         tokens[at] = target
+    alias = _alias(request) if install and command.value("alias") is None else None
+    if alias is not None:
+        # The daemon names a plugin pulled by digest after the digest; the user named a
+        # tag, so the plugin keeps the name docker would have given it. Inserted right
+        # after the command words: before any `--`, among the options.
+        tokens[found.end:found.end] = ["--alias", alias]
     if not install and not command.flag("skip-remote-check") and \
             _same_plugin(text, current):
         # docker asks "are you sure?" when REMOTE differs from the installed reference;
@@ -66,14 +83,27 @@ def plan_plugin(argv: Sequence[str], found: Found, gate: Callable[[], Gate]) -> 
     return Plan((tuple(tokens),))
 
 
-def _target(request: ImageRequest, admission: Admission) -> str:
-    """``repo:tag@digest`` when the user named a tag (the daemon pulls the digest and names
-    the plugin ``repo:tag``), else what the gate says."""
+# moby#47299 (in 25.0.3): before it, the daemon panics on a plugin reference without a tag.
+_DIGEST_PULL_FIXED = (25, 0, 3)
+
+
+def _digest_pull_crashes(gate: Gate) -> str | None:
+    """The daemon's version when it is one that panics on a plugin pulled by digest."""
+    version = gate.engine.server_version()
+    numbers = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    if numbers is None:
+        return version  # unknown: the pinned pull must not take the daemon down
+    found = tuple(int(n) for n in numbers.groups())
+    return version if found < _DIGEST_PULL_FIXED else None
+
+
+def _alias(request: ImageRequest) -> str | None:
+    """The plugin's name as docker gives it when installed by tag (``name:tag``), or None
+    when the user named a digest."""
     ref = request.ref
-    if ref is None or not admission.pinned or ref.digest is not None and ref.tag is None:
-        return admission.target
-    digest = admission.target.rpartition("@")[2]
-    return f"{ref.name}:{ref.tag_or_default}@{digest}"
+    if ref is None or ref.digest is not None:
+        return None
+    return request.text if ref.tag is not None else f"{request.text}:{ref.tag_or_default}"
 
 
 def _installed_reference(gate: Gate, name: str) -> str:

@@ -29,6 +29,10 @@ class PluginEngine(FakeEngine):
     """A daemon with installed plugins (name → the reference it was pulled from)."""
 
     plugins: dict[str, str] = field(default_factory=dict)
+    version: str = "28.5.1"
+
+    def server_version(self) -> str:
+        return self.version
 
     def plugin_reference(self, name: str) -> str | None:
         return self.plugins.get(name)
@@ -181,7 +185,22 @@ def test_other_service_and_swarm_commands_pass(world: World, argv: tuple[str, ..
 def test_plugin_install_pins_the_verified_digest_keeping_the_name(world: World) -> None:
     assert commands(world, "plugin", "install", "--grant-all-permissions", PLUGIN,
                     "DEBUG=1") == (
-        ("plugin", "install", "--grant-all-permissions", f"{PLUGIN}@{INDEX}", "DEBUG=1"),)
+        ("plugin", "install", "--alias", PLUGIN, "--grant-all-permissions",
+         f"{REG}/ns/plugin@{INDEX}", "DEBUG=1"),)
+
+
+def test_plugin_install_by_digest_takes_the_daemons_name(world: World) -> None:
+    pinned = f"{REG}/ns/plugin@{INDEX}"
+    world.verifier.verdicts[pinned] = world.verifier.verdicts[PLUGIN]
+    assert commands(world, "plugin", "install", pinned) == (("plugin", "install", pinned),)
+
+
+@pytest.mark.parametrize("version", ["20.10.24+dfsg1", "25.0.2", "weird"])
+def test_plugin_install_is_refused_on_an_engine_that_crashes_on_digests(
+        world: World, version: str) -> None:
+    assert isinstance(world.engine, PluginEngine)
+    world.engine.version = version
+    assert "25.0.3" in refusal(world, "plugin", "install", PLUGIN)
 
 
 def test_plugin_install_of_an_unsigned_plugin_is_refused(world: World) -> None:
@@ -200,7 +219,7 @@ def test_plugin_upgrade_verifies_the_remote(world: World) -> None:
     assert isinstance(world.engine, PluginEngine)
     world.engine.plugins["p"] = PLUGIN
     assert commands(world, "plugin", "upgrade", "p", PLUGIN) == (
-        ("plugin", "upgrade", "p", f"{PLUGIN}@{INDEX}", "--skip-remote-check"),)
+        ("plugin", "upgrade", "p", f"{REG}/ns/plugin@{INDEX}", "--skip-remote-check"),)
 
 
 def test_plugin_upgrade_without_remote_verifies_the_installed_reference(world: World) -> None:
