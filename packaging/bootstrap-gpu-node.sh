@@ -11,7 +11,8 @@
 #       [--trust-root trusted_root.json]   the node's default Sigstore root (keyless, airgapped;
 #                                          replaces the built-in public-good one if it differs)
 #       [--prefix /opt/safe-docker] [--bin-dir /usr/local/bin]
-#       [--docker-shim [--shim-dir DIR]]   also put a verifying `docker` first on PATH
+#       [--docker-shim [--shim-dir DIR]]   also put the `docker` wrapper (safe-docker
+#                                          shell-init wrapper) first on PATH
 #       [--doctor fail|warn|skip]          what a failing doctor does (default: fail)
 #
 # The system policy goes to $SAFE_DOCKER_SYSTEM_CONFIG_DIR (default /etc/safe-docker) with

@@ -6,16 +6,18 @@
 #
 # --prefix        the virtual environment to create (or update) for safe-docker
 # --bin-dir       where the `safe-docker` link goes
-# --docker-shim   also install a `docker` wrapper (in --shim-dir, default --bin-dir) that
-#                 runs safe-docker with the real docker's path pinned; --shim-dir must come
-#                 before the real docker's directory on PATH
+# --docker-shim   also install a `docker` wrapper (in --shim-dir, default --bin-dir):
+#                 POSIX sh from `safe-docker shell-init wrapper`, with the real docker's
+#                 path pinned; commands that cannot start an image run the real docker
+#                 without Python, the rest go to safe-docker. --shim-dir must come before
+#                 the real docker's directory on PATH
 # --real-docker   the real docker (default: the first docker on PATH that is not a shim)
 # Running it again with the same bundle changes nothing.
 set -euo pipefail
 
 die() { echo "safe-docker install: error: $*" >&2; exit 1; }
 say() { echo "safe-docker install: $*" >&2; }
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 bundle=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix=/opt/safe-docker
@@ -101,18 +103,15 @@ real_docker=$(readlink -f "$real_docker")
 if [ "$real_docker" = "$(readlink -f "$shim" 2>/dev/null || true)" ]; then
     die "$shim is the real docker: choose another --shim-dir that comes first on PATH"
 fi
-case $real_docker$prefix in *"'"*) die "paths with a single quote are not supported" ;; esac
-content="#!/bin/sh
-# $SHIM_MARK (safedocker), written by install.sh: pull/run/create are verified.
-SAFE_DOCKER_REAL_DOCKER='$real_docker'
-export SAFE_DOCKER_REAL_DOCKER
-exec '$prefix/bin/safe-docker' \"\$@\"
-"
-if [ "$(cat "$shim" 2>/dev/null)" != "${content%$'\n'}" ]; then
+# The wrapper routes with docker's command tree: what cannot start an image runs the real
+# docker directly (no Python); the rest goes to safe-docker.
+content=$("$prefix/bin/safe-docker" shell-init wrapper --real-docker "$real_docker") \
+    || die "safe-docker could not write the docker wrapper"
+if [ "$(cat "$shim" 2>/dev/null)" != "$content" ]; then
     [ ! -e "$shim" ] || grep -q "$SHIM_MARK" "$shim" \
         || die "$shim exists and is not a safe-docker shim; remove it or choose --shim-dir"
     mkdir -p "$shim_dir"
-    printf '%s' "$content" > "$shim.tmp.$$"
+    printf '%s\n' "$content" > "$shim.tmp.$$"
     chmod 0755 "$shim.tmp.$$"
     mv -f "$shim.tmp.$$" "$shim"
     say "installed $shim (real docker: $real_docker)"

@@ -30,10 +30,11 @@ if TYPE_CHECKING:
 HELP = """\
 safe-docker: verify image signatures and pin digests before docker pulls or runs them.
 
-Used as `docker` (alias or first on PATH), it intercepts `pull`, `run` and `create`:
-the image is resolved to a digest, its signatures are checked against your trust
-store and policy, and docker is handed `repo@sha256:…`. All other commands go to
-docker unchanged: `safe-docker ps` is `docker ps`.
+Used as `docker` (alias or first on PATH), it intercepts every command that can start
+an image (`pull`, `run`, `create`, builds, compose, services, plugins): each image is
+resolved to a digest, its signatures are checked against your trust store and policy,
+and docker is handed `repo@sha256:…`. Commands it does not know are refused. All other
+commands go to docker unchanged: `safe-docker ps` is `docker ps`.
 """
 
 app = typer.Typer(
@@ -686,14 +687,18 @@ def policy_import(file: Annotated[Path, typer.Argument(
 
 @app.command("shell-init")
 def shell_init(shell: Annotated[str, typer.Argument(
-        metavar="bash|zsh|fish", help="The shell to integrate with.")]) -> None:
-    """Print shell code that routes only pull/run/create through safe-docker.
+        metavar="bash|zsh|fish|wrapper", help="The shell to integrate with, or a POSIX "
+        "`docker` wrapper for PATH.")],
+        real_docker: Annotated[str | None, typer.Option(
+            "--real-docker", metavar="PATH", help="wrapper: the real docker it runs "
+            "(default: the first docker on PATH that is not safe-docker).")] = None) -> None:
+    """Print shell code that sends to safe-docker only what may start an image.
 
     Use: eval "$(safe-docker shell-init bash)"
     """
     from safedocker.ops.shellinit import render
 
-    typer.echo(render(shell), nl=False)
+    typer.echo(render(shell, real_docker=real_docker), nl=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,

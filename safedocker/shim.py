@@ -1,11 +1,12 @@
 """Entry point of ``safe-docker``: standard library only, and nothing imports it.
 
 This module runs on every docker call, so it decides with pure functions
-(:mod:`safedocker._docker.route`) whether argv is an intercepted command (pull/run/create),
-one of safe-docker's own commands, or anything else; anything else is ``os.execv`` of the
-real docker with argv unchanged. Heavy modules are imported only past that decision.
-SAFE_DOCKER_MODE=off skips verification here only when no system policy exists at the
-default location (a locked one must not be escaped by a variable).
+(:mod:`safedocker._docker.route`, over docker's command tree) whether argv is a command
+the gate must see (one that can bring an image to life, or one safe-docker does not
+know), one of safe-docker's own commands, or anything else; anything else is
+``os.execv`` of the real docker with argv unchanged. Heavy modules are imported only past
+that decision. SAFE_DOCKER_MODE=off skips the gate here only when no system policy
+exists (a locked one must not be escaped by a variable).
 """
 
 from __future__ import annotations
@@ -17,31 +18,10 @@ from safedocker._docker.binary import exec_docker
 from safedocker._docker.route import Route, classify
 from safedocker._internal import environment
 
-_BUILD_WORDS = frozenset({"build", "image", "builder", "buildx"})
-
-
-def _is_build(argv: list[str]) -> bool:
-    """``build``, ``image build``, ``builder build``, ``buildx build`` (a cheap look first:
-    the build grammar is imported only for those words). The routing table replaces this."""
-    from safedocker._docker.argv import split_globals
-
-    index = split_globals(argv).command_index
-    if index >= len(argv) or argv[index] not in _BUILD_WORDS:
-        return False
-    from safedocker.build.argv import find_build_command
-
-    return find_build_command(argv) is not None
-
 
 def main() -> NoReturn:
     argv = sys.argv[1:]
     route = classify(argv)
-    if route is Route.PASSTHROUGH and _is_build(argv) and not (
-        environment.mode() == "off" and not environment.system_policy_present()
-    ):
-        from safedocker.gate.build import run as run_build  # verification of every image
-
-        run_build(argv)
     if route is Route.PASSTHROUGH or (
         route is Route.INTERCEPT and environment.mode() == "off"
         # A system file may lock the mode: then the config
@@ -50,7 +30,7 @@ def main() -> NoReturn:
     ):
         exec_docker(argv)
     if route is Route.INTERCEPT:
-        from safedocker.gate.intercept import run  # verification: no typer on this path
+        from safedocker.gate.dispatch import run  # verification: no typer on this path
 
         run(argv)
     from safedocker.cli import main as cli_main  # heavy imports start here

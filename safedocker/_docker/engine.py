@@ -263,6 +263,12 @@ class DockerCLI:
             raise SafeDockerError("docker info failed", why="its answer is not an object")
         return EngineInfo(raw)
 
+    def plugin_reference(self, name: str) -> str | None:
+        """The reference the installed plugin ``name`` was pulled from, or None."""
+        proc = self._run("plugin", "inspect", "--format", "{{.PluginReference}}", "--", name,
+                         check=False)
+        return proc.stdout.strip() or None if proc.returncode == 0 else None
+
     def server_version(self) -> str:
         """The daemon's version; the error's ``why`` is what docker said."""
         proc = self._run("version", "--format", "{{.Server.Version}}", check=False,

@@ -1,7 +1,11 @@
 """Which way an argv goes: pure functions over docker's own grammar, on every docker call.
 
-An intercepted command (pull/run/create), one of safe-docker's own commands, its help, or
-anything else (passed to docker unchanged). Standard library only.
+docker's command tree (:mod:`safedocker._docker.commands`) says what each command can do
+to images: a command that cannot bring an image to life goes to docker unchanged
+(PASSTHROUGH); one that can (VERIFY), one safe-docker cannot verify (REFUSE) and any
+word it does not know (a CLI plugin) go to the gate (INTERCEPT), which decides with the
+command's full grammar. Then safe-docker's own commands and its help. Standard library
+only.
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from safedocker._docker.argv import find_command, split_globals
+from safedocker._docker.argv import split_globals
+from safedocker._docker.commands import Kind, lookup
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,8 +31,8 @@ _VERBOSE_FLAGS = frozenset({"-v", "-vv", "-vvv", "--verbose"})
 
 
 class Route(enum.Enum):
-    PASSTHROUGH = "passthrough"
-    INTERCEPT = "intercept"
+    PASSTHROUGH = "passthrough"  # docker, unchanged
+    INTERCEPT = "intercept"  # the gate decides (gate/dispatch.py)
     OWN = "own"
     HELP = "help"  # safe-docker's own help / version
 
@@ -50,7 +55,7 @@ def classify(argv: Sequence[str]) -> Route:
     if words[0] == "compose":
         return Route.OWN  # `docker -H x compose up` must be verified too
     # docker's own rules for finding the command words (help flags and `--` may sit
-    # between `container` and `run`): anything docker would run as run/create/pull is ours.
-    if find_command(argv) is not None:
-        return Route.INTERCEPT
-    return Route.PASSTHROUGH
+    # between `container` and `run`); the table says what the command can do.
+    if lookup(argv).kind is Kind.PASS:
+        return Route.PASSTHROUGH
+    return Route.INTERCEPT

@@ -70,12 +70,13 @@ class Origin(enum.Enum):
     def reads_ids(self) -> bool:
         """Whether docker reads IMAGE here as a local image ID too.
 
-        Not for pulls, and not for builds: BuildKit's FROM takes no image ID at all, and
-        the legacy builder is handed the pinned ``repo@digest`` (or the canonical
+        Not for pulls, not for plugins (docker parses their references as names only),
+        and not for builds: BuildKit's FROM takes no image ID at all, and the legacy
+        builder is handed the pinned ``repo@digest`` (or the canonical
         ``registry/repo:tag``) in place of the word, which it can never read as an ID
         prefix; a ``sha256:`` word in a Dockerfile is refused before it gets here.
         """
-        return self not in (Origin.PULL, Origin.BUILD)
+        return self not in (Origin.PULL, Origin.BUILD, Origin.PLUGIN)
 
 
 class Outcome(enum.Enum):
@@ -307,6 +308,9 @@ class Gate:
             return _Refusal(error)
         if not verdict.accepted:
             return _Refusal(self._explain(ref, verdict), verdict)
+        mismatch = _kind_mismatch(request, verdict)
+        if mismatch is not None:
+            return _Refusal(mismatch, verdict)
         notes: list[str] = []
         if verdict.warned:
             notes.append(self._say(
@@ -463,6 +467,22 @@ class Gate:
         line = f"safe-docker: {text}"
         (self._stderr or sys.stderr).write(line + "\n")
         return line
+
+
+def _kind_mismatch(request: ImageRequest, verdict: Verdict) -> SafeDockerError | None:
+    """A plugin's manifest (its config is a plugin config) is accepted only where docker
+    installs plugins, and only a plugin there: what was verified is what docker runs."""
+    from safedocker.oci.media import PLUGIN_CONFIG
+
+    found = verdict.config_media_type
+    if found is None:
+        return None  # accepted without reading the manifest (an accept rule)
+    plugin = request.origin is Origin.PLUGIN
+    if plugin == (found == PLUGIN_CONFIG):
+        return None
+    what, other = ("a docker plugin", "an image") if plugin else ("an image", "a docker plugin")
+    return Refused(f"refused {request.text}", why=f"it is not {what}: its manifest is {other}'s",
+                   hint="docker plugin install takes plugins, run/pull/create take images")
 
 
 def _named(local: LocalImage, ref: ImageRef) -> bool:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._docker.argv import Invocation, global_options, parse
+from safedocker._docker.grammar import image_mounts, with_value
 from safedocker.errors import Refused
 from safedocker.gate.decide import Admission, Gate, ImageRequest, Origin, Outcome
 from safedocker.gate.handoff import Plan, plan_unchanged
@@ -81,13 +82,31 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
         if command != "pull" and admission.verdict is not None and admission.verdict.accepted:
             gpu.extend(gpu_options(invocation, admission, gate))
 
+    mounts = image_mounts(invocation.options, ("--mount",)) if command != "pull" else []
     admission = gate.admit(request, check=check)
     if admission.outcome is Outcome.UNCHECKED:
         return Handoff(plan_unchanged(invocation), admission)
     log.info("handing docker %s for %s", admission.target, invocation.image)
     if command == "pull":
         return Handoff(_pull_plan(invocation, admission), admission)
-    return Handoff(_run_plan(invocation, admission, gpu), admission)
+    # `--mount type=image,source=IMG` (docker >= 28): IMG's files in the container, so IMG
+    # is verified as the container's own image is, and mounted by what the gate names.
+    mounted = gate.admit_all(
+        ImageRequest.parse(m.source, command=argv, origin=Origin.CREATE,
+                           label="--mount source") for m in mounts)
+    tokens = list(invocation.argv)
+    for mount, given in zip(mounts, mounted, strict=True):
+        tokens = with_value(tokens, mount.option, mount.with_source(given.target))
+    plan = _run_plan(invocation._replace(argv=tuple(tokens)), admission, gpu)
+    pulled = {command[-1] for command in plan.commands if "pull" in command}
+    missing = dict.fromkeys(given.target for given in mounted if given.pinned
+                            and not given.local_id and not given.present_locally)
+    pulls = tuple((*invocation.globals, "pull", target) for target in missing
+                  if target not in pulled)
+    if pulls:  # docker pulls a missing container image, never a missing mounted one
+        plan = Plan((*pulls, *plan.commands), progress=frozenset(range(len(pulls))) | {
+            index + len(pulls) for index in plan.progress})
+    return Handoff(plan, admission)
 
 
 def _pull_plan(invocation: Invocation, admission: Admission) -> Plan:

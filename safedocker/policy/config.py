@@ -100,6 +100,7 @@ class Config:
     removed_keys: frozenset[str] = frozenset()
     system_anchors: Anchors | None = None  # locked: the only anchors system rules get
     notes: tuple[str, ...] = ()  # one line for each setting the lock overrode
+    passthrough: frozenset[str] = frozenset()  # CLI plugins docker may run unchecked
 
     @property
     def unmatched(self) -> Unmatched:
@@ -119,7 +120,7 @@ class Config:
 
 _TOP_KEYS = {
     "mode", "unmatched", "offline_max_age", "insecure_registries", "keys", "policy",
-    "locked", "rekor_keys", "registry_timeout",
+    "locked", "rekor_keys", "registry_timeout", "passthrough",
 }
 _KEY_KEYS = {"fingerprint", "source", "removed"}
 _RULE_KEYS = {
@@ -205,6 +206,7 @@ class _FileConfig:
     keys: Mapping[str, KeyEntry]
     rules: tuple[Rule, ...]
     removed_keys: frozenset[str] = frozenset()
+    passthrough: tuple[str, ...] = ()
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -336,7 +338,22 @@ def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Pat
         keys=keys,
         rules=rules,
         removed_keys=frozenset(removed_keys),
+        passthrough=_passthrough(reader, doc),
     )
+
+
+def _passthrough(reader: _Reader, doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """``passthrough``: docker CLI plugins (by name) docker may run without the gate."""
+    from safedocker._docker.commands import DOCKER
+
+    names = reader.string_list(doc, "passthrough", "")
+    for name in names:
+        if not re.fullmatch(r"[a-z][a-z0-9]*", name):
+            raise reader.error("passthrough", f"{name!r} is not a docker CLI plugin name")
+        if name in DOCKER:
+            raise reader.error("passthrough", f"{name!r} is a docker command safe-docker "
+                               "decides itself", hint="list only CLI plugins, e.g. \"scout\"")
+    return names
 
 
 def _parse_rule(reader: _Reader, entry: Any, index: int, source: str) -> Rule:
@@ -599,6 +616,7 @@ def _combine(system: _FileConfig, user: _FileConfig, where: Paths) -> Config:
                       unmatched=pick(system.unmatched, user.unmatched, Unmatched.REJECT)),
         files=tuple(f.path for f in (system, user) if f.path.exists()),
         removed_keys=frozenset(removed),
+        passthrough=frozenset(system.passthrough + user.passthrough),
     )
 
 
@@ -636,6 +654,8 @@ def _combine_locked(system: _FileConfig, user: _FileConfig, where: Paths) -> Con
         registry_timeout = min(registry_timeout, user.registry_timeout)
     if user.insecure_registries:  # plain HTTP is a weakening: system only
         notes.append(_lock_note(f"insecure_registries in {user.path}", system))
+    if set(user.passthrough) - set(system.passthrough):  # unchecked plugins: system only
+        notes.append(_lock_note(f"passthrough in {user.path}", system))
 
     # System rules: system keys and system Rekor keys only (attack N8: a user key named
     # like the key a system rule names must not satisfy it).
@@ -683,6 +703,7 @@ def _combine_locked(system: _FileConfig, user: _FileConfig, where: Paths) -> Con
         system_anchors=Anchors(dict(system.keys), system.rekor_keys, system.removed_keys,
                                system_roots_dir=where.system_trust_roots_dir),
         notes=tuple(dict.fromkeys(notes)),
+        passthrough=frozenset(system.passthrough),
     )
 
 

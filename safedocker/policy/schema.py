@@ -22,6 +22,9 @@ rekor_keys = []             # ["NAME", ...]: keys trusted as transparency-log (R
 locked = false              # system file only: users may add rules, never weaken one
 registry_timeout = "60s"    # total wait for one verification's registry requests (1s..1h);
                             #   under a lock the shorter of system and user wins
+passthrough = []            # ["scout", ...]: docker CLI plugins docker runs unchecked
+                            #   (others are refused in enforce mode); under a lock only
+                            #   the system's list counts
 
 [keys.NAME]                 # NAME: letters, digits, . _ - (up to 64); PEM in keys/NAME.pub
 fingerprint = "sha256:..."  # required: sha256:<64 lowercase hex> of the DER public key

@@ -48,6 +48,7 @@ class Verdict:
     digest: Digest | None = None  # what the reference resolved to (an index, or a manifest)
     platform_digest: Digest | None = None  # the platform's image manifest, when known
     config_digest: Digest | None = None
+    config_media_type: str | None = None  # the manifest's config: an image's, or a plugin's
     # What the accepted signatures cover: ``digest`` when the index (or the single
     # manifest) is signed, ``platform_digest`` when acceptance needed the platform child's
     # own signatures. None when no signature was involved (accept rules, refusals).

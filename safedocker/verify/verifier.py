@@ -99,6 +99,7 @@ class Located:
     digest: Digest
     manifest_digest: Digest
     config_digest: Digest | None
+    config_media_type: str | None = None  # an image's config, or a plugin's
 
 
 @dataclass
@@ -251,7 +252,8 @@ class Verifier:
             if manifest.is_index:
                 raise _nested(ref, child.digest)
         config = manifest.config.digest if manifest.config else None
-        return Located(top.digest, manifest.digest, config)
+        return Located(top.digest, manifest.digest, config,
+                       manifest.config.media_type if manifest.config else None)
 
     def _gather_online(self, source: ImageRef, located: Located
                        ) -> list[tuple[Digest, SignatureMaterial]]:
@@ -364,7 +366,8 @@ class Verifier:
             if manifest.is_index:
                 raise _nested(ref, child.digest)
         config = manifest.config.digest if manifest.config else None
-        return Located(top.digest, manifest.digest, config)
+        return Located(top.digest, manifest.digest, config,
+                       manifest.config.media_type if manifest.config else None)
 
     def _store_material(self, ref: ImageRef, material: SignatureMaterial) -> None:
         remember(self.cache, lambda c: c.put_material(ref.name, material.digest,
@@ -433,6 +436,7 @@ class Verifier:
         return Verdict(
             ref, decision, accepted=accepted, digest=located.digest,
             platform_digest=located.manifest_digest, config_digest=located.config_digest,
+            config_media_type=located.config_media_type,
             covered=covered if accepted else None,
             signers=signers, reasons=reasons, offline=offline, material_time=material_time,
         )

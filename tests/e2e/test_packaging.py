@@ -209,11 +209,13 @@ def test_the_docker_shim_pins_the_real_docker(installed: Installed, home: Instal
     assert proc.returncode == 0, proc.stderr
     assert f'"{os.path.realpath(world.docker)}"' in proc.stdout
     assert signed.pinned in proc.stdout
+    # What cannot start an image runs the real docker straight from the wrapper (no
+    # safe-docker, so no dry run): docker's own answer.
     passthrough = subprocess.run(["docker", "version", "--format", "{{.Client.Version}}"],
                                  env=env, capture_output=True, text=True, timeout=60,
                                  check=False)
     assert passthrough.returncode == 0
-    assert passthrough.stdout.strip().startswith('["')  # dry run: what would be exec'd
+    assert passthrough.stdout.strip()[:1].isdigit()
 
 
 def test_the_installed_copy_has_the_shell_files(installed: Installed) -> None:

@@ -103,9 +103,18 @@ def test_exec_into_a_running_container(sd: SafeDocker, container: str) -> None:
     assert status == 3  # docker's own status comes back
 
 
-def test_unknown_subcommand_fails_exactly_as_docker_does(sd: SafeDocker) -> None:
-    status, _, _ = assert_same_as_docker(sd, "definitely-not-a-command")
-    assert status != 0
+def test_an_unknown_command_is_refused_in_enforce_mode_with_a_hint(sd: SafeDocker) -> None:
+    # A word safe-docker does not know may be a CLI plugin that starts images unchecked.
+    result = sd("definitely-not-a-command")
+    assert result.exit_code == 77
+    assert "passthrough" in _one_line(result.stderr)
+
+
+def test_with_mode_off_an_unknown_command_fails_exactly_as_docker_does(sd: SafeDocker) -> None:
+    env = sd.env(SAFE_DOCKER_MODE="off")
+    ours = _run([*safe_docker_command(), "definitely-not-a-command"], env)
+    assert ours == _run([sd.world.docker, "definitely-not-a-command"], env)
+    assert ours[0] != 0
 
 
 def test_global_flags_before_a_passthrough_command(sd: SafeDocker, container: str) -> None:

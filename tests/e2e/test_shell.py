@@ -205,17 +205,19 @@ ROUTING_CASES = [
     "--help run img", "-v run img", "container --help=false run img", "container -- run img",
     "-- run img", "-DH unix:///x.sock run img", "image --help pull img", "verify img",
     "keys list", "policy list", "compose up", "shell-init bash", "airgap load -i f.tar",
+    "build .", "service create img", "service update --image img s", "plugin install p",
+    "buildx create", "buildx bake", "scout cves img", "builder prune",
     # passthrough
     "ps", "images", "-H unix:///x.sock ps", "--context ctx image ls", "container ls",
-    "image ls", "version", "--version", "", "-c run ps", "exec -it c sh", "build .",
-    "container", "image", "help run", "-l run images",
+    "image ls", "version", "--version", "", "-c run ps", "exec -it c sh",
+    "service ls", "plugin ls", "buildx ls", "container", "image", "help run", "-l run images",
     "save img", "load -i f.tar", "load", "-D load -i f.tar", "image load", "image save img",
 ]
 PASSTHROUGH = {"ps", "images", "-H unix:///x.sock ps", "--context ctx image ls",
                "container ls", "image ls", "version", "", "-c run ps", "exec -it c sh",
-               "build .", "container", "image", "help run", "-l run images",
-               "save img", "load -i f.tar", "load", "-D load -i f.tar", "image load",
-               "image save img"}
+               "service ls", "plugin ls", "buildx ls", "container", "image", "help run",
+               "-l run images", "save img", "load -i f.tar", "load", "-D load -i f.tar",
+               "image load", "image save img"}
 
 
 def test_the_function_routes_everything_the_shim_intercepts(shell: Shell) -> None:

@@ -113,8 +113,9 @@ REFUSALS = [
      "safe-docker: invalid --format 'rego' — expected kyverno | policy-controller | "
      "containers-policy (hint: see `safe-docker policy export --help`)"),
     (["shell-init", "tcsh"], 2,
-     "safe-docker: unsupported shell: tcsh — shell-init knows bash, zsh, fish "
-     "(hint: use eval \"$(safe-docker shell-init bash)\" or shell-init zsh|fish)"),
+     "safe-docker: unsupported shell: tcsh — shell-init knows bash, zsh, fish and wrapper "
+     "(hint: use eval \"$(safe-docker shell-init bash)\", shell-init zsh|fish, or "
+     "shell-init wrapper for a docker wrapper on PATH)"),
     (["verify", "ghcr.io/x/y:1"], 77,
      "safe-docker: refused ghcr.io/x/y:1 — no policy scope covers ghcr.io/x/y (hint: add a rule "
      "for it: `safe-docker policy add SCOPE --key NAME` (or `policy allow SCOPE`))"),

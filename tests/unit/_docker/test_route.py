@@ -32,7 +32,8 @@ from safedocker._docker.route import Route, classify
         (["verify", "x"], Route.OWN),
         (["keys", "list"], Route.OWN),
         (["-v", "verify", "x"], Route.OWN),  # our --verbose before our own command
-        (["-H", "unix:///x.sock", "verify", "x"], Route.PASSTHROUGH),  # docker's namespace
+        # docker's namespace, where `verify` is no docker command: the gate refuses it.
+        (["-H", "unix:///x.sock", "verify", "x"], Route.INTERCEPT),
         (["-H", "unix:///x.sock", "compose", "up"], Route.OWN),  # never an unverified bypass
         # docker skips help flags and `--` values between the command words: still ours.
         (["container", "--help=false", "create", "x"], Route.INTERCEPT),

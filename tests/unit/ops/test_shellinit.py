@@ -40,9 +40,10 @@ def test_an_unknown_shell_is_a_usage_error(shell: str) -> None:
 def test_a_packaged_copy_is_preferred(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     packaged = tmp_path / "safedocker"
     (packaged / shellinit.PACKAGED_DIR).mkdir(parents=True)
-    (packaged / shellinit.PACKAGED_DIR / "safe-docker.fish").write_text("# packaged\n")
+    text = f"# packaged\n{shellinit.BEGIN}\n{shellinit.END}\n"
+    (packaged / shellinit.PACKAGED_DIR / "safe-docker.fish").write_text(text)
     monkeypatch.setattr("safedocker.ops.shellinit.resources.files", lambda _package: packaged)
-    assert shellinit.render("fish") == "# packaged\n"
+    assert shellinit.render("fish").startswith("# packaged\n")
     assert shellinit.render("bash") == (shellinit.SOURCE_DIR / "safe-docker.bash").read_text()
 
 
