@@ -7,27 +7,24 @@ its exit code in :func:`main`.
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperArgument
 
 from safedocker import __version__
-from safedocker._internal.timefmt import stamp
 from safedocker.console import run_guarded, setup_logging
-from safedocker.errors import ExitCode, SafeDockerError, UsageError
+from safedocker.errors import ExitCode, SafeDockerError
+from safedocker.ops import present
+from safedocker.ops.args import key_value, password, prune_age
+from safedocker.ops.usage import is_click_error, usage_line
 
 if TYPE_CHECKING:
-    import enum
+    from collections.abc import Callable, Iterable
 
     from safedocker.cache.store import Cache
-    from safedocker.policy.model import Rule
-    from safedocker.verify.verdict import Verdict
 
 
 HELP = """\
@@ -76,7 +73,21 @@ def _root(
 
 
 def _print_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, sort_keys=True))
+
+    typer.echo(present.dumps(obj))
+
+
+def _echo(lines: Iterable[str], *, err: bool = False) -> None:
+    for line in lines:
+        typer.echo(line, err=err)
+
+
+def _show(as_json: bool, data: Callable[[], Any], text: Callable[[], Iterable[str]]) -> None:
+    """``--json``: what ``data`` returns as JSON; else the lines ``text`` renders."""
+    if as_json:
+        _print_json(data())
+    else:
+        _echo(text())
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -92,49 +103,14 @@ def verify(
     )] = None,
 ) -> None:
     """Verify IMAGE against the policy without docker; exit 0 (accepted) or 77."""
-    from safedocker._internal import environment
-    from safedocker.policy.config import load_config
-    from safedocker.reference import parse_reference
-    from safedocker.verify.verifier import Verifier
+    from safedocker.ops.checkimage import check_image
 
-    ref = parse_reference(image)
-    config = load_config()
-    verifier = Verifier(config, platform=platform or os.environ.get("DOCKER_DEFAULT_PLATFORM"),
-                        offline=environment.offline(), cache=_cache())
-    try:
-        verdict = verifier.verify(ref)
-    except SafeDockerError as e:  # refused before a verdict (unreachable, bad data): audited
-        _record(["verify", image], None, e, reference=str(ref))
-        raise
+    verdict = check_image(image, platform=platform)
     if verdict.offline:
         typer.echo(f"safe-docker: {verdict.offline_note()}", err=True)
-    if as_json:
-        _print_json(verdict.to_json())
-    else:
-        typer.echo(f"reference: {verdict.ref}")
-        typer.echo(f"digest:    {verdict.digest or '-'}")
-        if verdict.platform_digest and verdict.platform_digest != verdict.digest:
-            typer.echo(f"platform:  {verdict.platform_digest}")
-        typer.echo(f"rule:      {verdict.decision.explain()}")
-        for signer in verdict.signers:
-            typer.echo(f"signer:    {signer.describe()}")
-        typer.echo(f"verdict:   {'accepted' if verdict.accepted else 'refused'}"
-                   f"{' (warning)' if verdict.warned else ''}")
-    _record(["verify", image], verdict)
+    _show(as_json, verdict.to_json, lambda: present.verdict_lines(verdict))
     if not verdict.accepted:
         raise verdict.refusal()
-
-
-def _record(argv: list[str], verdict: Verdict | None, error: SafeDockerError | None = None,
-            *, reference: str | None = None) -> None:
-    from safedocker.audit import record_decision
-    from safedocker.policy.paths import paths
-
-    if verdict is None or not verdict.accepted:
-        outcome = "refused"
-    else:
-        outcome = "warned" if verdict.warned else "accepted"
-    record_decision(paths().state_dir, argv, verdict, outcome, error, reference=reference)
 
 
 # --- keys ------------------------------------------------------------------------------
@@ -166,11 +142,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] =
     from safedocker.trust.keystore import describe_keys
 
     rows = describe_keys(load_config())
-    if as_json:
-        _print_json(rows)
-        return
-    for row in rows:
-        typer.echo(f"{row['name']}\t{row['fingerprint']}\t{row['origin']}\t{row['source']}")
+    _show(as_json, lambda: rows, lambda: present.key_lines(rows))
 
 
 @keys_app.command("remove")
@@ -182,10 +154,7 @@ def keys_remove(name: Annotated[str, typer.Argument(metavar="NAME",
 
     naming = remove_key(paths(), name)
     typer.echo(f"removed key {name}")
-    for scope in naming:
-        typer.echo(f"safe-docker: the rule for {scope} names key {name!r} and refuses every "
-                   f"image until it is trusted again (hint: `safe-docker keys add {name} "
-                   "FILE` restores it)", err=True)
+    _echo((present.removed_key_warning(scope, name) for scope in naming), err=True)
 
 
 @keys_app.command("generate")
@@ -203,21 +172,10 @@ def keys_generate(
     from safedocker.policy.paths import paths
     from safedocker.trust.keystore import generate_key
 
-    generated = generate_key(paths(), name, directory, _password(confirm=True))
+    generated = generate_key(paths(), name, directory, password(confirm=True))
     typer.echo(f"private key: {generated.private_path}")
     typer.echo(f"public key:  {generated.public_path}")
     typer.echo(f"trusted as {name} {generated.entry.fingerprint}")
-
-
-def _password(*, confirm: bool = False) -> bytes:
-    if "COSIGN_PASSWORD" in os.environ:
-        return os.environ["COSIGN_PASSWORD"].encode()
-    if not sys.stdin.isatty():
-        raise UsageError("no password given", hint="set COSIGN_PASSWORD or run on a terminal")
-    first = getpass.getpass("Password for the private key: ")
-    if confirm and getpass.getpass("Again: ") != first:
-        raise UsageError("passwords do not match")
-    return first.encode()
 
 
 # --- policy ------------------------------------------------------------------------------
@@ -262,85 +220,18 @@ def policy_add(
              "see `trust-root list`).")] = None,
 ) -> None:
     """Require signatures for SCOPE (replaces an existing rule for the same scope)."""
-    from safedocker.policy.config import regexp_problem, set_rule
-    from safedocker.policy.model import GpuPolicy, ReferenceCheck, Tlog
+    from safedocker.ops import ruleoptions
+    from safedocker.policy.config import set_rule
     from safedocker.policy.paths import paths
 
-    annotations = dict(_key_value(item, "--annotation") for item in annotation or [])
-    identities = [{"issuer": i, "subject": s}
-                  for i, s in (_key_value(item, "--identity") for item in identity or [])]
-    identities += [{"issuer_regexp": i, "subject_regexp": s}
-                   for i, s in (_key_value(item, "--identity-regexp")
-                                for item in identity_regexp or [])]
-    _check_regexps(identities)
-    if not key and not identities:
-        raise UsageError("policy add needs a signer", why="no --key, --identity or "
-                         "--identity-regexp given",
-                         hint="name a trusted key with --key NAME, or use "
-                              "`safe-docker policy allow SCOPE` to accept without signatures")
-    signers = len(key or []) + len(identities)
-    rule: dict[str, Any] = {
-        "action": "verify", "keys": list(key or []),
-        "threshold": _count("--threshold", threshold, signers),
-        "tlog": _choice("--tlog", tlog, Tlog),
-        "reference": _choice("--reference", reference, ReferenceCheck),
-        "gpu": _choice("--gpu", gpu, GpuPolicy),
-    }
-    if identities:
-        rule["identities"] = identities
-    if annotations:
-        rule["annotations"] = annotations
-    if signatures_repository:
-        rule["signatures_repository"] = signatures_repository
-    remaps = [{"prefix": p, "signed_prefix": v}
-              for p, v in (_key_value(item, "--remap") for item in remap or [])]
-    remaps += [{"prefix": p, "signed_prefix_regexp": v}
-               for p, v in (_key_value(item, "--remap-regexp") for item in remap_regexp or [])]
-    if remaps:
-        if reference == "digest":
-            raise UsageError("--remap needs the signed reference checked",
-                             hint="use --reference repository or exact")
-        for item in remaps:
-            why = (regexp_problem(item["signed_prefix_regexp"])
-                   if "signed_prefix_regexp" in item else None)
-            if why:
-                raise UsageError(f"invalid --remap-regexp {item['signed_prefix_regexp']!r}",
-                                 why=why)
-        rule["signed_identity"] = {"remap": remaps}
-    if trust_root is not None:
-        rule["trust_root"] = trust_root
+    rule = ruleoptions.verify_rule(ruleoptions.RuleOptions(
+        keys=key or (), threshold=threshold, tlog=tlog, reference=reference, gpu=gpu,
+        annotations=annotation or (), identities=identity or (),
+        identity_regexps=identity_regexp or (), signatures_repository=signatures_repository,
+        remaps=remap or (), remap_regexps=remap_regexp or (), trust_root=trust_root))
     where = paths()
-    normalized = set_rule(where, scope, rule)
-    names = [*(key or []), *(i.get("subject") or i["subject_regexp"] for i in identities)]
-    typer.echo(f"policy for {normalized}: verify with {', '.join(names)}"
-               f"{f' (trusted root {trust_root})' if trust_root else ''}")
-    if trust_root is not None:
-        _warn_missing_root(where, trust_root)
-
-
-def _check_regexps(identities: list[dict[str, str]]) -> None:
-    """A regexp cosign (RE2) would refuse or read otherwise is a usage error here."""
-    from safedocker.policy.config import regexp_problem
-
-    for identity in identities:
-        for name in ("issuer_regexp", "subject_regexp"):
-            why = regexp_problem(identity[name]) if name in identity else None
-            if why:
-                raise UsageError(f"invalid --identity-regexp {identity[name]!r}", why=why,
-                                 hint="identity regexps use Go's RE2 syntax, as cosign: no "
-                                      "look-arounds, back-references or possessive repeats")
-
-
-def _warn_missing_root(where: Any, name: str) -> None:
-    """A rule may name a root before it is imported; say that it refuses until then."""
-    from safedocker.trust.roots import DEFAULT_NAME, trust_root_path
-
-    if name != DEFAULT_NAME and not any(
-        trust_root_path(where, name, system=system).is_file() for system in (True, False)
-    ):
-        typer.echo(f"safe-docker: no trusted root named {name!r} yet \u2014 the rule refuses "
-                   f"until it is imported (hint: `safe-docker trust-root import FILE --name "
-                   f"{name}`)", err=True)
+    typer.echo(present.rule_added_line(set_rule(where, scope, rule), rule))
+    _echo(ruleoptions.missing_root_warnings(where, trust_root), err=True)
 
 
 @policy_app.command("allow")
@@ -380,50 +271,7 @@ def policy_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)]
     from safedocker.policy.config import load_config
 
     config = load_config()
-    rows = [{"scope": r.scope, "action": r.action.value, "keys": list(r.keys),
-             "identities": [i.describe() for i in r.identities], "trust_root": r.trust_root,
-             "threshold": r.threshold, "tlog": r.tlog.value, "reference": r.reference.value,
-             "gpu": r.gpu.value, **_signature_place(r), "source": r.source}
-            for r in config.policy.rules]
-    if as_json:
-        _print_json({"mode": config.mode.value, "unmatched": config.unmatched.value,
-                     "locked": config.policy.locked, "rules": rows})
-        return
-    typer.echo(f"mode = {config.mode.value}; unmatched = {config.unmatched.value}"
-               f"{'; system policy locked' if config.policy.locked else ''}")
-    for rule in config.policy.rules:
-        detail = f" keys={','.join(rule.keys)}" if rule.keys else ""
-        if rule.identities:
-            detail += (f" identities={'; '.join(i.describe() for i in rule.identities)}"
-                       f" trust_root={rule.trust_root}")
-        if detail:
-            detail += f" threshold={rule.threshold}"
-        typer.echo(f"{rule.scope}\t{rule.action.value}{detail}{_signature_place_text(rule)}"
-                   f"\t({rule.source})")
-
-
-def _signature_place(rule: Rule) -> dict[str, Any]:
-    """Where a rule reads signatures and which signed names it accepts, for --json."""
-    signed = rule.signed_identity
-    return {
-        "signatures_repository": rule.signatures_repository,
-        "signed_identity": None if signed.is_default else {
-            "exact_reference": signed.exact_reference,
-            "exact_repository": signed.exact_repository,
-            "remap": [{"prefix": m.prefix, "signed_prefix": m.signed_prefix,
-                       "signed_prefix_regexp": m.signed_prefix_regexp}
-                      for m in signed.remaps],
-        },
-    }
-
-
-def _signature_place_text(rule: Rule) -> str:
-    text = ""
-    if rule.signatures_repository:
-        text += f" signatures in {rule.signatures_repository}"
-    if not rule.signed_identity.is_default:
-        text += f" signed name: {rule.signed_identity.describe()}"
-    return text
+    _show(as_json, lambda: present.policy_json(config), lambda: present.policy_lines(config))
 
 
 @policy_app.command("check")
@@ -438,24 +286,9 @@ def policy_check(
     config = load_config()
     ref = parse_reference(image)
     decision = config.policy.decide(ref)
-    action = decision.action.value if decision.action else f"unmatched ({config.unmatched.value})"
-    if as_json:
-        _print_json({"reference": str(ref), "action": action, "explanation": decision.explain(),
-                     "rules": [{"scope": r.scope, "action": r.action.value,
-                                "keys": list(r.keys), "trust_root": r.trust_root,
-                                **_signature_place(r),
-                                "source": r.source}
-                               for r in decision.rules]})
-        return
-    typer.echo(f"{ref}: {action}")
-    typer.echo(f"because: {decision.explain()}")
-    for rule in decision.rules:
-        place = _signature_place_text(rule)
-        if place:
-            typer.echo(f"{rule.scope}:{place}")
-    for rule in decision.verify_rules:
-        if rule.identities and not rule.pki_roots:
-            typer.echo(f"trusted root for {rule.scope}: {rule.trust_root}")
+    action = present.check_action(config, decision)
+    _show(as_json, lambda: present.check_json(ref, action, decision),
+          lambda: present.check_lines(ref, action, decision))
 
 
 @policy_app.command("schema")
@@ -483,40 +316,10 @@ def sign(
     from safedocker.ops.sign import sign_image
     from safedocker.policy.config import load_config
 
-    annotations = dict(_key_value(item, "--annotation", "sign") for item in annotation or [])
-    result = sign_image(image, key, _password(), load_config(), annotations)
+    annotations = dict(key_value(item, "--annotation", "sign") for item in annotation or [])
+    result = sign_image(image, key, password(), load_config(), annotations)
     typer.echo(f"signed {result.ref.name}@{result.digest}")
     typer.echo(f"signature: {result.signature_tag} ({result.signatures_now} signature(s))")
-
-
-def _key_value(item: str, flag: str, command: str = "policy add") -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise UsageError(f"invalid {flag} {item!r}", why="expected two parts joined by '='",
-                         hint=f"see `safe-docker {command} --help`")
-    return key, value
-
-
-def _choice(option: str, value: str, kind: type[enum.Enum], command: str = "policy add") -> str:
-    """``value`` if it is one of ``kind``'s values, else a usage error naming ``option``."""
-    allowed = [str(member.value) for member in kind]
-    if value not in allowed:
-        raise UsageError(f"invalid {option} {value!r}", why=f"expected {' | '.join(allowed)}",
-                         hint=f"see `safe-docker {command} --help`")
-    return value
-
-
-def _count(option: str, value: str, most: int) -> int:
-    """A whole number from 1 to ``most``, else a usage error naming ``option``."""
-    number = int(value) if value.isascii() and value.isdigit() else 0
-    if number > most:
-        raise UsageError(f"invalid {option} {value!r}",
-                         why=f"only {most} signer{'s' if most != 1 else ''} given",
-                         hint="give at least as many --key/--identity/--identity-regexp")
-    if number < 1:
-        raise UsageError(f"invalid {option} {value!r}",
-                         why="expected a whole number of at least 1", hint=f"e.g. {option} 1")
-    return number
 
 
 # --- cache and audit ----------------------------------------------------------------------
@@ -535,26 +338,10 @@ def _cache() -> Cache:
 @cache_app.command("list")
 def cache_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Tag → digest mappings seen, and whether signatures are cached for offline use."""
-    from safedocker.verify.material import cached_signatures
 
     with _cache() as cache:
-        rows = [{"name": e.name, "tag": e.tag, "digest": str(e.digest),
-                 "seen": stamp(e.seen_at), "material": e.has_material,
-                 "signatures": cached_signatures(cache, e.name, e.digest)
-                 if e.has_material else None}
-                for e in cache.entries()]
-    if as_json:
-        _print_json(rows)
-        return
-    for row in rows:
-        name = f"{row['name']}:{row['tag']}" if row["tag"] else str(row["name"])
-        if row["signatures"]:
-            offline = "signatures cached"
-        elif row["signatures"] == 0:
-            offline = "no signature found"
-        else:
-            offline = "no signatures cached"
-        typer.echo(f"{name}\t{row['digest']}\t{row['seen']}\t{offline}")
+        rows = present.cache_rows(cache)
+    _show(as_json, lambda: rows, lambda: present.cache_lines(rows))
 
 
 @cache_app.command("prune")
@@ -565,17 +352,8 @@ def cache_prune(
     everything: Annotated[bool, typer.Option("--all", help="Remove every entry.")] = False,
 ) -> None:
     """Remove cached entries older than --older-than, or all of them with --all."""
-    from safedocker._internal.timefmt import parse_duration
 
-    if (older_than is None) == (not everything):
-        raise UsageError("cache prune needs --older-than AGE or --all" if older_than is None
-                         else "cache prune takes --older-than or --all, not both",
-                         hint="e.g. `safe-docker cache prune --older-than 30d`")
-    try:
-        seconds = 0.0 if everything else parse_duration(older_than or "")
-    except ValueError:
-        raise UsageError(f"invalid --older-than {older_than!r}",
-                         why="expected a number and s, m, h, d or w", hint="e.g. 30d") from None
+    seconds = prune_age(older_than, everything)
     with _cache() as cache:
         removed = cache.prune(seconds)
     typer.echo(f"removed {removed} cached entr{'y' if removed == 1 else 'ies'}")
@@ -590,8 +368,7 @@ def cache_export(file: Annotated[Path, typer.Argument(metavar="FILE",
 
     with _cache() as cache:
         summary = export_cache(cache, file)
-    typer.echo(f"exported {summary.tags} tag(s), {summary.material} signature set(s), "
-               f"{summary.manifests} manifest(s), {summary.configs} config(s) to {file}")
+    typer.echo(f"exported {present.transfer_counts(summary)} to {file}")
 
 
 @cache_app.command("import")
@@ -604,12 +381,8 @@ def cache_import(file: Annotated[Path, typer.Argument(
 
     with _cache() as cache:
         summary = import_cache(cache, file)
-    typer.echo(f"imported {summary.tags} tag(s), {summary.material} signature set(s), "
-               f"{summary.manifests} manifest(s), {summary.configs} config(s)")
-    for name in summary.skipped_roots:
-        typer.echo(f"safe-docker: trusted root {name!r} in {file} not installed \u2014 a cache "
-                   "import brings material only, never trust anchors (hint: install a root "
-                   "you trust with `safe-docker trust-root import FILE --name NAME`)", err=True)
+    typer.echo(f"imported {present.transfer_counts(summary)}")
+    _echo((present.skipped_root_warning(name, file) for name in summary.skipped_roots), err=True)
 
 
 @app.command()
@@ -620,18 +393,11 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Show the decisions safe-docker made (pull/run/create/compose/verify)."""
-    from safedocker.audit import AUDIT_COLUMNS, AuditLog, event_row, format_table, parse_since
+    from safedocker.audit import AuditLog, parse_since
     from safedocker.policy.paths import paths
 
     log_file = AuditLog(paths().state_dir)
-    events = log_file.read(parse_since(since) if since else None)
-    if as_json:
-        for event in events:
-            typer.echo(json.dumps(event, sort_keys=True))
-    else:
-        rows = [event_row(event) for event in events]
-        for line in format_table([AUDIT_COLUMNS, *rows] if rows else []):
-            typer.echo(line)
+    _echo(present.audit_lines(log_file.read(parse_since(since) if since else None), as_json))
     if log_file.corrupt_lines:
         typer.echo(f"safe-docker: warning: skipped {log_file.corrupt_lines} damaged line(s) "
                    f"of {log_file.path}", err=True)
@@ -647,52 +413,12 @@ def gpu_command(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """What NVIDIA GPU support was detected, and the flags a run would get."""
-    from safedocker.gpu.daemon import detect_daemon
-    from safedocker.gpu.detect import detect_host
-    from safedocker.gpu.flags import gpu_flags, resolve_mode
     from safedocker.gpu.report import report
-    from safedocker.policy.model import GpuPolicy
+    from safedocker.ops.gpu import gpu_situation
 
-    host = detect_host()
-    daemon = detect_daemon() if host.present else None
-    image_config: dict[str, Any] | None = None
-    mode: Any = GpuPolicy.AUTO
-    if image is not None:
-        from safedocker.policy.config import load_config
-        from safedocker.reference import parse_reference
-        from safedocker.verify.verifier import Verifier
-
-        config = load_config()
-        verifier = Verifier(config, cache=_cache())
-        verdict = verifier.verify(parse_reference(image))
-        if not verdict.accepted:
-            raise verdict.refusal()
-        mode = verdict.decision.gpu
-        found = verifier.image_config(verdict)
-        image_config = dict(found) if found else None
-    else:
-        image_config = {"config": {"Env": ["NVIDIA_VISIBLE_DEVICES=all"]}}  # any CUDA image
-    flags = gpu_flags([], image_config, host, daemon, resolve_mode(mode))
-    data = report(host, daemon, flags)
-    if as_json:
-        _print_json(data)
-        return
-    if not host.present:
-        typer.echo(f"no NVIDIA GPU: {host.reason}")
-    else:
-        typer.echo(f"driver {host.driver_version}, CUDA {host.cuda}")
-        for device in host.devices:
-            typer.echo(f"  {device.index}: {device.name} {device.uuid} "
-                       f"cc {device.arch} {(device.memory_total or 0) // 2**20} MiB"
-                       f"{' MIG' if device.mig_current else ''}")
-    if daemon is not None:
-        typer.echo(f"daemon: nvidia runtime {'yes' if daemon.nvidia_runtime else 'no'}, "
-                   f"default runtime {daemon.default_runtime or '-'}, "
-                   f"CDI devices {', '.join(daemon.cdi_nvidia_devices) or 'none'}")
-    # Without a GPU the reason is the line above; say it once.
-    reason = flags.reason if flags.reason and host.present else ""
-    typer.echo(f"flags for a run: {' '.join(flags.args) or '(none)'}"
-               f"{' — ' + reason if reason else ''}")
+    found = gpu_situation(image)
+    _show(as_json, lambda: report(found.host, found.daemon, found.flags),
+          lambda: present.gpu_lines(found.host, found.daemon, found.flags))
 
 
 @app.command()
@@ -702,10 +428,7 @@ def doctor() -> None:
     from safedocker.policy.paths import paths
 
     checks = run_checks(paths())
-    for check in checks:
-        typer.echo(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
-        if not check.ok and check.hint:
-            typer.echo(f"       hint: {check.hint}")
+    _echo(present.doctor_lines(checks))
     if any(not check.ok for check in checks):
         raise doctor_failed(checks)
 
@@ -767,14 +490,8 @@ def trust_root_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HE
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import list_roots
 
-    rows = [{"name": e.name, "origin": e.origin, "path": str(e.path) if e.path else None,
-             "in_use": e.in_use} for e in list_roots(paths())]
-    if as_json:
-        _print_json(rows)
-        return
-    for row in rows:
-        note = "" if row["in_use"] else "\t(not used: a root of this name wins over it)"
-        typer.echo(f"{row['name']}\t{row['origin']}\t{row['path'] or '-'}{note}")
+    rows = present.root_rows(list_roots(paths()))
+    _show(as_json, lambda: rows, lambda: present.root_lines(rows))
 
 
 @trust_root_app.command("show")
@@ -784,26 +501,11 @@ def trust_root_show(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """What is trusted (CAs, transparency logs, CT logs) and how old it is."""
-    from safedocker._internal.timefmt import age_of
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import show
 
     rows = show(paths(), names or None)
-    if as_json:
-        _print_json(rows)
-        return
-    for row in rows:
-        typer.echo(f"{row['name']} ({row['origin']}): {row['source']}")
-        typer.echo(f"  newest entry: {age_of(row['newest_valid_from'])}"
-                   f"{'; file written ' + age_of(row['file_mtime']) if row['file_mtime'] else ''}")
-        for ca in row["certificate_authorities"]:
-            until = f", until {age_of(ca['valid_until'])}" if ca["valid_until"] else ""
-            typer.echo(f"  CA   {ca['subject']} ({ca['uri']}) from {age_of(ca['valid_from'])}"
-                       f"{until}")
-        for kind in ("tlogs", "ctlogs"):
-            for entry in row[kind]:
-                typer.echo(f"  {kind[:-1]:6}{entry.get('url') or ''} "
-                           f"{entry.get('log_id') or ''}")
+    _show(as_json, lambda: rows, lambda: present.root_show_lines(rows))
 
 
 @trust_root_app.command("update")
@@ -836,12 +538,8 @@ def trust_root_import(
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import import_trust_root
 
-    imported = import_trust_root(paths(), file, name, system=system, replace=replace)
-    root = imported.root
-    typer.echo(f"{imported.outcome} trusted root {root.name!r}: "
-               f"{len(root.certificate_authorities)} CA(s), {len(root.tlogs)} transparency "
-               f"log(s), {len(root.ctlogs)} CT log(s)"
-               f"{f' (was {imported.previous})' if imported.outcome == 'replaced' else ''}")
+    typer.echo(present.root_import_line(import_trust_root(paths(), file, name, system=system,
+                                                  replace=replace)))
 
 
 @trust_root_app.command("remove")
@@ -865,10 +563,8 @@ def trust_root_remove(
     except SafeDockerError as e:  # e.g. a locked system rule now lacks its root
         typer.echo(e.line(), err=True)
         return
-    for rule in rules:
-        if rule.trust_root == name and rule.identities:
-            typer.echo(f"safe-docker: the rule for {rule.scope} names trusted root {name!r} "
-                       "and refuses until one of that name is imported again", err=True)
+    _echo((present.removed_root_warning(rule.scope, name) for rule in rules
+           if rule.trust_root == name and rule.identities), err=True)
 
 
 # --- policy exchange, shell, compose -------------------------------------------------------
@@ -968,39 +664,6 @@ def command() -> Any:
     return root
 
 
-class _ClickError(Protocol):
-    """click's own errors (usage, bad parameter). typer vendors click from 0.26 on, so the
-    class is not importable under one public name in every typer; each carries these."""
-
-    exit_code: int
-
-    def format_message(self) -> str: ...
-
-    def show(self) -> None: ...
-
-
-def _is_click_error(error: BaseException) -> TypeGuard[_ClickError]:
-    return callable(getattr(error, "format_message", None)) and isinstance(
-        getattr(error, "exit_code", None), int)
-
-
-def usage_line(error: _ClickError) -> str:
-    """click's usage error (``Error: Invalid value for '--x': …``) as our one line."""
-    message = error.format_message().strip().rstrip(".")
-    ctx = getattr(error, "ctx", None)
-    where = f"`{ctx.command_path} --help`" if ctx is not None else "`safe-docker --help`"
-    hint = f"see {where}"
-    for marker in (" (Possible options: ", " (Did you mean "):
-        message, found, guesses = message.partition(marker)
-        if found and "," not in guesses:  # one close match; several are difflib's noise
-            hint = f"did you mean {guesses.rstrip(')?')}? {hint}"
-    what, sep, why = message.partition(": ")
-    if not sep or not what.startswith(("Invalid value", "Got unexpected")):
-        what, why = message, ""
-    what = what[:1].lower() + what[1:]
-    return SafeDockerError(what.replace("Error: ", ""), why=why, hint=hint).line()
-
-
 def _run_app(argv: list[str]) -> int:
     # click's own errors become our one line; our own errors (SafeDockerError) pass through
     # to run_guarded.
@@ -1011,14 +674,13 @@ def _run_app(argv: list[str]) -> int:
     except typer.Abort:
         sys.stderr.write("safe-docker: aborted\n")
     except Exception as e:
-        if not _is_click_error(e):
+        if not is_click_error(e):
             raise
         if e.format_message().startswith("Usage:"):  # a group without a command: its help
             e.show()
         else:
             sys.stderr.write(usage_line(e) + "\n")
         return int(e.exit_code)
-        return 1
     return ExitCode.OK
 
 

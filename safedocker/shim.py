@@ -17,10 +17,31 @@ from safedocker._docker.binary import exec_docker
 from safedocker._docker.route import Route, classify
 from safedocker._internal import environment
 
+_BUILD_WORDS = frozenset({"build", "image", "builder", "buildx"})
+
+
+def _is_build(argv: list[str]) -> bool:
+    """``build``, ``image build``, ``builder build``, ``buildx build`` (a cheap look first:
+    the build grammar is imported only for those words). The routing table replaces this."""
+    from safedocker._docker.argv import split_globals
+
+    index = split_globals(argv).command_index
+    if index >= len(argv) or argv[index] not in _BUILD_WORDS:
+        return False
+    from safedocker.build.argv import find_build_command
+
+    return find_build_command(argv) is not None
+
 
 def main() -> NoReturn:
     argv = sys.argv[1:]
     route = classify(argv)
+    if route is Route.PASSTHROUGH and _is_build(argv) and not (
+        environment.mode() == "off" and not environment.system_policy_present()
+    ):
+        from safedocker.gate.build import run as run_build  # verification of every image
+
+        run_build(argv)
     if route is Route.PASSTHROUGH or (
         route is Route.INTERCEPT and environment.mode() == "off"
         # A system file may lock the mode: then the config

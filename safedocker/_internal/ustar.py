@@ -301,6 +301,18 @@ def header(name: str, size: int, *, directory: bool = False, mtime: int = 0) -> 
     return bytes(block)
 
 
+def resized_header(block: bytes, size: int) -> bytes:
+    """A member's header (as read strictly) with a new size, its checksum recomputed;
+    every other field (mode, owner, times, names) unchanged."""
+    if len(block) != BLOCK or not _checksum_ok(block):
+        raise TarFormatError("not a tar header")
+    out = bytearray(block)
+    out[124:136] = _size_field(size)
+    out[148:156] = b" " * 8
+    out[148:156] = b"%06o\x00 " % sum(out)
+    return bytes(out)
+
+
 class TarWriter:
     """Writes plain ustar members to ``stream``; a file's data may come in chunks."""
 

@@ -77,6 +77,9 @@ BUILDX_FLAGS = _flags(
     "cpuset-mems compress! isolation security-opt squash! rm! force-rm! no-cache! progress "
     "pull! metadata-file builder debug/D! help/h!"
 )
+# docker/cli v20.10's `docker build`: the legacy flags, plus those of its built-in BuildKit
+# client (DOCKER_BUILDKIT=1 without buildx); it has no --build-context.
+BUILTIN_FLAGS = {**LEGACY_FLAGS, **_flags("progress secret ssh output/o stream!")}
 _BUILDX_ROOT = _flags("builder debug/D! help/h!")
 _GROUP = _flags("help/h!")
 # pflag StringSlice flags: each value is a CSV list.
@@ -543,8 +546,12 @@ def parse(
     env: Mapping[str, str] | None = None,
     path_exists: Callable[[str], bool] = os.path.exists,
     path_is_dir: Callable[[str], bool] = os.path.isdir,
+    builtin_buildkit: bool = False,
 ) -> BuildInvocation:
-    """Parse a build command line as ``builder``'s CLI would; unknown options are refused."""
+    """Parse a build command line as ``builder``'s CLI would; unknown options are refused.
+
+    ``builtin_buildkit``: docker CLI 20.10's own BuildKit client reads the command line
+    (the legacy grammar and its four BuildKit options); ``builder`` is then LEGACY."""
     argv = tuple(argv)
     environ = dict(os.environ if env is None else env)
     found = find_build_command(argv)
@@ -554,7 +561,10 @@ def parse(
     command, first, after = found
     if command[0] == "buildx" and builder is not Builder.BUILDKIT:
         raise UsageError("docker buildx build always builds with BuildKit")
-    flags = BUILDX_FLAGS if builder is Builder.BUILDKIT else LEGACY_FLAGS
+    if builtin_buildkit and (builder is not Builder.LEGACY or command[0] == "buildx"):
+        raise UsageError("docker CLI 20.10's built-in BuildKit reads `docker build` only")
+    flags = BUILDX_FLAGS if builder is Builder.BUILDKIT else (
+        BUILTIN_FLAGS if builtin_buildkit else LEGACY_FLAGS)
     name = "docker " + " ".join(command)
     options: list[Option] = []
     if command[0] == "buildx":  # the buildx root's own flags between "buildx" and "build"

@@ -39,15 +39,24 @@ def _key(ref: ImageRef) -> ImageRef:
     return ref if ref.tag or ref.digest else ref.with_tag("latest")
 
 
+def _target(ref: ImageRef) -> str:
+    """What a pin hands the builder: ``repo@digest``, else the canonical ``repo:tag``."""
+    return f"{ref.name}@{ref.digest}" if ref.digest else ref.tagged
+
+
 def _pins(pins: Mapping[str, str]) -> dict[ImageRef, str]:
-    """{image as written or normalized → repo@digest}, keyed by the normalized reference."""
+    """{image as written or normalized → repo@digest}, keyed by the normalized reference.
+
+    A pin without a digest must be the canonical ``registry/repo:tag`` (an image the policy
+    accepts without verification, as the gate names it): never a word a builder could
+    read as a local image ID."""
     out: dict[ImageRef, str] = {}
     for original, pinned in pins.items():
         ref = _key(parse_reference(original))
         target = parse_reference(pinned)
-        if target.digest is None:
+        if target.digest is None and (target.tag is None or pinned != target.tagged):
             raise UsageError(f"the pin for {original} has no digest: {pinned}")
-        text = f"{target.name}@{target.digest}"
+        text = _target(target)
         if out.get(ref, text) != text:
             raise UsageError(f"two different pins for {ref}")
         out[ref] = text
@@ -79,7 +88,7 @@ def rewrite(data: bytes, scanned: DockerfileScan, pins: Mapping[str, str]) -> by
             continue  # the legacy builder ignores it; BuildKit pins it with a build arg
         if use.use not in _REWRITTEN:
             raise Refused(f"{use.where}: a RUN --mount image cannot be pinned by rewriting",
-                          hint="build with BuildKit")
+                          hint="build with buildx, which pins it with --build-context")
         if use.span is None:
             raise Refused(f"{use.where}: the image is split across a line continuation",
                           hint="write it on one line")
@@ -106,7 +115,9 @@ def _check_rewrite(result: bytes, scanned: DockerfileScan, pinned: set[str]) -> 
     for use in again.images:
         if use.use is Use.FRONTEND:
             continue
-        if use.ref.digest is None or f"{use.ref.name}@{use.ref.digest}" not in pinned:
+        # Without a digest, the canonical name exactly (no word a builder reads as an ID).
+        if _target(use.ref) not in pinned or (use.ref.digest is None and use.text !=
+                                                  _target(use.ref)):
             raise Refused(f"{use.where}: the rewritten Dockerfile still names an unpinned "
                           "image", hint="report this Dockerfile to safe-docker")
     if [s.name for s in again.stages] != [s.name for s in scanned.stages]:

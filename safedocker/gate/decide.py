@@ -68,8 +68,14 @@ class Origin(enum.Enum):
 
     @property
     def reads_ids(self) -> bool:
-        """Whether docker reads IMAGE here as a local image ID too (not for pulls)."""
-        return self is not Origin.PULL
+        """Whether docker reads IMAGE here as a local image ID too.
+
+        Not for pulls, and not for builds: BuildKit's FROM takes no image ID at all, and
+        the legacy builder is handed the pinned ``repo@digest`` (or the canonical
+        ``registry/repo:tag``) in place of the word, which it can never read as an ID
+        prefix; a ``sha256:`` word in a Dockerfile is refused before it gets here.
+        """
+        return self not in (Origin.PULL, Origin.BUILD)
 
 
 class Outcome(enum.Enum):
@@ -431,6 +437,10 @@ class Gate:
 
         explicit = request.platform or self.environ.get(DEFAULT_PLATFORM) or None
         return PlatformChoice(explicit, self._daemon_platform)
+
+    def daemon_platform(self) -> Platform:
+        """The daemon's platform (a build's BUILDPLATFORM), asked once per command."""
+        return self._daemon_platform()
 
     def _daemon_platform(self) -> Platform:
         """The daemon's platform, asked once per command (only when an index needs it)."""

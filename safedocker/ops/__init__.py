@@ -1,2 +1,3 @@
-"""The library side of safe-docker's own commands: doctor, sign, shell-init.
-Submodules are imported by name; this package imports nothing."""
+"""The library side of safe-docker's own commands: what each does and what it prints,
+without typer (cli.py only wires them). Submodules are imported by name; this package
+imports nothing."""
