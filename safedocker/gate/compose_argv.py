@@ -850,9 +850,11 @@ def resolved_argv(cmd: ComposeCommand, *, file: str, project_directory: str,
 
 
 def config_argv(cmd: ComposeCommand, *, files: Sequence[str] | None = None,
-                env_files: Sequence[str] | None = None, all_profiles: bool = False) -> list[str]:
+                env_files: Sequence[str] | None = None, project_directory: str | None = None,
+                all_profiles: bool = False) -> list[str]:
     """``config`` for the model this command would use: the user's files (or ``files``),
-    project name and directory, env files (or ``env_files``), profiles and compatibility;
+    project name and directory (or ``project_directory``), env files (or ``env_files``),
+    profiles and compatibility;
     v2 prints JSON. ``all_profiles``: v2 resolves the services of every profile too
     (``--profile=*``); 1.x always prints every service."""
     replace: dict[str, Sequence[str]] = {}
@@ -860,6 +862,8 @@ def config_argv(cmd: ComposeCommand, *, files: Sequence[str] | None = None,
         replace["--file"] = files
     if env_files is not None:
         replace["--env-file"] = env_files
+    if project_directory is not None:
+        replace["--project-directory"] = [project_directory]
     out = _global_argv(cmd, replace, MODEL_OPTIONS[cmd.flavour])
     match cmd.flavour:
         case Flavour.V2:

@@ -94,13 +94,13 @@ def read_model(data: bytes, source: Source) -> dict[str, Any]:
             raise ConfigError(f"unexpected {source.value} output", why="no services table")
         match source:
             case Source.COMPOSE_V2:
-                return _rewrite(model, key=_unescape)
+                out: dict[str, Any] = _rewrite(model, key=_unescape)
             case Source.COMPOSE_V1:
-                model = _rewrite(model, key=_unescape)
-                _escape_v1_repr_strings(model)
-                return model
+                out = _rewrite(model, key=_unescape)
+                _escape_v1_repr_strings(out)
             case Source.STACK:
-                return _rewrite(model, value=_escape)
+                out = _rewrite(model, value=_escape)
+        return out
     except (ValueError, RecursionError) as e:  # JSON and YAML errors alike (load_yaml)
         raise ConfigError(f"cannot parse {source.value} output",
                           why=str(e) if isinstance(e, ValueError) else "nested too deeply"
@@ -169,7 +169,7 @@ def _core_loader() -> type[Any]:
     integers, floats; everything else (``yes``, ``2024-01-01``, ``<<``, ``=``) a string."""
     import yaml
 
-    class CoreLoader(yaml.SafeLoader):  # type: ignore[misc]
+    class CoreLoader(yaml.SafeLoader):
         yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
 
     def integer(loader: Any, node: Any) -> int:
@@ -359,12 +359,16 @@ def _prune(base: Path) -> None:
     except OSError:
         return
     for entry in entries:
-        try:
-            if entry.name.startswith(WORKSPACE_PREFIX) and entry.is_dir(follow_symlinks=False) \
-                    and entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                shutil.rmtree(entry.path, ignore_errors=True)
-        except OSError:
-            continue
+        if entry.name.startswith(WORKSPACE_PREFIX) and _older(entry, cutoff):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _older(entry: os.DirEntry[str], cutoff: float) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False) and \
+            entry.stat(follow_symlinks=False).st_mtime < cutoff
+    except OSError:
+        return False
 
 
 _DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
