@@ -416,3 +416,25 @@ def test_docker_global_flags_before_compose_become_environment(
     assert os.environ["DOCKER_CONTEXT"] == "prod"
     with pytest.raises(UsageError, match="--tlsverify"):
         hoist_docker_globals(["--tlsverify", "compose", "up"])
+
+
+def test_a_compose_file_that_is_not_a_regular_file_is_refused_before_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {}})
+    os.mkfifo(fake.project / "c.yml")
+    with pytest.raises(SafeDockerError, match="not a regular file"):
+        fake.plan("-f", "c.yml", "up")
+    assert fake.calls() == []
+
+
+def test_a_file_changed_after_config_changes_nothing(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """N5 with a racing writer: the run never reads the user's files again."""
+    app = f"{REG}/ns/app:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {"app": {"image": app}}})
+    fake.accept(app)
+    plan = fake.plan("up")
+    (fake.project / "docker-compose.yml").write_text("services: {evil: {image: evil}}\n")
+    argv, document = _resolved(plan)
+    assert not any(str(fake.project / "docker-compose.yml") in a for a in argv)
+    assert list(document["services"]) == ["app"]
