@@ -21,6 +21,7 @@ from tests.e2e.conftest import Result, SafeDocker, safe_docker_command
 from tests.e2e.test_compose import _containers, _down, _sign, compose_ready, home
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.world import Image, World
@@ -54,7 +55,7 @@ def images(world: World, home: SafeDocker) -> tuple[Image, Image]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, world: World) -> tuple[Path, str]:
+def project(tmp_path: Path, world: World) -> Iterator[tuple[Path, str]]:
     name = f"adv{uuid.uuid4().hex[:10]}"
     directory = tmp_path / name
     directory.mkdir()
