@@ -438,3 +438,16 @@ def test_a_file_changed_after_config_changes_nothing(tmp_path: Path,
     argv, document = _resolved(plan)
     assert not any(str(fake.project / "docker-compose.yml") in a for a in argv)
     assert list(document["services"]) == ["app"]
+
+
+@pytest.mark.parametrize("args", [["watch"], ["watch", "--no-up"], ["up", "--watch"],
+                                  ["--dry-run", "scale", "app=3"]])
+def test_v2_watch_and_scale_are_verified_before_compose_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    evil = f"{REG}/ns/evil:v1"
+    fake = Fake(tmp_path, monkeypatch, {"name": "p", "services": {"app": {"image": evil}}},
+                flavour=Flavour.V2)
+    fake.world.verifier.verdicts[evil] = verdict(evil, accepted=False, reasons=("unsigned",))
+    with pytest.raises(Refused, match="service 'app'"):
+        fake.plan(*args)
+    assert [c[-3:] for c in fake.calls()] == [["--profile=*", "config", "--format=json"]]
