@@ -327,7 +327,12 @@ def active_services(model: Mapping[str, Any], cmd: ComposeCommand,
     wanted = [name for name, service in services.items() if isinstance(service, dict) and (
         "*" in profiles or not service.get("profiles")
         or profiles.intersection(map(str, service.get("profiles") or ())))]
-    wanted += cmd.services
+    return closure(services, [*wanted, *cmd.services])
+
+
+def closure(services: Mapping[str, Any], names: Iterable[str]) -> list[str]:
+    """``names`` and every service they need, transitively, sorted."""
+    wanted = list(names)
     seen: set[str] = set()
     while wanted:
         name = wanted.pop()
@@ -615,9 +620,7 @@ def _plan_verified(cmd: ComposeCommand, compose: Compose, docker: str, config: C
     pins: list[ServicePin] = []
     match cmd.kind:
         case SubcommandKind.MAY_START:
-            targets = active if not cmd.services else active_services(
-                {"services": {k: v for k, v in (model.get("services") or {}).items()
-                              if k in active}}, cmd, frozenset())
+            targets = closure(model.get("services") or {}, cmd.services or active)
             if not all_have_containers(docker, project, targets):
                 pins = verify_services(model, active, cmd, config, project, argv, gate=gate)
         case SubcommandKind.VERIFY:

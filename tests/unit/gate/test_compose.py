@@ -451,3 +451,18 @@ def test_v2_watch_and_scale_are_verified_before_compose_runs(
     with pytest.raises(Refused, match="service 'app'"):
         fake.plan(*args)
     assert [c[-3:] for c in fake.calls()] == [["--profile=*", "config", "--format=json"]]
+
+
+def test_start_asks_for_the_containers_of_the_named_service_and_its_needs_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, MODEL)
+    asked: list[list[str]] = []
+
+    def all_have(docker: str, project: str, services: list[str]) -> bool:
+        asked.append(list(services))
+        return True
+
+    monkeypatch.setattr(compose, "all_have_containers", all_have)
+    argv, document = _resolved(fake.plan("-p", "p", "start", "web"))
+    assert asked == [["db", "web"]]
+    assert argv[-2:] == ["start", "web"] and sorted(document["services"]) == ["db", "web"]
