@@ -92,8 +92,9 @@ OVERRIDE_FILES: Mapping[Flavour, tuple[str, ...]] = {
 RESOLVED_FILE = "compose.yml"
 # Service keys that name another service compose then needs (it fails without it).
 _SERVICE_LINKS = ("network_mode", "pid", "ipc")
-_BUILD_HINT = ("build the image with `safe-docker build -t NAME …`, accept it with "
-               "`safe-docker policy allow NAME`, and run with --no-build")
+_BUILD_HINT = ("build the image first with `docker build -t NAME …` through safe-docker "
+               "(its base images are verified), accept it with `safe-docker policy allow "
+               "NAME`, and run compose with --no-build")
 
 
 # --- which compose -------------------------------------------------------------------------

@@ -276,7 +276,7 @@ def test_build_sections_are_refused_unless_compose_is_told_not_to_build(
     fake.accept(app)
     with pytest.raises(Refused, match="refused compose build of") as raised:
         fake.plan("up")
-    assert "safe-docker build" in raised.value.line()
+    assert "docker build -t NAME" in raised.value.line()
     _, document = _resolved(fake.plan("up", "--no-build"))
     assert document["services"]["app"]["image"].startswith(f"{REG}/ns/app@sha256:")
 
