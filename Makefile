@@ -26,7 +26,7 @@ lint: dev
 	$(VENV)/bin/mypy
 
 test: dev world-deps
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 tests
 
 test-unit: dev
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit

@@ -70,7 +70,7 @@ _HARMLESS_VALUES = frozenset(
         # pull/run/create
         "platform", "pull", "name", "network", "network-alias", "gpus", "runtime", "user",
         "workdir", "restart", "hostname", "domainname", "isolation", "entrypoint", "volume",
-        "mount", "volumes-from", "tmpfs", "device", "device-cgroup-rule", "cap-add",
+        "volumes-from", "tmpfs", "device", "device-cgroup-rule", "cap-add",
         "cap-drop", "security-opt", "userns", "cgroupns", "ipc", "pid", "uts", "group-add",
         "memory", "memory-swap", "memory-reservation", "cpus", "cpu-shares", "cpuset-cpus",
         "shm-size", "pids-limit", "ulimit", "env-file", "label-file", "publish", "expose",
@@ -125,7 +125,51 @@ def _option_tokens(name: str, value: str | None, *, boolean: bool) -> list[str]:
             name, MASK]
     if name in _HARMLESS_VALUES:
         return [name, _URL_USERINFO.sub(rf"\g<1>{MASK}@", value)]
+    if name == "--mount":
+        return [name, _mount_summary(value)]
     return [name, MASK]
+
+
+# --mount fields (docker/cli opts/mount.go) whose values say where and how, never a secret.
+# A volume driver's options (`volume-opt=`, e.g. rclone's SAS URL, CIFS passwords) and
+# labels keep their name only; an unknown field keeps nothing but its name.
+_MOUNT_SHAPE = frozenset({
+    "type", "source", "src", "target", "dst", "destination", "readonly", "ro",
+    "consistency", "bind-propagation", "bind-nonrecursive", "bind-recursive",
+    "volume-subpath", "volume-nocopy", "volume-driver", "image-subpath", "tmpfs-size",
+    "tmpfs-mode",
+})
+_MOUNT_NAMED = frozenset({"volume-opt", "volume-label"})
+_USERINFO_MASK = rf"\g<1>{MASK}@"
+
+
+def _mount_summary(value: str) -> str:
+    """A ``--mount`` value as recorded: its fields read as docker reads them (CSV), each
+    kept, reduced to ``name=KEY=***``, or to ``name=***`` (see :data:`_MOUNT_SHAPE`)."""
+    import csv
+
+    try:
+        rows = list(csv.reader([value], strict=True))
+    except csv.Error:
+        return MASK
+    if len(rows) != 1:
+        return MASK
+    fields: list[str] = []
+    for item in rows[0]:
+        key, eq, rest = item.partition("=")
+        if not _FLAG_KEY.fullmatch(key):
+            fields.append(MASK)
+        elif not eq:
+            fields.append(key)
+        elif key.lower() in _MOUNT_SHAPE and not any(c in rest for c in ',"'):
+            fields.append(f"{key}={_URL_USERINFO.sub(_USERINFO_MASK, rest)}")
+        elif key.lower() in _MOUNT_NAMED:
+            option, sep, _ = rest.partition("=")
+            shown = option if sep and _FLAG_KEY.fullmatch(option) else ""
+            fields.append(f"{key}={shown}={MASK}" if shown else f"{key}={MASK}")
+        else:
+            fields.append(f"{key}={MASK}")
+    return ",".join(fields)
 
 
 _FLAG_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,256}", re.ASCII)  # an env/label key
@@ -366,8 +410,10 @@ class AuditLog:
                                             image=_reference(event.get("reference")))
             else:
                 entry[str(key)] = _clean(value)
+        # ASCII JSON: C1 controls and bidi overrides a registry put in a reason are written
+        # as \u escapes, never raw bytes a terminal would obey on `cat audit.jsonl`.
         line = (
-            json.dumps(entry, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+            json.dumps(entry, separators=(",", ":"), allow_nan=False) + "\n"
         ).encode("utf-8")
         if len(line) > MAX_LINE_BYTES:
             entry = {k: entry[k] for k in ("time", "user", "pid")} | {
@@ -376,7 +422,7 @@ class AuditLog:
                 if k in entry and len(json.dumps(entry[k])) < 4096
             }
             entry["truncated"] = True
-            line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
 
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self._size() + len(line) > self.max_bytes:

@@ -280,6 +280,7 @@ def policy_check(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Show which rule applies to IMAGE and why (no network)."""
+    from safedocker.ops.catalog import check_explanation
     from safedocker.policy.config import load_config
     from safedocker.reference import parse_reference
 
@@ -287,8 +288,79 @@ def policy_check(
     ref = parse_reference(image)
     decision = config.policy.decide(ref)
     action = present.check_action(config, decision)
-    _show(as_json, lambda: present.check_json(ref, action, decision),
-          lambda: present.check_lines(ref, action, decision))
+    because = check_explanation(ref, decision)
+    _show(as_json, lambda: present.check_json(ref, action, decision, because),
+          lambda: present.check_lines(ref, action, decision, because))
+
+
+catalog_app = typer.Typer(help="The publisher catalogue: who signs their images, and how.",
+                          no_args_is_help=True)
+policy_app.add_typer(catalog_app, name="catalog")
+PUBLISHER_HELP = "A publisher's name in the catalogue (see `policy catalog list`)."
+
+
+@catalog_app.command("list")
+def catalog_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+                 ) -> None:
+    """List the catalogue's publishers: signed, pending, and known unsigned."""
+    from safedocker.ops import catalog
+    from safedocker.policy.catalog import load
+
+    _show(as_json, lambda: catalog.list_json(load()), lambda: catalog.list_lines(load()))
+
+
+@catalog_app.command("show")
+def catalog_show(
+    name: Annotated[str, typer.Argument(metavar="NAME", help=PUBLISHER_HELP)],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Show a publisher's scopes, signers, sources and notes."""
+    from safedocker.ops import catalog
+    from safedocker.policy.catalog import load
+
+    entry = load().get(name)
+    _show(as_json, lambda: catalog.entry_json(entry), lambda: catalog.show_lines(entry))
+
+
+@catalog_app.command("add")
+def catalog_add(name: Annotated[str, typer.Argument(metavar="NAME", help=PUBLISHER_HELP)],
+                ) -> None:
+    """Trust a publisher: write its rules (and keys) into your policy."""
+    from safedocker.ops import catalog
+    from safedocker.policy.paths import paths
+
+    _echo(catalog.add(paths(), name))
+
+
+@policy_app.command("init")
+def policy_init(
+    compose: Annotated[bool, typer.Option(
+        "--compose", help="Also the images of the compose project here.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Write without asking.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Propose rules for the images you use (local store, compose), then write them."""
+    import os
+
+    from safedocker._docker.binary import real_docker
+    from safedocker._docker.engine import DockerCLI
+    from safedocker.ops import onboard
+    from safedocker.policy.config import load_config
+    from safedocker.policy.paths import paths
+
+    where = paths()
+    images = list(DockerCLI(real_docker()).image_names())
+    if compose:
+        images += onboard.compose_images(Path.cwd(), os.environ)
+    plan = onboard.propose(load_config(where), images)
+    _show(as_json, lambda: onboard.plan_json(plan), lambda: onboard.plan_lines(plan))
+    if not onboard.writable(plan):
+        return
+    if not yes and not (sys.stdin.isatty() and typer.confirm(
+            f"Write these rules to {where.user_config_file}?", err=True)):
+        typer.echo("nothing written (run again with --yes to write them)", err=True)
+        return
+    _echo(onboard.write(where, plan), err=as_json)
 
 
 @policy_app.command("schema")
@@ -526,14 +598,15 @@ def trust_root_import(
     system: Annotated[bool, typer.Option(
         "--system", help="Install for every user (the system config dir).")] = False,
     replace: Annotated[bool, typer.Option(
-        "--replace", help="Replace a root of this name that belongs to another deployment.")]
+        "--replace", help="Replace a root of this name that is not the same root again "
+                          "(another deployment, or more or wider anchors).")]
     = False,
 ) -> None:
     """Import a trusted_root.json (airgapped machines, private Sigstore deployments).
 
-    A root of the same name from another deployment is never replaced silently: use
-    --name for a second deployment, or --replace. The same deployment again (or a newer
-    version of it: every CA and log of the installed root kept) updates it.
+    A root of the same name is never replaced or extended silently: a file that lacks,
+    adds or widens any CA or log anchor of it needs --name (a second root) or --replace.
+    The same root again (or one that only ends validity windows) updates it.
     """
     from safedocker.policy.paths import paths
     from safedocker.trust.roots import import_trust_root

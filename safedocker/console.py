@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._internal import environment
-from safedocker.errors import ExitCode, SafeDockerError, reason_of
+from safedocker.errors import ExitCode, SafeDockerError, printable, reason_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +23,7 @@ class _LineFormatter(logging.Formatter):
     """``safe-docker: warning: …``: log lines look like every other message."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"safe-docker: {record.levelname.lower()}: {super().format(record)}"
+        return printable(f"safe-docker: {record.levelname.lower()}: {super().format(record)}")
 
 
 def setup_logging(verbosity: int = 0) -> None:
@@ -54,7 +54,7 @@ def run_guarded(action: Callable[[], int | None]) -> NoReturn:
     except Exception as e:
         log.debug("internal error", exc_info=True)
         sys.stderr.write(
-            f"safe-docker: internal error \u2014 {reason_of(e)} "
+            f"safe-docker: internal error \u2014 {printable(reason_of(e))} "
             "(hint: nothing was run; rerun with SAFE_DOCKER_LOG=debug to see where, and "
             "report it)\n"
         )

@@ -42,17 +42,41 @@ class SafeDockerError(Exception):
         """The one stderr line: ``safe-docker: <what> — <why> (hint: <what to do>)``.
 
         One line whatever the parts hold: a line break inside one (a library's multi-line
-        message) is shown as a space.
+        message) is shown as a space, and any other control or format character (text a
+        registry chose: terminal escape sequences, bidi overrides) as its escape
+        (:func:`printable`).
         """
         text = f"safe-docker: {self.what}"
         if self.why:
             text += f" \u2014 {self.why}"
         if self.hint:
             text += f" (hint: {self.hint})"
-        return " ".join(text.splitlines())
+        return printable(text)
 
     def __str__(self) -> str:
         return self.line()
+
+
+def printable(text: str) -> str:
+    """``text`` safe to write to a terminal, on one line: line breaks become spaces, every
+    other character Python does not call printable (C0/C1 controls, DEL, format characters
+    such as bidi overrides, unassigned code points) its escape (``\\x1b``, ``\\u202e``).
+
+    THE escaper of messages: untrusted text (a registry's header, a bundle's field, a
+    file name) reaches stderr only through it, so an ESC/OSC sequence is shown, never
+    obeyed.
+    """
+    out = []
+    for char in " ".join(text.splitlines()):
+        if char.isprintable():
+            out.append(char)
+        elif ord(char) <= 0xFF:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) <= 0xFFFF:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return "".join(out)
 
 
 class UsageError(SafeDockerError):

@@ -83,7 +83,7 @@ _safe_docker() {
     fi
     case $command in
         keys) subcommands='add list remove generate' ;;
-        policy) subcommands='add allow deny remove list check schema export import' ;;
+        policy) subcommands='add allow deny remove list check schema export import init catalog' ;;
         cache) subcommands='list prune export import' ;;
         trust-root) subcommands='list show update import remove' ;;
         airgap) subcommands='save load' ;;

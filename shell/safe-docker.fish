@@ -74,7 +74,7 @@ complete -c safe-docker -n __fish_use_subcommand -f \
     -a 'verify keys policy cache trust-root audit gpu doctor sign airgap shell-init compose'
 complete -c safe-docker -n '__fish_seen_subcommand_from keys' -a 'add list remove generate'
 complete -c safe-docker -n '__fish_seen_subcommand_from policy' \
-    -a 'add allow deny remove list check schema export import'
+    -a 'add allow deny remove list check schema export import init catalog'
 complete -c safe-docker -n '__fish_seen_subcommand_from cache' -a 'list prune export import'
 complete -c safe-docker -n '__fish_seen_subcommand_from trust-root' -a 'list show update import remove'
 complete -c safe-docker -n '__fish_seen_subcommand_from airgap' -a 'save load'

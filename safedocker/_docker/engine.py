@@ -176,6 +176,22 @@ class DockerCLI:
         proc = self._run("image", "inspect", "--format", "{{.Id}}", reference, check=False)
         return proc.stdout.strip() if proc.returncode == 0 else None
 
+    def image_names(self) -> tuple[str, ...]:
+        """The ``repo:tag`` names of the local images (dangling and digest-only ones have
+        none), as ``docker image ls`` lists them, each once."""
+        proc = self._run("image", "ls", "--format", "[{{json .Repository}},{{json .Tag}}]")
+        names: list[str] = []
+        for line in proc.stdout.splitlines():
+            try:
+                pair = strictjson.loads(line.encode(), max_bytes=INFO_MAX) if line else None
+            except (ValueError, RecursionError) as e:
+                raise SafeDockerError("docker image ls failed",
+                                      why="its answer is not JSON") from e
+            if isinstance(pair, list) and len(pair) == 2 and all(
+                    isinstance(v, str) and v and v != "<none>" for v in pair):
+                names.append(f"{pair[0]}:{pair[1]}")
+        return tuple(dict.fromkeys(names))
+
     def inspect_image(self, reference: str) -> LocalImage | None:
         proc = self._run("image", "inspect", "--format",
                          "[{{json .Id}},{{json .RepoTags}},{{json .RepoDigests}}]", reference,

@@ -1,12 +1,22 @@
 """The airgap archive: its members, its index.json, and the checks save and load share.
 
-An archive (version 2) is one uncompressed plain tar with these members, in this order::
+An archive is one uncompressed plain tar with these members, in this order::
 
     index.json                          format, version, one entry per image, media types
+                                        (version 3: the signature sources too)
     registry/sha256-<hex>.manifest      manifest bytes as the registry served them
     registry/sha256-<hex>.config        the image config the platform manifest names
-    signatures/sha256-<hex>.json        cosign signature material (SignatureMaterial bytes)
+    signatures/sha256-<hex>.json        version 2: signature material (SignatureMaterial
+                                        bytes) read from the image's own repository
+    signatures/<n>/sha256-<hex>.json    version 3: signature material read from the
+                                        repository ``signature_sources[n]`` names
     layers/sha256-<hex>                 one layer blob, named by its own digest
+
+Signature material belongs to the repository it was read from: a rule with a
+``signatures_repository`` reads it there, and the cache files it under that name. Version
+2 (what an older safe-docker reads) is written when every image's material comes from its
+own repository and no digest is shared by two repositories; otherwise version 3, which
+names each source. Both are read.
 
 Every member is named by the digest of its bytes, and every digest is reached from a
 signed manifest: a layer is the config's ``rootfs.diff_ids[i]`` (the uncompressed tar,
@@ -40,7 +50,8 @@ if TYPE_CHECKING:
     from safedocker.verify.verdict import Verdict
 
 ARCHIVE_FORMAT = "safe-docker-airgap"
-ARCHIVE_VERSION = 2
+ARCHIVE_VERSION = 2  # material from each image's own repository only
+SOURCES_VERSION = 3  # material filed under the repository it was read from
 INDEX_NAME = "index.json"
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
@@ -51,13 +62,13 @@ SIGNATURE_MAX = 8 * MiB  # the cache keeps no larger row
 METADATA_MAX = 64 * MiB  # index, manifests, configs and signatures, held in memory together
 LAYER_MAX = 256 * GiB
 ARCHIVE_MAX = 1024 * GiB
-MEMBERS_MAX = 1 + IMAGES_MAX * 5 + LAYERS_MAX
+SOURCES_MAX = 64  # repositories signature material was read from, in one archive
+MEMBERS_MAX = 1 + IMAGES_MAX * 5 + LAYERS_MAX + IMAGES_MAX * 2 * SOURCES_MAX
 
 LOAD_HINT = "make the archive again with `safe-docker airgap save` on the machine that verified it"
 
-_DIGEST_PART = r"(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})"
-_MEMBER_RE = re.compile(rf"^(registry/{_DIGEST_PART}\.(manifest|config)"
-                        rf"|signatures/{_DIGEST_PART}\.json|layers/{_DIGEST_PART})$")
+_DIGEST_PART = r"(?:sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})"
+_LAYER_RE = re.compile(rf"^layers/(?P<digest>{_DIGEST_PART})$")
 
 
 def manifest_member(digest: Digest) -> str:
@@ -68,8 +79,12 @@ def config_member(digest: Digest) -> str:
     return f"registry/{digest.tag_prefix}.config"
 
 
-def signature_member(digest: Digest) -> str:
-    return f"signatures/{digest.tag_prefix}.json"
+def signature_member(digest: Digest, source: int | None = None) -> str:
+    """Where material for ``digest`` is: from the image's own repository (version 2), or
+    from ``signature_sources[source]`` (version 3)."""
+    if source is None:
+        return f"signatures/{digest.tag_prefix}.json"
+    return f"signatures/{source}/{digest.tag_prefix}.json"
 
 
 def layer_member(digest: Digest) -> str:
@@ -78,10 +93,10 @@ def layer_member(digest: Digest) -> str:
 
 def layer_of_member(name: str) -> Digest | None:
     """The digest a ``layers/…`` member name claims, or None for any other name."""
-    match = _MEMBER_RE.match(name)
-    if match is None or match[5] is None:
+    match = _LAYER_RE.match(name)
+    if match is None:
         return None
-    algorithm, _, hexpart = match[5].partition("-")
+    algorithm, _, hexpart = match["digest"].partition("-")
     return Digest(algorithm, hexpart)
 
 
@@ -172,7 +187,9 @@ class Packed:
     image: AirgapImage
     manifests: Mapping[Digest, tuple[str, bytes]]  # digest → (media type, bytes)
     config: bytes
-    materials: Mapping[Digest, bytes]  # SignatureMaterial.to_bytes()
+    # the repository it was read from (the image's own, or a rule's signatures_repository)
+    # → digest → SignatureMaterial.to_bytes()
+    materials: Mapping[str, Mapping[Digest, bytes]]
 
 
 @dataclass(frozen=True)
@@ -243,18 +260,23 @@ def locate(packed: Packed) -> tuple[Located, tuple[LayerSlot, ...]]:
     return Located(image.digest, platform.digest, image.config_digest), slots
 
 
-def _materials(packed: Packed, located: Located) -> list[tuple[Digest, SignatureMaterial]]:
-    candidates = []
-    for digest in dict.fromkeys((located.digest, located.manifest_digest)):
-        data = packed.materials.get(digest)
-        if data is None:
-            continue
-        material = SignatureMaterial.from_bytes(data)
-        if material.digest != digest:
-            raise VerificationError(f"signature material mismatch for {packed.image.reference}",
-                                    why=f"material for {material.digest} filed under {digest}")
-        candidates.append((digest, material))
-    return candidates
+def _materials(packed: Packed, located: Located
+               ) -> dict[str, list[tuple[Digest, SignatureMaterial]]]:
+    """The material of each source repository, by repository name."""
+    by_source: dict[str, list[tuple[Digest, SignatureMaterial]]] = {}
+    for source, materials in packed.materials.items():
+        candidates = by_source.setdefault(source, [])
+        for digest in dict.fromkeys((located.digest, located.manifest_digest)):
+            data = materials.get(digest)
+            if data is None:
+                continue
+            material = SignatureMaterial.from_bytes(data)
+            if material.digest != digest:
+                raise VerificationError(
+                    f"signature material mismatch for {packed.image.reference}",
+                    why=f"material for {material.digest} filed under {digest}")
+            candidates.append((digest, material))
+    return by_source
 
 
 def judge(packed: Packed, config: Config) -> tuple[Verdict, tuple[LayerSlot, ...]]:
@@ -268,22 +290,58 @@ def judge(packed: Packed, config: Config) -> tuple[Verdict, tuple[LayerSlot, ...
     if decision.action is not Action.VERIFY:
         # reject / accept / unmatched: decided by the policy alone, no network involved.
         return verifier.verify(ref), slots
-    return verifier.judge(ref, decision, located, _materials(packed, located)), slots
+    by_source = _materials(packed, located)
+    return verifier.judge(ref, decision, located, by_source.get(ref.name, []),
+                          by_source=by_source), slots
 
 
 # --- index.json ---------------------------------------------------------------------------
 
 
+def signature_sources(packed: Sequence[Packed]) -> tuple[str, ...] | None:
+    """The repositories a version 3 archive names, or None when version 2 says it all:
+    every image's material from its own repository, no digest under two names."""
+    owners: dict[Digest, set[str]] = {}
+    for item in packed:
+        for digest in (item.image.digest, item.image.platform_digest):
+            owners.setdefault(digest, set()).add(item.image.name)
+    if all(set(item.materials) <= {item.image.name} for item in packed) and all(
+        len(names) == 1 for names in owners.values()
+    ):
+        return None
+    sources = tuple(sorted({source for item in packed for source in item.materials}))
+    if len(sources) > SOURCES_MAX:
+        raise Refused("cannot save the images",
+                      why=f"their signatures come from more than {SOURCES_MAX} repositories",
+                      hint="save them in several archives")
+    return sources
+
+
+def signature_members(packed: Sequence[Packed]) -> dict[str, bytes]:
+    """Every signature member of the archive, by name (see :func:`signature_sources`)."""
+    sources = signature_sources(packed)
+    numbers = {source: n for n, source in enumerate(sources or ())}
+    members: dict[str, bytes] = {}
+    for item in packed:
+        for source, materials in item.materials.items():
+            for digest, data in materials.items():
+                members[signature_member(digest, numbers.get(source))] = data
+    return members
+
+
 def index_bytes(packed: Sequence[Packed]) -> bytes:
     media_types = {str(digest): media_type for item in packed
                    for digest, (media_type, _) in item.manifests.items()}
-    index = {
+    sources = signature_sources(packed)
+    index: dict[str, object] = {
         "format": ARCHIVE_FORMAT,
-        "version": ARCHIVE_VERSION,
+        "version": ARCHIVE_VERSION if sources is None else SOURCES_VERSION,
         "created": time.time(),
         "images": [item.image.to_json() for item in packed],
         "media_types": media_types,
     }
+    if sources is not None:
+        index["signature_sources"] = list(sources)
     return json.dumps(index, sort_keys=True, indent=1).encode()
 
 
@@ -291,6 +349,7 @@ def index_bytes(packed: Sequence[Packed]) -> bytes:
 class Index:
     images: tuple[AirgapImage, ...]
     media_types: Mapping[str, str]
+    sources: tuple[str, ...] | None = None  # version 3: where each material was read
 
     def wanted(self) -> dict[str, int]:
         """Every metadata member the images name, with the most bytes it may have."""
@@ -298,9 +357,27 @@ class Index:
         for image in self.images:
             for digest in (image.digest, image.platform_digest):
                 names[manifest_member(digest)] = MANIFEST_MAX
-                names[signature_member(digest)] = SIGNATURE_MAX
+                for number in self.source_numbers():
+                    names[signature_member(digest, number)] = SIGNATURE_MAX
             names[config_member(image.config_digest)] = CONFIG_MAX
         return names
+
+    def source_numbers(self) -> tuple[int | None, ...]:
+        """The signature member numbers: None (version 2: the image's own repository)."""
+        return (None,) if self.sources is None else tuple(range(len(self.sources)))
+
+    def materials(self, image: AirgapImage, found: Mapping[str, bytes]
+                  ) -> dict[str, dict[Digest, bytes]]:
+        """The signature members ``found`` holds for ``image``, by source repository."""
+        out: dict[str, dict[Digest, bytes]] = {}
+        for number in self.source_numbers():
+            source = image.name if number is None or self.sources is None \
+                else self.sources[number]
+            for digest in (image.digest, image.platform_digest):
+                data = found.get(signature_member(digest, number))
+                if data is not None:
+                    out.setdefault(source, {})[digest] = data
+        return out
 
 
 def read_index(data: bytes, archive: object) -> Index:
@@ -314,9 +391,10 @@ def read_index(data: bytes, archive: object) -> Index:
     _go_keys(doc, "index.json", archive)
     if doc.get("format") != ARCHIVE_FORMAT:
         raise bad_archive(archive, f"not a {ARCHIVE_FORMAT} archive")
-    if doc.get("version") != ARCHIVE_VERSION:
-        raise bad_archive(archive, f"archive version {doc.get('version')!r}, this safe-docker "
-                                   f"reads version {ARCHIVE_VERSION}")
+    version = doc.get("version")
+    if version not in (ARCHIVE_VERSION, SOURCES_VERSION):
+        raise bad_archive(archive, f"archive version {version!r}, this safe-docker reads "
+                                   f"versions {ARCHIVE_VERSION} and {SOURCES_VERSION}")
     images, media_types = doc.get("images"), doc.get("media_types")
     if not isinstance(images, list) or not images or len(images) > IMAGES_MAX:
         raise bad_archive(archive, f"index.json lists no images, or more than {IMAGES_MAX}")
@@ -336,7 +414,33 @@ def read_index(data: bytes, archive: object) -> Index:
     references = [image.reference for image in parsed]
     if len(set(references)) != len(references):
         raise bad_archive(archive, "index.json lists an image twice")
-    return Index(tuple(parsed), media_types)
+    sources = _sources(doc, version == SOURCES_VERSION, archive)
+    return Index(tuple(parsed), media_types, sources)
+
+
+def _sources(doc: Mapping[str, object], named: bool, archive: object
+             ) -> tuple[str, ...] | None:
+    """Version 3's ``signature_sources``: distinct repository names (version 2 has none)."""
+    if not named:
+        if "signature_sources" in doc:
+            raise bad_archive(archive, "a version 2 index.json names signature sources")
+        return None
+    sources = doc.get("signature_sources")
+    if not isinstance(sources, list) or not sources or len(sources) > SOURCES_MAX:
+        raise bad_archive(archive, f"index.json names no signature sources, or more than "
+                                   f"{SOURCES_MAX}")
+    names = []
+    for source in sources:
+        try:
+            ref = parse_reference(source) if isinstance(source, str) else None
+        except SafeDockerError:
+            ref = None
+        if ref is None or ref.name != source:
+            raise bad_archive(archive, "index.json has a malformed signature source")
+        names.append(source)
+    if len(set(names)) != len(names):
+        raise bad_archive(archive, "index.json names a signature source twice")
+    return tuple(names)
 
 
 def _go_keys(obj: Mapping[str, object], what: str, archive: object) -> None:

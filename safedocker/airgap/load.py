@@ -52,7 +52,6 @@ from safedocker.airgap.archive import (
     layer_of_member,
     manifest_member,
     read_index,
-    signature_member,
 )
 from safedocker.errors import CacheError, Refused, SafeDockerError, UsageError
 from safedocker.policy.model import Mode
@@ -155,9 +154,8 @@ def _packed(archive: Path, index: Index, found: dict[str, bytes]) -> list[Packed
                                        "is missing")
         # Dates from another machine are clamped to now: a forged future `fetched_at` would
         # keep the material usable offline forever once recorded.
-        materials = {d: clamp_material_time(found[signature_member(d)], now)
-                     for d in (image.digest, image.platform_digest)
-                     if signature_member(d) in found}
+        materials = {source: {d: clamp_material_time(data, now) for d, data in by_digest.items()}
+                     for source, by_digest in index.materials(image, found).items()}
         packed.append(Packed(image, manifests, config, materials))
     return packed
 
@@ -334,8 +332,9 @@ def _record(cache: Cache, item: Packed) -> None:
         for digest, (media_type, raw) in item.manifests.items():
             cache.put_manifest(digest, media_type, raw)
         cache.put_config(image.config_digest, item.config)
-        for digest, data in item.materials.items():
-            cache.put_material(image.name, digest, MATERIAL_KIND_COSIGN, data)
+        for source, materials in item.materials.items():  # under the repository it came from
+            for digest, data in materials.items():
+                cache.put_material(source, digest, MATERIAL_KIND_COSIGN, data)
         if image.tag is not None:
             cache.record_tag(image.name, image.tag, image.digest)
     except SafeDockerError as e:

@@ -35,7 +35,7 @@ from safedocker.airgap.archive import (
     judge,
     layer_member,
     manifest_member,
-    signature_member,
+    signature_members,
 )
 from safedocker.cache.store import recall, remember
 from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
@@ -44,6 +44,7 @@ from safedocker.oci.media import CONFIG_MAX
 from safedocker.policy.model import Action
 from safedocker.reference import Digest, ImageRef, parse_reference
 from safedocker.verify.material import MATERIAL_KIND_COSIGN
+from safedocker.verify.rules import signature_sources
 from safedocker.verify.verifier import Verifier
 
 if TYPE_CHECKING:
@@ -118,16 +119,21 @@ def _collect(verifier: Verifier, ref: ImageRef, verdict: Verdict) -> Packed:
     else:
         raise RegistryUnavailable(f"cannot save {ref} offline",
                                   why=f"image config {config_digest} is not cached")
-    materials: dict[Digest, bytes] = {}
-    for digest in dict.fromkeys((verdict.digest, verdict.platform_digest)):
-        if client is not None:
-            data = fetch_material(client, ref.repository, digest).to_bytes()
-            remember(cache, partial(_put_material, name=ref.name, digest=digest, data=data))
-            materials[digest] = data
-        else:
-            material = recall(cache, partial(_get_material, name=ref.name, digest=digest))
-            if material is not None:
-                materials[digest] = material.data
+    # Material from every repository the rules read signatures from (the image's own, a
+    # signatures_repository), filed under that repository: so the loading machine's cache.
+    materials: dict[str, dict[Digest, bytes]] = {}
+    for name, source in signature_sources(verdict.decision, ref).items():
+        found = materials.setdefault(name, {})
+        reader = None if offline else verifier.client(source.registry)
+        for digest in dict.fromkeys((verdict.digest, verdict.platform_digest)):
+            if reader is not None:
+                data = fetch_material(reader, source.repository, digest).to_bytes()
+                remember(cache, partial(_put_material, name=name, digest=digest, data=data))
+                found[digest] = data
+            else:
+                material = recall(cache, partial(_get_material, name=name, digest=digest))
+                if material is not None:
+                    found[digest] = material.data
     image = AirgapImage(
         reference=str(ref), name=ref.name, tag=ref.tag,
         digest=verdict.digest, platform_digest=verdict.platform_digest,
@@ -213,13 +219,11 @@ def write_archive(output: IO[bytes], packed: Sequence[Packed], source: IO[bytes]
                   layers: Mapping[Digest, _Blob]) -> int:
     """index.json, then the registry bytes, then the signatures, then the layers."""
     files: dict[str, bytes] = {}
-    signatures: dict[str, bytes] = {}
     for item in packed:
         for digest, (_, raw) in item.manifests.items():
             files[manifest_member(digest)] = raw
         files[config_member(item.image.config_digest)] = item.config
-        for digest, data in item.materials.items():
-            signatures[signature_member(digest)] = data
+    signatures = signature_members(packed)
     writer = TarWriter(output)
     writer.file(INDEX_NAME, index_bytes(packed))
     for name, data in [*sorted(files.items()), *sorted(signatures.items())]:

@@ -253,6 +253,9 @@ class Transport:
                 )
             except requests.RequestException as e:
                 raise connection_error(self.host, e) from e
+            except UnicodeError as e:  # requests reads a redirect's Location as UTF-8
+                raise RegistryError(f"{self.registry} answered {what} with a header that "
+                                    "is not UTF-8 text") from e
             box.response = resp
             with resp:
                 status = resp.status_code

@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from safedocker._internal.timefmt import age_of, stamp
+from safedocker.errors import printable
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -44,7 +45,8 @@ def verdict_lines(verdict: Verdict) -> list[str]:
     lines += [f"signer:    {signer.describe()}" for signer in verdict.signers]
     lines.append(f"verdict:   {'accepted' if verdict.accepted else 'refused'}"
                  f"{' (warning)' if verdict.warned else ''}")
-    return lines
+    # A signer's certificate subject is the certificate owner's text: shown, never obeyed.
+    return [printable(line) for line in lines]
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -129,8 +131,10 @@ def check_action(config: Config, decision: Decision) -> str:
     return decision.action.value if decision.action else f"unmatched ({config.unmatched.value})"
 
 
-def check_json(ref: ImageRef, action: str, decision: Decision) -> dict[str, Any]:
-    return {"reference": str(ref), "action": action, "explanation": decision.explain(),
+def check_json(ref: ImageRef, action: str, decision: Decision,
+               because: str | None = None) -> dict[str, Any]:
+    return {"reference": str(ref), "action": action,
+            "explanation": because or decision.explain(),
             "rules": [{"scope": r.scope, "action": r.action.value,
                        "keys": list(r.keys), "trust_root": r.trust_root,
                        **signature_place(r),
@@ -138,8 +142,9 @@ def check_json(ref: ImageRef, action: str, decision: Decision) -> dict[str, Any]
                       for r in decision.rules]}
 
 
-def check_lines(ref: ImageRef, action: str, decision: Decision) -> list[str]:
-    lines = [f"{ref}: {action}", f"because: {decision.explain()}"]
+def check_lines(ref: ImageRef, action: str, decision: Decision,
+                because: str | None = None) -> list[str]:
+    lines = [f"{ref}: {action}", f"because: {because or decision.explain()}"]
     for rule in decision.rules:
         place = signature_place_text(rule)
         if place:

@@ -80,10 +80,20 @@ def fetch_key_text(source: str) -> bytes:
 
 
 def add_key(where: Paths, name: str, source: str, fingerprint: str | None = None) -> KeyEntry:
+    _check_name(name)
+    recorded = ""
+    if source.startswith("https://") or Path(source).exists():
+        recorded = source if source.startswith("https://") else str(Path(source).resolve())
+    return trust_key(where, name, fetch_key_text(source), recorded, fingerprint)
+
+
+def trust_key(where: Paths, name: str, pem: bytes, source: str = "",
+              fingerprint: str | None = None) -> KeyEntry:
+    """Trust ``pem`` under ``name`` in the user store (``source`` says where it came from);
+    a key that does not match ``fingerprint`` is refused and nothing is written."""
     from safedocker.trust.keys import load_public_key
 
     _check_name(name)
-    pem = fetch_key_text(source)
     key = load_public_key(pem, name)
     if fingerprint is not None and fingerprint.lower() != key.fingerprint:
         raise ConfigError(
@@ -94,8 +104,8 @@ def add_key(where: Paths, name: str, source: str, fingerprint: str | None = None
     document = load_user_document(where)
     keys = document.setdefault("keys", {})
     entry: dict[str, str] = {"fingerprint": key.fingerprint}
-    if source.startswith("https://") or Path(source).exists():
-        entry["source"] = source if source.startswith("https://") else str(Path(source).resolve())
+    if source:
+        entry["source"] = source
     keys[name] = entry
     key_path = where.user_keys_dir / f"{name}.pub"
     atomic_write(key_path, key.pem, 0o644)

@@ -393,9 +393,8 @@ def _embedded_cached() -> TrustRoot:
 # --- which deployment a root belongs to ----------------------------------------------------
 
 
-def anchor_ids(root: TrustRoot) -> frozenset[str]:
-    """What identifies a Sigstore deployment: the root certificates of its CAs and
-    timestamp authorities, and the keys (log IDs) of its transparency and CT logs."""
+def _anchor_windows(root: TrustRoot) -> dict[str, list[Validity]]:
+    """Each anchor's ID (see :func:`anchor_ids`) and the validity windows it is given."""
     import hashlib
 
     from cryptography.hazmat.primitives import serialization
@@ -403,11 +402,44 @@ def anchor_ids(root: TrustRoot) -> frozenset[str]:
     def fingerprint(cert: x509.Certificate) -> str:
         return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
-    ids = {f"ca:{fingerprint(ca.root)}" for ca in root.certificate_authorities}
-    ids |= {f"tsa:{fingerprint(ca.root)}" for ca in root.timestamp_authorities}
-    ids |= {f"tlog:{log.log_id}" for log in root.tlogs}
-    ids |= {f"ctlog:{log.log_id}" for log in root.ctlogs}
-    return frozenset(ids)
+    windows: dict[str, list[Validity]] = {}
+    for kind, authorities in (("ca", root.certificate_authorities),
+                              ("tsa", root.timestamp_authorities)):
+        for ca in authorities:
+            windows.setdefault(f"{kind}:{fingerprint(ca.root)}", []).append(ca.validity)
+    for kind, logs in (("tlog", root.tlogs), ("ctlog", root.ctlogs)):
+        for log in logs:
+            windows.setdefault(f"{kind}:{log.log_id}", []).append(log.validity)
+    return windows
+
+
+def anchor_ids(root: TrustRoot) -> frozenset[str]:
+    """What identifies a Sigstore deployment: the root certificates of its CAs and
+    timestamp authorities, and the keys (log IDs) of its transparency and CT logs."""
+    return frozenset(_anchor_windows(root))
+
+
+def _within(window: Validity, allowed: Validity) -> bool:
+    return window.start >= allowed.start and (
+        allowed.end is None or (window.end is not None and window.end <= allowed.end))
+
+
+def widened(installed: TrustRoot, candidate: TrustRoot) -> list[str]:
+    """How ``candidate`` trusts more than ``installed``: anchors it adds, and anchors whose
+    validity it widens (an earlier start, a later or no end: a retired CA or log
+    re-opened). Empty when it trusts nothing more (the same root, or one that only ends
+    windows)."""
+    before, after = _anchor_windows(installed), _anchor_windows(candidate)
+    added = sorted(set(after) - set(before))
+    out = [f"it adds {len(added)} trust anchor{'s' if len(added) != 1 else ''} "
+           f"({', '.join(a.partition(':')[0] for a in added)})"] if added else []
+    wider = sorted(anchor for anchor, windows in after.items() if anchor in before
+                   and not all(any(_within(w, old) for old in before[anchor]) for w in windows))
+    if wider:
+        out.append(f"it widens the validity of {len(wider)} trust "
+                   f"anchor{'s' if len(wider) != 1 else ''} "
+                   f"({', '.join(a.partition(':')[0] for a in wider)})")
+    return out
 
 
 def same_deployment(installed: TrustRoot, candidate: TrustRoot) -> bool:
@@ -470,15 +502,25 @@ def import_trust_root(where: Paths, file: Path | str, name: str = DEFAULT_NAME, 
     installed = _installed(where, name, system=system)
     outcome = "imported"
     if installed is not None:
-        outcome = "updated" if same_deployment(installed, parsed) else "replaced"
+        # An update keeps every anchor and trusts nothing more: a file that adds a CA or a
+        # log, or re-opens a retired one, would extend every rule using this root (the
+        # public-good root's own rotations come signed through `trust-root update`).
+        more = widened(installed, parsed)
+        outcome = "updated" if same_deployment(installed, parsed) and not more else "replaced"
         if outcome == "replaced" and not replace:
+            why = (f"{file} is another Sigstore deployment than {installed.source} (it "
+                   "lacks some of its CAs or logs); rules relying on it would stop verifying"
+                   if not same_deployment(installed, parsed) else
+                   f"{file} trusts more than {installed.source}: {'; '.join(more)}; every "
+                   "rule relying on it would accept signatures from them")
             raise ConfigError(
                 f"refusing to replace the trusted root {name!r}",
-                why=f"{file} is another Sigstore deployment than {installed.source} (it lacks "
-                    "some of its CAs or logs); rules relying on it would stop verifying",
+                why=why,
                 hint=f"import it under its own name (--name NAME) and choose it per scope "
                      f"with `safe-docker policy add SCOPE … --trust-root NAME`, or pass "
-                     f"--replace to replace {name!r}",
+                     f"--replace to replace {name!r}"
+                     + (" (the public-good root: `safe-docker trust-root update`)"
+                        if name == DEFAULT_NAME else ""),
             )
     atomic_write(target, parsed.raw)
     root = TrustRoot(name, str(target), parsed.raw, parsed.certificate_authorities,

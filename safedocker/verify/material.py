@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from safedocker._internal import strictjson
@@ -86,8 +86,8 @@ class SignatureMaterial:
         """This material with ``fetched_at`` no later than ``ceiling`` (see
         :func:`clamp_material_time`)."""
         when = self.fetched_at if self.fetched_at <= ceiling else ceiling  # NaN: ceiling
-        return SignatureMaterial(self.digest, self.sig_manifest, self.blobs, when,
-                                 self.bundles, self.bundle_errors, self.bundles_fetched)
+        # `replace`, never a field list: a field left out here is a signature dropped.
+        return replace(self, fetched_at=when)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignatureMaterial:

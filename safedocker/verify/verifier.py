@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from safedocker._internal import strictjson
+from safedocker._internal.timefmt import stamp
 from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     RegistryError,
@@ -104,9 +105,10 @@ class Located:
 class Verifier:
     """Verifies images under one configuration; one registry client per registry host.
 
-    With a cache, what was fetched is recorded so that the next run can skip fetching
-    signatures (warm path) and so that a later run without the network can decide from
-    it (offline). Cached material is verified again under the current policy every time.
+    With a cache, what was fetched is recorded so that a later run without the network
+    can decide from it (offline, within offline_max_age); online, the registry's current
+    signatures are fetched every time. Cached material is verified again under the
+    current policy every time.
     """
 
     config: Config
@@ -126,7 +128,7 @@ class Verifier:
 
     def _trust_root(self, name: str) -> TrustRoot:
         """Each trusted root is read and parsed once per verifier, however many rules and
-        passes (warm path, then bundles) ask for it."""
+        passes (the `.sig` material, then bundles) ask for it."""
         if name not in self._roots:
             self._roots[name] = (self.trust_roots or default_trust_roots)(name)
         return self._roots[name]
@@ -251,43 +253,28 @@ class Verifier:
         config = manifest.config.digest if manifest.config else None
         return Located(top.digest, manifest.digest, config)
 
-    def _gather_online(self, source: ImageRef, located: Located, *, fresh: bool
-                       ) -> tuple[list[tuple[Digest, SignatureMaterial]], bool]:
-        """Signature material for the pinned digest and the platform's, from the
-        repository ``source`` names; whether any came from the cache (``fresh`` forbids)."""
+    def _gather_online(self, source: ImageRef, located: Located
+                       ) -> list[tuple[Digest, SignatureMaterial]]:
+        """Signature material for the pinned digest and the platform's, as the repository
+        ``source`` names has it now (recorded for offline use, never read back online)."""
         candidates: list[tuple[Digest, SignatureMaterial]] = []
-        from_cache = False
         for digest in dict.fromkeys((located.digest, located.manifest_digest)):
-            material = None if fresh else self._cached_material(source, digest)
-            if material is not None:
-                from_cache = True
-            else:
-                material = fetch_material(self.client(source.registry), source.repository,
-                                          digest)
-                self._store_material(source, material)
+            material = fetch_material(self.client(source.registry), source.repository, digest)
+            self._store_material(source, material)
             candidates.append((digest, material))
-        return candidates, from_cache
-
-    def _gather_all(self, sources: Mapping[str, ImageRef], located: Located, *, fresh: bool
-                    ) -> tuple[dict[str, list[tuple[Digest, SignatureMaterial]]], bool]:
-        gathered = {name: self._gather_online(source, located, fresh=fresh)
-                    for name, source in sources.items()}
-        return ({name: found for name, (found, _) in gathered.items()},
-                any(cached for _, cached in gathered.values()))
+        return candidates
 
     def _verify_online(self, ref: ImageRef, decision: Decision, choice: PlatformChoice
                        ) -> Verdict:
         located = self._locate_online(ref, choice)
         sources = signature_sources(decision, ref)
-        # Warm path: material cached for this very digest, re-checked under today's policy.
-        # If it no longer satisfies the policy, fetch afresh: a signature may have been added.
-        by_source, from_cache = self._gather_all(sources, located, fresh=False)
+        # Online, the registry's current signatures are judged, never cached ones: deleting
+        # a signature is how a publisher withdraws it, and it must stop the image at once.
+        # The cache decides only offline, within offline_max_age.
+        by_source = {name: self._gather_online(source, located)
+                     for name, source in sources.items()}
         verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
                              by_source=by_source)
-        if not verdict.accepted and from_cache:
-            by_source, _ = self._gather_all(sources, located, fresh=True)
-            verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
-                                 by_source=by_source)
         if needs_bundles(decision, verdict) and not all(
             material.bundles_fetched for found in by_source.values() for _, material in found
         ):
@@ -342,8 +329,15 @@ class Verifier:
         found = [material for materials in by_source.values() for _, material in materials]
         if not found:
             raise unusable(f"no cached signatures for {ref.name}@{digest}")
+        now = time.time()
+        newest = max(material.fetched_at for material in found)
+        if newest > now:
+            # The cache is the user's file: a date ahead of this clock cannot be an age
+            # (it would never exceed offline_max_age, even "0s"), so it is no record.
+            raise unusable(f"cached material is dated in the future ({stamp(newest)}); "
+                           "the cache or this machine's clock was changed")
         oldest = min(material.fetched_at for material in found)
-        age = time.time() - oldest
+        age = now - oldest
         if age > self.config.offline_max_age:
             raise unusable(
                 f"cached material is {age / 86400:.1f} days old, more than offline_max_age"

@@ -58,3 +58,27 @@ def test_audit_log_records_no_env_values(world: World, safe_docker: SafeDocker,
     shown = safe_docker("audit")
     assert shown.exit_code == 0
     assert not any(secret in shown.stdout for secret in SECRETS)
+
+
+SAS = "sig=Zm9vYmFyU0VDUkVUc2lnbmF0dXJl"
+
+
+def test_a_volume_drivers_credentials_in_a_mount_option_are_not_logged(
+        world: World, safe_docker: SafeDocker, tmp_path: Path) -> None:
+    # A2-5: `--mount` was kept whole; rclone's Azure SAS URL went to audit.jsonl in clear.
+    signed = world.push_image("a2audit/signed")
+    unsigned = world.push_image("a2audit/unsigned")
+    trust_new_key_and_sign(safe_docker, tmp_path, f"{world.registry}/a2audit/*", signed)
+    mount = ("type=volume,src=backup,dst=/backup,volume-driver=rclone,"
+             "volume-opt=type=azureblob,volume-opt=azureblob-sas-url="
+             f"https://acct.blob.core.windows.net/c?sv=2022-11-02&{SAS}")
+    refused = safe_docker("run", "--rm", "--mount", mount, unsigned.tagged, "true")
+    assert refused.exit_code == 77, refused.stderr
+    assert not world.has_image(unsigned.pinned) and not world.has_image(unsigned.tagged)
+    assert world.run_docker("volume", "ls", "-q").stdout.decode().split().count("backup") == 0
+    text = (safe_docker.state_dir / "audit.jsonl").read_text()
+    assert SAS not in text and "acct.blob" not in text
+    (event,) = (json.loads(line) for line in text.splitlines() if unsigned.tagged in line)
+    assert event["argv"][:4] == ["run", "--rm", "--mount",
+                                 "type=volume,src=backup,dst=/backup,volume-driver=rclone,"
+                                 "volume-opt=type=***,volume-opt=azureblob-sas-url=***"]

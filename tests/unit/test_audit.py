@@ -306,3 +306,48 @@ def test_the_text_view_has_the_columns_and_the_reason_alone() -> None:
     assert lines[0].split() == list(AUDIT_COLUMNS)
     assert lines[1].index("verify") == lines[0].index("COMMAND")
     assert lines[1].endswith("no signature by key 'a'")
+
+
+def test_control_and_format_characters_are_written_as_json_escapes(tmp_path: Path) -> None:
+    # A2-2: JSON escapes C0 controls by itself, but not C1 (U+009B, a one-character CSI) nor
+    # bidi overrides; `cat audit.jsonl` must not hand them to the terminal.
+    log = AuditLog(tmp_path)
+    hostile = "kind \x1b]52;c;eA==\x07 \x9b2K \u202egnp.exe caf\u00e9"
+    log.record(event(1, outcome="refused", reason=hostile))
+    raw = (tmp_path / "audit.jsonl").read_bytes()
+    assert all(0x20 <= b < 0x7F for b in raw.rstrip(b"\n")), raw
+    (entry,) = (e for e in log.read())
+    assert entry["reason"] == hostile  # the text is kept, only its encoding is ASCII
+
+
+# --- A2-5: a --mount keeps its shape, never a volume driver's option values ----------------
+
+SAS = "sig=Zm9vYmFyU0VDUkVUc2lnbmF0dXJl"
+AZURE_MOUNT = ("type=volume,src=backup,dst=/backup,volume-driver=rclone,"
+               "volume-opt=type=azureblob,"
+               f"volume-opt=azureblob-sas-url=https://acct.blob.core.windows.net/c?sv=1&{SAS}")
+
+
+def test_volume_opt_values_of_a_mount_are_masked_and_its_shape_is_kept() -> None:
+    summary = summarize_argv(["run", "--rm", "--mount", AZURE_MOUNT, "busybox", "true"])
+    assert SAS not in " ".join(summary) and "acct.blob" not in " ".join(summary)
+    assert summary[:3] == ["run", "--rm", "--mount"]
+    assert summary[3] == ("type=volume,src=backup,dst=/backup,volume-driver=rclone,"
+                          "volume-opt=type=***,volume-opt=azureblob-sas-url=***")
+
+
+@pytest.mark.parametrize("mount", [
+    '"volume-opt=o=addr=10.0.0.1,username=u,password=cifs-secret",type=volume,dst=/d',
+    "type=volume,dst=/d,volume-opt=device=//10.0.0.1/share,unknown-field=cifs-secret",
+    'type=volume,dst=/d,"volume-opt=o=cifs-secret',  # unbalanced quote: csv refuses it
+    "type=bind,src=/x,dst=/y,bogus=cifs-secret",
+])
+def test_no_value_of_an_unknown_or_option_field_of_a_mount_is_recorded(mount: str) -> None:
+    summary = summarize_argv(["run", "--mount", mount, "busybox"])
+    assert "cifs-secret" not in " ".join(summary), summary
+
+
+def test_bind_and_tmpfs_mounts_are_recorded_whole() -> None:
+    for mount in ("type=bind,source=/srv/data,target=/data,readonly,bind-propagation=rslave",
+                  "type=tmpfs,dst=/run,tmpfs-size=64m,tmpfs-mode=1770"):
+        assert summarize_argv(["run", "--mount", mount, "busybox"])[2] == mount

@@ -256,3 +256,47 @@ def test_every_command_a_hint_names_exists() -> None:
         group = tree.commands[first]
         if getattr(group, "commands", None) and second:
             assert second in group.commands, words
+
+
+# --- text a registry chose never reaches the terminal as control sequences (A2-2) ----------
+
+OSC52 = "\x1b]52;c;Y3VybCAtcyBodHRwczovL2V2aWwuZXhhbXBsZS94IHwgc2gK\x07"
+REWRITE = "\x1b[2K\x1b[1Gverified OK\x1b[8m"  # erase the line, conceal the rest
+
+
+@pytest.mark.parametrize("hostile", [
+    OSC52, REWRITE, "\x9b2K",  # a C1 CSI, one code point
+    "\u202egnp.exe",  # a right-to-left override reorders what follows
+    "\x00\x7f\u200b\ufeff",
+])
+def test_control_and_format_characters_in_any_part_are_escaped_not_printed(
+        hostile: str) -> None:
+    from safedocker.errors import Refused
+
+    for error in (Refused(f"refused {hostile}"), Refused("x", why=f"kind {hostile}"),
+                  Refused("x", why="y", hint=hostile)):
+        line = error.line()
+        assert all(c.isprintable() for c in line), ascii(line)
+        assert LINE.fullmatch(line), ascii(line)
+
+
+def test_an_escape_is_shown_as_its_escape_text() -> None:
+    from safedocker.errors import Refused, printable
+
+    assert printable("a\x1b[8mb") == "a\\x1b[8mb"
+    assert printable("\u202e\x9b") == "\\u202e\\x9b"
+    assert printable("caf\u00e9 \u65e5\u672c") == "caf\u00e9 \u65e5\u672c"  # letters stay
+    assert Refused("unsupported entry kind", why=OSC52).line().startswith(
+        "safe-docker: unsupported entry kind \u2014 \\x1b]52;c;")
+
+
+def test_log_lines_escape_control_characters_too(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from safedocker.console import setup_logging
+
+    setup_logging()
+    logging.getLogger("safedocker.test").warning("registry said %s", REWRITE)
+    err = capsys.readouterr().err
+    assert err.startswith("safe-docker: warning: registry said \\x1b[2K")
+    assert "\x1b" not in err

@@ -7,6 +7,7 @@ regexp/syntax documentation and source) where Python's ``re.search`` differs or 
 from __future__ import annotations
 
 import re
+import time
 import warnings
 
 import pytest
@@ -52,6 +53,19 @@ GO_TABLE = [
     (r"^\z", "", True, r"\z is the end of the text"),
     (r"^(?P<org>[a-z]+)/(?<repo>[a-z]+)$", "org/repo", True, "named groups, both spellings"),
     (r"\.", "a", False, "escaped punctuation"),
+    # A2-6: Go folds i only with I (U+0130 and U+0131 are orbits of their own)
+    (r"(?i)^admin$", "ADMIN", True, "(?i) folds ASCII letters"),
+    (r"(?i)^admin$", "adm\u0131n", False, "(?i) i never matches dotless \u0131"),
+    (r"(?i)^admin$", "adm\u0130n", False, "(?i) i never matches dotted capital \u0130"),
+    (r"(?i)^ADMIN$", "adm\u0131n", False, "(?i) I never matches dotless \u0131"),
+    (r"(?i)^[a-z]+$", "\u0131", False, "(?i) [a-z] never matches \u0131"),
+    (r"(?i)^[^a-z]$", "\u0131", True, "(?i) [^a-z] matches \u0131"),
+    (r"(?i)^[^a-z]$", "I", False, "(?i) [^a-z] is the complement of the folded class"),
+    (r"(?i)^\x{130}$", "i", False, "(?i) \u0130 never matches i"),
+    (r"(?i)^k$", "\u212a", True, "(?i) k matches the Kelvin sign, as in Go"),
+    (r"(?i)^s$", "\u017f", True, "(?i) s matches long s, as in Go"),
+    ("^a{\u0663}$", "aaa", False, "a repeat count is ASCII digits"),
+    ("^a{\u0663}$", "a{\u0663}", True, "{\u0663} is literal text"),
 ]
 
 REFUSED = [
@@ -123,3 +137,47 @@ def test_full_match_is_anchored_and_cannot_be_escaped_by_a_parenthesis() -> None
     assert not full_match(r"[a-z0-9-]+-docker\.pkg\.dev/x", "evil/us-docker.pkg.dev/x")
     with pytest.raises(GoRegexpError):
         full_match(r"a)|(.*", "anything")
+
+
+# --- A2-6: linear time, whatever the subject (the certificate's owner chooses it) ----------
+
+# Each takes exponential or high-polynomial time in a backtracking engine (Python's re:
+# `^(?:a|aa)*b` on 40 a's, `^.*.*.*.*x` on 2000 characters: minutes to days).
+CATASTROPHIC = [
+    (r"^(a|aa)*b$", "a" * 2000),
+    (r"^(a+)+b$", "a" * 2000),
+    (r"^(a|a)*b$", "a" * 2000),
+    (r"^.*.*.*.*.*x", "a" * 2000),
+    (r"^https://github\.com/.*/.*/\.github/workflows/.*@.*$", "https://github.com/" + "/" * 2000),
+    (r"^(\w+\s?)*$", "a " * 1000 + "!"),
+]
+
+
+@pytest.mark.parametrize(("pattern", "text"), CATASTROPHIC, ids=[p for p, _ in CATASTROPHIC])
+def test_patterns_that_make_a_backtracking_engine_explode_answer_in_bounded_time(
+        pattern: str, text: str) -> None:
+    started = time.monotonic()
+    assert search(pattern, text) is False
+    assert time.monotonic() - started < 5.0
+
+
+def test_repeats_and_alternations_still_match_what_go_matches() -> None:
+    assert search(r"^(a|aa)*b$", "a" * 50 + "b")
+    assert search(r"^(a+)+b$", "aaab")
+    assert search(r"^x(ab|cd){2,3}y$", "xabcdaby") and not search(r"^x(ab|cd){2,3}y$", "xaby")
+    assert search(r"^(a*)*$", "") and search(r"^(|a)+$", "aaa")  # empty loops end
+    assert search(r"^a{2}?$", "aa") and search(r"(?U)^a+?$", "aaa")
+
+
+def test_a_subject_longer_than_the_cap_never_matches() -> None:
+    from safedocker._internal.goregexp import MAX_SUBJECT
+
+    assert search(r"^a+$", "a" * MAX_SUBJECT)
+    assert not search(r"^a+$", "a" * (MAX_SUBJECT + 1))
+    assert not search(r"", "a" * (MAX_SUBJECT + 1))
+
+
+def test_a_pattern_whose_repeats_expand_too_far_is_refused() -> None:
+    with pytest.raises(GoRegexpError, match="too large"):
+        translate(r"((a{1000}){1000}){10}")
+    translate(r"^[a-z0-9-]{1,63}\.example\.com$")  # an ordinary bounded repeat is fine

@@ -15,13 +15,18 @@ import json
 import os
 import stat
 import tarfile
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from safedocker.oci.media import DOCKER_MANIFEST
 from safedocker.policy.config import KeyEntry
 from safedocker.reference import Digest
-from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE
+from safedocker.signatures.cosign import (
+    SIGNATURE_ANNOTATION,
+    SIGNATURE_ARTIFACT_TYPE,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+)
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.trust.keys import load_public_key
@@ -43,7 +48,10 @@ class Key:
         path.write_bytes(public_pem)
         self.entry = KeyEntry(name, load_public_key(public_pem, name).fingerprint, path)
 
-    def material(self, digest: Digest) -> bytes:
+    def material(self, digest: Digest, *, fetched_at: float | None = None,
+                 referrer: bool = False) -> bytes:
+        """Material holding one signature of ``digest``: in a `.sig` manifest, or (with
+        ``referrer``) in a cosign OCI 1.1 signature artifact only."""
         payload = make_payload(NAME, digest, None)
         signature = base64.b64encode(sign(self.private, payload)).decode()
         layer = {"mediaType": SIMPLE_SIGNING_MEDIA_TYPE, "size": len(payload),
@@ -54,7 +62,17 @@ class Key:
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
                        "digest": str(Digest.of(b"{}"))},
             "layers": [layer]}).encode()
-        return SignatureMaterial(digest, manifest, {str(Digest.of(payload)): payload}).to_bytes()
+        blobs = {str(Digest.of(payload)): payload}
+        when = time.time() if fetched_at is None else fetched_at
+        if not referrer:
+            return SignatureMaterial(digest, manifest, blobs, when).to_bytes()
+        artifact = json.loads(manifest)
+        artifact["artifactType"] = SIGNATURE_ARTIFACT_TYPE
+        artifact["config"] = {"mediaType": SIGNATURE_ARTIFACT_TYPE, "size": 2,
+                              "digest": str(Digest.of(b"{}"))}
+        artifact["subject"] = {"mediaType": DOCKER_MANIFEST, "size": 1, "digest": str(digest)}
+        return SignatureMaterial(digest, None, blobs, when, bundles_fetched=True,
+                                 sig_referrers=(json.dumps(artifact).encode(),)).to_bytes()
 
 
 def tar_of(files: dict[str, bytes], fmt: int = tarfile.USTAR_FORMAT) -> bytes:

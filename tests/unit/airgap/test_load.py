@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import tarfile
+import time
 import tracemalloc
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from safedocker.oci.media import MANIFEST_MAX
 from safedocker.policy.config import Config
 from safedocker.policy.model import Action, Mode, Policy, Rule
 from safedocker.reference import Digest
+from safedocker.verify.material import SignatureMaterial
 from tests.unit.airgap.synthetic import (
     NAME,
     FakeDocker,
@@ -492,3 +494,53 @@ def test_an_archive_that_cannot_be_opened_is_a_usage_error(tmp_path: Path, confi
     assert info.value.exit_code == ExitCode.USAGE
     assert info.value.line().startswith(f"safe-docker: cannot read {tmp_path}/missing.tar")
     assert docker.calls == []
+
+
+# --- dates from another machine are clamped to the time of the load (issue 11 item 3) -------
+
+
+def _with_material(image: Image, key: Key, **material: object) -> dict[str, bytes]:
+    files = archive_files([image], key)
+    files[f"signatures/{image.digest.tag_prefix}.json"] = key.material(
+        image.digest, **material)  # type: ignore[arg-type]
+    return files
+
+
+def test_a_future_fetched_at_in_the_archive_is_recorded_as_the_time_of_the_load(
+        tmp_path: Path, key: Key, config: Config, cache: Cache, docker: FakeDocker) -> None:
+    image = Image()
+    ten_years = time.time() + 10 * 365 * 86400
+    before = time.time()
+    load(write_archive(tmp_path / "a.tar", _with_material(image, key, fetched_at=ten_years)),
+         config, cache, docker)
+    record = cache.get_material(NAME, image.digest, "cosign-sig")
+    assert record is not None
+    recorded = SignatureMaterial.from_bytes(record.data)
+    assert before <= recorded.fetched_at <= time.time()
+    assert before <= record.fetched_at <= time.time()
+    assert recorded.sig_manifest is not None
+
+
+def test_a_past_fetched_at_in_the_archive_is_kept_as_it_is(
+        tmp_path: Path, key: Key, config: Config, cache: Cache, docker: FakeDocker) -> None:
+    image = Image()
+    load(write_archive(tmp_path / "a.tar", _with_material(image, key, fetched_at=1_000_000.0)),
+         config, cache, docker)
+    record = cache.get_material(NAME, image.digest, "cosign-sig")
+    assert record is not None
+    assert SignatureMaterial.from_bytes(record.data).fetched_at == 1_000_000.0
+
+
+def test_clamping_a_future_date_keeps_oci11_signature_artifacts_and_the_image_loads(
+        tmp_path: Path, key: Key, config: Config, cache: Cache, docker: FakeDocker) -> None:
+    # A2-7: the clamp rebuilt the material without `sig_referrers`, so an image signed only
+    # by a cosign OCI 1.1 artifact, archived on a machine whose clock runs ahead, was refused.
+    image = Image()
+    ahead = time.time() + 120
+    files = _with_material(image, key, fetched_at=ahead, referrer=True)
+    summary = load(write_archive(tmp_path / "a.tar", files), config, cache, docker)
+    assert [i.digest for i in summary.images] == [image.digest]
+    record = cache.get_material(NAME, image.digest, "cosign-sig")
+    assert record is not None
+    recorded = SignatureMaterial.from_bytes(record.data)
+    assert len(recorded.sig_referrers) == 1 and recorded.fetched_at <= time.time()

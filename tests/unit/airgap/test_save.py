@@ -32,7 +32,7 @@ def packed(image: Image, key: Key) -> Packed:
     entry = AirgapImage(f"{NAME}:{image.tag}", NAME, image.tag, image.digest, image.digest,
                         image.config_digest)
     return Packed(entry, {image.digest: (DOCKER_MANIFEST, image.manifest)}, image.config,
-                  {image.digest: key.material(image.digest)})
+                  {NAME: {image.digest: key.material(image.digest)}})
 
 
 def _docker_tar(members: list[tarfile.TarInfo], data: dict[str, bytes]) -> io.BytesIO:

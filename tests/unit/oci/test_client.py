@@ -840,3 +840,20 @@ def test_netrc_credentials_never_replace_the_registry_token(
         h.get("Authorization", "").startswith("Bearer ") or "Authorization" not in h
         for _, _, h in fake.log
     )
+
+
+# --- A2-2: a redirect's Location is the registry's text -----------------------------------
+
+
+@pytest.mark.parametrize("location", [
+    "ftp://x/\x1b]52;c;eA==\x07\x1b[2K",  # not http(s): refused, the text shown escaped
+    "ftp://x/\x9b2K",  # not UTF-8 on the wire (requests decodes it as UTF-8)
+])
+def test_a_hostile_redirect_location_is_a_refusal_in_one_printable_line(
+        fake: FakeRegistry, location: str) -> None:
+    fake.scripted[f"/v2/{REPO}/manifests/v1"] = [Reply(302, {"Location": location})]
+    with client_for(fake) as client, pytest.raises(RegistryError) as refused:
+        client.get_manifest(REPO, "v1")
+    line = refused.value.line()
+    assert all(c.isprintable() for c in line), ascii(line)
+    assert refused.value.exit_code == 77

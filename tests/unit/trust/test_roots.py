@@ -177,7 +177,10 @@ def test_the_same_deployment_again_or_newer_updates_and_an_older_one_is_refused(
                                                                    with_tsa=True))
     assert import_trust_root(where, plain, name="corp").outcome == "imported"
     assert import_trust_root(where, plain, name="corp").outcome == "updated"
-    assert import_trust_root(where, newer, name="corp").outcome == "updated"
+    # More anchors (a new log, a TSA) is a new trust decision: --replace (A2-1).
+    with pytest.raises(ConfigError, match="adds 2 trust anchors"):
+        import_trust_root(where, newer, name="corp")
+    assert import_trust_root(where, newer, name="corp", replace=True).outcome == "replaced"
     with pytest.raises(ConfigError, match="another Sigstore deployment"):
         import_trust_root(where, plain, name="corp")  # drops the v2 log and the TSA
     assert trust_root(where, "corp").raw == newer.read_bytes()
@@ -189,6 +192,59 @@ def test_the_public_good_root_updates_the_built_in_default(where: Paths, tmp_pat
     copy = _file(tmp_path, "trusted_root.json", embedded_trust_root_bytes())
     assert import_trust_root(where, copy).outcome == "updated"
     assert import_trust_root(where, copy, system=True).outcome == "updated"
+
+
+def _public_good() -> dict[str, Any]:
+    from safedocker.trust.roots import embedded_trust_root_bytes
+
+    doc: dict[str, Any] = json.loads(embedded_trust_root_bytes())
+    return doc
+
+
+def test_the_public_good_root_plus_a_foreign_ca_and_logs_never_updates_default(
+        where: Paths, tmp_path: Path, two_worlds: tuple[SigstoreWorld, SigstoreWorld]) -> None:
+    # A2-1: a superset kept every installed anchor, so it was "the same deployment"; a
+    # certificate the foreign CA minted for a public GitHub identity then verified.
+    doc = _public_good()
+    foreign = json.loads(two_worlds[0].trusted_root_json())
+    for key in ("certificateAuthorities", "tlogs", "ctlogs"):
+        doc[key] = doc.get(key, []) + foreign[key]
+    superset = _file(tmp_path, "superset.json", json.dumps(doc).encode())
+    with pytest.raises(ConfigError, match="refusing to replace the trusted root 'default'") as e:
+        import_trust_root(where, superset)
+    assert "adds 3 trust anchors" in e.value.line() and "--replace" in e.value.line()
+    assert not (where.trust_roots_dir / "default.json").exists()
+    assert trust_root(where).source == EMBEDDED_SOURCE
+
+
+def test_re_opening_the_validity_of_a_retired_anchor_never_updates_default(
+        where: Paths, tmp_path: Path) -> None:
+    doc = _public_good()
+    reopened = 0
+    for key in ("certificateAuthorities", "tlogs", "ctlogs"):
+        for entry in doc.get(key, []):
+            for window in (entry.get("validFor"), entry.get("publicKey", {}).get("validFor")):
+                if isinstance(window, dict) and "end" in window:
+                    del window["end"]
+                    reopened += 1
+    assert reopened  # the public-good root has retired anchors
+    path = _file(tmp_path, "reopened.json", json.dumps(doc).encode())
+    with pytest.raises(ConfigError, match="widens the validity"):
+        import_trust_root(where, path)
+    assert not (where.trust_roots_dir / "default.json").exists()
+
+
+def test_an_earlier_start_widens_a_window_too_and_ending_one_narrows_it(
+        where: Paths, tmp_path: Path) -> None:
+    doc = _public_good()
+    doc["tlogs"][0]["publicKey"]["validFor"]["start"] = "2000-01-01T00:00:00Z"
+    with pytest.raises(ConfigError, match="widens the validity"):
+        import_trust_root(where, _file(tmp_path, "earlier.json", json.dumps(doc).encode()))
+    doc = _public_good()
+    open_ended = next(log for log in doc["tlogs"] if "end" not in log["publicKey"]["validFor"])
+    open_ended["publicKey"]["validFor"]["end"] = "2030-01-01T00:00:00Z"
+    narrowed = _file(tmp_path, "narrowed.json", json.dumps(doc).encode())
+    assert import_trust_root(where, narrowed).outcome == "updated"
 
 
 def test_list_says_where_each_root_comes_from_and_which_one_is_used(

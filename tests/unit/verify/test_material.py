@@ -3,6 +3,8 @@ through OCI referrers."""
 
 from __future__ import annotations
 
+import dataclasses
+import time as clock
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,7 +16,12 @@ from safedocker.signatures.bundle import verify_bundle
 from safedocker.signatures.cosign import SIGNATURE_ARTIFACT_TYPE
 from safedocker.trust.roots import parse_trust_root
 from safedocker.verify.claims import ClaimFormat
-from safedocker.verify.material import SignatureMaterial, fetch_bundle_material, fetch_bundles
+from safedocker.verify.material import (
+    SignatureMaterial,
+    clamp_material_time,
+    fetch_bundle_material,
+    fetch_bundles,
+)
 from tests.sigstore_world import BUNDLE_V03, SigstoreWorld
 
 if TYPE_CHECKING:
@@ -151,3 +158,14 @@ def test_signature_referrer_naming_another_subject_is_reported_not_used(
     material = fetch_bundle_material(client, "world/image", SignatureMaterial(DIGEST, None))
     assert material.sig_referrers == ()
     assert any(f"not {DIGEST}" in e for e in material.bundle_errors), material.bundle_errors
+
+
+def test_clamping_the_date_keeps_every_field_but_the_date() -> None:
+    # A2-7: the clamp rebuilt the material field by field and lost `sig_referrers`.
+    ahead = SignatureMaterial(Digest.of(b"image"), b"{}", {"sha256:x": b"blob"},
+                              clock.time() + 120, (b"bundle",), ("why",), True,
+                              (b'{"artifactType":"x"}',))
+    now = clock.time()
+    clamped = SignatureMaterial.from_bytes(clamp_material_time(ahead.to_bytes(), now))
+    assert clamped.fetched_at == now
+    assert clamped == dataclasses.replace(ahead, fetched_at=now)

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import pytest
+
+from safedocker.cache.store import Cache
+from safedocker.errors import RegistryUnavailable
 from safedocker.oci.media import OCI_MANIFEST
 from safedocker.policy.config import Config, KeyEntry
 from safedocker.policy.model import Action, Decision, Policy, Rule, Unmatched
@@ -15,7 +21,7 @@ from safedocker.signatures.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING_ME
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.trust.keys import load_public_key
-from safedocker.verify.material import SignatureMaterial
+from safedocker.verify.material import MATERIAL_KIND_COSIGN, SignatureMaterial
 from safedocker.verify.verifier import Located, Verifier
 
 if TYPE_CHECKING:
@@ -105,3 +111,44 @@ def test_a_refusal_covers_nothing_and_pins_what_was_resolved(tmp_path: Path) -> 
     verdict = _judge(tmp_path, index=False, child=False)
     assert not verdict.accepted and verdict.covered is None
     assert verdict.pinned == f"{IMAGE.name}@{INDEX}"  # what warn mode hands docker
+
+
+# --- offline: the cache's dates are the user's file, never proof of freshness (A2-3) --------
+
+MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "size": 2, "digest": str(Digest.of(b"{}"))},
+                       "layers": []}).encode()
+
+
+def _offline(tmp_path: Path, fetched_at: float, max_age: float) -> Verdict:
+    alice = _Key(tmp_path, "alice")
+    rule = Rule(scope="127.0.0.1:5000/team/*", action=Action.VERIFY, keys=("alice",))
+    config = Config(keys={"alice": alice.entry}, policy=Policy(user_rules=(rule,)),
+                    offline_max_age=max_age)
+    cache = Cache.open(tmp_path / "cache")
+    digest = Digest.of(MANIFEST)
+    cache.put_manifest(digest, OCI_MANIFEST, MANIFEST)
+    cache.record_tag(IMAGE.name, "v1", digest)
+    material = replace(alice.signs(digest), fetched_at=fetched_at)
+    cache.put_material(IMAGE.name, digest, MATERIAL_KIND_COSIGN, material.to_bytes())
+    return Verifier(config, offline=True, cache=cache).verify(IMAGE)
+
+
+def test_offline_decides_from_material_younger_than_offline_max_age(tmp_path: Path) -> None:
+    verdict = _offline(tmp_path, time.time() - 60, max_age=3600)
+    assert verdict.accepted and verdict.offline
+
+
+def test_offline_refuses_material_older_than_offline_max_age(tmp_path: Path) -> None:
+    with pytest.raises(RegistryUnavailable, match="offline_max_age"):
+        _offline(tmp_path, time.time() - 7200, max_age=3600)
+
+
+@pytest.mark.parametrize("max_age", [0.0, 3600.0])
+def test_offline_refuses_material_dated_in_the_future(tmp_path: Path, max_age: float) -> None:
+    # A2-3: a future `fetched_at` gave a negative age, never "older than" even "0s".
+    with pytest.raises(RegistryUnavailable) as refused:
+        _offline(tmp_path, time.time() + 10 * 365 * 86400, max_age=max_age)
+    assert refused.value.exit_code == 69
+    assert "in the future" in refused.value.line()
