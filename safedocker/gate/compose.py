@@ -285,6 +285,24 @@ def load_model(compose: Compose, docker: str, args: Sequence[str],
     return read_model(proc.stdout, compose.source)
 
 
+def read_project(directory: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The resolved model of the compose project in ``directory`` (COMPOSE_FILE, else the
+    default file compose picks there or above), as compose's ``config`` prints it: for
+    reading which images a project names (``policy init --compose``), never for running."""
+    from safedocker._docker.binary import real_docker
+
+    docker = real_docker()
+    compose = find_compose(docker, environ)
+    given = [f for f in environ.get("COMPOSE_FILE", "").split(
+        environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep) if f]
+    files = [os.path.join(directory, f) for f in given] or default_files(directory,
+                                                                          compose.flavour)
+    for name in files:
+        _refuse_special_file(name)
+    cmd = parse_compose_argv(["config"], compose.flavour)
+    return load_model(compose, docker, config_argv(cmd, files=files), files)
+
+
 # --- which services compose acts on ----------------------------------------------------------
 
 
