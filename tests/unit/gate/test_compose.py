@@ -471,11 +471,11 @@ def test_start_asks_for_the_containers_of_the_named_service_and_its_needs_only(
 def test_read_project_resolves_the_default_file_through_compose_config(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = Fake(tmp_path, monkeypatch, {"services": {"app": {"image": "x"}}})
-    monkeypatch.setattr(compose, "find_compose", lambda docker, environ=None: V1_FAKE(fake))
+    monkeypatch.setattr(compose, "find_compose", lambda docker, environ=None: _v1_fake(fake))
     assert compose.read_project(fake.project, {})["services"] == {"app": {"image": "x"}}
     [config] = fake.calls()
     assert config == [f"--file={fake.project / 'docker-compose.yml'}", "config"]
 
 
-def V1_FAKE(fake: Fake) -> Compose:  # noqa: N802 - reads as the constant it stands for
+def _v1_fake(fake: Fake) -> Compose:
     return Compose(str(fake.log.parent / "fake-compose"), "1.29.2")
