@@ -1,27 +1,36 @@
-"""``safe-docker compose``: every service image verified and pinned before compose starts.
+"""``safe-docker compose``: compose runs exactly the model that was verified, pinned.
 
-For ``up``, ``create``, ``run`` and ``pull``: the project is resolved by compose itself
-(``docker compose config --format json``, or ``docker-compose config`` for the standalone
-1.x, whose output is YAML) with the user's global options (``-f``, ``-p``,
-``--project-directory``, ``--env-file``, ``--profile``); every service image goes through
-the gate (gate/decide.py: mode, verification for the service's platform, offline, audit),
-and the refusal of any one refuses the whole command before anything is created. Compose
-then runs with one more ``-f``: an override file under the state dir
-(``<state>/compose/<hash>.yml``, kept for inspection) that sets each service's ``image:``
-to what the gate hands docker (``repo@sha256:…``) and, where policy and host say so, an
-NVIDIA device reservation.
-The override comes after the user's files, so it wins; when the user named no file, the
-files compose would have found by itself are named explicitly before it.
-
-Every other compose subcommand is handed to compose unchanged.
+1. The command line is read with an allowlist (gate/compose_argv.py) as the compose that
+   will run reads it (the v2 plugin or the standalone 1.x). Anything it does not know is
+   refused in enforce mode (exit 2); in warn mode that is the gate's one warning line, and
+   the user's words go to compose. Compose always gets the canonical spelling
+   (``--opt=value``), never the user's words, once they are read.
+2. Read-only and stop/remove subcommands (PASS) go to compose as they are.
+3. For the rest (VERIFY: up, create, run, pull, scale, watch, build; MAY_START: start and
+   restart when a target service has no container) the model is taken from compose ONCE:
+   ``config`` with the user's files, project name and directory, profiles, and copies of
+   the env files it would read (``--env-file``, COMPOSE_ENV_FILES, else ``.env``: an empty
+   file when there is none), read bounded (16 MiB, 300 s: N12). Every service compose may
+   act on goes through the gate (``admit_all``: one refusal refuses the whole command
+   before anything is created). Services with ``build:`` are refused in enforce mode
+   unless compose is told not to build (``--no-build``, ``pull``).
+4. ONE resolved file of ours is written into a fresh private directory (mkdtemp under
+   ``<state>/compose``, 0700; the file O_EXCL: N6): the model with each image pinned
+   (``repo@sha256:…``), GPU reservations where policy says so, and only the services that
+   are active (no profile, an enabled profile, named on the command line, or needed by
+   one), their ``profiles`` removed, so that the services compose starts are exactly the
+   services verified (R1). Compose then runs with only that file, ``--project-directory``,
+   the project name and the env-file copies: never the user's files again (N5: a FIFO or a
+   racing writer cannot serve one model to ``config`` and another to the run). The
+   directory is removed when compose exits.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import re
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +44,31 @@ from safedocker.errors import (
     UsageError,
     reason_of,
 )
+from safedocker.gate.compose_argv import (
+    ComposeArgvError,
+    ComposeCommand,
+    Flavour,
+    ImageEffect,
+    SubcommandKind,
+    canonical_argv,
+    config_argv,
+    parse_compose_argv,
+    resolved_argv,
+)
+from safedocker.gate.compose_model import (
+    MAX_CONFIG_OUTPUT,
+    Source,
+    Workspace,
+    dotenv_value,
+    read_model,
+    refuse_alias_bomb,
+    render,
+)
 from safedocker.gate.handoff import Plan
 from safedocker.policy.model import Action, Mode
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from safedocker.gate.decide import Admission, Gate, ImageVerifier
     from safedocker.gpu.detect import HostGpu
@@ -47,106 +76,25 @@ if TYPE_CHECKING:
     from safedocker.policy.paths import Paths
     from safedocker.verify.verdict import Verdict
 
-
-VERIFIED_SUBCOMMANDS = frozenset({"up", "create", "run", "pull"})
-# Compose's global options that take a value (v2 and 1.x); everything else is a flag.
-VALUE_OPTIONS = frozenset({
-    "-f", "--file", "-p", "--project-name", "--project-directory", "--env-file", "--profile",
-    "--ansi", "--parallel", "--progress", "-H", "--host", "-c", "--context", "--log-level",
-    "--tlscacert", "--tlscert", "--tlskey",
-})
-CONFIG_OPTIONS = frozenset({"-f", "--file", "-p", "--project-name", "--project-directory",
-                            "--env-file", "--profile"})
-DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml",
-                  "docker-compose.override.yaml", "docker-compose.override.yml")
-MAX_CONFIG_OUTPUT = 16 * 1024 * 1024
 CONFIG_TIMEOUT = 300.0  # compose config: a project with many files and remote includes
-YAML_ALIAS_EXPANSION_MAX = 100_000  # nodes that aliases may add to compose 1.x's output
-# `compose run` options that take a value (so that the service is found after them).
-RUN_VALUE_OPTIONS = frozenset({
-    "-e", "--env", "--env-from-file", "-l", "--label", "-u", "--user", "-w", "--workdir",
-    "-v", "--volume", "-p", "--publish", "--name", "--entrypoint", "--pull", "--cap-add",
-    "--cap-drop",
-})
-
-
-def run_service(rest: Sequence[str]) -> str | None:
-    """The SERVICE of ``compose run [OPTIONS] SERVICE [COMMAND]``."""
-    index = 0
-    while index < len(rest):
-        arg = rest[index]
-        if arg == "--":
-            return rest[index + 1] if index + 1 < len(rest) else None
-        if not arg.startswith("-"):
-            return arg
-        if arg in RUN_VALUE_OPTIONS:
-            index += 1
-        index += 1
-    return None
-
-
-@dataclass(frozen=True)
-class ComposeArgs:
-    """``safe-docker compose`` argv split as compose reads it."""
-
-    globals: tuple[tuple[str, str | None], ...]  # (option, value) in the user's order
-    subcommand: str | None
-    rest: tuple[str, ...]  # the subcommand's own arguments
-    help: bool = False
-
-    def values(self, *names: str) -> list[str]:
-        return [v for n, v in self.globals if n in names and v is not None]
-
-    @property
-    def files(self) -> list[str]:
-        return self.values("-f", "--file")
-
-    def global_argv(self, *, only: frozenset[str] | None = None,
-                    drop_files: bool = False) -> list[str]:
-        out: list[str] = []
-        for name, value in self.globals:
-            if (only is not None and name not in only) or (
-                    drop_files and name in ("-f", "--file")):
-                continue
-            out += [name] if value is None else [name, value]
-        return out
-
-
-def parse_args(args: Sequence[str]) -> ComposeArgs:
-    """Split global options (``--opt value`` / ``--opt=value`` / ``-fVALUE``) from the rest."""
-    options: list[tuple[str, str | None]] = []
-    index = 0
-    wants_help = False
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":
-            index += 1
-            break
-        if not arg.startswith("-") or arg == "-":
-            break
-        if arg in ("-h", "--help"):
-            wants_help = True
-            options.append((arg, None))
-            index += 1
-            continue
-        name, eq, value = arg.partition("=")
-        if eq and name in VALUE_OPTIONS:
-            options.append((name, value))
-        elif arg in VALUE_OPTIONS:
-            if index + 1 >= len(args):
-                raise UsageError(f"compose option {arg} needs a value")
-            options.append((arg, args[index + 1]))
-            index += 1
-        elif len(arg) > 2 and arg[1] != "-" and arg[:2] in VALUE_OPTIONS:
-            options.append((arg[:2], arg[2:]))  # -fcompose.yml
-        else:
-            options.append((arg, None))
-        index += 1
-    subcommand = args[index] if index < len(args) else None
-    rest = tuple(args[index + 1:]) if subcommand is not None else ()
-    wants_help = wants_help or any(a in ("-h", "--help") for a in rest)
-    return ComposeArgs(tuple(options), subcommand, rest, wants_help)
+PS_TIMEOUT = 60.0
+MAX_PS_OUTPUT = 1024 * 1024
+DEFAULT_FILES: Mapping[Flavour, tuple[str, ...]] = {
+    Flavour.V2: ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"),
+    Flavour.V1: ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml"),
+}
+OVERRIDE_FILES: Mapping[Flavour, tuple[str, ...]] = {
+    Flavour.V2: ("compose.override.yaml", "compose.override.yml",
+                 "docker-compose.override.yaml", "docker-compose.override.yml"),
+    Flavour.V1: ("docker-compose.override.yml", "docker-compose.override.yaml",
+                 "compose.override.yml", "compose.override.yaml"),
+}
+RESOLVED_FILE = "compose.yml"
+# Service keys that name another service compose then needs (it fails without it).
+_SERVICE_LINKS = ("network_mode", "pid", "ipc")
+_BUILD_HINT = ("build the image first with `docker build -t NAME …` through safe-docker "
+               "(its base images are verified), accept it with `safe-docker policy allow "
+               "NAME`, and run compose with --no-build")
 
 
 # --- which compose -------------------------------------------------------------------------
@@ -168,6 +116,14 @@ class Compose:
         """Compose v2 prints ``config --format json``; 1.x prints YAML only."""
         major = self.version.lstrip("v").split(".", 1)[0]
         return major.isdigit() and int(major) >= 2
+
+    @property
+    def flavour(self) -> Flavour:
+        return Flavour.V2 if self.json_config else Flavour.V1
+
+    @property
+    def source(self) -> Source:
+        return Source.COMPOSE_V2 if self.json_config else Source.COMPOSE_V1
 
     def argv(self, docker: str, args: Sequence[str]) -> list[str]:
         return [docker, *self.prefix, *args] if self.binary is None else [self.binary, *args]
@@ -199,15 +155,108 @@ def find_compose(docker: str, environ: Mapping[str, str] | None = None) -> Compo
                          hint="install the docker compose plugin (or docker-compose)")
 
 
-def make_plan(compose: Compose, argv: Sequence[str]) -> Plan:
+def make_plan(compose: Compose, argv: Sequence[str], workdir: Path | None = None) -> Plan:
     """A one-command plan: `docker compose …` or the standalone binary."""
-    return Plan(commands=((*compose.prefix, *argv),), binary=compose.binary)
+    return Plan(commands=((*compose.prefix, *argv),), binary=compose.binary,
+                workdir=None if workdir is None else str(workdir))
 
 
-def load_project(compose: Compose, docker: str, args: ComposeArgs,
-                 files: Sequence[str]) -> dict[str, Any]:
-    """The resolved project (``config``) for exactly ``files`` and the user's project name,
-    project directory, env files and profiles: what compose will run.
+# --- the project compose would read ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What ``config`` and the run read besides the command line: absolute paths."""
+
+    files: tuple[str, ...]
+    project_directory: str
+    env_files: tuple[str, ...]  # our copies, in the workspace
+    env: Mapping[str, str]  # the copies' variables (for COMPOSE_* compose reads from them)
+
+
+def _env_sources(cmd: ComposeCommand, environ: Mapping[str, str], directory: Path) -> list[str]:
+    """The env files compose reads for this command (paths as given, relative to cwd)."""
+    if cmd.env_files:
+        return list(cmd.env_files)
+    if cmd.flavour is Flavour.V2 and environ.get("COMPOSE_ENV_FILES"):
+        return [f for f in environ["COMPOSE_ENV_FILES"].split(",") if f]
+    dotenv = directory / ".env"
+    return [str(dotenv)] if dotenv.exists() else []
+
+
+def project_inputs(cmd: ComposeCommand, workspace: Workspace,
+                   environ: Mapping[str, str]) -> Inputs:
+    """The files, project directory and env files as compose finds them (compose 1.29's
+    ``get_project_dir``/``Environment.from_env_file``; v2's ``ProjectOptions``), with every
+    env file copied once into ``workspace`` (an empty one when there is none)."""
+    cwd = Path.cwd()
+    given = list(cmd.files) or [f for f in environ.get("COMPOSE_FILE", "").split(
+        environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep) if f]
+    if "-" in given:
+        raise UsageError("compose file from standard input is not supported",
+                         why="the project is read twice: once to verify, once to run",
+                         hint="write it to a file and pass -f FILE")
+    first_dir = Path(os.path.abspath(given[0])).parent if given else None
+    directory = Path(os.path.abspath(cmd.project_directory)) if cmd.project_directory \
+        else first_dir or cwd
+    copies: list[str] = []
+    env: dict[str, str] = {}
+    from safedocker.gate.compose_model import read_env_file
+
+    for index, source in enumerate(_env_sources(cmd, environ, directory)):
+        data = read_env_file(str(cwd / source))
+        copies.append(str(workspace.write(f"env-{index}", data)))
+        for key in ("COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR", "COMPOSE_PROFILES",
+                    "COMPOSE_PROJECT_NAME"):
+            value = dotenv_value(data, key)
+            if value is not None:
+                env[key] = value
+    if not copies:
+        copies.append(str(workspace.write("env-0", b"")))
+    if not given and env.get("COMPOSE_FILE"):  # compose reads COMPOSE_FILE from .env too
+        separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        given = [f for f in env["COMPOSE_FILE"].split(separator) if f]
+    files = [os.path.abspath(f) for f in given] or default_files(directory, cmd.flavour)
+    for name in files:
+        _refuse_special_file(name)
+    if not cmd.project_directory:
+        directory = Path(files[0]).parent
+    return Inputs(tuple(files), str(directory), tuple(copies), env)
+
+
+def _refuse_special_file(name: str) -> None:
+    """Refuse a compose file that is not a regular file (a FIFO, /dev/fd/N, a device):
+    compose reads its files more than once (1.29 twice for ``config`` alone), so a pipe
+    could serve different projects to different reads, or hang ``config``. A file that
+    is swapped later changes nothing: compose runs on our resolved copy (N5)."""
+    try:
+        info = os.stat(name)
+    except OSError:
+        return  # compose says it is missing
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"refusing the compose file {name}", why="it is not a regular file",
+                          hint="write the project to a file (compose reads it more than once)")
+
+
+def default_files(directory: Path, flavour: Flavour) -> list[str]:
+    """The files compose reads when no file is named: the first default name found in
+    ``directory`` or above, and its override."""
+    directory = Path(os.path.abspath(directory))
+    for candidate_dir in (directory, *directory.parents):
+        found = next((candidate_dir / n for n in DEFAULT_FILES[flavour]
+                      if (candidate_dir / n).exists()), None)
+        if found is not None:
+            overrides = [candidate_dir / n for n in OVERRIDE_FILES[flavour]
+                         if (candidate_dir / n).exists()]
+            return [str(found), *(str(o) for o in overrides[:1])]
+    raise UsageError("no compose file found",
+                     why=f"none of {', '.join(DEFAULT_FILES[flavour])} in {directory} or above",
+                     hint="pass -f FILE")
+
+
+def load_model(compose: Compose, docker: str, args: Sequence[str],
+               files: Sequence[str]) -> dict[str, Any]:
+    """The resolved model compose prints for ``config`` ``args`` (the files ``files``).
 
     Compose's output is read from the pipe with a cap (:data:`MAX_CONFIG_OUTPUT`: compose
     is stopped there, its output never held whole) and an end (:data:`CONFIG_TIMEOUT`).
@@ -215,17 +264,13 @@ def load_project(compose: Compose, docker: str, args: ComposeArgs,
     from safedocker._internal.processes import OutputTooLarge, run_bounded
 
     for name in files:
-        _refuse_alias_bomb(name)
-    file_args = [a for f in files for a in ("-f", f)]
-    config_args = [*file_args, *args.global_argv(only=CONFIG_OPTIONS, drop_files=True),
-                   "config"]
-    if compose.json_config:
-        config_args += ["--format", "json"]
-    argv = compose.argv(docker, config_args)
+        refuse_alias_bomb(name)
+    argv = compose.argv(docker, args)
     try:
-        proc = run_bounded(argv, what="compose config", timeout=CONFIG_TIMEOUT,
-                           max_stdout=MAX_CONFIG_OUTPUT,
-                           hint="run `docker compose config` to see what takes so long")
+        with open(os.devnull, "rb") as nothing:
+            proc = run_bounded(argv, what="compose config", timeout=CONFIG_TIMEOUT,
+                               max_stdout=MAX_CONFIG_OUTPUT, stdin=nothing,
+                               hint="run `docker compose config` to see what takes so long")
     except OutputTooLarge as e:
         raise ConfigError("compose config output is too large", why=e.why,
                           hint="a project that expands to this much (YAML anchors and "
@@ -237,137 +282,118 @@ def load_project(compose: Compose, docker: str, args: ComposeArgs,
         raise ConfigError("compose cannot read the project",
                           why=detail[-1] if detail else f"compose config exited {proc.returncode}",
                           hint="run `docker compose config` to see the problem")
-    return parse_config_output(proc.stdout, json_output=compose.json_config)
+    return read_model(proc.stdout, compose.source)
 
 
-def parse_config_output(data: bytes, *, json_output: bool) -> dict[str, Any]:
-    """Compose's resolved project: v2's JSON (strict), or 1.x's YAML through a loader
-    whose aliases may not expand the document beyond :data:`YAML_ALIAS_EXPANSION_MAX`
-    nodes (compose's own output needs none; a "billion laughs" is refused)."""
-    from safedocker._internal import strictjson
+def read_project(directory: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The resolved model of the compose project in ``directory`` (COMPOSE_FILE, else the
+    default file compose picks there or above), as compose's ``config`` prints it: for
+    reading which images a project names (``policy init --compose``), never for running."""
+    from safedocker._docker.binary import real_docker
 
-    if len(data) > MAX_CONFIG_OUTPUT:
-        raise ConfigError("compose config output is too large",
-                          why=f"more than {MAX_CONFIG_OUTPUT} bytes")
-    try:
-        project = (strictjson.loads(data, max_bytes=MAX_CONFIG_OUTPUT) if json_output
-                   else _load_yaml(data.decode("utf-8", "replace")))
-    except (ValueError, RecursionError) as e:  # JSON and YAML errors alike (below)
-        raise ConfigError("cannot parse compose config output",
-                          why=str(e) if isinstance(e, ValueError) else "nested too deeply"
-                          ) from e
-    if not isinstance(project, dict) or not isinstance(project.get("services", {}), dict):
-        raise ConfigError("unexpected compose config output", why="no services table")
-    return project
+    docker = real_docker()
+    compose = find_compose(docker, environ)
+    given = [f for f in environ.get("COMPOSE_FILE", "").split(
+        environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep) if f]
+    files = [os.path.join(directory, f) for f in given] or default_files(directory,
+                                                                          compose.flavour)
+    for name in files:
+        _refuse_special_file(name)
+    cmd = parse_compose_argv(["config"], compose.flavour)
+    return load_model(compose, docker, config_argv(cmd, files=files), files)
 
 
-def _refuse_alias_bomb(name: str) -> None:
-    """Refuse a compose file whose YAML aliases would expand past the bound before
-    compose itself expands it (compose 1.x spent minutes and ~900 MB on a 451-byte file).
-
-    Only regular files are read (a FIFO must not be drained here), and only what PyYAML
-    can compose is judged: anything else is left to compose to accept or refuse.
-    """
-    import stat
-
-    try:
-        import yaml  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:  # pragma: no cover - a dependency; compose's output check remains
-        return
-    try:
-        info = os.stat(name)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CONFIG_OUTPUT:
-            return
-        with open(name, "rb") as handle:
-            text = handle.read(MAX_CONFIG_OUTPUT).decode("utf-8")
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError):
-        return  # compose reads it, or says what is wrong with it
-    if node is None:
-        return
-    try:
-        _check_alias_expansion(node)
-    except ValueError as e:
-        raise ConfigError(f"refusing the compose file {name}", why=str(e),
-                          hint="expand the anchors it repeats, or use fewer aliases") from e
+# --- which services compose acts on ----------------------------------------------------------
 
 
-def _load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` with a bound on what aliases add (ValueError beyond it)."""
-    try:
-        import yaml  # type: ignore[import-untyped, unused-ignore]
-    except ImportError as e:
-        raise ConfigError("cannot read docker-compose 1.x output",
-                          why="PyYAML is not installed",
-                          hint="pip install pyyaml, or install the compose plugin") from e
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_alias_expansion(node)
-        return loader.construct_document(node)
-    except yaml.YAMLError as e:
-        raise ValueError(str(e)) from e
-    finally:
-        loader.dispose()
+def _profiles(cmd: ComposeCommand, environ: Mapping[str, str],
+              inputs: Inputs) -> frozenset[str]:
+    if cmd.profiles:
+        return frozenset(p for v in cmd.profiles for p in v.split(",") if p)
+    value = environ.get("COMPOSE_PROFILES") or inputs.env.get("COMPOSE_PROFILES") or ""
+    return frozenset(p.strip() for p in value.split(",") if p.strip())
 
 
-def _check_alias_expansion(root: Any) -> None:
-    """Refuse (ValueError) a YAML node graph whose aliases would add more than
-    :data:`YAML_ALIAS_EXPANSION_MAX` nodes when it is expanded as a tree.
-
-    An alias is the same node object reached again. Each node's expanded size is computed
-    once (memoized, iteratively: no recursion), so this costs one pass over the graph. A
-    subtree holds at most the nodes seen so far, so an expanded size beyond that plus the
-    bound is refused at once: the numbers never grow large.
-    """
-    limit = YAML_ALIAS_EXPANSION_MAX
-    sizes: dict[int, int] = {}
-    visiting: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if id(node) in sizes:
-            continue
-        value = node.value
-        children = [c for item in value for c in (item if isinstance(item, tuple) else (item,))
-                    ] if isinstance(value, list) else []
-        if not children_done:
-            if id(node) in visiting:
-                raise ValueError("it has a recursive YAML alias")
-            visiting.add(id(node))
-            stack.append((node, True))
-            stack.extend((child, False) for child in children if id(child) not in sizes)
-            continue
-        size = 1 + sum(sizes[id(child)] for child in children)
-        if size > len(sizes) + 1 + limit:
-            raise ValueError(f"its YAML aliases expand to more than {limit} extra nodes")
-        sizes[id(node)] = size
-    if sizes[id(root)] - len(sizes) > limit:
-        raise ValueError(f"its YAML aliases expand to more than {limit} extra nodes")
+def _needs(service: Mapping[str, Any]) -> set[str]:
+    """The services ``service`` needs: depends_on, links, volumes_from, service:NAME."""
+    needed: set[str] = set()
+    depends = service.get("depends_on") or {}
+    needed.update(str(d) for d in depends)  # a list or a mapping of names
+    for link in service.get("links") or []:
+        needed.add(str(link).split(":", 1)[0])
+    for source in service.get("volumes_from") or []:
+        text = str(source)
+        if not text.startswith("container:"):
+            needed.add(text.removeprefix("service:").split(":", 1)[0])
+    for key in _SERVICE_LINKS:
+        value = service.get(key)
+        if isinstance(value, str) and value.startswith("service:"):
+            needed.add(value.removeprefix("service:"))
+    return needed
 
 
-def default_files(project_directory: Path, environ: Mapping[str, str]) -> list[str]:
-    """The files compose reads when no ``-f`` is given: COMPOSE_FILE, else the first of
-    compose.yaml … docker-compose.yml (searching parent directories) and its override."""
-    if environ.get("COMPOSE_FILE"):
-        separator = environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
-        return [f for f in environ["COMPOSE_FILE"].split(separator) if f]
-    directory = project_directory.resolve()
-    for candidate_dir in (directory, *directory.parents):
-        found = next((candidate_dir / n for n in DEFAULT_FILES
-                      if (candidate_dir / n).is_file()), None)
-        if found is not None:
-            overrides = [candidate_dir / n for n in OVERRIDE_FILES if (candidate_dir / n).is_file()]
-            return [str(found), *(str(o) for o in overrides[:1])]
-    raise UsageError("no compose file found",
-                     why=f"none of {', '.join(DEFAULT_FILES)} in {directory} or above",
-                     hint="pass -f FILE")
+def active_services(model: Mapping[str, Any], cmd: ComposeCommand,
+                    profiles: frozenset[str]) -> list[str]:
+    """The services compose may act on: those without a profile or with an enabled one,
+    those named on the command line (compose enables their profiles), and everything they
+    need, transitively. A named service the model lacks is refused."""
+    services: Mapping[str, Any] = model.get("services") or {}
+    for name in cmd.services:
+        if name not in services:
+            raise Refused(f"refused compose {cmd.subcommand} {name}",
+                          why="the service is not in the resolved project, so its image "
+                          "cannot be verified", hint="check --profile and the compose files")
+    wanted = [name for name, service in services.items() if isinstance(service, dict) and (
+        "*" in profiles or not service.get("profiles")
+        or profiles.intersection(map(str, service.get("profiles") or ())))]
+    return closure(services, [*wanted, *cmd.services])
+
+
+def closure(services: Mapping[str, Any], names: Iterable[str]) -> list[str]:
+    """``names`` and every service they need, transitively, sorted."""
+    wanted = list(names)
+    seen: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in seen or name not in services:
+            continue  # compose itself fails on a missing dependency
+        seen.add(name)
+        service = services[name]
+        if isinstance(service, dict):
+            wanted.extend(_needs(service))
+    return sorted(seen)
+
+
+def resolved_model(model: Mapping[str, Any], active: Iterable[str],
+                   pins: Sequence[ServicePin]) -> dict[str, Any]:
+    """The file compose runs: only the ``active`` services, without profiles, each image
+    pinned and GPUs reserved as the gate said."""
+    services: Mapping[str, Any] = model.get("services") or {}
+    out = {key: value for key, value in model.items() if key != "services"}
+    kept: dict[str, Any] = {}
+    for name in active:
+        service = dict(services[name])
+        service.pop("profiles", None)
+        kept[name] = service
+    for pin in pins:
+        service = kept[pin.service]
+        if pin.pinned is not None:
+            service["image"] = pin.pinned
+        if pin.gpu_all or pin.gpu_devices:
+            device: dict[str, Any] = {"driver": "nvidia", "capabilities": ["gpu"]}
+            if pin.gpu_devices:
+                device["device_ids"] = list(pin.gpu_devices)
+            else:
+                device["count"] = "all"
+            deploy = dict(service.get("deploy") or {})
+            resources = dict(deploy.get("resources") or {})
+            reservations = dict(resources.get("reservations") or {})
+            reservations["devices"] = [*(reservations.get("devices") or []), device]
+            resources["reservations"] = reservations
+            deploy["resources"] = resources
+            service["deploy"] = deploy
+    out["services"] = kept
+    return out
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -381,37 +407,6 @@ class ServicePin:
     gpu_devices: tuple[str, ...] | None = None  # None: no GPU reservation
     gpu_all: bool = False
     verdict: Verdict | None = field(default=None, repr=False)
-
-
-def override_document(pins: Sequence[ServicePin]) -> dict[str, Any]:
-    """The compose override: pinned images and GPU device reservations."""
-    services: dict[str, Any] = {}
-    for pin in pins:
-        entry: dict[str, Any] = {}
-        if pin.pinned is not None:
-            entry["image"] = pin.pinned
-        if pin.gpu_all or pin.gpu_devices:
-            device: dict[str, Any] = {"driver": "nvidia", "capabilities": ["gpu"]}
-            if pin.gpu_devices:
-                device["device_ids"] = list(pin.gpu_devices)
-            else:
-                device["count"] = "all"
-            entry["deploy"] = {"resources": {"reservations": {"devices": [device]}}}
-        if entry:
-            services[pin.service] = entry
-    return {"services": services}
-
-
-def write_override(state_dir: Path, document: Mapping[str, Any]) -> Path:
-    """Write the override (JSON, which compose reads as YAML) as ``<hash>.yml``; kept."""
-    from safedocker._internal.files import atomic_write
-
-    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    name = hashlib.sha256(text.encode()).hexdigest()[:24]
-    path = state_dir / "compose" / f"{name}.yml"
-    if not path.exists():
-        atomic_write(path, text.encode(), 0o644)
-    return path
 
 
 def _service_gpu_options(service: Mapping[str, Any]) -> list[tuple[str, str | None]]:
@@ -477,66 +472,71 @@ class _Gpu:
             pin.gpu_devices = flags.devices
 
 
-def _project_name(args: ComposeArgs, project: Mapping[str, Any], files: Sequence[str]) -> str:
-    given = args.values("-p", "--project-name")
-    if given:
-        return given[-1]
-    if isinstance(project.get("name"), str):
-        return str(project["name"])
-    if os.environ.get("COMPOSE_PROJECT_NAME"):
-        return os.environ["COMPOSE_PROJECT_NAME"]
-    directory = args.values("--project-directory")
-    base = Path(directory[-1]) if directory else Path(files[0]).resolve().parent if files \
-        else Path.cwd()
-    return "".join(c for c in base.resolve().name.lower() if c.isalnum() or c in "_-")
+
+def _project_name(cmd: ComposeCommand, model: Mapping[str, Any], inputs: Inputs,
+                  environ: Mapping[str, str]) -> str:
+    """The project name compose uses: -p, the model's (v2), COMPOSE_PROJECT_NAME (the
+    environment, then the env file), else the project directory's name, normalized."""
+    if cmd.project_name:
+        return cmd.project_name
+    if isinstance(model.get("name"), str) and model["name"]:
+        return str(model["name"])
+    given = environ.get("COMPOSE_PROJECT_NAME") or inputs.env.get("COMPOSE_PROJECT_NAME")
+    base = given or Path(inputs.project_directory).name
+    return re.sub(r"[^-_a-z0-9]", "", base.lower())
 
 
-def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Config,
-                    where: Paths, files: Sequence[str], argv: Sequence[str], *,
-                    separator: str = "-", gate: Gate | None = None) -> list[ServicePin]:
-    """Every service image through the gate, all or nothing: in enforce mode the first
-    refusal is raised before anything runs.
+def _builds(cmd: ComposeCommand) -> bool:
+    """Whether compose may build images for this command (``build:`` sections)."""
+    if cmd.subcommand == "pull":
+        return False
+    return not any(effect is ImageEffect.NO_BUILD for _, _, effect in cmd.image_options)
 
-    ``separator``: how compose names a built image, ``<project>-<service>`` (v2) or
-    ``<project>_<service>`` (1.x)."""
-    from safedocker.gate.decide import Gate, ImageRequest, Origin
+
+def verify_services(model: Mapping[str, Any], active: Sequence[str], cmd: ComposeCommand,
+                    config: Config, project: str, argv: Sequence[str], *,
+                    gate: Gate) -> list[ServicePin]:
+    """Every active service's image through the gate, all or nothing: in enforce mode the
+    first refusal is raised before anything runs.
+
+    A service with ``build:`` is refused when compose may build it (its base images would
+    be pulled unverified); else its image (``image:``, or the name compose gives what it
+    builds: ``<project>-<service>`` in v2, ``<project>_<service>`` in 1.x) is decided."""
+    from safedocker.gate.decide import ImageRequest, Origin
     from safedocker.reference import parse_reference
 
-    if gate is None:
-        from safedocker._docker.binary import real_docker
-        from safedocker._docker.engine import DockerCLI
-
-        # docker's -H/--context reach compose (and so this engine) through the environment.
-        gate = Gate.open(DockerCLI(real_docker()), config=config, where=where)
-    services: Mapping[str, Any] = project.get("services") or {}
-    if args.subcommand == "run":
-        target = run_service(args.rest)
-        if target is not None and target not in services:
-            raise Refused(f"refused compose run {target}",
-                          why="the service is not in the resolved project, so its image "
-                          "cannot be verified", hint="check --profile and the compose files")
+    services: Mapping[str, Any] = model.get("services") or {}
+    separator = "-" if cmd.flavour is Flavour.V2 else "_"
     gpus = _Gpu()
     pins: dict[str, ServicePin] = {}
     requests: list[ImageRequest] = []
-    for service_name, service in sorted(services.items()):
+    for service_name in active:
+        service = services[service_name]
         if not isinstance(service, dict):
             continue
         image = service.get("image")
         label = f"service {service_name!r}"
         if service.get("build") is not None:
-            name = image if isinstance(image, str) else \
-                f"{_project_name(args, project, files)}{separator}{service_name}"
-            try:
-                decision = config.policy.decide(parse_reference(name))
-            except UsageError:
-                decision = None
-            if decision is None or decision.action is not Action.ACCEPT:
+            name = image if isinstance(image, str) and image else \
+                f"{project}{separator}{service_name}"
+            if _builds(cmd):
                 gate.refuse(argv, Refused(
-                    f"refused locally built image {name} ({label})",
-                    why="compose builds it from source, so there is no signature to verify",
-                    hint=f"`safe-docker policy allow {name}` to accept images built here, "
-                    "or use a signed image without build:"))
-            continue
+                    f"refused compose build of {name} ({label})",
+                    why="compose would build it, pulling its base images unverified",
+                    hint=_BUILD_HINT))
+                continue
+            if not isinstance(image, str) or not image:
+                try:
+                    decision = config.policy.decide(parse_reference(name))
+                except UsageError:
+                    decision = None
+                if decision is None or decision.action is not Action.ACCEPT:
+                    gate.refuse(argv, Refused(
+                        f"refused locally built image {name} ({label})",
+                        why="compose builds it from source, so there is no signature to "
+                        "verify", hint=f"`safe-docker policy allow {name}` to accept images "
+                        "built here, or use a signed image without build:"))
+                continue
         if not isinstance(image, str) or not image:
             continue
         platform = service.get("platform") if isinstance(service.get("platform"), str) else None
@@ -547,7 +547,7 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
     def check(admission: Admission) -> None:
         pin = pins[admission.request.label]
         verdict = admission.verdict
-        if args.subcommand == "pull" or verdict is None or not verdict.accepted:
+        if cmd.subcommand == "pull" or verdict is None or not verdict.accepted:
             return
         try:
             gpus.pin(pin, services[pin.service], verdict, gate.verifier)
@@ -562,49 +562,95 @@ def verify_services(project: Mapping[str, Any], args: ComposeArgs, config: Confi
     return list(pins.values())
 
 
+def all_have_containers(docker: str, project: str, services: Iterable[str]) -> bool:
+    """Whether every one of ``services`` of ``project`` has a container (any state), asked
+    of the engine by compose's labels."""
+    from safedocker._internal.processes import run_bounded
+
+    for service in services:
+        argv = [docker, "ps", "-a", "-q", "--filter",
+                f"label=com.docker.compose.project={project}", "--filter",
+                f"label=com.docker.compose.service={service}"]
+        try:
+            proc = run_bounded(argv, what="docker ps", timeout=PS_TIMEOUT,
+                               max_stdout=MAX_PS_OUTPUT)
+        except (OSError, SafeDockerError):
+            return False  # not known: verify
+        if proc.returncode != 0 or not proc.stdout.strip():
+            return False
+    return True
+
+
 # --- the plan ----------------------------------------------------------------------------------
 
 
-def compose_argv(args: ComposeArgs, files: Sequence[str], override: Path) -> list[str]:
-    """The user's command with every file named and the override last."""
-    file_args = [a for f in files for a in ("-f", f)]
-    return [*file_args, "-f", str(override), *args.global_argv(drop_files=True),
-            *([args.subcommand] if args.subcommand else []), *args.rest]
+def _open_gate(config: Config, where: Paths) -> Gate:
+    from safedocker._docker.binary import real_docker
+    from safedocker._docker.engine import DockerCLI
+    from safedocker.gate.decide import Gate
+
+    # docker's -H/--context reach compose (and so this engine) through the environment.
+    return Gate.open(DockerCLI(real_docker()), config=config, where=where)
 
 
 def plan_compose(args: list[str], *, config: Config | None = None,
-                 where: Paths | None = None, gate: Gate | None = None) -> Plan:
-    """The compose command to exec; raises :class:`SafeDockerError` to refuse."""
+                 where: Paths | None = None, gate: Gate | None = None,
+                 environ: Mapping[str, str] | None = None) -> Plan:
+    """The compose command to run; raises :class:`SafeDockerError` to refuse."""
     from safedocker._docker.binary import real_docker
     from safedocker.policy.config import load_config
     from safedocker.policy.paths import paths
 
-    parsed = parse_args(args)
+    env = os.environ if environ is None else environ
     docker = real_docker()
     compose = find_compose(docker)
-    if parsed.help or parsed.subcommand not in VERIFIED_SUBCOMMANDS:
-        return make_plan(compose, args)
     where = where or paths()
     config = config or load_config(where)
     if config.mode is Mode.OFF:
         return make_plan(compose, args)
-    files = parsed.files
-    if "-" in files:
-        raise UsageError("compose file from standard input is not supported",
-                         why="the project is read twice: once to verify, once to run",
-                         hint="write it to a file and pass -f FILE")
-    if not files:
-        directory = parsed.values("--project-directory")
-        files = default_files(Path(directory[-1]) if directory else Path.cwd(), os.environ)
-    project = load_project(compose, docker, parsed, files)
     argv = ["compose", *args]
-    pins = verify_services(project, parsed, config, where, files, argv,
-                           separator="-" if compose.json_config else "_", gate=gate)
-    document = override_document(pins)
-    if not document["services"]:
+    try:
+        cmd = parse_compose_argv(args, compose.flavour)
+    except ComposeArgvError as error:
+        gate = gate or _open_gate(config, where)
+        gate.refuse(argv, error)  # raised in enforce mode; one warning line in warn mode
         return make_plan(compose, args)
-    override = write_override(where.state_dir, document)
-    return make_plan(compose, compose_argv(parsed, files, override))
+    if not cmd.needs_verification:
+        return make_plan(compose, canonical_argv(cmd))
+    gate = gate or _open_gate(config, where)
+    workspace = Workspace.create(where.state_dir)
+    try:
+        return _plan_verified(cmd, compose, docker, config, gate, workspace, env, argv)
+    except BaseException:
+        workspace.remove()
+        raise
+
+
+def _plan_verified(cmd: ComposeCommand, compose: Compose, docker: str, config: Config,
+                   gate: Gate, workspace: Workspace, environ: Mapping[str, str],
+                   argv: Sequence[str]) -> Plan:
+    inputs = project_inputs(cmd, workspace, environ)
+    model = load_model(compose, docker, config_argv(
+        cmd, files=inputs.files, env_files=inputs.env_files,
+        project_directory=inputs.project_directory, all_profiles=cmd.flavour is Flavour.V2),
+        inputs.files)
+    active = active_services(model, cmd, _profiles(cmd, environ, inputs))
+    project = _project_name(cmd, model, inputs, environ)
+    pins: list[ServicePin] = []
+    match cmd.kind:
+        case SubcommandKind.MAY_START:
+            targets = closure(model.get("services") or {}, cmd.services or active)
+            if not all_have_containers(docker, project, targets):
+                pins = verify_services(model, active, cmd, config, project, argv, gate=gate)
+        case SubcommandKind.VERIFY:
+            pins = verify_services(model, active, cmd, config, project, argv, gate=gate)
+        case SubcommandKind.PASS:  # pragma: no cover - not verified: plan_compose
+            pass
+    document = resolved_model(model, active, pins)
+    ours = workspace.write(RESOLVED_FILE, render(document, compose.source))
+    run = resolved_argv(cmd, file=str(ours), project_directory=inputs.project_directory,
+                        env_files=inputs.env_files, project_name=project)
+    return make_plan(compose, run, workspace.path)
 
 
 # docker's global flags that compose honours through the environment instead.

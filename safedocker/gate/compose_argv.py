@@ -799,25 +799,20 @@ def _emit(name: str, value: str | None) -> list[str]:
     return [f"{name}={value}"] if name.startswith("--") else [name, value]
 
 
-def _global_argv(cmd: ComposeCommand, files: Sequence[str] | None,
-                 only: frozenset[str] | None) -> list[str]:
-    out: list[str] = []
-    if files is not None:
-        out += [f"--file={f}" for f in files]
+def _global_argv(cmd: ComposeCommand, replace: Mapping[str, Sequence[str]],
+                 only: frozenset[str] | None = None) -> list[str]:
+    """The global options: ``replace``'s first (in place of the user's), then the user's."""
+    out = [f"{name}={value}" for name, values in replace.items() for value in values]
     for name, value in cmd.globals:
-        if (files is not None and name == "--file") or (only is not None and name not in only):
-            continue
-        out += _emit(name, value)
+        if name not in replace and (only is None or name in only):
+            out += _emit(name, value)
     return out
 
 
-def canonical_argv(cmd: ComposeCommand, *, files: Sequence[str] | None = None) -> list[str]:
-    """The command line for compose (after ``docker compose`` / ``docker-compose``) in
-    canonical spellings; ``files`` replaces every ``--file`` the user gave."""
-    out = _global_argv(cmd, files, None)
+def _subcommand_argv(cmd: ComposeCommand) -> list[str]:
     if cmd.subcommand is None:
-        return out
-    out.append(cmd.subcommand)
+        return []
+    out = [cmd.subcommand]
     spec = _SUBCOMMANDS[cmd.flavour][cmd.subcommand]
     if spec.options is None:
         return out + list(cmd.sub_args)
@@ -835,12 +830,43 @@ def canonical_argv(cmd: ComposeCommand, *, files: Sequence[str] | None = None) -
     return out + operands
 
 
-def config_argv(cmd: ComposeCommand, *, files: Sequence[str] | None = None) -> list[str]:
+def canonical_argv(cmd: ComposeCommand, *, files: Sequence[str] | None = None) -> list[str]:
+    """The command line for compose (after ``docker compose`` / ``docker-compose``) in
+    canonical spellings; ``files`` replaces every ``--file`` the user gave."""
+    return [*_global_argv(cmd, {} if files is None else {"--file": files}),
+            *_subcommand_argv(cmd)]
+
+
+def resolved_argv(cmd: ComposeCommand, *, file: str, project_directory: str,
+                  env_files: Sequence[str], project_name: str | None = None) -> list[str]:
+    """The command on exactly one resolved ``file``: these files, directory, env files and
+    (when given) project name replace the user's; the rest (profiles, compatibility, output
+    options, the subcommand) is the user's, in canonical spellings."""
+    replace: dict[str, Sequence[str]] = {
+        "--file": [file], "--project-directory": [project_directory], "--env-file": env_files}
+    if project_name is not None:
+        replace["--project-name"] = [project_name]
+    return [*_global_argv(cmd, replace), *_subcommand_argv(cmd)]
+
+
+def config_argv(cmd: ComposeCommand, *, files: Sequence[str] | None = None,
+                env_files: Sequence[str] | None = None, project_directory: str | None = None,
+                all_profiles: bool = False) -> list[str]:
     """``config`` for the model this command would use: the user's files (or ``files``),
-    project name and directory, env files, profiles and compatibility; v2 prints JSON."""
-    out = [*_global_argv(cmd, files, MODEL_OPTIONS[cmd.flavour]), "config"]
+    project name and directory (or ``project_directory``), env files (or ``env_files``),
+    profiles and compatibility;
+    v2 prints JSON. ``all_profiles``: v2 resolves the services of every profile too
+    (``--profile=*``); 1.x always prints every service."""
+    replace: dict[str, Sequence[str]] = {}
+    if files is not None:
+        replace["--file"] = files
+    if env_files is not None:
+        replace["--env-file"] = env_files
+    if project_directory is not None:
+        replace["--project-directory"] = [project_directory]
+    out = _global_argv(cmd, replace, MODEL_OPTIONS[cmd.flavour])
     match cmd.flavour:
         case Flavour.V2:
-            return [*out, "--format=json"]
+            return [*out, *(["--profile=*"] if all_profiles else []), "config", "--format=json"]
         case Flavour.V1:
-            return out
+            return [*out, "config"]

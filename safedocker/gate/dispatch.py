@@ -3,8 +3,8 @@
 
 * VERIFY: ``run``/``create``/``pull`` (gate/intercept.py), ``service create|update``
   (gate/service.py), ``plugin install|upgrade`` (gate/plugins.py), ``buildx create``
-  (gate/buildx.py), builds (gate/build.py); ``stack deploy`` is refused in enforce mode
-  until its planner (``plan_stack``) is wired here.
+  (gate/buildx.py), builds (gate/build.py); ``stack deploy|up``
+  (gate/stack.py).
 * REFUSE (``buildx bake``…) and UNKNOWN (a CLI plugin, a newer docker's word): refused
   in enforce mode, one warning line in warn mode, nothing with mode = off. A plugin the
   config's ``passthrough`` list names goes to docker unchanged.
@@ -115,10 +115,11 @@ def _verify(argv: Sequence[str], found: Found, opener: Opener, *, config: Config
 
         return plan_build(argv, config=config, where=where, gate=opener.given)
     if words in _STACK:
-        # Not wired yet: gate/compose.py's plan_stack(argv) takes this over when it lands.
-        if not _asks_help(argv, found):
-            opener().refuse(argv, _not_yet(found))
-        return Plan((tuple(argv),))
+        if _asks_help(argv, found):
+            return Plan((tuple(argv),))
+        from safedocker.gate.stack import plan_stack
+
+        return plan_stack(argv, config=config, where=where, gate=opener.given)
     raise AssertionError(f"no planner for {' '.join(words)}")  # the table names only these
 
 
@@ -136,13 +137,6 @@ def _cannot_verify(found: Found) -> Refused:
     return Refused(f"refused {_spelled(found)}",
                    why="it builds and runs images safe-docker cannot verify before they start",
                    hint="build each target with `docker buildx build` instead")
-
-
-def _not_yet(found: Found) -> Refused:
-    return Refused(f"refused {_spelled(found)}",
-                   why="safe-docker does not verify the images of a stack deploy yet",
-                   hint="deploy verified images with `docker compose` or `docker service "
-                        "create`; this command is refused in enforce mode")
 
 
 def _unknown(found: Found) -> Refused:

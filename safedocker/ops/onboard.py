@@ -56,12 +56,9 @@ class Plan:
 def compose_images(directory: Path, environ: Mapping[str, str]) -> list[str]:
     """The service images of the compose project in ``directory`` (services that only
     build have none), as compose itself resolves the files."""
-    from safedocker._docker.binary import real_docker
-    from safedocker.gate.compose import default_files, find_compose, load_project, parse_args
+    from safedocker.gate.compose import read_project
 
-    docker = real_docker()
-    files = default_files(directory, environ)
-    project = load_project(find_compose(docker, environ), docker, parse_args([]), files)
+    project = read_project(directory, environ)
     services = project.get("services") or {}
     return [s["image"] for s in services.values()
             if isinstance(s, dict) and isinstance(s.get("image"), str)]

@@ -135,13 +135,13 @@ def test_signed_services_run_pinned_to_their_digests(
                   for c in inspected}
         assert images == {"first": first.pinned, "second": second.pinned}
         assert all(c["State"]["Running"] for c in inspected)
-        overrides = list((home.state_dir / "compose").glob("*.yml"))
-        assert overrides, "the override file is kept under the state dir"
+        # compose ran on our resolved file, in a private directory removed once it exited.
+        assert [p.name for p in (home.state_dir / "compose").iterdir()] == []
     finally:
         _down(world, project)
 
 
-def test_other_compose_commands_pass_through(
+def test_other_compose_commands_pass_through_in_canonical_spelling(
         world: World, home: SafeDocker, compose_ready: None, tmp_path: Path) -> None:
     directory, project = _project(tmp_path, world.push_image("composed/ps"),
                                   world.push_image("composed/ps2"))
@@ -162,10 +162,10 @@ def test_dry_run_prints_the_pinned_compose_command(
     code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     assert code == 0, stderr
     [argv] = [json.loads(line) for line in stdout.splitlines() if line.startswith("[")]
-    files = [argv[i + 1] for i, a in enumerate(argv) if a == "-f"]
-    # No -f given: compose's own default file is named, then the override.
-    assert files[0] == str(directory / "docker-compose.yml")
-    assert files[1].startswith(str(home.state_dir / "compose"))
-    assert argv[-2:] == ["up", "-d"]
+    files = [a.removeprefix("--file=") for a in argv if a.startswith("--file=")]
+    # Only our resolved file, never the user's; the project directory is the user's.
+    assert len(files) == 1 and files[0].startswith(str(home.state_dir / "compose") + "/run-")
+    assert f"--project-directory={directory}" in argv
+    assert argv[-2:] == ["up", "--detach"]
     _down(world, project)
 

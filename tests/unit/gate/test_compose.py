@@ -1,220 +1,345 @@
-"""`safe-docker compose`: argument handling, the files compose reads, the override file."""
+"""`safe-docker compose`: the files compose reads, the model taken once, the one resolved
+file compose runs (pinned, active services only), and what reaches compose."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from safedocker.errors import ConfigError, Refused, UsageError
+from safedocker.errors import Refused, SafeDockerError, UsageError
 from safedocker.gate import compose
 from safedocker.gate.compose import (
     Compose,
-    ComposeArgs,
     ServicePin,
-    compose_argv,
+    active_services,
     default_files,
     make_plan,
-    override_document,
-    parse_args,
-    parse_config_output,
-    write_override,
+    resolved_model,
 )
+from safedocker.gate.compose_argv import ComposeArgvError, Flavour, parse_compose_argv
 from safedocker.gate.handoff import Plan
+from safedocker.policy.model import Mode
+from tests.unit.gate.fakes import CHILD, REG, World, verdict
+
+V1 = Compose("/usr/bin/docker-compose", "1.29.2")
 
 
-def test_global_options_are_split_from_the_subcommand() -> None:
-    args = parse_args(["-f", "a.yml", "--file=b.yml", "-fc.yml", "-p", "proj",
-                       "--profile", "gpu", "--env-file", ".env.test", "--ansi", "never",
-                       "--dry-run", "up", "-d", "--build", "web"])
-    assert args.files == ["a.yml", "b.yml", "c.yml"]
-    assert args.values("-p", "--project-name") == ["proj"]
-    assert args.subcommand == "up"
-    assert args.rest == ("-d", "--build", "web")
-    assert not args.help
-    # Only the options that change what `config` resolves go to the config call.
-    assert args.global_argv(only=compose.CONFIG_OPTIONS, drop_files=True) == [
-        "-p", "proj", "--profile", "gpu", "--env-file", ".env.test"]
+def _cmd(*args: str, flavour: Flavour = Flavour.V2) -> Any:
+    return parse_compose_argv(list(args), flavour)
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["up", "--help"], ["-h"], ["run", "-h", "x"]])
-def test_help_anywhere_is_noticed(argv: list[str]) -> None:
-    assert parse_args(argv).help
-
-
-def test_a_global_option_without_its_value_is_a_usage_error() -> None:
-    with pytest.raises(UsageError):
-        parse_args(["-f"])
-
-
-def test_no_subcommand() -> None:
-    args = parse_args(["--ansi", "never"])
-    assert args.subcommand is None and args.rest == ()
-
-
-def test_the_override_comes_after_every_user_file() -> None:
-    args = parse_args(["-p", "proj", "-f", "a.yml", "up", "-d"])
-    argv = compose_argv(args, ["a.yml"], Path("/state/compose/x.yml"))
-    assert argv == ["-f", "a.yml", "-f", "/state/compose/x.yml", "-p", "proj", "up", "-d"]
-
-
-def test_default_files_are_named_explicitly(tmp_path: Path) -> None:
+def test_default_files_follow_each_flavours_order(tmp_path: Path) -> None:
     (tmp_path / "docker-compose.yml").write_text("services: {}\n")
     (tmp_path / "compose.yaml").write_text("services: {}\n")
     (tmp_path / "docker-compose.override.yml").write_text("services: {}\n")
     sub = tmp_path / "sub"
     sub.mkdir()
-    # compose.yaml wins over docker-compose.yml; parents are searched; the override is kept.
-    assert default_files(sub, {}) == [str(tmp_path / "compose.yaml"),
-                                      str(tmp_path / "docker-compose.override.yml")]
-
-
-def test_compose_file_variable_is_honoured(tmp_path: Path) -> None:
-    env = {"COMPOSE_FILE": "a.yml:b.yml"}
-    assert default_files(tmp_path, env) == ["a.yml", "b.yml"]
-    env = {"COMPOSE_FILE": "a.yml;b.yml", "COMPOSE_PATH_SEPARATOR": ";"}
-    assert default_files(tmp_path, env) == ["a.yml", "b.yml"]
+    # v2: compose.yaml wins; 1.29: docker-compose.yml wins; parents are searched.
+    assert default_files(sub, Flavour.V2) == [str(tmp_path / "compose.yaml"),
+                                              str(tmp_path / "docker-compose.override.yml")]
+    assert default_files(sub, Flavour.V1) == [str(tmp_path / "docker-compose.yml"),
+                                              str(tmp_path / "docker-compose.override.yml")]
 
 
 def test_no_compose_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
-        default_files(tmp_path / "nowhere", {})
-
-
-def test_override_pins_images_and_reserves_gpus() -> None:
-    pins = [
-        ServicePin("web", "127.0.0.1:5000/demo/web:v1",
-                   pinned="127.0.0.1:5000/demo/web@sha256:" + "a" * 64),
-        ServicePin("train", "nvcr.io/nvidia/pytorch:24.01",
-                   pinned="nvcr.io/nvidia/pytorch@sha256:" + "b" * 64, gpu_all=True),
-        ServicePin("pick", "x", pinned="docker.io/library/x@sha256:" + "c" * 64,
-                   gpu_devices=("0", "GPU-1")),
-        ServicePin("warned", "y"),  # accepted without a digest: left alone
-    ]
-    assert override_document(pins) == {"services": {
-        "web": {"image": "127.0.0.1:5000/demo/web@sha256:" + "a" * 64},
-        "train": {"image": "nvcr.io/nvidia/pytorch@sha256:" + "b" * 64,
-                  "deploy": {"resources": {"reservations": {"devices": [
-                      {"driver": "nvidia", "capabilities": ["gpu"], "count": "all"}]}}}},
-        "pick": {"image": "docker.io/library/x@sha256:" + "c" * 64,
-                 "deploy": {"resources": {"reservations": {"devices": [
-                     {"driver": "nvidia", "capabilities": ["gpu"],
-                      "device_ids": ["0", "GPU-1"]}]}}}},
-    }}
-
-
-def test_override_file_is_content_addressed_and_yaml(tmp_path: Path) -> None:
-    yaml = pytest.importorskip("yaml")
-    document = {"services": {"web": {"image": "r/web@sha256:" + "a" * 64}}}
-    path = write_override(tmp_path, document)
-    assert path.parent == tmp_path / "compose" and path.suffix == ".yml"
-    assert yaml.safe_load(path.read_text()) == document  # compose reads it as YAML
-    assert write_override(tmp_path, document) == path  # same content, same file
-
-
-def test_config_output_json_and_yaml() -> None:
-    project = {"name": "p", "services": {"a": {"image": "x"}}}
-    assert parse_config_output(json.dumps(project).encode(), json_output=True) == project
-    pytest.importorskip("yaml")
-    text = b"services:\n  a:\n    image: x\nversion: '3.9'\n"
-    assert parse_config_output(text, json_output=False)["services"] == {"a": {"image": "x"}}
-    with pytest.raises(ConfigError):
-        parse_config_output(b"[1, 2]", json_output=True)
-    with pytest.raises(ConfigError):
-        parse_config_output(b"{", json_output=True)
+        default_files(tmp_path / "nowhere", Flavour.V2)
 
 
 def test_plugin_or_standalone() -> None:
     plugin = Compose(None, "2.27.0")
-    assert plugin.json_config
+    assert plugin.json_config and plugin.flavour is Flavour.V2
     assert make_plan(plugin, ["ps"]) == Plan(commands=(("compose", "ps"),))
-    standalone = Compose("/usr/bin/docker-compose", "1.29.2")
-    assert not standalone.json_config
-    assert standalone.argv("/usr/bin/docker", ["config"]) == ["/usr/bin/docker-compose", "config"]
-    if "binary" in getattr(Plan, "__dataclass_fields__", {}):
-        plan = make_plan(standalone, ["ps"])
-        assert plan.commands == (("ps",),)
-        assert getattr(plan, "binary", None) == "/usr/bin/docker-compose"
-    else:  # until handoff.Plan can name another binary: a clear refusal, never docker
-        from safedocker.errors import DockerNotFound
-
-        with pytest.raises(DockerNotFound, match="standalone docker-compose"):
-            make_plan(standalone, ["ps"])
+    assert not V1.json_config and V1.flavour is Flavour.V1
+    assert V1.argv("/usr/bin/docker", ["config"]) == ["/usr/bin/docker-compose", "config"]
+    plan = make_plan(V1, ["ps"])
+    assert plan.commands == (("ps",),) and plan.binary == "/usr/bin/docker-compose"
 
 
-def _fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, project: dict[str, Any],
-          mode: str = "enforce") -> Path:
-    monkeypatch.setattr(compose, "find_compose", lambda docker: Compose(None, "2.27.0"))
-    monkeypatch.setattr("safedocker._docker.binary.real_docker", lambda: "/usr/bin/docker")
-    monkeypatch.setattr(compose, "load_project", lambda *a: project)
-    for name in ("CONFIG", "CACHE", "STATE", "SYSTEM_CONFIG"):
-        monkeypatch.setenv(f"SAFE_DOCKER_{name}_DIR", str(tmp_path / name.lower()))
-    monkeypatch.setenv("SAFE_DOCKER_MODE", mode)
-    monkeypatch.delenv("COMPOSE_FILE", raising=False)
-    (tmp_path / "compose.yaml").write_text("services: {}\n")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+# --- which services compose acts on -----------------------------------------------------------
+
+MODEL: dict[str, Any] = {"services": {
+    "web": {"image": "w", "depends_on": {"db": {"condition": "service_started"}}},
+    "db": {"image": "d", "profiles": ["data"]},
+    "debug": {"image": "x", "profiles": ["debug"], "network_mode": "service:web"},
+    "tool": {"image": "t", "profiles": ["tools"], "volumes_from": ["side:ro"]},
+    "side": {"image": "s", "profiles": ["never"]},
+}}
 
 
-def test_other_subcommands_pass_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _fake(monkeypatch, tmp_path, {"services": {}})
-    assert compose.plan_compose(["-p", "x", "ps", "-a"]) == Plan(
-        commands=(("compose", "-p", "x", "ps", "-a"),))
+def test_active_services_are_default_ones_enabled_profiles_and_what_they_need() -> None:
+    assert active_services(MODEL, _cmd("up"), frozenset()) == ["db", "web"]
+    assert active_services(MODEL, _cmd("up"), frozenset({"debug"})) == ["db", "debug", "web"]
+    assert active_services(MODEL, _cmd("up"), frozenset({"*"})) == sorted(MODEL["services"])
 
 
-def test_build_only_service_is_refused_in_enforce_mode(monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: Path) -> None:
-    _fake(monkeypatch, tmp_path, {"name": "proj", "services": {"app": {"build": {"context": "."}}}})
-    with pytest.raises(Refused) as raised:
-        compose.plan_compose(["up", "-d"])
-    line = raised.value.line()
-    assert "locally built image proj-app" in line and "service 'app'" in line
-    assert "policy allow" in line
+def test_run_of_a_service_in_an_inactive_profile_verifies_it_and_its_needs() -> None:
+    # R1: compose enables the profile of a service named on the command line.
+    cmd = _cmd("run", "-T", "tool", "sh")
+    assert active_services(MODEL, cmd, frozenset()) == ["db", "side", "tool", "web"]
 
 
-def test_build_only_service_is_allowed_when_policy_accepts_it(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    root = _fake(monkeypatch, tmp_path, {"name": "proj",
-                                         "services": {"app": {"build": {"context": "."}}}})
-    (root / "config").mkdir()
-    (root / "config" / "config.toml").write_text(
-        '[[policy]]\nscope = "proj-app"\naction = "accept"\n')
-    # Nothing to pin: compose runs as the user asked.
-    assert compose.plan_compose(["up", "-d"]) == Plan(commands=(("compose", "up", "-d"),))
-
-
-def test_compose_file_from_stdin_is_refused(monkeypatch: pytest.MonkeyPatch,
-                                            tmp_path: Path) -> None:
-    _fake(monkeypatch, tmp_path, {"services": {}})
-    with pytest.raises(UsageError, match="standard input"):
-        compose.plan_compose(["-f", "-", "up"])
-
-
-def test_mode_off_passes_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _fake(monkeypatch, tmp_path, {"services": {"app": {"build": "."}}}, mode="off")
-    assert compose.plan_compose(["up"]) == Plan(commands=(("compose", "up"),))
-
-
-def test_run_of_a_service_outside_the_project_is_refused(monkeypatch: pytest.MonkeyPatch,
-                                                         tmp_path: Path) -> None:
-    _fake(monkeypatch, tmp_path, {"services": {}})
+def test_a_named_service_the_model_lacks_is_refused() -> None:
     with pytest.raises(Refused, match="not in the resolved project"):
-        compose.plan_compose(["run", "--rm", "ghost"])
+        active_services(MODEL, _cmd("run", "--rm", "ghost"), frozenset())
 
 
-@pytest.mark.parametrize(("rest", "service"), [
-    (["--rm", "web", "sh"], "web"), (["-e", "A=b", "--name", "n", "web"], "web"),
-    (["-eA=b", "web"], "web"), (["--", "web"], "web"), (["--rm"], None)])
-def test_run_service_is_found_after_options(rest: list[str], service: str | None) -> None:
-    assert compose.run_service(rest) == service
+def test_run_te_good_evil_names_the_service_good_in_v2() -> None:
+    # pflag reads -Te as -T -e with the value `good`: the service is `evil`.
+    cmd = _cmd("run", "-Te", "good", "evil")
+    assert cmd.services == ("evil",)
+    assert active_services({"services": {"evil": {"image": "e"}, "good": {"image": "g"}}},
+                           cmd, frozenset()) == ["evil", "good"]
 
 
-def test_compose_args_is_a_value() -> None:
-    args = ComposeArgs((("-f", "a"),), "up", ())
-    assert args.global_argv() == ["-f", "a"]
+def test_resolved_model_keeps_only_active_services_pinned_without_profiles() -> None:
+    pins = [ServicePin("web", "w", pinned=f"{REG}/w@{CHILD}", gpu_all=True),
+            ServicePin("db", "d", pinned=f"{REG}/d@{CHILD}", gpu_devices=("0", "GPU-1"))]
+    out = resolved_model({**MODEL, "name": "p", "networks": {"n": {}}}, ["db", "web"], pins)
+    assert out["name"] == "p" and out["networks"] == {"n": {}}
+    assert sorted(out["services"]) == ["db", "web"]
+    assert "profiles" not in out["services"]["db"]
+    assert out["services"]["web"]["image"] == f"{REG}/w@{CHILD}"
+    assert out["services"]["web"]["depends_on"] == {"db": {"condition": "service_started"}}
+    assert out["services"]["web"]["deploy"]["resources"]["reservations"]["devices"] == [
+        {"driver": "nvidia", "capabilities": ["gpu"], "count": "all"}]
+    assert out["services"]["db"]["deploy"]["resources"]["reservations"]["devices"] == [
+        {"driver": "nvidia", "capabilities": ["gpu"], "device_ids": ["0", "GPU-1"]}]
+    assert MODEL["services"]["db"]["profiles"] == ["data"]  # the model itself is unchanged
+
+
+# --- the whole plan, with a compose that records what it was asked -------------------------
+
+FAKE = """#!{python}
+import json, os, sys
+with open({log!r}, "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+if "config" in sys.argv:
+    sys.stdout.write(open({model!r}).read())
+"""
+
+
+class Fake:
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 model: dict[str, Any], *, flavour: Flavour = Flavour.V1,
+                 mode: str = "enforce") -> None:
+        self.log = tmp_path / "argv.log"
+        self.model = tmp_path / "model.out"
+        self.set_model(model, flavour)
+        script = tmp_path / "fake-compose"
+        script.write_text(FAKE.format(python=sys.executable, log=str(self.log),
+                                      model=str(self.model)))
+        script.chmod(0o755)
+        found = Compose(str(script), "1.29.2") if flavour is Flavour.V1 else Compose(None, "2.27")
+        monkeypatch.setattr(compose, "find_compose", lambda docker: found)
+        monkeypatch.setattr("safedocker._docker.binary.real_docker", lambda: str(script))
+        self.containers = False
+        monkeypatch.setattr(compose, "all_have_containers", lambda *a: self.containers)
+        for name in ("CONFIG", "CACHE", "STATE", "SYSTEM_CONFIG"):
+            monkeypatch.setenv(f"SAFE_DOCKER_{name}_DIR", str(tmp_path / name.lower()))
+        monkeypatch.setenv("SAFE_DOCKER_MODE", mode)
+        for name in ("COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME",
+                     "COMPOSE_ENV_FILES"):
+            monkeypatch.delenv(name, raising=False)
+        self.project = tmp_path / "proj"
+        self.project.mkdir()
+        (self.project / "docker-compose.yml").write_text("services: {}\n")
+        (self.project / "compose.yaml").write_text("services: {}\n")
+        monkeypatch.chdir(self.project)
+        self.world = World()
+        self.state = tmp_path / "state"
+
+    def set_model(self, model: dict[str, Any], flavour: Flavour = Flavour.V1) -> None:
+        text = json.dumps(model)  # JSON is YAML for the 1.x reader
+        self.model.write_text(text)
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def accept(self, *images: str) -> None:
+        for image in images:
+            self.world.verifier.verdicts[image] = verdict(image)
+
+    def plan(self, *args: str) -> Plan:
+        return compose.plan_compose(list(args), gate=self.world.gate)
+
+
+def _resolved(plan: Plan) -> tuple[list[str], dict[str, Any]]:
+    argv = list(plan.commands[-1])
+    files = [a.removeprefix("--file=") for a in argv if a.startswith("--file=")]
+    assert len(files) == 1, argv
+    assert plan.workdir is not None and files[0].startswith(plan.workdir)
+    yaml = pytest.importorskip("yaml")
+    return argv, yaml.safe_load(Path(files[0]).read_text())
+
+
+def test_up_runs_only_our_resolved_file_in_a_private_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = f"{REG}/ns/app:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {"app": {"image": app}}, "version": "3.9"})
+    fake.accept(app)
+    plan = fake.plan("--project-name", "demo", "up", "-d")
+    argv, document = _resolved(plan)
+    assert document["services"]["app"]["image"].startswith(f"{REG}/ns/app@sha256:")
+    workdir = Path(str(plan.workdir))
+    assert workdir.parent == fake.state / "compose"
+    assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((workdir / "compose.yml").stat().st_mode) == 0o600
+    # Only our file, our env file (an empty one: no .env), the directory, the name.
+    env_file = workdir / "env-0"
+    assert env_file.read_bytes() == b""
+    assert argv == [f"--file={workdir / 'compose.yml'}", f"--project-directory={fake.project}",
+                    f"--env-file={env_file}", "--project-name=demo", "up", "--detach"]
+    # config read the files compose would have found itself, once.
+    [config] = fake.calls()
+    assert config == [f"--file={fake.project / 'docker-compose.yml'}", f"--env-file={env_file}",
+                      f"--project-directory={fake.project}", "--project-name=demo", "config"]
+
+
+def test_v2_resolves_every_profile_as_json(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    app = f"{REG}/ns/app:v1"
+    fake = Fake(tmp_path, monkeypatch, {"name": "p", "services": {"app": {"image": app}}},
+                flavour=Flavour.V2)
+    fake.accept(app)
+    plan = fake.plan("--profile", "x", "up")
+    [config] = fake.calls()
+    assert config[0] == "compose" and config[-3:] == ["--profile=*", "config", "--format=json"]
+    assert "--profile=x" in config
+    argv = list(plan.commands[-1])
+    assert argv[0] == "compose" and "--project-name=p" in argv and argv[-1] == "up"
+
+
+def test_the_env_file_is_copied_once_and_read_by_both(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    app = f"{REG}/ns/app:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {"app": {"image": app}}})
+    fake.accept(app)
+    (fake.project / ".env").write_text("TAG=v1\nCOMPOSE_PROJECT_NAME=Fancy.Name\n")
+    plan = fake.plan("up")
+    argv, _ = _resolved(plan)
+    copy = Path(str(plan.workdir)) / "env-0"
+    assert copy.read_text() == "TAG=v1\nCOMPOSE_PROJECT_NAME=Fancy.Name\n"
+    assert f"--env-file={copy}" in fake.calls()[0] and f"--env-file={copy}" in argv
+    assert "--project-name=fancyname" in argv
+
+
+def test_a_fifo_env_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {}})
+    os.mkfifo(fake.project / "evil.env")
+    with pytest.raises(SafeDockerError, match="not a regular file"):
+        fake.plan("--env-file", "evil.env", "up")
+    assert fake.calls() == []
+
+
+def test_an_unknown_option_is_refused_in_enforce_and_passed_with_a_warning_in_warn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {}})
+    with pytest.raises(ComposeArgvError):
+        fake.plan("--fi", "evil.yml", "up")
+    assert fake.calls() == []
+    monkeypatch.setenv("SAFE_DOCKER_MODE", "warn")
+    fake.world.mode = Mode.WARN
+    plan = fake.plan("--fi", "evil.yml", "up")
+    assert plan.commands == (("--fi", "evil.yml", "up"),)
+    [line] = fake.world.lines
+    assert "'--fi'" in line
+
+
+def test_pass_subcommands_get_the_canonical_spelling(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {}})
+    assert fake.plan("-p", "x", "ps", "-a").commands == (("--project-name=x", "ps", "-a"),)
+    assert fake.calls() == []
+
+
+def test_mode_off_passes_the_users_words(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {}}, mode="off")
+    assert fake.plan("--fi", "x", "up").commands == (("--fi", "x", "up"),)
+
+
+def test_build_sections_are_refused_unless_compose_is_told_not_to_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = f"{REG}/ns/app:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {
+        "app": {"image": app, "build": {"context": str(tmp_path)}}}})
+    fake.accept(app)
+    with pytest.raises(Refused, match="refused compose build of") as raised:
+        fake.plan("up")
+    assert "docker build -t NAME" in raised.value.line()
+    _, document = _resolved(fake.plan("up", "--no-build"))
+    assert document["services"]["app"]["image"].startswith(f"{REG}/ns/app@sha256:")
+
+
+def test_build_only_service_is_accepted_only_when_policy_accepts_its_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {"app": {"build": {"context": "."}}}})
+    with pytest.raises(Refused, match="locally built image proj_app"):
+        fake.plan("up", "--no-build")
+
+
+def test_scale_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    evil = f"{REG}/ns/evil:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {"web": {"image": evil}}})
+    fake.world.verifier.verdicts[evil] = verdict(evil, accepted=False, reasons=("unsigned",))
+    with pytest.raises(Refused, match="service 'web'"):
+        fake.plan("scale", "web=3")
+    assert len(fake.calls()) == 1  # config only
+
+
+def test_start_verifies_when_a_service_has_no_container(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    evil = f"{REG}/ns/evil:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {"web": {"image": evil}}})
+    fake.world.verifier.verdicts[evil] = verdict(evil, accepted=False, reasons=("unsigned",))
+    with pytest.raises(Refused, match="service 'web'"):
+        fake.plan("start", "web")
+    fake.containers = True  # every target has its container: nothing new is started
+    argv, document = _resolved(fake.plan("start", "web"))
+    assert argv[-2:] == ["start", "web"] and document["services"]["web"]["image"] == evil
+
+
+def test_one_refused_service_refuses_the_command_and_leaves_no_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, evil = f"{REG}/ns/app:v1", f"{REG}/ns/evil:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {"a": {"image": app},
+                                                     "b": {"image": evil}}})
+    fake.accept(app)
+    fake.world.verifier.verdicts[evil] = verdict(evil, accepted=False, reasons=("unsigned",))
+    with pytest.raises(Refused, match="service 'b'"):
+        fake.plan("up")
+    assert list((fake.state / "compose").iterdir()) == []
+
+
+def test_every_service_goes_through_the_gate_with_its_platform(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, db = f"{REG}/ns/app:v1", f"{REG}/ns/db:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {
+        "app": {"image": app, "platform": "linux/arm64"}, "db": {"image": db}}})
+    fake.world.verifier.verdicts[app] = verdict(app, covered=CHILD)
+    fake.accept(db)
+    _, document = _resolved(fake.plan("up", "-d"))
+    assert document["services"]["app"]["image"] == f"{REG}/ns/app@{CHILD}"
+    assert [a for a, _ in fake.world.verifier.asked][:2] == [app, db]
+    assert [str(p.wanted) for _, p in fake.world.verifier.asked[:1] if p] == ["linux/arm64"]
+    assert [e["outcome"] for e in fake.world.audit.entries][:2] == ["accepted", "accepted"]
+
+
+def test_compose_file_from_stdin_is_refused(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {}})
+    with pytest.raises(UsageError, match="standard input"):
+        fake.plan("-f", "-", "up")
 
 
 # --- GPU reservations ----------------------------------------------------------------------
@@ -280,7 +405,6 @@ def test_gpu_requirement_the_host_cannot_meet_is_refused(monkeypatch: pytest.Mon
 def test_docker_global_flags_before_compose_become_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from safedocker.errors import UsageError
     from safedocker.gate.compose import hoist_docker_globals
 
     monkeypatch.delenv("DOCKER_HOST", raising=False)
@@ -294,44 +418,64 @@ def test_docker_global_flags_before_compose_become_environment(
         hoist_docker_globals(["--tlsverify", "compose", "up"])
 
 
-def test_every_service_goes_through_the_gate_and_the_override_pins_its_target(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from tests.unit.gate.fakes import CHILD, REG, World, verdict
-
-    app, db = f"{REG}/ns/app:v1", f"{REG}/ns/db:v1"
-    root = _fake(monkeypatch, tmp_path, {"services": {
-        "app": {"image": app, "platform": "linux/arm64"}, "db": {"image": db}}})
-    world = World()
-    world.verifier.verdicts[app] = verdict(app, covered=CHILD)
-    world.verifier.verdicts[db] = verdict(db)
-    plan = compose.plan_compose(["up", "-d"], gate=world.gate)
-    override = Path(plan.commands[0][plan.commands[0].index("-f", 2) + 1])
-    assert override.is_relative_to(root)
-    images = {name: entry["image"] for name, entry in
-              json.loads(override.read_text())["services"].items()}
-    assert images == {"app": f"{REG}/ns/app@{CHILD}",
-                      "db": world.gate.admit(_request(db)).target}
-    assert [a for a, _ in world.verifier.asked][:2] == [app, db]
-    assert [str(p.wanted) for _, p in world.verifier.asked[:1] if p] == ["linux/arm64"]
-    assert [e["outcome"] for e in world.audit.entries][:2] == ["accepted", "accepted"]
+def test_a_compose_file_that_is_not_a_regular_file_is_refused_before_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {}})
+    os.mkfifo(fake.project / "c.yml")
+    with pytest.raises(SafeDockerError, match="not a regular file"):
+        fake.plan("-f", "c.yml", "up")
+    assert fake.calls() == []
 
 
-def test_one_refused_service_refuses_the_command_before_anything_is_written(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from tests.unit.gate.fakes import REG, World, verdict
-
-    app, evil = f"{REG}/ns/app:v1", f"{REG}/ns/evil:v1"
-    root = _fake(monkeypatch, tmp_path, {"services": {"a": {"image": app},
-                                                      "b": {"image": evil}}})
-    world = World()
-    world.verifier.verdicts[app] = verdict(app)
-    world.verifier.verdicts[evil] = verdict(evil, accepted=False, reasons=("no signature",))
-    with pytest.raises(Refused, match="service 'b'"):
-        compose.plan_compose(["up"], gate=world.gate)
-    assert not (root / "state" / "compose").exists()
+def test_a_file_changed_after_config_changes_nothing(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """N5 with a racing writer: the run never reads the user's files again."""
+    app = f"{REG}/ns/app:v1"
+    fake = Fake(tmp_path, monkeypatch, {"services": {"app": {"image": app}}})
+    fake.accept(app)
+    plan = fake.plan("up")
+    (fake.project / "docker-compose.yml").write_text("services: {evil: {image: evil}}\n")
+    argv, document = _resolved(plan)
+    assert not any(str(fake.project / "docker-compose.yml") in a for a in argv)
+    assert list(document["services"]) == ["app"]
 
 
-def _request(text: str) -> Any:
-    from safedocker.gate.decide import ImageRequest, Origin
+@pytest.mark.parametrize("args", [["watch"], ["watch", "--no-up"], ["up", "--watch"],
+                                  ["--dry-run", "scale", "app=3"]])
+def test_v2_watch_and_scale_are_verified_before_compose_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    evil = f"{REG}/ns/evil:v1"
+    fake = Fake(tmp_path, monkeypatch, {"name": "p", "services": {"app": {"image": evil}}},
+                flavour=Flavour.V2)
+    fake.world.verifier.verdicts[evil] = verdict(evil, accepted=False, reasons=("unsigned",))
+    with pytest.raises(Refused, match="service 'app'"):
+        fake.plan(*args)
+    assert [c[-3:] for c in fake.calls()] == [["--profile=*", "config", "--format=json"]]
 
-    return ImageRequest.parse(text, command=("compose",), origin=Origin.COMPOSE)
+
+def test_start_asks_for_the_containers_of_the_named_service_and_its_needs_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, MODEL)
+    asked: list[list[str]] = []
+
+    def all_have(docker: str, project: str, services: list[str]) -> bool:
+        asked.append(list(services))
+        return True
+
+    monkeypatch.setattr(compose, "all_have_containers", all_have)
+    argv, document = _resolved(fake.plan("-p", "p", "start", "web"))
+    assert asked == [["db", "web"]]
+    assert argv[-2:] == ["start", "web"] and sorted(document["services"]) == ["db", "web"]
+
+
+def test_read_project_resolves_the_default_file_through_compose_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Fake(tmp_path, monkeypatch, {"services": {"app": {"image": "x"}}})
+    monkeypatch.setattr(compose, "find_compose", lambda docker, environ=None: _v1_fake(fake))
+    assert compose.read_project(fake.project, {})["services"] == {"app": {"image": "x"}}
+    [config] = fake.calls()
+    assert config == [f"--file={fake.project / 'docker-compose.yml'}", "config"]
+
+
+def _v1_fake(fake: Fake) -> Compose:
+    return Compose(str(fake.log.parent / "fake-compose"), "1.29.2")

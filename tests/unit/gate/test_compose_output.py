@@ -17,13 +17,8 @@ import pytest
 
 from safedocker.errors import ConfigError, ExitCode, TimedOut
 from safedocker.gate import compose
-from safedocker.gate.compose import (
-    YAML_ALIAS_EXPANSION_MAX,
-    Compose,
-    load_project,
-    parse_args,
-    parse_config_output,
-)
+from safedocker.gate.compose import Compose, load_model
+from safedocker.gate.compose_model import YAML_ALIAS_EXPANSION_MAX, Source, read_model
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,7 +44,7 @@ def test_a_compose_that_floods_its_config_output_is_stopped_at_the_cap(tmp_path:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
     with pytest.raises(ConfigError, match="too large") as err:
-        load_project(fake, "docker", parse_args(["up"]), ["compose.yml"])
+        load_model(fake, "docker", ["config"], ["compose.yml"])
     assert err.value.exit_code == ExitCode.CONFIG
     assert time.monotonic() - started < 20
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
@@ -61,14 +56,14 @@ def test_a_compose_config_that_never_ends_times_out(tmp_path: Path,
     monkeypatch.setattr(compose, "CONFIG_TIMEOUT", 1.0)
     fake = _fake_compose(tmp_path, "time.sleep(60)")
     with pytest.raises(TimedOut, match="compose config timed out") as err:
-        load_project(fake, "docker", parse_args(["up"]), ["compose.yml"])
+        load_model(fake, "docker", ["config"], ["compose.yml"])
     assert err.value.exit_code == ExitCode.UNAVAILABLE
 
 
 def test_yaml_alias_bombs_are_refused_before_they_expand() -> None:
     started = time.monotonic()
     with pytest.raises(ConfigError, match="aliases expand") as err:
-        parse_config_output(_bomb(9).encode(), json_output=False)  # 10**9 nodes expanded
+        read_model(_bomb(9).encode(), Source.COMPOSE_V1)  # 10**9 nodes expanded
     assert err.value.exit_code == ExitCode.CONFIG
     assert time.monotonic() - started < 5
 
@@ -76,28 +71,28 @@ def test_yaml_alias_bombs_are_refused_before_they_expand() -> None:
 def test_a_few_aliases_as_compose_files_use_them_are_fine() -> None:
     text = _bomb(3)  # 1000 extra nodes
     assert 10**3 < YAML_ALIAS_EXPANSION_MAX
-    project = parse_config_output(text.encode(), json_output=False)
+    project = read_model(text.encode(), Source.COMPOSE_V1)
     assert project["services"]["app"]["image"] == "busybox"
 
 
 def test_a_recursive_yaml_alias_is_refused() -> None:
     text = "x: &a [1, *a]\nservices: {}\n"
     with pytest.raises(ConfigError, match="recursive"):
-        parse_config_output(text.encode(), json_output=False)
+        read_model(text.encode(), Source.COMPOSE_V1)
 
 
 @pytest.mark.parametrize("json_output", [True, False])
 def test_deep_nesting_is_a_config_error_not_a_crash(json_output: bool) -> None:
     deep = "[" * 5_000 + "]" * 5_000  # past the recursion limit of both parsers
     with pytest.raises(ConfigError):
-        parse_config_output(deep.encode(), json_output=json_output)
+        read_model(deep.encode(), Source.COMPOSE_V2 if json_output else Source.COMPOSE_V1)
 
 
 def test_compose_v2_json_with_duplicate_members_is_refused() -> None:
     doc = b'{"services": {"app": {"image": "good", "image": "evil"}}}'
     with pytest.raises(ConfigError):
-        parse_config_output(doc, json_output=True)
-    assert parse_config_output(json.dumps({"services": {}}).encode(), json_output=True) == {
+        read_model(doc, Source.COMPOSE_V2)
+    assert read_model(json.dumps({"services": {}}).encode(), Source.COMPOSE_V2) == {
         "services": {}}
 
 
@@ -108,7 +103,7 @@ def test_a_compose_file_with_an_alias_bomb_is_refused_before_compose_runs(
     bomb = tmp_path / "compose.yml"
     bomb.write_text('version: "3.8"\n' + _bomb(6))  # 451 bytes; compose 1.x: minutes, ~900 MB
     with pytest.raises(ConfigError, match="refusing the compose file") as err:
-        load_project(fake, "docker", parse_args(["up"]), [str(bomb)])
+        load_model(fake, "docker", ["config"], [str(bomb)])
     assert str(bomb) in err.value.line() and "aliases expand" in err.value.line()
     assert not ran.exists()
 
@@ -119,4 +114,4 @@ def test_a_fifo_is_not_read_before_compose_reads_it(tmp_path: Path) -> None:
     fifo = tmp_path / "compose.yml"
     os.mkfifo(fifo)
     fake = _fake_compose(tmp_path, "print('services: {}')")  # never opens the FIFO either
-    assert load_project(fake, "docker", parse_args(["up"]), [str(fifo)]) == {"services": {}}
+    assert load_model(fake, "docker", ["config"], [str(fifo)]) == {"services": {}}

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
 from safedocker.errors import Refused, UsageError
 from safedocker.gate.decide import Gate
 from safedocker.gate.dispatch import plan
+from safedocker.gate.handoff import Plan
 from safedocker.oci.media import PLUGIN_CONFIG
 from safedocker.policy.config import Config
 from safedocker.policy.model import Mode
 from tests.unit.gate.fakes import INDEX, REG, FakeEngine, World, verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 APP = f"{REG}/ns/app:v1"
 PINNED = f"{REG}/ns/app@{INDEX}"
@@ -105,9 +110,23 @@ def test_buildx_bake_is_refused_with_a_hint(world: World) -> None:
     assert "hint:" in line
 
 
-def test_stack_deploy_is_refused_until_its_planner_lands(world: World) -> None:
-    line = refusal(world, "stack", "deploy", "-c", "stack.yml", "s")
-    assert "stack deploy" in line
+@pytest.mark.parametrize("word", ["deploy", "up"])
+def test_stack_deploy_and_up_are_planned_by_the_stack_planner_with_the_same_gate(
+        world: World, monkeypatch: pytest.MonkeyPatch, word: str) -> None:
+    import safedocker.gate.stack as stack
+
+    seen: list[tuple[tuple[str, ...], Gate | None]] = []
+
+    def planner(argv: Sequence[str], *, config: Config | None = None, where: object = None,
+                gate: Gate | None = None) -> Plan:
+        seen.append((tuple(argv), gate))
+        return Plan((("stack", word, "-c", "ours.yml", "s"),))
+
+    monkeypatch.setattr(stack, "plan_stack", planner)
+    given = gate(world)
+    result = plan(["stack", word, "-c", "stack.yml", "s"], gate=given)
+    assert result.commands == (("stack", word, "-c", "ours.yml", "s"),)
+    assert seen == [(("stack", word, "-c", "stack.yml", "s"), given)]
 
 
 @pytest.mark.parametrize("argv", [
