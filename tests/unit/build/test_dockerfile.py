@@ -173,6 +173,16 @@ ERRORS = [
      "unterminated"),
     ("# check before # escape", "# check=skip=all\n# escape=`\nFROM alpine\n", BUILDKIT,
      Refused, "check"),
+    # Docker 20.10's parser matches `#\s*name=` (ASCII spaces only); newer ones trim any
+    # Unicode space after '#': the old daemon keeps '\\' as the escape and sees other lines.
+    ("a directive after '#' and a vertical tab (legacy)",
+     "#\vescape=`\nFROM alpine\nRUN true #`\nFROM evil\n", LEGACY, Refused, "directive"),
+    ("a directive after '#' and a no-break space (BuildKit)",
+     "#\u00a0escape=`\nFROM alpine\nRUN true #`\nFROM evil\n", BUILDKIT, Refused,
+     "directive"),
+    ("a syntax directive after '#' and NEL ends the old directives early",
+     "#\u0085syntax=docker/dockerfile:1\n# escape=`\nFROM alpine\n", BUILDKIT, Refused,
+     "directive"),
     ("a custom frontend", "# syntax=evil/frontend:1\nFROM alpine\n", BUILDKIT, Refused,
      "frontend"),
     ("a platform ARG when the builder's platform is unknown",
