@@ -10,7 +10,9 @@
    (ARGs, ``--build-arg``, stages, ``--platform``, ``COPY --from``, ``RUN --mount``,
    ``# syntax``);
 3. every external image through the gate, all of them before anything starts
-   (:meth:`Gate.admit_all`), then the images the ONBUILD triggers of those base images use;
+   (:meth:`Gate.admit_all`), then the images the ONBUILD triggers of those base images use
+   (a base accepted by policy without a digest is resolved and pinned first, so that its
+   triggers are read too; one that cannot be resolved, offline say, is refused);
 4. the pins: BuildKit (buildx) gets ``--build-context NAME=docker-image://repo@digest``
    for each image; the legacy builder (and docker 20.10's built-in BuildKit) a rewritten
    Dockerfile with every image token pinned. Docker always gets ``-f`` with the private copy
@@ -157,7 +159,7 @@ class _Build:
         sbom = self.inv.sbom if self.kind is Kind.BUILDX else None
         if sbom is not None:
             extra.append((sbom.generator, "the SBOM generator (--attest type=sbom)"))
-        admitted = self._admit(uses, extra)
+        admitted = self._resolve_bases(scanned, self._admit(uses, extra))
         triggers = self._triggers(scanned, admitted)
         if triggers:
             admitted.update(self._admit(triggers, []))
@@ -196,6 +198,24 @@ class _Build:
         except SafeDockerError as error:
             raise _Decided(error) from error
         return dict(zip(requests, admissions, strict=True))
+
+    def _resolve_bases(self, scanned: DockerfileScan,
+                       admitted: dict[tuple[str, str | None], Admission]
+                       ) -> dict[tuple[str, str | None], Admission]:
+        """Base images accepted by policy without a digest, pinned to what they are now:
+        their ONBUILD triggers run in this build and may name other images, which must be
+        read (and verified) like any other; a base that cannot be read is refused."""
+        bases = {(str(u.ref), u.platform or u.target_platform)
+                 for u in scanned.images if u.use is Use.FROM}
+        for key in bases & admitted.keys():
+            admission = admitted[key]
+            try:
+                admitted[key] = self.gate.resolve(admission)
+            except SafeDockerError as error:
+                raise Refused(f"refused the build: cannot read the base image {key[0]} to "
+                              "see its ONBUILD triggers", why=error.why or error.what,
+                              hint="build while the registry is reachable") from error
+        return admitted
 
     def _triggers(self, scanned: DockerfileScan,
                   admitted: Mapping[tuple[str, str | None], Admission]) -> list[ImageUse]:

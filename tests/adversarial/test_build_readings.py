@@ -60,3 +60,27 @@ def test_an_escape_directive_after_a_vertical_tab_is_refused_not_read_two_ways(
     (folder / "Dockerfile").write_bytes(
         f"#\vescape=`\nFROM {base}\nRUN true #`\nFROM {evil}\nRUN cat /marker\n".encode())
     _refused_and_nothing_built(world, sd, folder, tag="built:atk3-vt", evil=evil)
+
+
+def test_an_onbuild_trigger_of_an_accepted_base_cannot_bring_in_an_unsigned_image(
+        world: World, sd: BuildHome, evil: str, tmp_path: Path) -> None:
+    # REG/accepted/* is accepted by policy (as `policy init` proposes for unsigned
+    # publishers); its image carries "ONBUILD COPY --from=EVIL", which the legacy builder
+    # runs in the user's build: EVIL is not accepted and must not be pulled unverified.
+    from tests.e2e.builds import marked_image
+
+    accepted = f"{world.registry}/accepted/onbuild:v1"
+    sd.ok("policy", "allow", f"{world.registry}/accepted/*")
+    marked_image(world, f"{world.registry}/accepted/plain:v1", "ACCEPTED")
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "Dockerfile").write_text(
+        f"FROM {world.registry}/accepted/plain:v1\n"
+        f"ONBUILD COPY --from={evil} /marker /marker\n")
+    world.run_docker("build", "-q", "-t", accepted, str(recipe))
+    world.run_docker("push", accepted)
+    world.remove_images(accepted, f"{world.registry}/accepted/plain:v1")
+    folder = tmp_path / "ctx"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f"FROM {accepted}\nRUN cat /marker\n")
+    _refused_and_nothing_built(world, sd, folder, tag="built:atk3-onbuild", evil=evil)

@@ -18,12 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from safedocker.errors import ExitCode, Refused, SafeDockerError, UsageError
+from safedocker.errors import (
+    ExitCode,
+    Refused,
+    RegistryUnavailable,
+    SafeDockerError,
+    UsageError,
+)
 from safedocker.gate.build import plan_build
 from safedocker.gate.build_client import BuildClient, Kind, choose_builder
 from safedocker.policy.model import Action, Mode
 from safedocker.reference import Digest
-from tests.unit.gate.fakes import REG, FakeVerifier, World, verdict
+from tests.unit.gate.fakes import INDEX, REG, FakeVerifier, World, verdict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -184,8 +190,9 @@ def test_a_hex_word_is_an_image_name_never_a_local_image_id(world: World,
     world.verifier.verdicts["docker.io/library/abc123"] = verdict(
         "abc123", covered=None, digest=None, action=Action.ACCEPT, config=None)
     plan = build(world, tmp_path, "FROM abc123\n")
-    # allowed without a digest: the canonical name, which no builder reads as an ID prefix
-    assert handed(plan) == "FROM docker.io/library/abc123:latest\n"
+    # allowed without a digest: pinned by name to what it resolves to (a base's ONBUILD
+    # triggers are read), which no builder reads as an ID prefix
+    assert handed(plan) == f"FROM docker.io/library/abc123@{INDEX}\n"
     assert not any(a.startswith("inspect abc123") for a in world.engine.asked)
     cleanup(plan)
 
@@ -385,6 +392,46 @@ def test_an_onbuild_copy_from_of_a_base_is_verified_and_pinned_for_buildx(
     assert f"--build-context={REG}/ns/tools:v1=docker-image://{REG}/ns/tools@{D_TOOLS}" in (
         plan.commands[0])
     cleanup(plan)
+
+
+ACCEPTED = f"{REG}/accepted/base:v1"
+
+
+def accepted_base(world: World, *triggers: str) -> None:
+    """ACCEPTED is allowed by policy without a digest; its config carries ``triggers``."""
+    world.verifier.verdicts[ACCEPTED] = verdict(ACCEPTED, covered=None, digest=None,
+                                                action=Action.ACCEPT, config=None)
+    world.verifier.configs[ACCEPTED] = {"config": {"OnBuild": list(triggers)}}  # type: ignore[attr-defined]
+
+
+def test_an_onbuild_copy_from_of_a_base_accepted_without_a_digest_refuses_a_legacy_build(
+        world: World, tmp_path: Path) -> None:
+    accepted_base(world, f"COPY --from={EVIL} /x /x")
+    error = refused(world, tmp_path, f"FROM {ACCEPTED}\n")
+    assert "ONBUILD" in error.what and EVIL in error.what
+
+
+def test_an_onbuild_image_of_a_base_accepted_without_a_digest_is_verified_for_buildx(
+        world: World, tmp_path: Path) -> None:
+    accepted_base(world, f"COPY --from={EVIL} /x /x")
+    error = refused(world, tmp_path, f"FROM {ACCEPTED}\n", command=("buildx", "build"), env={})
+    assert EVIL in error.what and "ONBUILD" in error.what
+
+
+def test_a_base_accepted_without_a_digest_is_built_from_what_was_read(
+        world: World, tmp_path: Path) -> None:
+    accepted_base(world, "RUN make")
+    plan = build(world, tmp_path, f"FROM {ACCEPTED}\n")
+    assert handed(plan) == f"FROM {REG}/accepted/base@{INDEX}\n"
+    cleanup(plan)
+
+
+def test_a_base_accepted_without_a_digest_that_cannot_be_read_refuses_the_build(
+        world: World, tmp_path: Path) -> None:
+    accepted_base(world)
+    world.verifier.resolved[ACCEPTED] = RegistryUnavailable("cannot reach the registry")
+    error = refused(world, tmp_path, f"FROM {ACCEPTED}\n")
+    assert error.exit_code == ExitCode.REFUSED and "ONBUILD" in error.what
 
 
 # --- BuildKit through buildx: named contexts ----------------------------------------------------
