@@ -147,6 +147,7 @@ class _Build:
                           hint="move the .rego file away to build through safe-docker")
         scanned = scan(source.data, builder=self.kind.reader, build_args=self.inv.build_args(),
                        platforms=self._platforms(), target=self.inv.target)
+        self._same_with_proxies(source, scanned)
         for note in scanned.notes:
             log.info("%s", note)
         user = self.inv.named_contexts if self.kind is Kind.BUILDX else ()
@@ -169,6 +170,20 @@ class _Build:
             return self._rewritten(source, scanned, pins)
         return self._named(source, scanned, pins,
                            sbom_target=admitted[_key(sbom.generator)].target if sbom else None)
+
+    def _same_with_proxies(self, source: BuildInput, scanned: DockerfileScan) -> None:
+        """The docker CLI adds proxy build args from its config.json; a Dockerfile whose
+        images change with them (``FROM base${HTTP_PROXY:+x}``) is refused."""
+        given = self.inv.build_args()
+        for proxies in self.client.proxy_build_args():
+            other = scan(source.data, builder=self.kind.reader,
+                         build_args={**proxies, **given}, platforms=self._platforms(),
+                         target=self.inv.target)
+            if _uses(other) != _uses(scanned):
+                raise Refused("refused the build: the Dockerfile's images change with the "
+                              "proxy build args docker adds from its config.json",
+                              why="safe-docker cannot tell which of them BuildKit sees",
+                              hint="name the images without HTTP_PROXY & co")
 
     def _platforms(self) -> Platforms:
         build = None
@@ -336,6 +351,10 @@ class _Decided(Exception):  # noqa: N818 - a carrier, not an error of its own
     def __init__(self, error: SafeDockerError) -> None:
         super().__init__(error.line())
         self.error = error
+
+
+def _uses(scanned: DockerfileScan) -> set[tuple[str, str, str | None]]:
+    return {(u.use.value, str(u.ref), u.platform or u.target_platform) for u in scanned.images}
 
 
 def _key(text: str) -> tuple[str, str | None]:

@@ -74,6 +74,10 @@ class BuildClient(Protocol):
         """Whether the buildx builder's BuildKit honours --build-context (0.10+)."""
         ...
 
+    def proxy_build_args(self) -> tuple[dict[str, str], ...]:
+        """The build args each ``proxies`` entry of the docker config would add."""
+        ...
+
 
 class DockerClient:
     """The real docker CLI at ``binary``, with the user's connection and config flags."""
@@ -112,24 +116,58 @@ class DockerClient:
         status, _ = self._run("buildx", "version")
         return status == 0
 
-    def builder_alias(self) -> str | None:
+    def _config(self) -> object:
         from safedocker._docker.credentials import config_dir
 
         path = config_dir(self.docker_config, self.environ) / "config.json"
         try:
             with path.open("rb") as handle:
-                document = strictjson.loads(handle.read(OUTPUT_MAX + 1), max_bytes=OUTPUT_MAX)
+                return strictjson.loads(handle.read(OUTPUT_MAX + 1), max_bytes=OUTPUT_MAX)
         except (OSError, ValueError, RecursionError):
             return None  # no config, or one docker itself refuses to read
+
+    def builder_alias(self) -> str | None:
+        document = self._config()
         aliases = document.get("aliases") if isinstance(document, dict) else None
         builder = aliases.get("builder") if isinstance(aliases, dict) else None
         return builder if isinstance(builder, str) else None
+
+    def proxy_build_args(self) -> tuple[dict[str, str], ...]:
+        """docker/cli ParseProxyConfig: the CLI adds HTTP_PROXY & co (and their lower-case
+        names) from config.json ``proxies`` (the daemon host's entry, else ``default``) to
+        a build's args; one mapping per entry, since which entry applies is the CLI's."""
+        document = self._config()
+        proxies = _go_member(document, "proxies")
+        if not isinstance(proxies, dict):
+            return ()
+        found: list[dict[str, str]] = []
+        for entry in proxies.values():
+            args: dict[str, str] = {}
+            for field, name in _PROXY_FIELDS:
+                value = _go_member(entry, field)
+                if isinstance(value, str) and value:
+                    args[name] = args[name.lower()] = value
+            if args:
+                found.append(args)
+        return tuple(found)
 
     def named_contexts(self, builder: str | None) -> bool:
         status, out = self._run("buildx", *(("--builder", builder) if builder else ()),
                                 "inspect")
         match = _BUILDKIT_LINE.search(out) if status == 0 else None
         return match is not None and (int(match[1]), int(match[2])) >= (0, 10)
+
+
+_PROXY_FIELDS = (("httpProxy", "HTTP_PROXY"), ("httpsProxy", "HTTPS_PROXY"),
+                 ("noProxy", "NO_PROXY"), ("ftpProxy", "FTP_PROXY"), ("allProxy", "ALL_PROXY"))
+
+
+def _go_member(document: object, name: str) -> object:
+    """``document[name]`` as Go's encoding/json finds it (case-insensitively)."""
+    if not isinstance(document, dict):
+        return None
+    wanted = strictjson.go_fold(name)
+    return next((v for k, v in document.items() if strictjson.go_fold(k) == wanted), None)
 
 
 def choose_builder(command: Sequence[str], env: Mapping[str, str],

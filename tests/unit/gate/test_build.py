@@ -55,6 +55,7 @@ class FakeClient:
     alias: str | None = None
     contexts: bool = True
     asked: list[str] = field(default_factory=list)
+    proxies: tuple[dict[str, str], ...] = ()
 
     def cli_version(self) -> tuple[int, int] | None:
         self.asked.append("version")
@@ -70,6 +71,9 @@ class FakeClient:
     def named_contexts(self, builder: str | None) -> bool:
         self.asked.append(f"inspect {builder}")
         return self.contexts
+
+    def proxy_build_args(self) -> tuple[dict[str, str], ...]:
+        return self.proxies
 
 
 _client: BuildClient = FakeClient()
@@ -434,6 +438,25 @@ def test_a_base_accepted_without_a_digest_that_cannot_be_read_refuses_the_build(
     assert error.exit_code == ExitCode.REFUSED and "ONBUILD" in error.what
 
 
+PROXY = {"HTTP_PROXY": "http://proxy.corp:3128", "http_proxy": "http://proxy.corp:3128"}
+
+
+def test_images_that_change_with_the_proxy_args_docker_adds_from_its_config_are_refused(
+        world: World, tmp_path: Path) -> None:
+    # buildx evaluates "base${HTTP_PROXY:+x}" with the config's proxy: REG/ns/basex, which
+    # no named context pins; safe-docker, without it, would have verified REG/ns/base.
+    text = f"ARG HTTP_PROXY\nFROM {REG}/ns/base${{HTTP_PROXY:+x}}:v1\n"
+    error = refused(world, tmp_path, text, command=("buildx", "build"), env={},
+                    client=FakeClient(proxies=(PROXY,)))
+    assert error.exit_code == ExitCode.REFUSED and "proxy" in error.what
+
+
+def test_proxy_args_that_change_no_image_build(world: World, tmp_path: Path) -> None:
+    plan = build(world, tmp_path, f"ARG HTTP_PROXY\nFROM {BASE}\nRUN echo $HTTP_PROXY\n",
+                 command=("buildx", "build"), env={}, client=FakeClient(proxies=(PROXY,)))
+    cleanup(plan)
+
+
 # --- BuildKit through buildx: named contexts ----------------------------------------------------
 
 
@@ -545,3 +568,16 @@ def test_the_docker_config_alias_is_read_from_the_users_config(tmp_path: Path) -
     (tmp_path / "config.json").write_text(json.dumps({"aliases": {"builder": "buildx"}}))
     assert DockerClient("docker", docker_config=str(tmp_path)).builder_alias() == "buildx"
     assert DockerClient("docker", docker_config=str(tmp_path / "none")).builder_alias() is None
+
+
+def test_the_proxy_build_args_are_read_from_the_docker_config_as_the_cli_adds_them(
+        tmp_path: Path) -> None:
+    from safedocker.gate.build_client import DockerClient
+
+    (tmp_path / "config.json").write_text(json.dumps({"Proxies": {
+        "default": {"httpProxy": "http://p:3128", "noProxy": ""},
+        "unix:///var/run/docker.sock": {"HTTPSPROXY": "http://q:3128"}}}))
+    client = DockerClient("docker", docker_config=str(tmp_path), environ={})
+    assert client.proxy_build_args() == (
+        {"HTTP_PROXY": "http://p:3128", "http_proxy": "http://p:3128"},
+        {"HTTPS_PROXY": "http://q:3128", "https_proxy": "http://q:3128"})
