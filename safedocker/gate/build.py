@@ -172,18 +172,24 @@ class _Build:
                            sbom_target=admitted[_key(sbom.generator)].target if sbom else None)
 
     def _same_with_proxies(self, source: BuildInput, scanned: DockerfileScan) -> None:
-        """The docker CLI adds proxy build args from its config.json; a Dockerfile whose
-        images change with them (``FROM base${HTTP_PROXY:+x}``) is refused."""
+        """The docker CLI adds proxy build args from its config.json (and buildx may add
+        SOURCE_DATE_EPOCH from the environment); a Dockerfile whose images change with
+        them (``FROM base${HTTP_PROXY:+x}``) is refused."""
         given = self.inv.build_args()
-        for proxies in self.client.proxy_build_args():
+        implicit = list(self.client.proxy_build_args())
+        epoch = self.env.get("SOURCE_DATE_EPOCH")
+        if epoch is not None and self.kind is Kind.BUILDX:
+            implicit.append({"SOURCE_DATE_EPOCH": epoch})
+        for extra in implicit:
             other = scan(source.data, builder=self.kind.reader,
-                         build_args={**proxies, **given}, platforms=self._platforms(),
+                         build_args={**extra, **given}, platforms=self._platforms(),
                          target=self.inv.target)
             if _uses(other) != _uses(scanned):
                 raise Refused("refused the build: the Dockerfile's images change with the "
-                              "proxy build args docker adds from its config.json",
-                              why="safe-docker cannot tell which of them BuildKit sees",
-                              hint="name the images without HTTP_PROXY & co")
+                              f"build args docker adds itself ({', '.join(sorted(extra))})",
+                              why="safe-docker cannot tell which of them the builder sees",
+                              hint="name the images without HTTP_PROXY & co or "
+                                   "SOURCE_DATE_EPOCH")
 
     def _platforms(self) -> Platforms:
         build = None

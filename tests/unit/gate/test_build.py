@@ -451,6 +451,14 @@ def test_images_that_change_with_the_proxy_args_docker_adds_from_its_config_are_
     assert error.exit_code == ExitCode.REFUSED and "proxy" in error.what
 
 
+def test_images_that_change_with_source_date_epoch_from_the_environment_are_refused(
+        world: World, tmp_path: Path) -> None:
+    text = f"ARG SOURCE_DATE_EPOCH\nFROM {REG}/ns/base${{SOURCE_DATE_EPOCH:+x}}:v1\n"
+    error = refused(world, tmp_path, text, command=("buildx", "build"),
+                    env={"SOURCE_DATE_EPOCH": "0"})
+    assert error.exit_code == ExitCode.REFUSED and "SOURCE_DATE_EPOCH" in error.what
+
+
 def test_proxy_args_that_change_no_image_build(world: World, tmp_path: Path) -> None:
     plan = build(world, tmp_path, f"ARG HTTP_PROXY\nFROM {BASE}\nRUN echo $HTTP_PROXY\n",
                  command=("buildx", "build"), env={}, client=FakeClient(proxies=(PROXY,)))
