@@ -389,3 +389,15 @@ def test_parser_heredoc_modes_differ_exactly_on_spaced_and_any_heredoc() -> None
     assert len(parse(data, heredocs=HeredocMode.SPACED).nodes) == 2
     assert len(parse(data, heredocs=HeredocMode.TIGHT).nodes) == 4
     assert len(parse(data, heredocs=HeredocMode.NONE).nodes) == 4
+
+
+@pytest.mark.parametrize("tag", ["1.7", "1", "latest", ""])
+def test_a_frontend_named_by_digest_has_unknown_named_context_support_whatever_its_tag(
+        tag: str) -> None:
+    # BuildKit runs the digest; "docker/dockerfile:1.7@sha256:<1.3's digest>" is 1.3, which
+    # ignores --build-context: the images would be pulled by tag, unpinned.
+    name = f"docker/dockerfile:{tag}" if tag else "docker/dockerfile"
+    found = scan(f"# syntax={name}@sha256:{'a' * 64}\nFROM a\n".encode(), builder=BUILDKIT,
+                 platforms=AMD64)
+    assert found.frontend is not None
+    assert found.frontend.named_contexts is None
