@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import re
 from typing import TYPE_CHECKING, Protocol
 
@@ -117,18 +118,31 @@ class DockerClient:
         return status == 0
 
     def _config(self) -> object:
+        """config.json as docker reads it (Go: member names case-insensitively, the last
+        of a repeated one); one Go and this reader could read two ways is refused."""
         from safedocker._docker.credentials import config_dir
 
         path = config_dir(self.docker_config, self.environ) / "config.json"
         try:
             with path.open("rb") as handle:
-                return strictjson.loads(handle.read(OUTPUT_MAX + 1), max_bytes=OUTPUT_MAX)
-        except (OSError, ValueError, RecursionError):
-            return None  # no config, or one docker itself refuses to read
+                data = handle.read(OUTPUT_MAX + 1)
+        except OSError:
+            return None  # no config
+        try:
+            return strictjson.loads(data, max_bytes=OUTPUT_MAX, go_keys=True)
+        except (ValueError, RecursionError):
+            pass
+        try:
+            json.loads(data)
+        except (ValueError, RecursionError):
+            return None  # one docker itself refuses to read (it warns, and goes on without)
+        raise Refused(f"cannot read {path} as docker does",
+                      why="it repeats a member, or spells one in two cases",
+                      hint="write each member once")
 
     def builder_alias(self) -> str | None:
         document = self._config()
-        aliases = document.get("aliases") if isinstance(document, dict) else None
+        aliases = _go_member(document, "aliases")
         builder = aliases.get("builder") if isinstance(aliases, dict) else None
         return builder if isinstance(builder, str) else None
 

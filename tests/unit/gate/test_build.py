@@ -589,3 +589,19 @@ def test_the_proxy_build_args_are_read_from_the_docker_config_as_the_cli_adds_th
     assert client.proxy_build_args() == (
         {"HTTP_PROXY": "http://p:3128", "http_proxy": "http://p:3128"},
         {"HTTPS_PROXY": "http://q:3128", "https_proxy": "http://q:3128"})
+
+
+def test_the_builder_alias_is_read_as_docker_reads_config_json(tmp_path: Path) -> None:
+    from safedocker.gate.build_client import DockerClient
+
+    # Go matches "Aliases" to the aliases field: docker forwards builds to "other".
+    (tmp_path / "config.json").write_text('{"Aliases": {"builder": "other"}}')
+    client = DockerClient("docker", docker_config=str(tmp_path), environ={})
+    assert client.builder_alias() == "other"
+    # Go keeps the last of a repeated member; a reader keeping the first would not see it.
+    (tmp_path / "config.json").write_text(
+        '{"aliases": {"builder": "buildx"}, "aliases": {"builder": "other"}}')
+    with pytest.raises(Refused, match="as docker does"):
+        client.builder_alias()
+    (tmp_path / "config.json").write_text("{not json")
+    assert client.builder_alias() is None  # docker warns and goes on without a config
