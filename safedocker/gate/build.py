@@ -123,6 +123,7 @@ class _Build:
     client: BuildClient
     workdir: Path
     env: Mapping[str, str]
+    _build_platform: tuple[str, ...] | None = None  # () when unknown; asked once
 
     def plan(self, stdin: IO[bytes]) -> Plan:
         try:
@@ -192,10 +193,18 @@ class _Build:
                                    "SOURCE_DATE_EPOCH")
 
     def _platforms(self) -> Platforms:
-        build = None
-        if self.kind.reader is Builder.BUILDKIT:
-            build = str(self.gate.daemon_platform())  # BUILDPLATFORM: the daemon's
+        """BUILDPLATFORM (and the default target): the daemon's, when BuildKit runs in it;
+        a buildx builder of another driver has its own worker platform: unknown, so a
+        Dockerfile whose images depend on it is refused."""
+        if self._build_platform is None:
+            known = self.kind.reader is Builder.BUILDKIT and (
+                self.kind is not Kind.BUILDX or self.client.native_platform(self._builder()))
+            self._build_platform = (str(self.gate.daemon_platform()),) if known else ()
+        build = self._build_platform[0] if self._build_platform else None
         return Platforms(build=build, targets=self.inv.platforms)
+
+    def _builder(self) -> str | None:
+        return self.inv.last("builder") or self.env.get("BUILDX_BUILDER") or None
 
     def _admit(self, uses: Sequence[ImageUse], extra: Sequence[tuple[str, str]]
                ) -> dict[tuple[str, str | None], Admission]:
@@ -322,7 +331,7 @@ class _Build:
                *, sbom_target: str | None) -> Plan:
         """buildx: the Dockerfile as it was, every image pinned by a named context."""
         supported = scanned.frontend is not None or self.client.named_contexts(
-            self.inv.last("builder") or self.env.get("BUILDX_BUILDER") or None)
+            self._builder())
         pinned = buildkit(scanned, pins, user=self.inv.named_contexts,
                           builtin_named_contexts=supported)
         options: dict[str, Any] = {"contexts": pinned.contexts,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 QUERY_TIMEOUT = 60.0
 OUTPUT_MAX = 1024 * 1024
 _VERSION = re.compile(r"\s*v?(\d+)\.(\d+)")
+_DRIVER_LINE = re.compile(r"(?im)^\s*driver\s*:\s*(\S+)\s*$")
 _BUILDKIT_LINE = re.compile(r"(?im)^\s*buildkit(?: version)?\s*:\s*v?(\d+)\.(\d+)")
 
 
@@ -77,6 +78,11 @@ class BuildClient(Protocol):
 
     def proxy_build_args(self) -> tuple[dict[str, str], ...]:
         """The build args each ``proxies`` entry of the docker config would add."""
+        ...
+
+    def native_platform(self, builder: str | None) -> bool:
+        """Whether the buildx builder is the daemon's own BuildKit (the ``docker``
+        driver), whose BUILDPLATFORM and default target are the daemon's platform."""
         ...
 
 
@@ -165,11 +171,22 @@ class DockerClient:
                 found.append(args)
         return tuple(found)
 
-    def named_contexts(self, builder: str | None) -> bool:
+    def _inspect(self, builder: str | None) -> str | None:
         status, out = self._run("buildx", *(("--builder", builder) if builder else ()),
                                 "inspect")
-        match = _BUILDKIT_LINE.search(out) if status == 0 else None
+        return out if status == 0 else None
+
+    def named_contexts(self, builder: str | None) -> bool:
+        out = self._inspect(builder)
+        match = _BUILDKIT_LINE.search(out) if out is not None else None
         return match is not None and (int(match[1]), int(match[2])) >= (0, 10)
+
+    def native_platform(self, builder: str | None) -> bool:
+        # Another driver (docker-container, kubernetes, remote) runs BuildKit with its own
+        # worker platforms: `buildx create --platform linux/arm64` on an amd64 host too.
+        out = self._inspect(builder)
+        match = _DRIVER_LINE.search(out) if out is not None else None
+        return match is not None and match[1] == "docker"
 
 
 _PROXY_FIELDS = (("httpProxy", "HTTP_PROXY"), ("httpsProxy", "HTTPS_PROXY"),

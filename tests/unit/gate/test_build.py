@@ -56,6 +56,7 @@ class FakeClient:
     contexts: bool = True
     asked: list[str] = field(default_factory=list)
     proxies: tuple[dict[str, str], ...] = ()
+    native: bool = True  # the buildx builder is the docker driver
 
     def cli_version(self) -> tuple[int, int] | None:
         self.asked.append("version")
@@ -74,6 +75,9 @@ class FakeClient:
 
     def proxy_build_args(self) -> tuple[dict[str, str], ...]:
         return self.proxies
+
+    def native_platform(self, builder: str | None) -> bool:
+        return self.native
 
 
 _client: BuildClient = FakeClient()
@@ -605,3 +609,29 @@ def test_the_builder_alias_is_read_as_docker_reads_config_json(tmp_path: Path) -
         client.builder_alias()
     (tmp_path / "config.json").write_text("{not json")
     assert client.builder_alias() is None  # docker warns and goes on without a config
+
+
+@pytest.mark.parametrize("arg", ["TARGETARCH", "BUILDARCH", "BUILDPLATFORM"])
+def test_images_named_by_platform_args_are_refused_on_a_builder_whose_platform_is_unknown(
+        world: World, tmp_path: Path, arg: str) -> None:
+    # `buildx create --platform linux/arm64` (or a remote builder): BuildKit expands
+    # TARGETARCH to arm64 and pulls REG/ns/app-arm64, which no named context pins, while
+    # the daemon's amd64 would have had REG/ns/app-amd64 verified.
+    text = f"ARG {arg}\nFROM {REG}/ns/app-${{{arg}}}\n"
+    error = refused(world, tmp_path, text, command=("buildx", "build"), env={},
+                    client=FakeClient(native=False))
+    assert error.exit_code == ExitCode.REFUSED and arg in error.line(), error.line()
+
+
+def test_a_builder_of_another_driver_builds_what_names_no_platform(
+        world: World, tmp_path: Path) -> None:
+    plan = build(world, tmp_path, f"FROM {BASE}\n", command=("buildx", "build"), env={},
+                 client=FakeClient(native=False))
+    cleanup(plan)
+
+
+def test_the_builder_driver_is_read_from_buildx_inspect() -> None:
+    from safedocker.gate.build_client import _DRIVER_LINE
+
+    found = _DRIVER_LINE.search("Name:   arm\nDriver: docker-container\nNodes:\n")
+    assert found is not None and found[1] == "docker-container"
