@@ -60,8 +60,11 @@ def _frontend(image: str, cmdline: str, line: int) -> Frontend:
 
 
 def _named_contexts(ref: ImageRef) -> bool | None:
-    """Named contexts arrived in Dockerfile frontend 1.4; channels track the newest."""
-    tag = ref.tag or ("" if ref.digest else "latest")
+    """Named contexts arrived in Dockerfile frontend 1.4; channels track the newest. A
+    digest is what BuildKit runs, whatever tag is written beside it: unknown."""
+    if ref.digest is not None:
+        return None
+    tag = ref.tag or "latest"
     if tag in ("latest", "labs", "1", "1-labs", "master", "master-labs"):
         return True
     match = _VERSION.match(tag)

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 
 from safedocker.build.lex import Lexer, LexError, go_space
-from safedocker.errors import UsageError
+from safedocker.errors import Refused, UsageError
 
 MAX_LINE = 64 * 1024  # bufio.MaxScanTokenSize: a longer line fails the build
 BOM = b"\xef\xbb\xbf"
@@ -41,6 +41,8 @@ _JSON_INSTRUCTIONS = frozenset({"add", "copy", "volume", "cmd", "entrypoint", "r
 
 _DIRECTIVE = re.compile(rb"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z")
 _WHITESPACE = re.compile(rb"[\t\v\f\r ]+")
+# Docker 20.10's parser (buildkit 0.8) matched `^#\s*name=`: only Go's ASCII \s after '#'.
+_OLD_DIRECTIVE_START = re.compile(rb"#[\t\n\f\r ]*[a-zA-Z]")
 _GO_SPACE_BYTES = frozenset(b"\t\n\v\f\r \x85\xa0")  # unicode.IsSpace(rune(b)) for one byte
 _HEREDOC_SPACED = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)\Z")
 _HEREDOC_TIGHT = re.compile(r"([0-9]*)<<(-?)([^<]*)\Z")
@@ -174,6 +176,15 @@ class _Directives:
         if name not in KNOWN_DIRECTIVES:
             self.done = True
             return False
+        if _OLD_DIRECTIVE_START.match(token) is None:
+            # "#\vescape=`": a directive for newer builders, a comment ending the directives
+            # for Docker 20.10's; the escape token (which lines continue) would differ.
+            raise Refused(
+                f"refused the build: Dockerfile line {self.line} is a parser directive for "
+                "some docker versions and a comment for others",
+                why="builders would read the rest of the Dockerfile differently",
+                hint=f"write it as '# {name}=…' with plain spaces",
+            )
         if any(d.name == name for d in self.seen):
             raise DockerfileSyntaxError(
                 f"Dockerfile line {self.line}: only one {name} parser directive can be used"

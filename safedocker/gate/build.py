@@ -10,7 +10,9 @@
    (ARGs, ``--build-arg``, stages, ``--platform``, ``COPY --from``, ``RUN --mount``,
    ``# syntax``);
 3. every external image through the gate, all of them before anything starts
-   (:meth:`Gate.admit_all`), then the images the ONBUILD triggers of those base images use;
+   (:meth:`Gate.admit_all`), then the images the ONBUILD triggers of those base images use
+   (a base accepted by policy without a digest is resolved and pinned first, so that its
+   triggers are read too; one that cannot be resolved, offline say, is refused);
 4. the pins: BuildKit (buildx) gets ``--build-context NAME=docker-image://repo@digest``
    for each image; the legacy builder (and docker 20.10's built-in BuildKit) a rewritten
    Dockerfile with every image token pinned. Docker always gets ``-f`` with the private copy
@@ -121,6 +123,7 @@ class _Build:
     client: BuildClient
     workdir: Path
     env: Mapping[str, str]
+    _build_platform: tuple[str, ...] | None = None  # () when unknown; asked once
 
     def plan(self, stdin: IO[bytes]) -> Plan:
         try:
@@ -145,6 +148,7 @@ class _Build:
                           hint="move the .rego file away to build through safe-docker")
         scanned = scan(source.data, builder=self.kind.reader, build_args=self.inv.build_args(),
                        platforms=self._platforms(), target=self.inv.target)
+        self._same_with_proxies(source, scanned)
         for note in scanned.notes:
             log.info("%s", note)
         user = self.inv.named_contexts if self.kind is Kind.BUILDX else ()
@@ -157,7 +161,7 @@ class _Build:
         sbom = self.inv.sbom if self.kind is Kind.BUILDX else None
         if sbom is not None:
             extra.append((sbom.generator, "the SBOM generator (--attest type=sbom)"))
-        admitted = self._admit(uses, extra)
+        admitted = self._resolve_bases(scanned, self._admit(uses, extra))
         triggers = self._triggers(scanned, admitted)
         if triggers:
             admitted.update(self._admit(triggers, []))
@@ -168,11 +172,39 @@ class _Build:
         return self._named(source, scanned, pins,
                            sbom_target=admitted[_key(sbom.generator)].target if sbom else None)
 
+    def _same_with_proxies(self, source: BuildInput, scanned: DockerfileScan) -> None:
+        """The docker CLI adds proxy build args from its config.json (and buildx may add
+        SOURCE_DATE_EPOCH from the environment); a Dockerfile whose images change with
+        them (``FROM base${HTTP_PROXY:+x}``) is refused."""
+        given = self.inv.build_args()
+        implicit = list(self.client.proxy_build_args())
+        epoch = self.env.get("SOURCE_DATE_EPOCH")
+        if epoch is not None and self.kind is Kind.BUILDX:
+            implicit.append({"SOURCE_DATE_EPOCH": epoch})
+        for extra in implicit:
+            other = scan(source.data, builder=self.kind.reader,
+                         build_args={**extra, **given}, platforms=self._platforms(),
+                         target=self.inv.target)
+            if _uses(other) != _uses(scanned):
+                raise Refused("refused the build: the Dockerfile's images change with the "
+                              f"build args docker adds itself ({', '.join(sorted(extra))})",
+                              why="safe-docker cannot tell which of them the builder sees",
+                              hint="name the images without HTTP_PROXY & co or "
+                                   "SOURCE_DATE_EPOCH")
+
     def _platforms(self) -> Platforms:
-        build = None
-        if self.kind.reader is Builder.BUILDKIT:
-            build = str(self.gate.daemon_platform())  # BUILDPLATFORM: the daemon's
+        """BUILDPLATFORM (and the default target): the daemon's, when BuildKit runs in it;
+        a buildx builder of another driver has its own worker platform: unknown, so a
+        Dockerfile whose images depend on it is refused."""
+        if self._build_platform is None:
+            known = self.kind.reader is Builder.BUILDKIT and (
+                self.kind is not Kind.BUILDX or self.client.native_platform(self._builder()))
+            self._build_platform = (str(self.gate.daemon_platform()),) if known else ()
+        build = self._build_platform[0] if self._build_platform else None
         return Platforms(build=build, targets=self.inv.platforms)
+
+    def _builder(self) -> str | None:
+        return self.inv.last("builder") or self.env.get("BUILDX_BUILDER") or None
 
     def _admit(self, uses: Sequence[ImageUse], extra: Sequence[tuple[str, str]]
                ) -> dict[tuple[str, str | None], Admission]:
@@ -196,6 +228,24 @@ class _Build:
         except SafeDockerError as error:
             raise _Decided(error) from error
         return dict(zip(requests, admissions, strict=True))
+
+    def _resolve_bases(self, scanned: DockerfileScan,
+                       admitted: dict[tuple[str, str | None], Admission]
+                       ) -> dict[tuple[str, str | None], Admission]:
+        """Base images accepted by policy without a digest, pinned to what they are now:
+        their ONBUILD triggers run in this build and may name other images, which must be
+        read (and verified) like any other; a base that cannot be read is refused."""
+        bases = {(str(u.ref), u.platform or u.target_platform)
+                 for u in scanned.images if u.use is Use.FROM}
+        for key in bases & admitted.keys():
+            admission = admitted[key]
+            try:
+                admitted[key] = self.gate.resolve(admission)
+            except SafeDockerError as error:
+                raise Refused(f"refused the build: cannot read the base image {key[0]} to "
+                              "see its ONBUILD triggers", why=error.why or error.what,
+                              hint="build while the registry is reachable") from error
+        return admitted
 
     def _triggers(self, scanned: DockerfileScan,
                   admitted: Mapping[tuple[str, str | None], Admission]) -> list[ImageUse]:
@@ -281,7 +331,7 @@ class _Build:
                *, sbom_target: str | None) -> Plan:
         """buildx: the Dockerfile as it was, every image pinned by a named context."""
         supported = scanned.frontend is not None or self.client.named_contexts(
-            self.inv.last("builder") or self.env.get("BUILDX_BUILDER") or None)
+            self._builder())
         pinned = buildkit(scanned, pins, user=self.inv.named_contexts,
                           builtin_named_contexts=supported)
         options: dict[str, Any] = {"contexts": pinned.contexts,
@@ -316,6 +366,10 @@ class _Decided(Exception):  # noqa: N818 - a carrier, not an error of its own
     def __init__(self, error: SafeDockerError) -> None:
         super().__init__(error.line())
         self.error = error
+
+
+def _uses(scanned: DockerfileScan) -> set[tuple[str, str, str | None]]:
+    return {(u.use.value, str(u.ref), u.platform or u.target_platform) for u in scanned.images}
 
 
 def _key(text: str) -> tuple[str, str | None]:

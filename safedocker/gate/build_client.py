@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import re
 from typing import TYPE_CHECKING, Protocol
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 QUERY_TIMEOUT = 60.0
 OUTPUT_MAX = 1024 * 1024
 _VERSION = re.compile(r"\s*v?(\d+)\.(\d+)")
+_DRIVER_LINE = re.compile(r"(?im)^\s*driver\s*:\s*(\S+)\s*$")
 _BUILDKIT_LINE = re.compile(r"(?im)^\s*buildkit(?: version)?\s*:\s*v?(\d+)\.(\d+)")
 
 
@@ -74,6 +76,15 @@ class BuildClient(Protocol):
         """Whether the buildx builder's BuildKit honours --build-context (0.10+)."""
         ...
 
+    def proxy_build_args(self) -> tuple[dict[str, str], ...]:
+        """The build args each ``proxies`` entry of the docker config would add."""
+        ...
+
+    def native_platform(self, builder: str | None) -> bool:
+        """Whether the buildx builder is the daemon's own BuildKit (the ``docker``
+        driver), whose BUILDPLATFORM and default target are the daemon's platform."""
+        ...
+
 
 class DockerClient:
     """The real docker CLI at ``binary``, with the user's connection and config flags."""
@@ -112,24 +123,82 @@ class DockerClient:
         status, _ = self._run("buildx", "version")
         return status == 0
 
-    def builder_alias(self) -> str | None:
+    def _config(self) -> object:
+        """config.json as docker reads it (Go: member names case-insensitively, the last
+        of a repeated one); one Go and this reader could read two ways is refused."""
         from safedocker._docker.credentials import config_dir
 
         path = config_dir(self.docker_config, self.environ) / "config.json"
         try:
             with path.open("rb") as handle:
-                document = strictjson.loads(handle.read(OUTPUT_MAX + 1), max_bytes=OUTPUT_MAX)
-        except (OSError, ValueError, RecursionError):
-            return None  # no config, or one docker itself refuses to read
-        aliases = document.get("aliases") if isinstance(document, dict) else None
+                data = handle.read(OUTPUT_MAX + 1)
+        except OSError:
+            return None  # no config
+        try:
+            return strictjson.loads(data, max_bytes=OUTPUT_MAX, go_keys=True)
+        except (ValueError, RecursionError):
+            pass
+        try:
+            json.loads(data)
+        except (ValueError, RecursionError):
+            return None  # one docker itself refuses to read (it warns, and goes on without)
+        raise Refused(f"cannot read {path} as docker does",
+                      why="it repeats a member, or spells one in two cases",
+                      hint="write each member once")
+
+    def builder_alias(self) -> str | None:
+        document = self._config()
+        aliases = _go_member(document, "aliases")
         builder = aliases.get("builder") if isinstance(aliases, dict) else None
         return builder if isinstance(builder, str) else None
 
-    def named_contexts(self, builder: str | None) -> bool:
+    def proxy_build_args(self) -> tuple[dict[str, str], ...]:
+        """docker/cli ParseProxyConfig: the CLI adds HTTP_PROXY & co (and their lower-case
+        names) from config.json ``proxies`` (the daemon host's entry, else ``default``) to
+        a build's args; one mapping per entry, since which entry applies is the CLI's."""
+        document = self._config()
+        proxies = _go_member(document, "proxies")
+        if not isinstance(proxies, dict):
+            return ()
+        found: list[dict[str, str]] = []
+        for entry in proxies.values():
+            args: dict[str, str] = {}
+            for field, name in _PROXY_FIELDS:
+                value = _go_member(entry, field)
+                if isinstance(value, str) and value:
+                    args[name] = args[name.lower()] = value
+            if args:
+                found.append(args)
+        return tuple(found)
+
+    def _inspect(self, builder: str | None) -> str | None:
         status, out = self._run("buildx", *(("--builder", builder) if builder else ()),
                                 "inspect")
-        match = _BUILDKIT_LINE.search(out) if status == 0 else None
+        return out if status == 0 else None
+
+    def named_contexts(self, builder: str | None) -> bool:
+        out = self._inspect(builder)
+        match = _BUILDKIT_LINE.search(out) if out is not None else None
         return match is not None and (int(match[1]), int(match[2])) >= (0, 10)
+
+    def native_platform(self, builder: str | None) -> bool:
+        # Another driver (docker-container, kubernetes, remote) runs BuildKit with its own
+        # worker platforms: `buildx create --platform linux/arm64` on an amd64 host too.
+        out = self._inspect(builder)
+        match = _DRIVER_LINE.search(out) if out is not None else None
+        return match is not None and match[1] == "docker"
+
+
+_PROXY_FIELDS = (("httpProxy", "HTTP_PROXY"), ("httpsProxy", "HTTPS_PROXY"),
+                 ("noProxy", "NO_PROXY"), ("ftpProxy", "FTP_PROXY"), ("allProxy", "ALL_PROXY"))
+
+
+def _go_member(document: object, name: str) -> object:
+    """``document[name]`` as Go's encoding/json finds it (case-insensitively)."""
+    if not isinstance(document, dict):
+        return None
+    wanted = strictjson.go_fold(name)
+    return next((v for k, v in document.items() if strictjson.go_fold(k) == wanted), None)
 
 
 def choose_builder(command: Sequence[str], env: Mapping[str, str],

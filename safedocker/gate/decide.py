@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from safedocker._internal.timefmt import stamp
@@ -166,6 +166,10 @@ class ImageVerifier(Protocol):
         ...
 
     def image_config(self, verdict: Verdict) -> Mapping[str, Any] | None: ...
+
+    def resolve(self, verdict: Verdict, platform: PlatformChoice | None = None) -> Verdict:
+        """An image accepted without a digest, with the digests its name resolves to now."""
+        ...
 
 
 class AuditSink(Protocol):
@@ -441,6 +445,18 @@ class Gate:
 
         explicit = request.platform or self.environ.get(DEFAULT_PLATFORM) or None
         return PlatformChoice(explicit, self._daemon_platform)
+
+    def resolve(self, admission: Admission) -> Admission:
+        """An image accepted without a digest, pinned to what its name resolves to now
+        (a build must see what it holds: its ONBUILD triggers name other images)."""
+        verdict = admission.verdict
+        if verdict is None or verdict.config_digest is not None or admission.local_id:
+            return admission
+        resolved = self.verifier.resolve(verdict, self._platform(admission.request))
+        if resolved.digest is None:
+            return admission
+        return replace(admission, target=resolved.ref.pinned(resolved.digest),
+                       verdict=resolved)
 
     def daemon_platform(self) -> Platform:
         """The daemon's platform (a build's BUILDPLATFORM), asked once per command."""

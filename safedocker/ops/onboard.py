@@ -82,6 +82,13 @@ def propose(config: Config, images: Iterable[str]) -> Plan:
             covered.append((image, decision.explain()))
             continue
         entry = catalog.covering(ref)
+        inside = catalog.signed_under(ref.name)
+        if inside is not None and (entry is None or entry.kind is not Kind.SIGNED):
+            # An accept for this repository would cover every repository under it.
+            unusable.append((image, f"an UNSIGNED accept for {ref.name} would also accept "
+                                    f"{inside.title}, which is signed, without signatures "
+                                    f"(`safe-docker policy catalog add {inside.name}`)"))
+            continue
         if entry is not None and entry.kind is Kind.SIGNED and not entry.missing_features:
             key = (Proposed.CATALOGUE, entry.name)
             whys[key] = f"{entry.title}, signed ({entry.source})"

@@ -133,6 +133,14 @@ class Catalog:
         return best[1] if best else None
 
 
+    def signed_under(self, name: str) -> Entry | None:
+        """A signing publisher with a scope inside repository ``name`` (``ghcr.io/kyverno``
+        holds ``ghcr.io/kyverno/*``): a rule for ``name`` covers that publisher's images."""
+        inside = name + "/"
+        return next((entry for entry in self.entries if entry.kind is Kind.SIGNED
+                     and any(scope.startswith(inside) for scope in entry.scopes)), None)
+
+
 class _Checker:
     """Field checks that name the entry and member at fault."""
 

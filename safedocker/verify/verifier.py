@@ -442,6 +442,17 @@ class Verifier:
         )
 
     @_within_deadline
+    def resolve(self, verdict: Verdict, platform: PlatformChoice | None = None) -> Verdict:
+        """``verdict`` of an image accepted without a digest, with the digests its name
+        resolves to now (a build reads that image's ONBUILD triggers, then pins it)."""
+        if self.offline:
+            raise RegistryUnavailable(f"cannot resolve {verdict.ref} offline",
+                                      why="SAFE_DOCKER_OFFLINE=1: registry not contacted")
+        located = self._locate_online(verdict.ref, self._choice(platform))
+        return replace(verdict, digest=located.digest, platform_digest=located.manifest_digest,
+                       config_digest=located.config_digest)
+
+    @_within_deadline
     def image_config(self, verdict: Verdict) -> Mapping[str, Any] | None:
         """The image config JSON of a verified image (for GPU decisions), hash-checked.
 

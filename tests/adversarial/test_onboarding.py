@@ -10,11 +10,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.e2e.test_compose import compose_ready
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.e2e.conftest import SafeDocker
     from tests.world import World
 
 pytestmark = pytest.mark.e2e
+__all__ = ["compose_ready"]  # the fixture, shared with test_compose
 
 
 def test_unconfirmed_init_leaves_an_unsigned_local_image_refused(
@@ -47,3 +52,28 @@ def test_catalog_add_of_an_unsigned_publisher_writes_nothing(safe_docker: SafeDo
     assert not safe_docker.config_dir.joinpath("config.toml").exists()
     checked = safe_docker("policy", "check", "pytorch/pytorch:latest")
     assert "unmatched (reject)" in checked.stdout
+
+
+def test_init_yes_from_a_hostile_compose_file_accepts_no_signed_publishers_namespace(
+        world: World, safe_docker: SafeDocker, compose_ready: None, tmp_path: Path) -> None:
+    # "image: ghcr.io/kyverno" is a repository of its own; an accept for it would cover
+    # ghcr.io/kyverno/kyverno and every other image of a publisher that signs.
+    import json
+    import subprocess
+
+    from tests.e2e.conftest import safe_docker_command
+
+    project = tmp_path / "hostile"
+    project.mkdir()
+    services = {"a": {"image": "ghcr.io/kyverno:latest"}, "b": {"image": "cgr.dev/chainguard"}}
+    (project / "docker-compose.yml").write_text(json.dumps({"services": services}))
+    before = set(world.run_docker("images", "-q").stdout.decode().split())
+    proc = subprocess.run([*safe_docker_command(), "policy", "init", "--compose", "--yes"],
+                          env=safe_docker.env(), cwd=project, capture_output=True, text=True,
+                          input="", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped  ghcr.io/kyverno:latest" in proc.stdout
+    for image in ("ghcr.io/kyverno/kyverno:v1.13.0", "cgr.dev/chainguard/static:latest"):
+        check = json.loads(safe_docker("policy", "check", image, "--json").stdout)
+        assert check["action"] != "accept", (image, check)
+    assert set(world.run_docker("images", "-q").stdout.decode().split()) == before

@@ -173,6 +173,16 @@ ERRORS = [
      "unterminated"),
     ("# check before # escape", "# check=skip=all\n# escape=`\nFROM alpine\n", BUILDKIT,
      Refused, "check"),
+    # Docker 20.10's parser matches `#\s*name=` (ASCII spaces only); newer ones trim any
+    # Unicode space after '#': the old daemon keeps '\\' as the escape and sees other lines.
+    ("a directive after '#' and a vertical tab (legacy)",
+     "#\vescape=`\nFROM alpine\nRUN true #`\nFROM evil\n", LEGACY, Refused, "directive"),
+    ("a directive after '#' and a no-break space (BuildKit)",
+     "#\u00a0escape=`\nFROM alpine\nRUN true #`\nFROM evil\n", BUILDKIT, Refused,
+     "directive"),
+    ("a syntax directive after '#' and NEL ends the old directives early",
+     "#\u0085syntax=docker/dockerfile:1\n# escape=`\nFROM alpine\n", BUILDKIT, Refused,
+     "directive"),
     ("a custom frontend", "# syntax=evil/frontend:1\nFROM alpine\n", BUILDKIT, Refused,
      "frontend"),
     ("a platform ARG when the builder's platform is unknown",
@@ -379,3 +389,15 @@ def test_parser_heredoc_modes_differ_exactly_on_spaced_and_any_heredoc() -> None
     assert len(parse(data, heredocs=HeredocMode.SPACED).nodes) == 2
     assert len(parse(data, heredocs=HeredocMode.TIGHT).nodes) == 4
     assert len(parse(data, heredocs=HeredocMode.NONE).nodes) == 4
+
+
+@pytest.mark.parametrize("tag", ["1.7", "1", "latest", ""])
+def test_a_frontend_named_by_digest_has_unknown_named_context_support_whatever_its_tag(
+        tag: str) -> None:
+    # BuildKit runs the digest; "docker/dockerfile:1.7@sha256:<1.3's digest>" is 1.3, which
+    # ignores --build-context: the images would be pulled by tag, unpinned.
+    name = f"docker/dockerfile:{tag}" if tag else "docker/dockerfile"
+    found = scan(f"# syntax={name}@sha256:{'a' * 64}\nFROM a\n".encode(), builder=BUILDKIT,
+                 platforms=AMD64)
+    assert found.frontend is not None
+    assert found.frontend.named_contexts is None

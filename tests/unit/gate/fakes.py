@@ -4,7 +4,7 @@ conforming to the gate's Protocols (checked by mypy below)."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
 from safedocker._docker.engine import (
@@ -94,6 +94,7 @@ class FakeVerifier:
     verdicts: dict[str, Verdict | SafeDockerError] = field(default_factory=dict)
     verified_tags: dict[str, TagRecord] = field(default_factory=dict)
     asked: list[tuple[str, PlatformChoice | None]] = field(default_factory=list)
+    resolved: dict[str, Verdict | SafeDockerError] = field(default_factory=dict)
 
     def verify(self, ref: ImageRef, platform: PlatformChoice | None = None) -> Verdict:
         self.asked.append((str(ref), platform))
@@ -107,6 +108,16 @@ class FakeVerifier:
 
     def image_config(self, verdict: Verdict) -> Mapping[str, Any] | None:
         return None
+
+    def resolve(self, verdict: Verdict, platform: PlatformChoice | None = None) -> Verdict:
+        """What a name accepted without a digest resolves to: ``resolved`` by
+        ``str(ref)``, else INDEX/CHILD/CONFIG."""
+        self.asked.append((f"resolve {verdict.ref}", platform))
+        answer = self.resolved.get(str(verdict.ref))
+        if isinstance(answer, SafeDockerError):
+            raise answer
+        return answer or replace(verdict, digest=INDEX, platform_digest=CHILD,
+                                 config_digest=CONFIG)
 
 
 @dataclass

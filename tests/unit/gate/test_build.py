@@ -18,12 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from safedocker.errors import ExitCode, Refused, SafeDockerError, UsageError
+from safedocker.errors import (
+    ExitCode,
+    Refused,
+    RegistryUnavailable,
+    SafeDockerError,
+    UsageError,
+)
 from safedocker.gate.build import plan_build
 from safedocker.gate.build_client import BuildClient, Kind, choose_builder
 from safedocker.policy.model import Action, Mode
 from safedocker.reference import Digest
-from tests.unit.gate.fakes import REG, FakeVerifier, World, verdict
+from tests.unit.gate.fakes import INDEX, REG, FakeVerifier, World, verdict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -49,6 +55,8 @@ class FakeClient:
     alias: str | None = None
     contexts: bool = True
     asked: list[str] = field(default_factory=list)
+    proxies: tuple[dict[str, str], ...] = ()
+    native: bool = True  # the buildx builder is the docker driver
 
     def cli_version(self) -> tuple[int, int] | None:
         self.asked.append("version")
@@ -64,6 +72,12 @@ class FakeClient:
     def named_contexts(self, builder: str | None) -> bool:
         self.asked.append(f"inspect {builder}")
         return self.contexts
+
+    def proxy_build_args(self) -> tuple[dict[str, str], ...]:
+        return self.proxies
+
+    def native_platform(self, builder: str | None) -> bool:
+        return self.native
 
 
 _client: BuildClient = FakeClient()
@@ -184,8 +198,9 @@ def test_a_hex_word_is_an_image_name_never_a_local_image_id(world: World,
     world.verifier.verdicts["docker.io/library/abc123"] = verdict(
         "abc123", covered=None, digest=None, action=Action.ACCEPT, config=None)
     plan = build(world, tmp_path, "FROM abc123\n")
-    # allowed without a digest: the canonical name, which no builder reads as an ID prefix
-    assert handed(plan) == "FROM docker.io/library/abc123:latest\n"
+    # allowed without a digest: pinned by name to what it resolves to (a base's ONBUILD
+    # triggers are read), which no builder reads as an ID prefix
+    assert handed(plan) == f"FROM docker.io/library/abc123@{INDEX}\n"
     assert not any(a.startswith("inspect abc123") for a in world.engine.asked)
     cleanup(plan)
 
@@ -387,6 +402,73 @@ def test_an_onbuild_copy_from_of_a_base_is_verified_and_pinned_for_buildx(
     cleanup(plan)
 
 
+ACCEPTED = f"{REG}/accepted/base:v1"
+
+
+def accepted_base(world: World, *triggers: str) -> None:
+    """ACCEPTED is allowed by policy without a digest; its config carries ``triggers``."""
+    world.verifier.verdicts[ACCEPTED] = verdict(ACCEPTED, covered=None, digest=None,
+                                                action=Action.ACCEPT, config=None)
+    world.verifier.configs[ACCEPTED] = {"config": {"OnBuild": list(triggers)}}  # type: ignore[attr-defined]
+
+
+def test_an_onbuild_copy_from_of_a_base_accepted_without_a_digest_refuses_a_legacy_build(
+        world: World, tmp_path: Path) -> None:
+    accepted_base(world, f"COPY --from={EVIL} /x /x")
+    error = refused(world, tmp_path, f"FROM {ACCEPTED}\n")
+    assert "ONBUILD" in error.what and EVIL in error.what
+
+
+def test_an_onbuild_image_of_a_base_accepted_without_a_digest_is_verified_for_buildx(
+        world: World, tmp_path: Path) -> None:
+    accepted_base(world, f"COPY --from={EVIL} /x /x")
+    error = refused(world, tmp_path, f"FROM {ACCEPTED}\n", command=("buildx", "build"), env={})
+    assert EVIL in error.what and "ONBUILD" in error.what
+
+
+def test_a_base_accepted_without_a_digest_is_built_from_what_was_read(
+        world: World, tmp_path: Path) -> None:
+    accepted_base(world, "RUN make")
+    plan = build(world, tmp_path, f"FROM {ACCEPTED}\n")
+    assert handed(plan) == f"FROM {REG}/accepted/base@{INDEX}\n"
+    cleanup(plan)
+
+
+def test_a_base_accepted_without_a_digest_that_cannot_be_read_refuses_the_build(
+        world: World, tmp_path: Path) -> None:
+    accepted_base(world)
+    world.verifier.resolved[ACCEPTED] = RegistryUnavailable("cannot reach the registry")
+    error = refused(world, tmp_path, f"FROM {ACCEPTED}\n")
+    assert error.exit_code == ExitCode.REFUSED and "ONBUILD" in error.what
+
+
+PROXY = {"HTTP_PROXY": "http://proxy.corp:3128", "http_proxy": "http://proxy.corp:3128"}
+
+
+def test_images_that_change_with_the_proxy_args_docker_adds_from_its_config_are_refused(
+        world: World, tmp_path: Path) -> None:
+    # buildx evaluates "base${HTTP_PROXY:+x}" with the config's proxy: REG/ns/basex, which
+    # no named context pins; safe-docker, without it, would have verified REG/ns/base.
+    text = f"ARG HTTP_PROXY\nFROM {REG}/ns/base${{HTTP_PROXY:+x}}:v1\n"
+    error = refused(world, tmp_path, text, command=("buildx", "build"), env={},
+                    client=FakeClient(proxies=(PROXY,)))
+    assert error.exit_code == ExitCode.REFUSED and "proxy" in error.what
+
+
+def test_images_that_change_with_source_date_epoch_from_the_environment_are_refused(
+        world: World, tmp_path: Path) -> None:
+    text = f"ARG SOURCE_DATE_EPOCH\nFROM {REG}/ns/base${{SOURCE_DATE_EPOCH:+x}}:v1\n"
+    error = refused(world, tmp_path, text, command=("buildx", "build"),
+                    env={"SOURCE_DATE_EPOCH": "0"})
+    assert error.exit_code == ExitCode.REFUSED and "SOURCE_DATE_EPOCH" in error.what
+
+
+def test_proxy_args_that_change_no_image_build(world: World, tmp_path: Path) -> None:
+    plan = build(world, tmp_path, f"ARG HTTP_PROXY\nFROM {BASE}\nRUN echo $HTTP_PROXY\n",
+                 command=("buildx", "build"), env={}, client=FakeClient(proxies=(PROXY,)))
+    cleanup(plan)
+
+
 # --- BuildKit through buildx: named contexts ----------------------------------------------------
 
 
@@ -498,3 +580,58 @@ def test_the_docker_config_alias_is_read_from_the_users_config(tmp_path: Path) -
     (tmp_path / "config.json").write_text(json.dumps({"aliases": {"builder": "buildx"}}))
     assert DockerClient("docker", docker_config=str(tmp_path)).builder_alias() == "buildx"
     assert DockerClient("docker", docker_config=str(tmp_path / "none")).builder_alias() is None
+
+
+def test_the_proxy_build_args_are_read_from_the_docker_config_as_the_cli_adds_them(
+        tmp_path: Path) -> None:
+    from safedocker.gate.build_client import DockerClient
+
+    (tmp_path / "config.json").write_text(json.dumps({"Proxies": {
+        "default": {"httpProxy": "http://p:3128", "noProxy": ""},
+        "unix:///var/run/docker.sock": {"HTTPSPROXY": "http://q:3128"}}}))
+    client = DockerClient("docker", docker_config=str(tmp_path), environ={})
+    assert client.proxy_build_args() == (
+        {"HTTP_PROXY": "http://p:3128", "http_proxy": "http://p:3128"},
+        {"HTTPS_PROXY": "http://q:3128", "https_proxy": "http://q:3128"})
+
+
+def test_the_builder_alias_is_read_as_docker_reads_config_json(tmp_path: Path) -> None:
+    from safedocker.gate.build_client import DockerClient
+
+    # Go matches "Aliases" to the aliases field: docker forwards builds to "other".
+    (tmp_path / "config.json").write_text('{"Aliases": {"builder": "other"}}')
+    client = DockerClient("docker", docker_config=str(tmp_path), environ={})
+    assert client.builder_alias() == "other"
+    # Go keeps the last of a repeated member; a reader keeping the first would not see it.
+    (tmp_path / "config.json").write_text(
+        '{"aliases": {"builder": "buildx"}, "aliases": {"builder": "other"}}')
+    with pytest.raises(Refused, match="as docker does"):
+        client.builder_alias()
+    (tmp_path / "config.json").write_text("{not json")
+    assert client.builder_alias() is None  # docker warns and goes on without a config
+
+
+@pytest.mark.parametrize("arg", ["TARGETARCH", "BUILDARCH", "BUILDPLATFORM"])
+def test_images_named_by_platform_args_are_refused_on_a_builder_whose_platform_is_unknown(
+        world: World, tmp_path: Path, arg: str) -> None:
+    # `buildx create --platform linux/arm64` (or a remote builder): BuildKit expands
+    # TARGETARCH to arm64 and pulls REG/ns/app-arm64, which no named context pins, while
+    # the daemon's amd64 would have had REG/ns/app-amd64 verified.
+    text = f"ARG {arg}\nFROM {REG}/ns/app-${{{arg}}}\n"
+    error = refused(world, tmp_path, text, command=("buildx", "build"), env={},
+                    client=FakeClient(native=False))
+    assert error.exit_code == ExitCode.REFUSED and arg in error.line(), error.line()
+
+
+def test_a_builder_of_another_driver_builds_what_names_no_platform(
+        world: World, tmp_path: Path) -> None:
+    plan = build(world, tmp_path, f"FROM {BASE}\n", command=("buildx", "build"), env={},
+                 client=FakeClient(native=False))
+    cleanup(plan)
+
+
+def test_the_builder_driver_is_read_from_buildx_inspect() -> None:
+    from safedocker.gate.build_client import _DRIVER_LINE
+
+    found = _DRIVER_LINE.search("Name:   arm\nDriver: docker-container\nNodes:\n")
+    assert found is not None and found[1] == "docker-container"

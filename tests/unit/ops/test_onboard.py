@@ -102,3 +102,21 @@ def test_the_engine_lists_local_image_names_skipping_dangling_ones(tmp_path: Pat
                       "'[\"ubuntu\",\"24.04\"]' '[\"ubuntu\",\"24.04\"]'\n")
     docker.chmod(0o755)
     assert DockerCLI(str(docker)).image_names() == ("localhost:5000/a/b:v1", "ubuntu:24.04")
+
+
+@pytest.mark.parametrize("image", ["cgr.dev/chainguard:latest", "ghcr.io/kyverno",
+                                   "quay.io/cilium:v1", "ghcr.io/fluxcd:v2"])
+def test_an_image_named_like_a_signed_publishers_namespace_gets_no_accept_covering_it(
+        where: Paths, image: str) -> None:
+    # A scope covers every repository under it: an UNSIGNED accept for "cgr.dev/chainguard"
+    # (an image a hostile compose file names) would accept all of Chainguard's images
+    # without their signatures, although the catalogue knows who signs them.
+    plan = onboard.propose(load_config(where), [image])
+    assert not [p for p in plan.proposals if p.kind is Proposed.UNSIGNED], plan.proposals
+    assert [i for i, _ in plan.unusable] == [image]
+    assert "signed" in plan.unusable[0][1]
+    onboard.write(where, plan)
+    decide = load_config(where).policy.decide
+    for signed in ("cgr.dev/chainguard/static", "ghcr.io/kyverno/kyverno",
+                   "quay.io/cilium/cilium", "ghcr.io/fluxcd/flux-cli"):
+        assert decide(parse_reference(signed)).action is not Action.ACCEPT, signed
