@@ -49,8 +49,8 @@ __safe_docker_route() {
         push|rename|restart|rm|rmi|save|search|start|stats|stop|tag|top|unpause|update|\
         version|wait) return 1 ;;
         buildx) [ $# -eq 1 ] && return 1
-            case $2 in dial-stdio|du|history|imagetools|inspect|install|ls|prune|rm|stop|\
-                uninstall|use|version) return 1 ;; esac ;;
+            case $2 in du|history|imagetools|inspect|install|ls|prune|rm|stop|uninstall|\
+                use|version) return 1 ;; esac ;;
         checkpoint) [ $# -eq 1 ] && return 1
             case $2 in create|list|ls|remove|rm) return 1 ;; esac ;;
         config) [ $# -eq 1 ] && return 1
@@ -87,7 +87,7 @@ __safe_docker_route() {
             case $2 in ca|init|join|join-token|leave|unlock|unlock-key|\
                 update) return 1 ;; esac ;;
         system) [ $# -eq 1 ] && return 1
-            case $2 in df|dial-stdio|events|info|prune) return 1 ;; esac ;;
+            case $2 in df|events|info|prune) return 1 ;; esac ;;
         trust) [ $# -eq 1 ] && return 1
             case $2 in inspect|key|revoke|sign|signer) return 1 ;; esac ;;
         volume) [ $# -eq 1 ] && return 1

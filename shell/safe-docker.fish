@@ -51,8 +51,8 @@ function __safe_docker_route
         case buildx
             set -q args[2]; or return 1
             switch $args[2]
-                case dial-stdio du history imagetools inspect install ls prune rm stop \
-                    uninstall use version
+                case du history imagetools inspect install ls prune rm stop uninstall use \
+                    version
                     return 1
             end
         case checkpoint
@@ -138,7 +138,7 @@ function __safe_docker_route
         case system
             set -q args[2]; or return 1
             switch $args[2]
-                case df dial-stdio events info prune
+                case df events info prune
                     return 1
             end
         case trust

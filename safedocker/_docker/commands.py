@@ -87,7 +87,9 @@ DOCKER: dict[str, Node] = {
     "plugin": {**_words(P, "create disable enable inspect ls list push rm remove set"),
                # `enable` starts a plugin already installed, as `start` does a container.
                "install": V, "upgrade": V},
-    "system": _words(P, "df dial-stdio events info prune"),
+    # `dial-stdio` is a raw pipe to the daemon's API (what ssh:// contexts run on the far
+    # side): through it anything can be pulled and run unchecked.
+    "system": {**_words(P, "df events info prune"), "dial-stdio": R},
     # `trust key …` and `trust signer …` manage Notary keys: nothing runs.
     "trust": _words(P, "inspect key revoke sign signer"),
     "volume": _words(P, "create inspect ls list prune rm remove update"),
@@ -109,9 +111,11 @@ DOCKER: dict[str, Node] = {
         "bake": R, "f": R,
         # Experimental (BUILDX_EXPERIMENTAL): debug/dap run builds interactively.
         "debug": R, "dap": R,
+        # A raw pipe to BuildKit: builds anything, unchecked.
+        "dial-stdio": R,
         # Builders already created (their BuildKit image was pinned at `create`), build
         # records, and registry manifests (`imagetools create` writes, runs nothing).
-        **_words(P, "dial-stdio rm ls use inspect stop install uninstall version prune du "
+        **_words(P, "rm ls use inspect stop install uninstall version prune du "
                     "imagetools history"),
     },
 }

@@ -134,6 +134,12 @@ def _spelled(found: Found) -> str:
 
 
 def _cannot_verify(found: Found) -> Refused:
+    if found.words[-1:] == ("dial-stdio",):
+        return Refused(f"refused {_spelled(found)}",
+                       why="it is a raw connection to the engine; what passes through it "
+                           "cannot be verified",
+                       hint="an ssh:// docker context needs it on the far host: there, "
+                            "run safe-docker in mode = \"off\" or call the real docker")
     return Refused(f"refused {_spelled(found)}",
                    why="it builds and runs images safe-docker cannot verify before they start",
                    hint="build each target with `docker buildx build` instead")

@@ -45,7 +45,8 @@ DOCKER_28: dict[str, Kind] = {
     **{f"plugin {w}": P for w in
        "create disable enable inspect ls list push rm remove set".split()},
     "plugin install": V, "plugin upgrade": V,
-    **{f"system {w}": P for w in "df events info prune dial-stdio".split()},
+    **{f"system {w}": P for w in "df events info prune".split()},
+    "system dial-stdio": R, "buildx dial-stdio": R,  # raw pipes to the daemon, BuildKit
     **{f"trust {w}": P for w in "inspect key revoke sign signer".split()},
     **{f"volume {w}": P for w in "create inspect ls list prune rm remove update".split()},
     **{f"config {w}": P for w in "create inspect ls list rm remove".split()},
@@ -61,7 +62,7 @@ DOCKER_28: dict[str, Kind] = {
     "buildx build": V, "buildx b": V, "buildx create": V,
     "buildx bake": R, "buildx f": R, "buildx debug": R, "buildx dap": R,
     **{f"buildx {w}": P for w in (
-        "dial-stdio rm ls use inspect stop install uninstall version prune du imagetools "
+        "rm ls use inspect stop install uninstall version prune du imagetools "
         "history").split()},
     "bake": R,
     "compose up": V,

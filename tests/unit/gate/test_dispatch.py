@@ -105,6 +105,15 @@ def test_with_mode_off_an_unknown_word_is_not_recorded(world: World) -> None:
     assert world.audit.entries == []
 
 
+@pytest.mark.parametrize("argv", [("system", "dial-stdio"), ("buildx", "dial-stdio"),
+                                  ("--context", "x", "system", "dial-stdio")])
+def test_raw_pipes_to_the_engine_or_buildkit_are_refused(world: World,
+                                                         argv: tuple[str, ...]) -> None:
+    line = refusal(world, *argv)
+    assert "raw connection to the engine" in line and "hint:" in line
+    assert world.verifier.asked == []
+
+
 def test_buildx_bake_is_refused_with_a_hint(world: World) -> None:
     line = refusal(world, "buildx", "bake", "all")
     assert "hint:" in line
