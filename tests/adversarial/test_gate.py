@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Result, SafeDocker, safe_docker_command
+from tests.e2e.conftest import Result, SigningHome, safe_docker_command
 from tests.world import BUSYBOX_APPLETS, BUSYBOX_CANDIDATES
 
 if TYPE_CHECKING:
@@ -32,23 +32,9 @@ MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 @dataclass
-class Home(SafeDocker):
+class Home(SigningHome):
     """A home with key `k` required for REG/adv/* and `policy allow docker.io/library/*`."""
 
-    def env(self, **extra: str) -> dict[str, str]:
-        return super().env(**{"COSIGN_PASSWORD": PASSWORD, **extra})
-
-    @property
-    def key(self) -> Path:
-        return self.home / "keys" / "k.key"
-
-    def ok(self, *args: str, **env: str) -> Result:
-        result = self(*args, env=env)
-        assert result.exit_code == 0, (args, result.stdout, result.stderr)
-        return result
-
-    def sign(self, reference: str) -> None:
-        self.ok("sign", "--key", str(self.key), reference)
 
     def setarch_i686(self, *args: str, env: dict[str, str]) -> Result:
         """safe-docker run as a 32-bit x86 process: the client machine says i686."""

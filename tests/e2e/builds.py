@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.e2e.conftest import PASSWORD, Result, SafeDocker
+from tests.e2e.conftest import Result, SigningHome
 from tests.world import BUSYBOX_APPLETS, BUSYBOX_CANDIDATES
 
 if TYPE_CHECKING:
@@ -20,23 +20,9 @@ LEGACY = {"DOCKER_BUILDKIT": "0"}  # docker 20.10's daemon: the legacy builder
 
 
 @dataclass
-class BuildHome(SafeDocker):
+class BuildHome(SigningHome):
     """A home with key `k` required for REG/build/* (and nothing else allowed)."""
 
-    def env(self, **extra: str) -> dict[str, str]:
-        return super().env(**{"COSIGN_PASSWORD": PASSWORD, **extra})
-
-    @property
-    def key(self) -> Path:
-        return self.home / "keys" / "k.key"
-
-    def ok(self, *args: str, **env: str) -> Result:
-        result = self(*args, env=env)
-        assert result.exit_code == 0, (args, result.stdout, result.stderr)
-        return result
-
-    def sign(self, reference: str) -> None:
-        self.ok("sign", "--key", str(self.key), reference)
 
     def build(self, context: Path, *args: str, tag: str = "", stdin: str | None = None,
               **env: str) -> Result:

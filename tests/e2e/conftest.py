@@ -102,6 +102,27 @@ class SafeDocker:
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
+    def ok(self, *args: str, **env: str) -> Result:
+        """Run safe-docker and require exit 0."""
+        result = self(*args, env=env)
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        return result
+
+
+@dataclass
+class SigningHome(SafeDocker):
+    """A home with the key password set, signing with the key ``k`` in its keys/ directory."""
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return super().env(**{"COSIGN_PASSWORD": PASSWORD, **extra})
+
+    @property
+    def key(self) -> Path:
+        return self.home / "keys" / "k.key"
+
+    def sign(self, reference: str) -> None:
+        self.ok("sign", "--key", str(self.key), reference)
+
 
 @pytest.fixture
 def safe_docker(world: World, tmp_path: Path) -> SafeDocker:

@@ -56,11 +56,6 @@ class Images:
 
 
 class Home(SafeDocker):
-    def ok(self, *args: str, **env: str) -> Result:
-        result = self(*args, env=env)
-        assert result.exit_code == 0, (args, result.stdout, result.stderr)
-        return result
-
     def policy(self, *, subject: str = DEV, attestation: str | None = None) -> None:
         """One rule for the module's namespace, trusting ``subject`` from the private CA."""
         lines = [

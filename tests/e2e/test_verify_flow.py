@@ -38,11 +38,6 @@ class Home(SafeDocker):
     def env(self, **extra: str) -> dict[str, str]:
         return super().env(**{"COSIGN_PASSWORD": PASSWORD, **extra})
 
-    def ok(self, *args: str, **env: str) -> Result:
-        result = self(*args, env=env)
-        assert result.exit_code == 0, (args, result.stdout, result.stderr)
-        return result
-
 
 @dataclass(frozen=True)
 class Keys:
