@@ -50,6 +50,9 @@ def main() -> NoReturn:
     ):
         exec_docker(argv)
     if route is Route.INTERCEPT:
+        from safedocker.gate.warm import answer  # the verdict cache: standard library only
+
+        answer(argv)  # returns on a miss
         from safedocker.gate.intercept import run  # verification: no typer on this path
 
         run(argv)
