@@ -56,6 +56,10 @@ def main() -> NoReturn:
         from safedocker.gate.intercept import run  # verification: no typer on this path
 
         run(argv)
+    if route is Route.OWN and argv[:1] == ["verify"]:
+        from safedocker.gate.warm import answer_verify
+
+        answer_verify(argv)  # the verdict cache; returns on a miss
     from safedocker.cli import main as cli_main  # heavy imports start here
 
     cli_main(route.value, argv)

@@ -178,6 +178,7 @@ class WarmRecord:
     rule_source: str | None
     signers: tuple[str, ...]
     material: str  # sha256 over the material judged (what was evaluated)
+    lines: tuple[str, ...] = ()  # `safe-docker verify`'s report of the verdict
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -188,7 +189,7 @@ class WarmRecord:
             "offline_max_age": self.offline_max_age, "valid_until": self.valid_until,
             "gpu": self.gpu, "scheme": self.scheme, "rule": self.rule,
             "rule_source": self.rule_source, "signers": list(self.signers),
-            "material": self.material,
+            "material": self.material, "lines": list(self.lines),
         }
 
     @classmethod
@@ -213,6 +214,7 @@ class WarmRecord:
                 None if data["rule_source"] is None else str(data["rule_source"]),
                 tuple(str(s) for s in data["signers"]),  # type: ignore[attr-defined]
                 str(data["material"]),
+                tuple(str(line) for line in data.get("lines", [])),  # type: ignore[attr-defined]
             )
         except (KeyError, TypeError, ValueError):
             return None

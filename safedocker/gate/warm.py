@@ -51,12 +51,16 @@ from safedocker.reference import Digest, ImageRef, parse_reference
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
     from safedocker._docker.engine import LocalImage
+    from safedocker.cache.store import Cache
     from safedocker.gate.decide import Admission, Gate
     from safedocker.gate.handoff import Plan
     from safedocker.policy.config import Config
     from safedocker.policy.model import Decision
+    from safedocker.verify.material import SignatureMaterial
+    from safedocker.verify.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -128,33 +132,10 @@ def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> Plan:
     socket_path = unix_socket(argv, env)
     if where is None or socket_path is None:
         raise _Miss("no unix socket or no known locations")
-    from safedocker.cache.store import Cache
-
     engine = EngineSocket(socket_path)
     key = warm_key(inputs_digest(where, env), ref.tagged, _platform(invocation, env, engine))
-    cache = Cache.open(where.cache_dir)
     offline = environment.offline(env)
-    now = time.time()
-    try:
-        if offline:
-            tagged = cache.lookup_tag(ref.name, ref.tag_or_default)
-            record = find(cache, key, ref.name, ref.tag_or_default, now=now, registry=None,
-                          offline_digest=None if tagged is None else str(tagged.digest))
-        else:
-            probes: dict[tuple[str, str], RegistryProbe] = {}
-            tokens = TokenCache(where.cache_dir)
-
-            def registry(host: str, scheme: str) -> RegistryProbe:
-                if (host, scheme) not in probes:
-                    probes[(host, scheme)] = RegistryProbe(
-                        host, scheme, tokens=tokens, docker_config=_docker_config(invocation))
-                return probes[(host, scheme)]
-
-            record = find(cache, key, ref.name, ref.tag_or_default, now=now, registry=registry)
-            for probe in probes.values():
-                probe.close()
-    finally:
-        cache.close()
+    record = _lookup(where.cache_dir, key, ref, invocation, env)
     if record is None:
         raise _Miss("no usable record")
     if record.gpu == "always" or (record.gpu == "auto" and _gpu_possible(env)):
@@ -168,16 +149,80 @@ def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> Plan:
     engine.close()
     _audit(where.state_dir, argv, ref, record, target, offline=offline)
     if offline:
-        from safedocker._internal.timefmt import stamp
-
-        sys.stderr.write(f"safe-docker: decided offline for {ref} from signatures cached "
-                         f"{stamp(record.material_time)} ({_OFFLINE_CAUSE})\n")
+        _offline_note(ref, record)
     from safedocker.gate.handoff import Plan
 
     if command == "pull":
         _print_pull(invocation, ref, target, record.covered)
         sys.exit(0)
     return Plan((tuple(invocation.rebuild(target)),))
+
+
+def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
+    """``safe-docker verify IMAGE`` from the verdict cache (the report's lines as the full
+    path printed them, and its audit record); returns on a miss."""
+    env = os.environ if environ is None else environ
+    if len(argv) != 2 or argv[0] != "verify" or argv[1].startswith("-"):
+        return
+    try:
+        ref = parse_reference(argv[1])
+        where = locations(env)
+        if ref.digest is not None or where is None or environment.mode(env) == "off":
+            return
+        chosen = env.get("DOCKER_DEFAULT_PLATFORM", "")
+        key = warm_key(inputs_digest(where, env), ref.tagged,
+                       f"explicit:{chosen}" if chosen else "host")
+        record = _lookup(where.cache_dir, key, ref, None, env)
+        if record is None or not record.lines:
+            return
+        _audit(where.state_dir, list(argv), ref, record, None,
+               offline=environment.offline(env))
+    except (_Miss, ProbeFailed, Unkeyable, SafeDockerError, sqlite3.Error, OSError,
+            ValueError) as e:
+        log.debug("warm path: %s", e)
+        return
+    if environment.offline(env):
+        _offline_note(ref, record)
+    sys.stdout.write("".join(line + "\n" for line in record.lines))
+    sys.stdout.flush()
+    sys.exit(0)
+
+
+def _lookup(cache_dir: Path, key: str, ref: ImageRef, invocation: Invocation | None,
+            env: Mapping[str, str]) -> WarmRecord | None:
+    from safedocker.cache.store import Cache
+
+    cache = Cache.open(cache_dir)
+    now = time.time()
+    try:
+        if environment.offline(env):
+            tagged = cache.lookup_tag(ref.name, ref.tag_or_default)
+            return find(cache, key, ref.name, ref.tag_or_default, now=now, registry=None,
+                        offline_digest=None if tagged is None else str(tagged.digest))
+        probes: dict[tuple[str, str], RegistryProbe] = {}
+        tokens = TokenCache(cache_dir)
+        config = None if invocation is None else _docker_config(invocation)
+
+        def registry(host: str, scheme: str) -> RegistryProbe:
+            if (host, scheme) not in probes:
+                probes[(host, scheme)] = RegistryProbe(host, scheme, tokens=tokens,
+                                                       docker_config=config)
+            return probes[(host, scheme)]
+
+        try:
+            return find(cache, key, ref.name, ref.tag_or_default, now=now, registry=registry)
+        finally:
+            for probe in probes.values():
+                probe.close()
+    finally:
+        cache.close()
+
+
+def _offline_note(ref: ImageRef, record: WarmRecord) -> None:
+    from safedocker._internal.timefmt import stamp
+
+    sys.stderr.write(f"safe-docker: decided offline for {ref} from signatures cached "
+                     f"{stamp(record.material_time)} ({_OFFLINE_CAUSE})\n")
 
 
 def _gpu_possible(env: Mapping[str, str]) -> bool:
@@ -212,7 +257,7 @@ def _print_pull(invocation: Invocation, ref: ImageRef, target: str, covered: str
 
 
 def _audit(state_dir: object, argv: Sequence[str], ref: ImageRef, record: WarmRecord,
-           target: str, *, offline: bool) -> None:
+           target: str | None, *, offline: bool) -> None:
     from pathlib import Path
 
     from safedocker.audit import AuditLog, command_of
@@ -221,8 +266,10 @@ def _audit(state_dir: object, argv: Sequence[str], ref: ImageRef, record: WarmRe
         "argv": list(argv), "command": command_of(argv), "outcome": "accepted",
         "reference": str(ref), "digest": record.digest, "rule": record.rule,
         "rule_source": record.rule_source, "signers": list(record.signers),
-        "offline": offline, "reasons": [], "target": target,
+        "offline": offline, "reasons": [],
     }
+    if target is not None:
+        event["target"] = target
     try:
         AuditLog(Path(str(state_dir))).record(event)
     except OSError:
@@ -281,18 +328,46 @@ def _embedded_root() -> str | None:
 def _remember(gate: Gate, argv: Sequence[str], admission: Admission,
               env: Mapping[str, str]) -> None:
     from safedocker.gate.decide import Outcome
+
+    if admission.outcome is not Outcome.ACCEPTED or admission.request.ref is None:
+        raise _Miss("not an acceptance of a reference")
+    if admission.verdict is None:
+        raise _Miss("no verdict")
+    socket_path = unix_socket(argv, env)
+    if socket_path is None:
+        raise _Miss("no unix socket")
+    engine = EngineSocket(socket_path)
+    try:
+        platform = _platform(parse(argv), env, engine)
+    finally:
+        engine.close()
+    _store(gate.config, getattr(gate.verifier, "judged", None),
+           getattr(gate.verifier, "cache", None), admission.request.ref, admission.verdict,
+           platform, env)
+
+
+def remember_verify(config: Config, verifier: object, ref: ImageRef, verdict: Verdict,
+                    platform: str | None, environ: Mapping[str, str] | None = None) -> None:
+    """``safe-docker verify``'s side of :func:`remember` (the host's platform, no daemon)."""
+    try:
+        _store(config, getattr(verifier, "judged", None), getattr(verifier, "cache", None),
+               ref, verdict, f"explicit:{platform}" if platform else "host",
+               os.environ if environ is None else environ)
+    except (_Miss, Unkeyable, SafeDockerError, sqlite3.Error, OSError, ValueError) as e:
+        log.debug("verdict not cached: %s", e)
+
+
+def _store(config: Config, judged: Sequence[tuple[ImageRef, Digest, SignatureMaterial]] | None,
+           cache: Cache | None, ref: ImageRef, verdict: Verdict, platform: str,
+           env: Mapping[str, str]) -> None:
     from safedocker.gpu.flags import resolve_mode
     from safedocker.oci.hosts import registry_scheme
     from safedocker.policy.paths import paths
 
-    verdict, ref = admission.verdict, admission.request.ref
-    if (admission.outcome is not Outcome.ACCEPTED or verdict is None or not verdict.accepted
-            or verdict.warned or verdict.offline or verdict.covered is None
-            or verdict.digest is None or ref is None or ref.digest is not None):
+    if (not verdict.accepted or verdict.warned or verdict.offline or verdict.covered is None
+            or verdict.digest is None or ref.digest is not None):
         raise _Miss("not an online acceptance of a tag")
-    config, decision = gate.config, verdict.decision
-    judged = getattr(gate.verifier, "judged", None)
-    cache = getattr(gate.verifier, "cache", None)
+    decision = verdict.decision
     if config.notes or not judged or cache is None or _time_dependent(decision):
         raise _Miss("config notes, no material, no cache or a time-dependent check")
     if any(m.bundles_fetched or source.registry != ref.registry
@@ -301,15 +376,6 @@ def _remember(gate: Gate, argv: Sequence[str], admission: Admission,
     where = locations(env)
     if where is None or where != paths(env):
         raise _Miss("locations differ")
-    socket_path = unix_socket(argv, env)
-    if socket_path is None:
-        raise _Miss("no unix socket")
-    invocation = parse(argv)
-    engine = EngineSocket(socket_path)
-    try:
-        platform = _platform(invocation, env, engine)
-    finally:
-        engine.close()
     record = WarmRecord(
         digest=str(verdict.digest), covered=str(verdict.covered),
         config_digest=str(verdict.config_digest) if verdict.config_digest else None,
@@ -326,6 +392,13 @@ def _remember(gate: Gate, argv: Sequence[str], admission: Admission,
         rule_source=verdict.rule.source if verdict.rule else None,
         signers=tuple(s.name for s in verdict.signers),
         material=material_digest([m.to_bytes() for _, _, m in judged]),
+        lines=tuple(_verdict_lines(verdict)),
     )
     key = warm_key(inputs_digest(where, env), ref.tagged, platform)
     store(cache, key, ref.name, record)
+
+
+def _verdict_lines(verdict: Verdict) -> list[str]:
+    from safedocker.ops.present import verdict_lines
+
+    return verdict_lines(verdict)

@@ -154,3 +154,19 @@ def test_offline_a_warm_hit_says_it_decided_offline(warm: Warm) -> None:
     assert "decided offline" in done.stderr
     assert [c[0] for c in warm.docker_calls()] == ["run"]
     assert os.environ.get("SAFE_DOCKER_OFFLINE") is None
+
+
+def test_a_warm_verify_prints_the_same_report_without_typer_or_crypto(warm: Warm) -> None:
+    cold = warm.run("verify", warm.image.tagged)
+    assert cold.returncode == 0, cold.stderr
+    done = subprocess.run([sys.executable, "-X", "importtime", *_command()[1:], "verify",
+                           warm.image.tagged], env=warm.env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == cold.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0]
+                for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert imported & set(HEAVY) == set()
+    events = _audit(warm.sd)
+    assert {k: v for k, v in events[-1].items() if k not in ("time", "pid")} == \
+        {k: v for k, v in events[-2].items() if k not in ("time", "pid")}
