@@ -50,7 +50,7 @@ from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
 from safedocker.reference import Digest, ImageRef, parse_reference
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from safedocker._docker.engine import LocalImage
@@ -333,14 +333,17 @@ def _remember(gate: Gate, argv: Sequence[str], admission: Admission,
         raise _Miss("not an acceptance of a reference")
     if admission.verdict is None:
         raise _Miss("no verdict")
-    socket_path = unix_socket(argv, env)
-    if socket_path is None:
-        raise _Miss("no unix socket")
-    engine = EngineSocket(socket_path)
-    try:
-        platform = _platform(parse(argv), env, engine)
-    finally:
-        engine.close()
+
+    def platform() -> str:
+        socket_path = unix_socket(argv, env)
+        if socket_path is None:
+            raise _Miss("no unix socket")
+        engine = EngineSocket(socket_path)
+        try:
+            return _platform(parse(argv), env, engine)
+        finally:
+            engine.close()
+
     _store(gate.config, getattr(gate.verifier, "judged", None),
            getattr(gate.verifier, "cache", None), admission.request.ref, admission.verdict,
            platform, env)
@@ -351,15 +354,17 @@ def remember_verify(config: Config, verifier: object, ref: ImageRef, verdict: Ve
     """``safe-docker verify``'s side of :func:`remember` (the host's platform, no daemon)."""
     try:
         _store(config, getattr(verifier, "judged", None), getattr(verifier, "cache", None),
-               ref, verdict, f"explicit:{platform}" if platform else "host",
+               ref, verdict, lambda: f"explicit:{platform}" if platform else "host",
                os.environ if environ is None else environ)
     except (_Miss, Unkeyable, SafeDockerError, sqlite3.Error, OSError, ValueError) as e:
         log.debug("verdict not cached: %s", e)
 
 
 def _store(config: Config, judged: Sequence[tuple[ImageRef, Digest, SignatureMaterial]] | None,
-           cache: Cache | None, ref: ImageRef, verdict: Verdict, platform: str,
-           env: Mapping[str, str]) -> None:
+           cache: Cache | None, ref: ImageRef, verdict: Verdict,
+           platform: Callable[[], str], env: Mapping[str, str]) -> None:
+    """Store the record, after every check that can say no without asking anything;
+    ``platform`` says the key's platform choice (it may ask the daemon)."""
     from safedocker.gpu.flags import resolve_mode
     from safedocker.oci.hosts import registry_scheme
     from safedocker.policy.paths import paths
@@ -394,7 +399,7 @@ def _store(config: Config, judged: Sequence[tuple[ImageRef, Digest, SignatureMat
         material=material_digest([m.to_bytes() for _, _, m in judged]),
         lines=tuple(_verdict_lines(verdict)),
     )
-    key = warm_key(inputs_digest(where, env), ref.tagged, platform)
+    key = warm_key(inputs_digest(where, env), ref.tagged, platform())
     store(cache, key, ref.name, record)
 
 
