@@ -13,6 +13,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,12 +40,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 RUNS = int(os.environ.get("BENCH_SUMMARY_RUNS", "9"))
+TIME = "/usr/bin/time"
 HEADER = ("path", "ratio wall / cpu", "goal", "peak RSS (KiB) a / b", "a, b medians (ms)")
 
 
 def _once(argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None
-          ) -> tuple[float, float, int]:
-    """(wall s, cpu s, peak RSS KiB) of one run of argv, its own rusage (os.wait4)."""
+          ) -> tuple[float, float]:
+    """(wall s, cpu s) of one run of argv: its own rusage (os.wait4), children included."""
     start = time.perf_counter()
     proc = subprocess.Popen(list(argv), env=dict(env), stdout=subprocess.DEVNULL,  # noqa: S603
                             stderr=subprocess.DEVNULL, cwd=cwd)
@@ -55,28 +57,39 @@ def _once(argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None
         result = run(list(argv), env, check=False)
         raise SystemExit(f"bench: {' '.join(argv)} exited {proc.returncode}: "
                          f"{result.stderr.decode(errors='replace')[-800:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def peak_rss(argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None) -> int:
+    """The peak RSS (KiB) of one run, as GNU time reports it (its child is forked from a
+    small process: a child forked from this one would start with this one's RSS); 0 when
+    /usr/bin/time is missing."""
+    if not os.path.exists(TIME):
+        return 0
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run([TIME, "-f", "%M", "-o", out.name, *argv], env=dict(env), cwd=cwd,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        text = out.read().strip().splitlines()
+    return int(text[-1]) if text and text[-1].isdigit() else 0
 
 
 def pair(a: tuple[Sequence[str], Mapping[str, str]], b: tuple[Sequence[str], Mapping[str, str]],
          *, runs: int = RUNS, warmup: int = 2, cwd: str | None = None
          ) -> dict[str, float]:
     """Interleaved runs of a then b: medians of the per-pair ratios and of each side."""
-    ratios_wall, ratios_cpu, walls_a, walls_b, rss_a, rss_b = [], [], [], [], [], []
+    ratios_wall, ratios_cpu, walls_a, walls_b = [], [], [], []
     for i in range(warmup + runs):
-        wa, ca, ra = _once(*a, cwd=cwd)
-        wb, cb, rb = _once(*b, cwd=cwd)
+        wa, ca = _once(*a, cwd=cwd)
+        wb, cb = _once(*b, cwd=cwd)
         if i < warmup:
             continue
         ratios_wall.append(wa / wb)
         ratios_cpu.append(ca / cb if cb > 0 else float("inf"))
         walls_a.append(wa)
         walls_b.append(wb)
-        rss_a.append(ra)
-        rss_b.append(rb)
     return {"wall": statistics.median(ratios_wall), "cpu": statistics.median(ratios_cpu),
             "a_ms": statistics.median(walls_a) * 1000, "b_ms": statistics.median(walls_b) * 1000,
-            "rss_a": max(rss_a), "rss_b": max(rss_b)}
+            "rss_a": peak_rss(*a, cwd=cwd), "rss_b": peak_rss(*b, cwd=cwd)}
 
 
 def row(name: str, found: dict[str, float], goal: float) -> list[str]:
@@ -237,8 +250,8 @@ def main() -> int:
         rows += [[r[0], r[1], r[2], "", ""] for r in policy]
         requests(bench, rows)
         compose(bench, keys, rows)
-    section("summary (a / b: ratio of the medians of interleaved pairs; RSS: the process's "
-            "own peak, docker's included after an exec)")
+    section("summary (a / b: median of the ratios of interleaved pairs; peak RSS of one run "
+            "of each side, GNU time's %M: the process and, after an exec, docker)")
     table(rows, header=HEADER)
     print(f"\n(took {time.perf_counter() - started:.0f} s; {load_note()})")
     return 0

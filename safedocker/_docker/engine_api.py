@@ -12,16 +12,14 @@ timeout and a cap on what it reads.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
-import socket
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, urlencode
 
 from safedocker._docker.argv import global_options
-from safedocker._docker.credentials import config_dir
-from safedocker._docker.engine import LocalImage
+from safedocker._internal.minihttp import Connection, HttpFailed, unix
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -35,6 +33,20 @@ META_MAX = 1024 * 1024
 
 class EngineUnanswered(Exception):
     """The socket did not answer as expected; the caller falls back to the docker CLI."""
+
+
+class ImageNames(NamedTuple):
+    """An image the daemon has: its ID and names (as engine.py's LocalImage)."""
+
+    id: str
+    repo_tags: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+
+
+def _config_dir(config: str | None, env: Mapping[str, str]) -> Path:
+    """Where the docker CLI reads its config: --config, DOCKER_CONFIG, ~/.docker."""
+    chosen = config or env.get("DOCKER_CONFIG")
+    return Path(chosen) if chosen else Path.home() / ".docker"
 
 
 def unix_socket(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> str | None:
@@ -90,7 +102,7 @@ def _read_json(path: str) -> object:
 
 
 def _current_context(config: str | None, env: Mapping[str, str]) -> str | None:
-    document = _read_json(os.fspath(config_dir(config, env) / "config.json"))
+    document = _read_json(os.fspath(_config_dir(config, env) / "config.json"))
     if not isinstance(document, dict):
         return "?"  # unreadable: not the default, and no context of that name
     current = document.get("currentContext")
@@ -99,7 +111,7 @@ def _current_context(config: str | None, env: Mapping[str, str]) -> str | None:
 
 def _context_socket(name: str, config: str | None, env: Mapping[str, str]) -> str | None:
     digest = hashlib.sha256(name.encode()).hexdigest()
-    base = config_dir(config, env) / "contexts"
+    base = _config_dir(config, env) / "contexts"
     if (base / "tls" / digest).exists():
         return None
     meta = _read_json(os.fspath(base / "meta" / digest / "meta.json"))
@@ -113,28 +125,12 @@ def _context_socket(name: str, config: str | None, env: Mapping[str, str]) -> st
     return _unix_path(host)
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class EngineSocket:
     """The daemon at a unix socket: inspect an image, tag it, its version."""
 
     def __init__(self, path: str, *, timeout: float = API_TIMEOUT) -> None:
         self.path = path
-        self._conn = _UnixConnection(path, timeout)
+        self._conn = Connection(unix(path, timeout), "docker")
         self.requests_made = 0
 
     def close(self) -> None:
@@ -143,16 +139,10 @@ class EngineSocket:
     def _request(self, method: str, path: str) -> tuple[int, bytes]:
         self.requests_made += 1
         try:
-            self._conn.request(method, path, headers={"Host": "docker"})
-            response = self._conn.getresponse()
-            body = response.read(ANSWER_MAX + 1)
-        except (OSError, http.client.HTTPException) as e:
-            self._conn.close()
+            answer = self._conn.request(method, path, body_max=ANSWER_MAX)
+        except HttpFailed as e:
             raise EngineUnanswered(f"{method} {path}: {e}") from e
-        if len(body) > ANSWER_MAX:
-            self._conn.close()
-            raise EngineUnanswered(f"{method} {path}: answer too large")
-        return response.status, body
+        return answer.status, answer.body
 
     def _json(self, path: str) -> dict[str, object] | None:
         status, body = self._request("GET", path)
@@ -168,7 +158,7 @@ class EngineSocket:
             raise EngineUnanswered(f"GET {path}: not an object")
         return found
 
-    def inspect_image(self, reference: str) -> LocalImage | None:
+    def inspect_image(self, reference: str) -> ImageNames | None:
         """The local image ``reference`` names (as ``docker image inspect``), or None."""
         found = self._json(f"/images/{quote(reference, safe='/:@')}/json")
         if found is None:
@@ -181,7 +171,7 @@ class EngineSocket:
             return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) \
                 else ()
 
-        return LocalImage(image_id, names(found.get("RepoTags")),
+        return ImageNames(image_id, names(found.get("RepoTags")),
                           names(found.get("RepoDigests")))
 
     def tag(self, source: str, repository: str, tag: str) -> None:

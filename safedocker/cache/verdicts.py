@@ -227,6 +227,59 @@ def _number(value: object) -> float:
     return float(value)
 
 
+class VerdictReader(Protocol):
+    """Where records are read from: the store (cache/store.py's Cache) or :class:`ReadOnly`."""
+
+    def verdicts_for(self, policy_hash: str, name: str, limit: int
+                     ) -> Sequence[tuple[object, Mapping[str, object]]]: ...
+
+
+class ReadOnly:
+    """The cache database opened read-only, for the warm path: two SELECTs, no schema
+    work, no writes; anything unexpected reads as nothing (a miss)."""
+
+    def __init__(self, cache_dir: Path, *, timeout: float = 2.0) -> None:
+        import sqlite3
+        from urllib.parse import quote
+
+        path = cache_dir / "cache.sqlite3"
+        self._conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True,
+                                     timeout=timeout)
+        self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def verdicts_for(self, policy_hash: str, name: str, limit: int
+                     ) -> list[tuple[object, Mapping[str, object]]]:
+        try:
+            rows = self._conn.execute(
+                "SELECT digest, data FROM verdicts WHERE policy_hash=? AND name=? "
+                "ORDER BY decided_at DESC LIMIT ?", (policy_hash, name, int(limit))).fetchall()
+        except self._errors:
+            return []
+        found: list[tuple[object, Mapping[str, object]]] = []
+        for digest, data in rows:
+            if not isinstance(data, str) or len(data) > 1024 * 1024:
+                continue
+            try:
+                decoded = json.loads(data)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(decoded, dict):
+                found.append((digest, decoded))
+        return found
+
+    def tag_digest(self, name: str, tag: str) -> str | None:
+        """The digest ``name:tag`` had when an image under it was last accepted here."""
+        try:
+            row = self._conn.execute("SELECT digest FROM tags WHERE name=? AND tag=?",
+                                     (name, tag)).fetchone()
+        except self._errors:
+            return None
+        return row[0] if row is not None and isinstance(row[0], str) else None
+
+
 class Registry(Protocol):
     """What a hit asks a registry (oci/probe.py's RegistryProbe)."""
 
@@ -256,7 +309,7 @@ def _split(name: str) -> tuple[str, str]:
     return registry, repository
 
 
-def find(cache: Cache, key: str, name: str, tag: str, *, now: float,
+def find(cache: VerdictReader, key: str, name: str, tag: str, *, now: float,
          registry: Callable[[str, str], Registry] | None,
          offline_digest: str | None = None) -> WarmRecord | None:
     """The record to reuse for ``name:tag`` under ``key``, or None (take the full path).

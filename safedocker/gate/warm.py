@@ -22,7 +22,6 @@ no docker process at all. :func:`remember` is the full path's side: it stores th
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 import sqlite3
@@ -31,7 +30,7 @@ import time
 from typing import TYPE_CHECKING
 
 from safedocker._docker.argv import Invocation, global_options, parse
-from safedocker._docker.engine_api import EngineSocket, EngineUnanswered, unix_socket
+from safedocker._docker.engine_api import EngineSocket, EngineUnanswered, ImageNames, unix_socket
 from safedocker._internal import environment
 from safedocker.cache.verdicts import (
     SignatureListing,
@@ -53,16 +52,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
-    from safedocker._docker.engine import LocalImage
     from safedocker.cache.store import Cache
     from safedocker.gate.decide import Admission, Gate
-    from safedocker.gate.handoff import Plan
     from safedocker.policy.config import Config
     from safedocker.policy.model import Decision
     from safedocker.verify.material import SignatureMaterial
     from safedocker.verify.verdict import Verdict
 
-log = logging.getLogger(__name__)
+
+
+def _debug(what: str, error: BaseException) -> None:
+    """Why the warm path did not answer, under SAFE_DOCKER_LOG=debug (logging is not
+    imported here: it costs more than the whole hit)."""
+    if environment.log_level() == "DEBUG":
+        sys.stderr.write(f"safe-docker: debug: {what}: {error}\n")
 
 _ID_LIKE = re.compile(r"(?:sha256:)?[0-9a-f]{1,64}", re.ASCII)
 # Go architectures whose platform has no variant: the daemon's /version says all of it.
@@ -79,14 +82,14 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Non
     """Answer ``argv`` from the verdict cache and never return, or return (a miss)."""
     env = os.environ if environ is None else environ
     try:
-        plan = _warm_plan(argv, env)
+        command = _warm_plan(argv, env)
     except (_Miss, EngineUnanswered, ProbeFailed, Unkeyable, SafeDockerError, sqlite3.Error,
             OSError, ValueError) as e:
-        log.debug("warm path: %s", e)
+        _debug("warm path", e)
         return
-    from safedocker.gate.handoff import execute
+    from safedocker._docker.binary import exec_docker
 
-    execute(plan)
+    exec_docker(command)
 
 
 def _platform(invocation: Invocation, env: Mapping[str, str], engine: EngineSocket) -> str:
@@ -124,7 +127,8 @@ def _docker_config(invocation: Invocation) -> str | None:
     return given[-1] if given else None
 
 
-def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> Plan:
+def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
+    """The docker command to exec (run/create); a pull is answered here and exits."""
     if environment.dry_run(env) or environment.mode(env) == "off":
         raise _Miss("dry run or mode off")
     invocation, command, ref = _request(argv)
@@ -150,12 +154,10 @@ def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> Plan:
     _audit(where.state_dir, argv, ref, record, target, offline=offline)
     if offline:
         _offline_note(ref, record)
-    from safedocker.gate.handoff import Plan
-
     if command == "pull":
         _print_pull(invocation, ref, target, record.covered)
         sys.exit(0)
-    return Plan((tuple(invocation.rebuild(target)),))
+    return tuple(invocation.rebuild(target))
 
 
 def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
@@ -179,7 +181,7 @@ def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None)
                offline=environment.offline(env))
     except (_Miss, ProbeFailed, Unkeyable, SafeDockerError, sqlite3.Error, OSError,
             ValueError) as e:
-        log.debug("warm path: %s", e)
+        _debug("warm path", e)
         return
     if environment.offline(env):
         _offline_note(ref, record)
@@ -190,15 +192,14 @@ def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None)
 
 def _lookup(cache_dir: Path, key: str, ref: ImageRef, invocation: Invocation | None,
             env: Mapping[str, str]) -> WarmRecord | None:
-    from safedocker.cache.store import Cache
+    from safedocker.cache.verdicts import ReadOnly
 
-    cache = Cache.open(cache_dir)
+    cache = ReadOnly(cache_dir)
     now = time.time()
     try:
         if environment.offline(env):
-            tagged = cache.lookup_tag(ref.name, ref.tag_or_default)
             return find(cache, key, ref.name, ref.tag_or_default, now=now, registry=None,
-                        offline_digest=None if tagged is None else str(tagged.digest))
+                        offline_digest=cache.tag_digest(ref.name, ref.tag_or_default))
         probes: dict[tuple[str, str], RegistryProbe] = {}
         tokens = TokenCache(cache_dir)
         config = None if invocation is None else _docker_config(invocation)
@@ -231,7 +232,7 @@ def _gpu_possible(env: Mapping[str, str]) -> bool:
     return driver_signs(env)
 
 
-def _named(local: LocalImage, ref: ImageRef) -> bool:
+def _named(local: ImageNames, ref: ImageRef) -> bool:
     wanted = (ref.name, ref.tag_or_default)
     for text in local.repo_tags:
         try:
@@ -287,7 +288,7 @@ def remember(gate: Gate, argv: Sequence[str], admission: Admission,
         _remember(gate, argv, admission, os.environ if environ is None else environ)
     except (_Miss, EngineUnanswered, Unkeyable, SafeDockerError, sqlite3.Error, OSError,
             ValueError) as e:
-        log.debug("verdict not cached: %s", e)
+        _debug("verdict not cached", e)
 
 
 def _time_dependent(decision: Decision) -> bool:
@@ -357,7 +358,7 @@ def remember_verify(config: Config, verifier: object, ref: ImageRef, verdict: Ve
                ref, verdict, lambda: f"explicit:{platform}" if platform else "host",
                os.environ if environ is None else environ)
     except (_Miss, Unkeyable, SafeDockerError, sqlite3.Error, OSError, ValueError) as e:
-        log.debug("verdict not cached: %s", e)
+        _debug("verdict not cached", e)
 
 
 def _store(config: Config, judged: Sequence[tuple[ImageRef, Digest, SignatureMaterial]] | None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -90,7 +89,11 @@ def driver_signs(environ: Mapping[str, str] | None = None) -> bool:
     device nodes, its /proc entry, or the NVML library where the loader would find it
     (LD_LIBRARY_PATH, the ld.so cache, the usual dirs). False means NVML would not load."""
     env = os.environ if environ is None else environ
-    if glob.glob("/dev/nvidia*") or os.path.exists("/proc/driver/nvidia"):
+    try:
+        devices = os.listdir("/dev")
+    except OSError:
+        devices = []
+    if any(name.startswith("nvidia") for name in devices) or os.path.exists("/proc/driver/nvidia"):
         return True
     dirs = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d] + list(_LIBRARY_DIRS)
     if any(os.path.exists(os.path.join(d, NVML_LIBRARY)) for d in dirs):

@@ -11,26 +11,26 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import json
 import os
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
-from safedocker._docker.credentials import lookup
-from safedocker._internal.encoding import b64encode
-from safedocker._internal.files import atomic_write
+from safedocker._internal.minihttp import Connection, HttpFailed, tcp
 from safedocker.errors import SafeDockerError
-from safedocker.oci.auth import parse_challenge
-from safedocker.oci.hosts import api_host
 from safedocker.oci.media import MANIFEST_ACCEPT, TOKEN_RESPONSE_MAX
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-PROBE_TIMEOUT = 10.0  # one request; the warm path makes a handful
+PROBE_TIMEOUT = 5.0  # one request; the warm path makes a handful, the full path may retry
+# A proxy is the full path's (requests honours these variables); the warm path never
+# bypasses one.
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy",
+                   "all_proxy")
+_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 TOKENS_NAME = "tokens.json"
 TOKENS_MAX = 256 * 1024
 TOKENS_KEPT = 64
@@ -77,6 +77,8 @@ class TokenCache:
                    and float(v["expires_at"]) > now}  # type: ignore[arg-type]
         entries[key] = {"token": token, "expires_at": expires_at}
         newest = sorted(entries.items(), key=lambda kv: -float(kv[1]["expires_at"]))  # type: ignore[arg-type]
+        from safedocker._internal.files import atomic_write
+
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.path, json.dumps(dict(newest[:TOKENS_KEPT])).encode(), mode=0o600)
@@ -89,41 +91,36 @@ class RegistryProbe:
                  docker_config: str | None = None, timeout: float = PROBE_TIMEOUT) -> None:
         if scheme not in ("http", "https"):
             raise ProbeFailed(f"scheme {scheme!r}")
+        if any(os.environ.get(name) for name in PROXY_VARIABLES):
+            raise ProbeFailed("a proxy is configured")
         self.registry = registry
         self.scheme = scheme
-        self.host = api_host(registry)
+        self.host = "registry-1.docker.io" if registry in _DOCKER_HUB_ALIASES else registry
         self.tokens = tokens
         self.docker_config = docker_config
         self.timeout = timeout
         self.requests_made = 0
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn = self._connection(self.host, scheme)
         self._auth: dict[str, str] = {}  # scope -> Authorization header value
 
+    def _connection(self, netloc: str, scheme: str) -> Connection:
+        host, _, port = netloc.rpartition(":") if netloc.count(":") == 1 else (netloc, "", "")
+        if not port.isdigit():
+            host, port = netloc, ""
+        host = host.strip("[]")
+        number = int(port) if port else (443 if scheme == "https" else 80)
+        return Connection(tcp(host, number, self.timeout, tls=scheme == "https"), netloc)
+
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self._conn.close()
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            if self.scheme == "https":
-                self._conn = http.client.HTTPSConnection(self.host, timeout=self.timeout)
-            else:
-                self._conn = http.client.HTTPConnection(self.host, timeout=self.timeout)
-        return self._conn
-
-    def _send(self, method: str, path: str, headers: dict[str, str]
-              ) -> http.client.HTTPResponse:
+    def _send(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         self.requests_made += 1
-        conn = self._connection()
         try:
-            conn.request(method, path, headers=headers)
-            response = conn.getresponse()
-            response.read()  # HEAD: no body; keeps the connection usable
-        except (OSError, http.client.HTTPException) as e:
-            conn.close()
-            self._conn = None
+            answer = self._conn.request(method, path, headers, body_max=TOKEN_RESPONSE_MAX)
+        except HttpFailed as e:
             raise ProbeFailed(f"{method} {self.host}: {e}") from e
-        return response
+        return answer.status, dict(answer.headers)
 
     def manifest_digest(self, repository: str, reference: str) -> tuple[str, str] | None:
         """(digest, media type) the registry names for ``repository:reference``; None when
@@ -133,19 +130,23 @@ class RegistryProbe:
         headers = {"Accept": _COSIGN_ACCEPT}
         if scope in self._auth:
             headers["Authorization"] = self._auth[scope]
-        response = self._send("HEAD", path, headers)
-        if response.status == 401 and "Authorization" not in headers:
-            headers["Authorization"] = self._authorize(response, scope)
-            response = self._send("HEAD", path, headers)
-        if response.status == 404:
+        status, answer = self._send("HEAD", path, headers)
+        if status == 401 and "Authorization" not in headers:
+            headers["Authorization"] = self._authorize(answer, scope)
+            status, answer = self._send("HEAD", path, headers)
+        if status == 404:
             return None
-        digest = response.getheader("Docker-Content-Digest") or ""
-        if response.status != 200 or not digest.startswith("sha256:") or len(digest) != 71:
-            raise ProbeFailed(f"HEAD {path}: status {response.status}")
-        return digest, (response.getheader("Content-Type") or "").split(";")[0].strip()
+        digest = answer.get("docker-content-digest", "")
+        if status != 200 or not digest.startswith("sha256:") or len(digest) != 71:
+            raise ProbeFailed(f"HEAD {path}: status {status}")
+        return digest, answer.get("content-type", "").split(";")[0].strip()
 
-    def _authorize(self, response: http.client.HTTPResponse, scope: str) -> str:
-        challenge = parse_challenge(response.getheader("WWW-Authenticate") or "")
+    def _authorize(self, answer: Mapping[str, str], scope: str) -> str:
+        from safedocker._docker.credentials import lookup
+        from safedocker._internal.encoding import b64encode
+        from safedocker.oci.auth import parse_challenge
+
+        challenge = parse_challenge(answer.get("www-authenticate", ""))
         if challenge is None:
             raise ProbeFailed("401 without a usable challenge")
         try:
@@ -184,23 +185,20 @@ class RegistryProbe:
         service = params.get("service")
         if service:
             query["service"] = service
-        connection_type = (http.client.HTTPSConnection if parts.scheme == "https"
-                           else http.client.HTTPConnection)
-        conn = connection_type(parts.netloc, timeout=self.timeout)
+        conn = self._connection(parts.netloc, parts.scheme)
         headers = {"Authorization": basic} if basic else {}
         target = (parts.path or "/") + "?" + (parts.query + "&" if parts.query else "") + \
             urlencode(query)
         self.requests_made += 1
         try:
-            conn.request("GET", target, headers=headers)
-            response = conn.getresponse()
-            body = response.read(TOKEN_RESPONSE_MAX + 1)
-        except (OSError, http.client.HTTPException) as e:
+            answer = conn.request("GET", target, headers, body_max=TOKEN_RESPONSE_MAX)
+        except HttpFailed as e:
             raise ProbeFailed("token service") from e
         finally:
             conn.close()
-        if response.status != 200 or len(body) > TOKEN_RESPONSE_MAX:
-            raise ProbeFailed(f"token service status {response.status}")
+        status, body = answer.status, answer.body
+        if status != 200:
+            raise ProbeFailed(f"token service status {status}")
         try:
             doc = json.loads(body)
         except ValueError as e:
