@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from safedocker import __version__
 from safedocker.cache import verdicts
 from safedocker.cache.store import Cache
 from safedocker.cache.verdicts import (
@@ -165,7 +166,7 @@ def _tag_gone(w: World) -> None:
 
 
 def _version(w: World) -> None:
-    verdicts.__version__ = "999.0"  # type: ignore[attr-defined]
+    vars(verdicts)["__version__"] = "999.0"
 
 
 def _mode_variable(w: World) -> None:
@@ -204,7 +205,7 @@ CHANGES: dict[str, Callable[[World], None]] = {
 @pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
 def test_any_change_to_an_input_means_the_cached_verdict_is_not_used(
         world: World, change: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verdicts, "__version__", verdicts.__version__)
+    monkeypatch.setitem(vars(verdicts), "__version__", __version__)
     remember(world)
     assert lookup(world) is not None
     CHANGES[change](world)
