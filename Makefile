@@ -59,6 +59,7 @@ demo: dev world-deps
 bench: dev world-deps
 	$(PY) -m bench.passthrough
 	$(PY) -m bench.verify
+	$(PY) -m bench.summary
 
 # The offline bundle for airgapped machines (wheels + install.sh), see packaging/.
 bundle: dev

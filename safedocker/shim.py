@@ -30,9 +30,16 @@ def main() -> NoReturn:
     ):
         exec_docker(argv)
     if route is Route.INTERCEPT:
+        from safedocker.gate.warm import answer  # the verdict cache: standard library only
+
+        answer(argv)  # returns on a miss
         from safedocker.gate.dispatch import run  # verification: no typer on this path
 
         run(argv)
+    if route is Route.OWN and argv[:1] == ["verify"]:
+        from safedocker.gate.warm import answer_verify
+
+        answer_verify(argv)  # the verdict cache; returns on a miss
     from safedocker.cli import main as cli_main  # heavy imports start here
 
     cli_main(route.value, argv)

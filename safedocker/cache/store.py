@@ -618,9 +618,8 @@ class Cache:
         data: Mapping[str, object],
         decided_at: float | None = None,
     ) -> None:
-        """Store what the policy ``policy_hash`` decided for ``name@digest`` (JSON object).
-
-        Nothing calls this yet: kept, with its table, for the verdict cache to come."""
+        """Store what the policy ``policy_hash`` decided for ``name@digest`` (JSON object):
+        the verdict cache (cache/verdicts.py) keys and re-checks it."""
         d, policy_hash, name = (
             check_digest(digest),
             check_policy_hash(policy_hash),
@@ -666,6 +665,23 @@ class Cache:
                 str(e),
             )
             return None
+
+    def verdicts_for(self, policy_hash: str, name: str, limit: int
+                     ) -> list[tuple[Digest, dict[str, object]]]:
+        """The newest ``limit`` verdicts of ``policy_hash`` for ``name``, any digest (the
+        warm path asks the registry which digest the tag has now, then picks)."""
+        policy_hash, name = check_policy_hash(policy_hash), check_name(name)
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT digest, data FROM verdicts WHERE policy_hash=? AND name=? "
+                "ORDER BY decided_at DESC LIMIT ?", (policy_hash, name, int(limit)),
+            ).fetchall()
+        )
+        found: list[tuple[Digest, dict[str, object]]] = []
+        for digest, data in rows:
+            with contextlib.suppress(BadRow), untrusted():
+                found.append((check_digest(digest), decode_verdict(data)))
+        return found
 
     # ------------------------------------------------------------------ maintenance
 

@@ -86,6 +86,10 @@ def plan_intercept(argv: Sequence[str], *, config: Config | None = None,
     admission = gate.admit(request, check=check)
     if admission.outcome is Outcome.UNCHECKED:
         return Handoff(plan_unchanged(invocation), admission)
+    if not gpu:
+        from safedocker.gate.warm import remember
+
+        remember(gate, argv, admission)  # the verdict cache, for the next run's warm path
     log.info("handing docker %s for %s", admission.target, invocation.image)
     if command == "pull":
         return Handoff(_pull_plan(invocation, admission), admission)

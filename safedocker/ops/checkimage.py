@@ -39,4 +39,9 @@ def check_image(image: str, *, platform: str | None) -> Verdict:
     outcome = ("refused" if not verdict.accepted
                else "warned" if verdict.warned else "accepted")
     record_decision(paths().state_dir, argv, verdict, outcome)
+    if outcome == "accepted":
+        from safedocker.gate.warm import remember_verify
+
+        remember_verify(verifier.config, verifier, ref, verdict,
+                        platform or os.environ.get("DOCKER_DEFAULT_PLATFORM"))
     return verdict

@@ -126,6 +126,9 @@ class Verifier:
     # The end of the current verification's registry traffic: one per verify() (and per
     # image_config()), handed to every client it uses (config's registry_timeout).
     _deadline: Deadline | None = None
+    # The material the last online verify() judged, by source repository and digest (what
+    # the verdict cache re-checks on a hit: gate/warm.py).
+    judged: list[tuple[ImageRef, Digest, SignatureMaterial]] = field(default_factory=list)
 
     def _trust_root(self, name: str) -> TrustRoot:
         """Each trusted root is read and parsed once per verifier, however many rules and
@@ -172,6 +175,7 @@ class Verifier:
     def verify(self, ref: ImageRef, platform: PlatformChoice | None = None) -> Verdict:
         """The verdict for ``ref``; an index is resolved for ``platform`` (default: the
         verifier's). A tag whose image is accepted online is remembered as verified."""
+        self.judged = []
         verdict = self._verify(ref, self._choice(platform))
         if (verdict.accepted and not verdict.warned and not verdict.offline
                 and verdict.covered is not None and verdict.digest is not None
@@ -293,6 +297,8 @@ class Verifier:
                     self._store_material(source, material)
             verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
                                  by_source=by_source)
+        self.judged = [(sources[name], digest, material) for name, found in by_source.items()
+                       for digest, material in found]
         return verdict
 
     # -- offline --

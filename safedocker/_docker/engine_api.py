@@ -1,0 +1,188 @@
+"""The Engine API over a unix socket: the hot questions without a second docker process.
+
+Used only when the user's docker command reaches its daemon through a unix socket, found
+as the docker CLI finds it: ``-H``, else ``--context``, else DOCKER_HOST, else
+DOCKER_CONTEXT, else the docker config's ``currentContext`` (its endpoint in
+``contexts/meta/<sha256(name)>/meta.json``), else ``/var/run/docker.sock``. Anything
+else (tcp, ssh, TLS, a context we cannot read) answers None, and the caller uses the
+docker CLI (:mod:`safedocker._docker.engine`). Standard library only; every call has a
+timeout and a cap on what it reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import quote, urlencode
+
+from safedocker._docker.argv import global_options
+from safedocker._internal.minihttp import Connection, HttpFailed, unix
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+API_TIMEOUT = 10.0
+ANSWER_MAX = 4 * 1024 * 1024
+DEFAULT_SOCKET = "/var/run/docker.sock"
+_TLS_FLAGS = frozenset({"--tls", "--tlsverify", "--tlscacert", "--tlscert", "--tlskey"})
+META_MAX = 1024 * 1024
+
+
+class EngineUnanswered(Exception):
+    """The socket did not answer as expected; the caller falls back to the docker CLI."""
+
+
+class ImageNames(NamedTuple):
+    """An image the daemon has: its ID and names (as engine.py's LocalImage)."""
+
+    id: str
+    repo_tags: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+
+
+def _config_dir(config: str | None, env: Mapping[str, str]) -> Path:
+    """Where the docker CLI reads its config: --config, DOCKER_CONFIG, ~/.docker."""
+    chosen = config or env.get("DOCKER_CONFIG")
+    return Path(chosen) if chosen else Path.home() / ".docker"
+
+
+def unix_socket(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> str | None:
+    """The unix socket path the docker command ``argv`` reaches, or None (see module)."""
+    env = os.environ if environ is None else environ
+    hosts: list[str] = []
+    context = config = None
+    for option in global_options(argv):
+        if option.name in _TLS_FLAGS:
+            return None
+        if option.name == "--host" and option.value is not None:
+            hosts.append(option.value)
+        elif option.name == "--context":
+            context = option.value
+        elif option.name == "--config":
+            config = option.value
+    if env.get("DOCKER_TLS_VERIFY") or env.get("DOCKER_CERT_PATH") or len(hosts) > 1:
+        return None
+    if hosts and context:
+        return None  # docker refuses -H together with --context
+    if hosts:
+        return _unix_path(hosts[0])
+    if context is None and env.get("DOCKER_HOST"):
+        return _unix_path(env["DOCKER_HOST"])
+    if context is None:
+        context = env.get("DOCKER_CONTEXT") or _current_context(config, env)
+    if context in (None, "", "default"):
+        return DEFAULT_SOCKET
+    return _context_socket(context, config, env)
+
+
+def _unix_path(host: str) -> str | None:
+    if not host.startswith("unix://"):
+        return None
+    path = host[len("unix://"):]
+    return path or None
+
+
+def _read_json(path: str) -> object:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(META_MAX + 1)
+    except FileNotFoundError:
+        return {}
+    except OSError:
+        return None
+    if len(data) > META_MAX:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _current_context(config: str | None, env: Mapping[str, str]) -> str | None:
+    document = _read_json(os.fspath(_config_dir(config, env) / "config.json"))
+    if not isinstance(document, dict):
+        return "?"  # unreadable: not the default, and no context of that name
+    current = document.get("currentContext")
+    return current if isinstance(current, str) else None
+
+
+def _context_socket(name: str, config: str | None, env: Mapping[str, str]) -> str | None:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    base = _config_dir(config, env) / "contexts"
+    if (base / "tls" / digest).exists():
+        return None
+    meta = _read_json(os.fspath(base / "meta" / digest / "meta.json"))
+    if not isinstance(meta, dict):
+        return None
+    endpoints = meta.get("Endpoints")
+    docker = endpoints.get("docker") if isinstance(endpoints, dict) else None
+    host = docker.get("Host") if isinstance(docker, dict) else None
+    if not isinstance(host, str) or (isinstance(docker, dict) and docker.get("SkipTLSVerify")):
+        return None
+    return _unix_path(host)
+
+
+class EngineSocket:
+    """The daemon at a unix socket: inspect an image, tag it, its version."""
+
+    def __init__(self, path: str, *, timeout: float = API_TIMEOUT) -> None:
+        self.path = path
+        self._conn = Connection(unix(path, timeout), "docker")
+        self.requests_made = 0
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _request(self, method: str, path: str) -> tuple[int, bytes]:
+        self.requests_made += 1
+        try:
+            answer = self._conn.request(method, path, body_max=ANSWER_MAX)
+        except HttpFailed as e:
+            raise EngineUnanswered(f"{method} {path}: {e}") from e
+        return answer.status, answer.body
+
+    def _json(self, path: str) -> dict[str, object] | None:
+        status, body = self._request("GET", path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise EngineUnanswered(f"GET {path}: status {status}")
+        try:
+            found = json.loads(body)
+        except ValueError as e:
+            raise EngineUnanswered(f"GET {path}: not JSON") from e
+        if not isinstance(found, dict):
+            raise EngineUnanswered(f"GET {path}: not an object")
+        return found
+
+    def inspect_image(self, reference: str) -> ImageNames | None:
+        """The local image ``reference`` names (as ``docker image inspect``), or None."""
+        found = self._json(f"/images/{quote(reference, safe='/:@')}/json")
+        if found is None:
+            return None
+        image_id = found.get("Id")
+        if not isinstance(image_id, str):
+            raise EngineUnanswered("image inspect: no Id")
+
+        def names(value: object) -> tuple[str, ...]:
+            return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) \
+                else ()
+
+        return ImageNames(image_id, names(found.get("RepoTags")),
+                          names(found.get("RepoDigests")))
+
+    def tag(self, source: str, repository: str, tag: str) -> None:
+        """``docker tag SOURCE repository:tag``."""
+        query = urlencode({"repo": repository, "tag": tag})
+        status, _ = self._request("POST", f"/images/{quote(source, safe='/:@')}/tag?{query}")
+        if status != 201:
+            raise EngineUnanswered(f"tag: status {status}")
+
+    def version(self) -> Mapping[str, object]:
+        found = self._json("/version")
+        if found is None:
+            raise EngineUnanswered("version: not found")
+        return found

@@ -1,0 +1,175 @@
+"""A small HTTP/1.1 client over one kept-alive socket, for the warm path's few questions.
+
+``http.client`` imports the ``email`` package (a dozen modules) to parse headers; the warm
+path asks three or four questions per run and must start as fast as the interpreter, so
+it speaks the protocol itself: a request line and headers out, then a status line,
+headers and a body read back with a cap on each (Content-Length, chunked, or until the
+server closes). TLS (``ssl``) is imported only for an https origin. Standard library only.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+HEADERS_MAX = 64 * 1024
+
+
+class HttpFailed(Exception):
+    """The connection failed or the answer is not HTTP/1.x we read."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]  # lower-case names; the last of repeated headers
+    body: bytes
+
+
+def tcp(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], socket.socket]:
+    """A connector for ``host:port``, over TLS (certificates checked) when ``tls``."""
+    def connect() -> socket.socket:
+        # bytes: a str host would load the idna codec (three modules) for an ASCII name
+        name: str | bytes = host.encode("ascii") if host.isascii() else host
+        sock = socket.create_connection((name, port), timeout=timeout)  # type: ignore[arg-type]
+        if not tls:
+            return sock
+        import ssl
+
+        try:
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+    return connect
+
+
+def unix(path: str, timeout: float) -> Callable[[], socket.socket]:
+    def connect() -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    return connect
+
+
+class Connection:
+    """Requests to one origin on one socket, reconnecting when the server closed it."""
+
+    def __init__(self, connect: Callable[[], socket.socket], host: str) -> None:
+        self._connect = connect
+        self.host = host
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._buffer = b""
+
+    def request(self, method: str, target: str, headers: Mapping[str, str] | None = None,
+                *, body_max: int) -> Answer:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if method in ("POST", "PUT"):
+            lines.append("Content-Length: 0")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        fresh = self._sock is None
+        try:
+            if self._sock is None:
+                self._sock = self._connect()
+            self._sock.sendall(data)
+            answer = self._read(method, body_max)
+        except (OSError, HttpFailed) as e:
+            self.close()
+            if fresh:
+                raise HttpFailed(str(e)) from e
+            return self.request(method, target, headers, body_max=body_max)  # kept-alive one died
+        if answer.headers.get("connection", "").lower() == "close":
+            self.close()
+        return answer
+
+    def _fill(self) -> None:
+        assert self._sock is not None  # noqa: S101 - set by request()
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise HttpFailed("connection closed")
+        self._buffer += chunk
+
+    def _read(self, method: str, body_max: int) -> Answer:
+        while b"\r\n\r\n" not in self._buffer:
+            if len(self._buffer) > HEADERS_MAX:
+                raise HttpFailed("headers too large")
+            self._fill()
+        head, _, self._buffer = self._buffer.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise HttpFailed("not an HTTP/1.x answer")
+        status = int(parts[1])
+        headers: dict[str, str] = {}
+        for line in header_lines:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return Answer(status, headers, b"")
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            return Answer(status, headers, self._chunked(body_max))
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > body_max:
+                raise HttpFailed("body too large")
+            return Answer(status, headers, self._exactly(int(length)))
+        body = self._until_closed(body_max)
+        return Answer(status, headers, body)
+
+    def _exactly(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            self._fill()
+        body, self._buffer = self._buffer[:size], self._buffer[size:]
+        return body
+
+    def _chunked(self, body_max: int) -> bytes:
+        body = b""
+        while True:
+            while b"\r\n" not in self._buffer:
+                if len(self._buffer) > HEADERS_MAX:
+                    raise HttpFailed("bad chunk")
+                self._fill()
+            line, _, self._buffer = self._buffer.partition(b"\r\n")
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError as e:
+                raise HttpFailed("bad chunk size") from e
+            if size == 0:
+                while b"\r\n" not in self._buffer:  # trailers are not used: skip to the end
+                    self._fill()
+                trailer, _, self._buffer = self._buffer.partition(b"\r\n")
+                while trailer:
+                    while b"\r\n" not in self._buffer:
+                        self._fill()
+                    trailer, _, self._buffer = self._buffer.partition(b"\r\n")
+                return body
+            if len(body) + size > body_max:
+                raise HttpFailed("body too large")
+            body += self._exactly(size + 2)[:size]
+
+    def _until_closed(self, body_max: int) -> bytes:
+        try:
+            while len(self._buffer) <= body_max:
+                self._fill()
+        except HttpFailed:
+            body, self._buffer = self._buffer, b""
+            self.close()
+            return body
+        raise HttpFailed("body too large")

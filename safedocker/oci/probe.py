@@ -1,0 +1,212 @@
+"""What the warm path asks a registry: a manifest's digest by HEAD, over ``http.client``.
+
+Standard library only (the verdict cache's hit path imports this and nothing heavy). A
+Bearer token is fetched once per (registry, docker config, scope) and kept until it
+expires in ``tokens.json`` in the cache dir (mode 0600, never logged). Anything this
+small client does not handle (identity tokens, redirects, odd answers) is a
+:class:`ProbeFailed`: the caller then takes the full path, which does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode, urlsplit
+
+from safedocker._internal.minihttp import Connection, HttpFailed, tcp
+from safedocker.errors import SafeDockerError
+from safedocker.oci.media import MANIFEST_ACCEPT, TOKEN_RESPONSE_MAX
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+PROBE_TIMEOUT = 5.0  # one request; the warm path makes a handful, the full path may retry
+# A proxy is the full path's (requests honours these variables); the warm path never
+# bypasses one.
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy",
+                   "all_proxy")
+_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+TOKENS_NAME = "tokens.json"
+TOKENS_MAX = 256 * 1024
+TOKENS_KEPT = 64
+_COSIGN_ACCEPT = MANIFEST_ACCEPT
+
+
+class ProbeFailed(Exception):
+    """The registry's answer is not one the warm path understands: take the full path."""
+
+
+class TokenCache:
+    """Bearer tokens by (registry, docker config, scope), on disk with their expiry."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.path = cache_dir / TOKENS_NAME
+
+    def _load(self) -> dict[str, dict[str, object]]:
+        try:
+            with open(self.path, "rb") as f:
+                if os.fstat(f.fileno()).st_mode & 0o077:
+                    return {}  # readable by others: not ours, never trusted
+                data = f.read(TOKENS_MAX + 1)
+            found = json.loads(data) if len(data) <= TOKENS_MAX else {}
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    @staticmethod
+    def key(registry: str, docker_config: str, scope: str) -> str:
+        return hashlib.sha256(f"{registry}\0{docker_config}\0{scope}".encode()).hexdigest()
+
+    def get(self, key: str, now: float) -> str | None:
+        entry = self._load().get(key)
+        if not isinstance(entry, dict):
+            return None
+        token, expires = entry.get("token"), entry.get("expires_at")
+        if isinstance(token, str) and isinstance(expires, (int, float)) and expires > now:
+            return token
+        return None
+
+    def put(self, key: str, token: str, expires_at: float, now: float) -> None:
+        entries = {k: v for k, v in self._load().items()
+                   if isinstance(v, dict) and isinstance(v.get("expires_at"), (int, float))
+                   and float(v["expires_at"]) > now}  # type: ignore[arg-type]
+        entries[key] = {"token": token, "expires_at": expires_at}
+        newest = sorted(entries.items(), key=lambda kv: -float(kv[1]["expires_at"]))  # type: ignore[arg-type]
+        from safedocker._internal.files import atomic_write
+
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, json.dumps(dict(newest[:TOKENS_KEPT])).encode(), mode=0o600)
+
+
+class RegistryProbe:
+    """HEAD requests to one registry on one kept-alive connection."""
+
+    def __init__(self, registry: str, scheme: str, *, tokens: TokenCache | None = None,
+                 docker_config: str | None = None, timeout: float = PROBE_TIMEOUT) -> None:
+        if scheme not in ("http", "https"):
+            raise ProbeFailed(f"scheme {scheme!r}")
+        if any(os.environ.get(name) for name in PROXY_VARIABLES):
+            raise ProbeFailed("a proxy is configured")
+        self.registry = registry
+        self.scheme = scheme
+        self.host = "registry-1.docker.io" if registry in _DOCKER_HUB_ALIASES else registry
+        self.tokens = tokens
+        self.docker_config = docker_config
+        self.timeout = timeout
+        self.requests_made = 0
+        self._conn = self._connection(self.host, scheme)
+        self._auth: dict[str, str] = {}  # scope -> Authorization header value
+
+    def _connection(self, netloc: str, scheme: str) -> Connection:
+        host, _, port = netloc.rpartition(":") if netloc.count(":") == 1 else (netloc, "", "")
+        if not port.isdigit():
+            host, port = netloc, ""
+        host = host.strip("[]")
+        number = int(port) if port else (443 if scheme == "https" else 80)
+        return Connection(tcp(host, number, self.timeout, tls=scheme == "https"), netloc)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _send(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+        self.requests_made += 1
+        try:
+            answer = self._conn.request(method, path, headers, body_max=TOKEN_RESPONSE_MAX)
+        except HttpFailed as e:
+            raise ProbeFailed(f"{method} {self.host}: {e}") from e
+        return answer.status, dict(answer.headers)
+
+    def manifest_digest(self, repository: str, reference: str) -> tuple[str, str] | None:
+        """(digest, media type) the registry names for ``repository:reference``; None when
+        it has no such manifest."""
+        path = f"/v2/{quote(repository, safe='/')}/manifests/{quote(reference, safe=':')}"
+        scope = f"repository:{repository}:pull"
+        headers = {"Accept": _COSIGN_ACCEPT}
+        if scope in self._auth:
+            headers["Authorization"] = self._auth[scope]
+        status, answer = self._send("HEAD", path, headers)
+        if status == 401 and "Authorization" not in headers:
+            headers["Authorization"] = self._authorize(answer, scope)
+            status, answer = self._send("HEAD", path, headers)
+        if status == 404:
+            return None
+        digest = answer.get("docker-content-digest", "")
+        if status != 200 or not digest.startswith("sha256:") or len(digest) != 71:
+            raise ProbeFailed(f"HEAD {path}: status {status}")
+        return digest, answer.get("content-type", "").split(";")[0].strip()
+
+    def _authorize(self, answer: Mapping[str, str], scope: str) -> str:
+        from safedocker._docker.credentials import lookup
+        from safedocker._internal.encoding import b64encode
+        from safedocker.oci.auth import parse_challenge
+
+        challenge = parse_challenge(answer.get("www-authenticate", ""))
+        if challenge is None:
+            raise ProbeFailed("401 without a usable challenge")
+        try:
+            creds = lookup(self.registry, self.docker_config)
+        except SafeDockerError as e:
+            raise ProbeFailed("credentials") from e
+        if creds is not None and creds.identity_token:
+            raise ProbeFailed("identity tokens are the full path's")
+        basic = None
+        if creds is not None and creds.password is not None:
+            basic = "Basic " + b64encode(f"{creds.username}:{creds.password}".encode())
+        if challenge.scheme == "basic":
+            if basic is None:
+                raise ProbeFailed("basic auth without credentials")
+            self._auth[scope] = basic
+            return basic
+        now = time.time()
+        key = TokenCache.key(self.registry, self.docker_config or
+                             os.environ.get("DOCKER_CONFIG", ""), scope)
+        token = self.tokens.get(key, now) if self.tokens is not None else None
+        if token is None:
+            token, expires_at = self._fetch_token(challenge.params, scope, basic, now)
+            if self.tokens is not None:
+                self.tokens.put(key, token, expires_at, now)
+        self._auth[scope] = f"Bearer {token}"
+        return self._auth[scope]
+
+    def _fetch_token(self, params: Mapping[str, str], scope: str, basic: str | None,
+                     now: float) -> tuple[str, float]:
+        realm = params.get("realm", "")
+        parts = urlsplit(realm)
+        if parts.scheme != "https" and not (parts.scheme == "http" and self.scheme == "http"
+                                            and parts.netloc == self.host):
+            raise ProbeFailed("token realm is not one the warm path uses")
+        query = {"scope": scope}
+        service = params.get("service")
+        if service:
+            query["service"] = service
+        conn = self._connection(parts.netloc, parts.scheme)
+        headers = {"Authorization": basic} if basic else {}
+        target = (parts.path or "/") + "?" + (parts.query + "&" if parts.query else "") + \
+            urlencode(query)
+        self.requests_made += 1
+        try:
+            answer = conn.request("GET", target, headers, body_max=TOKEN_RESPONSE_MAX)
+        except HttpFailed as e:
+            raise ProbeFailed("token service") from e
+        finally:
+            conn.close()
+        status, body = answer.status, answer.body
+        if status != 200:
+            raise ProbeFailed(f"token service status {status}")
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise ProbeFailed("token service answered no JSON") from e
+        value = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ProbeFailed("token service answered no token")
+        expires_in = doc.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, (int, float)) and \
+            not isinstance(expires_in, bool) else 60.0
+        return value, now + max(lifetime, 60.0) - 10.0

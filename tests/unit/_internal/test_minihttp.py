@@ -1,0 +1,98 @@
+"""The warm path's HTTP/1.1 reader: lengths, chunks, HEAD, a kept-alive socket the server
+closed, and caps — against a real socket served by a thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+from safedocker._internal.minihttp import Connection, HttpFailed, tcp
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+def serve(answers: list[bytes], *, close_after_each: bool = False) -> tuple[int, list[bytes]]:
+    """A server that answers each request with the next of ``answers``."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    seen: list[bytes] = []
+
+    def run() -> None:
+        pending = list(answers)
+        while pending:
+            conn, _ = listener.accept()
+            with conn:
+                while pending:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if not data:
+                        break
+                    seen.append(data)
+                    conn.sendall(pending.pop(0))
+                    if close_after_each:
+                        break
+        listener.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return listener.getsockname()[1], seen
+
+
+@pytest.fixture
+def timeout() -> Iterator[float]:
+    yield 5.0
+
+
+def test_a_body_is_read_by_its_length_then_the_next_answer_on_the_same_socket(
+        timeout: float) -> None:
+    port, seen = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"])
+    conn = Connection(tcp("127.0.0.1", port, timeout, tls=False), f"127.0.0.1:{port}")
+    first = conn.request("GET", "/a", {"Accept": "x"}, body_max=100)
+    second = conn.request("GET", "/b", body_max=100)
+    assert (first.status, first.body, second.status) == (200, b"hello", 404)
+    assert seen[0].startswith(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"Accept: x\r\n" in seen[0]
+    conn.close()
+
+
+def test_chunked_bodies_are_joined_and_head_answers_have_none(timeout: float) -> None:
+    port, _ = serve([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n"
+                     b"Docker-Content-Digest: sha256:1\r\n\r\n"])
+    conn = Connection(tcp("127.0.0.1", port, timeout, tls=False), "h")
+    assert conn.request("GET", "/", body_max=100).body == b"abcde"
+    head = conn.request("HEAD", "/", body_max=100)
+    assert (head.body, head.headers["docker-content-digest"]) == (b"", "sha256:1")
+    conn.close()
+
+
+def test_a_kept_alive_socket_the_server_closed_is_reopened_once(timeout: float) -> None:
+    port, seen = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na",
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"],
+                       close_after_each=True)
+    conn = Connection(tcp("127.0.0.1", port, timeout, tls=False), "h")
+    assert conn.request("GET", "/1", body_max=10).body == b"a"
+    assert conn.request("GET", "/2", body_max=10).body == b"b"
+    assert len(seen) == 2
+    conn.close()
+
+
+def test_a_body_over_the_cap_and_a_non_http_answer_fail(timeout: float) -> None:
+    port, _ = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world"])
+    with pytest.raises(HttpFailed):
+        Connection(tcp("127.0.0.1", port, timeout, tls=False), "h").request(
+            "GET", "/", body_max=10)
+    port, _ = serve([b"SSH-2.0-OpenSSH\r\n\r\n"])
+    with pytest.raises(HttpFailed):
+        Connection(tcp("127.0.0.1", port, timeout, tls=False), "h").request(
+            "GET", "/", body_max=10)
