@@ -93,6 +93,16 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Non
     exec_docker(command)
 
 
+def _not_locked() -> None:
+    """A record is the user's own file and is trusted without verifying anything, so under
+    a locked system policy (which nothing the user writes may weaken) only the full path
+    decides."""
+    from safedocker.policy.paths import default_system_is_locked
+
+    if default_system_is_locked():
+        raise _Miss("the system policy is locked: a record the user can write never decides")
+
+
 def _platform(invocation: Invocation, env: Mapping[str, str], engine: EngineSocket) -> str:
     """The platform choice as the key spells it: explicit, else the daemon's os/arch."""
     explicit = invocation.values("--platform")
@@ -137,6 +147,7 @@ def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
     """The docker command to exec (run/create); a pull is answered here and exits."""
     if environment.dry_run(env) or environment.mode(env) == "off":
         raise _Miss("dry run or mode off")
+    _not_locked()
     invocation, command, ref = _request(argv)
     where = locations(env)
     socket_path = unix_socket(argv, env)
@@ -177,6 +188,7 @@ def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None)
         where = locations(env)
         if ref.digest is not None or where is None or environment.mode(env) == "off":
             return
+        _not_locked()
         chosen = env.get("DOCKER_DEFAULT_PLATFORM", "")
         key = warm_key(inputs_digest(where, env), ref.tagged,
                        f"explicit:{chosen}" if chosen else "host")
