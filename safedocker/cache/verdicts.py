@@ -234,6 +234,20 @@ class VerdictReader(Protocol):
                      ) -> Sequence[tuple[object, Mapping[str, object]]]: ...
 
 
+def _private(path: Path) -> None:
+    """Unkeyable unless ``path`` (when it exists) is the user's own and no one else may
+    write it: a record is handed to docker without verifying anything, so one another user
+    could have written (a shared SAFE_DOCKER_CACHE_DIR) must never be read."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise Unkeyable(f"{path}: {e.strerror}") from e
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise Unkeyable(f"{path}: writable by another user")
+
+
 class ReadOnly:
     """The cache database opened read-only, for the warm path: two SELECTs, no schema
     work, no writes; anything unexpected reads as nothing (a miss)."""
@@ -243,6 +257,8 @@ class ReadOnly:
         from urllib.parse import quote
 
         path = cache_dir / "cache.sqlite3"
+        for part in (cache_dir, path, cache_dir / "cache.sqlite3-wal"):
+            _private(part)
         self._conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True,
                                      timeout=timeout)
         self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)

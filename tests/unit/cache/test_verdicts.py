@@ -238,3 +238,24 @@ def test_a_record_for_another_digest_of_the_same_tag_is_not_used(world: World) -
 def test_a_record_this_version_cannot_read_is_a_miss(world: World) -> None:
     world.cache.put_verdict(DIGEST, key(world), NAME, {"v": 99})
     assert lookup(world) is None
+
+
+@pytest.mark.parametrize("what", ["dir", "database"])
+def test_a_cache_others_may_write_is_never_read_by_the_warm_path(world: World,
+                                                                 what: str) -> None:
+    """A shared SAFE_DOCKER_CACHE_DIR: another user could write a record naming any digest,
+    and the warm path hands docker a record's digest without verifying anything."""
+    remember(world)
+    target = world.where.cache_dir if what == "dir" else world.cache.path
+    target.chmod(target.stat().st_mode | 0o022)
+    with pytest.raises(verdicts.Unkeyable):
+        verdicts.ReadOnly(world.where.cache_dir)
+
+
+def test_a_cache_of_ones_own_is_read(world: World) -> None:
+    remember(world)
+    reader = verdicts.ReadOnly(world.where.cache_dir)
+    try:
+        assert reader.verdicts_for(key(world), NAME, 8)
+    finally:
+        reader.close()
