@@ -543,9 +543,29 @@ def verify_services(model: Mapping[str, Any], active: Sequence[str], cmd: Compos
         requests.append(ImageRequest.parse(image, command=argv, origin=Origin.COMPOSE,
                                            platform=platform, label=label))
         pins[label] = ServicePin(service_name, image)
+    # compose v2 (2.35+) `volumes: - type: image`: another image's files in the container
+    # (pulled when missing), so its source is verified and pinned as a service's image is.
+    mounts: dict[str, dict[str, Any]] = {}
+    for service_name in active:
+        service = services[service_name]
+        volumes = service.get("volumes") if isinstance(service, dict) else None
+        for number, volume in enumerate(volumes if isinstance(volumes, list) else ()):
+            if not isinstance(volume, dict) or volume.get("type") != "image":
+                continue
+            source, label = volume.get("source"), f"service {service_name!r} volume {number}"
+            if not isinstance(source, str) or not source:
+                gate.refuse(argv, Refused(f"refused compose image volume ({label})",
+                                          why="it names no image to verify",
+                                          hint="give the volume a source image"))
+                continue
+            requests.append(ImageRequest.parse(source, command=argv, origin=Origin.COMPOSE,
+                                               label=label))
+            mounts[label] = volume
 
     def check(admission: Admission) -> None:
-        pin = pins[admission.request.label]
+        pin = pins.get(admission.request.label)
+        if pin is None:
+            return  # an image volume: no GPU of its own
         verdict = admission.verdict
         if cmd.subcommand == "pull" or verdict is None or not verdict.accepted:
             return
@@ -556,6 +576,10 @@ def verify_services(model: Mapping[str, Any], active: Sequence[str], cmd: Compos
             raise
 
     for admission in gate.admit_all(requests, check=check):
+        mount = mounts.get(admission.request.label)
+        if mount is not None:
+            mount["source"] = admission.target  # the resolved file mounts what was verified
+            continue
         pin = pins[admission.request.label]
         pin.pinned = admission.target
         pin.verdict = admission.verdict

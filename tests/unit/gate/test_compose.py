@@ -479,3 +479,29 @@ def test_read_project_resolves_the_default_file_through_compose_config(
 
 def _v1_fake(fake: Fake) -> Compose:
     return Compose(str(fake.log.parent / "fake-compose"), "1.29.2")
+
+
+def test_an_image_volume_source_is_verified_and_pinned_like_the_services_image(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose v2 (2.35+) mounts another image's files with `volumes: - type: image`, and
+    pulls it if missing: the source is an image docker gets, so it goes through the gate."""
+    app, data, evil = f"{REG}/ns/app:v1", f"{REG}/ns/data:v1", f"{REG}/ns/evil:v1"
+    volume = {"type": "image", "source": evil, "target": "/evil"}
+    fake = Fake(tmp_path, monkeypatch, {"services": {"app": {"image": app,
+                                                             "volumes": [volume]}}},
+                flavour=Flavour.V2)
+    fake.accept(app)
+    fake.world.verifier.verdicts[evil] = verdict(evil, accepted=False, reasons=("unsigned",))
+    with pytest.raises(Refused, match="volume"):
+        fake.plan("up", "-d")
+    assert fake.world.verifier.asked[-1][0] == evil
+
+    fake.set_model({"services": {"app": {"image": app, "volumes": [
+        {"type": "bind", "source": "/srv", "target": "/srv"},
+        {**volume, "source": data}]}}}, Flavour.V2)
+    fake.accept(data)
+    _, document = _resolved(fake.plan("up", "-d"))
+    bind, mounted = document["services"]["app"]["volumes"]
+    assert bind == {"type": "bind", "source": "/srv", "target": "/srv"}
+    assert mounted["source"].startswith(f"{REG}/ns/data@sha256:")
+    assert document["services"]["app"]["image"].startswith(f"{REG}/ns/app@sha256:")
