@@ -90,6 +90,9 @@ OVERRIDE_FILES: Mapping[Flavour, tuple[str, ...]] = {
                  "compose.override.yml", "compose.override.yaml"),
 }
 RESOLVED_FILE = "compose.yml"
+# Top-level keys of a resolved model that act only through the services (plus x-*).
+_TOP_LEVEL = frozenset({"name", "version", "services", "networks", "volumes", "secrets",
+                        "configs"})
 # Service keys that name another service compose then needs (it fails without it).
 _SERVICE_LINKS = ("network_mode", "pid", "ipc")
 _BUILD_HINT = ("build the image first with `docker build -t NAME …` through safe-docker "
@@ -493,6 +496,27 @@ def _builds(cmd: ComposeCommand) -> bool:
     return not any(effect is ImageEffect.NO_BUILD for _, _, effect in cmd.image_options)
 
 
+def _refuse_unverifiable(model: Mapping[str, Any], active: Sequence[str],
+                        argv: Sequence[str], gate: Gate) -> None:
+    """What compose would run besides the services' images: an allowlist of top-level keys
+    (a newer compose's ``models:`` pulls and serves models through docker's model runner),
+    and no ``provider:`` service (compose runs the plugin or binary its ``type`` names)."""
+    for key in model:
+        if key not in _TOP_LEVEL and not str(key).startswith("x-"):
+            gate.refuse(argv, Refused(
+                f"refused compose project with top-level {str(key)!r}",
+                why="compose would act on it beyond the services' images, which is not "
+                "verified", hint="remove it from the compose files"))
+    services: Mapping[str, Any] = model.get("services") or {}
+    for name in active:
+        service = services[name]
+        if isinstance(service, dict) and service.get("provider") is not None:
+            gate.refuse(argv, Refused(
+                f"refused compose provider service {name!r}",
+                why="compose runs the plugin or binary it names, with nothing to verify",
+                hint="run the provider yourself, or use a service with a signed image"))
+
+
 def verify_services(model: Mapping[str, Any], active: Sequence[str], cmd: ComposeCommand,
                     config: Config, project: str, argv: Sequence[str], *,
                     gate: Gate) -> list[ServicePin]:
@@ -506,6 +530,7 @@ def verify_services(model: Mapping[str, Any], active: Sequence[str], cmd: Compos
     from safedocker.reference import parse_reference
 
     services: Mapping[str, Any] = model.get("services") or {}
+    _refuse_unverifiable(model, active, argv, gate)
     separator = "-" if cmd.flavour is Flavour.V2 else "_"
     gpus = _Gpu()
     pins: dict[str, ServicePin] = {}

@@ -505,3 +505,20 @@ def test_an_image_volume_source_is_verified_and_pinned_like_the_services_image(
     assert bind == {"type": "bind", "source": "/srv", "target": "/srv"}
     assert mounted["source"].startswith(f"{REG}/ns/data@sha256:")
     assert document["services"]["app"]["image"].startswith(f"{REG}/ns/app@sha256:")
+
+
+@pytest.mark.parametrize("model", [
+    {"services": {"app": {"provider": {"type": "model", "options": {"model": "ai/x"}}}}},
+    {"services": {"app": {"image": f"{REG}/ns/app:v1"}}, "models": {"llm": {"model": "ai/x"}}},
+    {"services": {"app": {"image": f"{REG}/ns/app:v1"}}, "newer-key": {}},
+], ids=["service provider", "top-level models", "unknown top-level key"])
+def test_what_compose_runs_besides_service_images_is_refused_in_enforce(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: dict[str, Any]) -> None:
+    """compose v2 `provider:` services run a plugin or binary named by the file (`type:
+    model` starts docker's model runner, an image), `models:` has it pull and serve models:
+    nothing the gate verifies, so not run at all."""
+    fake = Fake(tmp_path, monkeypatch, model, flavour=Flavour.V2)
+    fake.accept(f"{REG}/ns/app:v1")
+    with pytest.raises(Refused):
+        fake.plan("up", "-d")
+    assert list((fake.state / "compose").iterdir()) == []
