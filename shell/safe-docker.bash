@@ -74,7 +74,7 @@ __safe_docker_route() {
             case $2 in demote|inspect|list|ls|promote|ps|remove|rm|\
                 update) return 1 ;; esac ;;
         plugin) [ $# -eq 1 ] && return 1
-            case $2 in create|disable|enable|inspect|list|ls|push|remove|rm|\
+            case $2 in disable|enable|inspect|list|ls|push|remove|rm|\
                 set) return 1 ;; esac ;;
         secret) [ $# -eq 1 ] && return 1
             case $2 in create|inspect|list|ls|remove|rm) return 1 ;; esac ;;

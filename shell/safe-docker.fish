@@ -108,7 +108,7 @@ function __safe_docker_route
         case plugin
             set -q args[2]; or return 1
             switch $args[2]
-                case create disable enable inspect list ls push remove rm set
+                case disable enable inspect list ls push remove rm set
                     return 1
             end
         case secret

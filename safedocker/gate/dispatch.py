@@ -140,6 +140,11 @@ def _cannot_verify(found: Found) -> Refused:
                            "cannot be verified",
                        hint="an ssh:// docker context needs it on the far host: there, "
                             "run safe-docker in mode = \"off\" or call the real docker")
+    if found.words == ("plugin", "create"):
+        return Refused(f"refused {_spelled(found)}",
+                       why="the plugin is made of a local directory, with no signature to "
+                           "verify, and `plugin enable` runs it as root",
+                       hint="push the plugin, sign it, and `docker plugin install` it")
     return Refused(f"refused {_spelled(found)}",
                    why="it builds and runs images safe-docker cannot verify before they start",
                    hint="build each target with `docker buildx build` instead")

@@ -8,8 +8,9 @@ decided by the gate like any image, and docker is handed ``repo@sha256:…`` wit
 (moby#47299): there the command is refused in enforce mode. ``plugin upgrade NAME``
 without REF pulls the plugin's own reference again: that reference is asked of docker
 and verified, and handed over explicitly.
-``plugin create`` (a local rootfs), ``enable``/``disable``, ``set``, ``push``, ``rm``,
-``ls`` and ``inspect`` run nothing new and pass.
+``enable``/``disable``, ``set``, ``push``, ``rm``, ``ls`` and ``inspect`` run nothing new
+and pass; ``plugin create`` (a local rootfs that ``enable`` would run) is refused by the
+table.
 """
 
 from __future__ import annotations

@@ -100,6 +100,22 @@ def test_service_create_of_a_signed_image_runs_the_verified_digest(
 
 def make_plugin(world: World, plugin: str, source: Path, out: Path) -> str:
     """Push a plugin (busybox whose entrypoint writes /marker to ``out``); its digest."""
+    plugin_source(source, out)
+    made = world.run_docker("plugin", "create", plugin, str(source), check=False)
+    if made.returncode != 0:
+        pytest.skip(f"the test dockerd cannot create plugins: {made.stderr.decode()[:200]}")
+    world.run_docker("plugin", "push", plugin)
+    world.run_docker("plugin", "rm", "-f", plugin)
+    repo, _, tag = plugin.removeprefix(f"{world.registry}/").rpartition(":")
+    request = urllib.request.Request(
+        f"http://{world.registry}/v2/{repo}/manifests/{tag}", method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        return str(response.headers["Docker-Content-Digest"])
+
+
+def plugin_source(source: Path, out: Path) -> None:
+    """A plugin's rootfs and config.json: busybox whose entrypoint writes /marker to ``out``."""
     (source / "rootfs" / "bin").mkdir(parents=True)
     busybox = next(p for p in BUSYBOX_CANDIDATES if Path(p).exists())
     shutil.copy2(busybox, source / "rootfs" / "bin" / "busybox")
@@ -113,17 +129,6 @@ def make_plugin(world: World, plugin: str, source: Path, out: Path) -> str:
         "network": {"type": "host"},
         "mounts": [{"source": str(out), "destination": "/out", "type": "bind",
                     "options": ["rbind", "rw"]}]}))
-    made = world.run_docker("plugin", "create", plugin, str(source), check=False)
-    if made.returncode != 0:
-        pytest.skip(f"the test dockerd cannot create plugins: {made.stderr.decode()[:200]}")
-    world.run_docker("plugin", "push", plugin)
-    world.run_docker("plugin", "rm", "-f", plugin)
-    repo, _, tag = plugin.removeprefix(f"{world.registry}/").rpartition(":")
-    request = urllib.request.Request(
-        f"http://{world.registry}/v2/{repo}/manifests/{tag}", method="HEAD",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-        return str(response.headers["Docker-Content-Digest"])
 
 
 def plugins(world: World) -> list[str]:
@@ -143,6 +148,26 @@ def test_plugin_install_of_an_unsigned_plugin_is_refused_and_nothing_runs(
         assert not (out / "ran").exists()
     finally:
         world.run_docker("plugin", "rm", "-f", plugin, check=False)
+
+
+def test_plugin_create_from_a_local_rootfs_is_refused_and_nothing_can_be_enabled(
+        world: World, sd: Home, tmp_path: Path) -> None:
+    """`plugin create` makes a plugin of any local directory, and `plugin enable` (docker's
+    `start` of a plugin) runs it as root with the host mounts its config.json asks for:
+    nothing was verified, so it is not created."""
+    out = tmp_path / "out"
+    out.mkdir()
+    plugin_source(tmp_path / "plugin", out)
+    try:
+        for spelling in (("plugin", "create"), ("-D", "plugin", "create")):
+            result = sd(*spelling, "adv-local-plugin", str(tmp_path / "plugin"))
+            assert_refused(world, result)
+            assert plugins(world) == []
+        enabled = sd("plugin", "enable", "adv-local-plugin")
+        assert enabled.exit_code != 0
+        assert not (out / "ran").exists()
+    finally:
+        world.run_docker("plugin", "rm", "-f", "adv-local-plugin", check=False)
 
 
 def _engine_version(world: World) -> tuple[int, ...]:

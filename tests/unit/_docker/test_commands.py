@@ -43,8 +43,9 @@ DOCKER_28: dict[str, Kind] = {
     **{f"network {w}": P for w in
        "connect create disconnect inspect ls list prune rm remove".split()},
     **{f"plugin {w}": P for w in
-       "create disable enable inspect ls list push rm remove set".split()},
+       "disable enable inspect ls list push rm remove set".split()},
     "plugin install": V, "plugin upgrade": V,
+    "plugin create": R,  # a local rootfs that `plugin enable` runs as root (attack round 4)
     **{f"system {w}": P for w in "df events info prune".split()},
     "system dial-stdio": R, "buildx dial-stdio": R,  # raw pipes to the daemon, BuildKit
     **{f"trust {w}": P for w in "inspect key revoke sign signer".split()},
