@@ -10,6 +10,7 @@ server closes). TLS (``ssl``) is imported only for an https origin. Standard lib
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 HEADERS_MAX = 64 * 1024
+# One request and its whole answer: a read timeout bounds each recv, not a server that
+# sends a byte just inside it, forever.
+TOTAL_TIMEOUT = 30.0
 
 
 class HttpFailed(Exception):
@@ -64,11 +68,15 @@ def unix(path: str, timeout: float) -> Callable[[], socket.socket]:
 class Connection:
     """Requests to one origin on one socket, reconnecting when the server closed it."""
 
-    def __init__(self, connect: Callable[[], socket.socket], host: str) -> None:
+    def __init__(self, connect: Callable[[], socket.socket], host: str, *,
+                 total: float = TOTAL_TIMEOUT) -> None:
         self._connect = connect
         self.host = host
+        self.total = total
         self._sock: socket.socket | None = None
         self._buffer = b""
+        self._read_timeout: float | None = None
+        self._deadline = 0.0
 
     def close(self) -> None:
         if self._sock is not None:
@@ -84,9 +92,11 @@ class Connection:
             lines.append("Content-Length: 0")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         fresh = self._sock is None
+        self._deadline = time.monotonic() + self.total
         try:
             if self._sock is None:
                 self._sock = self._connect()
+                self._read_timeout = self._sock.gettimeout()
             self._sock.sendall(data)
             answer = self._read(method, body_max)
         except (OSError, HttpFailed) as e:
@@ -100,6 +110,11 @@ class Connection:
 
     def _fill(self) -> None:
         assert self._sock is not None  # noqa: S101 - set by request()
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise HttpFailed(f"no whole answer within {self.total:g} s")
+        read = self._read_timeout
+        self._sock.settimeout(left if read is None else min(read, left))
         chunk = self._sock.recv(65536)
         if not chunk:
             raise HttpFailed("connection closed")
@@ -152,17 +167,27 @@ class Connection:
             except ValueError as e:
                 raise HttpFailed("bad chunk size") from e
             if size == 0:
-                while b"\r\n" not in self._buffer:  # trailers are not used: skip to the end
-                    self._fill()
-                trailer, _, self._buffer = self._buffer.partition(b"\r\n")
-                while trailer:
-                    while b"\r\n" not in self._buffer:
-                        self._fill()
-                    trailer, _, self._buffer = self._buffer.partition(b"\r\n")
+                self._skip_trailers()
                 return body
             if len(body) + size > body_max:
                 raise HttpFailed("body too large")
             body += self._exactly(size + 2)[:size]
+
+    def _skip_trailers(self) -> None:
+        """Trailers are not used: read up to the empty line that ends them, capped as
+        headers are."""
+        seen = 0
+        while True:
+            while b"\r\n" not in self._buffer:
+                if len(self._buffer) > HEADERS_MAX:
+                    raise HttpFailed("trailers too large")
+                self._fill()
+            trailer, _, self._buffer = self._buffer.partition(b"\r\n")
+            seen += len(trailer) + 2
+            if not trailer:
+                return
+            if seen > HEADERS_MAX:
+                raise HttpFailed("trailers too large")
 
     def _until_closed(self, body_max: int) -> bytes:
         try:

@@ -96,3 +96,47 @@ def test_a_body_over_the_cap_and_a_non_http_answer_fail(timeout: float) -> None:
     with pytest.raises(HttpFailed):
         Connection(tcp("127.0.0.1", port, timeout, tls=False), "h").request(
             "GET", "/", body_max=10)
+
+
+def _trickle(prefix: bytes, byte: bytes, every: float) -> int:
+    """A server that sends ``prefix``, then ``byte`` every ``every`` seconds, forever."""
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def run() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            try:
+                conn.sendall(prefix)
+                while True:
+                    time.sleep(every)
+                    conn.sendall(byte)
+            except OSError:
+                return
+        listener.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize("prefix", [
+    b"HTTP/1.1 200 OK\r\nX-Slow: ",  # headers that never end
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",  # trailers that never end
+], ids=["headers", "trailers"])
+def test_a_server_that_answers_a_byte_at_a_time_is_given_up_on_within_the_total_deadline(
+        prefix: bytes) -> None:
+    """Each byte arrives within the read timeout; the whole answer never does. A hostile
+    registry must not hold `docker run` on the warm path beyond one bounded wait."""
+    import time
+
+    port = _trickle(prefix, b"a", 0.05)
+    conn = Connection(tcp("127.0.0.1", port, 1.0, tls=False), f"127.0.0.1:{port}", total=1.5)
+    started = time.monotonic()
+    with pytest.raises(HttpFailed):
+        conn.request("GET", "/", body_max=100)
+    assert time.monotonic() - started < 4.0
+    conn.close()
