@@ -125,8 +125,17 @@ def _verify(argv: Sequence[str], found: Found, opener: Opener, *, config: Config
 
 def _asks_help(argv: Sequence[str], found: Found) -> bool:
     """The first word after the command is its help flag (a bool: it takes no value, so it
-    cannot be another option's), so docker prints usage and runs nothing."""
-    return found.end < len(argv) and argv[found.end] in HELP_FLAGS
+    cannot be another option's), so docker prints usage and runs nothing; unless a later
+    word may set help again (pflag keeps the last value: `--help --help=false` runs)."""
+    if found.end >= len(argv) or argv[found.end] not in HELP_FLAGS:
+        return False
+    for word in argv[found.end + 1:]:
+        if word == "--":
+            break
+        if word.startswith("--help") or (
+                word.startswith("-") and not word.startswith("--") and "h" in word):
+            return False
+    return True
 
 
 def _spelled(found: Found) -> str:

@@ -266,3 +266,14 @@ def test_every_spelling_of_load_is_docker_load(world: World, tmp_path: Path,
     finally:
         world.remove_images(name)
 
+
+
+# --- help turned off again (attack round 4) -----------------------------------------------------
+
+
+def test_a_help_flag_turned_off_again_is_no_help_form_and_the_raw_pipe_is_refused(
+        world: World, sd: Home) -> None:
+    """pflag keeps the last value: docker runs `system dial-stdio --help --help=false`."""
+    for spelling in (("--help", "--help=false"), ("-h", "-h=0")):
+        result = sd("system", "dial-stdio", *spelling)
+        assert_refused(world, result, why="raw connection")

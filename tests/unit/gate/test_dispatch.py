@@ -147,6 +147,32 @@ def test_help_forms_go_to_docker_unchanged(world: World, argv: tuple[str, ...]) 
     assert world.verifier.asked == []
 
 
+@pytest.mark.parametrize("argv", [
+    ("system", "dial-stdio", "--help", "--help=false"), ("buildx", "bake", "-h", "-h=0"),
+    ("scout", "--help", "--help=false", "cves"), ("system", "dial-stdio", "--help", "-xh=f"),
+])
+def test_a_help_flag_a_later_one_turns_off_is_no_help_form(world: World,
+                                                           argv: tuple[str, ...]) -> None:
+    """pflag keeps the last value: `--help --help=false` runs the command (docker does)."""
+    assert refusal(world, *argv).startswith("safe-docker: refused")
+
+
+def test_stack_deploy_with_help_turned_off_again_goes_to_the_stack_planner(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import safedocker.gate.stack as stack
+
+    seen: list[tuple[str, ...]] = []
+
+    def planner(argv: Sequence[str], **_: object) -> Plan:
+        seen.append(tuple(argv))
+        return Plan((("stack", "deploy", "-c", "ours.yml", "s"),))
+
+    monkeypatch.setattr(stack, "plan_stack", planner)
+    argv = ["stack", "deploy", "--help", "--help=false", "-c", "stack.yml", "s"]
+    assert plan(argv, gate=gate(world)).commands == (("stack", "deploy", "-c", "ours.yml", "s"),)
+    assert seen == [tuple(argv)]
+
+
 # --- swarm services (attack N1) -------------------------------------------------------------
 
 
