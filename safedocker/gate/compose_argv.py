@@ -686,7 +686,7 @@ def parse_compose_argv(args: Sequence[str], flavour: Flavour) -> ComposeCommand:
             top = _parse_docopt(args, globals_spec, where="compose", top=True)
     _check_repeats(top, "compose", flavour)
     globals_ = _canonical(top.options)
-    help_ = any(spec is HELP and value != "false" for spec, value in top.options) or (
+    help_ = _last_help(top.options) or (
         flavour is Flavour.V1 and any(name == "--version" for name, _ in globals_))
     if not top.operands:
         return ComposeCommand(flavour, globals_, None, SubcommandKind.PASS, help=True)
@@ -695,7 +695,14 @@ def parse_compose_argv(args: Sequence[str], flavour: Flavour) -> ComposeCommand:
     if spec.options is None:
         return ComposeCommand(flavour, globals_, name, spec.kind, sub_args=tuple(rest),
                               help=help_ or name == "help")
-    return _verified_subcommand(flavour, globals_, spec, rest, help_)
+    return _verified_subcommand(flavour, globals_, spec, rest, help_, top.options)
+
+
+def _last_help(options: Sequence[tuple[OptionSpec, str | None]]) -> bool:
+    """Whether -h/--help is on: pflag keeps a flag's LAST value (`--help --help=false` runs
+    the command), one flag set for the plugin root and the subcommand."""
+    values = [value for spec, value in options if spec is HELP]
+    return bool(values) and values[-1] != "false"
 
 
 def _subcommand(name: str, rest: Sequence[str], flavour: Flavour) -> SubcommandSpec:
@@ -720,7 +727,8 @@ def _subcommand(name: str, rest: Sequence[str], flavour: Flavour) -> SubcommandS
 
 def _verified_subcommand(flavour: Flavour, globals_: tuple[tuple[str, str | None], ...],
                          spec: SubcommandSpec, rest: Sequence[str],
-                         help_: bool) -> ComposeCommand:
+                         help_: bool,
+                         top: Sequence[tuple[OptionSpec, str | None]] = ()) -> ComposeCommand:
     assert spec.options is not None  # noqa: S101 - only called for parsed subcommands
     match flavour:
         case Flavour.V2:
@@ -729,7 +737,8 @@ def _verified_subcommand(flavour: Flavour, globals_: tuple[tuple[str, str | None
         case Flavour.V1:
             sub = _parse_docopt(rest, spec.options, where=spec.name, top=False)
     _check_repeats(sub, spec.name, flavour)
-    help_ = help_ or any(s is HELP and v != "false" for s, v in sub.options)
+    if any(s is HELP for s, _ in sub.options):
+        help_ = _last_help([*top, *sub.options]) if flavour is Flavour.V2 else True
     if _is_set(sub, "--build") and _is_set(sub, "--no-build"):
         raise _error(ArgvProblem.CONFLICTING_OPTIONS, f"{spec.name} options --build and "
                      "--no-build contradict each other", "--no-build",

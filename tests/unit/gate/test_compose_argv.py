@@ -509,6 +509,14 @@ def test_v2_help_false_is_not_help() -> None:
     assert parse(V2, "--help=false", "up").needs_verification
 
 
+@pytest.mark.parametrize("argv", [["up", "--help", "--help=false"], ["up", "-h", "-h=0"],
+                                  ["--help", "up", "--help=false"], ["-h", "--help=f", "up"]])
+def test_v2_help_turned_off_again_is_not_help(argv: list[str]) -> None:
+    """pflag keeps a flag's last value (one flag set for the plugin root and the
+    subcommand): `up --help --help=false` starts the project."""
+    assert parse(V2, *argv).needs_verification
+
+
 def test_v2_help_after_a_service_is_help() -> None:
     assert parse(V2, "up", "web", "--help").help
 
