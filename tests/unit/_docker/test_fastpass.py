@@ -10,8 +10,9 @@ from safedocker._docker.route import Route, classify, plain_passthrough
 
 # What may follow the command words: flags that look like globals, a `--`, words that
 # are commands elsewhere. None of it may change the route.
-TAILS = ([], ["-H", "tcp://x:2375"], ["--", "run", "img"], ["run", "img"], ["--help"],
-         ["build", "."], ["compose", "up"], ["verify", "x"], ["-v"])
+TAILS: tuple[list[str], ...] = (
+    [], ["-H", "tcp://x:2375"], ["--", "run", "img"], ["run", "img"], ["--help"],
+    ["build", "."], ["compose", "up"], ["verify", "x"], ["-v"])
 
 
 def test_the_precomputed_copy_is_the_table_s() -> None:
