@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 
 from safedocker.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 DEFAULT_REGISTRY = "docker.io"
 LEGACY_REGISTRY = "index.docker.io"
@@ -49,12 +52,49 @@ _SHA256_HEX = re.compile(r"[a-f0-9]{64}", re.ASCII)
 _SHA512_HEX = re.compile(r"[a-f0-9]{128}", re.ASCII)
 
 
-@dataclass(frozen=True)
-class Digest:
+class _Frozen:
+    """What ``@dataclass(frozen=True)`` gives a value (equality and hash over the fields,
+    the repr, no assignment), written out: the warm path imports this module, and the
+    dataclasses module alone (inspect, ast, dis, tokenize…) costs it half an interpreter
+    start."""
+
+    __match_args__: tuple[str, ...] = ()
+    _name = ""  # the class's, for the repr
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__match_args__)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Frozen)  # noqa: S101 - the class check above
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__match_args__)
+        return f"{self._name}({inner})"
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+
+class Digest(_Frozen):
     """A content digest such as ``sha256:<64 hex>``; only sha256 and sha512 are accepted."""
 
+    __match_args__ = ("algorithm", "hex")
+    _name = "Digest"
     algorithm: str
     hex: str
+
+    def __init__(self, algorithm: str, hex: str) -> None:  # noqa: A002 - the field's name
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "hex", hex)
 
     @classmethod
     def parse(cls, text: str) -> Digest:
@@ -89,14 +129,22 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
 
-@dataclass(frozen=True)
-class ImageRef:
+class ImageRef(_Frozen):
     """A normalized image reference."""
 
+    __match_args__ = ("registry", "repository", "tag", "digest")
+    _name = "ImageRef"
     registry: str  # "docker.io", "127.0.0.1:5000"
     repository: str  # "library/ubuntu"
-    tag: str | None = None
-    digest: Digest | None = None
+    tag: str | None
+    digest: Digest | None
+
+    def __init__(self, registry: str, repository: str, tag: str | None = None,
+                 digest: Digest | None = None) -> None:
+        object.__setattr__(self, "registry", registry)
+        object.__setattr__(self, "repository", repository)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "digest", digest)
 
     @property
     def name(self) -> str:

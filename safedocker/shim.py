@@ -7,20 +7,32 @@ know), one of safe-docker's own commands, or anything else; anything else is
 ``os.execv`` of the real docker with argv unchanged. Heavy modules are imported only past
 that decision. SAFE_DOCKER_MODE=off skips the gate here only when no system policy
 exists (a locked one must not be escaped by a variable).
+
+The commonest commands (``docker ps``, ``docker image ls``) are recognized first from a
+precomputed copy of the table (:mod:`safedocker._docker.fastpass`) and exec'd before even
+``typing`` or the router is imported: a passthrough costs little more than the
+interpreter's own start (tests/unit/test_shim.py holds the list of what it may import).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
 
 from safedocker._docker.binary import exec_docker
-from safedocker._docker.route import Route, classify
-from safedocker._internal import environment
+from safedocker._docker.fastpass import passthrough
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 def main() -> NoReturn:
     argv = sys.argv[1:]
+    if passthrough(argv):
+        exec_docker(argv)
+    from safedocker._docker.route import Route, classify
+    from safedocker._internal import environment
+
     route = classify(argv)
     if route is Route.PASSTHROUGH or (
         route is Route.INTERCEPT and environment.mode() == "off"

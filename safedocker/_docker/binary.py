@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, NoReturn
 
 from safedocker._internal import environment
-from safedocker.errors import DockerNotFound
 
+# Not typing.TYPE_CHECKING: importing typing (and errors' enum) would cost the
+# passthrough more than everything else it does.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import NoReturn
 
 # Set in the environment of the docker we exec: if that "docker" turns out to lead back
 # to this shim, the next start skips it instead of looping.
@@ -56,6 +58,8 @@ def find_real_docker(environ: dict[str, str] | None = None) -> str | None:
 
 def real_docker() -> str:
     """The real docker, or :class:`DockerNotFound` (exit 127)."""
+    from safedocker.errors import DockerNotFound
+
     docker = find_real_docker()
     if docker is None:
         raise DockerNotFound(

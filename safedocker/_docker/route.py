@@ -14,7 +14,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from safedocker._docker.argv import split_globals
-from safedocker._docker.commands import Kind, lookup
+from safedocker._docker.commands import BUILDER_WORDS, DOCKER, Kind, lookup
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,3 +59,28 @@ def classify(argv: Sequence[str]) -> Route:
     if lookup(argv).kind is Kind.PASS:
         return Route.PASSTHROUGH
     return Route.INTERCEPT
+
+
+def plain_passthrough() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """The words that route to PASSTHROUGH whatever follows them when argv starts with
+    them plainly (no global flag before, no flag between a group and its subcommand):
+    top-level words, and each group's subcommands. Derived from the table; the shim's
+    precomputed copy (:mod:`safedocker._docker.fastpass`) is checked against it by a test.
+
+    Left out: our own commands and compose, the builder words (docker's config and
+    DOCKER_BUILDKIT decide where they go) and ``image build``.
+    """
+    words: set[str] = set()
+    groups: dict[str, frozenset[str]] = {}
+    for word, node in DOCKER.items():
+        if word in OWN_COMMANDS or word == "compose" or word in BUILDER_WORDS:
+            continue
+        if isinstance(node, Kind):
+            if node is Kind.PASS:
+                words.add(word)
+            continue
+        subs = frozenset(s for s, kind in node.items()
+                         if kind is Kind.PASS and (word, s) != ("image", "build"))
+        if subs:
+            groups[word] = subs
+    return frozenset(words), groups

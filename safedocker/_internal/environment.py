@@ -8,8 +8,8 @@ command); the default is ``os.environ``. An empty value is the same as unset.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: importing typing costs the passthrough too much
 if TYPE_CHECKING:
     from collections.abc import Mapping
 

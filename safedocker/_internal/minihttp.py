@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -27,8 +26,7 @@ class HttpFailed(Exception):
     """The connection failed or the answer is not HTTP/1.x we read."""
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):  # not a dataclass: that module costs the warm path too much
     status: int
     headers: Mapping[str, str]  # lower-case names; the last of repeated headers
     body: bytes

@@ -35,9 +35,8 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from safedocker import __version__
 from safedocker._internal import environment
@@ -151,8 +150,8 @@ def warm_key(inputs: str, reference: str, platform: str) -> str:
     return KEY_PREFIX + hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class SignatureListing:
+# NamedTuples, not dataclasses: the dataclasses module costs the warm path too much.
+class SignatureListing(NamedTuple):
     """The ``.sig`` manifest of ``name@digest`` that was judged (sha256, or None: none)."""
 
     name: str  # registry/repository the material came from
@@ -160,8 +159,7 @@ class SignatureListing:
     sig_manifest: str | None
 
 
-@dataclass(frozen=True)
-class WarmRecord:
+class WarmRecord(NamedTuple):
     """An accepted verdict and what a hit re-checks."""
 
     digest: str  # what the tag resolved to

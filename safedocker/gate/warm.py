@@ -245,7 +245,7 @@ def _offline_note(ref: ImageRef, record: WarmRecord) -> None:
 
 
 def _gpu_possible(env: Mapping[str, str]) -> bool:
-    from safedocker.gpu.detect import driver_signs
+    from safedocker.gpu.signs import driver_signs
 
     return driver_signs(env)
 

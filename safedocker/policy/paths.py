@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from safedocker._internal import environment
 
@@ -23,8 +22,7 @@ CONFIG_FILE = environment.SYSTEM_CONFIG_FILE_NAME
 DEFAULT_SYSTEM_CONFIG_DIR = environment.DEFAULT_SYSTEM_CONFIG_DIR
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):  # not a dataclass: that module costs the warm path too much
     """Every location safe-docker reads or writes; see :func:`paths`."""
 
     config_dir: Path

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 HEAVY = ("requests", "urllib3", "cryptography", "sigstore", "typer", "click", "pynvml",
          "rfc3161_client", "yaml", "nacl", "platformdirs", "tomli_w")
+# Standard-library modules that cost a hit a large part of an interpreter start: dataclasses
+# (inspect, ast, dis, tokenize), http.client (the email package), logging.
+SLOW = ("dataclasses", "inspect", "http", "email", "logging")
 
 
 @dataclass
@@ -119,6 +122,7 @@ def test_a_warm_hit_imports_nothing_heavy(warm: Warm) -> None:
     imported = {line.split("|")[-1].strip().split(".")[0]
                 for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert imported & set(HEAVY) == set()
+    assert imported & set(SLOW) == set()
 
 
 def test_a_policy_edit_misses_and_the_full_path_decides(warm: Warm, world: World) -> None:
@@ -167,6 +171,7 @@ def test_a_warm_verify_prints_the_same_report_without_typer_or_crypto(warm: Warm
     imported = {line.split("|")[-1].strip().split(".")[0]
                 for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert imported & set(HEAVY) == set()
+    assert imported & set(SLOW) == set()
     events = _audit(warm.sd)
     assert {k: v for k, v in events[-1].items() if k not in ("time", "pid")} == \
         {k: v for k, v in events[-2].items() if k not in ("time", "pid")}

@@ -77,3 +77,23 @@ def test_digest_is_computed_not_claimed() -> None:
     assert digest.tag_prefix == "sha256-" + digest.hex
     with pytest.raises(UsageError):
         Digest.parse("sha256:" + "A" * 64)  # uppercase hex is not canonical
+
+
+def test_references_are_frozen_values_equal_and_hashed_by_their_fields() -> None:
+    from safedocker.reference import Digest, ImageRef
+
+    digest = Digest("sha256", "a" * 64)
+    ref = ImageRef("docker.io", "library/ubuntu", "22.04", digest)
+    same = ImageRef("docker.io", "library/ubuntu", tag="22.04", digest=Digest("sha256", "a" * 64))
+    assert ref == same and hash(ref) == hash(same) and len({ref, same}) == 1
+    assert ref != ImageRef("docker.io", "library/ubuntu", "22.04")
+    assert ref != ("docker.io", "library/ubuntu", "22.04", digest)  # not a tuple
+    assert repr(digest) == f"Digest(algorithm='sha256', hex='{'a' * 64}')"
+    with pytest.raises(AttributeError):
+        ref.tag = "latest"
+    match ref:
+        case ImageRef(registry, repository, tag, Digest(algorithm, _)):
+            assert (registry, repository, tag, algorithm) == (
+                "docker.io", "library/ubuntu", "22.04", "sha256")
+        case _:
+            raise AssertionError("no match")

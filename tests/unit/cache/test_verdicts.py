@@ -8,7 +8,7 @@ at its boundary (what a HEAD answers).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
@@ -93,7 +93,7 @@ def record(world: World, **changes: object) -> WarmRecord:
         anchors=((str(world.anchor), verdicts.file_digest(world.anchor)),),
         material_time=NOW - DAY, offline_max_age=30 * DAY, valid_until=None, gpu="auto",
         scheme="http", rule=NAME, rule_source="config.toml", signers=("demo",), material="m")
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return base._replace(**changes)  # type: ignore[arg-type]
 
 
 def key(world: World) -> str:

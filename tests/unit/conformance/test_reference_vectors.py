@@ -31,7 +31,6 @@ too long, digest); every error is a :class:`UsageError` (exit 2).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
@@ -202,7 +201,7 @@ def _unchecked_digest(text: str) -> Digest:
 def test_with_tag(case: dict[str, Any]) -> None:
     ref = parse_reference(case["name"])
     if "digest" in case:
-        ref = dataclasses.replace(ref, digest=_unchecked_digest(case["digest"]))
+        ref = ImageRef(ref.registry, ref.repository, ref.tag, _unchecked_digest(case["digest"]))
     tagged = ref.with_tag(case["tag"])
     domain, path = split_docker_domain(case["name"])
     digest = f"@{case['digest']}" if "digest" in case else ""
@@ -215,7 +214,8 @@ def test_with_digest(case: dict[str, Any]) -> None:
     ref = parse_reference(case["name"])
     if "tag" in case:
         ref = ref.with_tag(case["tag"])
-    digested = dataclasses.replace(ref, digest=_unchecked_digest(case["digest"]))
+    digested = ImageRef(ref.registry, ref.repository, ref.tag,
+                        _unchecked_digest(case["digest"]))
     domain, path = split_docker_domain(case["name"])
     tag = f":{case['tag']}" if "tag" in case else ""
     assert case["combined"] == f"{case['name']}{tag}@{case['digest']}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.gpu.detect import NVML_LIBRARY, driver_signs
+from safedocker.gpu.signs import NVML_LIBRARY, driver_signs
 
 if TYPE_CHECKING:
     from pathlib import Path
