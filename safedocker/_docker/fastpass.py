@@ -34,7 +34,7 @@ GROUPS = {
     ).split()),
     "manifest": frozenset("annotate create inspect push rm".split()),
     "network": frozenset("connect create disconnect inspect list ls prune remove rm".split()),
-    "plugin": frozenset("create disable enable inspect list ls push remove rm set".split()),
+    "plugin": frozenset("disable enable inspect list ls push remove rm set".split()),
     "system": frozenset("df events info prune".split()),
     "trust": frozenset("inspect key revoke sign signer".split()),
     "volume": frozenset("create inspect list ls prune remove rm update".split()),
