@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,9 +51,21 @@ def unsigned(world: World) -> Image:
 # --- N1: swarm services ----------------------------------------------------------------------
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="module")
 def swarm(world: World) -> Iterator[None]:
-    init = world.run_docker("swarm", "init", "--advertise-addr", "127.0.0.1", check=False)
+    # Ports of its own: a second test world (another xdist worker, another run on this
+    # host) may hold swarm's default 2377/4789.
+    port, data_port = _free_port(), _free_port()
+    init = world.run_docker("swarm", "init", "--advertise-addr", f"127.0.0.1:{port}",
+                            "--listen-addr", f"127.0.0.1:{port}",
+                            "--data-path-port", str(data_port), check=False)
     if init.returncode != 0:
         pytest.skip(f"the test dockerd cannot start a swarm: {init.stderr.decode()[:200]}")
     try:
