@@ -57,7 +57,7 @@ class _Flag(NamedTuple):
     boolean: bool
 
 
-class _FlagSet(NamedTuple):
+class FlagSet(NamedTuple):
     longs: dict[str, _Flag]  # every accepted spelling (aliases too) -> flag
     shorts: dict[str, _Flag]
     interspersed: bool
@@ -72,8 +72,8 @@ class _FlagSet(NamedTuple):
         return flag
 
 
-def _flagset(spec: str, *, interspersed: bool, aliases: dict[str, str] | None = None,
-             checks: Mapping[str, Check] | None = None) -> _FlagSet:
+def make_flags(spec: str, *, interspersed: bool, aliases: dict[str, str] | None = None,
+             checks: Mapping[str, Check] | None = None) -> FlagSet:
     """Build a flag set from ``"name/s? name ..."`` where a trailing ``!`` marks a bool."""
     longs: dict[str, _Flag] = {}
     shorts: dict[str, _Flag] = {}
@@ -86,11 +86,11 @@ def _flagset(spec: str, *, interspersed: bool, aliases: dict[str, str] | None = 
             shorts[short] = flag
     for alias, target in (aliases or {}).items():
         longs[alias] = longs[target]
-    return _FlagSet(longs, shorts, interspersed, checks or {})
+    return FlagSet(longs, shorts, interspersed, checks or {})
 
 
 # cli/flags/options.go + the root command's --version and cobra's persistent --help.
-_GLOBAL = _flagset(
+_GLOBAL = make_flags(
     "config context/c debug/D! host/H log-level/l tls! tlscacert tlscert tlskey tlsverify! "
     "version/v! help/h!",
     interspersed=False,
@@ -403,20 +403,20 @@ _CONTAINER_FLAGS = (
     "name pull quiet/q! use-api-socket! help! platform disable-content-trust!"
 )
 _CONTAINER_ALIASES = {"net": "network", "net-alias": "network-alias", "dns-opt": "dns-option"}
-_CREATE = _flagset(_CONTAINER_FLAGS, interspersed=False, aliases=_CONTAINER_ALIASES,
+_CREATE = make_flags(_CONTAINER_FLAGS, interspersed=False, aliases=_CONTAINER_ALIASES,
                    checks=_CONTAINER_CHECKS)
-_RUN = _flagset(
+_RUN = make_flags(
     _CONTAINER_FLAGS + " detach/d! sig-proxy! detach-keys",
     interspersed=False,
     aliases=_CONTAINER_ALIASES,
     checks=_CONTAINER_CHECKS,
 )
 # cli/command/image/pull.go; -h/--help is the root's persistent flag.
-_PULL = _flagset(
+_PULL = make_flags(
     "all-tags/a! quiet/q! platform disable-content-trust! help/h!", interspersed=True
 )
 
-_COMMANDS: dict[tuple[str, ...], _FlagSet] = {
+_COMMANDS: dict[tuple[str, ...], FlagSet] = {
     ("run",): _RUN,
     ("create",): _CREATE,
     ("pull",): _PULL,
@@ -442,7 +442,7 @@ class _Parsed(NamedTuple):
     error: str | None
 
 
-def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
+def parse_flags(argv: Sequence[str], start: int, flags: FlagSet) -> _Parsed:
     """pflag's parseArgs from ``argv[start]``; errors are returned, not raised."""
     options: list[Option] = []
     positionals: list[int] = []
@@ -520,7 +520,7 @@ def _parse_flags(argv: Sequence[str], start: int, flags: _FlagSet) -> _Parsed:
     return result()
 
 
-def _value_problem(flags: _FlagSet, flag: _Flag, value: str | None, spelled: str) -> str | None:
+def _value_problem(flags: FlagSet, flag: _Flag, value: str | None, spelled: str) -> str | None:
     """pflag's InvalidValueError text when the flag's Set refuses ``value``, else None."""
     check = flags.checks.get(flag.name)
     why = check(value) if check is not None and value is not None else None
@@ -531,7 +531,7 @@ def _value_problem(flags: _FlagSet, flag: _Flag, value: str | None, spelled: str
     return f'invalid argument "{value}" for "{spelled}" flag: {why}'
 
 
-def _traverse(argv: Sequence[str], start: int, flags: _FlagSet) -> int | None:
+def traverse_group(argv: Sequence[str], start: int, flags: FlagSet) -> int | None:
     """cobra's ``Command.Traverse``: the index of the next command word, or None when
     docker would fail (the collected flags do not parse, or no word follows).
 
@@ -552,12 +552,12 @@ def _traverse(argv: Sequence[str], start: int, flags: _FlagSet) -> int | None:
         elif in_flag:
             in_flag = False
         elif not (len(arg) >= 2 and arg[0] == "-"):
-            collected = _parse_flags(argv[start:i], 0, _interspersed(flags))
+            collected = parse_flags(argv[start:i], 0, _interspersed(flags))
             return i if collected.error is None else None
     return None
 
 
-def _interspersed(flags: _FlagSet) -> _FlagSet:
+def _interspersed(flags: FlagSet) -> FlagSet:
     return flags._replace(interspersed=True)
 
 
@@ -573,9 +573,9 @@ def split_globals(argv: Sequence[str]) -> GlobalSplit:
     (``docker -- -D run IMG`` runs IMG). When that second reading fails, the split ends
     just after the ``--`` (on a flag, so no command is recognized).
     """
-    parsed = _parse_flags(argv, 0, _GLOBAL)
+    parsed = parse_flags(argv, 0, _GLOBAL)
     if parsed.error is None and parsed.dash is not None:
-        after = _traverse(argv, parsed.dash + 1, _GLOBAL)
+        after = traverse_group(argv, parsed.dash + 1, _GLOBAL)
         index = parsed.dash + 1 if after is None else after
     elif parsed.stopped is not None:
         index = parsed.stopped
@@ -589,11 +589,11 @@ def split_globals(argv: Sequence[str]) -> GlobalSplit:
 def global_options(argv: Sequence[str]) -> tuple[Option, ...]:
     """docker's global flags given before the command, parsed (``--host``, ``--context``…)."""
     split = split_globals(argv)
-    return _parse_flags(argv[: split.command_index], 0, _GLOBAL).options
+    return parse_flags(argv[: split.command_index], 0, _GLOBAL).options
 
 
 # ``docker container`` and ``docker image`` know only the (persistent) help flag.
-_GROUP_FLAGS = _flagset("help/h!", interspersed=True)
+_GROUP_FLAGS = make_flags("help/h!", interspersed=True)
 
 
 def find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], int, int] | None:
@@ -611,7 +611,7 @@ def find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], int, int] | None
     subcommands = _GROUPS.get(word)
     if subcommands is None:
         return None
-    j = _traverse(argv, index + 1, _GROUP_FLAGS)
+    j = traverse_group(argv, index + 1, _GROUP_FLAGS)
     if j is not None and argv[j] in subcommands:
         return (word, argv[j]), index, j + 1
     return None
@@ -626,7 +626,7 @@ class Invocation(NamedTuple):
     image_index: int | None  # argv index of IMAGE; None only when help was asked for
     args_index: int = 0  # argv index of the first arg after the command words
     dash_index: int | None = None  # argv index of the "--" that ended the options
-    flagset: _FlagSet = _RUN
+    flagset: FlagSet = _RUN
 
     @property
     def image(self) -> str:
@@ -681,7 +681,7 @@ def parse(argv: Sequence[str]) -> Invocation:
     argv = tuple(argv)
     split = split_globals(argv)
     if split.command_index < len(argv) and argv[split.command_index].startswith("-"):
-        error = _parse_flags(argv, 0, _GLOBAL).error or f"unexpected {argv[split.command_index]}"
+        error = parse_flags(argv, 0, _GLOBAL).error or f"unexpected {argv[split.command_index]}"
         raise UsageError(f"docker: {error}", hint="see 'docker --help'")
     found = find_command(argv)
     if found is None:
@@ -693,7 +693,7 @@ def parse(argv: Sequence[str]) -> Invocation:
     command, command_index, args_index = found
     flags = _COMMANDS[command]
     name = "docker " + " ".join(command)
-    parsed = _parse_flags(argv, args_index, flags)
+    parsed = parse_flags(argv, args_index, flags)
     if parsed.error is not None:
         raise UsageError(f"{name}: {parsed.error}", hint=f"see '{name} --help'")
     invocation = Invocation(

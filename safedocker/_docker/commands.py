@@ -28,7 +28,7 @@ import enum
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
-from safedocker._docker.argv import _flagset, _parse_flags, _traverse, split_globals
+from safedocker._docker.argv import make_flags, parse_flags, split_globals, traverse_group
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -125,10 +125,10 @@ DOCKER: dict[str, Node] = {
 
 # Flags a management command accepts before its subcommand (cobra's Traverse): docker's
 # groups know the persistent --help, `stack` its --orchestrator, buildx its root flags.
-_GROUP_FLAGS = _flagset("help/h!", interspersed=True)
+_GROUP_FLAGS = make_flags("help/h!", interspersed=True)
 _OWN_GROUP_FLAGS = {
-    "stack": _flagset("orchestrator help/h!", interspersed=True),
-    "buildx": _flagset("builder debug/D! help/h!", interspersed=True),
+    "stack": make_flags("orchestrator help/h!", interspersed=True),
+    "buildx": make_flags("builder debug/D! help/h!", interspersed=True),
 }
 # Words whose meaning docker's config `aliases` (only "builder" may be aliased) and
 # DOCKER_BUILDKIT change: docker forwards them to the builder plugin (cmd/docker/builder.go).
@@ -171,7 +171,7 @@ def lookup(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Fou
         # Only the group's own flags: docker prints its help. Anything else is a command
         # line this table cannot follow: docker fails on it, or the table is wrong.
         flags = _OWN_GROUP_FLAGS.get(word, _GROUP_FLAGS)
-        parsed = _parse_flags(argv, start + 1, flags)
+        parsed = parse_flags(argv, start + 1, flags)
         kind = Kind.PASS if parsed.error is None and not parsed.positionals else Kind.UNKNOWN
         return Found((word,), kind, start, start + 1)
     kind = node.get(argv[sub], Kind.UNKNOWN)
@@ -180,7 +180,7 @@ def lookup(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Fou
 
 def _subcommand(argv: Sequence[str], start: int, word: str) -> int | None:
     """argv index of a group's subcommand (cobra's Traverse), or None when there is none."""
-    return _traverse(argv, start + 1, _OWN_GROUP_FLAGS.get(word, _GROUP_FLAGS))
+    return traverse_group(argv, start + 1, _OWN_GROUP_FLAGS.get(word, _GROUP_FLAGS))
 
 
 def _builder(argv: Sequence[str], start: int, sub: int | None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from safedocker._docker.argv import Option, _FlagSet, _flagset, _parse_flags, parse_bool
+from safedocker._docker.argv import FlagSet, Option, make_flags, parse_bool, parse_flags
 from safedocker.errors import UsageError
 
 if TYPE_CHECKING:
@@ -32,14 +32,14 @@ _SERVICE_COMMON = (
     "health-cmd health-interval health-timeout health-retries health-start-period "
     "health-start-interval no-healthcheck! tty/t! read-only! stop-signal isolation help/h! "
 )
-SERVICE_CREATE = _flagset(
+SERVICE_CREATE = make_flags(
     _SERVICE_COMMON
     + "mode name label/l container-label env/e env-file mount constraint placement-pref "
       "network secret config publish/p group dns dns-option dns-search host init! sysctl "
       "ulimit oom-score-adj generic-resource",
     interspersed=False,  # IMAGE, then the container's command and its own flags
 )
-SERVICE_UPDATE = _flagset(
+SERVICE_UPDATE = make_flags(
     _SERVICE_COMMON
     + "image args rollback! force! env-rm group-rm label-rm container-label-rm mount-rm "
       "publish-rm constraint-rm dns-rm dns-option-rm dns-search-rm host-rm label-add "
@@ -50,15 +50,15 @@ SERVICE_UPDATE = _flagset(
       "generic-resource-add",
     interspersed=True,
 )
-PLUGIN_INSTALL = _flagset(
+PLUGIN_INSTALL = make_flags(
     "grant-all-permissions! disable-content-trust! disable! alias help/h!", interspersed=True)
-PLUGIN_UPGRADE = _flagset(
+PLUGIN_UPGRADE = make_flags(
     "grant-all-permissions! disable-content-trust! skip-remote-check! help/h!",
     interspersed=True)
 # A CLI plugin's subcommand also accepts docker's global flags (the plugin's root command
 # is `docker`) and buildx's root flags; `--config` here is create's own (a hidden twin of
 # --buildkitd-config), which shadows docker's.
-BUILDX_CREATE = _flagset(
+BUILDX_CREATE = make_flags(
     "name driver node platform driver-opt buildkitd-flags buildkitd-config config "
     "bootstrap! append! leave! use! builder debug/D! help/h! context/c host/H log-level/l "
     "tls! tlscacert tlscert tlskey tlsverify!",
@@ -73,7 +73,7 @@ class Command(NamedTuple):
     options: tuple[Option, ...]
     positionals: tuple[int, ...]  # argv indices
     dash: int | None  # argv index of the "--" that ended the options
-    flags: _FlagSet
+    flags: FlagSet
 
     @property
     def name(self) -> str:
@@ -103,12 +103,12 @@ class Command(NamedTuple):
         return self.argv[self.positionals[number]] if number < len(self.positionals) else None
 
 
-def parse_command(argv: Sequence[str], found: Found, flags: _FlagSet) -> Command:
+def parse_command(argv: Sequence[str], found: Found, flags: FlagSet) -> Command:
     """Parse the options after ``found``'s words as pflag would; a flag docker would refuse
     is a :class:`UsageError`."""
     argv = tuple(argv)
     name = "docker " + " ".join(found.words)
-    parsed = _parse_flags(argv, found.end, flags)
+    parsed = parse_flags(argv, found.end, flags)
     if parsed.error is not None:
         raise UsageError(f"{name}: {parsed.error}", hint=f"see '{name} --help'")
     return Command(argv, found, parsed.options, parsed.positionals, parsed.dash, flags)

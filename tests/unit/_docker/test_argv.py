@@ -230,9 +230,9 @@ HIDDEN = {"net", "net-alias", "dns-opt"}
                                                  (("pull",), _PULL)])
 def test_flag_table_matches_docker_help(command: tuple[str, ...], flags: object) -> None:
     """Every flag `docker X --help` lists (hidden ones aside) with its shorthand and kind."""
-    from safedocker._docker.argv import _FlagSet
+    from safedocker._docker.argv import FlagSet
 
-    assert isinstance(flags, _FlagSet)
+    assert isinstance(flags, FlagSet)
     shown = _help_flags(*command)
     ours = {
         name: (flag.short, flag.boolean)
