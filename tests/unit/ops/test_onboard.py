@@ -12,11 +12,13 @@ from safedocker.ops import onboard
 from safedocker.ops.onboard import Proposed
 from safedocker.policy.config import load_config, set_rule
 from safedocker.policy.model import Action
-from safedocker.policy.paths import Paths
 from safedocker.reference import parse_reference
+from tests.unit.policy.support import fresh_dirs
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from safedocker.policy.paths import Paths
 
 IMAGES = ["ubuntu:24.04", "cgr.dev/chainguard/python:latest", "cgr.dev/chainguard/static:latest",
           "registry.k8s.io/pause:3.10", "localhost:5000/team/app:v1", "istio/pilot:1.24.0",
@@ -25,12 +27,7 @@ IMAGES = ["ubuntu:24.04", "cgr.dev/chainguard/python:latest", "cgr.dev/chainguar
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    monkeypatch.delenv("SAFE_DOCKER_MODE", raising=False)
-    result = Paths(config_dir=tmp_path / "user", cache_dir=tmp_path / "cache",
-                   state_dir=tmp_path / "state", system_config_dir=tmp_path / "system")
-    result.config_dir.mkdir()
-    result.system_config_dir.mkdir()
-    return result
+    return fresh_dirs(tmp_path, monkeypatch)
 
 
 def test_signing_publishers_get_catalogue_rules_and_the_rest_unsigned_accepts(

@@ -14,6 +14,8 @@ from safedocker.trust.keys import fingerprint_of
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import pytest
+
 GH_ISSUER = "https://token.actions.githubusercontent.com"
 
 
@@ -21,6 +23,16 @@ def new_pem() -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     return key.public_key().public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def fresh_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """Empty user and system config directories, with no SAFE_DOCKER_MODE set."""
+    monkeypatch.delenv("SAFE_DOCKER_MODE", raising=False)
+    result = Paths(config_dir=tmp_path / "user", cache_dir=tmp_path / "cache",
+                   state_dir=tmp_path / "state", system_config_dir=tmp_path / "system")
+    result.config_dir.mkdir()
+    result.system_config_dir.mkdir()
+    return result
 
 
 def paths_in(tmp_path: Path) -> Paths:

@@ -17,13 +17,15 @@ from safedocker.policy import catalog
 from safedocker.policy.catalog import Kind, load, parse
 from safedocker.policy.config import load_config, set_rule
 from safedocker.policy.model import Action, Tlog
-from safedocker.policy.paths import Paths
 from safedocker.reference import parse_reference
 from safedocker.trust.keys import load_public_key
+from tests.unit.policy.support import fresh_dirs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+    from safedocker.policy.paths import Paths
 
 SHIPPED = (resources.files("safedocker.policy") / "catalog.json").read_bytes()
 # The DHI key's fingerprint as recorded when the keyring repository was read.
@@ -32,12 +34,7 @@ DHI_FINGERPRINT = "sha256:118ba556dd52f4aec67018efd316c285c783cd3e54cc0f45276057
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    monkeypatch.delenv("SAFE_DOCKER_MODE", raising=False)
-    result = Paths(config_dir=tmp_path / "user", cache_dir=tmp_path / "cache",
-                   state_dir=tmp_path / "state", system_config_dir=tmp_path / "system")
-    result.config_dir.mkdir()
-    result.system_config_dir.mkdir()
-    return result
+    return fresh_dirs(tmp_path, monkeypatch)
 
 
 def _doc() -> dict[str, Any]:

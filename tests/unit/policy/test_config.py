@@ -9,11 +9,13 @@ import pytest
 from safedocker.errors import ConfigError, UsageError
 from safedocker.policy.config import load_config, remove_rule, set_rule
 from safedocker.policy.model import Action, Mode, ReferenceCheck, Tlog, Unmatched
-from safedocker.policy.paths import Paths
 from safedocker.trust.roots import is_root_name
+from tests.unit.policy.support import fresh_dirs
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from safedocker.policy.paths import Paths
 
 FINGERPRINT = "sha256:" + "0" * 64
 GITHUB = "https://token.actions.githubusercontent.com"
@@ -21,12 +23,7 @@ GITHUB = "https://token.actions.githubusercontent.com"
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    monkeypatch.delenv("SAFE_DOCKER_MODE", raising=False)
-    result = Paths(config_dir=tmp_path / "user", cache_dir=tmp_path / "cache",
-                   state_dir=tmp_path / "state", system_config_dir=tmp_path / "system")
-    result.config_dir.mkdir()
-    result.system_config_dir.mkdir()
-    return result
+    return fresh_dirs(tmp_path, monkeypatch)
 
 
 def test_defaults_are_strict(where: Paths) -> None:

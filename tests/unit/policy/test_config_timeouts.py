@@ -8,20 +8,17 @@ import pytest
 
 from safedocker.errors import ConfigError
 from safedocker.policy.config import DEFAULT_REGISTRY_TIMEOUT, load_config
-from safedocker.policy.paths import Paths
+from tests.unit.policy.support import fresh_dirs
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from safedocker.policy.paths import Paths
+
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    monkeypatch.delenv("SAFE_DOCKER_MODE", raising=False)
-    result = Paths(config_dir=tmp_path / "user", cache_dir=tmp_path / "cache",
-                   state_dir=tmp_path / "state", system_config_dir=tmp_path / "system")
-    result.config_dir.mkdir()
-    result.system_config_dir.mkdir()
-    return result
+    return fresh_dirs(tmp_path, monkeypatch)
 
 
 def test_registry_timeout_defaults_to_a_minute(where: Paths) -> None:
