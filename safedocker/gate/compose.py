@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +61,7 @@ from safedocker.gate.compose_model import (
     dotenv_value,
     read_model,
     refuse_alias_bomb,
+    refuse_special_file,
     render,
 )
 from safedocker.gate.handoff import Plan
@@ -221,24 +221,11 @@ def project_inputs(cmd: ComposeCommand, workspace: Workspace,
         given = [f for f in env["COMPOSE_FILE"].split(separator) if f]
     files = [os.path.abspath(f) for f in given] or default_files(directory, cmd.flavour)
     for name in files:
-        _refuse_special_file(name)
+        refuse_special_file(name, what="compose file",
+                            hint="write the project to a file (compose reads it more than once)")
     if not cmd.project_directory:
         directory = Path(files[0]).parent
     return Inputs(tuple(files), str(directory), tuple(copies), env)
-
-
-def _refuse_special_file(name: str) -> None:
-    """Refuse a compose file that is not a regular file (a FIFO, /dev/fd/N, a device):
-    compose reads its files more than once (1.29 twice for ``config`` alone), so a pipe
-    could serve different projects to different reads, or hang ``config``. A file that
-    is swapped later changes nothing: compose runs on our resolved copy (N5)."""
-    try:
-        info = os.stat(name)
-    except OSError:
-        return  # compose says it is missing
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"refusing the compose file {name}", why="it is not a regular file",
-                          hint="write the project to a file (compose reads it more than once)")
 
 
 def default_files(directory: Path, flavour: Flavour) -> list[str]:
@@ -301,7 +288,8 @@ def read_project(directory: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     files = [os.path.join(directory, f) for f in given] or default_files(directory,
                                                                           compose.flavour)
     for name in files:
-        _refuse_special_file(name)
+        refuse_special_file(name, what="compose file",
+                            hint="write the project to a file (compose reads it more than once)")
     cmd = parse_compose_argv(["config"], compose.flavour)
     return load_model(compose, docker, config_argv(cmd, files=files), files)
 

@@ -225,6 +225,21 @@ def check_alias_expansion(root: Any) -> None:
         raise ValueError(f"its YAML aliases expand to more than {limit} extra nodes")
 
 
+def refuse_special_file(name: str, *, what: str, hint: str) -> None:
+    """Refuse a project file that is not a regular file (a FIFO, /dev/fd/N, a device):
+    compose and ``docker stack`` read their files more than once (compose 1.29 twice for
+    ``config`` alone), so a pipe could serve different projects to different reads, or
+    hang the read. A file swapped later changes nothing: they run on our resolved copy
+    (N5). A missing file is left to them to report."""
+    try:
+        info = os.stat(name)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"refusing the {what} {name}", why="it is not a regular file",
+                          hint=hint)
+
+
 def refuse_alias_bomb(name: str) -> None:
     """Refuse a compose file whose YAML aliases would expand past the bound before
     compose itself expands it (compose 1.x spent minutes and ~900 MB on a 451-byte file).

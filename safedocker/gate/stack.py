@@ -21,7 +21,6 @@ model that was verified, pinned.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from safedocker.gate.compose_model import (
     Workspace,
     read_model,
     refuse_alias_bomb,
+    refuse_special_file,
     render,
 )
 from safedocker.gate.handoff import Plan
@@ -185,13 +185,7 @@ def load_stack_model(docker: str, cmd: StackCommand) -> dict[str, Any]:
             raise UsageError("stack file from standard input is not supported",
                              why="the stack is read twice: once to verify, once to deploy",
                              hint="write it to a file and pass -c FILE")
-        try:
-            info = os.stat(name)
-        except OSError:
-            continue  # docker says it is missing
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"refusing the stack file {name}", why="it is not a regular file",
-                              hint="write the stack to a file")
+        refuse_special_file(name, what="stack file", hint="write the stack to a file")
         refuse_alias_bomb(name)
     argv = [docker, *cmd.globals, "stack", "config",
             *(f"--compose-file={f}" for f in cmd.files)]
