@@ -207,10 +207,19 @@ def _builder(argv: Sequence[str], start: int, sub: int | None,
     if word == "image":
         return Found(("image", "build"), Kind.VERIFY, start, (sub or start) + 1)
     # `builder SUB`: buildx's SUB when docker forwards there, else the built-in group's.
+    # Forwarded, it is read as `buildx …`, whose root flags may precede SUB
+    # (`docker builder --builder default dial-stdio`).
+    forwarded = not disabled or alias == "buildx"
+    if forwarded:
+        sub = _subcommand(argv, start, "buildx")
     if sub is None:
-        return Found(("builder",), Kind.PASS, start, start + 1)
+        # As for any group: only its own flags (help) pass; anything else is refused.
+        flags = _OWN_GROUP_FLAGS["buildx"] if forwarded else _GROUP_FLAGS
+        parsed = parse_flags(argv, start + 1, flags)
+        kind = Kind.PASS if parsed.error is None and not parsed.positionals else Kind.UNKNOWN
+        return Found(("builder",), kind, start, start + 1)
     name = argv[sub]
-    if not disabled or alias == "buildx":
+    if forwarded:
         buildx = DOCKER["buildx"]
         assert isinstance(buildx, dict)  # noqa: S101 - the table above
         if name in buildx:

@@ -157,6 +157,30 @@ def test_builder_runs_as_buildx_so_its_subcommands_are_buildxs(tmp_path: Path) -
     assert lookup(["builder", "ls"], environ=env).kind is P
 
 
+@pytest.mark.parametrize(("argv", "words", "kind"), [
+    (["builder", "--builder", "default", "dial-stdio"], ("buildx", "dial-stdio"), R),
+    (["builder", "--builder=default", "build", "."], ("buildx", "build"), V),
+    (["builder", "-D", "build", "."], ("buildx", "build"), V),
+    (["builder", "--debug", "bake"], ("buildx", "bake"), R),
+    (["builder", "--builder", "b", "create"], ("buildx", "create"), V),
+])
+def test_builder_reads_buildxs_root_flags_before_its_subcommand(
+        tmp_path: Path, argv: list[str], words: tuple[str, ...], kind: Kind) -> None:
+    # docker hands `builder …` to buildx as `buildx …`, whose root flags (--builder, -D)
+    # may sit before the subcommand: `docker builder --builder default dial-stdio` is
+    # buildx's raw pipe, `docker builder -D build .` a build (attack round 5).
+    found = lookup(argv, environ=_config(tmp_path, {}))
+    assert (found.words, found.kind) == (words, kind)
+
+
+def test_builder_with_flags_it_cannot_follow_is_unknown_never_pass(tmp_path: Path) -> None:
+    env = _config(tmp_path, {})
+    assert lookup(["builder", "-x", "build", "."], environ=env).kind is U
+    assert lookup(["builder", "--builder"], environ=env).kind is U
+    assert lookup(["builder", "--help"], environ=env).kind is P
+    assert lookup(["builder"], environ=env).kind is P
+
+
 def test_with_buildkit_off_builder_is_the_built_in_group(tmp_path: Path) -> None:
     env = {**_config(tmp_path, {}), "DOCKER_BUILDKIT": "0"}
     assert lookup(["builder", "prune"], environ=env).kind is P
