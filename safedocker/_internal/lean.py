@@ -1,12 +1,15 @@
-"""``NamedTuple`` for the modules on the shim's hot paths, without importing :mod:`typing`.
+"""Stand-ins for the modules on the shim's hot paths: ``NamedTuple`` without :mod:`typing`,
+regular expressions compiled on first use, SHA-256 without OpenSSL.
 
 The shim runs on every docker call, and ``import typing`` costs about as much as the whole
 warm decision's own work (≈10 ms on a small machine, on top of ``re``/``enum``, which the
 hot path needs anyway). Type checkers see :class:`typing.NamedTuple`; at run time a class
-written the same way is built with :func:`collections.namedtuple` (already imported by
-``enum``): same fields, defaults, ``_replace``/``_asdict``, immutability and equality; the
-class body's methods, properties and docstring are kept. tests/unit/_internal/test_lean.py
-holds the two to the same behaviour.
+written the same way is built here as a tuple subclass: the same fields, defaults,
+``_fields``/``_field_defaults``/``_replace``/``_asdict``/``_make``, immutability, equality,
+hashing, repr, pickling and ``match`` patterns; the class body's methods, properties and
+docstring are kept. Unlike :func:`collections.namedtuple` it compiles no source (``exec``
+costs ≈0.4 ms a class, and the hot path defines a dozen). tests/unit/_internal/
+test_lean.py holds it to typing.NamedTuple's behaviour.
 """
 
 from __future__ import annotations
@@ -17,9 +20,67 @@ if TYPE_CHECKING:
     import re
     from typing import NamedTuple as NamedTuple
 else:
-    from collections import namedtuple
+    from operator import itemgetter
 
     _KEPT_OUT = frozenset({"__annotations__", "__dict__", "__weakref__"})
+
+    def _methods(name, fields, defaults):
+        count = len(fields)
+        index = {field: i for i, field in enumerate(fields)}
+        first_default = count - len(defaults)
+
+        def __new__(cls, *args, **kwargs):
+            if not kwargs and len(args) == count:
+                return tuple.__new__(cls, args)
+            if len(args) > count:
+                raise TypeError(f"{name}() takes {count} positional arguments but "
+                                f"{len(args)} were given")
+            values = list(args) + [_MISSING] * (count - len(args))
+            for key, value in kwargs.items():
+                at = index.get(key)
+                if at is None:
+                    raise TypeError(f"{name}() got an unexpected keyword argument {key!r}")
+                if values[at] is not _MISSING:
+                    raise TypeError(f"{name}() got multiple values for argument {key!r}")
+                values[at] = value
+            for at in range(count):
+                if values[at] is _MISSING:
+                    if at < first_default:
+                        raise TypeError(f"{name}() missing required argument "
+                                        f"{fields[at]!r}")
+                    values[at] = defaults[at - first_default]
+            return tuple.__new__(cls, values)
+
+        def _make(cls, iterable):
+            values = tuple(iterable)
+            if len(values) != count:
+                raise TypeError(f"Expected {count} arguments, got {len(values)}")
+            return tuple.__new__(cls, values)
+
+        def _replace(self, **kwargs):
+            values = [kwargs.pop(field, value) for field, value in zip(fields, self, strict=True)]
+            if kwargs:
+                raise ValueError(f"Got unexpected field names: {list(kwargs)!r}")
+            return tuple.__new__(type(self), values)
+
+        def __repr__(self):
+            shown = ", ".join(f"{field}={value!r}"
+                              for field, value in zip(fields, self, strict=True))
+            return f"{name}({shown})"
+
+        def _asdict(self):
+            return dict(zip(fields, self, strict=True))
+
+        def __getnewargs__(self):
+            return tuple(self)
+
+        return {"__new__": __new__, "_make": classmethod(_make), "_replace": _replace,
+                "__repr__": __repr__, "_asdict": _asdict, "__getnewargs__": __getnewargs__}
+
+    class _Missing:
+        pass
+
+    _MISSING = _Missing()
 
     class _Builder(type):
         def __new__(mcs, name, bases, namespace, **kwargs):
@@ -31,12 +92,14 @@ else:
             with_default = [f for f in fields if f in namespace]
             if with_default and fields[len(fields) - len(with_default):] != tuple(with_default):
                 raise TypeError(f"{name}: a field without a default follows one with a default")
-            plain = namedtuple(name, fields, defaults=[namespace[f] for f in with_default],
-                               module=namespace.get("__module__"))
+            defaults = tuple(namespace[f] for f in with_default)
             body = {k: v for k, v in namespace.items() if k not in fields and k not in _KEPT_OUT}
-            body["__slots__"] = ()
-            body["_field_defaults"] = plain._field_defaults
-            return type(name, (plain,), body)
+            body.update(_methods(name, fields, defaults))
+            body.update({field: property(itemgetter(i), doc=f"Alias for field number {i}")
+                         for i, field in enumerate(fields)})
+            body.update({"__slots__": (), "_fields": fields, "__match_args__": fields,
+                         "_field_defaults": dict(zip(with_default, defaults, strict=True))})
+            return type(name, (tuple,), body)
 
     class NamedTuple(metaclass=_Builder):
         pass

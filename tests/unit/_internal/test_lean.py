@@ -4,6 +4,7 @@ urllib.parse's quoting behave as the originals do."""
 from __future__ import annotations
 
 import hashlib
+import pickle
 import random
 import re
 import subprocess
@@ -52,6 +53,34 @@ def test_a_lean_namedtuple_has_the_fields_defaults_and_methods_of_typings() -> N
     assert Lean.__doc__ == "A value."
     assert Lean.__name__ == "Lean" and Lean.__module__ == __name__
     assert isinstance(value, tuple)
+
+
+def test_a_lean_namedtuple_is_built_called_copied_and_shown_as_typings() -> None:
+    for kind in (Lean, Typed):
+        assert kind("a", tags=("x",)) == ("a", 0, ("x",))
+        assert kind._make(["b", 1, ()]) == ("b", 1, ())
+        assert kind("a")._replace(size=3) == ("a", 3, ())
+        with pytest.raises(TypeError):
+            kind()  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            kind("a", 1, (), "extra")  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            kind("a", name="b")  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            kind("a", colour="red")  # type: ignore[call-arg]
+        with pytest.raises(ValueError):
+            kind("a")._replace(colour="red")  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            kind._make(["too", "short"])
+    assert repr(Lean("a", 1)) == "Lean(name='a', size=1, tags=())"
+    assert repr(Typed("a", 1)) == "Typed(name='a', size=1, tags=())"
+    assert pickle.loads(pickle.dumps(Lean("p", 2))) == Lean("p", 2)  # noqa: S301 - ours
+    match Lean("m", 5):
+        case Lean(name, size):
+            assert (name, size) == ("m", 5)
+        case _:
+            pytest.fail("a class pattern did not match")
+    assert Lean.name.__doc__ == Typed.name.__doc__
 
 
 def test_a_lean_namedtuple_is_immutable_and_has_no_instance_dict() -> None:
