@@ -92,10 +92,21 @@ class Where(NamedTuple):
     def same_as(self, found: Paths) -> bool:
         def same(a: str | None, b: object) -> bool:
             return (a is None) == (b is None) and (
-                a is None or os.path.normpath(a) == os.path.normpath(str(b)))
+                a is None or as_pathlib(a) == as_pathlib(str(b)))
 
         return len(self) == len(found) and all(
             same(a, b) for a, b in zip(self, found, strict=True))
+
+
+def as_pathlib(text: str) -> str:
+    """``str(pathlib.PurePosixPath(text))`` without pathlib: empty and ``.`` parts go,
+    ``..`` stays. Not os.path.normpath: after a symlink, ``link/..`` is the parent of the
+    link's target, so collapsing it would key (and read records beside) files the full
+    path never reads."""
+    root = "/" if text.startswith("/") else ""
+    if text.startswith("//") and not text.startswith("///"):
+        root = "//"  # POSIX leaves a leading pair to the implementation; pathlib keeps it
+    return root + "/".join(p for p in text.split("/") if p not in ("", ".")) or "."
 
 
 def locations(environ: Mapping[str, str] | None = None) -> Where | None:
@@ -112,12 +123,14 @@ def locations(environ: Mapping[str, str] | None = None) -> Where | None:
         return chosen if os.path.isabs(chosen) else os.path.join(home, fallback)
 
     def pick(variable: str, default: str) -> str:
-        return os.path.normpath(environment.value(variable, env) or default)
+        return as_pathlib(environment.value(variable, env) or default)
 
-    default_dir = os.path.normpath(environment.DEFAULT_SYSTEM_CONFIG_DIR)
+    default_dir = as_pathlib(environment.DEFAULT_SYSTEM_CONFIG_DIR)
     system_dir = pick(environment.SYSTEM_CONFIG_DIR, environment.DEFAULT_SYSTEM_CONFIG_DIR)
     ignored = None
-    if system_dir != default_dir and default_system_is_locked():
+    # As paths() compares them (normpath on both), so the same variable is ignored.
+    if os.path.normpath(system_dir) != os.path.normpath(default_dir) and (
+            default_system_is_locked()):
         system_dir, ignored = default_dir, system_dir
     return Where(
         config_dir=pick(environment.CONFIG_DIR,

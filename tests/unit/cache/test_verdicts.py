@@ -319,3 +319,30 @@ def test_prune_removes_record_files_older_than_the_age(world: World) -> None:
                           now=path.stat().st_mtime + 7200) == 1
     assert not path.exists()
     assert lookup(world) is None
+
+
+def _through_a_symlink_and_dotdot(w: World, tmp_path: Path) -> str:
+    """``<tmp>/away/link/../config``: the OS resolves ``link`` first, so this names the
+    real ``<tmp>/config``; a lexical normalization reads ``<tmp>/away/config``."""
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "away").mkdir()
+    (tmp_path / "away" / "link").symlink_to(tmp_path / "inner")
+    return str(tmp_path / "away" / "link" / ".." / "config")
+
+
+def test_a_dir_named_through_a_symlink_and_dotdot_is_keyed_on_the_files_the_full_path_reads(
+        world: World, tmp_path: Path) -> None:
+    """A '..' after a symlink is not what os.path.normpath makes of it: the full path
+    (pathlib) reads the policy the OS resolves, so the key must hash those files (or the
+    warm path must not answer): an edit that makes the full path refuse must miss."""
+    world.env["SAFE_DOCKER_CONFIG_DIR"] = _through_a_symlink_and_dotdot(world, tmp_path)
+    seen = locations(world.env)
+    full = paths(world.env)
+    assert full.user_config_file.read_text() == world.files.user_config_file.read_text()
+    if seen is None:  # the warm path is skipped: nothing to reuse
+        return
+    world.where = seen
+    remember(world)
+    assert lookup(world) is not None
+    _edit_rule(world)  # in the dir the full path reads
+    assert lookup(world) is None
