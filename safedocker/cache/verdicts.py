@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 
 from safedocker import __version__
@@ -145,14 +146,24 @@ def locations(environ: Mapping[str, str] | None = None) -> Where | None:
 
 
 def file_digest(path: str | Path) -> str | None:
-    """sha256 of a file's bytes; None when it does not exist. Unkeyable when unreadable."""
+    """sha256 of a file's bytes; None when it does not exist. Unkeyable when unreadable or
+    not a regular file: opening a FIFO (or reading a tty) waits for a writer that may
+    never come, and every file under keys/ is hashed on every intercepted command."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(FILE_MAX + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as e:
         raise Unkeyable(f"{path}: {e.strerror}") from e
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Unkeyable(f"{path}: not a regular file")
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(FILE_MAX + 1)
+    except OSError as e:
+        raise Unkeyable(f"{path}: {e.strerror}") from e
+    finally:
+        os.close(fd)
     if len(data) > FILE_MAX:
         raise Unkeyable(f"{path}: too large")
     return sha256(data).hexdigest()

@@ -346,3 +346,29 @@ def test_a_dir_named_through_a_symlink_and_dotdot_is_keyed_on_the_files_the_full
     assert lookup(world) is not None
     _edit_rule(world)  # in the dir the full path reads
     assert lookup(world) is None
+
+
+def test_a_named_pipe_under_keys_is_unkeyable_at_once_not_waited_on(world: World) -> None:
+    """Every file under keys/ is hashed on every intercepted command: opening a FIFO waits
+    for a writer that may never come (the full path, which reads only the keys the config
+    names, does not), so anything that is not a regular file is unkeyable (a miss)."""
+    import os
+    import threading
+
+    fifo = world.files.user_keys_dir / "stray"
+    os.mkfifo(fifo)
+    outcome: list[object] = []
+
+    def hash_inputs() -> None:
+        try:
+            outcome.append(inputs_digest(world.where, world.env))
+        except verdicts.Unkeyable as e:
+            outcome.append(e)
+
+    worker = threading.Thread(target=hash_inputs, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # release it: a writer lets the blocked open return
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+    assert outcome and isinstance(outcome[0], verdicts.Unkeyable)
