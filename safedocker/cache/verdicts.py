@@ -458,31 +458,37 @@ def find(cache: VerdictReader, key: str | Iterable[str], name: str, tag: str, *,
          offline_digest: str | None = None) -> WarmRecord | None:
     """The record to reuse for ``name:tag`` under ``key``, or None (take the full path).
 
-    ``key`` may be several, tried in order until one has records (the first that has any
-    is the only one used); they are computed only as far as needed (a generator), so the
-    key that needs the daemon's platform is asked for only when the one that does not
-    (:data:`ANY_PLATFORM`) has nothing.
+    ``key`` may be several, tried in order until one holds a record of the digest the tag
+    names now; they are computed only as far as needed (a generator), so the key that
+    needs the daemon's platform is asked for only when the one that does not
+    (:data:`ANY_PLATFORM`) has no record of that digest (a tag that named a plain manifest
+    once and an index now still reaches the index's record). The tag is asked once.
 
     Online (``registry`` makes a probe for a registry host and scheme): the tag's digest
     now, from the registry, must be the record's, and every ``.sig`` listing judged must be
     unchanged. Offline (``registry`` None): ``offline_digest`` is the digest the tag had
     when last verified here, and the material's age is checked against offline_max_age.
     """
-    records: list[WarmRecord] = []
+    named: dict[str, str | None] = {}  # the tag's digest now, by scheme
+
+    def digest_now(scheme: str) -> str | None:
+        if registry is None:
+            return offline_digest
+        if scheme not in named:
+            registry_host, repository = _split(name)
+            found = registry(registry_host, scheme).manifest_digest(repository, tag)
+            named[scheme] = found[0] if found is not None else None
+        return named[scheme]
+
+    record = None
     for each in ((key,) if isinstance(key, str) else key):
         rows = cache.verdicts_for(each, name, CANDIDATES_MAX)
         records = [r for r in (WarmRecord.from_json(data) for _, data in rows) if r is not None]
         if records:
-            break
-    if not records:
-        return None
-    if registry is None:
-        digest = offline_digest
-    else:
-        registry_host, repository = _split(name)
-        found = registry(registry_host, records[0].scheme).manifest_digest(repository, tag)
-        digest = found[0] if found is not None else None
-    record = next((r for r in records if r.digest == digest), None)
+            digest = digest_now(records[0].scheme)
+            record = next((r for r in records if r.digest == digest), None)
+            if record is not None:
+                break
     if record is None or not _usable(record, now, offline=registry is None):
         return None
     if registry is not None:

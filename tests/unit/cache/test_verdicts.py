@@ -29,7 +29,7 @@ from safedocker.cache.verdicts import (
 from safedocker.policy.paths import paths
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from safedocker.cache.verdicts import Where
     from safedocker.policy.paths import Paths
@@ -372,3 +372,40 @@ def test_a_named_pipe_under_keys_is_unkeyable_at_once_not_waited_on(world: World
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         worker.join(5)
     assert outcome and isinstance(outcome[0], verdicts.Unkeyable)
+
+
+def test_a_tag_back_on_an_index_hits_its_platform_record_past_an_older_any_record(
+        world: World) -> None:
+    """The tag once named a plain manifest (a record under the ``any`` key) and names an
+    index again: that record is not the tag's now, so the platform's key decides (it holds
+    the index's record) instead of every later run taking the full path."""
+    inputs = inputs_digest(world.where, world.env)
+    any_key = warm_key(inputs, f"{NAME}:{TAG}", verdicts.ANY_PLATFORM)
+    store(world.where.cache_dir, any_key, NAME, record(world, digest=OTHER, covered=OTHER,
+                                                       signatures=()))
+    index = remember(world)  # DIGEST, under the platform's key
+    asked: list[str] = []
+
+    def keys() -> Iterator[str]:
+        yield any_key
+        asked.append("platform")
+        yield key(world)
+
+    found = find(world.records, keys(), NAME, TAG, now=NOW,
+                 registry=lambda host, scheme: world.registry)
+    assert found == index
+    assert asked == ["platform"]
+
+
+def test_the_platform_is_not_asked_when_the_any_record_is_the_tags(world: World) -> None:
+    inputs = inputs_digest(world.where, world.env)
+    any_key = warm_key(inputs, f"{NAME}:{TAG}", verdicts.ANY_PLATFORM)
+    stored = record(world)
+    store(world.where.cache_dir, any_key, NAME, stored)
+
+    def keys() -> Iterator[str]:
+        yield any_key
+        raise AssertionError("the daemon's platform was asked")
+
+    assert find(world.records, keys(), NAME, TAG, now=NOW,
+                registry=lambda host, scheme: world.registry) == stored
