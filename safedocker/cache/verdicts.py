@@ -340,14 +340,15 @@ class Records:
     def verdicts_for(self, key: str, name: str, limit: int
                      ) -> list[tuple[object, Mapping[str, object]]]:
         try:
+            # O_NONBLOCK: a FIFO in its place must not hold the command until a writer comes
             fd = os.open(records_path(self.cache_dir, key),
-                         os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except (OSError, Unkeyable):
             return []
         try:
             info = os.fstat(fd)
             if info.st_uid != os.geteuid() or info.st_mode & 0o022 or (
-                    info.st_size > RECORDS_FILE_MAX):
+                    info.st_size > RECORDS_FILE_MAX) or not stat.S_ISREG(info.st_mode):
                 return []
             data = os.read(fd, RECORDS_FILE_MAX + 1)
         except OSError:

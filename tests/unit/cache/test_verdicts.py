@@ -368,9 +368,11 @@ def test_a_named_pipe_under_keys_is_unkeyable_at_once_not_waited_on(world: World
     worker = threading.Thread(target=hash_inputs, daemon=True)
     worker.start()
     worker.join(5)
-    if worker.is_alive():  # release it: a writer lets the blocked open return
+    waited = worker.is_alive()
+    if waited:  # release it: a writer lets the blocked open return
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         worker.join(5)
+    assert not waited
     assert outcome and isinstance(outcome[0], verdicts.Unkeyable)
 
 
@@ -409,3 +411,24 @@ def test_the_platform_is_not_asked_when_the_any_record_is_the_tags(world: World)
 
     assert find(world.records, keys(), NAME, TAG, now=NOW,
                 registry=lambda host, scheme: world.registry) == stored
+
+
+def test_a_records_file_that_is_a_named_pipe_reads_as_nothing_without_waiting(
+        world: World) -> None:
+    import os
+    import threading
+
+    remember(world)
+    path = Path(verdicts.records_path(world.where.cache_dir, key(world)))
+    path.unlink()
+    os.mkfifo(path, 0o600)
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(lookup(world)), daemon=True)
+    worker.start()
+    worker.join(5)
+    waited = worker.is_alive()
+    if waited:  # release it: a writer lets the blocked open return
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+    assert not waited
+    assert outcome == [None]
