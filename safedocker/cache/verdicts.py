@@ -117,7 +117,17 @@ def locations(environ: Mapping[str, str] | None = None) -> Where | None:
     env = os.environ if environ is None else environ
     if sys.platform != "linux":
         return None
-    home = env.get("HOME") or os.path.expanduser("~")
+    home = env.get("HOME", "")
+    if not os.path.isabs(home):
+        # platformdirs reads an empty or relative HOME as unset: the password database's
+        import pwd
+
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            return None
+        if not os.path.isabs(home):
+            return None
 
     def xdg(variable: str, fallback: str) -> str:
         chosen = env.get(variable, "")

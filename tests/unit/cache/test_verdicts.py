@@ -432,3 +432,21 @@ def test_a_records_file_that_is_a_named_pipe_reads_as_nothing_without_waiting(
         worker.join(5)
     assert not waited
     assert outcome == [None]
+
+
+@pytest.mark.parametrize("home", [None, "", "relative/home", "/", "/home/someone/"])
+def test_the_warm_paths_locations_are_the_full_paths_whatever_home_says(
+        home: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """platformdirs reads an empty or relative HOME as unset (the password database's
+    home); a hit that read records beside ``$HOME`` as written would answer from a policy
+    the full path never reads (a record stored earlier under HOME=/ answers HOME='')."""
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
+                 "SAFE_DOCKER_CONFIG_DIR", "SAFE_DOCKER_CACHE_DIR", "SAFE_DOCKER_STATE_DIR",
+                 "SAFE_DOCKER_SYSTEM_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    if home is None:
+        monkeypatch.delenv("HOME", raising=False)
+    else:
+        monkeypatch.setenv("HOME", home)
+    where = locations()
+    assert where is None or where.same_as(paths())
