@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 
 from safedocker import __version__
@@ -92,10 +93,21 @@ class Where(NamedTuple):
     def same_as(self, found: Paths) -> bool:
         def same(a: str | None, b: object) -> bool:
             return (a is None) == (b is None) and (
-                a is None or os.path.normpath(a) == os.path.normpath(str(b)))
+                a is None or as_pathlib(a) == as_pathlib(str(b)))
 
         return len(self) == len(found) and all(
             same(a, b) for a, b in zip(self, found, strict=True))
+
+
+def as_pathlib(text: str) -> str:
+    """``str(pathlib.PurePosixPath(text))`` without pathlib: empty and ``.`` parts go,
+    ``..`` stays. Not os.path.normpath: after a symlink, ``link/..`` is the parent of the
+    link's target, so collapsing it would key (and read records beside) files the full
+    path never reads."""
+    root = "/" if text.startswith("/") else ""
+    if text.startswith("//") and not text.startswith("///"):
+        root = "//"  # POSIX leaves a leading pair to the implementation; pathlib keeps it
+    return root + "/".join(p for p in text.split("/") if p not in ("", ".")) or "."
 
 
 def locations(environ: Mapping[str, str] | None = None) -> Where | None:
@@ -105,19 +117,31 @@ def locations(environ: Mapping[str, str] | None = None) -> Where | None:
     env = os.environ if environ is None else environ
     if sys.platform != "linux":
         return None
-    home = env.get("HOME") or os.path.expanduser("~")
+    home = env.get("HOME", "")
+    if not os.path.isabs(home):
+        # platformdirs reads an empty or relative HOME as unset: the password database's
+        import pwd
+
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            return None
+        if not os.path.isabs(home):
+            return None
 
     def xdg(variable: str, fallback: str) -> str:
         chosen = env.get(variable, "")
         return chosen if os.path.isabs(chosen) else os.path.join(home, fallback)
 
     def pick(variable: str, default: str) -> str:
-        return os.path.normpath(environment.value(variable, env) or default)
+        return as_pathlib(environment.value(variable, env) or default)
 
-    default_dir = os.path.normpath(environment.DEFAULT_SYSTEM_CONFIG_DIR)
+    default_dir = as_pathlib(environment.DEFAULT_SYSTEM_CONFIG_DIR)
     system_dir = pick(environment.SYSTEM_CONFIG_DIR, environment.DEFAULT_SYSTEM_CONFIG_DIR)
     ignored = None
-    if system_dir != default_dir and default_system_is_locked():
+    # As paths() compares them (normpath on both), so the same variable is ignored.
+    if os.path.normpath(system_dir) != os.path.normpath(default_dir) and (
+            default_system_is_locked()):
         system_dir, ignored = default_dir, system_dir
     return Where(
         config_dir=pick(environment.CONFIG_DIR,
@@ -132,14 +156,24 @@ def locations(environ: Mapping[str, str] | None = None) -> Where | None:
 
 
 def file_digest(path: str | Path) -> str | None:
-    """sha256 of a file's bytes; None when it does not exist. Unkeyable when unreadable."""
+    """sha256 of a file's bytes; None when it does not exist. Unkeyable when unreadable or
+    not a regular file: opening a FIFO (or reading a tty) waits for a writer that may
+    never come, and every file under keys/ is hashed on every intercepted command."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(FILE_MAX + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as e:
         raise Unkeyable(f"{path}: {e.strerror}") from e
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Unkeyable(f"{path}: not a regular file")
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(FILE_MAX + 1)
+    except OSError as e:
+        raise Unkeyable(f"{path}: {e.strerror}") from e
+    finally:
+        os.close(fd)
     if len(data) > FILE_MAX:
         raise Unkeyable(f"{path}: too large")
     return sha256(data).hexdigest()
@@ -316,14 +350,15 @@ class Records:
     def verdicts_for(self, key: str, name: str, limit: int
                      ) -> list[tuple[object, Mapping[str, object]]]:
         try:
+            # O_NONBLOCK: a FIFO in its place must not hold the command until a writer comes
             fd = os.open(records_path(self.cache_dir, key),
-                         os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except (OSError, Unkeyable):
             return []
         try:
             info = os.fstat(fd)
             if info.st_uid != os.geteuid() or info.st_mode & 0o022 or (
-                    info.st_size > RECORDS_FILE_MAX):
+                    info.st_size > RECORDS_FILE_MAX) or not stat.S_ISREG(info.st_mode):
                 return []
             data = os.read(fd, RECORDS_FILE_MAX + 1)
         except OSError:
@@ -434,31 +469,37 @@ def find(cache: VerdictReader, key: str | Iterable[str], name: str, tag: str, *,
          offline_digest: str | None = None) -> WarmRecord | None:
     """The record to reuse for ``name:tag`` under ``key``, or None (take the full path).
 
-    ``key`` may be several, tried in order until one has records (the first that has any
-    is the only one used); they are computed only as far as needed (a generator), so the
-    key that needs the daemon's platform is asked for only when the one that does not
-    (:data:`ANY_PLATFORM`) has nothing.
+    ``key`` may be several, tried in order until one holds a record of the digest the tag
+    names now; they are computed only as far as needed (a generator), so the key that
+    needs the daemon's platform is asked for only when the one that does not
+    (:data:`ANY_PLATFORM`) has no record of that digest (a tag that named a plain manifest
+    once and an index now still reaches the index's record). The tag is asked once.
 
     Online (``registry`` makes a probe for a registry host and scheme): the tag's digest
     now, from the registry, must be the record's, and every ``.sig`` listing judged must be
     unchanged. Offline (``registry`` None): ``offline_digest`` is the digest the tag had
     when last verified here, and the material's age is checked against offline_max_age.
     """
-    records: list[WarmRecord] = []
+    named: dict[str, str | None] = {}  # the tag's digest now, by scheme
+
+    def digest_now(scheme: str) -> str | None:
+        if registry is None:
+            return offline_digest
+        if scheme not in named:
+            registry_host, repository = _split(name)
+            found = registry(registry_host, scheme).manifest_digest(repository, tag)
+            named[scheme] = found[0] if found is not None else None
+        return named[scheme]
+
+    record = None
     for each in ((key,) if isinstance(key, str) else key):
         rows = cache.verdicts_for(each, name, CANDIDATES_MAX)
         records = [r for r in (WarmRecord.from_json(data) for _, data in rows) if r is not None]
         if records:
-            break
-    if not records:
-        return None
-    if registry is None:
-        digest = offline_digest
-    else:
-        registry_host, repository = _split(name)
-        found = registry(registry_host, records[0].scheme).manifest_digest(repository, tag)
-        digest = found[0] if found is not None else None
-    record = next((r for r in records if r.digest == digest), None)
+            digest = digest_now(records[0].scheme)
+            record = next((r for r in records if r.digest == digest), None)
+            if record is not None:
+                break
     if record is None or not _usable(record, now, offline=registry is None):
         return None
     if registry is not None:

@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.adversarial.test_lock import _OVERLAY, SPACE, LockedEtc, etc, write_system_policy
+from tests.e2e.conftest import ok
+from tests.e2e.test_warm_path import Warm, warm
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.e2e.conftest import SafeDocker
     from tests.world import World
 
 pytestmark = pytest.mark.e2e
-__all__ = ["etc"]
+__all__ = ["etc", "warm"]
 
 # What a user can run as themselves: a record of "accepted" for IMAGE with no signature to
 # re-check, keyed exactly as the warm path computes its key.
@@ -80,3 +84,24 @@ def _safe_docker() -> list[str]:
     from tests.e2e.conftest import safe_docker_command
 
     return safe_docker_command()
+
+
+def test_a_policy_edit_misses_when_the_config_dir_is_named_through_a_symlink_and_dotdot(
+        warm: Warm, tmp_path: Path) -> None:
+    """SAFE_DOCKER_CONFIG_DIR=<away>/link/../config: the OS resolves the symlink first, so
+    the full path reads the real config dir; a lexical normalization (os.path.normpath)
+    would key the record on ``<away>/config`` instead, and a deny written into the real
+    dir would not be seen by the warm path."""
+    real = warm.sd.config_dir
+    (real.parent / "inner").mkdir()
+    away = tmp_path / "away"
+    away.mkdir()
+    (away / "link").symlink_to(real.parent / "inner")
+    env = dict(warm.env, SAFE_DOCKER_CONFIG_DIR=f"{away}/link/../{real.name}")
+    first = subprocess.run([*_safe_docker(), "pull", warm.image.tagged], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert first.returncode == 0, first.stderr
+    ok(warm.sd, "policy", "deny", warm.image.repo)  # in the dir the full path reads
+    again = subprocess.run([*_safe_docker(), "pull", warm.image.tagged], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 77, again.stderr

@@ -29,7 +29,7 @@ from safedocker.cache.verdicts import (
 from safedocker.policy.paths import paths
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from safedocker.cache.verdicts import Where
     from safedocker.policy.paths import Paths
@@ -319,3 +319,134 @@ def test_prune_removes_record_files_older_than_the_age(world: World) -> None:
                           now=path.stat().st_mtime + 7200) == 1
     assert not path.exists()
     assert lookup(world) is None
+
+
+def _through_a_symlink_and_dotdot(w: World, tmp_path: Path) -> str:
+    """``<tmp>/away/link/../config``: the OS resolves ``link`` first, so this names the
+    real ``<tmp>/config``; a lexical normalization reads ``<tmp>/away/config``."""
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "away").mkdir()
+    (tmp_path / "away" / "link").symlink_to(tmp_path / "inner")
+    return str(tmp_path / "away" / "link" / ".." / "config")
+
+
+def test_a_dir_named_through_a_symlink_and_dotdot_is_keyed_on_the_files_the_full_path_reads(
+        world: World, tmp_path: Path) -> None:
+    """A '..' after a symlink is not what os.path.normpath makes of it: the full path
+    (pathlib) reads the policy the OS resolves, so the key must hash those files (or the
+    warm path must not answer): an edit that makes the full path refuse must miss."""
+    world.env["SAFE_DOCKER_CONFIG_DIR"] = _through_a_symlink_and_dotdot(world, tmp_path)
+    seen = locations(world.env)
+    full = paths(world.env)
+    assert full.user_config_file.read_text() == world.files.user_config_file.read_text()
+    if seen is None:  # the warm path is skipped: nothing to reuse
+        return
+    world.where = seen
+    remember(world)
+    assert lookup(world) is not None
+    _edit_rule(world)  # in the dir the full path reads
+    assert lookup(world) is None
+
+
+def test_a_named_pipe_under_keys_is_unkeyable_at_once_not_waited_on(world: World) -> None:
+    """Every file under keys/ is hashed on every intercepted command: opening a FIFO waits
+    for a writer that may never come (the full path, which reads only the keys the config
+    names, does not), so anything that is not a regular file is unkeyable (a miss)."""
+    import os
+    import threading
+
+    fifo = world.files.user_keys_dir / "stray"
+    os.mkfifo(fifo)
+    outcome: list[object] = []
+
+    def hash_inputs() -> None:
+        try:
+            outcome.append(inputs_digest(world.where, world.env))
+        except verdicts.Unkeyable as e:
+            outcome.append(e)
+
+    worker = threading.Thread(target=hash_inputs, daemon=True)
+    worker.start()
+    worker.join(5)
+    waited = worker.is_alive()
+    if waited:  # release it: a writer lets the blocked open return
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+    assert not waited
+    assert outcome and isinstance(outcome[0], verdicts.Unkeyable)
+
+
+def test_a_tag_back_on_an_index_hits_its_platform_record_past_an_older_any_record(
+        world: World) -> None:
+    """The tag once named a plain manifest (a record under the ``any`` key) and names an
+    index again: that record is not the tag's now, so the platform's key decides (it holds
+    the index's record) instead of every later run taking the full path."""
+    inputs = inputs_digest(world.where, world.env)
+    any_key = warm_key(inputs, f"{NAME}:{TAG}", verdicts.ANY_PLATFORM)
+    store(world.where.cache_dir, any_key, NAME, record(world, digest=OTHER, covered=OTHER,
+                                                       signatures=()))
+    index = remember(world)  # DIGEST, under the platform's key
+    asked: list[str] = []
+
+    def keys() -> Iterator[str]:
+        yield any_key
+        asked.append("platform")
+        yield key(world)
+
+    found = find(world.records, keys(), NAME, TAG, now=NOW,
+                 registry=lambda host, scheme: world.registry)
+    assert found == index
+    assert asked == ["platform"]
+
+
+def test_the_platform_is_not_asked_when_the_any_record_is_the_tags(world: World) -> None:
+    inputs = inputs_digest(world.where, world.env)
+    any_key = warm_key(inputs, f"{NAME}:{TAG}", verdicts.ANY_PLATFORM)
+    stored = record(world)
+    store(world.where.cache_dir, any_key, NAME, stored)
+
+    def keys() -> Iterator[str]:
+        yield any_key
+        raise AssertionError("the daemon's platform was asked")
+
+    assert find(world.records, keys(), NAME, TAG, now=NOW,
+                registry=lambda host, scheme: world.registry) == stored
+
+
+def test_a_records_file_that_is_a_named_pipe_reads_as_nothing_without_waiting(
+        world: World) -> None:
+    import os
+    import threading
+
+    remember(world)
+    path = Path(verdicts.records_path(world.where.cache_dir, key(world)))
+    path.unlink()
+    os.mkfifo(path, 0o600)
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(lookup(world)), daemon=True)
+    worker.start()
+    worker.join(5)
+    waited = worker.is_alive()
+    if waited:  # release it: a writer lets the blocked open return
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+    assert not waited
+    assert outcome == [None]
+
+
+@pytest.mark.parametrize("home", [None, "", "relative/home", "/", "/home/someone/"])
+def test_the_warm_paths_locations_are_the_full_paths_whatever_home_says(
+        home: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """platformdirs reads an empty or relative HOME as unset (the password database's
+    home); a hit that read records beside ``$HOME`` as written would answer from a policy
+    the full path never reads (a record stored earlier under HOME=/ answers HOME='')."""
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
+                 "SAFE_DOCKER_CONFIG_DIR", "SAFE_DOCKER_CACHE_DIR", "SAFE_DOCKER_STATE_DIR",
+                 "SAFE_DOCKER_SYSTEM_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    if home is None:
+        monkeypatch.delenv("HOME", raising=False)
+    else:
+        monkeypatch.setenv("HOME", home)
+    where = locations()
+    assert where is None or where.same_as(paths())
