@@ -31,7 +31,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from safedocker._internal.timefmt import stamp
 from safedocker.errors import Refused, RegistryTimedOut, RegistryUnavailable, SafeDockerError
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from safedocker.policy.config import Config
     from safedocker.policy.paths import Paths
     from safedocker.verify.verdict import Verdict
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 DEFAULT_PLATFORM = "DOCKER_DEFAULT_PLATFORM"  # docker's own variable, read as the CLI does
 # A word docker may resolve as a local image ID prefix (when no image has it as a name).
@@ -307,10 +310,6 @@ class Gate:
         at most :data:`VERIFY_WORKERS` at a time through the one verifier (one registry
         session and token cache per registry). The whole set has one deadline: the
         config's ``registry_timeout`` for each wave of that many."""
-        from safedocker._internal.deadline import Deadline
-        from safedocker._internal.pool import Done, bounded_map
-        from safedocker.oci.transport import TIMEOUT_HINT
-
         firsts: dict[tuple[str, str | None], ImageRequest] = {}
         for request in requests:
             key = _ahead_key(request)
@@ -318,28 +317,55 @@ class Gate:
                 firsts.setdefault(key, request)
         if len(firsts) < 2:
             return {}  # one image: verified in turn, as admit() does
-        waves = -(-len(firsts) // VERIFY_WORKERS)
-        deadline = Deadline.after(self.config.registry_timeout * waves,
-                                  setting=f"registry_timeout, {len(firsts)} images")
 
         def verify(request: ImageRequest) -> Verdict:
             ref = request.subject
             assert isinstance(ref, ImageRef)  # noqa: S101 - _ahead_key admits references only
             return self.verifier.verify(ref, self._platform(request))
 
-        found: dict[tuple[str, str | None], Verdict | SafeDockerError] = {}
-        answers = bounded_map(verify, list(firsts.values()), workers=VERIFY_WORKERS,
-                              deadline=deadline, name="safe-docker verify")
-        for (key, request), answer in zip(firsts.items(), answers, strict=True):
+        answers = self._side_by_side(verify, list(firsts.values()),
+                                     [r.ref.registry if r.ref else "" for r in firsts.values()])
+        return dict(zip(firsts, answers, strict=True))
+
+    def image_configs(self, admissions: Sequence[Admission]
+                      ) -> list[Mapping[str, Any] | None | SafeDockerError]:
+        """The image configs of admitted images (a build's bases: their ONBUILD triggers),
+        read side by side as their verification was; what reading one raised stands in
+        its place, for the caller to raise in its own order. None: not known (accepted
+        without a digest)."""
+        def config(admission: Admission) -> Mapping[str, Any] | None:
+            verdict = admission.verdict
+            if verdict is None or verdict.config_digest is None:
+                return None
+            return self.verifier.image_config(verdict)
+
+        registries = [a.request.ref.registry if a.request.ref else "" for a in admissions]
+        return self._side_by_side(config, admissions, registries)
+
+    def _side_by_side(self, work: Callable[[_T], _R], items: Sequence[_T],
+                      registries: Sequence[str]) -> list[_R | SafeDockerError]:
+        """``work`` over ``items`` at most :data:`VERIFY_WORKERS` at a time, the answers
+        (or the errors) in the order of ``items``. The whole set has one deadline: the
+        config's ``registry_timeout`` for each wave of that many."""
+        from safedocker._internal.deadline import Deadline
+        from safedocker._internal.pool import Done, bounded_map
+        from safedocker.oci.transport import TIMEOUT_HINT
+
+        waves = -(-len(items) // VERIFY_WORKERS)
+        deadline = Deadline.after(self.config.registry_timeout * waves,
+                                  setting=f"registry_timeout, {len(items)} images")
+        found: list[_R | SafeDockerError] = []
+        answers = bounded_map(work, items, workers=VERIFY_WORKERS, deadline=deadline,
+                              name="safe-docker verify")
+        for registry, answer in zip(registries, answers, strict=True):
             if isinstance(answer, Done):
-                found[key] = answer.value
+                found.append(answer.value)
             elif isinstance(answer.error, SafeDockerError):
-                found[key] = answer.error
+                found.append(answer.error)
             elif isinstance(answer.error, TimeoutError):
-                registry = request.ref.registry if request.ref is not None else key[0]
-                found[key] = RegistryTimedOut(f"{registry} timed out",
+                found.append(RegistryTimedOut(f"{registry} timed out",
                                               why=f"no complete answer {deadline.describe()}",
-                                              hint=TIMEOUT_HINT)
+                                              hint=TIMEOUT_HINT))
             else:
                 raise answer.error
         return found
