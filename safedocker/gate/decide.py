@@ -393,7 +393,7 @@ class Gate:
             if local is not None and not _named(local, ref):
                 return self._decide_id(request, Digest.parse(local.id))
         if isinstance(verified, SafeDockerError):
-            return _Refusal(verified)
+            return _Refusal(_own(verified))
         try:
             verdict = (verified if verified is not None
                        else self.verifier.verify(ref, self._platform(request)))
@@ -573,6 +573,16 @@ class Gate:
         line = f"safe-docker: {text}"
         (self._stderr or sys.stderr).write(line + "\n")
         return line
+
+
+def _own(error: SafeDockerError) -> SafeDockerError:
+    """A request's own copy of the error of a verification that several requests share
+    (one image named twice): the label its refusal adds is its own."""
+    copied = type(error).__new__(type(error), *error.args)
+    copied.__dict__.update(error.__dict__)
+    copied.__cause__, copied.__context__ = error.__cause__, error.__context__
+    copied.__suppress_context__ = error.__suppress_context__
+    return copied
 
 
 def _ahead_key(request: ImageRequest) -> tuple[str, str | None] | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker.cache.store import Cache
-from safedocker.errors import Refused, RegistryTimedOut, SafeDockerError
+from safedocker.errors import Refused, RegistryTimedOut, RegistryUnavailable, SafeDockerError
 from safedocker.gate.build import plan_build
 from safedocker.gate.decide import VERIFY_WORKERS, Gate, ImageRequest, Origin
 from safedocker.oci.media import OCI_MANIFEST
@@ -31,7 +31,7 @@ from safedocker.signatures.cosignkey import generate_key_pair, load_private_key,
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.trust.keys import load_public_key
 from safedocker.verify.verifier import Verifier
-from tests.unit.gate.fakes import FakeEngine, FakeVerifier, ListAudit
+from tests.unit.gate.fakes import FakeEngine, FakeVerifier, ListAudit, verdict
 from tests.unit.gate.test_build import FakeClient
 from tests.unit.oci.test_client import FakeRegistry, Reply, image_manifest, serve
 
@@ -287,3 +287,25 @@ def test_a_refusal_is_never_a_python_class_name(registry: Registry, signer: Sign
     with pytest.raises(SafeDockerError) as info:
         build(gate, tmp_path, images)
     assert "Error" not in info.value.line() and "Exception" not in info.value.line()
+
+
+def test_an_image_named_twice_is_verified_once_and_each_refusal_names_its_own_service() -> None:
+    down = RegistryUnavailable("cannot reach 127.0.0.1:5000", why="connection refused")
+    verifier = FakeVerifier(verdicts={"127.0.0.1:5000/team/app:v1": down,
+                                      "127.0.0.1:5000/team/db:v1": verdict(
+                                          "127.0.0.1:5000/team/db:v1")})
+    audit = ListAudit()
+    gate = Gate(Config(), FakeEngine(), verifier, audit, stderr=io.StringIO())
+    requests = [ImageRequest.parse(f"127.0.0.1:5000/team/{image}:v1", command=("compose",),
+                                   origin=Origin.COMPOSE, label=f"service '{name}'")
+                for name, image in (("web", "app"), ("db", "db"), ("worker", "app"))]
+    with pytest.raises(RegistryUnavailable) as info:
+        gate.admit_all(requests)
+    assert info.value.line() == ("safe-docker: cannot reach 127.0.0.1:5000 (service 'web') "
+                                 "\u2014 connection refused")
+    assert [e["error"] for e in audit.entries] == [
+        "safe-docker: cannot reach 127.0.0.1:5000 (service 'web') \u2014 connection refused",
+        None,
+        "safe-docker: cannot reach 127.0.0.1:5000 (service 'worker') \u2014 connection refused"]
+    assert sorted(ref for ref, _ in verifier.asked) == [
+        "127.0.0.1:5000/team/app:v1", "127.0.0.1:5000/team/db:v1"]
