@@ -315,8 +315,8 @@ class Gate:
             key = _ahead_key(request)
             if key is not None:
                 firsts.setdefault(key, request)
-        if len(firsts) < 2:
-            return {}  # one image: verified in turn, as admit() does
+        if not firsts or len(requests) < 2:
+            return {}  # one request: verified in turn, as admit() does
 
         def verify(request: ImageRequest) -> Verdict:
             ref = request.subject

@@ -309,3 +309,14 @@ def test_an_image_named_twice_is_verified_once_and_each_refusal_names_its_own_se
         "safe-docker: cannot reach 127.0.0.1:5000 (service 'worker') \u2014 connection refused"]
     assert sorted(ref for ref, _ in verifier.asked) == [
         "127.0.0.1:5000/team/app:v1", "127.0.0.1:5000/team/db:v1"]
+
+
+def test_one_image_named_by_every_service_is_verified_once() -> None:
+    image = "127.0.0.1:5000/team/app:v1"
+    verifier = FakeVerifier(verdicts={image: verdict(image)})
+    audit = ListAudit()
+    gate = Gate(Config(), FakeEngine(), verifier, audit, stderr=io.StringIO())
+    gate.admit_all([ImageRequest.parse(image, command=("compose",), origin=Origin.COMPOSE,
+                                       label=f"service 's{n}'") for n in range(5)])
+    assert [ref for ref, _ in verifier.asked] == [image]
+    assert [e["outcome"] for e in audit.entries] == ["accepted"] * 5
