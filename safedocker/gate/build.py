@@ -235,16 +235,16 @@ class _Build:
         """Base images accepted by policy without a digest, pinned to what they are now:
         their ONBUILD triggers run in this build and may name other images, which must be
         read (and verified) like any other; a base that cannot be read is refused."""
-        bases = {(str(u.ref), u.platform or u.target_platform)
-                 for u in scanned.images if u.use is Use.FROM}
-        for key in bases & admitted.keys():
-            admission = admitted[key]
-            try:
-                admitted[key] = self.gate.resolve(admission)
-            except SafeDockerError as error:
+        bases = [key for key in dict.fromkeys((str(u.ref), u.platform or u.target_platform)
+                                              for u in scanned.images if u.use is Use.FROM)
+                 if key in admitted]  # in Dockerfile order: the first failure is raised
+        resolved = self.gate.resolve_all([admitted[key] for key in bases])
+        for key, answer in zip(bases, resolved, strict=True):
+            if isinstance(answer, SafeDockerError):
                 raise Refused(f"refused the build: cannot read the base image {key[0]} to "
-                              "see its ONBUILD triggers", why=error.why or error.what,
-                              hint="build while the registry is reachable") from error
+                              "see its ONBUILD triggers", why=answer.why or answer.what,
+                              hint="build while the registry is reachable") from answer
+            admitted[key] = answer
         return admitted
 
     def _triggers(self, scanned: DockerfileScan,

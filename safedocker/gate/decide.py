@@ -547,6 +547,23 @@ class Gate:
         return replace(admission, target=resolved.ref.pinned(resolved.digest),
                        verdict=resolved)
 
+    def resolve_all(self, admissions: Sequence[Admission]) -> list[Admission | SafeDockerError]:
+        """:meth:`resolve` for each admission, side by side when there are several (a
+        build's bases); what one raised stands in its place, in the order given."""
+        needed = [a for a in admissions
+                  if a.verdict is not None and a.verdict.config_digest is None
+                  and not a.local_id]
+        if len(needed) < 2:
+            found: list[Admission | SafeDockerError] = []
+            for admission in admissions:
+                try:
+                    found.append(self.resolve(admission))
+                except SafeDockerError as error:  # noqa: PERF203 - the caller raises in order
+                    found.append(error)
+            return found
+        registries = [a.request.ref.registry if a.request.ref else "" for a in admissions]
+        return self._side_by_side(self.resolve, admissions, registries)
+
     def daemon_platform(self) -> Platform:
         """The daemon's platform (a build's BUILDPLATFORM), asked once per command."""
         return self._daemon_platform()
