@@ -209,13 +209,18 @@ def _unrelated_referrers(bench: Bench, image: str, count: int) -> None:
         client.push_manifest(ref.repository, tag, json.dumps(index).encode(), OCI_INDEX)
 
 
-def compose(bench: Bench, keys: Path, rows: list[list[str]]) -> None:
-    section("compose up --dry-run, 10 signed services, cold")
+def signed_images(bench: Bench, keys: Path) -> list[str]:
+    """Ten signed images, each its own repository (compose services, build bases)."""
     env = bench.safe_env(COSIGN_PASSWORD=PASSWORD)
     images = [bench.world.push_image(f"bench/svc{n}", "v1").tagged  # type: ignore[attr-defined]
               for n in range(10)]
     for image in images:
         run([SAFE_DOCKER, "sign", "--key", str(keys / "bench.key"), image], env)
+    return images
+
+
+def compose(bench: Bench, images: Sequence[str], rows: list[list[str]]) -> None:
+    section("compose up --dry-run, 10 signed services, cold")
     projects = {}
     for name, chosen in (("ten", images), ("one", images[:1])):
         directory = Path(bench.fresh_dir(f"compose-{name}"))
@@ -237,6 +242,29 @@ def compose(bench: Bench, keys: Path, rows: list[list[str]]) -> None:
     rows.append(row("dry-run compose up: 10 signed services / 1, cold", found, 2.0))
 
 
+def build(bench: Bench, images: Sequence[str], rows: list[list[str]]) -> None:
+    section("build --dry-run, a Dockerfile of 10 signed bases, cold")
+    contexts = {}
+    for name, chosen in (("ten", images), ("one", images[:1])):
+        directory = Path(bench.fresh_dir(f"build-{name}"))
+        stages = "".join(f"FROM {image} AS s{n}\nRUN true\n" for n, image in enumerate(chosen))
+        (directory / "Dockerfile").write_text(stages)
+        contexts[name] = directory
+
+    def cold(name: str) -> tuple[Sequence[str], Mapping[str, str]]:
+        return ([SAFE_DOCKER, "build", "-t", f"bench-build-{name}", str(contexts[name])],
+                bench.safe_env(SAFE_DOCKER_DRY_RUN="1", DOCKER_BUILDKIT="0",
+                               SAFE_DOCKER_CACHE_DIR=bench.fresh_dir("cache-build")))
+
+    try:
+        found = pair(cold("ten"), cold("one"), runs=max(3, RUNS // 3), warmup=1)
+    except SystemExit as e:
+        rows.append(["dry-run build: 10 bases / 1, cold", "-", "<= 2 not measured", "",
+                     str(e)[:120]])
+        return
+    rows.append(row("dry-run build: 10 signed bases / 1, cold", found, 2.0))
+
+
 def main() -> int:
     started = time.perf_counter()
     print(f"safe-docker hot paths; python {sys.version.split()[0]}; medians of {RUNS} "
@@ -249,7 +277,9 @@ def main() -> int:
         policy = [r for r in policy_scale(bench, image) if "added" in r[2]]
         rows += [[r[0], r[1], r[2], "", ""] for r in policy]
         requests(bench, rows)
-        compose(bench, keys, rows)
+        bases = signed_images(bench, keys)
+        compose(bench, bases, rows)
+        build(bench, bases, rows)
     section("summary (a / b: median of the ratios of interleaved pairs; peak RSS of one run "
             "of each side, GNU time's %M: the process and, after an exec, docker)")
     table(rows, header=HEADER)

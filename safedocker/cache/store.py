@@ -30,6 +30,7 @@ import logging
 import os
 import random
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +207,9 @@ class Cache:
         self._dir = Path(cache_dir)
         self._path = self._dir / DB_NAME
         self._conn = _conn
+        # One connection, used by one thread at a time: the images of one command are
+        # verified side by side (gate/decide.py), and each may read and write here.
+        self._lock = threading.RLock()
 
     # ---------------------------------------------------------------- open and close
 
@@ -230,7 +234,8 @@ class Cache:
         return self._path
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
+        with self._lock:
+            conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
@@ -262,7 +267,8 @@ class Cache:
             raise self._environment_error(e) from e
         os.close(fd)
         conn = sqlite3.connect(
-            str(self._path), timeout=BUSY_TIMEOUT_S, isolation_level=None, cached_statements=64
+            str(self._path), timeout=BUSY_TIMEOUT_S, isolation_level=None, cached_statements=64,
+            check_same_thread=False,  # shared under self._lock
         )
         try:
             self._setup(conn)
@@ -394,7 +400,12 @@ class Cache:
     def _run(self, op: Callable[[sqlite3.Connection], _T], *, begin: str | None) -> _T:
         """Run ``op`` in a transaction (``begin``: "IMMEDIATE" for writes, "DEFERRED" for
         consistent multi-statement reads, None for one statement), retrying on locks and
-        rebuilding once on corruption."""
+        rebuilding once on corruption; one thread at a time."""
+        with self._lock:
+            return self._run_locked(op, begin=begin)
+
+    def _run_locked(self, op: Callable[[sqlite3.Connection], _T], *, begin: str | None
+                    ) -> _T:
         recovered = False
         deadline = time.monotonic() + LOCK_RETRY_S
         attempt = 0

@@ -235,16 +235,16 @@ class _Build:
         """Base images accepted by policy without a digest, pinned to what they are now:
         their ONBUILD triggers run in this build and may name other images, which must be
         read (and verified) like any other; a base that cannot be read is refused."""
-        bases = {(str(u.ref), u.platform or u.target_platform)
-                 for u in scanned.images if u.use is Use.FROM}
-        for key in bases & admitted.keys():
-            admission = admitted[key]
-            try:
-                admitted[key] = self.gate.resolve(admission)
-            except SafeDockerError as error:
+        bases = [key for key in dict.fromkeys((str(u.ref), u.platform or u.target_platform)
+                                              for u in scanned.images if u.use is Use.FROM)
+                 if key in admitted]  # in Dockerfile order: the first failure is raised
+        resolved = self.gate.resolve_all([admitted[key] for key in bases])
+        for key, answer in zip(bases, resolved, strict=True):
+            if isinstance(answer, SafeDockerError):
                 raise Refused(f"refused the build: cannot read the base image {key[0]} to "
-                              "see its ONBUILD triggers", why=error.why or error.what,
-                              hint="build while the registry is reachable") from error
+                              "see its ONBUILD triggers", why=answer.why or answer.what,
+                              hint="build while the registry is reachable") from answer
+            admitted[key] = answer
         return admitted
 
     def _triggers(self, scanned: DockerfileScan,
@@ -254,15 +254,17 @@ class _Build:
 
         found: list[ImageUse] = []
         by_line = {(u.line, u.target_platform): u for u in scanned.images if u.use is Use.FROM}
-        for index, stage in enumerate(scanned.stages):
-            if stage.base_stage is not None or stage.scratch:
-                continue
-            for (line, _), use in by_line.items():
-                if line != stage.line:
-                    continue
-                admission = admitted.get((str(use.ref), use.platform or use.target_platform))
-                onbuild = self._onbuild(admission) if admission is not None else ()
-                for image in trigger_images(onbuild, scanned, stage=index) if onbuild else ():
+        bases = [(index, use, (str(use.ref), use.platform or use.target_platform))
+                 for index, stage in enumerate(scanned.stages)
+                 if stage.base_stage is None and not stage.scratch
+                 for (line, _), use in by_line.items() if line == stage.line]
+        configs = self._configs({key: admitted[key] for _, _, key in bases if key in admitted})
+        for index, use, key in bases:
+            stage = scanned.stages[index]
+            admission = admitted.get(key)
+            onbuild = self._onbuild(admission, configs.get(key)) if admission else ()
+            if onbuild:
+                for image in trigger_images(onbuild, scanned, stage=index):
                     if self.kind.rewrites:
                         raise Refused(
                             f"refused the build: the base image {use.text} (Dockerfile line "
@@ -274,13 +276,25 @@ class _Build:
                     found.append(image)
         return found
 
-    def _onbuild(self, admission: Admission) -> tuple[str, ...]:
+    def _configs(self, bases: Mapping[tuple[str, str | None], Admission]
+                 ) -> dict[tuple[str, str | None], Mapping[str, Any] | None | SafeDockerError]:
+        """The image configs of the bases, read side by side (one base: when asked)."""
+        if len(bases) < 2:
+            return {}
+        return dict(zip(bases, self.gate.image_configs(list(bases.values())), strict=True))
+
+    def _onbuild(self, admission: Admission,
+                 document: Mapping[str, Any] | None | SafeDockerError) -> tuple[str, ...]:
         """A verified image's ONBUILD triggers (none known for an image accepted without
-        a digest: the policy accepts whatever it holds)."""
+        a digest: the policy accepts whatever it holds); ``document``: its config, when
+        it was read already."""
         verdict = admission.verdict
         if verdict is None or verdict.config_digest is None:
             return ()
-        document = self.gate.verifier.image_config(verdict)
+        if document is None:
+            document = self.gate.verifier.image_config(verdict)
+        if isinstance(document, SafeDockerError):
+            raise document
         config = _go_member(document, "config")
         triggers = _go_member(config, "OnBuild")
         if triggers is None:

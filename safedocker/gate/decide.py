@@ -29,11 +29,12 @@ from __future__ import annotations
 import enum
 import re
 import sys
+import threading
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from safedocker._internal.timefmt import stamp
-from safedocker.errors import Refused, RegistryUnavailable, SafeDockerError
+from safedocker.errors import Refused, RegistryTimedOut, RegistryUnavailable, SafeDockerError
 from safedocker.policy.model import Mode
 from safedocker.reference import Digest, ImageRef, parse_any_reference, parse_reference
 
@@ -49,10 +50,16 @@ if TYPE_CHECKING:
     from safedocker.policy.paths import Paths
     from safedocker.verify.verdict import Verdict
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
 DEFAULT_PLATFORM = "DOCKER_DEFAULT_PLATFORM"  # docker's own variable, read as the CLI does
 # A word docker may resolve as a local image ID prefix (when no image has it as a name).
 _ID_PREFIX = re.compile(r"(?:sha256:)?[0-9a-f]{1,64}", re.ASCII)
 _ID_CANDIDATES_MAX = 8  # names of one local image tried when it is named by ID
+# Images of one command verified side by side (compose services, a stack, a build's
+# stages): registry round trips overlap, the registry sees a handful at once at most.
+VERIFY_WORKERS = 4
 
 
 class Origin(enum.Enum):
@@ -221,6 +228,7 @@ class Gate:
         self.environ = os.environ if environ is None else environ
         self._stderr = stderr
         self._daemon: Platform | None = None
+        self._daemon_lock = threading.Lock()  # asked from the verification workers too
 
     @classmethod
     def open(cls, engine: DockerEngine, *, config: Config | None = None,
@@ -254,9 +262,37 @@ class Gate:
         an error it raises is recorded as a refusal and raised in every mode, since it is
         not the policy's to waive.
         """
+        return self._admit(request, check, None)
+
+    def admit_all(self, requests: Iterable[ImageRequest], *,
+                  check: Callable[[Admission], None] | None = None) -> tuple[Admission, ...]:
+        """Decide every image of one command, all or nothing: each image is decided and
+        recorded, then (enforce mode) the first refusal is raised, before the caller has
+        created anything.
+
+        The registry work is done first, side by side (:meth:`_verify_ahead`); the
+        decisions, their lines and audit records then follow in the order of
+        ``requests``, as if each had been verified in turn."""
+        requests = tuple(requests)
+        ahead = self._verify_ahead(requests) if self.mode is not Mode.OFF else {}
+        admitted: list[Admission] = []
+        first: SafeDockerError | None = None
+        for request in requests:
+            key = _ahead_key(request)
+            try:
+                admitted.append(self._admit(request, check,
+                                            ahead.get(key) if key is not None else None))
+            except SafeDockerError as error:  # noqa: PERF203 - one refusal must not stop the rest
+                first = first or error
+        if first is not None:
+            raise first
+        return tuple(admitted)
+
+    def _admit(self, request: ImageRequest, check: Callable[[Admission], None] | None,
+               verified: Verdict | SafeDockerError | None) -> Admission:
         if self.mode is Mode.OFF:
             return Admission(request, Outcome.UNCHECKED, request.text)
-        decided = self._decide(request)
+        decided = self._decide(request, verified)
         if isinstance(decided, _Refusal):
             return self._refused(request, decided)
         if check is not None:
@@ -268,21 +304,71 @@ class Gate:
         self._record(request, decided.verdict, decided.outcome.value, None, decided.target)
         return decided
 
-    def admit_all(self, requests: Iterable[ImageRequest], *,
-                  check: Callable[[Admission], None] | None = None) -> tuple[Admission, ...]:
-        """Decide every image of one command, all or nothing: each image is decided and
-        recorded, then (enforce mode) the first refusal is raised, before the caller has
-        created anything."""
-        admitted: list[Admission] = []
-        first: SafeDockerError | None = None
+    def _verify_ahead(self, requests: Sequence[ImageRequest]
+                      ) -> dict[tuple[str, str | None], Verdict | SafeDockerError]:
+        """The verdict (or the error) of every distinct image named by reference, verified
+        at most :data:`VERIFY_WORKERS` at a time through the one verifier (one registry
+        session and token cache per registry). The whole set has one deadline: the
+        config's ``registry_timeout`` for each wave of that many."""
+        firsts: dict[tuple[str, str | None], ImageRequest] = {}
         for request in requests:
-            try:
-                admitted.append(self.admit(request, check=check))
-            except SafeDockerError as error:  # noqa: PERF203 - one refusal must not stop the rest
-                first = first or error
-        if first is not None:
-            raise first
-        return tuple(admitted)
+            key = _ahead_key(request)
+            if key is not None:
+                firsts.setdefault(key, request)
+        if not firsts or len(requests) < 2:
+            return {}  # one request: verified in turn, as admit() does
+
+        def verify(request: ImageRequest) -> Verdict:
+            ref = request.subject
+            assert isinstance(ref, ImageRef)  # noqa: S101 - _ahead_key admits references only
+            return self.verifier.verify(ref, self._platform(request))
+
+        answers = self._side_by_side(verify, list(firsts.values()),
+                                     [r.ref.registry if r.ref else "" for r in firsts.values()])
+        return dict(zip(firsts, answers, strict=True))
+
+    def image_configs(self, admissions: Sequence[Admission]
+                      ) -> list[Mapping[str, Any] | None | SafeDockerError]:
+        """The image configs of admitted images (a build's bases: their ONBUILD triggers),
+        read side by side as their verification was; what reading one raised stands in
+        its place, for the caller to raise in its own order. None: not known (accepted
+        without a digest)."""
+        def config(admission: Admission) -> Mapping[str, Any] | None:
+            verdict = admission.verdict
+            if verdict is None or verdict.config_digest is None:
+                return None
+            return self.verifier.image_config(verdict)
+
+        registries = [a.request.ref.registry if a.request.ref else "" for a in admissions]
+        return self._side_by_side(config, admissions, registries)
+
+    def _side_by_side(self, work: Callable[[_T], _R], items: Sequence[_T],
+                      registries: Sequence[str]) -> list[_R | SafeDockerError]:
+        """``work`` over ``items`` at most :data:`VERIFY_WORKERS` at a time, the answers
+        (or the errors) in the order of ``items``. The whole set has one deadline: the
+        config's ``registry_timeout`` for each wave of that many."""
+        from safedocker._internal.deadline import Deadline
+        from safedocker._internal.pool import Done, bounded_map
+        from safedocker.oci.transport import TIMEOUT_HINT
+
+        waves = -(-len(items) // VERIFY_WORKERS)
+        deadline = Deadline.after(self.config.registry_timeout * waves,
+                                  setting=f"registry_timeout, {len(items)} images")
+        found: list[_R | SafeDockerError] = []
+        answers = bounded_map(work, items, workers=VERIFY_WORKERS, deadline=deadline,
+                              name="safe-docker verify")
+        for registry, answer in zip(registries, answers, strict=True):
+            if isinstance(answer, Done):
+                found.append(answer.value)
+            elif isinstance(answer.error, SafeDockerError):
+                found.append(answer.error)
+            elif isinstance(answer.error, TimeoutError):
+                found.append(RegistryTimedOut(f"{registry} timed out",
+                                              why=f"no complete answer {deadline.describe()}",
+                                              hint=TIMEOUT_HINT))
+            else:
+                raise answer.error
+        return found
 
     def refuse(self, command: Sequence[str], error: SafeDockerError) -> None:
         """A refusal that names no image (``pull --all-tags``, a compose build): raised in
@@ -297,7 +383,8 @@ class Gate:
 
     # --- how one request is decided ------------------------------------------------------
 
-    def _decide(self, request: ImageRequest) -> Admission | _Refusal:
+    def _decide(self, request: ImageRequest,
+                verified: Verdict | SafeDockerError | None = None) -> Admission | _Refusal:
         if isinstance(request.subject, Digest):
             return self._decide_id(request, request.subject)
         ref = request.subject
@@ -305,9 +392,11 @@ class Gate:
             local = self.engine.inspect_image(request.text)
             if local is not None and not _named(local, ref):
                 return self._decide_id(request, Digest.parse(local.id))
-        choice = self._platform(request)
+        if isinstance(verified, SafeDockerError):
+            return _Refusal(_own(verified))
         try:
-            verdict = self.verifier.verify(ref, choice)
+            verdict = (verified if verified is not None
+                       else self.verifier.verify(ref, self._platform(request)))
         except SafeDockerError as error:
             return _Refusal(error)
         if not verdict.accepted:
@@ -458,6 +547,23 @@ class Gate:
         return replace(admission, target=resolved.ref.pinned(resolved.digest),
                        verdict=resolved)
 
+    def resolve_all(self, admissions: Sequence[Admission]) -> list[Admission | SafeDockerError]:
+        """:meth:`resolve` for each admission, side by side when there are several (a
+        build's bases); what one raised stands in its place, in the order given."""
+        needed = [a for a in admissions
+                  if a.verdict is not None and a.verdict.config_digest is None
+                  and not a.local_id]
+        if len(needed) < 2:
+            found: list[Admission | SafeDockerError] = []
+            for admission in admissions:
+                try:
+                    found.append(self.resolve(admission))
+                except SafeDockerError as error:  # noqa: PERF203 - the caller raises in order
+                    found.append(error)
+            return found
+        registries = [a.request.ref.registry if a.request.ref else "" for a in admissions]
+        return self._side_by_side(self.resolve, admissions, registries)
+
     def daemon_platform(self) -> Platform:
         """The daemon's platform (a build's BUILDPLATFORM), asked once per command."""
         return self._daemon_platform()
@@ -466,10 +572,11 @@ class Gate:
         """The daemon's platform, asked once per command (only when an index needs it)."""
         from safedocker.oci.platform import daemon_platform
 
-        if self._daemon is None:
-            found = self.engine.server_platform()
-            self._daemon = daemon_platform(found.os, found.arch, found.machine)
-        return self._daemon
+        with self._daemon_lock:
+            if self._daemon is None:
+                found = self.engine.server_platform()
+                self._daemon = daemon_platform(found.os, found.arch, found.machine)
+            return self._daemon
 
     def _record(self, request: ImageRequest, verdict: Verdict | None, outcome: str,
                 error: SafeDockerError | None, target: str | None) -> None:
@@ -483,6 +590,26 @@ class Gate:
         line = f"safe-docker: {text}"
         (self._stderr or sys.stderr).write(line + "\n")
         return line
+
+
+def _own(error: SafeDockerError) -> SafeDockerError:
+    """A request's own copy of the error of a verification that several requests share
+    (one image named twice): the label its refusal adds is its own."""
+    copied = type(error).__new__(type(error), *error.args)
+    copied.__dict__.update(error.__dict__)
+    copied.__cause__, copied.__context__ = error.__cause__, error.__context__
+    copied.__suppress_context__ = error.__suppress_context__
+    return copied
+
+
+def _ahead_key(request: ImageRequest) -> tuple[str, str | None] | None:
+    """What a request is verified as, when it is named by reference: the same image for
+    the same platform is verified once per command. None: decided in turn (an ID, or a
+    word that docker may read as one, asks the daemon first)."""
+    ref = request.ref
+    if ref is None or request.may_be_id:
+        return None
+    return (str(ref), request.platform)
 
 
 def _kind_mismatch(request: ImageRequest, verdict: Verdict) -> SafeDockerError | None:

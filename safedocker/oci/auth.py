@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from safedocker.oci.hosts import origin, redact
 from safedocker.oci.media import TOKEN_RESPONSE_MAX
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Hashable, Iterator, Mapping
 
     from safedocker.oci.transport import Transport
 
@@ -45,6 +46,10 @@ class Token:
     expires_at: float
 
 
+# The longest a request waits for another thread's first contact or token request for the
+# same registry when it has no deadline of its own (the other is bounded by its own).
+FLIGHT_WAIT_MAX = 120.0
+
 _CHALLENGE_PARAM_RE = re.compile(
     r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?'
 )
@@ -52,14 +57,32 @@ _CHALLENGE_PARAM_RE = re.compile(
 class AuthCache:
     """Challenges and tokens remembered across the clients of one run (thread-safe).
 
-    One command verifies several images, often against the same registry: sharing the
-    cache saves the 401 round trip and the token request for each of them.
+    One command verifies several images, often against the same registry and side by
+    side: sharing the cache saves the 401 round trip and the token request for each of
+    them, and :meth:`flight` lets one thread ask while the others wait for its answer.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._challenges: dict[tuple[str, str], Challenge] = {}
         self._tokens: dict[tuple[str, str, str], Token] = {}
+        self._contacted: set[tuple[str, str]] = set()
+        self._flights: dict[Hashable, threading.Lock] = {}
+
+    def flight(self, key: Hashable) -> threading.Lock:
+        """The lock held by the one thread asking for ``key`` (a token, a first contact)."""
+        with self._lock:
+            return self._flights.setdefault(key, threading.Lock())
+
+    def contacted(self, key: tuple[str, str]) -> bool:
+        """Whether the registry has answered a request of this run (its 401, if any, is
+        known: later requests need not wait for a first contact)."""
+        with self._lock:
+            return key in self._contacted
+
+    def mark_contacted(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._contacted.add(key)
 
     def challenge(self, key: tuple[str, str]) -> Challenge | None:
         with self._lock:
@@ -119,6 +142,7 @@ class Authenticator:
         self._docker_config_dir = docker_config_dir
         self._credentials: Credentials | None = None
         self._credentials_loaded = False
+        self._credentials_lock = threading.Lock()  # one credential helper run per client
 
     @property
     def _challenge_key(self) -> tuple[str, str]:
@@ -135,15 +159,42 @@ class Authenticator:
     def forget_token(self, scope: str) -> None:
         self._cache.forget(self._token_key(scope))
 
+    @contextmanager
+    def first_contact(self) -> Iterator[None]:
+        """Until the registry has answered once, its requests go one at a time: the first
+        one learns the challenge (a 401) and the others then authenticate up front, so
+        images verified side by side cost one 401 round trip per registry, not one each."""
+        key = self._challenge_key
+        if self._cache.contacted(key):
+            yield
+            return
+        with self._holding(self._cache.flight(("contact", *key))):
+            yield
+            self._cache.mark_contacted(key)
+
+    @contextmanager
+    def _holding(self, lock: threading.Lock) -> Iterator[None]:
+        """``lock``, waited for no longer than this thread's deadline allows."""
+        deadline = self._transport.deadline
+        wait = FLIGHT_WAIT_MAX if deadline is None else deadline.cap(FLIGHT_WAIT_MAX)
+        if not lock.acquire(timeout=wait):
+            raise self._transport.timed_out()
+        try:
+            yield
+        finally:
+            lock.release()
+
     def _creds(self) -> Credentials | None:
-        if not self._credentials_loaded:
-            # A credential helper's wait is part of the verification's.
-            deadline = self._transport.deadline
-            timeout = HELPER_TIMEOUT if deadline is None else max(
-                0.001, deadline.cap(HELPER_TIMEOUT))
-            self._credentials = lookup(self.registry, self._docker_config_dir, timeout=timeout)
-            self._credentials_loaded = True
-        return self._credentials
+        with self._credentials_lock:
+            if not self._credentials_loaded:
+                # A credential helper's wait is part of the verification's.
+                deadline = self._transport.deadline
+                timeout = HELPER_TIMEOUT if deadline is None else max(
+                    0.001, deadline.cap(HELPER_TIMEOUT))
+                self._credentials = lookup(self.registry, self._docker_config_dir,
+                                           timeout=timeout)
+                self._credentials_loaded = True
+            return self._credentials
 
     def header(self, scope: str) -> str | None:
         """The Authorization header value for ``scope``, if the registry wants one."""
@@ -160,8 +211,11 @@ class Authenticator:
         token = self._cache.token(key)
         if token is not None and token.expires_at > time.monotonic():
             return f"Bearer {token.value}"
-        token = self._fetch_token(challenge, scope)
-        self._cache.keep(key, token)
+        with self._holding(self._cache.flight(key)):  # one token request per scope
+            token = self._cache.token(key)
+            if token is None or token.expires_at <= time.monotonic():
+                token = self._fetch_token(challenge, scope)
+                self._cache.keep(key, token)
         return f"Bearer {token.value}"
 
     def _fetch_token(self, challenge: Challenge, scope: str) -> Token:

@@ -397,6 +397,13 @@ class RegistryClient:
         """One request with auth: up-front when the challenge is known, else on a 401.
         A 2xx body is read up to ``cap`` bytes (``None``: not read)."""
         url = self._url(path_or_url)
+        with self._auth.first_contact():
+            return self._exchange(method, url, scope=scope, headers=headers, data=data,
+                                  cap=cap, what=what)
+
+    def _exchange(self, method: str, url: str, *, scope: str,
+                  headers: Mapping[str, str] | None, data: bytes | None, cap: int | None,
+                  what: str) -> Reply:
         authorization = self._auth.header(scope)
         resp = self._transport.send(method, url, headers, data, authorization, cap=cap,
                                     what=what)

@@ -129,6 +129,8 @@ class Transport:
         self._insecure = tuple(insecure_registries)
         self._timeout = float(timeout)
         self._tries = max(1, tries)
+        self._local = threading.local()  # the deadline is the verifying thread's own
+        self._count = threading.Lock()
         self.deadline = deadline
         self.requests_made = 0
         self._session = requests.Session()
@@ -136,6 +138,16 @@ class Transport:
         self._session.headers.update(
             {"User-Agent": f"safe-docker/{__version__}", "Accept-Encoding": "identity"}
         )
+
+    @property
+    def deadline(self) -> Deadline | None:
+        """The end of everything this thread still asks (set per verification)."""
+        found: Deadline | None = getattr(self._local, "deadline", None)
+        return found
+
+    @deadline.setter
+    def deadline(self, deadline: Deadline | None) -> None:
+        self._local.deadline = deadline
 
     def close(self) -> None:
         self._session.close()
@@ -184,7 +196,8 @@ class Transport:
     def _exchange(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
                   cap: int | None, what: str, *, redirectable: bool) -> Reply:
         for attempt in range(1, self._tries + 1):
-            self.requests_made += 1
+            with self._count:
+                self.requests_made += 1
             reply = self._attempt(method, url, headers, data, cap, what,
                                   redirectable=redirectable)
             log.debug("%s %s -> %s", method, redact(url), reply.status_code)

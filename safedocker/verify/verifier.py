@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -86,8 +87,10 @@ def _within_deadline(method: Callable[Concatenate[Verifier, P], R]
             return method(self, *args, **kwargs)
         finally:
             self._deadline = None
-            for client in self._clients.values():
-                client.deadline = None
+            with self._lock:
+                clients = list(self._clients.values())
+            for client in clients:
+                client.deadline = None  # this thread's: another may be verifying
 
     return bounded
 
@@ -106,6 +109,11 @@ class Located:
 class Verifier:
     """Verifies images under one configuration; one registry client per registry host.
 
+    Several images of one command may be verified at once from several threads
+    (:meth:`Gate.admit_all`): they share the clients (one HTTP session and one token
+    cache per registry) and the trust roots; each thread has its own deadline and its
+    own ``judged``.
+
     With a cache, what was fetched is recorded so that a later run without the network
     can decide from it (offline, within offline_max_age); online, the registry's current
     signatures are fetched every time. Cached material is verified again under the
@@ -123,38 +131,66 @@ class Verifier:
     docker_config_dir: str | None = None  # docker's --config, for registry credentials
     _clients: dict[str, RegistryClient] = field(default_factory=dict)
     _roots: dict[str, TrustRoot] = field(default_factory=dict)
-    # The end of the current verification's registry traffic: one per verify() (and per
-    # image_config()), handed to every client it uses (config's registry_timeout).
-    _deadline: Deadline | None = None
-    # The material the last online verify() judged, by source repository and digest (what
-    # the verdict cache re-checks on a hit: gate/warm.py).
-    judged: list[tuple[ImageRef, Digest, SignatureMaterial]] = field(default_factory=list)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False,
+                                    compare=False)
+
+    @property
+    def _deadline(self) -> Deadline | None:
+        """The end of this thread's current verification's registry traffic: one per
+        verify() (and per image_config()), handed to every client it uses (config's
+        registry_timeout)."""
+        found: Deadline | None = getattr(self._local, "deadline", None)
+        return found
+
+    @_deadline.setter
+    def _deadline(self, deadline: Deadline | None) -> None:
+        self._local.deadline = deadline
+
+    @property
+    def judged(self) -> list[tuple[ImageRef, Digest, SignatureMaterial]]:
+        """The material this thread's last online verify() judged, by source repository
+        and digest (what the verdict cache re-checks on a hit: gate/warm.py)."""
+        found: list[tuple[ImageRef, Digest, SignatureMaterial]] | None = getattr(
+            self._local, "judged", None)
+        if found is None:
+            found = self._local.judged = []
+        return found
+
+    @judged.setter
+    def judged(self, judged: list[tuple[ImageRef, Digest, SignatureMaterial]]) -> None:
+        self._local.judged = judged
 
     def _trust_root(self, name: str) -> TrustRoot:
         """Each trusted root is read and parsed once per verifier, however many rules and
-        passes (the `.sig` material, then bundles) ask for it."""
-        if name not in self._roots:
-            self._roots[name] = (self.trust_roots or default_trust_roots)(name)
-        return self._roots[name]
+        passes (the `.sig` material, then bundles) and threads ask for it."""
+        with self._lock:
+            if name not in self._roots:
+                self._roots[name] = (self.trust_roots or default_trust_roots)(name)
+            return self._roots[name]
 
     def client(self, registry: str) -> RegistryClient:
-        if registry not in self._clients:
-            from safedocker.oci.auth import AuthCache
-            from safedocker.oci.client import RegistryClient
+        """The one client of ``registry`` (its HTTP session; the token cache is shared by
+        all of them), with this thread's deadline."""
+        with self._lock:
+            if registry not in self._clients:
+                from safedocker.oci.auth import AuthCache
+                from safedocker.oci.client import RegistryClient
 
-            if self.auth_cache is None:
-                self.auth_cache = AuthCache()
-            self._clients[registry] = RegistryClient(
-                registry, insecure_registries=self.config.insecure_registries,
-                docker_config_dir=self.docker_config_dir, auth_cache=self.auth_cache,
-            )
-        client = self._clients[registry]
+                if self.auth_cache is None:
+                    self.auth_cache = AuthCache()
+                self._clients[registry] = RegistryClient(
+                    registry, insecure_registries=self.config.insecure_registries,
+                    docker_config_dir=self.docker_config_dir, auth_cache=self.auth_cache,
+                )
+            client = self._clients[registry]
         client.deadline = self._deadline
         return client
 
     @property
     def requests_made(self) -> int:
-        return sum(client.requests_made for client in self._clients.values())
+        with self._lock:
+            return sum(client.requests_made for client in self._clients.values())
 
     def _choice(self, platform: PlatformChoice | None) -> PlatformChoice:
         from safedocker.oci.platform import PlatformChoice

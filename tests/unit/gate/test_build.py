@@ -442,6 +442,20 @@ def test_a_base_accepted_without_a_digest_that_cannot_be_read_refuses_the_build(
     assert error.exit_code == ExitCode.REFUSED and "ONBUILD" in error.what
 
 
+def test_of_several_bases_accepted_without_a_digest_the_first_unreadable_one_is_named(
+        world: World, tmp_path: Path) -> None:
+    others = [f"{REG}/accepted/other{n}:v1" for n in range(3)]
+    for image in others:
+        world.verifier.verdicts[image] = verdict(image, covered=None, digest=None,
+                                                 action=Action.ACCEPT, config=None)
+        world.verifier.resolved[image] = RegistryUnavailable(f"cannot reach {image}")
+    accepted_base(world)
+    error = refused(world, tmp_path, "".join(f"FROM {image}\n" for image in
+                                             [ACCEPTED, *reversed(others)]))
+    assert "other2" in error.what and "ONBUILD" in error.what
+    assert sum(1 for asked, _ in world.verifier.asked if asked.startswith("resolve ")) == 4
+
+
 PROXY = {"HTTP_PROXY": "http://proxy.corp:3128", "http_proxy": "http://proxy.corp:3128"}
 
 

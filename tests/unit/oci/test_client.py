@@ -215,7 +215,7 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _serve(handle: Callable[[str, str, dict[str, str], bytes], Reply],
+def serve(handle: Callable[[str, str, dict[str, str], bytes], Reply],
            host: str = "127.0.0.1") -> tuple[ThreadingHTTPServer, int]:
     class Handler(BaseHTTPRequestHandler):
         def _any(self) -> None:
@@ -262,7 +262,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 @pytest.fixture
 def fake() -> Iterator[FakeRegistry]:
     registry = FakeRegistry()
-    server, port = _serve(registry.handle)
+    server, port = serve(registry.handle)
     registry.port = port
     yield registry
     server.shutdown()
@@ -706,7 +706,7 @@ def test_blob_redirect_to_another_host_drops_authorization(fake: FakeRegistry) -
         cdn_seen.append(headers)
         return Reply(200, {"Content-Type": "application/octet-stream"}, data)
 
-    server, port = _serve(cdn)
+    server, port = serve(cdn)
     fake.blob_redirect = f"http://localhost:{port}"  # another origin than 127.0.0.1:PORT
     try:
         with client_for(fake) as client:
