@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from safedocker.cache.store import Cache
-    from safedocker.oci.client import RegistryReader
+    from safedocker.oci.client import RegistryClient, RegistryReader
     from safedocker.oci.manifest import Descriptor, Referrers
     from safedocker.reference import Digest
     from safedocker.signatures.cosign import CosignSignature
@@ -39,9 +39,11 @@ MATERIAL_KIND_COSIGN = "cosign-sig"
 class SignatureMaterial:
     """The raw bytes fetched for one digest, kept so the check can be re-done offline.
 
-    ``bundles_fetched`` says whether the OCI referrers were looked at: they are fetched
-    only when the `.sig` signatures alone do not satisfy the policy (or an attestation is
-    required), which keeps a cold key-signed verify at three registry requests.
+    ``bundles_fetched`` says whether the OCI referrers were looked at: the verifier stops
+    looking once what it has satisfies the policy (verifier.py's ``_Lookup``), so they
+    are not fetched when the `.sig` signatures do, which keeps a cold key-signed verify
+    at three registry requests. Where a memo put the referrers first and they satisfied
+    the policy, the `.sig` tag was not looked at either: ``sig_manifest`` is then None.
     """
 
     digest: Digest
@@ -69,6 +71,11 @@ class SignatureMaterial:
         return SignatureMaterial(self.digest, self.sig_manifest, blobs, self.fetched_at,
                                  tuple(bundles), tuple(errors), bundles_fetched=True,
                                  sig_referrers=tuple(m for m, _ in sig_referrers))
+
+    def with_sig(self, found: SignatureMaterial) -> SignatureMaterial:
+        """This material (referrers looked at first) plus the `.sig` lookup ``found``."""
+        return replace(self, sig_manifest=found.sig_manifest, blobs={**self.blobs, **found.blobs},
+                       fetched_at=min(self.fetched_at, found.fetched_at))
 
     def to_bytes(self) -> bytes:
         return json.dumps({
@@ -191,12 +198,27 @@ def fetch_material(client: RegistryReader, repository: str, digest: Digest) -> S
 
 
 def fetch_bundle_material(client: RegistryReader, repository: str,
-                          material: SignatureMaterial) -> SignatureMaterial:
+                          material: SignatureMaterial, *, api: bool = True) -> SignatureMaterial:
     """Add what OCI referrers attach to ``material.digest``: sigstore bundles and cosign
-    OCI 1.1 signature artifacts, from one referrers listing."""
+    OCI 1.1 signature artifacts, from one referrers listing (``api=False``: the tag
+    schema's, the registry being known to have no referrers API)."""
+    referrers = client.referrers(repository, material.digest, keep=_is_signature, api=api)
+    return bundle_material(client, repository, material, referrers)
+
+
+def list_signature_referrers(client: RegistryClient, repository: str, digest: Digest
+                             ) -> Referrers | None:
+    """What the referrers API alone lists for ``digest`` that may be a signature; None:
+    the registry has no usable API."""
+    return client.api_referrers(repository, digest, keep=_is_signature)
+
+
+def bundle_material(client: RegistryReader, repository: str, material: SignatureMaterial,
+                    referrers: Referrers) -> SignatureMaterial:
+    """``material`` with what ``referrers`` lists (bundles, signature artifacts) fetched in
+    place of any referrers it held."""
     from safedocker.signatures.cosign import SIGNATURE_ARTIFACT_TYPE
 
-    referrers = client.referrers(repository, material.digest, keep=_is_signature)
     candidates = _bundles_listed(client, repository, material.digest, referrers)
     bundles = [c.raw for c in candidates if not c.error]
     errors = [f"bundle {c.referrer}: {c.error}" for c in candidates if c.error]

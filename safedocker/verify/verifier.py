@@ -9,6 +9,7 @@ verdict.
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import time
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from safedocker._internal import strictjson
 from safedocker._internal.timefmt import stamp
+from safedocker.cache.memos import Memo, forget_memo, note_memo, recall_memo
 from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     RegistryError,
@@ -28,8 +30,10 @@ from safedocker.policy.model import Action, Decision, Unmatched
 from safedocker.verify.material import (
     MATERIAL_KIND_COSIGN,
     SignatureMaterial,
+    bundle_material,
     fetch_bundle_material,
     fetch_material,
+    list_signature_referrers,
 )
 from safedocker.verify.rules import (
     default_trust_roots,
@@ -57,13 +61,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def needs_bundles(decision: Decision, verdict: Verdict) -> bool:
-    """Whether referrers must be fetched: the `.sig` material did not satisfy the policy,
-    or a rule requires an attestation (those only come as bundles)."""
-    return not verdict.accepted or any(rule.attestations for rule in decision.verify_rules)
-
 
 
 # --- the whole verification ------------------------------------------------------------
@@ -129,6 +126,8 @@ class Verifier:
     # The material the last online verify() judged, by source repository and digest (what
     # the verdict cache re-checks on a hit: gate/warm.py).
     judged: list[tuple[ImageRef, Digest, SignatureMaterial]] = field(default_factory=list)
+    # The cache's memos as read (or written) by this verifier: (memo, subject) -> holds.
+    _memos: dict[tuple[Memo, str], bool] = field(default_factory=dict)
 
     def _trust_root(self, name: str) -> TrustRoot:
         """Each trusted root is read and parsed once per verifier, however many rules and
@@ -259,47 +258,44 @@ class Verifier:
         return Located(top.digest, manifest.digest, config,
                        manifest.config.media_type if manifest.config else None)
 
-    def _gather_online(self, source: ImageRef, located: Located
-                       ) -> list[tuple[Digest, SignatureMaterial]]:
-        """Signature material for the pinned digest and the platform's, as the repository
-        ``source`` names has it now (recorded for offline use, never read back online)."""
-        candidates: list[tuple[Digest, SignatureMaterial]] = []
-        for digest in dict.fromkeys((located.digest, located.manifest_digest)):
-            material = fetch_material(self.client(source.registry), source.repository, digest)
-            self._store_material(source, material)
-            candidates.append((digest, material))
-        return candidates
-
     def _verify_online(self, ref: ImageRef, decision: Decision, choice: PlatformChoice
                        ) -> Verdict:
+        """Online, the registry's current signatures are judged, never cached ones:
+        deleting a signature is how a publisher withdraws it, and it must stop the image at
+        once. The cache decides only offline, within offline_max_age (and its memos say
+        where to look first: :class:`_Lookup`)."""
         located = self._locate_online(ref, choice)
-        sources = signature_sources(decision, ref)
-        # Online, the registry's current signatures are judged, never cached ones: deleting
-        # a signature is how a publisher withdraws it, and it must stop the image at once.
-        # The cache decides only offline, within offline_max_age.
-        by_source = {name: self._gather_online(source, located)
-                     for name, source in sources.items()}
-        verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
-                             by_source=by_source)
-        if needs_bundles(decision, verdict) and not all(
-            material.bundles_fetched for found in by_source.values() for _, material in found
-        ):
-            # cosign v3 attaches sigstore bundles (and its OCI 1.1 mode, signatures) through
-            # OCI referrers: either kind may satisfy the policy, so look there too.
-            for name, source in sources.items():
-                client = self.client(source.registry)
-                by_source[name] = [
-                    (digest, material if material.bundles_fetched
-                     else fetch_bundle_material(client, source.repository, material))
-                    for digest, material in by_source[name]
-                ]
-                for _, material in by_source[name]:
-                    self._store_material(source, material)
-            verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
-                                 by_source=by_source)
-        self.judged = [(sources[name], digest, material) for name, found in by_source.items()
-                       for digest, material in found]
+        lookup = _Lookup(self, ref, decision, located)
+        verdict = lookup.run()
+        self.judged = lookup.judged()
         return verdict
+
+    def look_up(self, kind: _Kind, source: ImageRef, material: SignatureMaterial, *,
+                api: bool) -> SignatureMaterial:
+        """``material`` plus one lookup of ``kind`` in ``source`` (stored for offline use,
+        never read back online)."""
+        client = self.client(source.registry)
+        match kind:
+            case _Kind.SIG:
+                found = material.with_sig(fetch_material(client, source.repository,
+                                                         material.digest))
+            case _Kind.REFERRERS:
+                found = fetch_bundle_material(client, source.repository, material, api=api)
+        self.store_material(source, found)
+        return found
+
+    def memo(self, memo: Memo, subject: str) -> bool:
+        """Whether ``memo`` holds for ``subject`` (read from the cache once per verifier)."""
+        if (memo, subject) not in self._memos:
+            self._memos[memo, subject] = recall_memo(self.cache, memo, subject)
+        return self._memos[memo, subject]
+
+    def set_memo(self, memo: Memo, subject: str, *, holds: bool) -> None:
+        """Write ``memo`` to the cache when it changes: noted, or forgotten."""
+        if self.memo(memo, subject) == holds:
+            return
+        (note_memo if holds else forget_memo)(self.cache, memo, subject)
+        self._memos[memo, subject] = holds
 
     # -- offline --
 
@@ -375,7 +371,7 @@ class Verifier:
         return Located(top.digest, manifest.digest, config,
                        manifest.config.media_type if manifest.config else None)
 
-    def _store_material(self, ref: ImageRef, material: SignatureMaterial) -> None:
+    def store_material(self, ref: ImageRef, material: SignatureMaterial) -> None:
         remember(self.cache, lambda c: c.put_material(ref.name, material.digest,
                                                       MATERIAL_KIND_COSIGN, material.to_bytes()))
 
@@ -484,6 +480,138 @@ class Verifier:
             raise RegistryError(f"image config of {verdict.ref} is not JSON") from e
         return config if isinstance(config, dict) else None
 
+
+
+class _Kind(enum.Enum):
+    """Where signature material is looked up for one digest."""
+
+    SIG = "the .sig tag"  # cosign's sha256-<hex>.sig manifest and its layers
+    REFERRERS = "OCI referrers"  # sigstore bundles and OCI 1.1 signatures (API or tag schema)
+
+    def found(self, material: SignatureMaterial) -> bool:
+        match self:
+            case _Kind.SIG:
+                return material.sig_manifest is not None
+            case _Kind.REFERRERS:
+                return bool(material.bundles or material.bundle_errors
+                            or material.sig_referrers)
+
+
+@dataclass
+class _Lookup:
+    """The signature lookups of one online verification, and the verdict they lead to.
+
+    Each kind of lookup (the `.sig` tag, the referrers) is made for every repository the
+    rules read and every digest (an index and its platform's child); after a kind that
+    found something the material so far is judged, and once the policy is satisfied
+    nothing more is fetched. A verdict only gains signers from more material (claims.py
+    matches signers one to one, every check is per claim), so stopping early accepts
+    exactly what looking everywhere accepts; and a refusal has looked everywhere. That is
+    why the cache's memos may choose the order (referrers first for a repository whose
+    signatures came from there) and skip the referrers API of a registry that had none:
+    when that ends in a refusal, the API is asked after all before refusing.
+    """
+
+    verifier: Verifier
+    ref: ImageRef
+    decision: Decision
+    located: Located
+    sources: dict[str, ImageRef] = field(init=False)
+    found: dict[str, dict[Digest, SignatureMaterial]] = field(init=False)
+    # Referrers read from the tag schema without asking the API, because a memo said the
+    # registry has none (asked after all before a refusal).
+    unasked: list[tuple[str, Digest]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sources = signature_sources(self.decision, self.ref)
+        digests = dict.fromkeys((self.located.digest, self.located.manifest_digest))
+        self.found = {name: {d: SignatureMaterial(d, None) for d in digests}
+                      for name in self.sources}
+
+    def plan(self) -> tuple[_Kind, _Kind]:
+        if any(self.verifier.memo(Memo.REFERRERS_FIRST, source.name)
+               for source in self.sources.values()):
+            return (_Kind.REFERRERS, _Kind.SIG)
+        return (_Kind.SIG, _Kind.REFERRERS)
+
+    def run(self) -> Verdict:
+        verdict: Verdict | None = None
+        for kind in self.plan():
+            if self._look(kind):
+                verdict = self._judge()
+                if verdict.accepted:
+                    break
+        else:
+            if self._ask_api():
+                verdict = self._judge()
+        if verdict is None:
+            verdict = self._judge()
+        self._note(verdict)
+        return verdict
+
+    def judged(self) -> list[tuple[ImageRef, Digest, SignatureMaterial]]:
+        return [(self.sources[name], digest, material)
+                for name, found in self.found.items() for digest, material in found.items()]
+
+    def _judge(self) -> Verdict:
+        by_source = {name: list(found.items()) for name, found in self.found.items()}
+        return self.verifier.judge(self.ref, self.decision, self.located,
+                                   by_source.get(self.ref.name, []), by_source=by_source)
+
+    def _api(self, registry: str) -> bool:
+        """Whether to ask ``registry``'s referrers API: what its client saw in this run,
+        else what the memo says."""
+        seen = self.verifier.client(registry).referrers_api
+        if seen is not None:
+            return seen
+        return not self.verifier.memo(Memo.NO_REFERRERS_API, registry)
+
+    def _look(self, kind: _Kind) -> bool:
+        """Look ``kind`` up everywhere; whether anything was there."""
+        anything = False
+        for name, source in self.sources.items():
+            for digest, material in self.found[name].items():
+                api = kind is not _Kind.REFERRERS or self._api(source.registry)
+                if not api and self.verifier.client(source.registry).referrers_api is None:
+                    self.unasked.append((name, digest))
+                found = self.verifier.look_up(kind, source, material, api=api)
+                self.found[name][digest] = found
+                anything = anything or kind.found(found)
+        return anything
+
+    def _ask_api(self) -> bool:
+        """Before a refusal: ask the referrers API the memo made us skip; whether it listed
+        anything new."""
+        changed = False
+        for name, digest in self.unasked:
+            source = self.sources[name]
+            client = self.verifier.client(source.registry)
+            if client.referrers_api is False:
+                continue  # it answered in this run: there is none
+            listed = list_signature_referrers(client, source.repository, digest)
+            if listed is None:
+                continue
+            material = bundle_material(client, source.repository, self.found[name][digest],
+                                       listed)
+            self.verifier.store_material(source, material)
+            self.found[name][digest] = material
+            changed = True
+        return changed
+
+    def _note(self, verdict: Verdict) -> None:
+        """What this lookup taught about the registries and repositories, as memos."""
+        verifier = self.verifier
+        for source in self.sources.values():
+            seen = verifier.client(source.registry).referrers_api
+            if seen is not None:
+                verifier.set_memo(Memo.NO_REFERRERS_API, source.registry, holds=not seen)
+            if not verdict.accepted:
+                continue
+            materials = self.found[source.name].values()
+            sig = any(_Kind.SIG.found(m) for m in materials)
+            referrers = any(m.bundles or m.sig_referrers for m in materials)
+            if referrers != sig:
+                verifier.set_memo(Memo.REFERRERS_FIRST, source.name, holds=referrers)
 
 
 def _child(ref: ImageRef, index: Manifest, choice: PlatformChoice) -> Descriptor:
