@@ -24,15 +24,19 @@ import os
 import pwd
 import re
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
-from typing import IO, TYPE_CHECKING
 
 from safedocker._internal.files import flock_within
+from safedocker._internal.lean import LazyPattern
 from safedocker.errors import UsageError, reason_of
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+    from typing import IO
+
     from safedocker.errors import SafeDockerError
     from safedocker.reference import ImageRef
     from safedocker.verify.verdict import Verdict
@@ -48,17 +52,17 @@ MASK = "***"
 
 # What makes a name secret-looking, in free text (reasons, errors): a last line of defence.
 # Command lines are not scrubbed with it: they are summarized with an allowlist.
-_SECRET_WORD = re.compile(
+_SECRET_WORD = LazyPattern(
     r"pass|pwd|secret|token|key|auth|cred|private|session|cookie|signature", re.IGNORECASE
 )
 # KEY= inside a longer text and the value after it; the lookbehind makes each token one
 # match attempt, keeping this linear.
-_INLINE_KEY = re.compile(r"(?<![A-Za-z0-9_.\-])([A-Za-z0-9_.\-]+)=")
-_INLINE_VALUE = re.compile(r"\"[^\"]*\"|'[^']*'|[^\s;&|]*")
+_INLINE_KEY = LazyPattern(r"(?<![A-Za-z0-9_.\-])([A-Za-z0-9_.\-]+)=")
+_INLINE_VALUE = LazyPattern(r"\"[^\"]*\"|'[^']*'|[^\s;&|]*")
 # scheme://userinfo@host → scheme://***@host
-_URL_USERINFO = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]+@")
+_URL_USERINFO = LazyPattern(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]+@")
 # Authorization header values.
-_AUTH_SCHEME = re.compile(r"\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
+_AUTH_SCHEME = LazyPattern(r"\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
 
 # --- the allowlist of what a command line may leave in the log --------------------------
 # docker options whose values an auditor needs and that carry no secret: where the
@@ -88,8 +92,8 @@ _COMMAND_WORDS = frozenset({
     "service", "update", "plugin", "install", "upgrade", "verify", "airgap", "save", "load",
     "gpu", "sign", "exec", "down", "stop", "config",
 })
-_PROGRAM = re.compile(r"[A-Za-z0-9_./+-]{1,256}", re.ASCII)  # a container command's program
-_FLAG = re.compile(r"--?[A-Za-z][A-Za-z0-9-]{0,63}", re.ASCII)  # a flag's name alone
+_PROGRAM = LazyPattern(r"[A-Za-z0-9_./+-]{1,256}", re.ASCII)  # a container command's program
+_FLAG = LazyPattern(r"--?[A-Za-z][A-Za-z0-9-]{0,63}", re.ASCII)  # a flag's name alone
 
 
 # ------------------------------------------------------------------------------ scrubbing
@@ -172,7 +176,7 @@ def _mount_summary(value: str) -> str:
     return ",".join(fields)
 
 
-_FLAG_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,256}", re.ASCII)  # an env/label key
+_FLAG_KEY = LazyPattern(r"[A-Za-z0-9_.\-]{1,256}", re.ASCII)  # an env/label key
 _GLOBAL_BOOLEANS = frozenset({"--debug", "--tls", "--tlsverify", "--version", "--help"})
 
 
@@ -282,7 +286,10 @@ def _clean(value: object, depth: int = 0) -> object:
         if len(seq) > MAX_ITEMS:
             cleaned.append(f"… (+{len(seq) - MAX_ITEMS} more)")
         return cleaned
-    if isinstance(value, datetime):
+    # datetime is not imported to write a record (the warm path); a value can be one only
+    # where the module is loaded.
+    moments = sys.modules.get("datetime")
+    if moments is not None and isinstance(value, moments.datetime):
         return _iso(value)
     return scrub_text(_bound_string(str(value)))
 
@@ -291,14 +298,26 @@ def _clean(value: object, depth: int = 0) -> object:
 
 
 def _iso(moment: datetime) -> str:
+    from datetime import timezone
+
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     text = moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
 
 
+def _now() -> str:
+    """The current UTC time as :func:`_iso` writes it (milliseconds, ``Z``), without
+    importing datetime (a warm hit writes a record and nothing else needs it)."""
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (
+        f".{nanoseconds // 1_000_000:03d}Z")
+
+
 def _parse_time(text: str) -> datetime:
     """ISO 8601 as we write it (``…Z``) or with an offset; naive means UTC."""
+    from datetime import datetime, timezone
+
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     moment = datetime.fromisoformat(text)
@@ -307,13 +326,15 @@ def _parse_time(text: str) -> datetime:
     return moment
 
 
-_RELATIVE = re.compile(r"^\s*(\d{1,9})\s*([smhdw])\s*$", re.IGNORECASE)
+_RELATIVE = LazyPattern(r"^\s*(\d{1,9})\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """``24h``, ``30m``, ``7d``, ``2w`` (ago), ``2026-11-01`` (midnight UTC) or an ISO
     8601 time → an aware UTC datetime. Anything else is a :class:`UsageError`."""
+    from datetime import date, datetime, timedelta, timezone
+
     current = now or datetime.now(timezone.utc)
     if current.tzinfo is None:
         current = current.replace(tzinfo=timezone.utc)
@@ -353,16 +374,23 @@ class AuditLog:
 
     def __init__(
         self,
-        state_dir: Path,
+        state_dir: str | Path,
         max_bytes: int = DEFAULT_MAX_BYTES,
         backups: int = DEFAULT_BACKUPS,
     ) -> None:
         if max_bytes <= 0 or backups < 0:
             raise ValueError("max_bytes must be positive and backups not negative")
-        self.state_dir = Path(state_dir)
+        # A string inside: writing a record (the warm path) never imports pathlib.
+        self._dir = os.fspath(state_dir)
         self.max_bytes = max_bytes
         self.backups = backups
         self.corrupt_lines = 0  # lines skipped by the last read()
+
+    @property
+    def state_dir(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._dir)
 
     @property
     def path(self) -> Path:
@@ -370,16 +398,20 @@ class AuditLog:
 
     def files(self) -> list[Path]:
         """Existing log files, oldest first (``.N`` … ``.1``, then the current one)."""
-        names = [self._backup(i) for i in range(self.backups, 0, -1)] + [self.path]
-        return [p for p in names if p.exists()]
+        names = [self._backup(i) for i in range(self.backups, 0, -1)] + [self._current]
+        return [self.state_dir / os.path.basename(p) for p in names if os.path.exists(p)]
 
-    def _backup(self, index: int) -> Path:
-        return self.state_dir / f"{AUDIT_NAME}.{index}"
+    @property
+    def _current(self) -> str:
+        return os.path.join(self._dir, AUDIT_NAME)
+
+    def _backup(self, index: int) -> str:
+        return os.path.join(self._dir, f"{AUDIT_NAME}.{index}")
 
     @contextlib.contextmanager
     def _locked(self, mode: int) -> Iterator[None]:
         fd = os.open(
-            self.state_dir / f"{AUDIT_NAME}.lock",
+            os.path.join(self._dir, f"{AUDIT_NAME}.lock"),
             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
             0o600,
         )
@@ -398,7 +430,7 @@ class AuditLog:
         decide whether a decision may proceed without its audit line.
         """
         entry: dict[str, object] = {
-            "time": _iso(datetime.now(timezone.utc)),
+            "time": _now(),
             "user": _user(),
             "pid": os.getpid(),
         }
@@ -424,14 +456,14 @@ class AuditLog:
             entry["truncated"] = True
             line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
 
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(self._dir, mode=0o700, exist_ok=True)
         if self._size() + len(line) > self.max_bytes:
             with self._locked(fcntl.LOCK_EX):
                 if self._size() + len(line) > self.max_bytes and self._size() > 0:
                     self._rotate()
         with self._locked(fcntl.LOCK_SH):
             fd = os.open(
-                self.path,
+                self._current,
                 os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                 0o600,
             )
@@ -447,7 +479,7 @@ class AuditLog:
 
     def _size(self) -> int:
         try:
-            return self.path.stat().st_size
+            return os.stat(self._current).st_size
         except FileNotFoundError:
             return 0
 
@@ -455,15 +487,15 @@ class AuditLog:
         """Shift ``.i`` to ``.i+1`` (dropping the oldest), current to ``.1``; caller locks."""
         if self.backups == 0:
             with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+                os.unlink(self._current)
             return
         with contextlib.suppress(FileNotFoundError):
-            self._backup(self.backups).unlink()
+            os.unlink(self._backup(self.backups))
         for index in range(self.backups - 1, 0, -1):
             with contextlib.suppress(FileNotFoundError):
                 os.replace(self._backup(index), self._backup(index + 1))
         with contextlib.suppress(FileNotFoundError):
-            os.replace(self.path, self._backup(1))
+            os.replace(self._current, self._backup(1))
 
     # ------------------------------------------------------------------------- read
 
@@ -473,6 +505,8 @@ class AuditLog:
         Lines that are not JSON objects with a valid ``time`` are skipped and counted in
         :attr:`corrupt_lines`.
         """
+        from datetime import timezone
+
         self.corrupt_lines = 0
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)

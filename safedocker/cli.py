@@ -426,9 +426,11 @@ def cache_prune(
 ) -> None:
     """Remove cached entries older than --older-than, or all of them with --all."""
 
+    from safedocker.cache import verdicts
+
     seconds = prune_age(older_than, everything)
     with _cache() as cache:
-        removed = cache.prune(seconds)
+        removed = cache.prune(seconds) + verdicts.prune(cache.path.parent, seconds)
     typer.echo(f"removed {removed} cached entr{'y' if removed == 1 else 'ies'}")
 
 

@@ -9,7 +9,10 @@ so that no foreign exception reaches the user.
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 
 class ExitCode(enum.IntEnum):

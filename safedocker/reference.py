@@ -15,9 +15,9 @@ distribution/reference v0.6 (which docker/cli vendors).
 
 from __future__ import annotations
 
-import hashlib
 import re
 
+from safedocker._internal.lean import LazyPattern
 from safedocker.errors import UsageError
 
 TYPE_CHECKING = False
@@ -44,12 +44,12 @@ _REMOTE_NAME = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _NAME = rf"(?:{_DOMAIN}/)?{_REMOTE_NAME}"
 
 # Always used with fullmatch: the whole text, no trailing newline, ASCII classes only.
-_REFERENCE_RE = re.compile(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
-_TAG_RE = re.compile(_TAG, re.ASCII)
-_DOMAIN_RE = re.compile(_DOMAIN, re.ASCII)
-_ANCHORED_ID = re.compile(r"[a-f0-9]{64}", re.ASCII)
-_SHA256_HEX = re.compile(r"[a-f0-9]{64}", re.ASCII)
-_SHA512_HEX = re.compile(r"[a-f0-9]{128}", re.ASCII)
+_REFERENCE_RE = LazyPattern(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
+_TAG_RE = LazyPattern(_TAG, re.ASCII)
+_DOMAIN_RE = LazyPattern(_DOMAIN, re.ASCII)
+_ANCHORED_ID = LazyPattern(r"[a-f0-9]{64}", re.ASCII)
+_SHA256_HEX = LazyPattern(r"[a-f0-9]{64}", re.ASCII)
+_SHA512_HEX = LazyPattern(r"[a-f0-9]{128}", re.ASCII)
 
 
 class _Frozen:
@@ -115,6 +115,8 @@ class Digest(_Frozen):
         """The digest of ``data``: what we compute ourselves, never what a server claims."""
         if algorithm not in ("sha256", "sha512"):
             raise UsageError(f"unsupported digest algorithm {algorithm!r}")
+        import hashlib  # not at import: the warm path parses references, never hashes
+
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     def matches(self, data: bytes) -> bool:
@@ -272,7 +274,7 @@ def is_valid_registry_host(host: str) -> bool:
     return _DOMAIN_RE.fullmatch(host) is not None
 
 
-_NAME_PREFIX_RE = re.compile(rf"{_DOMAIN}(?:/{_REMOTE_NAME})?", re.ASCII)
+_NAME_PREFIX_RE = LazyPattern(rf"{_DOMAIN}(?:/{_REMOTE_NAME})?", re.ASCII)
 
 
 def is_name_prefix(text: str) -> bool:

@@ -27,10 +27,10 @@ What the real CLI does, and this module mirrors:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
-
+from safedocker._internal.lean import NamedTuple
 from safedocker.errors import UsageError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import TYPE_CHECKING, NamedTuple
 
 from safedocker._docker.argv import make_flags, parse_flags, split_globals, traverse_group
+from safedocker._internal.lean import NamedTuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 

@@ -11,16 +11,14 @@ timeout and a cap on what it reads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import quote, urlencode
 
 from safedocker._docker.argv import global_options
-from safedocker._internal.minihttp import Connection, HttpFailed, unix
+from safedocker._internal.lean import NamedTuple
+from safedocker._internal.minihttp import Connection, HttpFailed, form, quote, unix
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -43,10 +41,10 @@ class ImageNames(NamedTuple):
     repo_digests: tuple[str, ...] = ()
 
 
-def _config_dir(config: str | None, env: Mapping[str, str]) -> Path:
+def _config_dir(config: str | None, env: Mapping[str, str]) -> str:
     """Where the docker CLI reads its config: --config, DOCKER_CONFIG, ~/.docker."""
     chosen = config or env.get("DOCKER_CONFIG")
-    return Path(chosen) if chosen else Path.home() / ".docker"
+    return chosen if chosen else os.path.join(os.path.expanduser("~"), ".docker")
 
 
 def unix_socket(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> str | None:
@@ -102,7 +100,7 @@ def _read_json(path: str) -> object:
 
 
 def _current_context(config: str | None, env: Mapping[str, str]) -> str | None:
-    document = _read_json(os.fspath(_config_dir(config, env) / "config.json"))
+    document = _read_json(os.path.join(_config_dir(config, env), "config.json"))
     if not isinstance(document, dict):
         return "?"  # unreadable: not the default, and no context of that name
     current = document.get("currentContext")
@@ -110,11 +108,13 @@ def _current_context(config: str | None, env: Mapping[str, str]) -> str | None:
 
 
 def _context_socket(name: str, config: str | None, env: Mapping[str, str]) -> str | None:
+    import hashlib  # only for a named context
+
     digest = hashlib.sha256(name.encode()).hexdigest()
-    base = _config_dir(config, env) / "contexts"
-    if (base / "tls" / digest).exists():
+    base = os.path.join(_config_dir(config, env), "contexts")
+    if os.path.exists(os.path.join(base, "tls", digest)):
         return None
-    meta = _read_json(os.fspath(base / "meta" / digest / "meta.json"))
+    meta = _read_json(os.path.join(base, "meta", digest, "meta.json"))
     if not isinstance(meta, dict):
         return None
     endpoints = meta.get("Endpoints")
@@ -176,7 +176,7 @@ class EngineSocket:
 
     def tag(self, source: str, repository: str, tag: str) -> None:
         """``docker tag SOURCE repository:tag``."""
-        query = urlencode({"repo": repository, "tag": tag})
+        query = form({"repo": repository, "tag": tag})
         status, _ = self._request("POST", f"/images/{quote(source, safe='/:@')}/tag?{query}")
         if status != 201:
             raise EngineUnanswered(f"tag: status {status}")

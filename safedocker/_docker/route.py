@@ -11,11 +11,11 @@ only.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
 
 from safedocker._docker.argv import split_globals
 from safedocker._docker.commands import BUILDER_WORDS, DOCKER, Kind, lookup
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

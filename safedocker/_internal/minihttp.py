@@ -4,22 +4,47 @@
 path asks three or four questions per run and must start as fast as the interpreter, so
 it speaks the protocol itself: a request line and headers out, then a status line,
 headers and a body read back with a cap on each (Content-Length, chunked, or until the
-server closes). TLS (``ssl``) is imported only for an https origin. Standard library only.
+server closes). TLS (``ssl``, which brings :mod:`socket`) is imported only for an https
+origin; plain connections use ``_socket``, the C module :mod:`socket` wraps: the wrapper
+adds enums and ``selectors`` that cost the warm path more than its requests. Standard
+library only.
 """
 
 from __future__ import annotations
 
-import socket
+import _socket
 import time
-from typing import TYPE_CHECKING, NamedTuple
 
+from safedocker._internal.lean import NamedTuple
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    # What a connector gives: ``_socket.socket``, or ssl's SSLSocket (a socket.socket).
+    Socket = _socket.socket
 
 HEADERS_MAX = 64 * 1024
 # One request and its whole answer: a read timeout bounds each recv, not a server that
 # sends a byte just inside it, forever.
 TOTAL_TIMEOUT = 30.0
+
+
+# RFC 3986's unreserved characters: what urllib.parse.quote never escapes.
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(text: str, safe: str = "") -> str:
+    """``urllib.parse.quote(text, safe)`` (UTF-8, upper-case escapes) without importing
+    urllib.parse (its ipaddress and unicodedata cost the warm path more than its work)."""
+    keep = _UNRESERVED | frozenset(safe.encode("ascii"))
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in text.encode("utf-8"))
+
+
+def form(fields: Mapping[str, str]) -> str:
+    """A query string as ``urllib.parse.urlencode`` writes it (``quote_plus``: space is +)."""
+    return "&".join(f"{quote(k, ' ').replace(' ', '+')}={quote(v, ' ').replace(' ', '+')}"
+                    for k, v in fields.items())
 
 
 class HttpFailed(Exception):
@@ -32,27 +57,49 @@ class Answer(NamedTuple):  # not a dataclass: that module costs the warm path to
     body: bytes
 
 
-def tcp(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], socket.socket]:
+def tcp(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Socket]:
     """A connector for ``host:port``, over TLS (certificates checked) when ``tls``."""
-    def connect() -> socket.socket:
-        # bytes: a str host would load the idna codec (three modules) for an ASCII name
-        name: str | bytes = host.encode("ascii") if host.isascii() else host
-        sock = socket.create_connection((name, port), timeout=timeout)  # type: ignore[arg-type]
-        if not tls:
-            return sock
-        import ssl
+    def connect() -> Socket:
+        if tls:
+            import socket
+            import ssl
 
-        try:
-            return ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        except BaseException:
-            sock.close()
-            raise
+            plain = socket.create_connection((host, port), timeout=timeout)
+            try:
+                return ssl.create_default_context().wrap_socket(plain, server_hostname=host)
+            except BaseException:
+                plain.close()
+                raise
+        return _connect_tcp(host, port, timeout)
     return connect
 
 
-def unix(path: str, timeout: float) -> Callable[[], socket.socket]:
-    def connect() -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _connect_tcp(host: str, port: int, timeout: float) -> Socket:
+    """``socket.create_connection``: each address getaddrinfo gives, in order, until one
+    connects; the last failure otherwise."""
+    # bytes: a str host would load the idna codec (three modules) for an ASCII name
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
+    failure: OSError = OSError(f"{host}: no address")
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0,
+                                                                _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError as e:
+            sock.close()
+            failure = e
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise failure
+
+
+def unix(path: str, timeout: float) -> Callable[[], Socket]:
+    def connect() -> Socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
             sock.connect(path)
@@ -66,12 +113,12 @@ def unix(path: str, timeout: float) -> Callable[[], socket.socket]:
 class Connection:
     """Requests to one origin on one socket, reconnecting when the server closed it."""
 
-    def __init__(self, connect: Callable[[], socket.socket], host: str, *,
+    def __init__(self, connect: Callable[[], Socket], host: str, *,
                  total: float = TOTAL_TIMEOUT) -> None:
         self._connect = connect
         self.host = host
         self.total = total
-        self._sock: socket.socket | None = None
+        self._sock: Socket | None = None
         self._buffer = b""
         self._read_timeout: float | None = None
         self._deadline = 0.0

@@ -5,14 +5,15 @@ and reported as absent by the store)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import re
-from collections.abc import Iterator, Mapping
 
-from safedocker._internal import strictjson
 from safedocker.errors import CacheError, SafeDockerError
 from safedocker.reference import Digest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MAX_ROW_BYTES = 8 * 1024 * 1024  # largest blob or verdict stored in one row
 
@@ -55,12 +56,6 @@ def check_media_type(media_type: object) -> str:
     return media_type
 
 
-def check_policy_hash(policy_hash: object) -> str:
-    if not isinstance(policy_hash, str) or not _POLICY_HASH_RE.match(policy_hash):
-        raise refuse("invalid policy hash for the cache", f"{policy_hash!r}")
-    return policy_hash
-
-
 def check_digest(digest: object) -> Digest:
     text = str(digest) if isinstance(digest, Digest) else digest
     if not isinstance(text, str):
@@ -99,30 +94,6 @@ def check_hash(digest: Digest, data: bytes, what: str) -> None:
             f"refusing to cache {what} {digest}",
             "its bytes do not hash to that digest",
         )
-
-
-def encode_verdict(data: Mapping[str, object]) -> str:
-    if not isinstance(data, Mapping):
-        raise refuse("invalid verdict for the cache", "expected a mapping")
-    try:
-        text = json.dumps(dict(data), sort_keys=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
-        raise refuse("invalid verdict for the cache", f"not JSON: {e}") from e
-    if len(text.encode()) > MAX_ROW_BYTES:
-        raise refuse("verdict too large for the cache", f"at most {MAX_ROW_BYTES} bytes")
-    return text
-
-
-def decode_verdict(text: object) -> dict[str, object]:
-    if not isinstance(text, str) or len(text) > MAX_ROW_BYTES:
-        raise BadRow("verdict is not text of an acceptable size")
-    try:
-        value = strictjson.loads(text.encode())
-    except (ValueError, RecursionError) as e:
-        raise BadRow(f"verdict is not JSON: {e}") from e
-    if not isinstance(value, dict):
-        raise BadRow("verdict is not a JSON object")
-    return value
 
 
 @contextlib.contextmanager

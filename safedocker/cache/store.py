@@ -3,9 +3,10 @@
 Airgapped workstations and GPU nodes behind a flaky link keep working from what was
 fetched before. The cache never says "this is trusted" on its own authority: it keeps
 tag → digest mappings, raw signature material, manifests and configs (both checked
-against their digests on the way in and on the way out), and a table of verdicts keyed
-by the hash of the policy that decided them (stored and read back, but not yet consulted:
-a later change makes it the verdict cache). The caller re-verifies raw material against
+against their digests on the way in and on the way out). Verdicts are not kept here: the
+verdict cache is :mod:`safedocker.cache.verdicts` (small files a warm hit reads without
+sqlite); the ``verdicts`` table of earlier versions is only emptied by ``prune``. The
+caller re-verifies raw material against
 the current trust store before relying on it. The export/import file is
 :mod:`safedocker.cache.transfer`'s.
 
@@ -43,18 +44,15 @@ from safedocker.cache.rows import (
     check_kind,
     check_media_type,
     check_name,
-    check_policy_hash,
     check_tag,
     check_time,
-    decode_verdict,
-    encode_verdict,
     row_blob,
     untrusted,
 )
 from safedocker.errors import CacheError, SafeDockerError, reason_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator
     from types import TracebackType
 
     from safedocker.reference import Digest
@@ -134,17 +132,6 @@ class ConfigRecord:
     digest: Digest
     data: bytes
     fetched_at: float
-
-
-@dataclass(frozen=True)
-class VerdictRecord:
-    """What the policy with hash ``policy_hash`` decided for ``name@digest``, and when."""
-
-    digest: Digest
-    policy_hash: str
-    name: str
-    data: dict[str, object]
-    decided_at: float
 
 
 @dataclass(frozen=True)
@@ -611,83 +598,6 @@ class Cache:
                 "DELETE FROM configs WHERE digest=?", (str(d),), f"image config {d}", str(e)
             )
             return None
-
-    # ----------------------------------------------------------------------- verdicts
-
-    def put_verdict(
-        self,
-        digest: Digest | str,
-        policy_hash: str,
-        name: str,
-        data: Mapping[str, object],
-        decided_at: float | None = None,
-    ) -> None:
-        """Store what the policy ``policy_hash`` decided for ``name@digest`` (JSON object):
-        the verdict cache (cache/verdicts.py) keys and re-checks it."""
-        d, policy_hash, name = (
-            check_digest(digest),
-            check_policy_hash(policy_hash),
-            check_name(name),
-        )
-        text = encode_verdict(data)
-        when = check_time(time.time() if decided_at is None else decided_at)
-        self._write(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO verdicts(digest, policy_hash, name, data, decided_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (str(d), policy_hash, name, text, when),
-            )
-        )
-
-    def get_verdict(
-        self, digest: Digest | str, policy_hash: str, name: str
-    ) -> VerdictRecord | None:
-        """The verdict of exactly this policy hash, or None; the caller judges its age."""
-        d, policy_hash, name = (
-            check_digest(digest),
-            check_policy_hash(policy_hash),
-            check_name(name),
-        )
-        row = self._read(
-            lambda c: c.execute(
-                "SELECT data, decided_at FROM verdicts WHERE digest=? AND policy_hash=? AND name=?",
-                (str(d), policy_hash, name),
-            ).fetchone()
-        )
-        if row is None:
-            return None
-        try:
-            with untrusted():
-                return VerdictRecord(
-                    d, policy_hash, name, decode_verdict(row[0]), check_time(row[1])
-                )
-        except BadRow as e:
-            self._discard(
-                "DELETE FROM verdicts WHERE digest=? AND policy_hash=? AND name=?",
-                (str(d), policy_hash, name),
-                f"verdict for {name}@{d}",
-                str(e),
-            )
-            return None
-
-    def verdicts_for(self, policy_hash: str, name: str, limit: int
-                     ) -> list[tuple[Digest, dict[str, object]]]:
-        """The newest ``limit`` verdicts of ``policy_hash`` for ``name``, any digest (the
-        warm path asks the registry which digest the tag has now, then picks)."""
-        policy_hash, name = check_policy_hash(policy_hash), check_name(name)
-        rows = self._read(
-            lambda c: c.execute(
-                "SELECT digest, data FROM verdicts WHERE policy_hash=? AND name=? "
-                "ORDER BY decided_at DESC LIMIT ?", (policy_hash, name, int(limit)),
-            ).fetchall()
-        )
-        found: list[tuple[Digest, dict[str, object]]] = []
-        for digest, data in rows:
-            with contextlib.suppress(BadRow), untrusted():
-                found.append((check_digest(digest), decode_verdict(data)))
-        return found
-
-    # ------------------------------------------------------------------ maintenance
 
     def entries(self) -> list[CacheEntry]:
         """Tag mappings (and digests with material but no tag), sorted by name and tag."""

@@ -4,7 +4,8 @@ Standard library only: the warm path (gate/warm.py) reads it before anything hea
 imported. A record is stored by the full path after an online acceptance, under
 
 * ``digest``: what the tag resolved to (an index or a manifest), and ``name``;
-* a key (the store's ``policy_hash`` column, ``w1:<sha256>``) over: safe-docker's version;
+* a key (``w1:<sha256>``; the records of a key are one file, ``<cache_dir>/verdicts/
+  <sha256>.json``, newest first, read without sqlite) over: safe-docker's version;
   the reference as written (``registry/repo:tag``); the platform choice (``--platform``,
   DOCKER_DEFAULT_PLATFORM, else the daemon's os/arch); the SAFE_DOCKER_* variables that
   change a decision; every location (config, cache, state, system dirs); and the bytes of
@@ -30,28 +31,31 @@ A record also names what is re-checked on every hit (:func:`find`):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from safedocker import __version__
 from safedocker._internal import environment
-from safedocker.policy.paths import APP_NAME, Paths, default_system_is_locked
+from safedocker._internal.lean import NamedTuple, sha256
+from safedocker.policy.paths import APP_NAME, CONFIG_FILE, default_system_is_locked
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from pathlib import Path
+    from typing import Protocol
 
-    from safedocker.cache.store import Cache
+    from safedocker.policy.paths import Paths
 
 RECORD_VERSION = 1
 KEY_PREFIX = "w1:"
 FILES_MAX = 512  # files hashed under one dir: more is not a config dir we key on
 FILE_MAX = 8 * 1024 * 1024
 CANDIDATES_MAX = 8
+RECORDS_DIR = "verdicts"
+RECORDS_FILE_MAX = 1024 * 1024
 # The variables that change what is decided or how (mode, GPU), besides the locations.
 DECIDING_VARIABLES = (environment.MODE, environment.GPU, environment.GPUS)
 
@@ -60,7 +64,41 @@ class Unkeyable(Exception):
     """An input cannot be read or is too large to hash: no record is stored or used."""
 
 
-def locations(environ: Mapping[str, str] | None = None) -> Paths | None:
+class Where(NamedTuple):
+    """policy/paths.py's :class:`~safedocker.policy.paths.Paths` as strings: pathlib costs
+    the warm path more than its work. :meth:`same_as` compares it with the full path's."""
+
+    config_dir: str
+    cache_dir: str
+    state_dir: str
+    system_config_dir: str
+    ignored_system_config_dir: str | None = None
+
+    @property
+    def user_config_file(self) -> str:
+        return os.path.join(self.config_dir, CONFIG_FILE)
+
+    @property
+    def system_config_file(self) -> str:
+        return os.path.join(self.system_config_dir, CONFIG_FILE)
+
+    def dirs(self) -> tuple[str, str, str, str]:
+        """The dirs whose files are keyed: system and user ``keys/``, then ``trust-roots/``."""
+        return (os.path.join(self.system_config_dir, "keys"),
+                os.path.join(self.config_dir, "keys"),
+                os.path.join(self.system_config_dir, "trust-roots"),
+                os.path.join(self.config_dir, "trust-roots"))
+
+    def same_as(self, found: Paths) -> bool:
+        def same(a: str | None, b: object) -> bool:
+            return (a is None) == (b is None) and (
+                a is None or os.path.normpath(a) == os.path.normpath(str(b)))
+
+        return len(self) == len(found) and all(
+            same(a, b) for a, b in zip(self, found, strict=True))
+
+
+def locations(environ: Mapping[str, str] | None = None) -> Where | None:
     """Where :func:`safedocker.policy.paths.paths` puts every file, without platformdirs:
     the variables, else the XDG defaults on Linux; None elsewhere (the warm path is
     skipped, and the full path stores nothing it could not find again)."""
@@ -73,17 +111,15 @@ def locations(environ: Mapping[str, str] | None = None) -> Paths | None:
         chosen = env.get(variable, "")
         return chosen if os.path.isabs(chosen) else os.path.join(home, fallback)
 
-    def pick(variable: str, default: str) -> Path:
-        return Path(environment.value(variable, env) or default)
+    def pick(variable: str, default: str) -> str:
+        return os.path.normpath(environment.value(variable, env) or default)
 
-    default_dir = Path(environment.DEFAULT_SYSTEM_CONFIG_DIR)
+    default_dir = os.path.normpath(environment.DEFAULT_SYSTEM_CONFIG_DIR)
     system_dir = pick(environment.SYSTEM_CONFIG_DIR, environment.DEFAULT_SYSTEM_CONFIG_DIR)
     ignored = None
-    if os.path.normpath(system_dir) != os.path.normpath(default_dir) and (
-        default_system_is_locked()
-    ):
+    if system_dir != default_dir and default_system_is_locked():
         system_dir, ignored = default_dir, system_dir
-    return Paths(
+    return Where(
         config_dir=pick(environment.CONFIG_DIR,
                         os.path.join(xdg("XDG_CONFIG_HOME", ".config"), APP_NAME)),
         cache_dir=pick(environment.CACHE_DIR,
@@ -106,12 +142,12 @@ def file_digest(path: str | Path) -> str | None:
         raise Unkeyable(f"{path}: {e.strerror}") from e
     if len(data) > FILE_MAX:
         raise Unkeyable(f"{path}: too large")
-    return hashlib.sha256(data).hexdigest()
+    return sha256(data).hexdigest()
 
 
-def _tree(directory: Path) -> list[tuple[str, str | None]]:
+def _tree(directory: str) -> list[tuple[str, str | None]]:
     found: list[tuple[str, str | None]] = []
-    if not directory.exists():
+    if not os.path.exists(directory):
         return found
     for root, dirs, files in os.walk(directory, onerror=_walk_error):
         dirs.sort()
@@ -127,27 +163,32 @@ def _walk_error(error: OSError) -> None:
     raise Unkeyable(f"{error.filename}: {error.strerror}")
 
 
-def inputs_digest(where: Paths, environ: Mapping[str, str] | None = None) -> str:
+def inputs_digest(where: Where, environ: Mapping[str, str] | None = None) -> str:
     """The hash of everything a decision is read from (see the module's docstring)."""
     env = os.environ if environ is None else environ
-    default_file = Path(environment.DEFAULT_SYSTEM_CONFIG_DIR) / environment.SYSTEM_CONFIG_FILE_NAME
+    default_file = os.path.join(environment.DEFAULT_SYSTEM_CONFIG_DIR, CONFIG_FILE)
     parts: dict[str, object] = {
         "version": __version__,
         "variables": {name: env.get(name, "") for name in DECIDING_VARIABLES},
-        "locations": [str(where.config_dir), str(where.cache_dir), str(where.state_dir),
-                      str(where.system_config_dir), str(where.ignored_system_config_dir)],
-        "files": [(str(p), file_digest(p)) for p in (
+        "locations": [where.config_dir, where.cache_dir, where.state_dir,
+                      where.system_config_dir, str(where.ignored_system_config_dir)],
+        "files": [(p, file_digest(p)) for p in (
             default_file, where.system_config_file, where.user_config_file)],
-        "trees": [_tree(d) for d in (where.system_keys_dir, where.user_keys_dir,
-                                     where.system_trust_roots_dir, where.trust_roots_dir)],
+        "trees": [_tree(d) for d in where.dirs()],
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+# The platform part of the key of a verdict that no platform can change: the tag named an
+# image manifest (not an index), so no platform's child was chosen, and a hit still sees
+# the tag name that same manifest (its digest is compared on every hit).
+ANY_PLATFORM = "any"
 
 
 def warm_key(inputs: str, reference: str, platform: str) -> str:
     """The store's key for one reference as written, under ``inputs``, for ``platform``."""
     text = json.dumps([inputs, reference, platform])
-    return KEY_PREFIX + hashlib.sha256(text.encode()).hexdigest()
+    return KEY_PREFIX + sha256(text.encode()).hexdigest()
 
 
 # NamedTuples, not dataclasses: the dataclasses module costs the warm path too much.
@@ -225,14 +266,20 @@ def _number(value: object) -> float:
     return float(value)
 
 
-class VerdictReader(Protocol):
-    """Where records are read from: the store (cache/store.py's Cache) or :class:`ReadOnly`."""
+if TYPE_CHECKING:
+    class VerdictReader(Protocol):
+        """Where records are read from (:class:`Records`; tests' fakes)."""
 
-    def verdicts_for(self, policy_hash: str, name: str, limit: int
-                     ) -> Sequence[tuple[object, Mapping[str, object]]]: ...
+        def verdicts_for(self, key: str, name: str, limit: int
+                         ) -> Sequence[tuple[object, Mapping[str, object]]]: ...
+
+    class Registry(Protocol):
+        """What a hit asks a registry (oci/probe.py's RegistryProbe)."""
+
+        def manifest_digest(self, repository: str, reference: str) -> tuple[str, str] | None: ...
 
 
-def _private(path: Path) -> None:
+def _private(path: str) -> None:
     """Unkeyable unless ``path`` (when it exists) is the user's own and no one else may
     write it: a record is handed to docker without verifying anything, so one another user
     could have written (a shared SAFE_DOCKER_CACHE_DIR) must never be read."""
@@ -246,62 +293,121 @@ def _private(path: Path) -> None:
         raise Unkeyable(f"{path}: writable by another user")
 
 
-class ReadOnly:
-    """The cache database opened read-only, for the warm path: two SELECTs, no schema
-    work, no writes; anything unexpected reads as nothing (a miss)."""
+def records_path(cache_dir: str | Path, key: str) -> str:
+    """The file of ``key``'s records: ``<cache_dir>/verdicts/<sha256>.json``."""
+    hex_part = key.removeprefix(KEY_PREFIX)
+    if not key.startswith(KEY_PREFIX) or len(hex_part) != 64 or not all(
+            c in "0123456789abcdef" for c in hex_part):
+        raise Unkeyable("not a verdict key")
+    return os.path.join(cache_dir, RECORDS_DIR, hex_part + ".json")
 
-    def __init__(self, cache_dir: Path, *, timeout: float = 2.0) -> None:
-        import sqlite3
-        from urllib.parse import quote
 
-        path = cache_dir / "cache.sqlite3"
-        for part in (cache_dir, path, cache_dir / "cache.sqlite3-wal"):
-            _private(part)
-        self._conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True,
-                                     timeout=timeout)
-        self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+class Records:
+    """The records, one small JSON file per key (newest first), read without sqlite: a hit
+    reads one file. A file is trusted only while the cache dir, the records dir and the
+    file are the user's own and no one else may write them; anything unexpected reads as
+    nothing (a miss)."""
 
-    def close(self) -> None:
-        self._conn.close()
+    def __init__(self, cache_dir: str | Path) -> None:
+        self.cache_dir = os.fspath(cache_dir)
+        _private(self.cache_dir)
+        _private(os.path.join(self.cache_dir, RECORDS_DIR))
 
-    def verdicts_for(self, policy_hash: str, name: str, limit: int
+    def verdicts_for(self, key: str, name: str, limit: int
                      ) -> list[tuple[object, Mapping[str, object]]]:
         try:
-            rows = self._conn.execute(
-                "SELECT digest, data FROM verdicts WHERE policy_hash=? AND name=? "
-                "ORDER BY decided_at DESC LIMIT ?", (policy_hash, name, int(limit))).fetchall()
-        except self._errors:
+            fd = os.open(records_path(self.cache_dir, key),
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (OSError, Unkeyable):
             return []
-        found: list[tuple[object, Mapping[str, object]]] = []
-        for digest, data in rows:
-            if not isinstance(data, str) or len(data) > 1024 * 1024:
-                continue
-            try:
-                decoded = json.loads(data)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(decoded, dict):
-                found.append((digest, decoded))
-        return found
-
-    def tag_digest(self, name: str, tag: str) -> str | None:
-        """The digest ``name:tag`` had when an image under it was last accepted here."""
         try:
-            row = self._conn.execute("SELECT digest FROM tags WHERE name=? AND tag=?",
-                                     (name, tag)).fetchone()
-        except self._errors:
-            return None
-        return row[0] if row is not None and isinstance(row[0], str) else None
+            info = os.fstat(fd)
+            if info.st_uid != os.geteuid() or info.st_mode & 0o022 or (
+                    info.st_size > RECORDS_FILE_MAX):
+                return []
+            data = os.read(fd, RECORDS_FILE_MAX + 1)
+        except OSError:
+            return []
+        finally:
+            os.close(fd)
+        try:
+            document = json.loads(data) if len(data) <= RECORDS_FILE_MAX else None
+        except (ValueError, RecursionError):
+            return []
+        if not isinstance(document, dict) or document.get("name") != name:
+            return []
+        found = document.get("records")
+        if not isinstance(found, list):
+            return []
+        return [(r.get("digest"), r) for r in found[:limit] if isinstance(r, dict)]
 
 
-class Registry(Protocol):
-    """What a hit asks a registry (oci/probe.py's RegistryProbe)."""
+def offline_tag_digest(cache_dir: str | Path, name: str, tag: str) -> str | None:
+    """The digest ``name:tag`` had when an image under it was last accepted here (the
+    cache database's tags, read-only; sqlite is imported only offline)."""
+    import sqlite3
 
-    def manifest_digest(self, repository: str, reference: str) -> tuple[str, str] | None: ...
+    from safedocker._internal.minihttp import quote
+
+    path = os.path.join(cache_dir, "cache.sqlite3")
+    for part in (os.fspath(cache_dir), path, path + "-wal"):
+        _private(part)
+    try:
+        conn = sqlite3.connect(f"file:{quote(path, '/')}?mode=ro", uri=True, timeout=2.0)
+        try:
+            row = conn.execute("SELECT digest FROM tags WHERE name=? AND tag=?",
+                               (name, tag)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row is not None and isinstance(row[0], str) else None
 
 
-def store(cache: Cache, key: str, name: str, record: WarmRecord) -> None:
-    cache.put_verdict(record.digest, key, name, record.to_json())
+def store(cache_dir: str | Path, key: str, name: str, record: WarmRecord) -> None:
+    """Put ``record`` first among ``key``'s (one per digest, at most CANDIDATES_MAX),
+    written atomically (mode 0600): concurrent writers each leave a whole file, and a
+    record lost to a race only costs the next run the full path."""
+    from pathlib import Path
+
+    from safedocker._internal.files import atomic_write
+
+    path = records_path(cache_dir, key)
+    try:
+        kept = Records(cache_dir).verdicts_for(key, name, CANDIDATES_MAX)
+    except Unkeyable:
+        kept = []
+    records = [record.to_json()] + [
+        data for digest, data in kept if digest != record.digest][:CANDIDATES_MAX - 1]
+    text = json.dumps({"v": RECORD_VERSION, "name": name, "records": records},
+                      separators=(",", ":"), allow_nan=False).encode()
+    if len(text) > RECORDS_FILE_MAX:
+        raise Unkeyable("the record is too large to store")
+    directory = os.path.join(cache_dir, RECORDS_DIR)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    atomic_write(Path(path), text, mode=0o600)
+
+
+def prune(cache_dir: str | Path, older_than_seconds: float, *, now: float | None = None) -> int:
+    """Remove record files not written for ``older_than_seconds``; how many were removed."""
+    import time
+
+    cutoff = (time.time() if now is None else now) - older_than_seconds
+    directory = os.path.join(cache_dir, RECORDS_DIR)
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return 0
+    for entry in names:
+        path = os.path.join(directory, entry)
+        try:
+            if os.lstat(path).st_mtime <= cutoff:
+                os.unlink(path)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _usable(record: WarmRecord, now: float, *, offline: bool) -> bool:
@@ -323,18 +429,27 @@ def _split(name: str) -> tuple[str, str]:
     return registry, repository
 
 
-def find(cache: VerdictReader, key: str, name: str, tag: str, *, now: float,
+def find(cache: VerdictReader, key: str | Iterable[str], name: str, tag: str, *, now: float,
          registry: Callable[[str, str], Registry] | None,
          offline_digest: str | None = None) -> WarmRecord | None:
     """The record to reuse for ``name:tag`` under ``key``, or None (take the full path).
+
+    ``key`` may be several, tried in order until one has records (the first that has any
+    is the only one used); they are computed only as far as needed (a generator), so the
+    key that needs the daemon's platform is asked for only when the one that does not
+    (:data:`ANY_PLATFORM`) has nothing.
 
     Online (``registry`` makes a probe for a registry host and scheme): the tag's digest
     now, from the registry, must be the record's, and every ``.sig`` listing judged must be
     unchanged. Offline (``registry`` None): ``offline_digest`` is the digest the tag had
     when last verified here, and the material's age is checked against offline_max_age.
     """
-    rows = cache.verdicts_for(key, name, CANDIDATES_MAX)
-    records = [r for r in (WarmRecord.from_json(data) for _, data in rows) if r is not None]
+    records: list[WarmRecord] = []
+    for each in ((key,) if isinstance(key, str) else key):
+        rows = cache.verdicts_for(each, name, CANDIDATES_MAX)
+        records = [r for r in (WarmRecord.from_json(data) for _, data in rows) if r is not None]
+        if records:
+            break
     if not records:
         return None
     if registry is None:
@@ -358,7 +473,7 @@ def find(cache: VerdictReader, key: str, name: str, tag: str, *, now: float,
 
 
 def material_digest(blobs: Sequence[bytes]) -> str:
-    h = hashlib.sha256()
+    h = sha256()
     for blob in blobs:
-        h.update(hashlib.sha256(blob).digest())
+        h.update(sha256(blob).digest())
     return h.hexdigest()

@@ -21,18 +21,18 @@ no docker process at all. :func:`remember` is the full path's side: it stores th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import sqlite3
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from safedocker._docker.argv import Invocation, global_options, parse
 from safedocker._docker.engine_api import EngineSocket, EngineUnanswered, ImageNames, unix_socket
 from safedocker._internal import environment
+from safedocker._internal.lean import LazyPattern, sha256
 from safedocker.cache.verdicts import (
+    ANY_PLATFORM,
+    Records,
     SignatureListing,
     Unkeyable,
     WarmRecord,
@@ -41,6 +41,7 @@ from safedocker.cache.verdicts import (
     inputs_digest,
     locations,
     material_digest,
+    offline_tag_digest,
     store,
     warm_key,
 )
@@ -48,9 +49,9 @@ from safedocker.errors import SafeDockerError
 from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
 from safedocker.reference import Digest, ImageRef, parse_reference
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-    from pathlib import Path
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from safedocker.cache.store import Cache
     from safedocker.gate.decide import Admission, Gate
@@ -67,7 +68,7 @@ def _debug(what: str, error: BaseException) -> None:
     if environment.log_level() == "DEBUG":
         sys.stderr.write(f"safe-docker: debug: {what}: {error}\n")
 
-_ID_LIKE = re.compile(r"(?:sha256:)?[0-9a-f]{1,64}", re.ASCII)
+_ID_LIKE = LazyPattern(r"(?:sha256:)?[0-9a-f]{1,64}", re.ASCII)
 # Go architectures whose platform has no variant: the daemon's /version says all of it.
 _PLAIN_ARCHES = frozenset({"amd64", "386", "ppc64le", "s390x", "riscv64", "mips64le"})
 _COMMANDS = frozenset({("run",), ("create",), ("pull",), ("container", "run"),
@@ -84,7 +85,7 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Non
     env = os.environ if environ is None else environ
     try:
         command = _warm_plan(argv, env)
-    except (_Miss, EngineUnanswered, ProbeFailed, Unkeyable, SafeDockerError, sqlite3.Error,
+    except (_Miss, EngineUnanswered, ProbeFailed, Unkeyable, SafeDockerError,
             OSError, ValueError) as e:
         _debug("warm path", e)
         return
@@ -154,9 +155,12 @@ def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
     if where is None or socket_path is None:
         raise _Miss("no unix socket or no known locations")
     engine = EngineSocket(socket_path)
-    key = warm_key(inputs_digest(where, env), ref.tagged, _platform(invocation, env, engine))
+    inputs = inputs_digest(where, env)
+    # A tag that named an image manifest needs no platform (and the daemon's /version is
+    # the slowest question of a hit); an index's child depends on it.
+    keys = _keys(inputs, ref, lambda: _platform(invocation, env, engine))
     offline = environment.offline(env)
-    record = _lookup(where.cache_dir, key, ref, invocation, env)
+    record = _lookup(where.cache_dir, keys, ref, invocation, env)
     if record is None:
         raise _Miss("no usable record")
     if record.gpu == "always" or (record.gpu == "auto" and _gpu_possible(env)):
@@ -175,6 +179,11 @@ def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
         _print_pull(invocation, ref, target, record.covered)
         sys.exit(0)
     return tuple(invocation.rebuild(target))
+
+
+def _keys(inputs: str, ref: ImageRef, platform: Callable[[], str]) -> Iterator[str]:
+    yield warm_key(inputs, ref.tagged, ANY_PLATFORM)
+    yield warm_key(inputs, ref.tagged, platform())
 
 
 def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
@@ -197,7 +206,7 @@ def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None)
             return
         _audit(where.state_dir, list(argv), ref, record, None,
                offline=environment.offline(env))
-    except (_Miss, ProbeFailed, Unkeyable, SafeDockerError, sqlite3.Error, OSError,
+    except (_Miss, ProbeFailed, Unkeyable, SafeDockerError, OSError,
             ValueError) as e:
         _debug("warm path", e)
         return
@@ -208,33 +217,28 @@ def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None)
     sys.exit(0)
 
 
-def _lookup(cache_dir: Path, key: str, ref: ImageRef, invocation: Invocation | None,
-            env: Mapping[str, str]) -> WarmRecord | None:
-    from safedocker.cache.verdicts import ReadOnly
-
-    cache = ReadOnly(cache_dir)
+def _lookup(cache_dir: str, key: str | Iterable[str], ref: ImageRef,
+            invocation: Invocation | None, env: Mapping[str, str]) -> WarmRecord | None:
+    records = Records(cache_dir)
     now = time.time()
+    if environment.offline(env):
+        return find(records, key, ref.name, ref.tag_or_default, now=now, registry=None,
+                    offline_digest=offline_tag_digest(cache_dir, ref.name, ref.tag_or_default))
+    probes: dict[tuple[str, str], RegistryProbe] = {}
+    tokens = TokenCache(cache_dir)
+    config = None if invocation is None else _docker_config(invocation)
+
+    def registry(host: str, scheme: str) -> RegistryProbe:
+        if (host, scheme) not in probes:
+            probes[(host, scheme)] = RegistryProbe(host, scheme, tokens=tokens,
+                                                   docker_config=config)
+        return probes[(host, scheme)]
+
     try:
-        if environment.offline(env):
-            return find(cache, key, ref.name, ref.tag_or_default, now=now, registry=None,
-                        offline_digest=cache.tag_digest(ref.name, ref.tag_or_default))
-        probes: dict[tuple[str, str], RegistryProbe] = {}
-        tokens = TokenCache(cache_dir)
-        config = None if invocation is None else _docker_config(invocation)
-
-        def registry(host: str, scheme: str) -> RegistryProbe:
-            if (host, scheme) not in probes:
-                probes[(host, scheme)] = RegistryProbe(host, scheme, tokens=tokens,
-                                                       docker_config=config)
-            return probes[(host, scheme)]
-
-        try:
-            return find(cache, key, ref.name, ref.tag_or_default, now=now, registry=registry)
-        finally:
-            for probe in probes.values():
-                probe.close()
+        return find(records, key, ref.name, ref.tag_or_default, now=now, registry=registry)
     finally:
-        cache.close()
+        for probe in probes.values():
+            probe.close()
 
 
 def _offline_note(ref: ImageRef, record: WarmRecord) -> None:
@@ -275,10 +279,8 @@ def _print_pull(invocation: Invocation, ref: ImageRef, target: str, covered: str
     del target
 
 
-def _audit(state_dir: object, argv: Sequence[str], ref: ImageRef, record: WarmRecord,
+def _audit(state_dir: str, argv: Sequence[str], ref: ImageRef, record: WarmRecord,
            target: str | None, *, offline: bool) -> None:
-    from pathlib import Path
-
     from safedocker.audit import AuditLog, command_of
 
     event: dict[str, object] = {
@@ -290,7 +292,7 @@ def _audit(state_dir: object, argv: Sequence[str], ref: ImageRef, record: WarmRe
     if target is not None:
         event["target"] = target
     try:
-        AuditLog(Path(str(state_dir))).record(event)
+        AuditLog(state_dir).record(event)
     except OSError:
         raise _Miss("the audit log cannot be written: the full path reports it") from None
 
@@ -304,7 +306,7 @@ def remember(gate: Gate, argv: Sequence[str], admission: Admission,
     keyed; never raises (a record not stored only costs the next run the full path)."""
     try:
         _remember(gate, argv, admission, os.environ if environ is None else environ)
-    except (_Miss, EngineUnanswered, Unkeyable, SafeDockerError, sqlite3.Error, OSError,
+    except (_Miss, EngineUnanswered, Unkeyable, SafeDockerError, OSError,
             ValueError) as e:
         _debug("verdict not cached", e)
 
@@ -353,7 +355,11 @@ def _remember(gate: Gate, argv: Sequence[str], admission: Admission,
     if admission.verdict is None:
         raise _Miss("no verdict")
 
+    verdict = admission.verdict
+
     def platform() -> str:
+        if verdict.platform_digest == verdict.digest:
+            return ANY_PLATFORM  # an image manifest: no platform chose anything
         socket_path = unix_socket(argv, env)
         if socket_path is None:
             raise _Miss("no unix socket")
@@ -375,7 +381,7 @@ def remember_verify(config: Config, verifier: object, ref: ImageRef, verdict: Ve
         _store(config, getattr(verifier, "judged", None), getattr(verifier, "cache", None),
                ref, verdict, lambda: f"explicit:{platform}" if platform else "host",
                os.environ if environ is None else environ)
-    except (_Miss, Unkeyable, SafeDockerError, sqlite3.Error, OSError, ValueError) as e:
+    except (_Miss, Unkeyable, SafeDockerError, OSError, ValueError) as e:
         _debug("verdict not cached", e)
 
 
@@ -398,14 +404,14 @@ def _store(config: Config, judged: Sequence[tuple[ImageRef, Digest, SignatureMat
            for source, _, m in judged):
         raise _Miss("referrers or another registry")
     where = locations(env)
-    if where is None or where != paths(env):
+    if where is None or not where.same_as(paths(env)):
         raise _Miss("locations differ")
     record = WarmRecord(
         digest=str(verdict.digest), covered=str(verdict.covered),
         config_digest=str(verdict.config_digest) if verdict.config_digest else None,
         signatures=tuple(SignatureListing(
             source.name, str(digest),
-            hashlib.sha256(m.sig_manifest).hexdigest() if m.sig_manifest is not None else None)
+            sha256(m.sig_manifest).hexdigest() if m.sig_manifest is not None else None)
             for source, digest, m in judged),
         anchors=tuple(_anchors(config, decision)),
         material_time=min(m.fetched_at for _, _, m in judged),
@@ -419,7 +425,7 @@ def _store(config: Config, judged: Sequence[tuple[ImageRef, Digest, SignatureMat
         lines=tuple(_verdict_lines(verdict)),
     )
     key = warm_key(inputs_digest(where, env), ref.tagged, platform())
-    store(cache, key, ref.name, record)
+    store(where.cache_dir, key, ref.name, record)
 
 
 def _verdict_lines(verdict: Verdict) -> list[str]:

@@ -10,17 +10,16 @@ small client does not handle (identity tokens, redirects, odd answers) is a
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
-from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode, urlsplit
 
-from safedocker._internal.minihttp import Connection, HttpFailed, tcp
+from safedocker._internal.lean import sha256
+from safedocker._internal.minihttp import Connection, HttpFailed, form, quote, tcp
 from safedocker.errors import SafeDockerError
 from safedocker.oci.media import MANIFEST_ACCEPT, TOKEN_RESPONSE_MAX
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -44,8 +43,8 @@ class ProbeFailed(Exception):
 class TokenCache:
     """Bearer tokens by (registry, docker config, scope), on disk with their expiry."""
 
-    def __init__(self, cache_dir: Path) -> None:
-        self.path = cache_dir / TOKENS_NAME
+    def __init__(self, cache_dir: str | Path) -> None:
+        self.path = os.path.join(cache_dir, TOKENS_NAME)
 
     def _load(self) -> dict[str, dict[str, object]]:
         try:
@@ -60,7 +59,7 @@ class TokenCache:
 
     @staticmethod
     def key(registry: str, docker_config: str, scope: str) -> str:
-        return hashlib.sha256(f"{registry}\0{docker_config}\0{scope}".encode()).hexdigest()
+        return sha256(f"{registry}\0{docker_config}\0{scope}".encode()).hexdigest()
 
     def get(self, key: str, now: float) -> str | None:
         entry = self._load().get(key)
@@ -77,11 +76,13 @@ class TokenCache:
                    and float(v["expires_at"]) > now}  # type: ignore[arg-type]
         entries[key] = {"token": token, "expires_at": expires_at}
         newest = sorted(entries.items(), key=lambda kv: -float(kv[1]["expires_at"]))  # type: ignore[arg-type]
+        from pathlib import Path  # only when a token was fetched
+
         from safedocker._internal.files import atomic_write
 
         with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.path, json.dumps(dict(newest[:TOKENS_KEPT])).encode(), mode=0o600)
+            atomic_write(Path(self.path), json.dumps(dict(newest[:TOKENS_KEPT])).encode(),
+                         mode=0o600)
 
 
 class RegistryProbe:
@@ -177,6 +178,8 @@ class RegistryProbe:
     def _fetch_token(self, params: Mapping[str, str], scope: str, basic: str | None,
                      now: float) -> tuple[str, float]:
         realm = params.get("realm", "")
+        from urllib.parse import urlsplit  # only when a token is fetched
+
         parts = urlsplit(realm)
         if parts.scheme != "https" and not (parts.scheme == "http" and self.scheme == "http"
                                             and parts.netloc == self.host):
@@ -188,7 +191,7 @@ class RegistryProbe:
         conn = self._connection(parts.netloc, parts.scheme)
         headers = {"Authorization": basic} if basic else {}
         target = (parts.path or "/") + "?" + (parts.query + "&" if parts.query else "") + \
-            urlencode(query)
+            form(query)
         self.requests_made += 1
         try:
             answer = conn.request("GET", target, headers, body_max=TOKEN_RESPONSE_MAX)

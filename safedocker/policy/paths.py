@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
 
 from safedocker._internal import environment
+from safedocker._internal.lean import NamedTuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
 APP_NAME = "safe-docker"
 CONFIG_FILE = environment.SYSTEM_CONFIG_FILE_NAME
 DEFAULT_SYSTEM_CONFIG_DIR = environment.DEFAULT_SYSTEM_CONFIG_DIR
+LOCK_FILE_MAX = 4 * 1024 * 1024  # a system file larger than this counts as locked
 
 
 class Paths(NamedTuple):  # not a dataclass: that module costs the warm path too much
@@ -63,12 +65,15 @@ def default_system_is_locked() -> bool:
     Fails closed: a file that exists but cannot be read or parsed counts as locked, so
     the default location is used and reading the config reports the problem (exit 78).
     """
-    path = Path(environment.DEFAULT_SYSTEM_CONFIG_DIR) / CONFIG_FILE
+    path = os.path.join(environment.DEFAULT_SYSTEM_CONFIG_DIR, CONFIG_FILE)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(LOCK_FILE_MAX + 1)
     except FileNotFoundError:
         return False
     except OSError:
+        return True
+    if len(data) > LOCK_FILE_MAX:
         return True
     if sys.version_info >= (3, 11):
         import tomllib
@@ -84,6 +89,8 @@ def default_system_is_locked() -> bool:
 
 def paths(environ: Mapping[str, str] | None = None) -> Paths:
     """The one place that knows where files live: platformdirs, overridden by env vars."""
+    from pathlib import Path  # not at import: the warm path reads the lock without it
+
     def pick(variable: str, default: str) -> Path:
         value = environment.value(variable, environ)
         return Path(value) if value else Path(default)

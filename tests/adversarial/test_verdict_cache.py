@@ -27,8 +27,8 @@ _FORGE = """
 import os, sys, time
 from safedocker._docker.argv import parse
 from safedocker._docker.engine_api import EngineSocket, unix_socket
-from safedocker.cache.store import Cache
-from safedocker.cache.verdicts import WarmRecord, inputs_digest, locations, store, warm_key
+from safedocker.cache.verdicts import (ANY_PLATFORM, WarmRecord, inputs_digest, locations,
+                                       store, warm_key)
 from safedocker.gate.warm import _platform
 from safedocker.reference import parse_reference
 
@@ -37,13 +37,14 @@ ref = parse_reference(text)
 argv = ["run", text]
 where = locations()
 engine = EngineSocket(unix_socket(argv))
-key = warm_key(inputs_digest(where), ref.tagged, _platform(parse(argv), os.environ, engine))
+inputs = inputs_digest(where)
+platforms = (ANY_PLATFORM, _platform(parse(argv), os.environ, engine))
 record = WarmRecord(digest=digest, covered=digest, config_digest=None, signatures=(),
                     anchors=(), material_time=time.time(), offline_max_age=1e9,
                     valid_until=None, gpu="never", scheme="http", rule=None,
                     rule_source=None, signers=(), material="0" * 64)
-with Cache.open(where.cache_dir) as cache:
-    store(cache, key, ref.name, record)
+for platform in platforms:  # under both keys a hit may try
+    store(where.cache_dir, warm_key(inputs, ref.tagged, platform), ref.name, record)
 """
 
 

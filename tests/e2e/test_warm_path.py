@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 HEAVY = ("requests", "urllib3", "cryptography", "sigstore", "typer", "click", "pynvml",
          "rfc3161_client", "yaml", "nacl", "platformdirs", "tomli_w")
 # Standard-library modules that cost a hit a large part of an interpreter start: dataclasses
-# (inspect, ast, dis, tokenize), http.client (the email package), logging.
-SLOW = ("dataclasses", "inspect", "http", "email", "logging")
+# (inspect, ast, dis, tokenize), http.client (the email package), logging; and those that
+# each cost a hit several ms of its ≈50 (typing, pathlib with urllib.parse and ipaddress,
+# sqlite3, socket's enums and selectors, OpenSSL's libcrypto through hashlib, datetime).
+SLOW = ("dataclasses", "inspect", "http", "email", "logging", "typing", "pathlib", "urllib",
+        "ipaddress", "sqlite3", "socket", "selectors", "_hashlib", "datetime")
 
 
 @dataclass

@@ -25,6 +25,11 @@ DISTRIBUTION = {"yaml": "pyyaml", "nacl": "pynacl", "pynvml": "nvidia-ml-py",
                 "rfc3161_client": "rfc3161-client"}
 
 
+# Standard-library modules of other Python versions than the one running the tests
+# (sys.stdlib_module_names is this interpreter's): _sha2 is 3.12's _sha256.
+STDLIB_ELSEWHERE = frozenset({"_sha2", "_sha256"})
+
+
 def _third_party_imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -33,7 +38,7 @@ def _third_party_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
     return {name for name in found
-            if name.split(".")[0] not in sys.stdlib_module_names
+            if name.split(".")[0] not in sys.stdlib_module_names | STDLIB_ELSEWHERE
             and name.split(".")[0] != "safedocker"}
 
 

@@ -69,7 +69,7 @@ def test_tag_round_trip_and_update(cache: Cache) -> None:
     assert record is not None and record.digest == other and record.seen_at > 1000.0
 
 
-def test_material_manifest_config_and_verdict_round_trip(cache: Cache) -> None:
+def test_material_manifest_and_config_round_trip(cache: Cache) -> None:
     cache.put_material(NAME, MANIFEST_DIGEST, "cosign-sig", b"\x00sig material\xff")
     material = cache.get_material(NAME, MANIFEST_DIGEST, "cosign-sig")
     assert material is not None and material.data == b"\x00sig material\xff"
@@ -84,13 +84,6 @@ def test_material_manifest_config_and_verdict_round_trip(cache: Cache) -> None:
     cache.put_config(CONFIG_DIGEST, CONFIG)
     config = cache.get_config(CONFIG_DIGEST)
     assert config is not None and config.data == CONFIG
-
-    verdict = {"accepted": True, "signers": ["key:pytorch"], "reasons": []}
-    cache.put_verdict(MANIFEST_DIGEST, "sha256:policyA", NAME, verdict, decided_at=50.0)
-    got = cache.get_verdict(MANIFEST_DIGEST, "sha256:policyA", NAME)
-    assert got is not None and got.data == verdict and got.decided_at == 50.0
-    # A verdict belongs to the policy that made it: another policy hash sees nothing.
-    assert cache.get_verdict(MANIFEST_DIGEST, "sha256:policyB", NAME) is None
 
 
 def test_entries_list_tags_and_material_presence(cache: Cache) -> None:
@@ -116,8 +109,6 @@ def test_invalid_arguments_are_refused(cache: Cache) -> None:
         cache.record_tag(NAME, "x", "md5:abc")
     with pytest.raises(CacheError):
         cache.put_material(NAME, MANIFEST_DIGEST, "kind", b"x" * (MAX_ROW_BYTES + 1))
-    with pytest.raises(CacheError):
-        cache.put_verdict(MANIFEST_DIGEST, "p", NAME, {"x": float("nan")})
 
 
 # ------------------------------------------------------------------------ hash checks
@@ -143,14 +134,12 @@ def test_tampered_rows_are_ignored_and_removed_on_get(
         c.put_config(CONFIG_DIGEST, CONFIG)
         c.record_tag(NAME, "24.04", MANIFEST_DIGEST)
         c.put_material(NAME, MANIFEST_DIGEST, "cosign-sig", b"material")
-        c.put_verdict(MANIFEST_DIGEST, "p1", NAME, {"accepted": True})
 
     db = raw(cache_dir)
     db.execute("UPDATE manifests SET data = ?", (MANIFEST.replace(b"2", b"3"),))
     db.execute("UPDATE configs SET data = ?", (b'{"evil":true}',))
     db.execute("UPDATE tags SET digest = 'sha256:not-hex'")
     db.execute("UPDATE material SET data = 'text, not a blob', fetched_at = 'yesterday'")
-    db.execute("UPDATE verdicts SET data = '[1, 2]'")
     db.close()
 
     with caplog.at_level(logging.WARNING, logger="safedocker.cache"), Cache.open(cache_dir) as c:
@@ -158,11 +147,10 @@ def test_tampered_rows_are_ignored_and_removed_on_get(
         assert c.get_config(CONFIG_DIGEST) is None
         assert c.lookup_tag(NAME, "24.04") is None
         assert c.get_material(NAME, MANIFEST_DIGEST, "cosign-sig") is None
-        assert c.get_verdict(MANIFEST_DIGEST, "p1", NAME) is None
     assert "discarding cached manifest" in caplog.text
 
     db = raw(cache_dir)
-    for table in ("manifests", "configs", "tags", "material", "verdicts"):
+    for table in ("manifests", "configs", "tags", "material"):
         assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table  # noqa: S608
     db.close()
 
@@ -177,13 +165,12 @@ def test_prune_removes_old_rows_and_rows_without_a_valid_time(tmp_path: Path) ->
         c.record_tag(NAME, "old", MANIFEST_DIGEST, seen_at=now - 10 * 86400)
         c.record_tag(NAME, "new", MANIFEST_DIGEST, seen_at=now - 60)
         c.record_tag(NAME, "garbage", MANIFEST_DIGEST, seen_at=now)
-        c.put_verdict(MANIFEST_DIGEST, "p", NAME, {"accepted": True}, decided_at=now - 9 * 86400)
         c.put_config(CONFIG_DIGEST, CONFIG)
     db = raw(cache_dir)
     db.execute("UPDATE tags SET seen_at = 'soon' WHERE tag = 'garbage'")
     db.close()
     with Cache.open(cache_dir) as c:
-        assert c.prune(7 * 86400) == 3
+        assert c.prune(7 * 86400) == 2
         assert [e.tag for e in c.entries()] == ["new"]
         assert c.get_config(CONFIG_DIGEST) is not None
         assert c.prune(0, now=now + 3600) == 2

@@ -30,7 +30,6 @@ def fill(c: Cache) -> None:
     c.put_material(NAME, MANIFEST_DIGEST, "cosign-sig", b'{"sig":"material"}')
     c.put_manifest(MANIFEST_DIGEST, OCI_MANIFEST, MANIFEST)
     c.put_config(CONFIG_DIGEST, CONFIG)
-    c.put_verdict(MANIFEST_DIGEST, "p1", NAME, {"accepted": True})
 
 
 def test_export_import_round_trip_carries_material_but_no_verdict(tmp_path: Path) -> None:
@@ -38,10 +37,15 @@ def test_export_import_round_trip_carries_material_but_no_verdict(tmp_path: Path
     export.parent.mkdir()
     with Cache.open(tmp_path / "a") as a:
         fill(a)
+        # A verdict record of the warm path (cache/verdicts.py) beside the database.
+        (tmp_path / "a" / "verdicts").mkdir(mode=0o700)
+        (tmp_path / "a" / "verdicts" / ("a" * 64 + ".json")).write_text(
+            '{"name": "VERDICT-MARK", "records": []}')
         summary = export_cache(a, export)
     assert (summary.tags, summary.material, summary.manifests, summary.configs) == (1, 1, 1, 1)
     assert [p.name for p in export.parent.iterdir()] == ["cache.jsonl"]  # no temp file left
     assert '"type":"root"' not in export.read_text()  # no trust anchor ever leaves
+    assert "VERDICT-MARK" not in export.read_text()  # nor a decision
 
     with Cache.open(tmp_path / "b") as b:
         result = import_cache(b, export)
@@ -54,8 +58,8 @@ def test_export_import_round_trip_carries_material_but_no_verdict(tmp_path: Path
         assert manifest is not None and manifest.data == MANIFEST
         config = b.get_config(CONFIG_DIGEST)
         assert config is not None and config.data == CONFIG
-        # An import never carries a decision: the caller must re-verify the material.
-        assert b.get_verdict(MANIFEST_DIGEST, "p1", NAME) is None
+    # An import never carries a decision: the caller must re-verify the material.
+    assert not (tmp_path / "b" / "verdicts").exists()
 
 
 def test_import_keeps_a_newer_local_tag_mapping(tmp_path: Path) -> None:

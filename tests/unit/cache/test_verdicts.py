@@ -8,14 +8,15 @@ at its boundary (what a HEAD answers).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from safedocker import __version__
 from safedocker.cache import verdicts
-from safedocker.cache.store import Cache
 from safedocker.cache.verdicts import (
     SignatureListing,
     WarmRecord,
@@ -25,11 +26,12 @@ from safedocker.cache.verdicts import (
     store,
     warm_key,
 )
+from safedocker.policy.paths import paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
+    from safedocker.cache.verdicts import Where
     from safedocker.policy.paths import Paths
 
 NAME = "registry.test:5000/team/app"
@@ -56,12 +58,16 @@ class FakeRegistry:
 
 @dataclass
 class World:
-    where: Paths
+    where: Where  # the warm path's view of the locations (strings)
+    files: Paths  # the same locations as the full path sees them, to edit files
     env: dict[str, str]
-    cache: Cache
     registry: FakeRegistry
     anchor: Path
     platform: str = "daemon:linux/amd64"
+
+    @property
+    def records(self) -> verdicts.Records:
+        return verdicts.Records(self.where.cache_dir)
 
 
 @pytest.fixture
@@ -72,18 +78,19 @@ def world(tmp_path: Path) -> World:
            "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(tmp_path / "system")}
     where = locations(env)
     assert where is not None
-    (where.user_keys_dir).mkdir(parents=True)
-    where.user_config_file.write_text(
+    files = paths(env)
+    (files.user_keys_dir).mkdir(parents=True)
+    files.user_config_file.write_text(
         f'[keys.demo]\nfingerprint = "sha256:00"\n[[policy]]\nscope = "{NAME}"\n'
         'action = "verify"\nkeys = ["demo"]\n')
-    (where.user_keys_dir / "demo.pub").write_text("PEM demo\n")
-    where.trust_roots_dir.mkdir(parents=True)
-    (where.trust_roots_dir / "default.json").write_text('{"root": 1}')
+    (files.user_keys_dir / "demo.pub").write_text("PEM demo\n")
+    files.trust_roots_dir.mkdir(parents=True)
+    (files.trust_roots_dir / "default.json").write_text('{"root": 1}')
     anchor = tmp_path / "pki" / "root.pem"
     anchor.parent.mkdir()
     anchor.write_text("PKI ROOT\n")
     registry = FakeRegistry({TAG: DIGEST, "sha256-" + "a" * 64 + ".sig": "sha256:" + SIG})
-    return World(where, env, Cache.open(where.cache_dir), registry, anchor)
+    return World(where, files, env, registry, anchor)
 
 
 def record(world: World, **changes: object) -> WarmRecord:
@@ -102,15 +109,15 @@ def key(world: World) -> str:
 
 def lookup(world: World, *, now: float = NOW, offline: bool = False) -> WarmRecord | None:
     if offline:
-        return find(world.cache, key(world), NAME, TAG, now=now, registry=None,
+        return find(world.records, key(world), NAME, TAG, now=now, registry=None,
                     offline_digest=DIGEST)
-    return find(world.cache, key(world), NAME, TAG, now=now,
+    return find(world.records, key(world), NAME, TAG, now=now,
                 registry=lambda host, scheme: world.registry)
 
 
 def remember(world: World, **changes: object) -> WarmRecord:
     stored = record(world, **changes)
-    store(world.cache, key(world), NAME, stored)
+    store(world.where.cache_dir, key(world), NAME, stored)
     return stored
 
 
@@ -122,16 +129,16 @@ def test_an_unchanged_world_hits_with_one_head_for_the_tag_and_one_per_sig_listi
 
 
 def _remove_key(w: World) -> None:
-    (w.where.user_keys_dir / "demo.pub").unlink()
+    (w.files.user_keys_dir / "demo.pub").unlink()
 
 
 def _rotate_root(w: World) -> None:
-    (w.where.trust_roots_dir / "default.json").write_text('{"root": 2}')
+    (w.files.trust_roots_dir / "default.json").write_text('{"root": 2}')
 
 
 def _edit_rule(w: World) -> None:
-    w.where.user_config_file.write_text(
-        w.where.user_config_file.read_text().replace('keys = ["demo"]',
+    w.files.user_config_file.write_text(
+        w.files.user_config_file.read_text().replace('keys = ["demo"]',
                                                      'keys = ["demo"]\nthreshold = 1'))
 
 
@@ -144,13 +151,13 @@ def _deleted_signature(w: World) -> None:
 
 
 def _lock_system(w: World) -> None:
-    w.where.system_config_dir.mkdir(parents=True, exist_ok=True)
-    w.where.system_config_file.write_text("locked = true\n")
+    w.files.system_config_dir.mkdir(parents=True, exist_ok=True)
+    w.files.system_config_file.write_text("locked = true\n")
 
 
 def _system_key(w: World) -> None:
-    w.where.system_keys_dir.mkdir(parents=True, exist_ok=True)
-    (w.where.system_keys_dir / "ops.pub").write_text("PEM ops\n")
+    w.files.system_keys_dir.mkdir(parents=True, exist_ok=True)
+    (w.files.system_keys_dir / "ops.pub").write_text("PEM ops\n")
 
 
 def _change_platform(w: World) -> None:
@@ -181,7 +188,7 @@ def _config_dir_moved(w: World) -> None:
     w.env["SAFE_DOCKER_CONFIG_DIR"] = w.env["SAFE_DOCKER_CONFIG_DIR"] + "2"
     moved = locations(w.env)
     assert moved is not None
-    w.where = moved
+    w.where, w.files = moved, paths(w.env)
 
 
 CHANGES: dict[str, Callable[[World], None]] = {
@@ -236,26 +243,79 @@ def test_a_record_for_another_digest_of_the_same_tag_is_not_used(world: World) -
 
 
 def test_a_record_this_version_cannot_read_is_a_miss(world: World) -> None:
-    world.cache.put_verdict(DIGEST, key(world), NAME, {"v": 99})
+    remember(world)
+    path = Path(verdicts.records_path(world.where.cache_dir, key(world)))
+    document = json.loads(path.read_text())
+    document["records"][0]["v"] = 99
+    path.write_text(json.dumps(document))
     assert lookup(world) is None
 
 
-@pytest.mark.parametrize("what", ["dir", "database"])
+@pytest.mark.parametrize("garbage", [b"", b"{", b"[]", b'{"name": 1}', b"\xff" * 10,
+                                     b'{"name": "x", "records": [1, "a"]}',
+                                     b"[" * 100_000])
+def test_a_records_file_that_is_not_ours_reads_as_nothing(world: World,
+                                                           garbage: bytes) -> None:
+    remember(world)
+    Path(verdicts.records_path(world.where.cache_dir, key(world))).write_bytes(garbage)
+    assert lookup(world) is None
+
+
+def test_a_records_file_over_the_size_cap_is_not_read(world: World) -> None:
+    remember(world)
+    path = Path(verdicts.records_path(world.where.cache_dir, key(world)))
+    path.write_bytes(path.read_bytes() + b" " * verdicts.RECORDS_FILE_MAX)
+    assert lookup(world) is None
+
+
+def test_a_records_file_that_is_a_symlink_is_not_followed(world: World) -> None:
+    remember(world)
+    path = Path(verdicts.records_path(world.where.cache_dir, key(world)))
+    elsewhere = path.with_name("elsewhere")
+    path.rename(elsewhere)
+    path.symlink_to(elsewhere)
+    assert lookup(world) is None
+
+
+@pytest.mark.parametrize("what", ["dir", "records dir", "records file"])
 def test_a_cache_others_may_write_is_never_read_by_the_warm_path(world: World,
                                                                  what: str) -> None:
     """A shared SAFE_DOCKER_CACHE_DIR: another user could write a record naming any digest,
     and the warm path hands docker a record's digest without verifying anything."""
     remember(world)
-    target = world.where.cache_dir if what == "dir" else world.cache.path
+    records_file = Path(verdicts.records_path(world.where.cache_dir, key(world)))
+    target = {"dir": world.files.cache_dir, "records dir": records_file.parent,
+              "records file": records_file}[what]
     target.chmod(target.stat().st_mode | 0o022)
+    if what == "records file":
+        assert lookup(world) is None
+        return
     with pytest.raises(verdicts.Unkeyable):
-        verdicts.ReadOnly(world.where.cache_dir)
+        verdicts.Records(world.where.cache_dir)
 
 
 def test_a_cache_of_ones_own_is_read(world: World) -> None:
     remember(world)
-    reader = verdicts.ReadOnly(world.where.cache_dir)
-    try:
-        assert reader.verdicts_for(key(world), NAME, 8)
-    finally:
-        reader.close()
+    assert verdicts.Records(world.where.cache_dir).verdicts_for(key(world), NAME, 8)
+
+
+def test_records_of_a_key_keep_the_newest_per_digest_and_at_most_the_cap(
+        world: World) -> None:
+    for n in range(verdicts.CANDIDATES_MAX + 3):
+        remember(world, digest=f"sha256:{n:064x}", covered=f"sha256:{n:064x}")
+    remember(world)  # the tag's current digest, stored last
+    found = verdicts.Records(world.where.cache_dir).verdicts_for(key(world), NAME, 100)
+    assert len(found) == verdicts.CANDIDATES_MAX
+    assert found[0][0] == DIGEST
+    assert len({digest for digest, _ in found}) == len(found)
+    assert lookup(world) is not None
+
+
+def test_prune_removes_record_files_older_than_the_age(world: World) -> None:
+    remember(world)
+    path = Path(verdicts.records_path(world.where.cache_dir, key(world)))
+    assert verdicts.prune(world.where.cache_dir, 3600, now=path.stat().st_mtime + 60) == 0
+    assert verdicts.prune(world.where.cache_dir, 3600,
+                          now=path.stat().st_mtime + 7200) == 1
+    assert not path.exists()
+    assert lookup(world) is None
