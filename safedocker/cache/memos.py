@@ -4,12 +4,14 @@ questions.
 A memo only chooses where to look first; it never decides. The verifier stops looking
 once the material found so far satisfies the policy, and a refusal has always looked
 everywhere (the referrers API too), so the same registry gives the same verdict with or
-without a memo, only at another cost. Two facts are kept, each for :data:`MEMO_TTL_S`
+without a memo, only at another cost. Three facts are kept, each for :data:`MEMO_TTL_S`
 after it was last seen (then it is forgotten, so a registry that gains the referrers API
 is asked again):
 
 * :attr:`Memo.NO_REFERRERS_API`, per registry host: the OCI referrers API answered that
   there is none (404, 405, 501); referrers are read from the tag schema straight away;
+* :attr:`Memo.REFERRERS_API`, per registry host: the OCI referrers API listed referrers;
+  it is asked before the tag schema (which a registry that has the API seldom holds);
 * :attr:`Memo.REFERRERS_FIRST`, per repository: its signatures were found in OCI
   referrers (sigstore bundles, OCI 1.1 signatures) and there was no ``.sig`` tag, so the
   referrers are read before the ``.sig`` tag.
@@ -41,6 +43,7 @@ CLOCK_SKEW_S = 300.0  # a memo dated later than this ahead of the clock is no me
 
 class Memo(enum.Enum):
     NO_REFERRERS_API = "no-referrers-api"  # subject: a registry host
+    REFERRERS_API = "referrers-api"  # subject: a registry host
     REFERRERS_FIRST = "referrers-first"  # subject: a repository name
 
 

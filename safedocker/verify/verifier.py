@@ -30,8 +30,8 @@ from safedocker.policy.model import Action, Decision, Unmatched
 from safedocker.verify.material import (
     MATERIAL_KIND_COSIGN,
     SignatureMaterial,
+    api_signature_referrers,
     bundle_material,
-    fetch_bundle_material,
     fetch_material,
     list_signature_referrers,
 )
@@ -270,20 +270,6 @@ class Verifier:
         self.judged = lookup.judged()
         return verdict
 
-    def look_up(self, kind: _Kind, source: ImageRef, material: SignatureMaterial, *,
-                api: bool) -> SignatureMaterial:
-        """``material`` plus one lookup of ``kind`` in ``source`` (stored for offline use,
-        never read back online)."""
-        client = self.client(source.registry)
-        match kind:
-            case _Kind.SIG:
-                found = material.with_sig(fetch_material(client, source.repository,
-                                                         material.digest))
-            case _Kind.REFERRERS:
-                found = fetch_bundle_material(client, source.repository, material, api=api)
-        self.store_material(source, found)
-        return found
-
     def memo(self, memo: Memo, subject: str) -> bool:
         """Whether ``memo`` holds for ``subject`` (read from the cache once per verifier)."""
         if (memo, subject) not in self._memos:
@@ -493,8 +479,7 @@ class _Kind(enum.Enum):
             case _Kind.SIG:
                 return material.sig_manifest is not None
             case _Kind.REFERRERS:
-                return bool(material.bundles or material.bundle_errors
-                            or material.sig_referrers)
+                return material.from_referrers
 
 
 @dataclass
@@ -507,9 +492,17 @@ class _Lookup:
     nothing more is fetched. A verdict only gains signers from more material (claims.py
     matches signers one to one, every check is per claim), so stopping early accepts
     exactly what looking everywhere accepts; and a refusal has looked everywhere. That is
-    why the cache's memos may choose the order (referrers first for a repository whose
-    signatures came from there) and skip the referrers API of a registry that had none:
-    when that ends in a refusal, the API is asked after all before refusing.
+    why the order may follow what is likely and what the cache's memos say:
+
+    * a rule with identities (keyless: cosign v3 attaches sigstore bundles as referrers)
+      and a repository whose signatures came from there read the referrers before the
+      `.sig` tag; a key-only rule reads the `.sig` tag first (cosign's default);
+    * the referrers API is asked first only at a registry known to have it (seen in this
+      run, or a memo); at one memo'd as having none, and for a keyless rule where nothing
+      is known, the tag schema is read instead and the API is asked only when everything
+      else left the policy unsatisfied, just before a refusal (its listing then adds to
+      the tag schema's). A key-only rule with nothing known asks the API, then the tag
+      schema, as the client does.
     """
 
     verifier: Verifier
@@ -518,19 +511,22 @@ class _Lookup:
     located: Located
     sources: dict[str, ImageRef] = field(init=False)
     found: dict[str, dict[Digest, SignatureMaterial]] = field(init=False)
-    # Referrers read from the tag schema without asking the API, because a memo said the
-    # registry has none (asked after all before a refusal).
-    unasked: list[tuple[str, Digest]] = field(default_factory=list)
+    # Whether the rules may be satisfied by keyless signatures (referrers first).
+    keyless: bool = field(init=False)
+    # The referrers read from the tag schema without asking the API (asked after all
+    # before a refusal), with the referrer digests the tag schema listed.
+    unasked: dict[tuple[str, Digest], frozenset[Digest]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sources = signature_sources(self.decision, self.ref)
         digests = dict.fromkeys((self.located.digest, self.located.manifest_digest))
         self.found = {name: {d: SignatureMaterial(d, None) for d in digests}
                       for name in self.sources}
+        self.keyless = any(rule.identities for rule in self.decision.verify_rules)
 
     def plan(self) -> tuple[_Kind, _Kind]:
-        if any(self.verifier.memo(Memo.REFERRERS_FIRST, source.name)
-               for source in self.sources.values()):
+        if self.keyless or any(self.verifier.memo(Memo.REFERRERS_FIRST, source.name)
+                               for source in self.sources.values()):
             return (_Kind.REFERRERS, _Kind.SIG)
         return (_Kind.SIG, _Kind.REFERRERS)
 
@@ -559,40 +555,60 @@ class _Lookup:
                                    by_source.get(self.ref.name, []), by_source=by_source)
 
     def _api(self, registry: str) -> bool:
-        """Whether to ask ``registry``'s referrers API: what its client saw in this run,
-        else what the memo says."""
+        """Whether to ask ``registry``'s referrers API before its tag schema: what its
+        client saw in this run, else what the memos say, else (nothing known) yes for a
+        key-only rule, no for a keyless one."""
         seen = self.verifier.client(registry).referrers_api
         if seen is not None:
             return seen
-        return not self.verifier.memo(Memo.NO_REFERRERS_API, registry)
+        if self.verifier.memo(Memo.REFERRERS_API, registry):
+            return True
+        if self.verifier.memo(Memo.NO_REFERRERS_API, registry):
+            return False
+        return not self.keyless
 
     def _look(self, kind: _Kind) -> bool:
         """Look ``kind`` up everywhere; whether anything was there."""
         anything = False
         for name, source in self.sources.items():
+            client = self.verifier.client(source.registry)
             for digest, material in self.found[name].items():
-                api = kind is not _Kind.REFERRERS or self._api(source.registry)
-                if not api and self.verifier.client(source.registry).referrers_api is None:
-                    self.unasked.append((name, digest))
-                found = self.verifier.look_up(kind, source, material, api=api)
+                match kind:
+                    case _Kind.SIG:
+                        found = material.with_sig(fetch_material(client, source.repository,
+                                                                 digest))
+                    case _Kind.REFERRERS:
+                        api = self._api(source.registry)
+                        listed = list_signature_referrers(client, source.repository, digest,
+                                                          api=api)
+                        if not api and client.referrers_api is None:
+                            self.unasked[name, digest] = frozenset(
+                                d.digest for d in listed.descriptors)
+                        found = bundle_material(client, source.repository, material, listed)
+                # Stored for offline use, never read back online.
+                self.verifier.store_material(source, found)
                 self.found[name][digest] = found
                 anything = anything or kind.found(found)
         return anything
 
     def _ask_api(self) -> bool:
-        """Before a refusal: ask the referrers API the memo made us skip; whether it listed
-        anything new."""
+        """Before a refusal: ask the referrers API that was skipped; whether it listed
+        anything the tag schema did not."""
         changed = False
-        for name, digest in self.unasked:
+        for (name, digest), seen in self.unasked.items():
             source = self.sources[name]
             client = self.verifier.client(source.registry)
             if client.referrers_api is False:
                 continue  # it answered in this run: there is none
-            listed = list_signature_referrers(client, source.repository, digest)
+            listed = api_signature_referrers(client, source.repository, digest)
             if listed is None:
                 continue
+            new = replace(listed, descriptors=tuple(d for d in listed.descriptors
+                                                    if d.digest not in seen))
+            if not new.descriptors:
+                continue
             material = bundle_material(client, source.repository, self.found[name][digest],
-                                       listed)
+                                       new, add=True)
             self.verifier.store_material(source, material)
             self.found[name][digest] = material
             changed = True
@@ -605,6 +621,7 @@ class _Lookup:
             seen = verifier.client(source.registry).referrers_api
             if seen is not None:
                 verifier.set_memo(Memo.NO_REFERRERS_API, source.registry, holds=not seen)
+                verifier.set_memo(Memo.REFERRERS_API, source.registry, holds=seen)
             if not verdict.accepted:
                 continue
             materials = self.found[source.name].values()

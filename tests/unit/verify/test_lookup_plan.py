@@ -4,8 +4,11 @@ cache's memos change only that: never a verdict.
 A fake registry over real HTTP on 127.0.0.1 (tests/unit/oci/test_client.py's) holds an
 image signed with a generated key, as a cosign ``.sig`` tag or as a cosign OCI 1.1
 signature referrer (listed in the ``sha256-<hex>`` tag-schema index, or through the
-referrers API): a referrer costs what a sigstore bundle referrer costs (its manifest, then
-one blob), so the request plans are the ones a keyless bundle gets.
+referrers API), or keylessly (tests/sigstore_world.py's private Sigstore): a certificate
+in a ``.sig`` layer, or a sigstore bundle referrer. A rule with keys reads the ``.sig`` tag
+first; a rule with identities reads the tag-schema referrers first, then the ``.sig``
+tag, and asks the referrers API only before a refusal (unless the registry is known to
+have it).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,7 +24,7 @@ from safedocker.cache.memos import Memo, note_memo, recall_memo
 from safedocker.cache.store import Cache
 from safedocker.oci.media import OCI_INDEX, OCI_MANIFEST
 from safedocker.policy.config import Config, KeyEntry
-from safedocker.policy.model import Action, Policy, Rule
+from safedocker.policy.model import Action, Identity, Policy, Rule, Tlog
 from safedocker.reference import Digest, parse_reference
 from safedocker.signatures.cosign import (
     SIGNATURE_ANNOTATION,
@@ -31,17 +34,21 @@ from safedocker.signatures.cosign import (
 from safedocker.signatures.cosignkey import generate_key_pair, load_private_key, sign
 from safedocker.signatures.simplesigning import make_payload
 from safedocker.trust.keys import load_public_key
+from safedocker.trust.roots import parse_trust_root
 from safedocker.verify.verifier import Verifier
-from tests.sigstore_world import SigstoreWorld
+from tests.sigstore_world import BUNDLE_V03, SigstoreWorld
 from tests.unit.oci.test_client import REPO, FakeRegistry, push_image, serve
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from safedocker.trust.roots import TrustRoot
     from safedocker.verify.verdict import Verdict
 
 Layer = tuple[dict[str, str], str, bytes]
+ISSUER = "https://issuer.example"
+ROOT_NAME = "world"
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +64,13 @@ def fake() -> Iterator[FakeRegistry]:
     yield registry
     server.shutdown()
     server.server_close()
+
+
+@functools.cache
+def _sigstore() -> tuple[SigstoreWorld, TrustRoot]:
+    """One private Sigstore for the whole module, and its trusted root."""
+    world = SigstoreWorld()
+    return world, parse_trust_root(world.trusted_root_json(), name=ROOT_NAME)
 
 
 @functools.cache
@@ -82,6 +96,7 @@ class Signed:
             path.write_bytes(public_pem)
             self.keys[name] = (private, KeyEntry(
                 name, load_public_key(public_pem, name).fingerprint, path))
+        self.tmp = tmp_path
         self.cache = Cache.open(tmp_path / "cache")
 
     def layer(self, signer: str) -> Layer:
@@ -115,14 +130,68 @@ class Signed:
             self.fake.put_manifest(REPO, self.digest.tag_prefix, {
                 "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]})
 
-    def verify(self, *signers: str, threshold: int = 1) -> Verdict:
-        """One verification in a new verifier (a new process) sharing the cache."""
-        rule = Rule(scope=f"{self.registry}/team/*", action=Action.VERIFY,
-                    keys=signers or ("alice",), threshold=threshold)
+    def keyless_sig(self, email: str) -> None:
+        """A cosign ``.sig`` manifest with one keyless layer (certificate, chain, SET)."""
+        world, _ = _sigstore()
+        leaf = world.issue(email=email, issuer=ISSUER)
+        annotations, media_type, payload = world.cosign_layer(
+            leaf, world.simple_signing(str(self.digest), self.ref.name))
+        config = self.fake.put_blob(b"{}")
+        self.fake.put_blob(payload)
+        self.fake.put_manifest(REPO, self.digest.tag_prefix + ".sig", {
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": str(config), "size": 2},
+            "layers": [{"mediaType": media_type, "digest": str(Digest.of(payload)),
+                        "size": len(payload), "annotations": annotations}]})
+
+    def bundle(self, email: str, *, tag_schema: bool = True) -> None:
+        """A sigstore bundle referrer (cosign v3); listed in the tag-schema index unless
+        ``tag_schema`` is False (then only the referrers API lists it)."""
+        world, _ = _sigstore()
+        bundle = world.bundle(world.issue(email=email, issuer=ISSUER), str(self.digest))
+        subject = self.fake.manifests[REPO, str(self.digest)][1]
+        raw, config = SigstoreWorld.referrer_manifest(bundle, str(self.digest), len(subject))
+        self.fake.put_blob(config)
+        self.fake.put_blob(bundle)
+        pushed = self.fake.put_manifest(REPO, None, raw, OCI_MANIFEST)
+        if tag_schema:
+            self._list({"mediaType": OCI_MANIFEST, "digest": str(pushed), "size": len(raw),
+                        "artifactType": BUNDLE_V03})
+
+    def unrelated(self, count: int) -> None:
+        """``count`` SBOM-like artifacts listed in the tag-schema index."""
+        for n in range(count):
+            raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "n": n}).encode()
+            pushed = self.fake.put_manifest(REPO, None, raw, OCI_MANIFEST)
+            self._list({"mediaType": OCI_MANIFEST, "digest": str(pushed), "size": len(raw),
+                        "artifactType": "application/vnd.example.sbom+json"})
+
+    def _list(self, entry: dict[str, object]) -> None:
+        """Add ``entry`` to the tag-schema index ``sha256-<hex>``."""
+        tag = self.digest.tag_prefix
+        index: dict[str, Any] = (json.loads(self.fake.manifests[REPO, tag][1])
+                 if (REPO, tag) in self.fake.manifests
+                 else {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
+        index["manifests"].append(entry)
+        self.fake.put_manifest(REPO, tag, index)
+
+    def verify(self, *signers: str, threshold: int = 1, keyless: str | None = None
+               ) -> Verdict:
+        """One verification in a new verifier (a new process) sharing the cache; with
+        ``keyless``, under a rule that wants that identity instead of keys."""
+        if keyless is None:
+            rule = Rule(scope=f"{self.registry}/team/*", action=Action.VERIFY,
+                        keys=signers or ("alice",), threshold=threshold)
+        else:
+            rule = Rule(scope=f"{self.registry}/team/*", action=Action.VERIFY,
+                        identities=(Identity(issuer=ISSUER, subject=keyless),),
+                        tlog=Tlog.REQUIRED, trust_root=ROOT_NAME)
         config = Config(keys={name: entry for name, (_, entry) in self.keys.items()},
                         policy=Policy(user_rules=(rule,)))
         self.fake.log.clear()
-        verifier = Verifier(config, cache=self.cache)
+        root = _sigstore()[1]
+        verifier = Verifier(config, cache=self.cache, trust_roots=lambda _name: root)
         verdict = verifier.verify(self.ref)
         assert verifier.requests_made == len(self.fake.log)
         return verdict
@@ -147,7 +216,7 @@ class Signed:
         note_memo(self.cache, memo, self._subject(memo))
 
     def _subject(self, memo: Memo) -> str:
-        return self.registry if memo is Memo.NO_REFERRERS_API else self.ref.name
+        return self.ref.name if memo is Memo.REFERRERS_FIRST else self.registry
 
 
 @pytest.fixture
@@ -191,6 +260,89 @@ def test_a_new_digest_of_a_repository_signed_by_referrers_costs_four(image: Sign
     image.referrer("alice")
     assert image.verify().accepted
     assert image.requests() == ["tag", "index", "manifest", "blob"]
+
+
+# --- keyless rules: the tag-schema referrers first ----------------------------------------
+
+DEV = "dev@example.com"
+
+
+def test_a_keyless_bundle_image_costs_four_requests_cold_and_warm(image: Signed) -> None:
+    image.bundle(DEV)
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == ["tag", "index", "manifest", "blob"]
+    assert image.memo(Memo.REFERRERS_FIRST) and not image.memo(Memo.NO_REFERRERS_API)
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == ["tag", "index", "manifest", "blob"]
+
+
+def test_a_classic_keyless_image_costs_four_requests_cold_and_warm(image: Signed) -> None:
+    image.keyless_sig(DEV)
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == ["tag", "index", ".sig", "blob"]  # the index is a 404
+    assert not image.memo(Memo.REFERRERS_FIRST)
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == ["tag", "index", ".sig", "blob"]
+
+
+def test_a_key_rule_still_reads_the_sig_tag_first_in_three_requests(image: Signed) -> None:
+    image.sig_tag("alice")
+    image.bundle(DEV)  # beside it, never fetched
+    assert image.verify("alice").accepted
+    assert image.requests() == ["tag", ".sig", "blob"]
+
+
+@pytest.mark.parametrize("signed", ["bundle", "classic"])
+def test_twenty_unrelated_referrers_cost_a_keyless_verify_no_request(
+        image: Signed, signed: str) -> None:
+    (image.bundle if signed == "bundle" else image.keyless_sig)(DEV)
+    assert image.verify(keyless=DEV).accepted
+    before = image.requests()
+    image.cache = Cache.open(image.tmp / "cold")  # no memos: cold again
+    image.unrelated(20)
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == before and len(before) == 4
+
+
+def test_a_keyless_bundle_at_a_registry_with_the_api_costs_six_cold_then_four(
+        image: Signed) -> None:
+    image.fake.referrers_api = True  # cosign v3 there lists nothing in the tag schema
+    image.bundle(DEV, tag_schema=False)
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == ["tag", "index", ".sig", "api", "manifest", "blob"]
+    assert image.memo(Memo.REFERRERS_API) and image.memo(Memo.REFERRERS_FIRST)
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == ["tag", "api", "manifest", "blob"]
+
+
+def test_a_registry_memo_d_as_api_less_is_never_asked_on_a_keyless_acceptance(
+        image: Signed) -> None:
+    image.bundle(DEV)
+    image.note(Memo.NO_REFERRERS_API)
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == ["tag", "index", "manifest", "blob"]
+
+
+@pytest.mark.parametrize("memos", [(), (Memo.NO_REFERRERS_API,), (Memo.REFERRERS_FIRST,)])
+def test_a_keyless_refusal_asks_everything_the_api_included(
+        image: Signed, memos: tuple[Memo, ...]) -> None:
+    image.keyless_sig("mallory@example.com")
+    image.bundle("mallory@example.com")
+    for memo in memos:
+        image.note(memo)
+    verdict = image.verify(keyless=DEV)
+    assert not verdict.accepted
+    assert image.requests() == ["tag", "index", "manifest", "blob", ".sig", "blob", "api"]
+
+
+def test_the_api_asked_before_a_refusal_adds_to_the_tag_schema_and_fetches_nothing_twice(
+        image: Signed) -> None:
+    image.fake.referrers_api = True
+    image.bundle("mallory@example.com")  # the tag schema and the API list it
+    image.bundle(DEV, tag_schema=False)  # only the API lists it
+    assert image.verify(keyless=DEV).accepted
+    assert image.requests() == ["tag", "index", "manifest", "blob", ".sig", "api",
+                                "manifest", "blob"]
 
 
 # --- memos choose where to look, never what is decided -------------------------------------
