@@ -66,7 +66,7 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0  # sqlite's own wait for a lock
 LOCK_RETRY_S = 30.0  # our wait, on top, when sqlite still answers "locked"
 
-_TABLES = frozenset({"tags", "material", "manifests", "configs", "verdicts"})
+_TABLES = frozenset({"tags", "material", "manifests", "configs", "verdicts", "memos"})
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS tags(
         name TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, seen_at REAL NOT NULL,
@@ -83,6 +83,10 @@ _SCHEMA = (
         digest TEXT NOT NULL, policy_hash TEXT NOT NULL, name TEXT NOT NULL,
         data TEXT NOT NULL, decided_at REAL NOT NULL,
         PRIMARY KEY(digest, policy_hash, name))""",
+    # Where to look first at a registry (cache/memos.py); never what to decide.
+    """CREATE TABLE IF NOT EXISTS memos(
+        subject TEXT NOT NULL, fact TEXT NOT NULL, noted_at REAL NOT NULL,
+        PRIMARY KEY(subject, fact))""",
 )
 
 _T = TypeVar("_T")
@@ -653,6 +657,7 @@ class Cache:
             "WHERE typeof(fetched_at) NOT IN ('real', 'integer') OR fetched_at < ?",
             "DELETE FROM verdicts "
             "WHERE typeof(decided_at) NOT IN ('real', 'integer') OR decided_at < ?",
+            "DELETE FROM memos WHERE typeof(noted_at) NOT IN ('real', 'integer') OR noted_at < ?",
         )
 
         def op(c: sqlite3.Connection) -> int:

@@ -400,7 +400,9 @@ def _store(config: Config, judged: Sequence[tuple[ImageRef, Digest, SignatureMat
     decision = verdict.decision
     if config.notes or not judged or cache is None or _time_dependent(decision):
         raise _Miss("config notes, no material, no cache or a time-dependent check")
-    if any(m.bundles_fetched or source.registry != ref.registry
+    # Referrers that were looked at but listed nothing like a signature did not decide:
+    # the `.sig` listings a hit re-checks are all the verdict rests on.
+    if any(m.from_referrers or source.registry != ref.registry
            for source, _, m in judged):
         raise _Miss("referrers or another registry")
     where = locations(env)

@@ -59,6 +59,9 @@ _REPOSITORY_RE = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
 _LINK_NEXT_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
+# What a registry without the referrers API answers there: no such route (404; the OCI
+# spec forbids a 404 from a registry that has the API), no such method, not implemented.
+NO_REFERRERS_API = frozenset({404, 405, 501})
 
 
 class ManifestNotFound(RegistryError):
@@ -81,7 +84,8 @@ class RegistryReader(Protocol):
     def get_blob(self, repository: str, blob: Digest | Descriptor, max_size: int) -> bytes: ...
 
     def referrers(self, repository: str, digest: Digest, artifact_type: str | None = None, *,
-                  keep: Callable[[Descriptor], bool] | None = None) -> Referrers: ...
+                  keep: Callable[[Descriptor], bool] | None = None,
+                  api: bool = ...) -> Referrers: ...
 
 
 def _claimed_digest(header: str, where: str) -> Digest:
@@ -115,6 +119,9 @@ class RegistryClient:
         self.scheme = self._transport.scheme
         self.base_url = self._transport.base_url
         self._auth = Authenticator(self._transport, docker_config_dir, auth_cache)
+        # What this client saw of the OCI referrers API: True listed, False answered that
+        # there is none (a memo's fact), None not asked or no clear answer.
+        self.referrers_api: bool | None = None
 
     @property
     def requests_made(self) -> int:
@@ -237,16 +244,17 @@ class RegistryClient:
 
     def referrers(
         self, repository: str, digest: Digest, artifact_type: str | None = None, *,
-        keep: Callable[[Descriptor], bool] | None = None,
+        keep: Callable[[Descriptor], bool] | None = None, api: bool = True,
     ) -> Referrers:
-        """What refers to ``digest``: the OCI 1.1 referrers API, else the tag schema.
+        """What refers to ``digest``: the OCI 1.1 referrers API, else the tag schema;
+        ``api=False``: the tag schema only (the registry is known to have no API).
 
         Only descriptors of ``artifact_type`` that ``keep`` wants are kept, page by page
         as they come; the listing is bounded as a whole (pages, bytes, entries listed and
         kept: :mod:`.media`'s REFERRERS_*), and more than that is a refusal.
         """
         budget = _ReferrersBudget(digest, artifact_type, keep)
-        if self._referrers_api(repository, digest, artifact_type, budget):
+        if api and self._referrers_api(repository, digest, artifact_type, budget):
             return Referrers(digest, tuple(budget.kept), "api")
         try:
             index = self.get_manifest(repository, digest.tag_prefix, accept=OCI_INDEX,
@@ -261,12 +269,24 @@ class RegistryClient:
         budget.take(index.children, len(index.raw))
         return Referrers(digest, tuple(budget.kept), "tag", index=index)
 
+    def api_referrers(
+        self, repository: str, digest: Digest, artifact_type: str | None = None, *,
+        keep: Callable[[Descriptor], bool] | None = None,
+    ) -> Referrers | None:
+        """What the OCI 1.1 referrers API lists for ``digest`` (bounded as
+        :meth:`referrers`); None: the registry has no usable API (use the tag schema)."""
+        budget = _ReferrersBudget(digest, artifact_type, keep)
+        if self._referrers_api(repository, digest, artifact_type, budget):
+            return Referrers(digest, tuple(budget.kept), "api")
+        return None
+
     def _referrers_api(
         self, repository: str, digest: Digest, artifact_type: str | None,
         budget: _ReferrersBudget,
     ) -> bool:
         """Page through the referrers API into ``budget``; False: the registry has no such
-        API (use the tag schema)."""
+        API (use the tag schema). An answer that says so for certain (404, 405, 501) sets
+        :attr:`referrers_api` to False; a listing sets it to True."""
         url = f"{self.base_url}/v2/{self._repo(repository)}/referrers/{digest}"
         if artifact_type:
             url += "?" + urlencode({"artifactType": artifact_type})
@@ -278,6 +298,8 @@ class RegistryClient:
                 self._expect(resp, (200,), f"list referrers of {digest}", repository)
             if resp.status_code != 200:
                 log.debug("referrers API answered %s; using the tag schema", resp.status_code)
+                if resp.status_code in NO_REFERRERS_API:
+                    self.referrers_api = False
                 return False
             content_type = bare_content_type(resp.headers.get("Content-Type"))
             if content_type != OCI_INDEX:
@@ -291,6 +313,7 @@ class RegistryClient:
                 return False
             budget.take(page.children, len(resp.content))
             del page  # one page at a time: only what budget kept outlives it
+            self.referrers_api = True
             next_url = self._next_link(url, resp.headers.get("Link"))
             if next_url is None:
                 return True

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from safedocker.cache.store import Cache
-    from safedocker.oci.client import RegistryReader
+    from safedocker.oci.client import RegistryClient, RegistryReader
     from safedocker.oci.manifest import Descriptor, Referrers
     from safedocker.reference import Digest
     from safedocker.signatures.cosign import CosignSignature
@@ -39,9 +39,12 @@ MATERIAL_KIND_COSIGN = "cosign-sig"
 class SignatureMaterial:
     """The raw bytes fetched for one digest, kept so the check can be re-done offline.
 
-    ``bundles_fetched`` says whether the OCI referrers were looked at: they are fetched
-    only when the `.sig` signatures alone do not satisfy the policy (or an attestation is
-    required), which keeps a cold key-signed verify at three registry requests.
+    ``bundles_fetched`` says whether the OCI referrers were looked at: the verifier stops
+    looking once what it has satisfies the policy (verifier.py's ``_Lookup``), so under a
+    rule with keys they are not fetched when the `.sig` signatures do, which keeps a cold
+    key-signed verify at three registry requests. Where the referrers came first (a
+    keyless rule, a memo) and satisfied the policy, the `.sig` tag was not looked at
+    either: ``sig_manifest`` is then None.
     """
 
     digest: Digest
@@ -53,6 +56,12 @@ class SignatureMaterial:
     bundles_fetched: bool = False  # the referrers were looked at (bundles and sig artifacts)
     # cosign OCI 1.1 signature artifacts (manifests); their layer blobs are in ``blobs``
     sig_referrers: tuple[bytes, ...] = ()
+
+    @property
+    def from_referrers(self) -> bool:
+        """Whether the referrers listed anything that may be a signature (a bundle, an OCI
+        1.1 signature, or one that could not be read)."""
+        return bool(self.bundles or self.bundle_errors or self.sig_referrers)
 
     @property
     def empty(self) -> bool:
@@ -69,6 +78,11 @@ class SignatureMaterial:
         return SignatureMaterial(self.digest, self.sig_manifest, blobs, self.fetched_at,
                                  tuple(bundles), tuple(errors), bundles_fetched=True,
                                  sig_referrers=tuple(m for m, _ in sig_referrers))
+
+    def with_sig(self, found: SignatureMaterial) -> SignatureMaterial:
+        """This material (referrers looked at first) plus the `.sig` lookup ``found``."""
+        return replace(self, sig_manifest=found.sig_manifest, blobs={**self.blobs, **found.blobs},
+                       fetched_at=min(self.fetched_at, found.fetched_at))
 
     def to_bytes(self) -> bytes:
         return json.dumps({
@@ -194,13 +208,39 @@ def fetch_bundle_material(client: RegistryReader, repository: str,
                           material: SignatureMaterial) -> SignatureMaterial:
     """Add what OCI referrers attach to ``material.digest``: sigstore bundles and cosign
     OCI 1.1 signature artifacts, from one referrers listing."""
+    return bundle_material(client, repository, material,
+                           list_signature_referrers(client, repository, material.digest))
+
+
+def list_signature_referrers(client: RegistryReader, repository: str, digest: Digest, *,
+                             api: bool = True) -> Referrers:
+    """What refers to ``digest`` that may be a signature: the referrers API, else the tag
+    schema (``api=False``: the tag schema alone)."""
+    return client.referrers(repository, digest, keep=_is_signature, api=api)
+
+
+def api_signature_referrers(client: RegistryClient, repository: str, digest: Digest
+                            ) -> Referrers | None:
+    """What the referrers API alone lists for ``digest`` that may be a signature; None:
+    the registry has no usable API."""
+    return client.api_referrers(repository, digest, keep=_is_signature)
+
+
+def bundle_material(client: RegistryReader, repository: str, material: SignatureMaterial,
+                    referrers: Referrers, *, add: bool = False) -> SignatureMaterial:
+    """``material`` with what ``referrers`` lists (bundles, signature artifacts) fetched, in
+    place of any referrers it held, or beside them (``add``: a second listing, the
+    referrers API's after the tag schema's; the bounds count both)."""
+    from safedocker.signatures.bundle import MAX_BUNDLES
     from safedocker.signatures.cosign import SIGNATURE_ARTIFACT_TYPE
 
-    referrers = client.referrers(repository, material.digest, keep=_is_signature)
-    candidates = _bundles_listed(client, repository, material.digest, referrers)
-    bundles = [c.raw for c in candidates if not c.error]
-    errors = [f"bundle {c.referrer}: {c.error}" for c in candidates if c.error]
-    artifacts: list[tuple[bytes, Mapping[str, bytes]]] = []
+    held = material if add else SignatureMaterial(material.digest, None)
+    candidates = _bundles_listed(client, repository, material.digest, referrers,
+                                 MAX_BUNDLES - len(held.bundles))
+    bundles = [*held.bundles, *(c.raw for c in candidates if not c.error)]
+    errors = [*held.bundle_errors,
+              *(f"bundle {c.referrer}: {c.error}" for c in candidates if c.error)]
+    artifacts: list[tuple[bytes, Mapping[str, bytes]]] = [(m, {}) for m in held.sig_referrers]
     for desc in referrers.descriptors:
         if desc.artifact_type != SIGNATURE_ARTIFACT_TYPE:
             continue
@@ -265,14 +305,15 @@ def fetch_bundles(client: RegistryReader, repository: str, digest: Digest) -> li
 
 
 def _bundles_listed(client: RegistryReader, repository: str, digest: Digest,
-                    referrers: Referrers) -> list[BundleCandidate]:
+                    referrers: Referrers, room: int | None = None) -> list[BundleCandidate]:
+    """The bundles ``referrers`` lists, at most ``room`` of them (MAX_BUNDLES)."""
     from safedocker.signatures.bundle import MAX_BUNDLES
 
     out: list[BundleCandidate] = []
     for desc in referrers.descriptors:
         if not _is_bundle(desc):
             continue
-        if len(out) >= MAX_BUNDLES:
+        if len(out) >= (MAX_BUNDLES if room is None else room):
             break
         out.append(_fetch_one(client, repository, digest, desc, referrers.source))
     return out

@@ -9,6 +9,7 @@ verdict.
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import threading
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from safedocker._internal import strictjson
 from safedocker._internal.timefmt import stamp
+from safedocker.cache.memos import Memo, forget_memo, note_memo, recall_memo
 from safedocker.cache.store import recall, remember
 from safedocker.errors import (
     RegistryError,
@@ -29,8 +31,10 @@ from safedocker.policy.model import Action, Decision, Unmatched
 from safedocker.verify.material import (
     MATERIAL_KIND_COSIGN,
     SignatureMaterial,
-    fetch_bundle_material,
+    api_signature_referrers,
+    bundle_material,
     fetch_material,
+    list_signature_referrers,
 )
 from safedocker.verify.rules import (
     default_trust_roots,
@@ -58,13 +62,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def needs_bundles(decision: Decision, verdict: Verdict) -> bool:
-    """Whether referrers must be fetched: the `.sig` material did not satisfy the policy,
-    or a rule requires an attestation (those only come as bundles)."""
-    return not verdict.accepted or any(rule.attestations for rule in decision.verify_rules)
-
 
 
 # --- the whole verification ------------------------------------------------------------
@@ -160,6 +157,8 @@ class Verifier:
     @judged.setter
     def judged(self, judged: list[tuple[ImageRef, Digest, SignatureMaterial]]) -> None:
         self._local.judged = judged
+    # The cache's memos as read (or written) by this verifier: (memo, subject) -> holds.
+    _memos: dict[tuple[Memo, str], bool] = field(default_factory=dict)
 
     def _trust_root(self, name: str) -> TrustRoot:
         """Each trusted root is read and parsed once per verifier, however many rules and
@@ -295,47 +294,30 @@ class Verifier:
         return Located(top.digest, manifest.digest, config,
                        manifest.config.media_type if manifest.config else None)
 
-    def _gather_online(self, source: ImageRef, located: Located
-                       ) -> list[tuple[Digest, SignatureMaterial]]:
-        """Signature material for the pinned digest and the platform's, as the repository
-        ``source`` names has it now (recorded for offline use, never read back online)."""
-        candidates: list[tuple[Digest, SignatureMaterial]] = []
-        for digest in dict.fromkeys((located.digest, located.manifest_digest)):
-            material = fetch_material(self.client(source.registry), source.repository, digest)
-            self._store_material(source, material)
-            candidates.append((digest, material))
-        return candidates
-
     def _verify_online(self, ref: ImageRef, decision: Decision, choice: PlatformChoice
                        ) -> Verdict:
+        """Online, the registry's current signatures are judged, never cached ones:
+        deleting a signature is how a publisher withdraws it, and it must stop the image at
+        once. The cache decides only offline, within offline_max_age (and its memos say
+        where to look first: :class:`_Lookup`)."""
         located = self._locate_online(ref, choice)
-        sources = signature_sources(decision, ref)
-        # Online, the registry's current signatures are judged, never cached ones: deleting
-        # a signature is how a publisher withdraws it, and it must stop the image at once.
-        # The cache decides only offline, within offline_max_age.
-        by_source = {name: self._gather_online(source, located)
-                     for name, source in sources.items()}
-        verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
-                             by_source=by_source)
-        if needs_bundles(decision, verdict) and not all(
-            material.bundles_fetched for found in by_source.values() for _, material in found
-        ):
-            # cosign v3 attaches sigstore bundles (and its OCI 1.1 mode, signatures) through
-            # OCI referrers: either kind may satisfy the policy, so look there too.
-            for name, source in sources.items():
-                client = self.client(source.registry)
-                by_source[name] = [
-                    (digest, material if material.bundles_fetched
-                     else fetch_bundle_material(client, source.repository, material))
-                    for digest, material in by_source[name]
-                ]
-                for _, material in by_source[name]:
-                    self._store_material(source, material)
-            verdict = self.judge(ref, decision, located, by_source.get(ref.name, []),
-                                 by_source=by_source)
-        self.judged = [(sources[name], digest, material) for name, found in by_source.items()
-                       for digest, material in found]
+        lookup = _Lookup(self, ref, decision, located)
+        verdict = lookup.run()
+        self.judged = lookup.judged()
         return verdict
+
+    def memo(self, memo: Memo, subject: str) -> bool:
+        """Whether ``memo`` holds for ``subject`` (read from the cache once per verifier)."""
+        if (memo, subject) not in self._memos:
+            self._memos[memo, subject] = recall_memo(self.cache, memo, subject)
+        return self._memos[memo, subject]
+
+    def set_memo(self, memo: Memo, subject: str, *, holds: bool) -> None:
+        """Write ``memo`` to the cache when it changes: noted, or forgotten."""
+        if self.memo(memo, subject) == holds:
+            return
+        (note_memo if holds else forget_memo)(self.cache, memo, subject)
+        self._memos[memo, subject] = holds
 
     # -- offline --
 
@@ -411,7 +393,7 @@ class Verifier:
         return Located(top.digest, manifest.digest, config,
                        manifest.config.media_type if manifest.config else None)
 
-    def _store_material(self, ref: ImageRef, material: SignatureMaterial) -> None:
+    def store_material(self, ref: ImageRef, material: SignatureMaterial) -> None:
         remember(self.cache, lambda c: c.put_material(ref.name, material.digest,
                                                       MATERIAL_KIND_COSIGN, material.to_bytes()))
 
@@ -520,6 +502,169 @@ class Verifier:
             raise RegistryError(f"image config of {verdict.ref} is not JSON") from e
         return config if isinstance(config, dict) else None
 
+
+
+class _Kind(enum.Enum):
+    """Where signature material is looked up for one digest."""
+
+    SIG = "the .sig tag"  # cosign's sha256-<hex>.sig manifest and its layers
+    REFERRERS = "OCI referrers"  # sigstore bundles and OCI 1.1 signatures (API or tag schema)
+
+    def found(self, material: SignatureMaterial) -> bool:
+        match self:
+            case _Kind.SIG:
+                return material.sig_manifest is not None
+            case _Kind.REFERRERS:
+                return material.from_referrers
+
+
+@dataclass
+class _Lookup:
+    """The signature lookups of one online verification, and the verdict they lead to.
+
+    Each kind of lookup (the `.sig` tag, the referrers) is made for every repository the
+    rules read and every digest (an index and its platform's child); after a kind that
+    found something the material so far is judged, and once the policy is satisfied
+    nothing more is fetched. A verdict only gains signers from more material (claims.py
+    matches signers one to one, every check is per claim), so stopping early accepts
+    exactly what looking everywhere accepts; and a refusal has looked everywhere. That is
+    why the order may follow what is likely and what the cache's memos say:
+
+    * a rule with identities (keyless: cosign v3 attaches sigstore bundles as referrers)
+      and a repository whose signatures came from there read the referrers before the
+      `.sig` tag; a key-only rule reads the `.sig` tag first (cosign's default);
+    * the referrers API is asked first only at a registry known to have it (seen in this
+      run, or a memo); at one memo'd as having none, and for a keyless rule where nothing
+      is known, the tag schema is read instead and the API is asked only when everything
+      else left the policy unsatisfied, just before a refusal (its listing then adds to
+      the tag schema's). A key-only rule with nothing known asks the API, then the tag
+      schema, as the client does.
+    """
+
+    verifier: Verifier
+    ref: ImageRef
+    decision: Decision
+    located: Located
+    sources: dict[str, ImageRef] = field(init=False)
+    found: dict[str, dict[Digest, SignatureMaterial]] = field(init=False)
+    # Whether the rules may be satisfied by keyless signatures (referrers first).
+    keyless: bool = field(init=False)
+    # The referrers read from the tag schema without asking the API (asked after all
+    # before a refusal), with the referrer digests the tag schema listed.
+    unasked: dict[tuple[str, Digest], frozenset[Digest]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sources = signature_sources(self.decision, self.ref)
+        digests = dict.fromkeys((self.located.digest, self.located.manifest_digest))
+        self.found = {name: {d: SignatureMaterial(d, None) for d in digests}
+                      for name in self.sources}
+        self.keyless = any(rule.identities for rule in self.decision.verify_rules)
+
+    def plan(self) -> tuple[_Kind, _Kind]:
+        if self.keyless or any(self.verifier.memo(Memo.REFERRERS_FIRST, source.name)
+                               for source in self.sources.values()):
+            return (_Kind.REFERRERS, _Kind.SIG)
+        return (_Kind.SIG, _Kind.REFERRERS)
+
+    def run(self) -> Verdict:
+        verdict: Verdict | None = None
+        for kind in self.plan():
+            if self._look(kind):
+                verdict = self._judge()
+                if verdict.accepted:
+                    break
+        else:
+            if self._ask_api():
+                verdict = self._judge()
+        if verdict is None:
+            verdict = self._judge()
+        self._note(verdict)
+        return verdict
+
+    def judged(self) -> list[tuple[ImageRef, Digest, SignatureMaterial]]:
+        return [(self.sources[name], digest, material)
+                for name, found in self.found.items() for digest, material in found.items()]
+
+    def _judge(self) -> Verdict:
+        by_source = {name: list(found.items()) for name, found in self.found.items()}
+        return self.verifier.judge(self.ref, self.decision, self.located,
+                                   by_source.get(self.ref.name, []), by_source=by_source)
+
+    def _api(self, registry: str) -> bool:
+        """Whether to ask ``registry``'s referrers API before its tag schema: what its
+        client saw in this run, else what the memos say, else (nothing known) yes for a
+        key-only rule, no for a keyless one."""
+        seen = self.verifier.client(registry).referrers_api
+        if seen is not None:
+            return seen
+        if self.verifier.memo(Memo.REFERRERS_API, registry):
+            return True
+        if self.verifier.memo(Memo.NO_REFERRERS_API, registry):
+            return False
+        return not self.keyless
+
+    def _look(self, kind: _Kind) -> bool:
+        """Look ``kind`` up everywhere; whether anything was there."""
+        anything = False
+        for name, source in self.sources.items():
+            client = self.verifier.client(source.registry)
+            for digest, material in self.found[name].items():
+                match kind:
+                    case _Kind.SIG:
+                        found = material.with_sig(fetch_material(client, source.repository,
+                                                                 digest))
+                    case _Kind.REFERRERS:
+                        api = self._api(source.registry)
+                        listed = list_signature_referrers(client, source.repository, digest,
+                                                          api=api)
+                        if not api and client.referrers_api is None:
+                            self.unasked[name, digest] = frozenset(
+                                d.digest for d in listed.descriptors)
+                        found = bundle_material(client, source.repository, material, listed)
+                # Stored for offline use, never read back online.
+                self.verifier.store_material(source, found)
+                self.found[name][digest] = found
+                anything = anything or kind.found(found)
+        return anything
+
+    def _ask_api(self) -> bool:
+        """Before a refusal: ask the referrers API that was skipped; whether it listed
+        anything the tag schema did not."""
+        changed = False
+        for (name, digest), seen in self.unasked.items():
+            source = self.sources[name]
+            client = self.verifier.client(source.registry)
+            if client.referrers_api is False:
+                continue  # it answered in this run: there is none
+            listed = api_signature_referrers(client, source.repository, digest)
+            if listed is None:
+                continue
+            new = replace(listed, descriptors=tuple(d for d in listed.descriptors
+                                                    if d.digest not in seen))
+            if not new.descriptors:
+                continue
+            material = bundle_material(client, source.repository, self.found[name][digest],
+                                       new, add=True)
+            self.verifier.store_material(source, material)
+            self.found[name][digest] = material
+            changed = True
+        return changed
+
+    def _note(self, verdict: Verdict) -> None:
+        """What this lookup taught about the registries and repositories, as memos."""
+        verifier = self.verifier
+        for source in self.sources.values():
+            seen = verifier.client(source.registry).referrers_api
+            if seen is not None:
+                verifier.set_memo(Memo.NO_REFERRERS_API, source.registry, holds=not seen)
+                verifier.set_memo(Memo.REFERRERS_API, source.registry, holds=seen)
+            if not verdict.accepted:
+                continue
+            materials = self.found[source.name].values()
+            sig = any(_Kind.SIG.found(m) for m in materials)
+            referrers = any(m.bundles or m.sig_referrers for m in materials)
+            if referrers != sig:
+                verifier.set_memo(Memo.REFERRERS_FIRST, source.name, holds=referrers)
 
 
 def _child(ref: ImageRef, index: Manifest, choice: PlatformChoice) -> Descriptor:

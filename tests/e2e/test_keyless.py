@@ -14,6 +14,7 @@ writes the policy it needs into the user config.toml.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -204,6 +205,21 @@ def test_classic_keyless_sig_layer_is_accepted(home: Home, images: Images) -> No
     verified = home.ok("verify", images.classic.tagged)
     assert f"digest:    {images.classic.digest}" in verified.stdout
     assert f"{DEV} (keyless, issuer {ISSUER})" in verified.stdout
+
+
+def test_a_classic_keyless_pull_is_kept_for_the_warm_path_a_bundle_pull_is_not(
+        world: World, home: Home, images: Images) -> None:
+    """The tag-schema referrers are read first for a keyless rule; where they list no
+    signature the verdict rests on the `.sig` tag alone, which a warm hit re-checks."""
+    home.policy()
+    records = home.cache_dir / "verdicts"
+    for image, kept in ((images.classic, True), (images.bundled, False)):
+        shutil.rmtree(records, ignore_errors=True)
+        try:
+            home.ok("pull", image.tagged)
+            assert any(records.glob("*.json")) is kept, image.tagged
+        finally:
+            world.remove_images(image.tagged, image.pinned)
 
 
 # --- refused ---------------------------------------------------------------------------------

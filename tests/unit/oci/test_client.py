@@ -794,6 +794,39 @@ def test_referrers_fall_back_to_the_tag_schema(fake: FakeRegistry) -> None:
     assert f"/v2/{REPO}/manifests/{subject.tag_prefix}" in fake.paths
 
 
+def test_referrers_without_the_api_go_straight_to_the_tag_schema(fake: FakeRegistry) -> None:
+    fake.referrers_api = True  # even where it has one: the caller chose
+    subject, _ = push_image(fake)
+    with client_for(fake) as client:
+        listed = client.referrers(REPO, subject, api=False)
+        assert listed.source == "tag" and client.requests_made == 1
+        assert client.referrers_api is None  # not asked: nothing learned
+    assert fake.paths == [f"/v2/{REPO}/manifests/{subject.tag_prefix}"]
+
+
+@pytest.mark.parametrize(("answer", "learned"), [(404, False), (405, False), (501, False),
+                                                 (400, None), (406, None)])
+def test_the_client_learns_that_a_registry_has_no_referrers_api_only_when_it_says_so(
+        fake: FakeRegistry, answer: int, learned: bool | None) -> None:
+    subject, _ = push_image(fake)
+    fake.scripted[f"/v2/{REPO}/referrers/{subject}"] = [Reply(answer)]
+    with client_for(fake) as client:
+        assert client.referrers(REPO, subject).source == "tag"
+        assert client.referrers_api is learned
+
+
+def test_the_client_learns_that_a_registry_lists_referrers(fake: FakeRegistry) -> None:
+    fake.referrers_api = True
+    subject, _ = push_image(fake)
+    with client_for(fake) as client:
+        assert client.api_referrers(REPO, subject) is not None
+        assert client.referrers_api is True
+    fake.referrers_api = False
+    with client_for(fake) as client:
+        assert client.api_referrers(REPO, subject) is None  # no tag-schema request either
+        assert client.referrers_api is False and client.requests_made == 1
+
+
 # --- tags and push -----------------------------------------------------------------------
 
 

@@ -72,7 +72,8 @@ class FakeClient:
         return digest
 
     def referrers(self, repository: str, digest: Digest, artifact_type: str | None = None, *,
-                  keep: Callable[[Descriptor], bool] | None = None) -> Referrers:
+                  keep: Callable[[Descriptor], bool] | None = None,
+                  api: bool = True) -> Referrers:
         assert digest == self.subject
         return Referrers(digest, tuple(d for d in self.descriptors if keep is None or keep(d)),
                          "api")
@@ -122,9 +123,10 @@ class CountingClient(FakeClient):
         self.listings = 0
 
     def referrers(self, repository: str, digest: Digest, artifact_type: str | None = None, *,
-                  keep: Callable[[Descriptor], bool] | None = None) -> Referrers:
+                  keep: Callable[[Descriptor], bool] | None = None,
+                  api: bool = True) -> Referrers:
         self.listings += 1
-        return super().referrers(repository, digest, artifact_type, keep=keep)
+        return super().referrers(repository, digest, artifact_type, keep=keep, api=api)
 
 
 def test_oci11_signature_referrers_come_from_the_same_listing_as_bundles(
