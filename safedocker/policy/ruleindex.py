@@ -5,15 +5,17 @@ the most specific scope, later rules winning exact ties. The index finds the sam
 by testing only the rules that *can* match an image, each with that same
 ``Rule.matches`` (so nothing matches here that would not match there):
 
-- a plain scope (registry, namespace, repository) matches ``name`` or a ``/``-prefix of
-  it, so it is looked up by each of those prefixes;
-- ``repo:tag`` and ``repo@digest`` scopes are looked up by the image's own spelling;
-- a glob's text before its first ``*`` is literal, so every name it matches starts with
-  that text up to its last ``/``: globs are filed under that prefix and only those filed
-  under one of the image's prefixes are tried (their regexps compiled on first use);
+- a scope without ``*`` matches only when it *is* the image's name, a ``/``-prefix of
+  the name (a registry or namespace), ``name:tag`` or ``name@digest``: one set lookup
+  per scope finds those;
+- a glob's text before its first ``*`` is literal, and its regexp is anchored, so it
+  matches ``name`` or ``name:tag`` only if that text starts the longer of the two: only
+  those globs are tried (their regexps compiled on first use, as before);
 - ``*`` matches everything.
 
-A tag holding ``/`` (never one ``parse_reference`` returns) falls back to the scan.
+Building the index costs one pass over the scopes (a cached configuration is read in a
+few milliseconds, so a heavier index would cost more than it saves); a decision costs
+one cheap pass and a few ``matches``.
 """
 
 from __future__ import annotations
@@ -27,60 +29,27 @@ if TYPE_CHECKING:
     from safedocker.reference import ImageRef
 
 
-def _file(table: dict[str, list[int]], key: str, position: int) -> None:
-    found = table.get(key)
-    if found is None:
-        table[key] = [position]
-    else:
-        found.append(position)
-
-
 class RuleIndex:
-    """The rules of one list, filed by what an image must look like to match them."""
+    """The scopes of one list of rules, and the literal start of each glob."""
 
-    __slots__ = ("_anything", "_digests", "_globs", "_names", "_rules", "_tags")
+    __slots__ = ("_globs", "_rules", "_scopes")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self._rules = tuple(rules)
-        self._names: dict[str, list[int]] = {}
-        self._tags: dict[str, list[int]] = {}
-        self._digests: dict[str, list[int]] = {}
-        self._globs: dict[str, list[int]] = {}
-        self._anything: list[int] = []
-        for position, rule in enumerate(self._rules):
-            scope = rule.scope
-            # The same order of tests as scope_matches: "*", glob, digest, tag, name.
-            if scope == "*":
-                self._anything.append(position)
-            elif "*" in scope:
-                literal = scope[:scope.index("*")]
-                _file(self._globs, literal[:max(literal.rfind("/"), 0)], position)
-            elif "@" in scope:
-                _file(self._digests, scope, position)
-            elif "/" in scope and ":" in scope.rsplit("/", 1)[-1]:
-                _file(self._tags, scope, position)
-            else:
-                _file(self._names, scope, position)
+        self._scopes = [rule.scope for rule in self._rules]
+        self._globs = [(scope[:scope.index("*")], position)
+                       for position, scope in enumerate(self._scopes) if "*" in scope]
 
     def most_specific(self, ref: ImageRef) -> Rule | None:
         """What ``most_specific(rules, ref)`` returns, found from the index."""
-        from safedocker.policy.model import most_specific
-
-        if ref.tag is not None and "/" in ref.tag:
-            return most_specific(self._rules, ref)
         name = ref.name
-        # name and each "/"-prefix of it; "" too, where globs with no "/" are filed.
-        prefixes = [name[:i] for i, ch in enumerate(name) if ch == "/"]
-        positions: list[int] = list(self._anything)
-        for prefix in (*prefixes, name):
-            positions += self._names.get(prefix, ())
-        for prefix in ("", *prefixes):
-            positions += self._globs.get(prefix, ())
-        if ref.digest is not None:
-            positions += self._digests.get(f"{name}@{ref.digest}", ())
-        tag = ref.tag or (None if ref.digest else "latest")
-        if tag is not None:
-            positions += self._tags.get(f"{name}:{tag}", ())
+        # Every spelling a plain scope must have to match (scope_matches' last three
+        # cases), and "*"; a tag or digest spelling that does not apply is harmless.
+        spellings = {name[:i] for i, ch in enumerate(name) if ch == "/"}
+        spellings.update(("*", name, f"{name}:{ref.tag or 'latest'}", f"{name}@{ref.digest}"))
+        longest = f"{name}:{ref.tag}" if ref.tag else name
+        positions = [i for i, scope in enumerate(self._scopes) if scope in spellings]
+        positions += [i for literal, i in self._globs if longest.startswith(literal)]
         best: Rule | None = None
         best_key: tuple[tuple[int, int], int] | None = None
         for position in positions:
