@@ -45,19 +45,19 @@ from safedocker.policy.model import (
     Tlog,
     Unmatched,
 )
+from safedocker.policy.parsed import FileConfig, KeyEntry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from safedocker.policy.config import FileConfig, KeyEntry
     from safedocker.policy.paths import Paths
 
 FORMAT = "safe-docker policy index 1"
 MAX_INDEX_BYTES = 32 * 1024 * 1024  # two config files of at most 4 MiB each, and then some
 # The code a parsed file depends on (package-relative): a change to any of them (an edit,
 # an upgrade) misses, even where the version stays the same.
-_MODULES = ("policy/config.py", "policy/model.py", "policy/compiled.py", "reference.py",
-            "_internal/timefmt.py", "_internal/goregexp.py", "trust/roots.py",
+_MODULES = ("policy/config.py", "policy/parsed.py", "policy/model.py", "policy/compiled.py",
+            "reference.py", "_internal/timefmt.py", "_internal/goregexp.py", "trust/roots.py",
             "_docker/commands.py")
 
 
@@ -252,7 +252,7 @@ def _enum(kind: type[Any]) -> Callable[[Any], Any]:
     def decode(value: Any) -> Any:
         member = members.get(value) if type(value) is str else None
         if member is None:
-            raise Corrupt(f"not a {kind.__name__}")
+            raise Corrupt("not one of the allowed values")
         return member
     return decode
 
@@ -361,8 +361,6 @@ _mode, _unmatched = _enum(Mode), _enum(Unmatched)
 
 
 def _keys(value: Any, keys_dir: Path, origin: str) -> Mapping[str, KeyEntry]:
-    from safedocker.policy.config import KeyEntry
-
     if type(value) is not dict:
         raise Corrupt("not a table of keys")
     keys = {}
@@ -375,8 +373,6 @@ def _keys(value: Any, keys_dir: Path, origin: str) -> Mapping[str, KeyEntry]:
 
 
 def _file_config(raw: Any, path: Path, keys_dir: Path, origin: str) -> FileConfig:
-    from safedocker.policy.config import FileConfig
-
     if type(raw) is not dict or set(raw) != _FILE_FIELDS:
         raise Corrupt("not a file's configuration")
     return FileConfig(

@@ -41,6 +41,8 @@ from safedocker.policy.model import (
     stricter_mode,
     stricter_unmatched,
 )
+from safedocker.policy.parsed import FileConfig
+from safedocker.policy.parsed import KeyEntry as KeyEntry  # where callers import it from
 from safedocker.policy.paths import Paths, paths
 
 if TYPE_CHECKING:
@@ -61,17 +63,6 @@ REGISTRY_TIMEOUT_MAX = 3600.0
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 SCHEMA_HINT = "fix the file; `safe-docker policy schema` shows every key and its values"
 _TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
-
-
-@dataclass(frozen=True)
-class KeyEntry:
-    """A trusted public key: its name, pinned fingerprint and where its PEM lives."""
-
-    name: str
-    fingerprint: str
-    path: Path
-    source: str = ""
-    origin: str = "user"  # "system" or "user"
 
 
 @dataclass(frozen=True)
@@ -191,22 +182,6 @@ class ConfigKeyError(ConfigError):
         super().__init__(what, why=f"{key}: {reason}", hint=hint)
         self.key = key
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class FileConfig:
-    path: Path
-    mode: Mode | None
-    unmatched: Unmatched | None
-    offline_max_age: float | None
-    registry_timeout: float | None
-    insecure_registries: tuple[str, ...]
-    rekor_keys: tuple[str, ...]
-    locked: bool
-    keys: Mapping[str, KeyEntry]
-    rules: tuple[Rule, ...]
-    removed_keys: frozenset[str] = frozenset()
-    passthrough: tuple[str, ...] = ()
 
 
 def read_document(path: Path) -> dict[str, Any]:
