@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import stat
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safedocker import __version__
@@ -49,6 +48,7 @@ from safedocker.policy.parsed import FileConfig, KeyEntry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from pathlib import Path
 
     from safedocker.policy.paths import Paths
 
@@ -79,10 +79,10 @@ def cache_key(where: Paths, system: bytes | None, user: bytes | None) -> str:
     """SHA-256 over everything the parsed files depend on: this format and code, where the
     files and key stores are, and each file's bytes (or its absence)."""
     digest = hashlib.sha256()
-    here = Path(__file__).parent.parent
+    here = os.path.dirname(os.path.dirname(__file__))
     stamps = []
     for module in _MODULES:
-        found = os.stat(here / module)
+        found = os.stat(f"{here}/{module}")
         stamps.append(f"{found.st_mtime_ns}:{found.st_size}")
     for text in (FORMAT, __version__, *stamps, str(where.system_config_file),
                  str(where.system_keys_dir), str(where.user_config_file),

@@ -30,15 +30,14 @@ if TYPE_CHECKING:
 
 
 class RuleIndex:
-    """The scopes of one list of rules, and the literal start of each glob."""
+    """The scopes of one list of rules, and which of them are globs."""
 
     __slots__ = ("_globs", "_rules", "_scopes")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self._rules = tuple(rules)
         self._scopes = [rule.scope for rule in self._rules]
-        self._globs = [(scope[:scope.index("*")], position)
-                       for position, scope in enumerate(self._scopes) if "*" in scope]
+        self._globs = [position for position, scope in enumerate(self._scopes) if "*" in scope]
 
     def most_specific(self, ref: ImageRef) -> Rule | None:
         """What ``most_specific(rules, ref)`` returns, found from the index."""
@@ -49,7 +48,9 @@ class RuleIndex:
         spellings.update(("*", name, f"{name}:{ref.tag or 'latest'}", f"{name}@{ref.digest}"))
         longest = f"{name}:{ref.tag}" if ref.tag else name
         positions = [i for i, scope in enumerate(self._scopes) if scope in spellings]
-        positions += [i for literal, i in self._globs if longest.startswith(literal)]
+        scopes = self._scopes
+        positions += [i for i in self._globs
+                      if longest.startswith(scopes[i][:scopes[i].index("*")])]
         best: Rule | None = None
         best_key: tuple[tuple[int, int], int] | None = None
         for position in positions:
