@@ -26,6 +26,7 @@ import enum
 import gc
 import hashlib
 import json
+import math
 import os
 import stat
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,7 @@ from safedocker.policy.model import (
     Tlog,
     Unmatched,
 )
-from safedocker.policy.parsed import FileConfig, KeyEntry
+from safedocker.policy.parsed import REGISTRY_TIMEOUT_MAX, FileConfig, KeyEntry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -238,11 +239,12 @@ def _strs(value: Any) -> tuple[str, ...]:
     return tuple(_str(item) for item in value)
 
 
-def _optional_float(value: Any) -> float | None:
+def _optional_seconds(value: Any, least: float, most: float) -> float | None:
+    """A duration the file set (or None), within the bounds the reader enforces."""
     if value is None:
         return None
-    if type(value) not in (int, float):
-        raise Corrupt("not a number")
+    if type(value) not in (int, float) or not least <= value <= most:  # NaN fails too
+        raise Corrupt("not a duration in range")
     return float(value)
 
 
@@ -379,8 +381,8 @@ def _file_config(raw: Any, path: Path, keys_dir: Path, origin: str) -> FileConfi
         path=path,
         mode=None if raw["mode"] is None else _mode(raw["mode"]),
         unmatched=None if raw["unmatched"] is None else _unmatched(raw["unmatched"]),
-        offline_max_age=_optional_float(raw["offline_max_age"]),
-        registry_timeout=_optional_float(raw["registry_timeout"]),
+        offline_max_age=_optional_seconds(raw["offline_max_age"], 0.0, math.inf),
+        registry_timeout=_optional_seconds(raw["registry_timeout"], 1.0, REGISTRY_TIMEOUT_MAX),
         insecure_registries=_strs(raw["insecure_registries"]),
         rekor_keys=_strs(raw["rekor_keys"]),
         locked=False,  # a locked policy is never cached

@@ -41,7 +41,7 @@ from safedocker.policy.model import (
     stricter_mode,
     stricter_unmatched,
 )
-from safedocker.policy.parsed import FileConfig
+from safedocker.policy.parsed import REGISTRY_TIMEOUT_MAX, FileConfig
 from safedocker.policy.parsed import KeyEntry as KeyEntry  # where callers import it from
 from safedocker.policy.paths import Paths, paths
 
@@ -59,7 +59,6 @@ DEFAULT_OFFLINE_MAX_AGE = 30 * 86400.0
 # One verification's registry traffic, every request together (each request is also
 # capped on its own: oci/transport.py's REQUEST_TIMEOUT).
 DEFAULT_REGISTRY_TIMEOUT = 60.0
-REGISTRY_TIMEOUT_MAX = 3600.0
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 SCHEMA_HINT = "fix the file; `safe-docker policy schema` shows every key and its values"
 _TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from safedocker.policy.model import Mode, Rule, Unmatched
 
 
+REGISTRY_TIMEOUT_MAX = 3600.0  # seconds: the longest registry_timeout a file may set
+
+
 @dataclass(frozen=True)
 class KeyEntry:
     """A trusted public key: its name, pinned fingerprint and where its PEM lives."""

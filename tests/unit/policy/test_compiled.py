@@ -245,14 +245,20 @@ def damage(where: Paths, how: str) -> None:
         forged = {"forged types": b'{"system":{"rules":"*"},"user":[]}',
                   "forged rule": body.replace(b'"reject"', b'"allow"'),
                   "forged threshold": body.replace(b'"threshold":2', b'"threshold":0'),
+                  "forged wait": body.replace(b'"registry_timeout":90.0',
+                                              b'"registry_timeout":1e12'),
+                  "forged age": body.replace(b'"offline_max_age":604800.0',
+                                             b'"offline_max_age":NaN'),
                   "deep nesting": b"[" * 100_000 + b"]" * 100_000}[how]
+        assert forged != body
         key = head.split(b" ")[-2].decode()
         index.write_bytes(compiled.header(key, forged) + forged)
 
 
 @pytest.mark.parametrize("how", [
     "truncated", "a flipped byte", "garbage", "empty", "another format", "a directory",
-    "a fifo", "a link", "forged types", "forged rule", "forged threshold", "deep nesting",
+    "a fifo", "a link", "forged types", "forged rule", "forged threshold", "forged wait",
+    "forged age", "deep nesting",
 ])
 def test_a_damaged_or_forged_cache_file_is_ignored(where: Paths, how: str) -> None:
     parsed = load_config(where)
