@@ -191,9 +191,10 @@ def _encode_identity(identity: Identity) -> dict[str, str]:
     return {k: v for k, v in identity.__dict__.items() if v is not None}
 
 
-def _encode_rule(rule: Rule) -> dict[str, Any] | list[str]:
-    """``[scope, action]`` for a rule that sets nothing else (most of a long list), else
-    a table of what differs from the defaults."""
+def _encode_rule(rule: Rule) -> dict[str, Any] | str:
+    """``"ACTION SCOPE"`` for a rule that sets nothing else (most of a long list: one
+    string is the least to decode and to collect), else a table of what differs from the
+    defaults."""
     encoded: dict[str, Any] = {}
     for name, value in rule.__dict__.items():
         if name == "source" or (name != "scope" and value == _RULE_DEFAULTS[name]):
@@ -217,7 +218,7 @@ def _encode_rule(rule: Rule) -> dict[str, Any] | list[str]:
             value = dict(value)
         encoded[name] = value
     if set(encoded) <= {"scope", "action"}:
-        return [rule.scope, rule.action.value]
+        return f"{rule.action.value} {rule.scope}"
     return encoded
 
 
@@ -336,11 +337,8 @@ def _rules(raw: Any, source: str) -> tuple[Rule, ...]:
         values = copy_defaults()
         values["annotations"] = {}
         values["source"] = source
-        if type(item) is list:  # [scope, action]
-            scope, action = item
-            if type(scope) is not str or type(action) is not str:
-                raise Corrupt("not a rule")
-            values["scope"] = scope
+        if type(item) is str:  # "ACTION SCOPE"
+            action, _, values["scope"] = item.partition(" ")
             values["action"] = _ACTIONS[action]
         elif type(item) is dict and "scope" in item:
             for name, value in item.items():

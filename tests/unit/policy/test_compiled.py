@@ -243,7 +243,9 @@ def damage(where: Paths, how: str) -> None:
         index.symlink_to(other)
     else:  # forged: a right header over JSON of the wrong shape
         forged = {"forged types": b'{"system":{"rules":"*"},"user":[]}',
-                  "forged rule": body.replace(b'"reject"', b'"allow"'),
+                  "forged setting": body.replace(b'"reject"', b'"allow"'),
+                  "forged action": body.replace(b'"reject *"', b'"allow *"'),
+                  "forged rule": body.replace(b'"reject *"', b'["*","reject"]'),
                   "forged threshold": body.replace(b'"threshold":2', b'"threshold":0'),
                   "forged wait": body.replace(b'"registry_timeout":90.0',
                                               b'"registry_timeout":1e12'),
@@ -257,7 +259,8 @@ def damage(where: Paths, how: str) -> None:
 
 @pytest.mark.parametrize("how", [
     "truncated", "a flipped byte", "garbage", "empty", "another format", "a directory",
-    "a fifo", "a link", "forged types", "forged rule", "forged threshold", "forged wait",
+    "a fifo", "a link", "forged types", "forged setting", "forged action", "forged rule",
+    "forged threshold", "forged wait",
     "forged age", "deep nesting",
 ])
 def test_a_damaged_or_forged_cache_file_is_ignored(where: Paths, how: str) -> None:
@@ -295,7 +298,7 @@ def test_a_locked_system_policy_never_uses_the_cache(where: Paths, lock: str) ->
     body = compiled.index_file(where).read_bytes().partition(b"\n")[2]
     where.system_config_file.write_text(lock + where.system_config_file.read_text())
     # ... and the user forges an entry for the locked ones, without the system's rules.
-    forged = body.replace(b'["*","reject"]', b'["*","accept"]')
+    forged = body.replace(b'"reject *"', b'"accept *"')
     assert forged != body
     compiled.index_file(where).write_bytes(compiled.header(key_of(where), forged) + forged)
     assert compiled.load(where, key_of(where)) is not None  # a well-made forgery
