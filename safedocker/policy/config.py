@@ -41,6 +41,8 @@ from safedocker.policy.model import (
     stricter_mode,
     stricter_unmatched,
 )
+from safedocker.policy.parsed import REGISTRY_TIMEOUT_MAX, FileConfig
+from safedocker.policy.parsed import KeyEntry as KeyEntry  # where callers import it from
 from safedocker.policy.paths import Paths, paths
 
 if TYPE_CHECKING:
@@ -57,21 +59,9 @@ DEFAULT_OFFLINE_MAX_AGE = 30 * 86400.0
 # One verification's registry traffic, every request together (each request is also
 # capped on its own: oci/transport.py's REQUEST_TIMEOUT).
 DEFAULT_REGISTRY_TIMEOUT = 60.0
-REGISTRY_TIMEOUT_MAX = 3600.0
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 SCHEMA_HINT = "fix the file; `safe-docker policy schema` shows every key and its values"
 _TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
-
-
-@dataclass(frozen=True)
-class KeyEntry:
-    """A trusted public key: its name, pinned fingerprint and where its PEM lives."""
-
-    name: str
-    fingerprint: str
-    path: Path
-    source: str = ""
-    origin: str = "user"  # "system" or "user"
 
 
 @dataclass(frozen=True)
@@ -193,34 +183,25 @@ class ConfigKeyError(ConfigError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class _FileConfig:
-    path: Path
-    mode: Mode | None
-    unmatched: Unmatched | None
-    offline_max_age: float | None
-    registry_timeout: float | None
-    insecure_registries: tuple[str, ...]
-    rekor_keys: tuple[str, ...]
-    locked: bool
-    keys: Mapping[str, KeyEntry]
-    rules: tuple[Rule, ...]
-    removed_keys: frozenset[str] = frozenset()
-    passthrough: tuple[str, ...] = ()
-
-
 def read_document(path: Path) -> dict[str, Any]:
     """The raw TOML of one config file; ``{}`` when it does not exist."""
+    data = _read_bytes(path)
+    return {} if data is None else _parse_toml(path, data)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    """One config file's bytes; None when it does not exist."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
-        return {}
+        return None
     except OSError as e:
         raise ConfigError(f"cannot read {path}", why=e.strerror or str(e),
                           hint="check the file's permissions") from e
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"invalid configuration in {path}", why="file is too large")
-    return _parse_toml(path, data)
+    return data
 
 
 def _parse_toml(path: Path, data: bytes) -> dict[str, Any]:
@@ -255,13 +236,19 @@ def _toml_error(path: Path, text: str, error: Exception) -> ConfigError:
                        hint="fix the file; TOML is described at https://toml.io")
 
 
-def _parse_file(path: Path, keys_dir: Path, origin: str) -> _FileConfig:
-    doc = read_document(path)
-    return _parse_document(path, doc, _safe_text(path) if doc else "", keys_dir, origin)
+def _parse_file(path: Path, keys_dir: Path, origin: str, data: bytes | None = None,
+                doc: dict[str, Any] | None = None) -> FileConfig:
+    """One file (``data``: its bytes, already read; ``doc``: their TOML) checked."""
+    if data is None:
+        data = _read_bytes(path)
+    if doc is None:
+        doc = {} if data is None else _parse_toml(path, data)
+    text = data.decode("utf-8") if doc and data is not None else ""
+    return _parse_document(path, doc, text, keys_dir, origin)
 
 
 def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Path,
-                    origin: str) -> _FileConfig:
+                    origin: str) -> FileConfig:
     reader = _Reader(path, text)
     reader.check_keys(doc, _TOP_KEYS, "")
 
@@ -326,7 +313,7 @@ def _parse_document(path: Path, doc: Mapping[str, Any], text: str, keys_dir: Pat
     rules = tuple(_parse_rule(reader, entry, index, str(path))
                   for index, entry in enumerate(rules_list))
 
-    return _FileConfig(
+    return FileConfig(
         path=path,
         mode=reader.enum(doc, "mode", Mode, "", None),
         unmatched=reader.enum(doc, "unmatched", Unmatched, "", None),
@@ -573,23 +560,40 @@ def load_config(where: Paths | None = None) -> Config:
 
     Each setting a locked system policy overrides is said on stderr, one line each.
     """
+    from safedocker.policy import compiled
+
     where = where or paths()
-    system = _parse_file(where.system_config_file, where.system_keys_dir, "system")
-    user = _parse_file(where.user_config_file, where.user_keys_dir, "user")
+    system_data = _read_bytes(where.system_config_file)
+    user_data = _read_bytes(where.user_config_file)
+    system_doc, key = None, None
+    if system_data is not None and compiled.may_lock(system_data):
+        system_doc = _parse_toml(where.system_config_file, system_data)
+    # A locked policy is always parsed: the cache is the user's to write.
+    if system_doc is None or system_doc.get("locked", False) is False:
+        key = compiled.cache_key(where, system_data, user_data)
+    cached = None if key is None else compiled.load(where, key)
+    if cached is not None:
+        system, user = cached
+    else:
+        system = _parse_file(where.system_config_file, where.system_keys_dir, "system",
+                             system_data, system_doc)
+        user = _parse_file(where.user_config_file, where.user_keys_dir, "user", user_data)
     config = _combine(system, user, where)
+    if cached is None and key is not None:
+        compiled.store(where, key, system, user)
     for note in config.notes:
         sys.stderr.write(note + "\n")
     return config
 
 
-def _lock_note(what: str, system: _FileConfig, *, why: str = "",
+def _lock_note(what: str, system: FileConfig, *, why: str = "",
                hint: str = "") -> str:
     """One line saying that the lock won over ``what``."""
     return (f"safe-docker: {what} ignored \u2014 the system policy is locked{why} "
             f"(hint: {hint or f'{system.path} decides; ask an admin to change it'})")
 
 
-def _combine(system: _FileConfig, user: _FileConfig, where: Paths) -> Config:
+def _combine(system: FileConfig, user: FileConfig, where: Paths) -> Config:
     if system.locked:
         return _combine_locked(system, user, where)
 
@@ -620,7 +624,7 @@ def _combine(system: _FileConfig, user: _FileConfig, where: Paths) -> Config:
     )
 
 
-def _combine_locked(system: _FileConfig, user: _FileConfig, where: Paths) -> Config:
+def _combine_locked(system: FileConfig, user: FileConfig, where: Paths) -> Config:
     """The lock: the stricter of each setting, user weakenings ignored (and said so),
     system rules resolved in system anchors only."""
     notes: list[str] = []
@@ -707,7 +711,7 @@ def _combine_locked(system: _FileConfig, user: _FileConfig, where: Paths) -> Con
     )
 
 
-def _env_mode(mode: Mode, system: _FileConfig, notes: list[str], *, locked: bool) -> Mode:
+def _env_mode(mode: Mode, system: FileConfig, notes: list[str], *, locked: bool) -> Mode:
     """SAFE_DOCKER_MODE over the files' mode; under a lock only when it is stricter."""
     env_mode = environment.mode()
     if not env_mode:
@@ -726,10 +730,12 @@ def _env_mode(mode: Mode, system: _FileConfig, notes: list[str], *, locked: bool
     return stricter
 
 
-def _check_key_names(file_config: _FileConfig, rules: tuple[Rule, ...], known: set[str],
+def _check_key_names(file_config: FileConfig, rules: tuple[Rule, ...], known: set[str],
                      *, locked: bool = False) -> None:
     """Every key a rule names is defined (or was removed: then the rule refuses)."""
     for rule in rules:
+        if not rule.keys and not rule.attestations:
+            continue
         for key in (*rule.keys, *(k for a in rule.attestations for k in a.keys)):
             if key in known:
                 continue
@@ -747,7 +753,7 @@ def _check_key_names(file_config: _FileConfig, rules: tuple[Rule, ...], known: s
             )
 
 
-def _check_system_roots(system: _FileConfig, where: Paths) -> list[str]:
+def _check_system_roots(system: FileConfig, where: Paths) -> list[str]:
     """Under a lock: each trusted root a system rule names is the system's (or the
     built-in default); a user root of that name is not used, and a note says so."""
     from safedocker.trust.roots import DEFAULT_NAME

@@ -23,6 +23,8 @@ from safedocker.reference import DEFAULT_REGISTRY, OFFICIAL_PREFIX, ImageRef
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from safedocker.policy.ruleindex import RuleIndex
+
 
 class Mode(enum.Enum):
     ENFORCE = "enforce"
@@ -308,10 +310,23 @@ class Policy:
     def rules(self) -> tuple[Rule, ...]:
         return self.system_rules + self.user_rules
 
-    def decide(self, ref: ImageRef) -> Decision:
+    # Built on the first decision, once per Policy (a frozen dataclass still has a
+    # __dict__ for cached_property); decide() then tests a few scopes, not all of them.
+    @functools.cached_property
+    def _indexes(self) -> tuple[RuleIndex, RuleIndex]:
+        from safedocker.policy.ruleindex import RuleIndex
+
         if self.locked:
-            system = most_specific(self.system_rules, ref)
-            user = most_specific(self.user_rules, ref)
+            return RuleIndex(self.system_rules), RuleIndex(self.user_rules)
+        return RuleIndex(self.rules), RuleIndex(())
+
+    def decide(self, ref: ImageRef) -> Decision:
+        """Which rules apply to ``ref``: :func:`most_specific` of the rules (of the system's
+        and of the user's, each, under a lock), found through an index."""
+        first, second = self._indexes
+        if self.locked:
+            system = first.most_specific(ref)
+            user = second.most_specific(ref)
             if system is None and user is not None and user.action is Action.ACCEPT:
                 # A user "accept" must not override the system's handling of unmatched images.
                 user = None
@@ -319,6 +334,6 @@ class Policy:
                 system = Rule(scope="*", action=Action.REJECT, source="locked system policy")
             rules = tuple(rule for rule in (system, user) if rule is not None)
         else:
-            one = most_specific(self.rules, ref)
+            one = first.most_specific(ref)
             rules = (one,) if one is not None else ()
         return Decision(ref=ref, rules=rules, unmatched=self.unmatched)
