@@ -101,8 +101,16 @@ _FLAG = LazyPattern(r"--?[A-Za-z][A-Za-z0-9-]{0,63}", re.ASCII)  # a flag's name
 
 def scrub_text(text: str) -> str:
     """Mask credentials inside free text: URL userinfo, auth headers, secret KEY=VALUE."""
-    text = _URL_USERINFO.sub(rf"\g<1>{MASK}@", text)
-    text = _AUTH_SCHEME.sub(rf"\g<1> {MASK}", text)
+    # Each pattern needs a literal the text may lack: skip compiling and running it then
+    # (an audit line of a warm hit scrubs a few short strings).
+    if "://" in text:
+        text = _URL_USERINFO.sub(rf"\g<1>{MASK}@", text)
+    lowered = text.lower()
+    # Not ASCII: the pattern's IGNORECASE also matches letters such as U+017F for 's'.
+    if not text.isascii() or "bearer" in lowered or "basic" in lowered or "token" in lowered:
+        text = _AUTH_SCHEME.sub(rf"\g<1> {MASK}", text)
+    if "=" not in text:
+        return text
     parts: list[str] = []
     pos = 0
     while match := _INLINE_KEY.search(text, pos):

@@ -47,9 +47,12 @@ _NAME = rf"(?:{_DOMAIN}/)?{_REMOTE_NAME}"
 _REFERENCE_RE = LazyPattern(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
 _TAG_RE = LazyPattern(_TAG, re.ASCII)
 _DOMAIN_RE = LazyPattern(_DOMAIN, re.ASCII)
-_ANCHORED_ID = LazyPattern(r"[a-f0-9]{64}", re.ASCII)
-_SHA256_HEX = LazyPattern(r"[a-f0-9]{64}", re.ASCII)
-_SHA512_HEX = LazyPattern(r"[a-f0-9]{128}", re.ASCII)
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
+def _lower_hex(text: str, length: int) -> bool:
+    """``[a-f0-9]{length}`` in full (no regexp: every run asks it, compiling one costs more)."""
+    return len(text) == length and _LOWER_HEX.issuperset(text)
 
 
 class _Frozen:
@@ -101,9 +104,9 @@ class Digest(_Frozen):
         algorithm, sep, hexpart = text.partition(":")
         if not sep:
             raise UsageError(f"invalid digest {text!r}", why="expected algorithm:hex")
-        if algorithm == "sha256" and _SHA256_HEX.fullmatch(hexpart):
+        if algorithm == "sha256" and _lower_hex(hexpart, 64):
             return cls(algorithm, hexpart)
-        if algorithm == "sha512" and _SHA512_HEX.fullmatch(hexpart):
+        if algorithm == "sha512" and _lower_hex(hexpart, 128):
             return cls(algorithm, hexpart)
         raise UsageError(
             f"invalid digest {text!r}",
@@ -219,7 +222,7 @@ def parse_reference(text: str) -> ImageRef:
     """Parse an image reference as the docker CLI does, or raise :class:`UsageError`."""
     if not text:
         raise UsageError("invalid image reference ''", why="the reference is empty")
-    if _ANCHORED_ID.fullmatch(text):
+    if _lower_hex(text, 64):
         raise UsageError(
             f"invalid repository name {text!r}",
             why="cannot specify 64-byte hexadecimal strings",
@@ -258,7 +261,7 @@ def parse_any_reference(text: str) -> ImageRef | Digest:
     bare form means sha256); anything else is a reference, parsed by
     :func:`parse_reference`.
     """
-    if _ANCHORED_ID.fullmatch(text):
+    if _lower_hex(text, 64):
         return Digest("sha256", text)
     try:
         return Digest.parse(text)

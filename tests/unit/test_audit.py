@@ -351,3 +351,36 @@ def test_bind_and_tmpfs_mounts_are_recorded_whole() -> None:
     for mount in ("type=bind,source=/srv/data,target=/data,readonly,bind-propagation=rslave",
                   "type=tmpfs,dst=/run,tmpfs-size=64m,tmpfs-mode=1770"):
         assert summarize_argv(["run", "--mount", mount, "busybox"])[2] == mount
+
+
+def _scrub_unguarded(text: str) -> str:
+    """scrub_text as it was before it skipped patterns whose literal is absent."""
+    from safedocker import audit
+
+    text = audit._URL_USERINFO.sub(rf"\g<1>{audit.MASK}@", text)
+    text = audit._AUTH_SCHEME.sub(rf"\g<1> {audit.MASK}", text)
+    parts: list[str] = []
+    pos = 0
+    while match := audit._INLINE_KEY.search(text, pos):
+        parts.append(text[pos: match.end()])
+        pos = match.end()
+        if audit._SECRET_WORD.search(match.group(1)):
+            value = audit._INLINE_VALUE.match(text, pos)
+            if value and value.end() > pos:
+                parts.append(audit.MASK)
+                pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def test_scrubbing_skips_a_pattern_only_where_it_cannot_match() -> None:
+    import random
+
+    from safedocker.audit import scrub_text
+
+    words = ["Bearer ", "BASIC ", "baſic ", "toKen ", "token\t", "https://", "u:p@", "h/",
+             "PASS", "=", "x", " ", "'v'", "\"w\"", "KEY", "secret", "é", "://", "@", ";"]
+    rng = random.Random(16)  # noqa: S311 - test data
+    for _ in range(5000):
+        text = "".join(rng.choice(words) for _ in range(rng.randint(0, 8)))
+        assert scrub_text(text) == _scrub_unguarded(text), text
