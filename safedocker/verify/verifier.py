@@ -617,7 +617,8 @@ class _Lookup:
                         api = self._api(source.registry)
                         listed = list_signature_referrers(client, source.repository, digest,
                                                           api=api)
-                        if not api and client.referrers_api is None:
+                        if not api:  # what the client learns meanwhile (another
+                            # thread), _ask_api reads when it comes to that
                             self.unasked[name, digest] = frozenset(
                                 d.digest for d in listed.descriptors)
                         found = bundle_material(client, source.repository, material, listed)

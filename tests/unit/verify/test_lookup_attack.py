@@ -1,0 +1,88 @@
+"""What an early-stopping signature lookup must still find before it refuses: the
+referrers the registry holds wherever it holds them, whatever another verification of
+the same command (another thread, the same registry client) learned meanwhile, and
+whatever the cache's memos say.
+
+Reuses tests/unit/verify/test_lookup_plan.py's fake registry over real HTTP and its
+private Sigstore.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from safedocker.oci.media import OCI_INDEX
+from safedocker.verify import verifier as verifier_module
+from safedocker.verify.material import list_signature_referrers
+from tests.unit.oci.test_client import REPO, FakeRegistry, Reply, serve
+from tests.unit.verify.test_lookup_plan import DEV, Signed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from safedocker.oci.client import RegistryClient
+    from safedocker.oci.manifest import Referrers
+    from safedocker.reference import Digest
+
+
+@pytest.fixture(autouse=True)
+def _no_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "docker-config").mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Iterator[Signed]:
+    registry = FakeRegistry()
+    server, registry.port = serve(registry.handle)
+    yield Signed(registry, tmp_path)
+    server.shutdown()
+    server.server_close()
+
+
+def _empty_listing() -> Reply:
+    """The referrers API answering, and listing nothing."""
+    return Reply(200, {"Content-Type": OCI_INDEX},
+                 json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                             "manifests": []}).encode())
+
+
+def _api_lists_nothing(image: Signed) -> None:
+    """The registry has the referrers API, which does not list what the tag schema does
+    (referrers pushed before the registry indexed them, or by a client that wrote the
+    tag schema)."""
+    image.fake.referrers_api = True
+    path = f"/v2/{REPO}/referrers/{image.digest}"
+    image.fake.scripted[path] = [_empty_listing() for _ in range(8)]
+
+
+def test_a_keyless_tag_schema_signature_is_accepted_cold_at_a_registry_whose_api_lists_nothing(
+        image: Signed) -> None:
+    image.bundle(DEV)
+    _api_lists_nothing(image)
+    assert image.verify(keyless=DEV).accepted
+
+
+def test_another_verification_learning_the_api_meanwhile_does_not_skip_it_before_a_refusal(
+        image: Signed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A keyless lookup reads the tag schema (nothing known of the API); while it does,
+    another image's verification on the same client (Gate.admit_all's threads share it)
+    sees the API list referrers. The API must still be asked before this image is
+    refused: its bundle is listed only there."""
+    image.fake.referrers_api = True
+    image.bundle(DEV, tag_schema=False)
+    listed = list_signature_referrers
+
+    def meanwhile(client: RegistryClient, repository: str, digest: Digest, *,
+                  api: bool = True) -> Referrers:
+        found = listed(client, repository, digest, api=api)
+        client.referrers_api = True  # what the other thread's API listing taught it
+        return found
+
+    monkeypatch.setattr(verifier_module, "list_signature_referrers", meanwhile)
+    verdict = image.verify(keyless=DEV)
+    assert verdict.accepted, verdict.reasons
