@@ -552,6 +552,9 @@ class _Lookup:
     # The referrers read from the tag schema without asking the API (asked after all
     # before a refusal), with the referrer digests the tag schema listed.
     unasked: dict[tuple[str, Digest], frozenset[Digest]] = field(default_factory=dict)
+    # The referrers the API listed (the tag schema not read; read after all before a
+    # refusal: a registry's API need not list what its tag schema holds).
+    unread: dict[tuple[str, Digest], frozenset[Digest]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sources = signature_sources(self.decision, self.ref)
@@ -574,7 +577,8 @@ class _Lookup:
                 if verdict.accepted:
                     break
         else:
-            if self._ask_api():
+            asked, read = self._ask_api(), self._read_tag_schema()
+            if asked or read:
                 verdict = self._judge()
         if verdict is None:
             verdict = self._judge()
@@ -621,6 +625,9 @@ class _Lookup:
                             # thread), _ask_api reads when it comes to that
                             self.unasked[name, digest] = frozenset(
                                 d.digest for d in listed.descriptors)
+                        elif listed.source == "api":
+                            self.unread[name, digest] = frozenset(
+                                d.digest for d in listed.descriptors)
                         found = bundle_material(client, source.repository, material, listed)
                 # Stored for offline use, never read back online.
                 self.verifier.store_material(source, found)
@@ -640,6 +647,25 @@ class _Lookup:
             listed = api_signature_referrers(client, source.repository, digest)
             if listed is None:
                 continue
+            new = replace(listed, descriptors=tuple(d for d in listed.descriptors
+                                                    if d.digest not in seen))
+            if not new.descriptors:
+                continue
+            material = bundle_material(client, source.repository, self.found[name][digest],
+                                       new, add=True)
+            self.verifier.store_material(source, material)
+            self.found[name][digest] = material
+            changed = True
+        return changed
+
+    def _read_tag_schema(self) -> bool:
+        """Before a refusal: read the tag schema where the referrers API listed instead;
+        whether it listed anything the API did not."""
+        changed = False
+        for (name, digest), seen in self.unread.items():
+            source = self.sources[name]
+            client = self.verifier.client(source.registry)
+            listed = list_signature_referrers(client, source.repository, digest, api=False)
             new = replace(listed, descriptors=tuple(d for d in listed.descriptors
                                                     if d.digest not in seen))
             if not new.descriptors:

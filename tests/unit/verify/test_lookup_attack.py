@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from safedocker.cache.memos import Memo
 from safedocker.oci.media import OCI_INDEX
 from safedocker.verify import verifier as verifier_module
 from safedocker.verify.material import list_signature_referrers
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from safedocker.oci.client import RegistryClient
     from safedocker.oci.manifest import Referrers
     from safedocker.reference import Digest
+    from safedocker.verify.verdict import Verdict
 
 
 @pytest.fixture(autouse=True)
@@ -65,6 +67,24 @@ def test_a_keyless_tag_schema_signature_is_accepted_cold_at_a_registry_whose_api
     image.bundle(DEV)
     _api_lists_nothing(image)
     assert image.verify(keyless=DEV).accepted
+
+
+def test_the_referrers_api_memo_does_not_turn_that_acceptance_into_a_refusal(
+        image: Signed) -> None:
+    image.bundle(DEV)
+    _api_lists_nothing(image)
+    image.note(Memo.REFERRERS_API)
+    verdict: Verdict = image.verify(keyless=DEV)
+    assert verdict.accepted, verdict.reasons
+    assert "index" in image.requests()  # the tag schema was read before refusing
+
+
+def test_a_key_rule_reads_the_tag_schema_too_before_refusing_where_the_api_lists_nothing(
+        image: Signed) -> None:
+    image.referrer("alice")
+    _api_lists_nothing(image)
+    verdict = image.verify("alice")
+    assert verdict.accepted, verdict.reasons
 
 
 def test_another_verification_learning_the_api_meanwhile_does_not_skip_it_before_a_refusal(
