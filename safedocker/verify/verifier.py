@@ -538,7 +538,8 @@ class _Lookup:
       is known, the tag schema is read instead and the API is asked only when everything
       else left the policy unsatisfied, just before a refusal (its listing then adds to
       the tag schema's). A key-only rule with nothing known asks the API, then the tag
-      schema, as the client does.
+      schema, as the client does; where the API listed, the tag schema is read too
+      before a refusal (an API need not list what the tag schema holds).
     """
 
     verifier: Verifier
