@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker.cache.memos import Memo
-from safedocker.oci.media import OCI_INDEX
+from safedocker.oci.media import OCI_INDEX, OCI_MANIFEST
+from safedocker.signatures.bundle import MAX_BUNDLES
 from safedocker.verify import verifier as verifier_module
 from safedocker.verify.material import list_signature_referrers
+from tests.sigstore_world import BUNDLE_V03
 from tests.unit.oci.test_client import REPO, FakeRegistry, Reply, serve
 from tests.unit.verify.test_lookup_plan import DEV, Signed
 
@@ -106,3 +108,25 @@ def test_another_verification_learning_the_api_meanwhile_does_not_skip_it_before
     monkeypatch.setattr(verifier_module, "list_signature_referrers", meanwhile)
     verdict = image.verify(keyless=DEV)
     assert verdict.accepted, verdict.reasons
+
+
+def test_the_tag_schema_and_the_api_together_fetch_at_most_max_bundles_bundles(
+        image: Signed) -> None:
+    """A refusal reads both listings; the bound on bundles fetched counts both, the
+    unreadable ones included (each costs a request as a good one does)."""
+    image.fake.referrers_api = True
+    subject = image.fake.manifests[REPO, str(image.digest)][1]
+    for n in range(MAX_BUNDLES):
+        # Listed in the tag schema only: no such manifest.
+        image._list({"mediaType": OCI_MANIFEST, "digest": "sha256:" + f"{n:064x}",
+                     "size": 2, "artifactType": BUNDLE_V03})
+        # Listed by the API only: an artifact with no bundle layer.
+        image.fake.put_manifest(REPO, None, {
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_V03,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                       "digest": str(image.fake.put_blob(b"{}")), "size": 2},
+            "layers": [], "n": n,
+            "subject": {"mediaType": OCI_MANIFEST, "digest": str(image.digest),
+                        "size": len(subject)}}, OCI_MANIFEST)
+    assert not image.verify(keyless=DEV).accepted
+    assert image.requests().count("manifest") <= MAX_BUNDLES
