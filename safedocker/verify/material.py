@@ -235,11 +235,13 @@ def bundle_material(client: RegistryReader, repository: str, material: Signature
     from safedocker.signatures.cosign import SIGNATURE_ARTIFACT_TYPE
 
     held = material if add else SignatureMaterial(material.digest, None)
+    # An unreadable bundle cost its requests as a readable one did: both count.
+    fetched = len(held.bundles) + sum(e.startswith(_BUNDLE_ERROR) for e in held.bundle_errors)
     candidates = _bundles_listed(client, repository, material.digest, referrers,
-                                 MAX_BUNDLES - len(held.bundles))
+                                 max(0, MAX_BUNDLES - fetched))
     bundles = [*held.bundles, *(c.raw for c in candidates if not c.error)]
     errors = [*held.bundle_errors,
-              *(f"bundle {c.referrer}: {c.error}" for c in candidates if c.error)]
+              *(f"{_BUNDLE_ERROR}{c.referrer}: {c.error}" for c in candidates if c.error)]
     artifacts: list[tuple[bytes, Mapping[str, bytes]]] = [(m, {}) for m in held.sig_referrers]
     for desc in referrers.descriptors:
         if desc.artifact_type != SIGNATURE_ARTIFACT_TYPE:
@@ -257,6 +259,7 @@ def bundle_material(client: RegistryReader, repository: str, material: Signature
 
 
 MAX_SIGNATURE_REFERRERS = 16
+_BUNDLE_ERROR = "bundle "  # how an unreadable bundle's error begins (bundle_material)
 
 
 def _fetch_signature_referrer(client: RegistryReader, repository: str, digest: Digest,

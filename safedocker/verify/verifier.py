@@ -538,7 +538,8 @@ class _Lookup:
       is known, the tag schema is read instead and the API is asked only when everything
       else left the policy unsatisfied, just before a refusal (its listing then adds to
       the tag schema's). A key-only rule with nothing known asks the API, then the tag
-      schema, as the client does.
+      schema, as the client does; where the API listed, the tag schema is read too
+      before a refusal (an API need not list what the tag schema holds).
     """
 
     verifier: Verifier
@@ -552,6 +553,9 @@ class _Lookup:
     # The referrers read from the tag schema without asking the API (asked after all
     # before a refusal), with the referrer digests the tag schema listed.
     unasked: dict[tuple[str, Digest], frozenset[Digest]] = field(default_factory=dict)
+    # The referrers the API listed (the tag schema not read; read after all before a
+    # refusal: a registry's API need not list what its tag schema holds).
+    unread: dict[tuple[str, Digest], frozenset[Digest]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sources = signature_sources(self.decision, self.ref)
@@ -574,7 +578,8 @@ class _Lookup:
                 if verdict.accepted:
                     break
         else:
-            if self._ask_api():
+            asked, read = self._ask_api(), self._read_tag_schema()
+            if asked or read:
                 verdict = self._judge()
         if verdict is None:
             verdict = self._judge()
@@ -617,8 +622,12 @@ class _Lookup:
                         api = self._api(source.registry)
                         listed = list_signature_referrers(client, source.repository, digest,
                                                           api=api)
-                        if not api and client.referrers_api is None:
+                        if not api:  # what the client learns meanwhile (another
+                            # thread), _ask_api reads when it comes to that
                             self.unasked[name, digest] = frozenset(
+                                d.digest for d in listed.descriptors)
+                        elif listed.source == "api":
+                            self.unread[name, digest] = frozenset(
                                 d.digest for d in listed.descriptors)
                         found = bundle_material(client, source.repository, material, listed)
                 # Stored for offline use, never read back online.
@@ -639,6 +648,25 @@ class _Lookup:
             listed = api_signature_referrers(client, source.repository, digest)
             if listed is None:
                 continue
+            new = replace(listed, descriptors=tuple(d for d in listed.descriptors
+                                                    if d.digest not in seen))
+            if not new.descriptors:
+                continue
+            material = bundle_material(client, source.repository, self.found[name][digest],
+                                       new, add=True)
+            self.verifier.store_material(source, material)
+            self.found[name][digest] = material
+            changed = True
+        return changed
+
+    def _read_tag_schema(self) -> bool:
+        """Before a refusal: read the tag schema where the referrers API listed instead;
+        whether it listed anything the API did not."""
+        changed = False
+        for (name, digest), seen in self.unread.items():
+            source = self.sources[name]
+            client = self.verifier.client(source.registry)
+            listed = list_signature_referrers(client, source.repository, digest, api=False)
             new = replace(listed, descriptors=tuple(d for d in listed.descriptors
                                                     if d.digest not in seen))
             if not new.descriptors:
