@@ -6,6 +6,7 @@ Real dockerd and registry (the session `world`); each test has its own safe-dock
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -159,6 +160,9 @@ def test_corrupt_cache_is_moved_aside_rebuilt_and_never_accepts(world: World, se
     assert not world.has_image(setup.unsigned.tagged)
 
     db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 8192)
+    # A warm hit reads its own record files, not the database: without them the full path
+    # runs, and it is the one that moves a broken database aside and rebuilds it.
+    shutil.rmtree(sd.cache_dir / "verdicts", ignore_errors=True)
     online = run_echo(sd, setup.signed.tagged)
     assert online.exit_code == 0, online.stderr
     assert _integrity(sd.cache_dir) == "ok"
