@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from safedocker.cache.store import Cache, TagRecord
     from safedocker.oci.auth import AuthCache
     from safedocker.oci.client import RegistryClient
-    from safedocker.oci.manifest import Descriptor, Manifest
+    from safedocker.oci.manifest import Descriptor, Manifest, Referrers
     from safedocker.oci.platform import PlatformChoice
     from safedocker.policy.config import Config
     from safedocker.policy.model import Rule
@@ -646,17 +646,8 @@ class _Lookup:
             if client.referrers_api is False:
                 continue  # it answered in this run: there is none
             listed = api_signature_referrers(client, source.repository, digest)
-            if listed is None:
-                continue
-            new = replace(listed, descriptors=tuple(d for d in listed.descriptors
-                                                    if d.digest not in seen))
-            if not new.descriptors:
-                continue
-            material = bundle_material(client, source.repository, self.found[name][digest],
-                                       new, add=True)
-            self.verifier.store_material(source, material)
-            self.found[name][digest] = material
-            changed = True
+            if listed is not None:
+                changed = self._add_listed(name, digest, seen, listed) or changed
         return changed
 
     def _read_tag_schema(self) -> bool:
@@ -667,16 +658,24 @@ class _Lookup:
             source = self.sources[name]
             client = self.verifier.client(source.registry)
             listed = list_signature_referrers(client, source.repository, digest, api=False)
-            new = replace(listed, descriptors=tuple(d for d in listed.descriptors
-                                                    if d.digest not in seen))
-            if not new.descriptors:
-                continue
-            material = bundle_material(client, source.repository, self.found[name][digest],
-                                       new, add=True)
-            self.verifier.store_material(source, material)
-            self.found[name][digest] = material
-            changed = True
+            changed = self._add_listed(name, digest, seen, listed) or changed
         return changed
+
+    def _add_listed(self, name: str, digest: Digest, seen: frozenset[Digest],
+                    listed: Referrers) -> bool:
+        """Fetch what ``listed`` names beyond ``seen`` into the material held for
+        ``name@digest``; whether there was anything."""
+        source = self.sources[name]
+        new = replace(listed, descriptors=tuple(d for d in listed.descriptors
+                                                if d.digest not in seen))
+        if not new.descriptors:
+            return False
+        client = self.verifier.client(source.registry)
+        material = bundle_material(client, source.repository, self.found[name][digest],
+                                   new, add=True)
+        self.verifier.store_material(source, material)
+        self.found[name][digest] = material
+        return True
 
     def _note(self, verdict: Verdict) -> None:
         """What this lookup taught about the registries and repositories, as memos."""
