@@ -35,12 +35,11 @@ import json
 import math
 import os
 import stat
-import sys
 
 from safedocker import __version__
 from safedocker._internal import environment
 from safedocker._internal.lean import NamedTuple, sha256
-from safedocker.policy.paths import APP_NAME, CONFIG_FILE, default_system_is_locked
+from safedocker.policy.paths import CONFIG_FILE, default_system_is_locked, user_dirs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -111,27 +110,13 @@ def as_pathlib(text: str) -> str:
 
 
 def locations(environ: Mapping[str, str] | None = None) -> Where | None:
-    """Where :func:`safedocker.policy.paths.paths` puts every file, without platformdirs:
-    the variables, else the XDG defaults on Linux; None elsewhere (the warm path is
-    skipped, and the full path stores nothing it could not find again)."""
+    """Where :func:`safedocker.policy.paths.paths` puts every file, as strings: the
+    variables, else :func:`~safedocker.policy.paths.user_dirs` on Linux; None elsewhere
+    (the warm path is skipped, and the full path stores nothing it could not find again)."""
     env = os.environ if environ is None else environ
-    if sys.platform != "linux":
+    defaults = user_dirs(env)
+    if defaults is None:
         return None
-    home = env.get("HOME", "")
-    if not os.path.isabs(home):
-        # platformdirs reads an empty or relative HOME as unset: the password database's
-        import pwd
-
-        try:
-            home = pwd.getpwuid(os.getuid()).pw_dir
-        except KeyError:
-            return None
-        if not os.path.isabs(home):
-            return None
-
-    def xdg(variable: str, fallback: str) -> str:
-        chosen = env.get(variable, "")
-        return chosen if os.path.isabs(chosen) else os.path.join(home, fallback)
 
     def pick(variable: str, default: str) -> str:
         return as_pathlib(environment.value(variable, env) or default)
@@ -144,12 +129,9 @@ def locations(environ: Mapping[str, str] | None = None) -> Where | None:
             default_system_is_locked()):
         system_dir, ignored = default_dir, system_dir
     return Where(
-        config_dir=pick(environment.CONFIG_DIR,
-                        os.path.join(xdg("XDG_CONFIG_HOME", ".config"), APP_NAME)),
-        cache_dir=pick(environment.CACHE_DIR,
-                       os.path.join(xdg("XDG_CACHE_HOME", ".cache"), APP_NAME)),
-        state_dir=pick(environment.STATE_DIR,
-                       os.path.join(xdg("XDG_STATE_HOME", ".local/state"), APP_NAME)),
+        config_dir=pick(environment.CONFIG_DIR, defaults[0]),
+        cache_dir=pick(environment.CACHE_DIR, defaults[1]),
+        state_dir=pick(environment.STATE_DIR, defaults[2]),
         system_config_dir=system_dir,
         ignored_system_config_dir=ignored,
     )

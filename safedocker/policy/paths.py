@@ -87,16 +87,53 @@ def default_system_is_locked() -> bool:
         return True
 
 
+def user_dirs(environ: Mapping[str, str] | None = None) -> tuple[str, str, str] | None:
+    """The default config, cache and state dirs on Linux (XDG base directories: an
+    absolute ``XDG_*_HOME``, else under HOME; an empty or relative HOME counts as unset,
+    and the password database's home is used), or None elsewhere or without a home.
+
+    Computed here rather than by platformdirs, whose versions disagree on an empty HOME,
+    so that the warm path (which cannot import platformdirs) and :func:`paths` name the
+    same places whatever is installed."""
+    env = os.environ if environ is None else environ
+    if sys.platform != "linux":
+        return None
+    home = env.get("HOME", "")
+    if not os.path.isabs(home):
+        import pwd
+
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            return None
+        if not os.path.isabs(home):
+            return None
+
+    def xdg(variable: str, fallback: str) -> str:
+        chosen = env.get(variable, "")
+        base = chosen if os.path.isabs(chosen) else os.path.join(home, fallback)
+        return os.path.join(base, APP_NAME)
+
+    return (xdg("XDG_CONFIG_HOME", ".config"), xdg("XDG_CACHE_HOME", ".cache"),
+            xdg("XDG_STATE_HOME", ".local/state"))
+
+
 def paths(environ: Mapping[str, str] | None = None) -> Paths:
-    """The one place that knows where files live: platformdirs, overridden by env vars."""
+    """The one place that knows where files live: the variables, else :func:`user_dirs`
+    on Linux, else platformdirs."""
     from pathlib import Path  # not at import: the warm path reads the lock without it
 
     def pick(variable: str, default: str) -> Path:
         value = environment.value(variable, environ)
         return Path(value) if value else Path(default)
 
-    import platformdirs  # only needed when no override is given for some path
+    defaults = user_dirs(environ)
+    if defaults is None:
+        import platformdirs  # not Linux, or no home to find
 
+        defaults = (platformdirs.user_config_dir(APP_NAME),
+                    platformdirs.user_cache_dir(APP_NAME),
+                    platformdirs.user_state_dir(APP_NAME))
     system_dir = pick(environment.SYSTEM_CONFIG_DIR, environment.DEFAULT_SYSTEM_CONFIG_DIR)
     ignored = None
     default_dir = Path(environment.DEFAULT_SYSTEM_CONFIG_DIR)
@@ -105,9 +142,9 @@ def paths(environ: Mapping[str, str] | None = None) -> Paths:
     ):
         system_dir, ignored = default_dir, system_dir
     return Paths(
-        config_dir=pick(environment.CONFIG_DIR, platformdirs.user_config_dir(APP_NAME)),
-        cache_dir=pick(environment.CACHE_DIR, platformdirs.user_cache_dir(APP_NAME)),
-        state_dir=pick(environment.STATE_DIR, platformdirs.user_state_dir(APP_NAME)),
+        config_dir=pick(environment.CONFIG_DIR, defaults[0]),
+        cache_dir=pick(environment.CACHE_DIR, defaults[1]),
+        state_dir=pick(environment.STATE_DIR, defaults[2]),
         system_config_dir=system_dir,
         ignored_system_config_dir=ignored,
     )
