@@ -8,6 +8,7 @@ service, task, container, plugin, image), asked of docker itself.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import socket
 import urllib.request
@@ -51,18 +52,26 @@ def unsigned(world: World) -> Image:
 # --- N1: swarm services ----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A free port swarm accepts: its data path port must lie in 1024-49151, and the
+    kernel's ephemeral range (where bind(0) picks) is mostly above it."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(20000, 49151)
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-49151")
 
 
 @pytest.fixture(scope="module")
 def swarm(world: World) -> Iterator[None]:
     # Ports of its own: a second test world (another xdist worker, another run on this
     # host) may hold swarm's default 2377/4789.
-    port, data_port = _free_port(), _free_port()
+    port, data_port = _free_port(), _free_port(socket.SOCK_DGRAM)  # VXLAN is UDP
     init = world.run_docker("swarm", "init", "--advertise-addr", f"127.0.0.1:{port}",
                             "--listen-addr", f"127.0.0.1:{port}",
                             "--data-path-port", str(data_port), check=False)
