@@ -21,14 +21,12 @@ import fcntl
 import json
 import math
 import os
-import pwd
 import re
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 
-from safedocker._internal.files import flock_within
 from safedocker._internal.lean import LazyPattern
+from safedocker._internal.logfile import RotatingLog, stamped, utc_now
 from safedocker.errors import UsageError, reason_of
 
 TYPE_CHECKING = False
@@ -37,6 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import IO
 
+    from safedocker._internal.logfile import Locked
     from safedocker.errors import SafeDockerError
     from safedocker.reference import ImageRef
     from safedocker.verify.verdict import Verdict
@@ -315,11 +314,8 @@ def _iso(moment: datetime) -> str:
 
 
 def _now() -> str:
-    """The current UTC time as :func:`_iso` writes it (milliseconds, ``Z``), without
-    importing datetime (a warm hit writes a record and nothing else needs it)."""
-    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (
-        f".{nanoseconds // 1_000_000:03d}Z")
+    """The current UTC time as :func:`_iso` writes it (milliseconds, ``Z``)."""
+    return utc_now()
 
 
 def _parse_time(text: str) -> datetime:
@@ -369,12 +365,13 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
 # ------------------------------------------------------------------------------- log
 
 
-def _user() -> str:
-    uid = os.getuid()
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
+_STAMPED = frozenset({"time", "user", "pid"})
+
+
+def _rest(entry: Mapping[str, object]) -> str:
+    """``entry`` as the rest of a stamped line: ``,"k":v…}`` (``}`` when empty)."""
+    text = json.dumps(entry, separators=(",", ":"), allow_nan=False)
+    return "," + text[1:] if entry else "}"
 
 
 class AuditLog:
@@ -411,23 +408,17 @@ class AuditLog:
 
     @property
     def _current(self) -> str:
-        return os.path.join(self._dir, AUDIT_NAME)
+        return self._log.current
 
     def _backup(self, index: int) -> str:
-        return os.path.join(self._dir, f"{AUDIT_NAME}.{index}")
+        return self._log.backup(index)
 
-    @contextlib.contextmanager
-    def _locked(self, mode: int) -> Iterator[None]:
-        fd = os.open(
-            os.path.join(self._dir, f"{AUDIT_NAME}.lock"),
-            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o600,
-        )
-        try:
-            flock_within(fd, mode)  # bounded: TimeoutError is an OSError, as callers expect
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self, mode: int) -> Locked:
+        return self._log.locked(mode)
+
+    @property
+    def _log(self) -> RotatingLog:
+        return RotatingLog(self._dir, AUDIT_NAME, self.max_bytes, self.backups)
 
     # ------------------------------------------------------------------------ write
 
@@ -437,73 +428,36 @@ class AuditLog:
         Raises OSError if the state directory or the log cannot be written; callers
         decide whether a decision may proceed without its audit line.
         """
-        entry: dict[str, object] = {
-            "time": _now(),
-            "user": _user(),
-            "pid": os.getpid(),
-        }
+        self.write(self.body(event))
+
+    def write(self, body: str) -> None:
+        """Append a line of :meth:`body`'s text, stamped now (the express path keeps the
+        text of a decision it replays). Raises OSError as :meth:`record`."""
+        self._log.append(stamped(body))
+
+    @staticmethod
+    def body(event: Mapping[str, object]) -> str:
+        """The line's text after ``time``, ``user`` and ``pid``: the event summarized,
+        scrubbed and bounded, as ASCII JSON (C1 controls and bidi overrides a registry
+        put in a reason are written as \\u escapes, never raw bytes a terminal would obey
+        on ``cat audit.jsonl``)."""
+        entry: dict[str, object] = {}
         for key, value in event.items():
-            if key in entry:
+            if key in _STAMPED:
                 continue
             if key == "argv" and isinstance(value, (list, tuple)):
                 entry[key] = summarize_argv([str(a) for a in value],
                                             image=_reference(event.get("reference")))
             else:
                 entry[str(key)] = _clean(value)
-        # ASCII JSON: C1 controls and bidi overrides a registry put in a reason are written
-        # as \u escapes, never raw bytes a terminal would obey on `cat audit.jsonl`.
-        line = (
-            json.dumps(entry, separators=(",", ":"), allow_nan=False) + "\n"
-        ).encode("utf-8")
-        if len(line) > MAX_LINE_BYTES:
-            entry = {k: entry[k] for k in ("time", "user", "pid")} | {
-                k: entry[k]
-                for k in ("reference", "digest", "outcome", "offline")
-                if k in entry and len(json.dumps(entry[k])) < 4096
-            }
+        body = _rest(entry)
+        # The stamp is at most 200 bytes (a user name of up to 32, escaped).
+        if len(body.encode()) + 200 > MAX_LINE_BYTES:
+            entry = {k: entry[k] for k in ("reference", "digest", "outcome", "offline")
+                     if k in entry and len(json.dumps(entry[k])) < 4096}
             entry["truncated"] = True
-            line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
-
-        os.makedirs(self._dir, mode=0o700, exist_ok=True)
-        if self._size() + len(line) > self.max_bytes:
-            with self._locked(fcntl.LOCK_EX):
-                if self._size() + len(line) > self.max_bytes and self._size() > 0:
-                    self._rotate()
-        with self._locked(fcntl.LOCK_SH):
-            fd = os.open(
-                self._current,
-                os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-            )
-            try:
-                if os.fstat(fd).st_mode & 0o077:
-                    with contextlib.suppress(OSError):
-                        os.fchmod(fd, 0o600)
-                written = os.write(fd, line)
-                if written != len(line):  # only on a full disk; finish the line anyway
-                    os.write(fd, line[written:])
-            finally:
-                os.close(fd)
-
-    def _size(self) -> int:
-        try:
-            return os.stat(self._current).st_size
-        except FileNotFoundError:
-            return 0
-
-    def _rotate(self) -> None:
-        """Shift ``.i`` to ``.i+1`` (dropping the oldest), current to ``.1``; caller locks."""
-        if self.backups == 0:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._current)
-            return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._backup(self.backups))
-        for index in range(self.backups - 1, 0, -1):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(self._backup(index), self._backup(index + 1))
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(self._current, self._backup(1))
+            body = _rest(entry)
+        return body
 
     # ------------------------------------------------------------------------- read
 

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 
+_EXPRESS_WORDS = frozenset({"run", "create", "pull"})  # as gate/express.py's WORDS
+
+
 def _answered(answer: Callable[[list[str]], None], argv: list[str]) -> None:
     """Run a warm answer; when it answered (exit 0), end the process without the
     interpreter's teardown of every module (a few ms of a hit that costs tens): what was
@@ -46,6 +49,13 @@ def main() -> NoReturn:
     argv = sys.argv[1:]
     if passthrough(argv):
         exec_docker(argv)
+    if not _EXPRESS_WORDS.isdisjoint(argv):
+        # A warm hit replayed for the same command line: before the router, re, json or
+        # enum are imported. Only a line the warm path answered (so the router sent there)
+        # has a plan; anything else returns at once.
+        from safedocker.gate.express import answer as express
+
+        _answered(express, argv)
     from safedocker._docker.route import Route, classify
     from safedocker._internal import environment
 

@@ -11,16 +11,14 @@ timeout and a cap on what it reads.
 
 from __future__ import annotations
 
-import json
 import os
 
-from safedocker._docker.argv import global_options
-from safedocker._internal.lean import NamedTuple
+from safedocker._internal.lean import NamedTuple, loads, sha256
 from safedocker._internal.minihttp import Connection, HttpFailed, form, quote, unix
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 API_TIMEOUT = 10.0
 ANSWER_MAX = 4 * 1024 * 1024
@@ -49,18 +47,32 @@ def _config_dir(config: str | None, env: Mapping[str, str]) -> str:
 
 def unix_socket(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> str | None:
     """The unix socket path the docker command ``argv`` reaches, or None (see module)."""
+    return socket_for(global_options_of(argv), environ)
+
+
+def global_options_of(argv: Sequence[str]) -> tuple[tuple[str, str | None], ...]:
+    """docker's global options in ``argv`` as (name, value): all :func:`socket_for` reads."""
+    from safedocker._docker.argv import global_options
+
+    return tuple((option.name, option.value) for option in global_options(argv))
+
+
+def socket_for(options: Iterable[tuple[str, str | None]],
+               environ: Mapping[str, str] | None = None) -> str | None:
+    """:func:`unix_socket` from the global options already read (the express path keeps
+    them; the docker config and contexts it names are read again every time)."""
     env = os.environ if environ is None else environ
     hosts: list[str] = []
     context = config = None
-    for option in global_options(argv):
-        if option.name in _TLS_FLAGS:
+    for name, value in options:
+        if name in _TLS_FLAGS:
             return None
-        if option.name == "--host" and option.value is not None:
-            hosts.append(option.value)
-        elif option.name == "--context":
-            context = option.value
-        elif option.name == "--config":
-            config = option.value
+        if name == "--host" and value is not None:
+            hosts.append(value)
+        elif name == "--context":
+            context = value
+        elif name == "--config":
+            config = value
     if env.get("DOCKER_TLS_VERIFY") or env.get("DOCKER_CERT_PATH") or len(hosts) > 1:
         return None
     if hosts and context:
@@ -94,7 +106,7 @@ def _read_json(path: str) -> object:
     if len(data) > META_MAX:
         return None
     try:
-        return json.loads(data)
+        return loads(data)
     except ValueError:
         return None
 
@@ -108,9 +120,7 @@ def _current_context(config: str | None, env: Mapping[str, str]) -> str | None:
 
 
 def _context_socket(name: str, config: str | None, env: Mapping[str, str]) -> str | None:
-    import hashlib  # only for a named context
-
-    digest = hashlib.sha256(name.encode()).hexdigest()
+    digest = sha256(name.encode()).hexdigest()
     base = os.path.join(_config_dir(config, env), "contexts")
     if os.path.exists(os.path.join(base, "tls", digest)):
         return None
@@ -125,6 +135,20 @@ def _context_socket(name: str, config: str | None, env: Mapping[str, str]) -> st
     return _unix_path(host)
 
 
+# Go architectures whose platform has no variant: the daemon's /version says all of it.
+_PLAIN_ARCHES = frozenset({"amd64", "386", "ppc64le", "s390x", "riscv64", "mips64le"})
+
+
+def daemon_platform(engine: EngineSocket) -> str | None:
+    """The platform the daemon pulls for, as a verdict key spells it (``daemon:os/arch``),
+    or None when /version cannot say all of it (an arch with variants)."""
+    version = engine.version()
+    os_name, arch = version.get("Os"), version.get("Arch")
+    if not isinstance(os_name, str) or not isinstance(arch, str) or arch not in _PLAIN_ARCHES:
+        return None
+    return f"daemon:{os_name}/{arch}"
+
+
 class EngineSocket:
     """The daemon at a unix socket: inspect an image, tag it, its version."""
 
@@ -132,6 +156,7 @@ class EngineSocket:
         self.path = path
         self._conn = Connection(unix(path, timeout), "docker")
         self.requests_made = 0
+        self._asked: str | None = None  # a GET sent by ask_image, its answer not yet read
 
     def close(self) -> None:
         self._conn.close()
@@ -139,28 +164,56 @@ class EngineSocket:
     def _request(self, method: str, path: str) -> tuple[int, bytes]:
         self.requests_made += 1
         try:
+            if self._asked is not None:
+                raise HttpFailed("an asked question is not answered yet")
             answer = self._conn.request(method, path, body_max=ANSWER_MAX)
         except HttpFailed as e:
             raise EngineUnanswered(f"{method} {path}: {e}") from e
         return answer.status, answer.body
 
-    def _json(self, path: str) -> dict[str, object] | None:
-        status, body = self._request("GET", path)
+    def _json(self, path: str, answered: tuple[int, bytes] | None = None
+              ) -> dict[str, object] | None:
+        status, body = self._request("GET", path) if answered is None else answered
         if status == 404:
             return None
         if status != 200:
             raise EngineUnanswered(f"GET {path}: status {status}")
         try:
-            found = json.loads(body)
+            found = loads(body)
         except ValueError as e:
             raise EngineUnanswered(f"GET {path}: not JSON") from e
         if not isinstance(found, dict):
             raise EngineUnanswered(f"GET {path}: not an object")
         return found
 
+    @staticmethod
+    def _image_path(reference: str) -> str:
+        return f"/images/{quote(reference, safe='/:@')}/json"
+
+    def ask_image(self, reference: str) -> None:
+        """Send :meth:`inspect_image`'s question now and read the answer when it is called
+        (the daemon answers while the registry is asked)."""
+        self.requests_made += 1
+        try:
+            self._conn.send("GET", self._image_path(reference))
+        except HttpFailed as e:
+            raise EngineUnanswered(f"GET image {reference}: {e}") from e
+        self._asked = reference
+
     def inspect_image(self, reference: str) -> ImageNames | None:
         """The local image ``reference`` names (as ``docker image inspect``), or None."""
-        found = self._json(f"/images/{quote(reference, safe='/:@')}/json")
+        path = self._image_path(reference)
+        answered = None
+        if self._asked is not None:
+            if self._asked != reference:
+                raise EngineUnanswered("another image's question is unanswered")
+            self._asked = None
+            try:
+                answer = self._conn.receive("GET", body_max=ANSWER_MAX)
+            except HttpFailed as e:
+                raise EngineUnanswered(f"GET {path}: {e}") from e
+            answered = (answer.status, answer.body)
+        found = self._json(path, answered)
         if found is None:
             return None
         image_id = found.get("Id")

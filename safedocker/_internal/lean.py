@@ -18,9 +18,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import hashlib
     import re
+    from collections.abc import Callable
     from typing import NamedTuple as NamedTuple
 else:
-    from operator import itemgetter
+    try:  # operator.py only re-exports it, and costs a hit ≈1 ms to load
+        from _operator import itemgetter
+    except ImportError:
+        from operator import itemgetter
 
     _KEPT_OUT = frozenset({"__annotations__", "__dict__", "__weakref__"})
 
@@ -137,16 +141,81 @@ class LazyPattern:
         return self.compiled().sub(replacement, text)
 
 
+_SHA256: Callable[[bytes], hashlib._Hash] | None = None
+
+
 def sha256(data: bytes = b"") -> hashlib._Hash:
     """``hashlib.sha256(data)``, from the interpreter's own SHA-256 where it has one:
     :mod:`hashlib` loads OpenSSL's libcrypto first, which costs a warm hit more than all
     the hashing it does (a few small files). The digest is the same (tests/unit/_internal/
-    test_lean.py); without the built-in module, hashlib's."""
-    try:
-        from _sha2 import sha256 as builtin  # type: ignore[import-not-found, unused-ignore]  # 3.12+
-    except ImportError:
+    test_lean.py); without the built-in module, hashlib's. Found once: a failed import
+    searches every path entry again."""
+    global _SHA256
+    if _SHA256 is None:
+        import sys
+
         try:
-            from _sha256 import sha256 as builtin  # type: ignore[import-not-found, unused-ignore]  # 3.10, 3.11
+            if sys.version_info >= (3, 12):
+                from _sha2 import sha256 as builtin  # type: ignore[import-not-found, unused-ignore]
+            else:
+                from _sha256 import sha256 as builtin  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
             from hashlib import sha256 as builtin
-    return builtin(data)  # type: ignore[no-any-return]
+        _SHA256 = builtin
+    return _SHA256(data)
+
+
+class _Decoding:
+    """What the C scanner reads from :class:`json.JSONDecoder`: json.loads's defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"),
+                      "NaN": float("nan")}.__getitem__
+
+
+_SCAN: Callable[[str, int], tuple[object, int]] | None = None
+_BLANK = " \t\n\r"
+
+
+def loads(data: bytes | str) -> object:
+    """``json.loads(data)`` through the interpreter's C scanner, without importing
+    :mod:`json` (which imports :mod:`re`, a tenth of a warm hit): the same values for the
+    same text, and ValueError where json.loads raises one (tests/unit/_internal/
+    test_lean.py). Without the C module, json's own."""
+    global _SCAN
+    if _SCAN is None:
+        try:
+            from _json import make_scanner  # type: ignore[attr-defined, unused-ignore]
+        except ImportError:
+            from json import loads as fallback
+
+            return fallback(data)
+        _SCAN = make_scanner(_Decoding())  # type: ignore[arg-type]
+    if isinstance(data, (bytes, bytearray)):
+        if data[:3] == b"\xef\xbb\xbf" or (data[:1] == b"\x00" or data[1:2] == b"\x00"):
+            from json import loads as fallback  # a BOM or UTF-16/32: json's own detection
+
+            return fallback(data)
+        text = bytes(data).decode("utf-8", "surrogatepass")
+    else:
+        text = data
+    if text.startswith("\ufeff"):
+        from json import loads as fallback  # json refuses a BOM in a str: its own error
+
+        return fallback(text)
+    start = len(text) - len(text.lstrip(_BLANK))
+    try:
+        value, end = _SCAN(text, start)
+    except StopIteration:
+        from json import loads as fallback  # json's own error for it
+
+        return fallback(text)
+    if text[end:].strip(_BLANK):
+        from json import loads as fallback
+
+        return fallback(text)  # "Extra data": raises as json does
+    return value

@@ -131,24 +131,48 @@ class Connection:
 
     def request(self, method: str, target: str, headers: Mapping[str, str] | None = None,
                 *, body_max: int) -> Answer:
+        """One request and its answer; a kept-alive socket the server closed meanwhile is
+        reconnected once."""
+        fresh = self._sock is None
+        try:
+            self.send(method, target, headers)
+            return self.receive(method, body_max=body_max)
+        except HttpFailed:
+            if fresh:
+                raise
+            self.close()
+            self.send(method, target, headers)  # the kept-alive one died: once, afresh
+            return self.receive(method, body_max=body_max)
+
+    def send(self, method: str, target: str, headers: Mapping[str, str] | None = None
+             ) -> None:
+        """Send a request, connecting first when needed; :meth:`receive` reads its answer
+        (so questions to several servers can be asked before any answer is read). The
+        deadline for the whole answer starts here."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         if method in ("POST", "PUT"):
             lines.append("Content-Length: 0")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        fresh = self._sock is None
         self._deadline = time.monotonic() + self.total
         try:
             if self._sock is None:
                 self._sock = self._connect()
                 self._read_timeout = self._sock.gettimeout()
             self._sock.sendall(data)
+        except OSError as e:
+            self.close()
+            raise HttpFailed(str(e)) from e
+
+    def receive(self, method: str, *, body_max: int) -> Answer:
+        """The answer to the request :meth:`send` sent (``method`` as sent)."""
+        if self._sock is None:
+            raise HttpFailed("no request was sent")
+        try:
             answer = self._read(method, body_max)
         except (OSError, HttpFailed) as e:
             self.close()
-            if fresh:
-                raise HttpFailed(str(e)) from e
-            return self.request(method, target, headers, body_max=body_max)  # kept-alive one died
+            raise HttpFailed(str(e)) from e
         if answer.headers.get("connection", "").lower() == "close":
             self.close()
         return answer

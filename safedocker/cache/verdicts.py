@@ -31,14 +31,12 @@ A record also names what is re-checked on every hit (:func:`find`):
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import stat
 
 from safedocker import __version__
 from safedocker._internal import environment
-from safedocker._internal.lean import NamedTuple, sha256
+from safedocker._internal.lean import NamedTuple, loads, sha256
 from safedocker.policy.paths import CONFIG_FILE, default_system_is_locked, user_dirs
 
 TYPE_CHECKING = False
@@ -55,6 +53,7 @@ FILES_MAX = 512  # files hashed under one dir: more is not a config dir we key o
 FILE_MAX = 8 * 1024 * 1024
 CANDIDATES_MAX = 8
 RECORDS_DIR = "verdicts"
+PLANS_DIR = "express"  # gate/express.py's plans, pruned with the records
 RECORDS_FILE_MAX = 1024 * 1024
 # The variables that change what is decided or how (mode, GPU), besides the locations.
 DECIDING_VARIABLES = (environment.MODE, environment.GPU, environment.GPUS)
@@ -180,19 +179,20 @@ def _walk_error(error: OSError) -> None:
 
 
 def inputs_digest(where: Where, environ: Mapping[str, str] | None = None) -> str:
-    """The hash of everything a decision is read from (see the module's docstring)."""
+    """The hash of everything a decision is read from (see the module's docstring), over
+    the ``repr`` of tuples of strings (one text for one value, and no :mod:`json`)."""
     env = os.environ if environ is None else environ
     default_file = os.path.join(environment.DEFAULT_SYSTEM_CONFIG_DIR, CONFIG_FILE)
-    parts: dict[str, object] = {
-        "version": __version__,
-        "variables": {name: env.get(name, "") for name in DECIDING_VARIABLES},
-        "locations": [where.config_dir, where.cache_dir, where.state_dir,
-                      where.system_config_dir, str(where.ignored_system_config_dir)],
-        "files": [(p, file_digest(p)) for p in (
-            default_file, where.system_config_file, where.user_config_file)],
-        "trees": [_tree(d) for d in where.dirs()],
-    }
-    return sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    parts = (
+        ("version", __version__),
+        ("variables", tuple((name, env.get(name, "")) for name in DECIDING_VARIABLES)),
+        ("locations", (where.config_dir, where.cache_dir, where.state_dir,
+                       where.system_config_dir, str(where.ignored_system_config_dir))),
+        ("files", tuple((p, file_digest(p)) for p in (
+            default_file, where.system_config_file, where.user_config_file))),
+        ("trees", tuple(tuple(_tree(d)) for d in where.dirs())),
+    )
+    return sha256(repr(parts).encode()).hexdigest()
 
 
 # The platform part of the key of a verdict that no platform can change: the tag named an
@@ -203,8 +203,7 @@ ANY_PLATFORM = "any"
 
 def warm_key(inputs: str, reference: str, platform: str) -> str:
     """The store's key for one reference as written, under ``inputs``, for ``platform``."""
-    text = json.dumps([inputs, reference, platform])
-    return KEY_PREFIX + sha256(text.encode()).hexdigest()
+    return KEY_PREFIX + sha256(repr((inputs, reference, platform)).encode()).hexdigest()
 
 
 # NamedTuples, not dataclasses: the dataclasses module costs the warm path too much.
@@ -276,8 +275,13 @@ class WarmRecord(NamedTuple):
         return record
 
 
+_INFINITY = float("inf")
+
+
 def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # Not math.isfinite: math is one more module to load on a hit.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            -_INFINITY < value < _INFINITY):
         raise ValueError("not a finite number")
     return float(value)
 
@@ -309,6 +313,35 @@ def _private(path: str) -> None:
         raise Unkeyable(f"{path}: writable by another user")
 
 
+def _owned_file(path: str, limit: int) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file of at most ``limit`` bytes, the
+    user's own and writable by no one else (not followed through a symlink); else None."""
+    try:
+        # O_NONBLOCK: a FIFO in its place must not hold the command until a writer comes
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.geteuid() or info.st_mode & 0o022 or (
+                info.st_size > limit) or not stat.S_ISREG(info.st_mode):
+            return None
+        data = os.read(fd, limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) <= limit else None
+
+
+def private_bytes(cache_dir: str, directory: str, path: str, limit: int) -> bytes | None:
+    """:func:`_owned_file` of ``path`` in ``directory`` in ``cache_dir``, each of them the
+    user's own and writable by no one else (Unkeyable otherwise), as records are read."""
+    _private(cache_dir)
+    _private(directory)
+    return _owned_file(path, limit)
+
+
 def records_path(cache_dir: str | Path, key: str) -> str:
     """The file of ``key``'s records: ``<cache_dir>/verdicts/<sha256>.json``."""
     hex_part = key.removeprefix(KEY_PREFIX)
@@ -328,27 +361,36 @@ class Records:
         self.cache_dir = os.fspath(cache_dir)
         _private(self.cache_dir)
         _private(os.path.join(self.cache_dir, RECORDS_DIR))
+        # The sha256 of each file as read (None: absent or not trusted), for the express
+        # path (gate/express.py), which stands on the same bytes or misses.
+        self.seen: dict[str, str | None] = {}
+
+    def _read(self, key: str) -> bytes | None:
+        try:
+            path = records_path(self.cache_dir, key)
+        except Unkeyable:
+            return None
+        data = self._bytes(path)
+        self.seen[path] = None if data is None else sha256(data).hexdigest()
+        return data
+
+    @staticmethod
+    def _bytes(path: str) -> bytes | None:
+        return _owned_file(path, RECORDS_FILE_MAX)
+
+    def fingerprint(self, path: str) -> str | None:
+        """The sha256 of the records file at ``path`` as :meth:`verdicts_for` would read
+        it now (None: absent or not trusted)."""
+        data = self._bytes(path)
+        return None if data is None else sha256(data).hexdigest()
 
     def verdicts_for(self, key: str, name: str, limit: int
                      ) -> list[tuple[object, Mapping[str, object]]]:
-        try:
-            # O_NONBLOCK: a FIFO in its place must not hold the command until a writer comes
-            fd = os.open(records_path(self.cache_dir, key),
-                         os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-        except (OSError, Unkeyable):
+        data = self._read(key)
+        if data is None:
             return []
         try:
-            info = os.fstat(fd)
-            if info.st_uid != os.geteuid() or info.st_mode & 0o022 or (
-                    info.st_size > RECORDS_FILE_MAX) or not stat.S_ISREG(info.st_mode):
-                return []
-            data = os.read(fd, RECORDS_FILE_MAX + 1)
-        except OSError:
-            return []
-        finally:
-            os.close(fd)
-        try:
-            document = json.loads(data) if len(data) <= RECORDS_FILE_MAX else None
+            document = loads(data)
         except (ValueError, RecursionError):
             return []
         if not isinstance(document, dict) or document.get("name") != name:
@@ -385,6 +427,7 @@ def store(cache_dir: str | Path, key: str, name: str, record: WarmRecord) -> Non
     """Put ``record`` first among ``key``'s (one per digest, at most CANDIDATES_MAX),
     written atomically (mode 0600): concurrent writers each leave a whole file, and a
     record lost to a race only costs the next run the full path."""
+    import json
     from pathlib import Path
 
     from safedocker._internal.files import atomic_write
@@ -406,28 +449,30 @@ def store(cache_dir: str | Path, key: str, name: str, record: WarmRecord) -> Non
 
 
 def prune(cache_dir: str | Path, older_than_seconds: float, *, now: float | None = None) -> int:
-    """Remove record files not written for ``older_than_seconds``; how many were removed."""
+    """Remove record files (and the express path's plans, gate/express.py) not written for
+    ``older_than_seconds``; how many were removed."""
     import time
 
     cutoff = (time.time() if now is None else now) - older_than_seconds
-    directory = os.path.join(cache_dir, RECORDS_DIR)
     removed = 0
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return 0
-    for entry in names:
-        path = os.path.join(directory, entry)
+    for kind in (RECORDS_DIR, PLANS_DIR):
+        directory = os.path.join(cache_dir, kind)
         try:
-            if os.lstat(path).st_mtime <= cutoff:
-                os.unlink(path)
-                removed += 1
+            names = os.listdir(directory)
         except FileNotFoundError:
             continue
+        for entry in names:
+            path = os.path.join(directory, entry)
+            try:
+                if os.lstat(path).st_mtime <= cutoff:
+                    os.unlink(path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
     return removed
 
 
-def _usable(record: WarmRecord, now: float, *, offline: bool) -> bool:
+def usable(record: WarmRecord, now: float, *, offline: bool) -> bool:
     """The checks that depend on time and on files outside the key, on every hit."""
     if record.valid_until is not None and now >= record.valid_until:
         return False
@@ -441,7 +486,8 @@ def _usable(record: WarmRecord, now: float, *, offline: bool) -> bool:
         return False
 
 
-def _split(name: str) -> tuple[str, str]:
+def split_name(name: str) -> tuple[str, str]:
+    """``registry/repository`` → (registry, repository)."""
     registry, _, repository = name.partition("/")
     return registry, repository
 
@@ -468,7 +514,7 @@ def find(cache: VerdictReader, key: str | Iterable[str], name: str, tag: str, *,
         if registry is None:
             return offline_digest
         if scheme not in named:
-            registry_host, repository = _split(name)
+            registry_host, repository = split_name(name)
             found = registry(registry_host, scheme).manifest_digest(repository, tag)
             named[scheme] = found[0] if found is not None else None
         return named[scheme]
@@ -482,17 +528,36 @@ def find(cache: VerdictReader, key: str | Iterable[str], name: str, tag: str, *,
             record = next((r for r in records if r.digest == digest), None)
             if record is not None:
                 break
-    if record is None or not _usable(record, now, offline=registry is None):
+    if record is None or not usable(record, now, offline=registry is None):
         return None
-    if registry is not None:
-        for listing in record.signatures:
-            host, repository = _split(listing.name)
-            sig_tag = listing.digest.replace(":", "-", 1) + ".sig"
-            seen = registry(host, record.scheme).manifest_digest(repository, sig_tag)
-            now_digest = seen[0].removeprefix("sha256:") if seen is not None else None
-            if now_digest != listing.sig_manifest:
-                return None
+    if registry is not None and not signatures_unchanged(record, registry):
+        return None
     return record
+
+
+def signature_tags(record: WarmRecord) -> list[tuple[str, str, str, str | None]]:
+    """(registry, repository, ``.sig`` tag, its manifest's sha256 hex or None) of every
+    listing the record was judged on: what a hit asks again."""
+    found = []
+    for listing in record.signatures:
+        host, repository = split_name(listing.name)
+        found.append((host, repository, listing.digest.replace(":", "-", 1) + ".sig",
+                      listing.sig_manifest))
+    return found
+
+
+def listing_unchanged(expected: str | None, seen: tuple[str, str] | None) -> bool:
+    """Whether a ``.sig`` tag's HEAD now (``seen``) names the manifest judged (or still
+    none)."""
+    return (seen[0].removeprefix("sha256:") if seen is not None else None) == expected
+
+
+def signatures_unchanged(record: WarmRecord, registry: Callable[[str, str], Registry]) -> bool:
+    """Whether every ``.sig`` listing the record was judged on is as it was then."""
+    return all(
+        listing_unchanged(expected, registry(host, record.scheme).manifest_digest(
+            repository, sig_tag))
+        for host, repository, sig_tag, expected in signature_tags(record))
 
 
 def material_digest(blobs: Sequence[bytes]) -> str:

@@ -27,7 +27,14 @@ import sys
 import time
 
 from safedocker._docker.argv import Invocation, global_options, parse
-from safedocker._docker.engine_api import EngineSocket, EngineUnanswered, ImageNames, unix_socket
+from safedocker._docker.engine_api import (
+    EngineSocket,
+    EngineUnanswered,
+    ImageNames,
+    daemon_platform,
+    global_options_of,
+    unix_socket,
+)
 from safedocker._internal import environment
 from safedocker._internal.lean import LazyPattern, sha256
 from safedocker.cache.verdicts import (
@@ -46,6 +53,7 @@ from safedocker.cache.verdicts import (
     warm_key,
 )
 from safedocker.errors import SafeDockerError
+from safedocker.gate.express import Plan
 from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
 from safedocker.reference import Digest, ImageRef, parse_reference
 
@@ -54,6 +62,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from safedocker.cache.store import Cache
+    from safedocker.cache.verdicts import Where
     from safedocker.gate.decide import Admission, Gate
     from safedocker.policy.config import Config
     from safedocker.policy.model import Decision
@@ -69,8 +78,6 @@ def _debug(what: str, error: BaseException) -> None:
         sys.stderr.write(f"safe-docker: debug: {what}: {error}\n")
 
 _ID_LIKE = LazyPattern(r"(?:sha256:)?[0-9a-f]{1,64}", re.ASCII)
-# Go architectures whose platform has no variant: the daemon's /version says all of it.
-_PLAIN_ARCHES = frozenset({"amd64", "386", "ppc64le", "s390x", "riscv64", "mips64le"})
 _COMMANDS = frozenset({("run",), ("create",), ("pull",), ("container", "run"),
                        ("container", "create"), ("image", "pull")})
 _OFFLINE_CAUSE = "SAFE_DOCKER_OFFLINE=1: registry not contacted"
@@ -110,11 +117,10 @@ def _platform(invocation: Invocation, env: Mapping[str, str], engine: EngineSock
     chosen = (explicit[-1] if explicit else "") or env.get("DOCKER_DEFAULT_PLATFORM", "")
     if chosen:
         return f"explicit:{chosen}"
-    version = engine.version()
-    os_name, arch = version.get("Os"), version.get("Arch")
-    if not isinstance(os_name, str) or not isinstance(arch, str) or arch not in _PLAIN_ARCHES:
+    platform = daemon_platform(engine)
+    if platform is None:
         raise _Miss("the daemon's platform needs more than /version")
-    return f"daemon:{os_name}/{arch}"
+    return platform
 
 
 def _request(argv: Sequence[str]) -> tuple[Invocation, str, ImageRef]:
@@ -158,9 +164,11 @@ def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
     inputs = inputs_digest(where, env)
     # A tag that named an image manifest needs no platform (and the daemon's /version is
     # the slowest question of a hit); an index's child depends on it.
-    keys = _keys(inputs, ref, lambda: _platform(invocation, env, engine))
+    platforms: list[str] = []
+    keys = _keys(inputs, ref, lambda: _platform(invocation, env, engine), platforms)
     offline = environment.offline(env)
-    record = _lookup(where.cache_dir, keys, ref, invocation, env)
+    records = Records(where.cache_dir)
+    record = _lookup(records, keys, ref, invocation, env)
     if record is None:
         raise _Miss("no usable record")
     if record.gpu == "always" or (record.gpu == "auto" and _gpu_possible(env)):
@@ -172,18 +180,47 @@ def _warm_plan(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
     if not _named(local, ref):
         engine.tag(target, ref.name, ref.tag_or_default)
     engine.close()
-    _audit(where.state_dir, argv, ref, record, target, offline=offline)
+    body = _audit(where.state_dir, argv, ref, record, target, offline=offline)
     if offline:
         _offline_note(ref, record)
-    if command == "pull":
-        _print_pull(invocation, ref, target, record.covered)
+    output = _pull_output(invocation, ref, record.covered) if command == "pull" else None
+    rebuilt = None if output is not None else list(invocation.rebuild(target))
+    if not offline:
+        _keep_plan(where, argv, env, Plan(
+            inputs=inputs, records=tuple(records.seen.items()), record=record,
+            platform=platforms[-1], name=ref.name, tag=ref.tag_or_default,
+            shown=f"{ref.familiar_name}:{ref.tag_or_default}",
+            config=_docker_config(invocation), globals=global_options_of(argv),
+            socket=socket_path, target=target, audit=body, output=output,
+            command=None if rebuilt is None else tuple(rebuilt)))
+    if output is not None:
+        sys.stdout.write(output)
+        sys.stdout.flush()
         sys.exit(0)
-    return tuple(invocation.rebuild(target))
+    return tuple(rebuilt or ())
 
 
-def _keys(inputs: str, ref: ImageRef, platform: Callable[[], str]) -> Iterator[str]:
-    yield warm_key(inputs, ref.tagged, ANY_PLATFORM)
-    yield warm_key(inputs, ref.tagged, platform())
+def _keep_plan(where: Where, argv: Sequence[str], env: Mapping[str, str], plan: Plan) -> None:
+    """Leave the express path (gate/express.py) this hit's plan; never fails the hit."""
+    from safedocker.gate.express import keep
+
+    try:
+        keep(where, argv, env, plan)
+    except (Unkeyable, OSError, ValueError) as e:
+        _debug("express plan not kept", e)
+
+
+def _keys(inputs: str, ref: ImageRef, platform: Callable[[], str],
+          chosen: list[str] | None = None) -> Iterator[str]:
+    """The keys to try in order; ``chosen`` gets each one's platform as it is tried."""
+    def any_platform() -> str:
+        return ANY_PLATFORM
+
+    for each in (any_platform, platform):
+        text = each()
+        if chosen is not None:
+            chosen.append(text)
+        yield warm_key(inputs, ref.tagged, text)
 
 
 def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
@@ -201,7 +238,7 @@ def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None)
         chosen = env.get("DOCKER_DEFAULT_PLATFORM", "")
         key = warm_key(inputs_digest(where, env), ref.tagged,
                        f"explicit:{chosen}" if chosen else "host")
-        record = _lookup(where.cache_dir, key, ref, None, env)
+        record = _lookup(Records(where.cache_dir), key, ref, None, env)
         if record is None or not record.lines:
             return
         _audit(where.state_dir, list(argv), ref, record, None,
@@ -217,9 +254,9 @@ def answer_verify(argv: Sequence[str], environ: Mapping[str, str] | None = None)
     sys.exit(0)
 
 
-def _lookup(cache_dir: str, key: str | Iterable[str], ref: ImageRef,
+def _lookup(records: Records, key: str | Iterable[str], ref: ImageRef,
             invocation: Invocation | None, env: Mapping[str, str]) -> WarmRecord | None:
-    records = Records(cache_dir)
+    cache_dir = records.cache_dir
     now = time.time()
     if environment.offline(env):
         return find(records, key, ref.name, ref.tag_or_default, now=now, registry=None,
@@ -266,21 +303,19 @@ def _named(local: ImageNames, ref: ImageRef) -> bool:
     return False
 
 
-def _print_pull(invocation: Invocation, ref: ImageRef, target: str, covered: str) -> None:
+def _pull_output(invocation: Invocation, ref: ImageRef, covered: str) -> str:
     """What ``docker pull repo@digest`` prints for an image docker already has."""
     shown = f"{ref.familiar_name}@{covered}"
     if invocation.flag("--quiet"):
-        sys.stdout.write(shown + "\n")
-    else:
-        sys.stdout.write(f"{shown}: Pulling from {ref.repository}\n"
-                         f"Digest: {covered}\n"
-                         f"Status: Image is up to date for {shown}\n{shown}\n")
-    sys.stdout.flush()
-    del target
+        return shown + "\n"
+    return (f"{shown}: Pulling from {ref.repository}\n"
+            f"Digest: {covered}\n"
+            f"Status: Image is up to date for {shown}\n{shown}\n")
 
 
 def _audit(state_dir: str, argv: Sequence[str], ref: ImageRef, record: WarmRecord,
-           target: str | None, *, offline: bool) -> None:
+           target: str | None, *, offline: bool) -> str:
+    """Write the decision's audit line; its text after the stamp (for the express plan)."""
     from safedocker.audit import AuditLog, command_of
 
     event: dict[str, object] = {
@@ -291,10 +326,12 @@ def _audit(state_dir: str, argv: Sequence[str], ref: ImageRef, record: WarmRecor
     }
     if target is not None:
         event["target"] = target
+    body = AuditLog.body(event)
     try:
-        AuditLog(state_dir).record(event)
+        AuditLog(state_dir).write(body)
     except OSError:
         raise _Miss("the audit log cannot be written: the full path reports it") from None
+    return body
 
 
 # --- the full path's side -----------------------------------------------------------------

@@ -6,7 +6,9 @@ its media type says is a :func:`malformed` refusal.
 
 from __future__ import annotations
 
-from safedocker.errors import RegistryError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from safedocker.errors import RegistryError
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -45,6 +47,8 @@ REDIRECTS_MAX = 5
 
 
 def malformed(where: str, why: str) -> RegistryError:
+    from safedocker.errors import RegistryError  # not at import: the warm path reads constants
+
     return RegistryError(f"registry served a malformed manifest for {where}", why=why)
 
 

@@ -9,19 +9,16 @@ small client does not handle (identity tokens, redirects, odd answers) is a
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import time
 
-from safedocker._internal.lean import sha256
+from safedocker._internal.lean import loads, sha256
 from safedocker._internal.minihttp import Connection, HttpFailed, form, quote, tcp
-from safedocker.errors import SafeDockerError
 from safedocker.oci.media import MANIFEST_ACCEPT, TOKEN_RESPONSE_MAX
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
 PROBE_TIMEOUT = 5.0  # one request; the warm path makes a handful, the full path may retry
@@ -34,6 +31,17 @@ TOKENS_NAME = "tokens.json"
 TOKENS_MAX = 256 * 1024
 TOKENS_KEPT = 64
 _COSIGN_ACCEPT = MANIFEST_ACCEPT
+PARALLEL_MAX = 4  # connections to one registry at once
+
+
+def _named(path: str, status: int, answer: Mapping[str, str]) -> tuple[str, str] | None:
+    """A HEAD's answer: (digest, media type), None for 404, else ProbeFailed."""
+    if status == 404:
+        return None
+    digest = answer.get("docker-content-digest", "")
+    if status != 200 or not digest.startswith("sha256:") or len(digest) != 71:
+        raise ProbeFailed(f"HEAD {path}: status {status}")
+    return digest, answer.get("content-type", "").split(";")[0].strip()
 
 
 class ProbeFailed(Exception):
@@ -52,7 +60,7 @@ class TokenCache:
                 if os.fstat(f.fileno()).st_mode & 0o077:
                     return {}  # readable by others: not ours, never trusted
                 data = f.read(TOKENS_MAX + 1)
-            found = json.loads(data) if len(data) <= TOKENS_MAX else {}
+            found = loads(data) if len(data) <= TOKENS_MAX else {}
         except (OSError, ValueError):
             return {}
         return found if isinstance(found, dict) else {}
@@ -76,13 +84,16 @@ class TokenCache:
                    and float(v["expires_at"]) > now}  # type: ignore[arg-type]
         entries[key] = {"token": token, "expires_at": expires_at}
         newest = sorted(entries.items(), key=lambda kv: -float(kv[1]["expires_at"]))  # type: ignore[arg-type]
-        from pathlib import Path  # only when a token was fetched
+        import json  # only when a token was fetched
+        from pathlib import Path
 
         from safedocker._internal.files import atomic_write
 
-        with contextlib.suppress(OSError):
+        try:
             atomic_write(Path(self.path), json.dumps(dict(newest[:TOKENS_KEPT])).encode(),
                          mode=0o600)
+        except OSError:
+            pass  # a token not kept only costs the next hit a token request
 
 
 class RegistryProbe:
@@ -123,28 +134,69 @@ class RegistryProbe:
             raise ProbeFailed(f"{method} {self.host}: {e}") from e
         return answer.status, dict(answer.headers)
 
-    def manifest_digest(self, repository: str, reference: str) -> tuple[str, str] | None:
-        """(digest, media type) the registry names for ``repository:reference``; None when
-        it has no such manifest."""
-        path = f"/v2/{quote(repository, safe='/')}/manifests/{quote(reference, safe=':')}"
-        scope = f"repository:{repository}:pull"
+    @staticmethod
+    def _manifest_path(repository: str, reference: str) -> str:
+        return f"/v2/{quote(repository, safe='/')}/manifests/{quote(reference, safe=':')}"
+
+    def _headers(self, scope: str) -> dict[str, str]:
         headers = {"Accept": _COSIGN_ACCEPT}
         if scope in self._auth:
             headers["Authorization"] = self._auth[scope]
+        return headers
+
+    def manifest_digest(self, repository: str, reference: str) -> tuple[str, str] | None:
+        """(digest, media type) the registry names for ``repository:reference``; None when
+        it has no such manifest."""
+        path = self._manifest_path(repository, reference)
+        scope = f"repository:{repository}:pull"
+        headers = self._headers(scope)
         status, answer = self._send("HEAD", path, headers)
         if status == 401 and "Authorization" not in headers:
             headers["Authorization"] = self._authorize(answer, scope)
             status, answer = self._send("HEAD", path, headers)
-        if status == 404:
-            return None
-        digest = answer.get("docker-content-digest", "")
-        if status != 200 or not digest.startswith("sha256:") or len(digest) != 71:
-            raise ProbeFailed(f"HEAD {path}: status {status}")
-        return digest, answer.get("content-type", "").split(";")[0].strip()
+        return _named(path, status, answer)
+
+    def manifest_digests(self, wanted: Sequence[tuple[str, str]]
+                         ) -> list[tuple[str, str] | None]:
+        """:meth:`manifest_digest` of each (repository, reference), asked side by side: each
+        question after the first on a connection of its own (at most PARALLEL_MAX at once),
+        every question sent before any answer is read. One that needs a token first is
+        asked again on the kept-alive connection, as manifest_digest asks it."""
+        found: list[tuple[str, str] | None] = []
+        for start in range(0, len(wanted), PARALLEL_MAX):
+            found += self._side_by_side(wanted[start:start + PARALLEL_MAX])
+        return found
+
+    def _side_by_side(self, wanted: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
+        conns = [self._conn] + [self._connection(self.host, self.scheme)
+                                for _ in wanted[1:]]
+        found: list[tuple[str, str] | None] = []
+        try:
+            asked: list[tuple[str, bool]] = []  # (path, sent with a token)
+            for conn, (repository, reference) in zip(conns, wanted, strict=True):
+                path = self._manifest_path(repository, reference)
+                headers = self._headers(f"repository:{repository}:pull")
+                self.requests_made += 1
+                conn.send("HEAD", path, headers)
+                asked.append((path, "Authorization" in headers))
+            for conn, (path, authorized), (repository, reference) in zip(
+                    conns, asked, wanted, strict=True):
+                answer = conn.receive("HEAD", body_max=TOKEN_RESPONSE_MAX)
+                if answer.status == 401 and not authorized:
+                    found.append(self.manifest_digest(repository, reference))
+                else:
+                    found.append(_named(path, answer.status, dict(answer.headers)))
+        except HttpFailed as e:
+            raise ProbeFailed(f"HEAD {self.host}: {e}") from e
+        finally:
+            for conn in conns[1:]:
+                conn.close()
+        return found
 
     def _authorize(self, answer: Mapping[str, str], scope: str) -> str:
         from safedocker._docker.credentials import lookup
         from safedocker._internal.encoding import b64encode
+        from safedocker.errors import SafeDockerError
         from safedocker.oci.auth import parse_challenge
 
         challenge = parse_challenge(answer.get("www-authenticate", ""))
@@ -203,10 +255,12 @@ class RegistryProbe:
         if status != 200:
             raise ProbeFailed(f"token service status {status}")
         try:
-            doc = json.loads(body)
+            doc = loads(body)
         except ValueError as e:
             raise ProbeFailed("token service answered no JSON") from e
-        value = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict):
+            raise ProbeFailed("token service answered no token")
+        value = doc.get("token") or doc.get("access_token")
         if not isinstance(value, str) or not value:
             raise ProbeFailed("token service answered no token")
         expires_in = doc.get("expires_in")

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.adversarial.test_lock import _OVERLAY, SPACE, LockedEtc, etc, write_system_policy
-from tests.e2e.conftest import ok
-from tests.e2e.test_warm_path import Warm, warm
+from tests.e2e.conftest import Warm, ok, warm
 
 if TYPE_CHECKING:
     from pathlib import Path

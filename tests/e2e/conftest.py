@@ -151,3 +151,53 @@ def trust_new_key_and_sign(run: Callable[..., Result], keys: Path, scope: str, i
     ok(run, "keys", "generate", name, "--dir", str(keys))
     ok(run, "policy", "add", scope, "--key", name)
     ok(run, "sign", "--key", str(keys / f"{name}.key"), image.tagged)
+
+
+# --- the warm and express paths' world (test_warm_path.py, test_express_path.py) -----
+
+
+@dataclass
+class Warm:
+    sd: SafeDocker
+    image: Image
+    key: Path
+    log: Path
+    env: dict[str, str]
+
+    def docker_calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        self.log.unlink(missing_ok=True)
+        return subprocess.run([*_command(), *args], env=self.env, capture_output=True,
+                              text=True, timeout=300, check=False)
+
+
+def _command() -> list[str]:
+    return [sys.executable, "-m", "safedocker"]
+
+
+@pytest.fixture
+def warm(world: World, safe_docker: SafeDocker, tmp_path: Path,
+         request: pytest.FixtureRequest) -> Warm:
+    space = f"warm-{abs(hash(request.node.name)) % 10**8}"
+    image = world.push_image(f"{space}/app")
+    trust_new_key_and_sign(safe_docker, tmp_path, f"{world.registry}/{space}/*", image)
+    log = tmp_path / "docker-calls.jsonl"
+    wrapper = tmp_path / "docker"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"{sys.executable} -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \"$@\" "
+        f">> {log}\n"
+        f"exec {world.docker} \"$@\"\n")
+    wrapper.chmod(0o755)
+    env = safe_docker.env(SAFE_DOCKER_REAL_DOCKER=str(wrapper))
+    env.pop("SAFE_DOCKER_DRY_RUN", None)
+    return Warm(safe_docker, image, tmp_path / "demo.key", log, env)
+
+
+def _audit(sd: SafeDocker) -> list[dict[str, object]]:
+    path = sd.state_dir / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]

@@ -8,21 +8,16 @@ logs its argv and execs the real docker.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pytest
-
-from tests.e2e.conftest import SafeDocker, ok, trust_new_key_and_sign
+from tests.e2e.conftest import Warm, _audit, _command, ok
 
 if TYPE_CHECKING:
-    from pathlib import Path
 
-    from tests.world import Image, World
+    from tests.world import World
 
 HEAVY = ("requests", "urllib3", "cryptography", "sigstore", "typer", "click", "pynvml",
          "rfc3161_client", "yaml", "nacl", "platformdirs", "tomli_w")
@@ -32,53 +27,6 @@ HEAVY = ("requests", "urllib3", "cryptography", "sigstore", "typer", "click", "p
 # sqlite3, socket's enums and selectors, OpenSSL's libcrypto through hashlib, datetime).
 SLOW = ("dataclasses", "inspect", "http", "email", "logging", "typing", "pathlib", "urllib",
         "ipaddress", "sqlite3", "socket", "selectors", "_hashlib", "datetime")
-
-
-@dataclass
-class Warm:
-    sd: SafeDocker
-    image: Image
-    key: Path
-    log: Path
-    env: dict[str, str]
-
-    def docker_calls(self) -> list[list[str]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        self.log.unlink(missing_ok=True)
-        return subprocess.run([*_command(), *args], env=self.env, capture_output=True,
-                              text=True, timeout=300, check=False)
-
-
-def _command() -> list[str]:
-    return [sys.executable, "-m", "safedocker"]
-
-
-@pytest.fixture
-def warm(world: World, safe_docker: SafeDocker, tmp_path: Path,
-         request: pytest.FixtureRequest) -> Warm:
-    space = f"warm-{abs(hash(request.node.name)) % 10**8}"
-    image = world.push_image(f"{space}/app")
-    trust_new_key_and_sign(safe_docker, tmp_path, f"{world.registry}/{space}/*", image)
-    log = tmp_path / "docker-calls.jsonl"
-    wrapper = tmp_path / "docker"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f"{sys.executable} -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \"$@\" "
-        f">> {log}\n"
-        f"exec {world.docker} \"$@\"\n")
-    wrapper.chmod(0o755)
-    env = safe_docker.env(SAFE_DOCKER_REAL_DOCKER=str(wrapper))
-    env.pop("SAFE_DOCKER_DRY_RUN", None)
-    return Warm(safe_docker, image, tmp_path / "demo.key", log, env)
-
-
-def _audit(sd: SafeDocker) -> list[dict[str, object]]:
-    path = sd.state_dir / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_a_second_pull_of_a_verified_tag_runs_no_docker_process_and_prints_dockers_lines(

@@ -53,6 +53,27 @@ def test_record_appends_one_private_json_line_with_time_user_and_pid(tmp_path: P
     assert events[1]["outcome"] == "refused" and events[1]["reasons"] == ["no signature"]
 
 
+@pytest.mark.parametrize("fields", [
+    {}, {"outcome": "accepted", "signers": ["a", "b"], "offline": False, "reasons": []},
+    {"reference": "r\u0085\u202e", "rule": None, "n": 3, "user_note": "caf\u00e9"},
+])
+def test_a_line_is_json_dumps_of_the_stamp_then_the_event_and_a_replayed_body_matches(
+        tmp_path: Path, fields: dict[str, object]) -> None:
+    """The express path writes a stored body under a fresh stamp: the line is the same
+    compact ASCII JSON that json.dumps writes of the whole entry, keys in order."""
+    log = AuditLog(tmp_path)
+    log.record(fields)
+    log.write(AuditLog.body(fields))
+    lines = (tmp_path / AUDIT_NAME).read_text().splitlines()
+    for line in lines:
+        entry = json.loads(line)
+        assert list(entry)[:3] == ["time", "user", "pid"]
+        assert line == json.dumps(entry, separators=(",", ":"))
+    first, second = (json.loads(line) for line in lines)
+    assert {k: v for k, v in first.items() if k != "time"} == \
+        {k: v for k, v in second.items() if k != "time"}
+
+
 def test_caller_cannot_override_time_user_or_pid(tmp_path: Path) -> None:
     log = AuditLog(tmp_path)
     log.record({"time": "1999-01-01T00:00:00Z", "user": "root", "pid": 1, "outcome": "warned"})

@@ -4,19 +4,24 @@ urllib.parse's quoting behave as the originals do."""
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import random
 import re
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 from typing import NamedTuple as TypingNamedTuple
 from urllib.parse import quote as stdlib_quote
 from urllib.parse import urlencode
 
 import pytest
 
-from safedocker._internal.lean import LazyPattern, NamedTuple, sha256
+from safedocker._internal.lean import LazyPattern, NamedTuple, loads, sha256
 from safedocker._internal.minihttp import form, quote
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Lean(NamedTuple):
@@ -136,3 +141,41 @@ def test_quote_and_form_write_what_urllib_writes() -> None:
             assert quote(text, safe) == stdlib_quote(text, safe=safe)
         fields = {text: text[::-1], "repo": text}
         assert form(fields) == urlencode(fields)
+
+
+def _outcome(parse: Callable[[str | bytes], object], text: str | bytes) -> tuple[str, str]:
+    try:
+        return "value", repr(parse(text))
+    except ValueError as e:
+        return "error", type(e).__name__
+    except RecursionError:
+        return "error", "RecursionError"
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1}', ' [1, 2.5, "x", null, true, false, {"b": []}] \n', '"\\u00e9\\ud800"', "1e400",
+    "NaN", "-Infinity", '{"a": 1, "a": 2}', "-0", "[1, 2", '{"a": 1} x', "", " ", "tru",
+    "\ufeff{}", b"\xef\xbb\xbf{}", b'{"x": "\xc3\xa9"}', b"\xff", '"\x01"', "[" * 100_000,
+    b'\x00{\x00}', "01", "[1,]", '{"a" 1}', "\t\r\n 7 \t",
+])
+def test_loads_reads_what_json_loads_reads_and_refuses_what_it_refuses(
+        text: str | bytes) -> None:
+    assert _outcome(loads, text) == _outcome(json.loads, text)
+
+
+def test_loads_agrees_with_json_on_random_documents() -> None:
+    rng = random.Random(11)  # noqa: S311 - test data
+    pieces = ['{', '}', '[', ']', ',', ':', '"a"', '"\\n"', '"é"', "1", "-2.5e3", "true",
+              "null", " ", "\n", '"\\u0041"', "0", '"']
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert _outcome(loads, text) == _outcome(json.loads, text), text
+
+
+def test_importing_lean_and_loading_json_with_it_imports_neither_json_nor_re() -> None:
+    code = ("import sys; from safedocker._internal.lean import loads; "
+            "assert loads(b'{\"a\": [1, 2.5, null]}') == {'a': [1, 2.5, None]}; "
+            "print(sorted({'re', 'json', 'operator'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

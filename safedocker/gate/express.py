@@ -1,0 +1,300 @@
+"""The express path: a warm hit (gate/warm.py) replayed for exactly the same command line.
+
+What a warm hit works out from argv and the environment alone (the command and its image,
+the reference, the record's key and platform choice, the audit line's text, the command
+handed to docker) is the same whenever argv, every environment variable, the working
+directory and the user are. So after answering, the warm path leaves a *plan* of those
+results in ``<cache>/express/<sha256>.json``, keyed by the sha256 of all of them and
+safe-docker's version, and the shim asks this module first, before the router, ``re``,
+``json`` or ``enum`` are imported.
+
+A plan decides nothing by itself. Every check whose input can change between two runs of
+the same command line is made again, with the warm path's own functions:
+
+* the system policy is not locked (a record the user can write never decides then);
+* the hash of every config file, key and root (``inputs_digest``) is the plan's;
+* every records file the warm hit read has the same bytes, so the same record would be
+  found, and it is still usable now (``usable``: its time limits and anchor files);
+* docker is reached on the same unix socket (docker's config and contexts are read again);
+* no GPU sign appeared, when the rule's GPU mode is ``auto``;
+* the registry names the record's digest for the tag, and every ``.sig`` listing judged is
+  unchanged (``signatures_unchanged``); for a record keyed by the daemon's platform, the
+  daemon's ``/version`` still says it;
+* docker has the pinned image (it is tagged when it lacks the tag).
+
+Then the audit line is written and docker gets ``repo@digest``. Anything else, a plan that
+is missing, damaged, not the user's own or written for other inputs, is a miss: the warm
+path, then the full path, decides. Only online hits of ``run``/``create``/``pull`` leave a
+plan; offline ones always take the warm path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from safedocker import __version__
+from safedocker._docker.engine_api import (
+    EngineSocket,
+    EngineUnanswered,
+    daemon_platform,
+    socket_for,
+)
+from safedocker._internal import environment
+from safedocker._internal.lean import NamedTuple, loads, sha256
+from safedocker._internal.logfile import RotatingLog, stamped
+from safedocker.cache.verdicts import (
+    ANY_PLATFORM,
+    PLANS_DIR,
+    Records,
+    Unkeyable,
+    WarmRecord,
+    inputs_digest,
+    listing_unchanged,
+    locations,
+    private_bytes,
+    signature_tags,
+    split_name,
+    usable,
+)
+from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
+from safedocker.policy.paths import default_system_is_locked
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import TypeVar
+
+    from safedocker.cache.verdicts import Where
+
+    _T = TypeVar("_T")
+
+PLAN_VERSION = 1
+PLAN_MAX = 256 * 1024
+AUDIT_NAME = "audit.jsonl"  # as audit.AuditLog writes it
+AUDIT_MAX_BYTES = 5 * 1024 * 1024
+AUDIT_BACKUPS = 3
+# The words without which no command line can have left a plan: any other argv skips even
+# this module's import (a passthrough the fast table does not know costs nothing more).
+WORDS = frozenset({"run", "create", "pull"})
+
+
+class _Miss(Exception):
+    """Not answerable here: the warm path, then the full path, decides."""
+
+
+class Plan(NamedTuple):
+    """What a warm hit worked out from argv and the environment, and what it stood on."""
+
+    inputs: str  # inputs_digest then
+    records: tuple[tuple[str, str | None], ...]  # each records file read: (path, sha256)
+    record: WarmRecord  # the record found in them
+    platform: str  # the platform part of its key
+    name: str  # registry/repository
+    tag: str
+    shown: str  # the tag as docker lists it (RepoTags)
+    config: str | None  # docker's --config
+    globals: tuple[tuple[str, str | None], ...]  # docker's global options in argv
+    socket: str  # the daemon's unix socket then
+    target: str  # repo@digest handed to docker
+    audit: str  # the audit line after its stamp
+    output: str | None  # what a pull prints
+    command: tuple[str, ...] | None  # what run/create exec
+
+    def to_json(self) -> dict[str, object]:
+        return {**self._asdict(), "record": self.record.to_json(),
+                "records": [list(r) for r in self.records],
+                "globals": [list(g) for g in self.globals],
+                "command": None if self.command is None else list(self.command)}
+
+    @classmethod
+    def from_json(cls, data: object) -> Plan:
+        """The plan, or _Miss when any field is not of its kind."""
+        if not isinstance(data, dict):
+            raise _Miss("not a plan")
+        record = WarmRecord.from_json(_kind(data.get("record"), dict))
+        if record is None:
+            raise _Miss("not a record")
+        command = data.get("command")
+        return cls(
+            _text(data.get("inputs")), _pairs(data.get("records")), record,
+            _text(data.get("platform")), _text(data.get("name")), _text(data.get("tag")),
+            _text(data.get("shown")), _text_or_none(data.get("config")),
+            _pairs(data.get("globals")), _text(data.get("socket")), _text(data.get("target")),
+            _text(data.get("audit")), _text_or_none(data.get("output")),
+            None if command is None else tuple(_text(w) for w in _kind(command, list)),
+        )
+
+
+def _kind(value: object, kind: type[_T]) -> _T:
+    if not isinstance(value, kind):
+        raise _Miss("a plan field of another kind")
+    return value
+
+
+def _text(value: object) -> str:
+    return _kind(value, str)
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _pairs(value: object) -> tuple[tuple[str, str | None], ...]:
+    pairs = []
+    for pair in _kind(value, list):
+        first, second = _kind(pair, list)
+        pairs.append((_text(first), _text_or_none(second)))
+    return tuple(pairs)
+
+
+def plan_key(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The sha256 of everything a warm hit's plan is a function of."""
+    parts = (PLAN_VERSION, __version__, os.getuid(), os.geteuid(), os.getcwd(),
+             tuple(argv), tuple(sorted(env.items())))
+    return sha256(repr(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def plan_path(cache_dir: str, key: str) -> str:
+    return os.path.join(cache_dir, PLANS_DIR, key + ".json")
+
+
+def answer(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
+    """Replay the plan for ``argv`` and never return (docker is exec'd, or a pull is
+    answered and the process exits 0), or return: a miss."""
+    env = os.environ if environ is None else environ
+    try:
+        command = _replay(argv, env)
+    # A damaged plan (wrong shapes, deep nesting) is a miss like a missing one.
+    except (_Miss, EngineUnanswered, ProbeFailed, Unkeyable, OSError, ValueError,
+            LookupError, TypeError, AttributeError, RecursionError) as e:
+        if environment.log_level(env) == "DEBUG":
+            sys.stderr.write(f"safe-docker: debug: express path: {e}\n")
+        return
+    from safedocker._docker.binary import exec_docker
+
+    exec_docker(command)
+
+
+def _plan(where: Where, argv: Sequence[str], env: Mapping[str, str]) -> Plan:
+    data = private_bytes(where.cache_dir, os.path.join(where.cache_dir, PLANS_DIR),
+                         plan_path(where.cache_dir, plan_key(argv, env)), PLAN_MAX)
+    if data is None:
+        raise _Miss("no plan")
+    document = loads(data)
+    if not isinstance(document, dict) or document.get("v") != PLAN_VERSION or document.get(
+            "argv") != list(argv):
+        raise _Miss("not a plan for this command line")
+    return Plan.from_json(document)
+
+
+def _replay(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """The docker command to exec; a pull is answered here and exits."""
+    if default_system_is_locked():
+        raise _Miss("the system policy is locked")
+    where = locations(env)
+    if where is None:
+        raise _Miss("no known locations")
+    plan = _plan(where, argv, env)
+    if inputs_digest(where, env) != plan.inputs:
+        raise _Miss("a config file, key or root changed")
+    records = Records(where.cache_dir)
+    if any(records.fingerprint(path) != digest for path, digest in plan.records):
+        raise _Miss("the verdict records changed")
+    record = plan.record
+    if not usable(record, time.time(), offline=False):
+        raise _Miss("the record is not usable now")
+    socket_path = socket_for(plan.globals, env)
+    if socket_path is None or socket_path != plan.socket:
+        raise _Miss("docker is reached elsewhere")
+    if record.gpu != "never":
+        from safedocker.gpu.signs import driver_signs
+
+        if record.gpu != "auto" or driver_signs(env):
+            raise _Miss("a GPU may be involved")
+    if plan.target != f"{plan.name}@{record.covered}":
+        raise _Miss("the plan's target is not the record's")
+    engine = EngineSocket(socket_path)
+    try:
+        if plan.platform != ANY_PLATFORM and not plan.platform.startswith("explicit:") and (
+                daemon_platform(engine) != plan.platform):
+            raise _Miss("the daemon's platform is not the record's")
+        engine.ask_image(plan.target)  # answered while the registry is asked
+        _registry_agrees(where, plan)
+        local = engine.inspect_image(plan.target)
+        if local is None:
+            raise _Miss("docker lacks the image")
+        if plan.shown not in local.repo_tags:
+            engine.tag(plan.target, plan.name, plan.tag)
+    finally:
+        engine.close()
+    try:
+        RotatingLog(where.state_dir, AUDIT_NAME, AUDIT_MAX_BYTES, AUDIT_BACKUPS).append(
+            stamped(plan.audit))
+    except OSError:
+        raise _Miss("the audit log cannot be written: the full path reports it") from None
+    if plan.output is not None:
+        sys.stdout.write(plan.output)
+        sys.stdout.flush()
+        sys.exit(0)
+    return _handed(argv, plan.command, plan.target)
+
+
+def _handed(argv: Sequence[str], command: Sequence[str] | None, target: str) -> list[str]:
+    """The plan's command, when it is argv with one word (the image) made ``target`` and
+    nothing else changed, as the warm path rebuilds it; a miss otherwise."""
+    if command is None or len(command) != len(argv):
+        raise _Miss("the plan's command is not this command line's")
+    changed = [i for i, (word, was) in enumerate(zip(command, argv, strict=True))
+               if word != was]
+    if len(changed) != 1 or command[changed[0]] != target:
+        raise _Miss("the plan's command is not this command line's")
+    return [str(word) for word in command]
+
+
+def _registry_agrees(where: Where, plan: Plan) -> None:
+    """The tag still names the record's digest, and its signatures are as they were."""
+    record = plan.record
+    probes: dict[tuple[str, str], RegistryProbe] = {}
+    tokens = TokenCache(where.cache_dir)
+
+    def registry(host: str, scheme: str) -> RegistryProbe:
+        if (host, scheme) not in probes:
+            probes[(host, scheme)] = RegistryProbe(host, scheme, tokens=tokens,
+                                                   docker_config=plan.config)
+        return probes[(host, scheme)]
+
+    try:
+        host, repository = split_name(plan.name)
+        listings = signature_tags(record)
+        probe = registry(host, record.scheme)
+        if all(each[0] == host for each in listings):  # one registry: all asked at once
+            answers = probe.manifest_digests(
+                [(repository, plan.tag)] + [(r, t) for _, r, t, _ in listings])
+        else:
+            answers = [probe.manifest_digest(repository, plan.tag)] + [
+                registry(h, record.scheme).manifest_digest(r, t) for h, r, t, _ in listings]
+        if answers[0] is None or answers[0][0] != record.digest:
+            raise _Miss("the tag names another digest now")
+        if not all(listing_unchanged(expected, seen)
+                   for (_, _, _, expected), seen in zip(listings, answers[1:], strict=True)):
+            raise _Miss("a signature listing changed")
+    finally:
+        for probe in probes.values():
+            probe.close()
+
+
+def keep(where: Where, argv: Sequence[str], env: Mapping[str, str], plan: Plan) -> None:
+    """Store the plan of a warm hit that just answered ``argv`` (mode 0600, atomically);
+    a plan not stored only costs the next run the warm path."""
+    import json
+
+    from safedocker._internal.files import atomic_write
+
+    text = json.dumps({"v": PLAN_VERSION, "argv": list(argv), **plan.to_json()},
+                      separators=(",", ":"), allow_nan=False).encode()
+    if len(text) > PLAN_MAX:
+        raise Unkeyable("the plan is too large to keep")
+    os.makedirs(os.path.join(where.cache_dir, PLANS_DIR), mode=0o700, exist_ok=True)
+    atomic_write(plan_path(where.cache_dir, plan_key(argv, env)), text, mode=0o600)

@@ -1,0 +1,177 @@
+"""The express path's plan: keyed by everything it is a function of, trusted only as the
+verdict records are (the user's own file in the user's own dirs), read only for the exact
+command line it was written for, never under a locked system policy, and a damaged one
+is a miss. (Its replay against a real dockerd and registry: tests/e2e/test_express_path.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from safedocker._internal import environment
+from safedocker.cache.verdicts import SignatureListing, Unkeyable, WarmRecord, locations
+from safedocker.gate import express
+from safedocker.gate.express import Plan
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from safedocker.cache.verdicts import Where
+
+NAME = "registry.test:5000/team/app"
+DIGEST = "sha256:" + "a" * 64
+ARGV = ["run", "--rm", f"{NAME}:v1", "true"]
+
+
+def _record() -> WarmRecord:
+    return WarmRecord(
+        digest=DIGEST, covered=DIGEST, config_digest=None,
+        signatures=(SignatureListing(NAME, DIGEST, "b" * 64),), anchors=(),
+        material_time=1.0, offline_max_age=2.0, valid_until=None, gpu="never",
+        scheme="http", rule=NAME, rule_source="config.toml", signers=("demo",), material="m")
+
+
+def _plan() -> Plan:
+    return Plan(inputs="i" * 64, records=(("/x/verdicts/a.json", "c" * 64),), record=_record(),
+                platform="any", name=NAME, tag="v1", shown=f"{NAME}:v1", config=None,
+                globals=(("--host", "unix:///run/docker.sock"),), socket="/run/docker.sock",
+                target=f"{NAME}@{DIGEST}", audit=',"outcome":"accepted"}', output=None,
+                command=("run", "--rm", f"{NAME}@{DIGEST}", "true"))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"HOME": str(tmp_path), "SAFE_DOCKER_CONFIG_DIR": str(tmp_path / "config"),
+            "SAFE_DOCKER_CACHE_DIR": str(tmp_path / "cache"),
+            "SAFE_DOCKER_STATE_DIR": str(tmp_path / "state"),
+            "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(tmp_path / "system")}
+
+
+@pytest.fixture
+def where(env: dict[str, str]) -> Where:
+    found = locations(env)
+    assert found is not None
+    os.makedirs(found.cache_dir, mode=0o700)
+    return found
+
+
+def _kept(where: Where, env: dict[str, str]) -> str:
+    express.keep(where, ARGV, env, _plan())
+    return express.plan_path(where.cache_dir, express.plan_key(ARGV, env))
+
+
+def test_a_kept_plan_reads_back_as_it_was_written(where: Where, env: dict[str, str]) -> None:
+    path = _kept(where, env)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert express._plan(where, ARGV, env) == _plan()
+
+
+@pytest.mark.parametrize("change", [
+    lambda argv, env: (argv + ["x"], env),
+    lambda argv, env: (["run", "--rm", "--privileged", *argv[2:]], env),
+    lambda argv, env: (argv, {**env, "DOCKER_HOST": "unix:///other.sock"}),
+    lambda argv, env: (argv, {**env, "ANY_VARIABLE_AT_ALL": ""}),
+    lambda argv, env: (argv, {k: v for k, v in env.items() if k != "HOME"}),
+])
+def test_any_other_argument_or_variable_has_another_key(change: object,
+                                                        env: dict[str, str]) -> None:
+    argv, changed = change(list(ARGV), dict(env))  # type: ignore[operator]
+    assert express.plan_key(argv, changed) != express.plan_key(ARGV, env)
+
+
+def test_another_working_directory_or_user_has_another_key(
+        env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = express.plan_key(ARGV, env)
+    monkeypatch.chdir(tmp_path)
+    there = express.plan_key(ARGV, env)
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    assert len({here, there, express.plan_key(ARGV, env)}) == 3
+
+
+def test_a_plan_moved_under_another_command_lines_key_is_not_read(
+        where: Where, env: dict[str, str]) -> None:
+    path = _kept(where, env)
+    other = ["run", "--rm", "--privileged", f"{NAME}:v1", "true"]
+    os.replace(path, express.plan_path(where.cache_dir, express.plan_key(other, env)))
+    with pytest.raises(express._Miss, match="not a plan for this command line"):
+        express._plan(where, other, env)
+
+
+@pytest.mark.parametrize("spoil", ["group-writable", "symlink", "fifo", "too large",
+                                   "dir writable by others"])
+def test_a_plan_not_the_users_own_regular_file_is_never_read(
+        where: Where, env: dict[str, str], spoil: str) -> None:
+    path = _kept(where, env)
+    if spoil == "group-writable":
+        os.chmod(path, 0o620)
+    elif spoil == "symlink":
+        os.replace(path, path + ".real")
+        os.symlink(path + ".real", path)
+    elif spoil == "fifo":
+        os.unlink(path)
+        os.mkfifo(path, 0o600)  # opened without blocking: no writer is awaited
+    elif spoil == "too large":
+        with open(path, "ab") as f:
+            f.write(b" " * express.PLAN_MAX)
+    else:
+        os.chmod(os.path.dirname(path), 0o777)  # noqa: S103 - the point of the test
+    with pytest.raises((express._Miss, Unkeyable)):
+        express._plan(where, ARGV, env)
+
+
+@pytest.mark.parametrize("text", [
+    b"", b"{", b"[]", b"[" * 50_000,
+    json.dumps({"v": 1, "argv": ARGV}).encode(),  # no fields
+    json.dumps({"v": 2, "argv": ARGV, **_plan().to_json()}).encode(),  # another version
+    json.dumps({"v": 1, "argv": ARGV, **{**_plan().to_json(), "records": "x"}}).encode(),
+    json.dumps({"v": 1, "argv": ARGV, **{**_plan().to_json(), "command": [1]}}).encode(),
+    json.dumps({"v": 1, "argv": ARGV, **{**_plan().to_json(), "record": []}}).encode(),
+])
+def test_a_damaged_plan_is_a_miss_never_an_error(where: Where, env: dict[str, str],
+                                                 text: bytes) -> None:
+    path = _kept(where, env)
+    with open(path, "wb") as f:
+        f.write(text)
+    express.answer(ARGV, env)  # returns (a miss: the warm path decides), never raises
+
+
+def test_under_a_locked_system_policy_no_plan_is_even_read(
+        where: Where, env: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _kept(where, env)
+    system = tmp_path / "etc-safe-docker"
+    system.mkdir()
+    (system / "config.toml").write_text("locked = true\n")
+    monkeypatch.setattr(environment, "DEFAULT_SYSTEM_CONFIG_DIR", str(system))
+    read: list[str] = []
+    monkeypatch.setattr(express, "_plan", lambda *a: read.append("plan"))
+    with pytest.raises(express._Miss, match="locked"):
+        express._replay(ARGV, env)
+    assert read == []
+
+
+@pytest.mark.parametrize(("command", "handed"), [
+    (["run", "--rm", f"{NAME}@{DIGEST}", "true"], True),
+    (["run", "--rm", f"{NAME}@{DIGEST}", "sh"], False),  # two words changed
+    (["run", "--privileged", f"{NAME}@{DIGEST}", "true"], False),
+    (["run", "--rm", f"{NAME}:v1", "true"], False),  # nothing pinned
+    (["run", "--rm", f"{NAME}@{DIGEST}", "true", "x"], False),
+    (None, False),
+])
+def test_only_the_command_line_with_its_image_pinned_is_handed_to_docker(
+        command: list[str] | None, handed: bool) -> None:
+    if handed:
+        assert express._handed(ARGV, command, f"{NAME}@{DIGEST}") == command
+    else:
+        with pytest.raises(express._Miss):
+            express._handed(ARGV, command, f"{NAME}@{DIGEST}")
+
+
+def test_only_argv_with_run_create_or_pull_reaches_the_express_module() -> None:
+    from safedocker import shim
+
+    assert shim._EXPRESS_WORDS == express.WORDS
