@@ -1,4 +1,4 @@
-"""What the warm path asks a registry: a manifest's digest by HEAD, over ``http.client``.
+"""What the warm and express paths ask a registry: manifests' digests by HEAD (minihttp).
 
 Standard library only (the verdict cache's hit path imports this and nothing heavy). A
 Bearer token is fetched once per (registry, docker config, scope) and kept until it

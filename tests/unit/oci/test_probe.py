@@ -25,6 +25,12 @@ def serve(status_of: dict[str, int] | None = None) -> tuple[int, list[str], list
     connections = [0]
 
     def handle(conn: socket.socket) -> None:
+        try:
+            answer(conn)
+        except OSError:
+            pass  # the client closed or reset: done
+
+    def answer(conn: socket.socket) -> None:
         with conn:
             data = b""
             while True:
