@@ -140,9 +140,25 @@ class RegistryProbe:
 
     def _headers(self, scope: str) -> dict[str, str]:
         headers = {"Accept": _COSIGN_ACCEPT}
+        if scope not in self._auth:
+            self._keep_token(scope)
         if scope in self._auth:
             headers["Authorization"] = self._auth[scope]
         return headers
+
+    def _token_key(self, scope: str) -> str:
+        return TokenCache.key(self.registry, self.docker_config or
+                              os.environ.get("DOCKER_CONFIG", ""), scope)
+
+    def _keep_token(self, scope: str) -> None:
+        """Send a Bearer token kept from an earlier run (for this registry, docker config
+        and scope, unexpired) with the first question: a registry that asks for one
+        (Docker Hub) then answers at once, not after a 401 and a second round trip. One
+        it no longer takes is a 401 sent with a token: a failed probe (the full path)."""
+        if self.tokens is not None:
+            token = self.tokens.get(self._token_key(scope), time.time())
+            if token is not None:
+                self._auth[scope] = f"Bearer {token}"
 
     def manifest_digest(self, repository: str, reference: str) -> tuple[str, str] | None:
         """(digest, media type) the registry names for ``repository:reference``; None when
@@ -217,8 +233,7 @@ class RegistryProbe:
             self._auth[scope] = basic
             return basic
         now = time.time()
-        key = TokenCache.key(self.registry, self.docker_config or
-                             os.environ.get("DOCKER_CONFIG", ""), scope)
+        key = self._token_key(scope)
         token = self.tokens.get(key, now) if self.tokens is not None else None
         if token is None:
             token, expires_at = self._fetch_token(challenge.params, scope, basic, now)

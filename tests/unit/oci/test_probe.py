@@ -4,20 +4,28 @@ real socket server (one thread per connection), the registry faked at its HTTP b
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.oci.probe import ProbeFailed, RegistryProbe
+from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DIGESTS = {"/v2/team/app/manifests/v1": "sha256:" + "a" * 64,
            "/v2/team/app/manifests/sha256-" + "a" * 64 + ".sig": "sha256:" + "b" * 64}
 
 
-def serve(status_of: dict[str, int] | None = None) -> tuple[int, list[str], list[int]]:
+def serve(status_of: dict[str, int] | None = None, *, token: list[str] | None = None
+          ) -> tuple[int, list[str], list[int]]:
     """A registry answering HEAD by path (404 for anything else); returns its port, the
-    paths asked and a one-item list counting connections."""
+    paths asked and a one-item list counting connections. With ``token`` (one item: the
+    token it takes now) it asks for ``Bearer`` as Docker Hub does and serves /token."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -41,7 +49,19 @@ def serve(status_of: dict[str, int] | None = None) -> tuple[int, list[str], list
                     data += chunk
                 head, _, data = data.partition(b"\r\n\r\n")
                 path = head.split(b" ")[1].decode()
-                asked.append(path)
+                sent = (b"Authorization: Bearer " + (token[0].encode() if token else b"")).lower()
+                asked.append(path + (" (token)" if sent in head.lower() else ""))
+                if token is not None and path.startswith("/token?"):
+                    body = json.dumps({"token": token[0], "expires_in": 300}).encode()
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                                 % (len(body), body))
+                    continue
+                if token is not None and sent not in head.lower():
+                    port = listener.getsockname()[1]
+                    conn.sendall(f'HTTP/1.1 401 X\r\nWww-Authenticate: Bearer realm="http:'
+                                 f'//127.0.0.1:{port}/token",service="reg"\r\n'
+                                 "Content-Length: 0\r\n\r\n".encode())
+                    continue
                 status = (status_of or {}).get(path, 200 if path in DIGESTS else 404)
                 extra = f"Docker-Content-Digest: {DIGESTS[path]}\r\n" if status == 200 else ""
                 conn.sendall(f"HTTP/1.1 {status} X\r\n{extra}Content-Length: 0\r\n\r\n"
@@ -85,3 +105,40 @@ def test_an_odd_answer_side_by_side_fails_the_probe_as_one_by_one_does() -> None
     with pytest.raises(ProbeFailed):
         probe.manifest_digests(WANTED)
     probe.close()
+
+
+def test_a_token_is_fetched_once_kept_and_sent_first_by_the_next_run(tmp_path: Path) -> None:
+    taken = ["T1"]
+    port, asked, _ = serve(token=taken)
+    tokens = TokenCache(tmp_path)
+    config = str(tmp_path / "docker-config")  # no credentials: an anonymous token
+    first = RegistryProbe(f"127.0.0.1:{port}", "http", tokens=tokens, docker_config=config)
+    found = first.manifest_digest(*WANTED[0])
+    first.close()
+    assert found is not None
+    assert [a.split("?")[0] for a in asked] == [
+        "/v2/team/app/manifests/v1", "/token", "/v2/team/app/manifests/v1 (token)"]
+    assert os.stat(tokens.path).st_mode & 0o777 == 0o600
+    asked.clear()
+    later = RegistryProbe(f"127.0.0.1:{port}", "http", tokens=tokens, docker_config=config)
+    assert later.manifest_digests(WANTED[:2]) == [found, later.manifest_digest(*WANTED[1])]
+    later.close()
+    assert asked == [f"/v2/{r}/manifests/{t} (token)" for r, t in WANTED[:2]] + [
+        f"/v2/{WANTED[1][0]}/manifests/{WANTED[1][1]} (token)"]
+
+
+def test_a_kept_token_the_registry_no_longer_takes_fails_the_probe(tmp_path: Path) -> None:
+    taken = ["T1"]
+    port, _, _ = serve(token=taken)
+    tokens = TokenCache(tmp_path)
+    config = str(tmp_path / "docker-config")
+    first = RegistryProbe(f"127.0.0.1:{port}", "http", tokens=tokens, docker_config=config)
+    assert first.manifest_digest(*WANTED[0]) is not None
+    first.close()
+    taken[0] = "T2"  # revoked: the kept T1 is refused now
+    later = RegistryProbe(f"127.0.0.1:{port}", "http", tokens=tokens, docker_config=config)
+    with pytest.raises(ProbeFailed):
+        later.manifest_digest(*WANTED[0])
+    with pytest.raises(ProbeFailed):
+        later.manifest_digests(WANTED[:2])
+    later.close()
