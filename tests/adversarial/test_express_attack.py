@@ -1,0 +1,90 @@
+"""Attack round 8 on the express path (gate/express.py): a plan keeps no secret of the
+command line, and a damaged plan or record is a miss, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from safedocker.cache.verdicts import SignatureListing, WarmRecord, locations
+from safedocker.gate import express
+from safedocker.gate.express import Plan
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from safedocker.cache.verdicts import Where
+
+NAME = "registry.test:5000/team/app"
+DIGEST = "sha256:" + "a" * 64
+SECRET_ARGV = ["run", "--rm", "-e", "DB_PASSWORD=hunter2", f"{NAME}:v1",
+               "sh", "-c", "curl -H 'token: s3cretT0ken' x"]
+
+
+def _record() -> WarmRecord:
+    return WarmRecord(
+        digest=DIGEST, covered=DIGEST, config_digest=None,
+        signatures=(SignatureListing(NAME, DIGEST, "b" * 64),), anchors=(),
+        material_time=1.0, offline_max_age=2.0, valid_until=None, gpu="never",
+        scheme="http", rule=NAME, rule_source="config.toml", signers=("demo",), material="m")
+
+
+def _plan(argv: list[str]) -> Plan:
+    image = argv.index(f"{NAME}:v1")
+    command = tuple(argv[:image] + [f"{NAME}@{DIGEST}"] + argv[image + 1:])
+    return Plan(inputs="i" * 64, records=(("/x/verdicts/a.json", "c" * 64),), record=_record(),
+                platform="any", name=NAME, tag="v1", shown=f"{NAME}:v1", config=None,
+                globals=(), socket="/run/docker.sock", target=f"{NAME}@{DIGEST}",
+                audit=',"outcome":"accepted"}', output=None, command=command)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"HOME": str(tmp_path), "SAFE_DOCKER_CONFIG_DIR": str(tmp_path / "config"),
+            "SAFE_DOCKER_CACHE_DIR": str(tmp_path / "cache"),
+            "SAFE_DOCKER_STATE_DIR": str(tmp_path / "state"),
+            "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(tmp_path / "system")}
+
+
+@pytest.fixture
+def where(env: dict[str, str]) -> Where:
+    found = locations(env)
+    assert found is not None
+    os.makedirs(found.cache_dir, mode=0o700)
+    return found
+
+
+def test_a_kept_plan_holds_no_value_of_the_command_line_yet_replays_it(
+        where: Where, env: dict[str, str]) -> None:
+    # The audit log keeps `--env K=***` and masks the container's arguments (summarize_argv,
+    # attack N11); the plan must not keep on disk what the audit line is careful to drop.
+    plan = _plan(SECRET_ARGV)
+    express.keep(where, SECRET_ARGV, env, plan)
+    path = express.plan_path(where.cache_dir, express.plan_key(SECRET_ARGV, env))
+    with open(path, "rb") as f:
+        kept = f.read()
+    assert b"hunter2" not in kept
+    assert b"s3cretT0ken" not in kept
+    assert express._plan(where, SECRET_ARGV, env) == plan
+
+
+def test_a_plan_with_a_number_too_large_for_a_float_is_a_miss_never_an_error(
+        where: Where, env: dict[str, str]) -> None:
+    argv = ["run", "--rm", f"{NAME}:v1", "true"]
+    express.keep(where, argv, env, _plan(argv))
+    path = express.plan_path(where.cache_dir, express.plan_key(argv, env))
+    with open(path, "rb") as f:
+        document = json.loads(f.read())
+    document["record"]["valid_until"] = 10 ** 400  # an integer: json reads it, float() cannot
+    with open(path, "w") as f:
+        json.dump(document, f)
+    express.answer(argv, env)  # returns (a miss), never raises OverflowError
+
+
+def test_a_record_with_a_number_too_large_for_a_float_is_no_record() -> None:
+    # The warm path reads records with the same from_json: a damaged records file is a miss.
+    data = {**_record().to_json(), "material_time": 10 ** 400}
+    assert WarmRecord.from_json(data) is None
