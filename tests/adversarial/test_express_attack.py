@@ -88,3 +88,77 @@ def test_a_record_with_a_number_too_large_for_a_float_is_no_record() -> None:
     # The warm path reads records with the same from_json: a damaged records file is a miss.
     data = {**_record().to_json(), "material_time": 10 ** 400}
     assert WarmRecord.from_json(data) is None
+
+
+@pytest.mark.parametrize("where_nested", ["config.json", "context meta"])
+def test_a_deeply_nested_docker_config_is_a_miss_never_a_traceback(
+        tmp_path: Path, where_nested: str) -> None:
+    # docker (Go's encoding/json nests up to 10000) reads such a file; the warm path's
+    # socket lookup must give up on it (the full path decides), not raise RecursionError.
+    from safedocker._docker.engine_api import unix_socket
+    from safedocker._internal.lean import sha256
+
+    nested = '{"x":' + "[" * 5000 + "]" * 5000 + "}"
+    config = tmp_path / "docker"
+    config.mkdir()
+    if where_nested == "config.json":
+        (config / "config.json").write_text(nested)
+    else:
+        (config / "config.json").write_text('{"currentContext":"c"}')
+        meta = config / "contexts" / "meta" / sha256(b"c").hexdigest()
+        meta.mkdir(parents=True)
+        (meta / "meta.json").write_text(nested)
+    assert unix_socket(["run", "alpine:3"], {"DOCKER_CONFIG": str(config)}) is None
+
+
+def test_a_deeply_nested_token_cache_is_an_empty_one(tmp_path: Path) -> None:
+    from safedocker.oci.probe import TOKENS_NAME, TokenCache
+
+    (tmp_path / TOKENS_NAME).write_text("[" * 5000 + "]" * 5000)
+    os.chmod(tmp_path / TOKENS_NAME, 0o600)
+    assert TokenCache(tmp_path).get("k", 0.0) is None
+
+
+def _one_answer(body: bytes) -> int:
+    """A server on 127.0.0.1 answering every request with 200 and ``body``; its port."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+                             + body)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return int(listener.getsockname()[1])
+
+
+def test_a_token_service_answering_deep_nesting_fails_the_probe_never_a_traceback() -> None:
+    # The realm is the registry's to name: a hostile one must cost a miss, not a crash.
+    from safedocker.oci.probe import ProbeFailed, RegistryProbe
+
+    port = _one_answer(b"[" * 5000 + b"]" * 5000)
+    host = f"127.0.0.1:{port}"
+    probe = RegistryProbe(host, "http")
+    try:
+        with pytest.raises(ProbeFailed):
+            probe._fetch_token({"realm": f"http://{host}/token"}, "repository:a:pull",
+                               None, 0.0)
+    finally:
+        probe.close()
