@@ -162,3 +162,24 @@ def test_a_token_service_answering_deep_nesting_fails_the_probe_never_a_tracebac
                                None, 0.0)
     finally:
         probe.close()
+
+
+def test_an_audit_line_of_a_long_user_name_is_never_past_what_a_reader_keeps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A directory service may give a user a long (or non-ASCII, \u-escaped) name; a line
+    # past MAX_LINE_BYTES is skipped as corrupt on read, so the decision would vanish from
+    # `safe-docker audit` — body() must leave room for the real stamp, not a guess of it.
+    from safedocker import audit
+    from safedocker._internal import logfile
+
+    monkeypatch.setattr(logfile, "user_name", lambda: "\u00e9" * 120)  # 720 bytes escaped
+    log = audit.AuditLog(tmp_path)
+    for filler in range(1500, 2000, 50):
+        event: dict[str, object] = {f"k{i}": "x" * 1000 for i in range(63)}
+        event["last"] = "x" * filler
+        log.record(event)
+    with open(tmp_path / audit.AUDIT_NAME, "rb") as f:
+        lines = f.read().splitlines()
+    assert len(lines) == 10
+    assert all(len(line) + 1 <= audit.MAX_LINE_BYTES for line in lines)
+    assert len(list(log.read())) == 10
