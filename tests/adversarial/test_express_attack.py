@@ -183,3 +183,58 @@ def test_an_audit_line_of_a_long_user_name_is_never_past_what_a_reader_keeps(
     assert len(lines) == 10
     assert all(len(line) + 1 <= audit.MAX_LINE_BYTES for line in lines)
     assert len(list(log.read())) == 10
+
+
+def test_a_token_with_a_line_break_never_reaches_the_registry_as_a_header() -> None:
+    # The token service is the registry's to name. A token carrying CR LF written into the
+    # Authorization line would add headers or a whole second request on the kept-alive
+    # connection, whose answer the next HEAD (a .sig listing) would then read as its own.
+    import socket
+    import threading
+
+    from safedocker.oci.probe import ProbeFailed, RegistryProbe
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    host = f"127.0.0.1:{listener.getsockname()[1]}"
+    seen: list[bytes] = []
+    token = json.dumps({"token": "t\r\nX-Injected: 1"}).encode()
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                seen.append(head)
+                if head.startswith(b"GET /token"):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(token)
+                                 + token)
+                elif b"Authorization" not in head:
+                    conn.sendall(b'HTTP/1.1 401 X\r\nWWW-Authenticate: Bearer realm="http://'
+                                 + host.encode() + b'/token"\r\nContent-Length: 0\r\n\r\n')
+                else:
+                    conn.sendall(b"HTTP/1.1 404 X\r\nContent-Length: 0\r\n\r\n")
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    probe = RegistryProbe(host, "http")
+    try:
+        with pytest.raises(ProbeFailed):
+            probe.manifest_digest("team/app", "v1")
+    finally:
+        probe.close()
+        listener.close()
+    assert not any(b"X-Injected" in head for head in seen), seen
