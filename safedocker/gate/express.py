@@ -72,6 +72,9 @@ if TYPE_CHECKING:
 
 PLAN_VERSION = 1
 PLAN_MAX = 256 * 1024
+# Plans kept at most: a command line in an environment that differs every run (a CI
+# job's build id) leaves a plan no later run reads; the oldest go first.
+PLANS_MAX = 256
 AUDIT_NAME = "audit.jsonl"  # as audit.AuditLog writes it
 AUDIT_MAX_BYTES = 5 * 1024 * 1024
 AUDIT_BACKUPS = 3
@@ -312,3 +315,30 @@ def keep(where: Where, argv: Sequence[str], env: Mapping[str, str], plan: Plan) 
         raise Unkeyable("the plan is too large to keep")
     os.makedirs(os.path.join(where.cache_dir, PLANS_DIR), mode=0o700, exist_ok=True)
     atomic_write(plan_path(where.cache_dir, key), text, mode=0o600)
+    _trim(os.path.join(where.cache_dir, PLANS_DIR), key + ".json")
+
+
+def _trim(directory: str, written: str) -> None:
+    """Remove the oldest plans past PLANS_MAX, never the one just ``written`` (a plan lost
+    to a race only costs a warm path)."""
+    names = os.listdir(directory)
+    if len(names) <= PLANS_MAX:
+        return
+    aged = sorted((_age(os.path.join(directory, name)), name) for name in names
+                  if name != written)
+    for _, name in aged[:len(aged) - PLANS_MAX + 1]:
+        _unlink(os.path.join(directory, name))
+
+
+def _age(path: str) -> int:
+    try:
+        return os.lstat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0  # gone already: removing it again is harmless
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # another process trimmed it first

@@ -238,3 +238,17 @@ def test_a_token_with_a_line_break_never_reaches_the_registry_as_a_header() -> N
         probe.close()
         listener.close()
     assert not any(b"X-Injected" in head for head in seen), seen
+
+
+def test_plans_for_ever_new_environments_stay_bounded_in_number(
+        where: Where, env: dict[str, str]) -> None:
+    # A CI job's environment differs every run (a build id): each warm hit keeps a plan
+    # that no later run reads, and `cache prune` is run by hand if ever.
+    argv = ["run", "--rm", f"{NAME}:v1", "true"]
+    for run in range(express.PLANS_MAX + 20):
+        express.keep(where, argv, {**env, "BUILD_ID": str(run)}, _plan(argv))
+    kept = os.listdir(os.path.join(where.cache_dir, "express"))
+    assert len(kept) <= express.PLANS_MAX
+    # the newest is kept
+    newest = express.plan_key(argv, {**env, "BUILD_ID": str(express.PLANS_MAX + 19)})
+    assert newest + ".json" in kept
