@@ -451,8 +451,9 @@ class AuditLog:
             else:
                 entry[str(key)] = _clean(value)
         body = _rest(entry)
-        # The stamp is at most 200 bytes (a user name of up to 32, escaped).
-        if len(body.encode()) + 200 > MAX_LINE_BYTES:
+        # Room for the real stamp (a directory service's user name may be long, and
+        # escaped), with slack for another process's pid when the express path replays it.
+        if len(body.encode()) + len(stamped("")) + 16 > MAX_LINE_BYTES:
             entry = {k: entry[k] for k in ("reference", "digest", "outcome", "offline")
                      if k in entry and len(json.dumps(entry[k])) < 4096}
             entry["truncated"] = True

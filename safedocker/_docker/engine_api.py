@@ -107,7 +107,7 @@ def _read_json(path: str) -> object:
         return None
     try:
         return loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # docker reads nesting Python cannot: not ours to read
         return None
 
 
@@ -180,7 +180,7 @@ class EngineSocket:
             raise EngineUnanswered(f"GET {path}: status {status}")
         try:
             found = loads(body)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise EngineUnanswered(f"GET {path}: not JSON") from e
         if not isinstance(found, dict):
             raise EngineUnanswered(f"GET {path}: not an object")

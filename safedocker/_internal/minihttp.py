@@ -110,6 +110,9 @@ def unix(path: str, timeout: float) -> Callable[[], Socket]:
     return connect
 
 
+_LINE_BREAKS = ("\r", "\n", "\0")
+
+
 class Connection:
     """Requests to one origin on one socket, reconnecting when the server closed it."""
 
@@ -151,6 +154,10 @@ class Connection:
         deadline for the whole answer starts here."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        # A value from elsewhere (a token service's token) with a line break would add
+        # headers or a whole request, whose answer the next one would read as its own.
+        if any(bad in line for line in lines for bad in _LINE_BREAKS):
+            raise HttpFailed("a request line or header holds a line break")
         if method in ("POST", "PUT"):
             lines.append("Content-Length: 0")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

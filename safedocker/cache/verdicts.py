@@ -283,7 +283,10 @@ def _number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
             -_INFINITY < value < _INFINITY):
         raise ValueError("not a finite number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer past a float's range: damaged, like any other
+        raise ValueError("not a finite number") from None
 
 
 if TYPE_CHECKING:

@@ -72,6 +72,9 @@ if TYPE_CHECKING:
 
 PLAN_VERSION = 1
 PLAN_MAX = 256 * 1024
+# Plans kept at most: a command line in an environment that differs every run (a CI
+# job's build id) leaves a plan no later run reads; the oldest go first.
+PLANS_MAX = 256
 AUDIT_NAME = "audit.jsonl"  # as audit.AuditLog writes it
 AUDIT_MAX_BYTES = 5 * 1024 * 1024
 AUDIT_BACKUPS = 3
@@ -184,8 +187,15 @@ def _plan(where: Where, argv: Sequence[str], env: Mapping[str, str]) -> Plan:
         raise _Miss("no plan")
     document = loads(data)
     if not isinstance(document, dict) or document.get("v") != PLAN_VERSION or document.get(
-            "argv") != list(argv):
+            "key") != plan_key(argv, env):
         raise _Miss("not a plan for this command line")
+    # The command is kept as the words that differ from argv (see keep): put argv back.
+    command = document.get("command")
+    if isinstance(command, list):
+        if len(command) != len(argv):
+            raise _Miss("not a plan for this command line")
+        document["command"] = [was if word is None else word
+                               for word, was in zip(command, argv, strict=True)]
     return Plan.from_json(document)
 
 
@@ -292,9 +302,43 @@ def keep(where: Where, argv: Sequence[str], env: Mapping[str, str], plan: Plan) 
 
     from safedocker._internal.files import atomic_write
 
-    text = json.dumps({"v": PLAN_VERSION, "argv": list(argv), **plan.to_json()},
+    # Neither argv nor the command is kept as written: only the words that differ from argv
+    # (the pinned image), so an ``-e PASSWORD=…`` or a container argument the audit line
+    # masks (audit.summarize_argv) is never left on disk; the key binds the plan to argv.
+    key = plan_key(argv, env)
+    command = None if plan.command is None else [
+        None if i < len(argv) and word == argv[i] else word
+        for i, word in enumerate(plan.command)]
+    text = json.dumps({"v": PLAN_VERSION, "key": key, **plan.to_json(), "command": command},
                       separators=(",", ":"), allow_nan=False).encode()
     if len(text) > PLAN_MAX:
         raise Unkeyable("the plan is too large to keep")
     os.makedirs(os.path.join(where.cache_dir, PLANS_DIR), mode=0o700, exist_ok=True)
-    atomic_write(plan_path(where.cache_dir, plan_key(argv, env)), text, mode=0o600)
+    atomic_write(plan_path(where.cache_dir, key), text, mode=0o600)
+    _trim(os.path.join(where.cache_dir, PLANS_DIR), key + ".json")
+
+
+def _trim(directory: str, written: str) -> None:
+    """Remove the oldest plans past PLANS_MAX, never the one just ``written`` (a plan lost
+    to a race only costs a warm path)."""
+    names = os.listdir(directory)
+    if len(names) <= PLANS_MAX:
+        return
+    aged = sorted((_age(os.path.join(directory, name)), name) for name in names
+                  if name != written)
+    for _, name in aged[:len(aged) - PLANS_MAX + 1]:
+        _unlink(os.path.join(directory, name))
+
+
+def _age(path: str) -> int:
+    try:
+        return os.lstat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0  # gone already: removing it again is harmless
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # another process trimmed it first

@@ -61,7 +61,7 @@ class TokenCache:
                     return {}  # readable by others: not ours, never trusted
                 data = f.read(TOKENS_MAX + 1)
             found = loads(data) if len(data) <= TOKENS_MAX else {}
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
         return found if isinstance(found, dict) else {}
 
@@ -271,7 +271,7 @@ class RegistryProbe:
             raise ProbeFailed(f"token service status {status}")
         try:
             doc = loads(body)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # nesting deeper than Python reads
             raise ProbeFailed("token service answered no JSON") from e
         if not isinstance(doc, dict):
             raise ProbeFailed("token service answered no token")

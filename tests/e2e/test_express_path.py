@@ -137,4 +137,5 @@ def test_another_environment_or_working_directory_has_no_plan(warm: Warm,
     assert "safedocker.gate.warm" in names
     plans = [json.loads(p.read_bytes()) for p in _plans(warm)]
     assert len(plans) == 3
-    assert {tuple(p["argv"]) for p in plans} == {tuple(argv)}
+    # one plan per environment and directory (the plan keeps no argv: only its key)
+    assert len({p["key"] for p in plans}) == 3
