@@ -203,6 +203,12 @@ def wrapper(real_docker: str | None = None, safe_docker: str | None = None) -> s
         "# pull/run/create, services, plugins, builds and anything unknown go to safe-docker.",
         f"SAFE_DOCKER_REAL_DOCKER={_quoted(docker)}",
         "export SAFE_DOCKER_REAL_DOCKER",
+        # sh runs each command as soon as it is read: a plain `docker ps` is exec'd here,
+        # before the routing below is parsed (the same words as the route's first case).
+        "case ${1-} in",
+        *_wrap(pass_words(), "|", "    ", "    ", ') exec "$SAFE_DOCKER_REAL_DOCKER" "$@" ;;',
+               "\\"),
+        "esac",
         BEGIN,
         posix_route(),
         END,
