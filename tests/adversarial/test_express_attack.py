@@ -9,72 +9,48 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.cache.verdicts import SignatureListing, WarmRecord, locations
+from safedocker.cache.verdicts import WarmRecord
 from safedocker.gate import express
-from safedocker.gate.express import Plan
+from tests.plans import NAME, plan, private_env, private_where, record
+from tests.threaded_http import Server, answer
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from safedocker.cache.verdicts import Where
 
-NAME = "registry.test:5000/team/app"
-DIGEST = "sha256:" + "a" * 64
 SECRET_ARGV = ["run", "--rm", "-e", "DB_PASSWORD=hunter2", f"{NAME}:v1",
                "sh", "-c", "curl -H 'token: s3cretT0ken' x"]
 
 
-def _record() -> WarmRecord:
-    return WarmRecord(
-        digest=DIGEST, covered=DIGEST, config_digest=None,
-        signatures=(SignatureListing(NAME, DIGEST, "b" * 64),), anchors=(),
-        material_time=1.0, offline_max_age=2.0, valid_until=None, gpu="never",
-        scheme="http", rule=NAME, rule_source="config.toml", signers=("demo",), material="m")
-
-
-def _plan(argv: list[str]) -> Plan:
-    image = argv.index(f"{NAME}:v1")
-    command = tuple(argv[:image] + [f"{NAME}@{DIGEST}"] + argv[image + 1:])
-    return Plan(inputs="i" * 64, records=(("/x/verdicts/a.json", "c" * 64),), record=_record(),
-                platform="any", name=NAME, tag="v1", shown=f"{NAME}:v1", config=None,
-                globals=(), socket="/run/docker.sock", target=f"{NAME}@{DIGEST}",
-                audit=',"outcome":"accepted"}', output=None, command=command)
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"HOME": str(tmp_path), "SAFE_DOCKER_CONFIG_DIR": str(tmp_path / "config"),
-            "SAFE_DOCKER_CACHE_DIR": str(tmp_path / "cache"),
-            "SAFE_DOCKER_STATE_DIR": str(tmp_path / "state"),
-            "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(tmp_path / "system")}
+    return private_env(tmp_path)
 
 
 @pytest.fixture
 def where(env: dict[str, str]) -> Where:
-    found = locations(env)
-    assert found is not None
-    os.makedirs(found.cache_dir, mode=0o700)
-    return found
+    return private_where(env)
 
 
 def test_a_kept_plan_holds_no_value_of_the_command_line_yet_replays_it(
         where: Where, env: dict[str, str]) -> None:
     # The audit log keeps `--env K=***` and masks the container's arguments (summarize_argv,
     # attack N11); the plan must not keep on disk what the audit line is careful to drop.
-    plan = _plan(SECRET_ARGV)
-    express.keep(where, SECRET_ARGV, env, plan)
+    kept_plan = plan(SECRET_ARGV)
+    express.keep(where, SECRET_ARGV, env, kept_plan)
     path = express.plan_path(where.cache_dir, express.plan_key(SECRET_ARGV, env))
     with open(path, "rb") as f:
         kept = f.read()
     assert b"hunter2" not in kept
     assert b"s3cretT0ken" not in kept
-    assert express._plan(where, SECRET_ARGV, env) == plan
+    assert express._plan(where, SECRET_ARGV, env) == kept_plan
 
 
 def test_a_plan_with_a_number_too_large_for_a_float_is_a_miss_never_an_error(
         where: Where, env: dict[str, str]) -> None:
     argv = ["run", "--rm", f"{NAME}:v1", "true"]
-    express.keep(where, argv, env, _plan(argv))
+    express.keep(where, argv, env, plan(argv))
     path = express.plan_path(where.cache_dir, express.plan_key(argv, env))
     with open(path, "rb") as f:
         document = json.loads(f.read())
@@ -86,7 +62,7 @@ def test_a_plan_with_a_number_too_large_for_a_float_is_a_miss_never_an_error(
 
 def test_a_record_with_a_number_too_large_for_a_float_is_no_record() -> None:
     # The warm path reads records with the same from_json: a damaged records file is a miss.
-    data = {**_record().to_json(), "material_time": 10 ** 400}
+    data = {**record().to_json(), "material_time": 10 ** 400}
     assert WarmRecord.from_json(data) is None
 
 
@@ -119,42 +95,13 @@ def test_a_deeply_nested_token_cache_is_an_empty_one(tmp_path: Path) -> None:
     assert TokenCache(tmp_path).get("k", 0.0) is None
 
 
-def _one_answer(body: bytes) -> int:
-    """A server on 127.0.0.1 answering every request with 200 and ``body``; its port."""
-    import socket
-    import threading
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
-                             + body)
-
-    threading.Thread(target=serve, daemon=True).start()
-    return int(listener.getsockname()[1])
-
-
 def test_a_token_service_answering_deep_nesting_fails_the_probe_never_a_traceback() -> None:
     # The realm is the registry's to name: a hostile one must cost a miss, not a crash.
     from safedocker.oci.probe import ProbeFailed, RegistryProbe
 
-    port = _one_answer(b"[" * 5000 + b"]" * 5000)
-    host = f"127.0.0.1:{port}"
+    nested = b"[" * 5000 + b"]" * 5000
+    server = Server(lambda head: answer(200, {"Content-Type": "application/json"}, nested))
+    host = server.host
     probe = RegistryProbe(host, "http")
     try:
         with pytest.raises(ProbeFailed):
@@ -162,6 +109,7 @@ def test_a_token_service_answering_deep_nesting_fails_the_probe_never_a_tracebac
                                None, 0.0)
     finally:
         probe.close()
+        server.close()
 
 
 def test_an_audit_line_of_a_long_user_name_is_never_past_what_a_reader_keeps(
@@ -189,55 +137,27 @@ def test_a_token_with_a_line_break_never_reaches_the_registry_as_a_header() -> N
     # The token service is the registry's to name. A token carrying CR LF written into the
     # Authorization line would add headers or a whole second request on the kept-alive
     # connection, whose answer the next HEAD (a .sig listing) would then read as its own.
-    import socket
-    import threading
-
     from safedocker.oci.probe import ProbeFailed, RegistryProbe
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    host = f"127.0.0.1:{listener.getsockname()[1]}"
-    seen: list[bytes] = []
     token = json.dumps({"token": "t\r\nX-Injected: 1"}).encode()
 
-    def handle(conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                seen.append(head)
-                if head.startswith(b"GET /token"):
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(token)
-                                 + token)
-                elif b"Authorization" not in head:
-                    conn.sendall(b'HTTP/1.1 401 X\r\nWWW-Authenticate: Bearer realm="http://'
-                                 + host.encode() + b'/token"\r\nContent-Length: 0\r\n\r\n')
-                else:
-                    conn.sendall(b"HTTP/1.1 404 X\r\nContent-Length: 0\r\n\r\n")
+    def respond(head: bytes) -> bytes:
+        if head.startswith(b"GET /token"):
+            return answer(200, {}, token)
+        if b"Authorization" not in head:
+            return answer(401, {"WWW-Authenticate": f'Bearer realm="http://{server.host}/token"'})
+        return answer(404)
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
+    server = Server(respond)
+    host = server.host
     probe = RegistryProbe(host, "http")
     try:
         with pytest.raises(ProbeFailed):
             probe.manifest_digest("team/app", "v1")
     finally:
         probe.close()
-        listener.close()
-    assert not any(b"X-Injected" in head for head in seen), seen
+        server.close()
+    assert not any(b"X-Injected" in head for head in server.heads), server.heads
 
 
 def test_plans_for_ever_new_environments_stay_bounded_in_number(
@@ -246,7 +166,7 @@ def test_plans_for_ever_new_environments_stay_bounded_in_number(
     # that no later run reads, and `cache prune` is run by hand if ever.
     argv = ["run", "--rm", f"{NAME}:v1", "true"]
     for run in range(express.PLANS_MAX + 20):
-        express.keep(where, argv, {**env, "BUILD_ID": str(run)}, _plan(argv))
+        express.keep(where, argv, {**env, "BUILD_ID": str(run)}, plan(argv))
     kept = os.listdir(os.path.join(where.cache_dir, "express"))
     assert len(kept) <= express.PLANS_MAX
     # the newest is kept

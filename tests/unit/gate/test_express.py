@@ -13,50 +13,31 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker._internal import environment
-from safedocker.cache.verdicts import SignatureListing, Unkeyable, WarmRecord, locations
+from safedocker.cache.verdicts import Unkeyable
 from safedocker.gate import express
-from safedocker.gate.express import Plan
+from tests.plans import DIGEST, NAME, plan, private_env, private_where
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from safedocker.cache.verdicts import Where
+    from safedocker.gate.express import Plan
 
-NAME = "registry.test:5000/team/app"
-DIGEST = "sha256:" + "a" * 64
 ARGV = ["run", "--rm", f"{NAME}:v1", "true"]
 
 
-def _record() -> WarmRecord:
-    return WarmRecord(
-        digest=DIGEST, covered=DIGEST, config_digest=None,
-        signatures=(SignatureListing(NAME, DIGEST, "b" * 64),), anchors=(),
-        material_time=1.0, offline_max_age=2.0, valid_until=None, gpu="never",
-        scheme="http", rule=NAME, rule_source="config.toml", signers=("demo",), material="m")
-
-
 def _plan() -> Plan:
-    return Plan(inputs="i" * 64, records=(("/x/verdicts/a.json", "c" * 64),), record=_record(),
-                platform="any", name=NAME, tag="v1", shown=f"{NAME}:v1", config=None,
-                globals=(("--host", "unix:///run/docker.sock"),), socket="/run/docker.sock",
-                target=f"{NAME}@{DIGEST}", audit=',"outcome":"accepted"}', output=None,
-                command=("run", "--rm", f"{NAME}@{DIGEST}", "true"))
+    return plan(ARGV)
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"HOME": str(tmp_path), "SAFE_DOCKER_CONFIG_DIR": str(tmp_path / "config"),
-            "SAFE_DOCKER_CACHE_DIR": str(tmp_path / "cache"),
-            "SAFE_DOCKER_STATE_DIR": str(tmp_path / "state"),
-            "SAFE_DOCKER_SYSTEM_CONFIG_DIR": str(tmp_path / "system")}
+    return private_env(tmp_path)
 
 
 @pytest.fixture
 def where(env: dict[str, str]) -> Where:
-    found = locations(env)
-    assert found is not None
-    os.makedirs(found.cache_dir, mode=0o700)
-    return found
+    return private_where(env)
 
 
 def _kept(where: Where, env: dict[str, str]) -> str:

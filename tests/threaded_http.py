@@ -1,0 +1,73 @@
+"""A small HTTP/1.1 server for tests at the HTTP boundary (a registry, a token service):
+on 127.0.0.1, one thread per connection, each request's head answered by ``respond``.
+Connections are kept alive, so a client's second question may come on the same socket."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class Server:
+    """``respond(head)`` gives the whole answer (status line, headers, body) to one
+    request's head (request line and headers, without the blank line)."""
+
+    def __init__(self, respond: Callable[[bytes], bytes]) -> None:
+        self.respond = respond
+        self.heads: list[bytes] = []  # every request's head, in the order served
+        self.connections = 0
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                data = b""
+                while True:
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            return
+                        data += chunk
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    self.heads.append(head)
+                    conn.sendall(self.respond(head))
+        except OSError:
+            pass  # the client closed or reset: done
+
+
+def answer(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+    """An HTTP/1.1 answer with Content-Length."""
+    lines = [f"HTTP/1.1 {status} X", *(f"{k}: {v}" for k, v in (headers or {}).items()),
+             f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def path_of(head: bytes) -> str:
+    return head.split(b" ")[1].decode()
