@@ -26,7 +26,16 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 from safedocker._internal.lean import LazyPattern
-from safedocker._internal.logfile import RotatingLog, stamped, utc_now
+from safedocker._internal.logfile import (
+    AUDIT_BACKUPS,
+    AUDIT_MAX_BYTES,
+    RotatingLog,
+    stamped,
+    utc_now,
+)
+from safedocker._internal.logfile import (
+    AUDIT_NAME as AUDIT_NAME,  # the audit log's file name, for the audit's readers
+)
 from safedocker.errors import UsageError, reason_of
 
 TYPE_CHECKING = False
@@ -40,9 +49,8 @@ if TYPE_CHECKING:
     from safedocker.reference import ImageRef
     from safedocker.verify.verdict import Verdict
 
-AUDIT_NAME = "audit.jsonl"
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-DEFAULT_BACKUPS = 3
+DEFAULT_MAX_BYTES = AUDIT_MAX_BYTES
+DEFAULT_BACKUPS = AUDIT_BACKUPS
 MAX_LINE_BYTES = 64 * 1024  # a longer line is not ours: skipped as corrupt on read
 MAX_STRING = 2048  # longest string value recorded
 MAX_ITEMS = 64  # longest list recorded

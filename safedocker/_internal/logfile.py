@@ -19,6 +19,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
 
+# The audit log's file and its rotation (audit.AuditLog's defaults; the express path writes
+# the same file without importing the audit module).
+AUDIT_NAME = "audit.jsonl"
+AUDIT_MAX_BYTES = 5 * 1024 * 1024
+AUDIT_BACKUPS = 3
+
 
 def utc_now() -> str:
     """The current UTC time, to the millisecond, as ISO 8601 with ``Z`` (the audit log's

@@ -43,7 +43,13 @@ from safedocker._docker.engine_api import (
 )
 from safedocker._internal import environment
 from safedocker._internal.lean import NamedTuple, loads, sha256
-from safedocker._internal.logfile import RotatingLog, stamped
+from safedocker._internal.logfile import (
+    AUDIT_BACKUPS,
+    AUDIT_MAX_BYTES,
+    AUDIT_NAME,
+    RotatingLog,
+    stamped,
+)
 from safedocker.cache.verdicts import (
     ANY_PLATFORM,
     PLANS_DIR,
@@ -58,7 +64,7 @@ from safedocker.cache.verdicts import (
     split_name,
     usable,
 )
-from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
+from safedocker.oci.probe import ProbeFailed, Probes, TokenCache
 from safedocker.policy.paths import default_system_is_locked
 
 TYPE_CHECKING = False
@@ -75,9 +81,6 @@ PLAN_MAX = 256 * 1024
 # Plans kept at most: a command line in an environment that differs every run (a CI
 # job's build id) leaves a plan no later run reads; the oldest go first.
 PLANS_MAX = 256
-AUDIT_NAME = "audit.jsonl"  # as audit.AuditLog writes it
-AUDIT_MAX_BYTES = 5 * 1024 * 1024
-AUDIT_BACKUPS = 3
 # The words without which no command line can have left a plan: any other argv skips even
 # this module's import (a passthrough the fast table does not know costs nothing more).
 WORDS = frozenset({"run", "create", "pull"})
@@ -181,13 +184,14 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Non
 
 
 def _plan(where: Where, argv: Sequence[str], env: Mapping[str, str]) -> Plan:
+    key = plan_key(argv, env)
     data = private_bytes(where.cache_dir, os.path.join(where.cache_dir, PLANS_DIR),
-                         plan_path(where.cache_dir, plan_key(argv, env)), PLAN_MAX)
+                         plan_path(where.cache_dir, key), PLAN_MAX)
     if data is None:
         raise _Miss("no plan")
     document = loads(data)
     if not isinstance(document, dict) or document.get("v") != PLAN_VERSION or document.get(
-            "key") != plan_key(argv, env):
+            "key") != key:
         raise _Miss("not a plan for this command line")
     # The command is kept as the words that differ from argv (see keep): put argv back.
     command = document.get("command")
@@ -266,15 +270,7 @@ def _handed(argv: Sequence[str], command: Sequence[str] | None, target: str) -> 
 def _registry_agrees(where: Where, plan: Plan) -> None:
     """The tag still names the record's digest, and its signatures are as they were."""
     record = plan.record
-    probes: dict[tuple[str, str], RegistryProbe] = {}
-    tokens = TokenCache(where.cache_dir)
-
-    def registry(host: str, scheme: str) -> RegistryProbe:
-        if (host, scheme) not in probes:
-            probes[(host, scheme)] = RegistryProbe(host, scheme, tokens=tokens,
-                                                   docker_config=plan.config)
-        return probes[(host, scheme)]
-
+    registry = Probes(TokenCache(where.cache_dir), plan.config)
     try:
         host, repository = split_name(plan.name)
         listings = signature_tags(record)
@@ -291,8 +287,7 @@ def _registry_agrees(where: Where, plan: Plan) -> None:
                    for (_, _, _, expected), seen in zip(listings, answers[1:], strict=True)):
             raise _Miss("a signature listing changed")
     finally:
-        for probe in probes.values():
-            probe.close()
+        registry.close()
 
 
 def keep(where: Where, argv: Sequence[str], env: Mapping[str, str], plan: Plan) -> None:

@@ -54,7 +54,7 @@ from safedocker.cache.verdicts import (
 )
 from safedocker.errors import SafeDockerError
 from safedocker.gate.express import Plan
-from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
+from safedocker.oci.probe import ProbeFailed, Probes, TokenCache
 from safedocker.reference import Digest, ImageRef, parse_reference
 
 TYPE_CHECKING = False
@@ -261,21 +261,12 @@ def _lookup(records: Records, key: str | Iterable[str], ref: ImageRef,
     if environment.offline(env):
         return find(records, key, ref.name, ref.tag_or_default, now=now, registry=None,
                     offline_digest=offline_tag_digest(cache_dir, ref.name, ref.tag_or_default))
-    probes: dict[tuple[str, str], RegistryProbe] = {}
-    tokens = TokenCache(cache_dir)
-    config = None if invocation is None else _docker_config(invocation)
-
-    def registry(host: str, scheme: str) -> RegistryProbe:
-        if (host, scheme) not in probes:
-            probes[(host, scheme)] = RegistryProbe(host, scheme, tokens=tokens,
-                                                   docker_config=config)
-        return probes[(host, scheme)]
-
+    registry = Probes(TokenCache(cache_dir),
+                      None if invocation is None else _docker_config(invocation))
     try:
         return find(records, key, ref.name, ref.tag_or_default, now=now, registry=registry)
     finally:
-        for probe in probes.values():
-            probe.close()
+        registry.close()
 
 
 def _offline_note(ref: ImageRef, record: WarmRecord) -> None:

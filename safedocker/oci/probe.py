@@ -282,3 +282,24 @@ class RegistryProbe:
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) and \
             not isinstance(expires_in, bool) else 60.0
         return value, now + max(lifetime, 60.0) - 10.0
+
+
+class Probes:
+    """One :class:`RegistryProbe` per (registry, scheme), made when first asked for (so one
+    connection and one token per registry serve a hit's questions); :meth:`close` closes
+    them all."""
+
+    def __init__(self, tokens: TokenCache | None, docker_config: str | None) -> None:
+        self.tokens = tokens
+        self.docker_config = docker_config
+        self._made: dict[tuple[str, str], RegistryProbe] = {}
+
+    def __call__(self, registry: str, scheme: str) -> RegistryProbe:
+        if (registry, scheme) not in self._made:
+            self._made[(registry, scheme)] = RegistryProbe(
+                registry, scheme, tokens=self.tokens, docker_config=self.docker_config)
+        return self._made[(registry, scheme)]
+
+    def close(self) -> None:
+        for probe in self._made.values():
+            probe.close()
