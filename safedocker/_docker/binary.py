@@ -83,6 +83,22 @@ def dry_run() -> bool:
     return environment.dry_run()
 
 
+def _restore_signals() -> None:
+    """Start docker with the signal dispositions a shell gives it, as subprocess does for a
+    child (restore_signals): Python ignores SIGPIPE and SIGXFSZ, and an exec keeps an
+    ignored signal ignored, so ``docker logs -f x | head -1`` would leave docker writing
+    into a closed pipe instead of ending it. ``_signal``, not ``signal``: that one imports
+    enum on every passthrough."""
+    try:
+        import _signal as signals  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        import signal as signals
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        number = getattr(signals, name, None)
+        if number is not None:
+            signals.signal(number, signals.SIG_DFL)
+
+
 def exec_docker(argv: Sequence[str], docker: str | None = None) -> NoReturn:
     """Replace this process with the real docker; under dry run, print argv instead."""
     docker = docker or find_real_docker()
@@ -99,6 +115,7 @@ def exec_docker(argv: Sequence[str], docker: str | None = None) -> NoReturn:
     os.environ[EXEC_MARKER] = os.pathsep.join(filter(None, [marker, os.path.realpath(docker)]))
     sys.stdout.flush()
     sys.stderr.flush()
+    _restore_signals()
     try:
         os.execv(docker, full)  # noqa: S606 - exec of the real docker is the point
     except OSError as e:
