@@ -324,9 +324,14 @@ class Policy:
         """Which rules apply to ``ref``: :func:`most_specific` of the rules (of the system's
         and of the user's, each, under a lock), found through an index."""
         first, second = self._indexes
+        return self.decided(ref, first.most_specific(ref), second.most_specific(ref))
+
+    def decided(self, ref: ImageRef, first: Rule | None, second: Rule | None) -> Decision:
+        """The decision from the most specific rule of each list (the system's and the
+        user's under a lock; else of all rules, and ``second`` is None): the lock's
+        combination, whichever way the rules were found."""
         if self.locked:
-            system = first.most_specific(ref)
-            user = second.most_specific(ref)
+            system, user = first, second
             if system is None and user is not None and user.action is Action.ACCEPT:
                 # A user "accept" must not override the system's handling of unmatched images.
                 user = None
@@ -334,6 +339,5 @@ class Policy:
                 system = Rule(scope="*", action=Action.REJECT, source="locked system policy")
             rules = tuple(rule for rule in (system, user) if rule is not None)
         else:
-            one = first.most_specific(ref)
-            rules = (one,) if one is not None else ()
+            rules = (first,) if first is not None else ()
         return Decision(ref=ref, rules=rules, unmatched=self.unmatched)

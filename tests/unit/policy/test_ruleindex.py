@@ -98,19 +98,12 @@ def random_rules(rng: random.Random, count: int, source: str) -> tuple[Rule, ...
 
 
 def decide_by_scanning(policy: Policy, ref: ImageRef) -> Decision:
-    """Policy.decide as it was before the index: most_specific over each list."""
+    """Policy.decide as it was before the index: most_specific over each list, then the
+    policy's own lock combination (Policy.decided)."""
     if policy.locked:
-        system = most_specific(policy.system_rules, ref)
-        user = most_specific(policy.user_rules, ref)
-        if system is None and user is not None and user.action is Action.ACCEPT:
-            user = None
-        if system is None and policy.unmatched is Unmatched.REJECT:
-            system = Rule(scope="*", action=Action.REJECT, source="locked system policy")
-        rules = tuple(rule for rule in (system, user) if rule is not None)
-    else:
-        one = most_specific(policy.rules, ref)
-        rules = (one,) if one is not None else ()
-    return Decision(ref=ref, rules=rules, unmatched=policy.unmatched)
+        return policy.decided(ref, most_specific(policy.system_rules, ref),
+                              most_specific(policy.user_rules, ref))
+    return policy.decided(ref, most_specific(policy.rules, ref), None)
 
 
 @pytest.mark.parametrize("seed", range(40))
