@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 RUNS = int(os.environ.get("BENCH_SUMMARY_RUNS", "9"))
+RUN_PAIRS = 3 * RUNS  # the run row's (see hot_paths)
+WRAPPER_PAIRS = 15 * RUNS  # the wrapper row's (see passthrough)
 TIME = "/usr/bin/time"
 HEADER = ("path", "ratio wall / cpu", "goal", "peak RSS (KiB) a / b", "a, b medians (ms)")
 
@@ -76,11 +78,17 @@ def peak_rss(argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None
 def pair(a: tuple[Sequence[str], Mapping[str, str]], b: tuple[Sequence[str], Mapping[str, str]],
          *, runs: int = RUNS, warmup: int = 2, cwd: str | None = None
          ) -> dict[str, float]:
-    """Interleaved runs of a then b: medians of the per-pair ratios and of each side."""
+    """Interleaved runs of a and b, a first in even pairs and b first in odd ones (so
+    neither side always follows the other's leftovers, such as the daemon still removing
+    the last ``--rm`` container): medians of the per-pair ratios and of each side."""
     ratios_wall, ratios_cpu, walls_a, walls_b = [], [], [], []
     for i in range(warmup + runs):
-        wa, ca = _once(*a, cwd=cwd)
-        wb, cb = _once(*b, cwd=cwd)
+        if i % 2 == 0:
+            wa, ca = _once(*a, cwd=cwd)
+            wb, cb = _once(*b, cwd=cwd)
+        else:
+            wb, cb = _once(*b, cwd=cwd)
+            wa, ca = _once(*a, cwd=cwd)
         if i < warmup:
             continue
         ratios_wall.append(wa / wb)
@@ -112,9 +120,10 @@ def hot_paths(bench: Bench, image: str, rows: list[list[str]]) -> None:
     rows.append(row("safe-docker run IMAGE:tag / docker run IMAGE@digest", pair(
         ([SAFE_DOCKER, "run", "--rm", "--network", "none", image, "true"], env),
         ([bench.docker, "run", "--rm", "--network", "none", digest_ref, "true"], docker_env),
-        # All RUNS pairs: a docker run varies by ±10 % from one to the next, as wide as the
-        # goal; the first warm-up run leaves the express plan the others use.
-        runs=RUNS), 1.10))
+        # Three times the pairs: one docker run differs from the next by ±10 %, as wide as
+        # the goal, and 9 pairs let the median ratio swing by ±0.05 from one summary to
+        # the next. The first warm-up run leaves the express plan the others use.
+        runs=RUN_PAIRS), 1.10))
     rows.append(row("safe-docker pull IMAGE:tag / docker pull IMAGE:tag", pair(
         ([SAFE_DOCKER, "pull", image], env), ([bench.docker, "pull", image], docker_env)),
         1.5))
@@ -136,11 +145,11 @@ def passthrough(bench: Bench, rows: list[list[str]]) -> None:
         wrapper = Path(bench.fresh_dir("wrapper")) / "docker"
         wrapper.write_bytes(wrapper_text.stdout)
         wrapper.chmod(0o755)
-        # Five times the pairs: each side is ≈20 ms and jitters by a few ms, as wide as
-        # the goal's 5 %; at that length 45 pairs cost two seconds.
+        # Fifteen times the pairs: each side is ≈20 ms and jitters by a few ms, as wide as
+        # the goal's 5 %; at that length 135 pairs cost about six seconds.
         rows.append(row("docker ps through the wrapper / real docker ps", pair(
             ([str(wrapper), "ps"], env), ([bench.docker, "ps"], bench.docker_env()),
-            runs=5 * RUNS), 1.05))
+            runs=WRAPPER_PAIRS), 1.05))
     else:
         rows.append(["docker ps through the wrapper / real docker ps", "-",
                      "<= 1.05 not measured", "",
@@ -273,7 +282,7 @@ def build(bench: Bench, images: Sequence[str], rows: list[list[str]]) -> None:
 def main() -> int:
     started = time.perf_counter()
     print(f"safe-docker hot paths; python {sys.version.split()[0]}; medians of {RUNS} "
-          f"interleaved pairs; {load_note()}")
+          f"interleaved pairs (run: {RUN_PAIRS}, wrapper: {WRAPPER_PAIRS}); {load_note()}")
     rows: list[list[str]] = []
     with bench_world() as bench:
         image, keys = prepare(bench)

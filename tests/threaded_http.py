@@ -20,6 +20,7 @@ class Server:
         self.respond = respond
         self.heads: list[bytes] = []  # every request's head, in the order served
         self.connections = 0
+        self.closed = 0  # connections the client closed (or reset) since
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(16)
@@ -60,6 +61,8 @@ class Server:
                     conn.sendall(self.respond(head))
         except OSError:
             pass  # the client closed or reset: done
+        finally:
+            self.closed += 1
 
 
 def answer(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:

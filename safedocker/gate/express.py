@@ -35,21 +35,8 @@ import sys
 import time
 
 from safedocker import __version__
-from safedocker._docker.engine_api import (
-    EngineSocket,
-    EngineUnanswered,
-    daemon_platform,
-    socket_for,
-)
 from safedocker._internal import environment
 from safedocker._internal.lean import NamedTuple, loads, sha256
-from safedocker._internal.logfile import (
-    AUDIT_BACKUPS,
-    AUDIT_MAX_BYTES,
-    AUDIT_NAME,
-    RotatingLog,
-    stamped,
-)
 from safedocker.cache.verdicts import (
     ANY_PLATFORM,
     PLANS_DIR,
@@ -64,7 +51,7 @@ from safedocker.cache.verdicts import (
     split_name,
     usable,
 )
-from safedocker.oci.probe import ProbeFailed, Probes, TokenCache
+from safedocker.oci.probe import Asked, ProbeFailed, Probes, TokenCache
 from safedocker.policy.paths import default_system_is_locked
 
 TYPE_CHECKING = False
@@ -73,6 +60,7 @@ if TYPE_CHECKING:
     from typing import TypeVar
 
     from safedocker.cache.verdicts import Where
+    from safedocker.oci.probe import RegistryProbe
 
     _T = TypeVar("_T")
 
@@ -173,7 +161,7 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Non
     try:
         command = _replay(argv, env)
     # A damaged plan (wrong shapes, deep nesting) is a miss like a missing one.
-    except (_Miss, EngineUnanswered, ProbeFailed, Unkeyable, OSError, ValueError,
+    except (_Miss, ProbeFailed, Unkeyable, OSError, ValueError,
             LookupError, TypeError, AttributeError, RecursionError) as e:
         if environment.log_level(env) == "DEBUG":
             sys.stderr.write(f"safe-docker: debug: express path: {e}\n")
@@ -211,38 +199,45 @@ def _replay(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     if where is None:
         raise _Miss("no known locations")
     plan = _plan(where, argv, env)
-    if inputs_digest(where, env) != plan.inputs:
-        raise _Miss("a config file, key or root changed")
-    records = Records(where.cache_dir)
-    if any(records.fingerprint(path) != digest for path, digest in plan.records):
-        raise _Miss("the verdict records changed")
     record = plan.record
-    if not usable(record, time.time(), offline=False):
-        raise _Miss("the record is not usable now")
-    socket_path = socket_for(plan.globals, env)
-    if socket_path is None or socket_path != plan.socket:
-        raise _Miss("docker is reached elsewhere")
-    if record.gpu != "never":
-        from safedocker.gpu.signs import driver_signs
-
-        if record.gpu != "auto" or driver_signs(env):
-            raise _Miss("a GPU may be involved")
     if plan.target != f"{plan.name}@{record.covered}":
         raise _Miss("the plan's target is not the record's")
-    engine = EngineSocket(socket_path)
+    # Before any network question: a config changed to offline must not wait on one.
+    if inputs_digest(where, env) != plan.inputs:
+        raise _Miss("a config file, key or root changed")
+    # The registry's questions go out now and their answers are read last: the local
+    # checks (and the imports only they need) run while it answers, which takes longer
+    # than all of them. Asking decides nothing; every check below still must pass.
+    registry = _RegistryQuestions(where, plan)
     try:
-        if plan.platform != ANY_PLATFORM and not plan.platform.startswith("explicit:") and (
-                daemon_platform(engine) != plan.platform):
-            raise _Miss("the daemon's platform is not the record's")
-        engine.ask_image(plan.target)  # answered while the registry is asked
-        _registry_agrees(where, plan)
-        local = engine.inspect_image(plan.target)
-        if local is None:
-            raise _Miss("docker lacks the image")
-        if plan.shown not in local.repo_tags:
-            engine.tag(plan.target, plan.name, plan.tag)
+        records = Records(where.cache_dir)
+        if any(records.fingerprint(path) != digest for path, digest in plan.records):
+            raise _Miss("the verdict records changed")
+        if not usable(record, time.time(), offline=False):
+            raise _Miss("the record is not usable now")
+        from safedocker._docker.engine_api import EngineUnanswered, socket_for
+        from safedocker._internal.logfile import (
+            AUDIT_BACKUPS,
+            AUDIT_MAX_BYTES,
+            AUDIT_NAME,
+            RotatingLog,
+            stamped,
+        )
+
+        socket_path = socket_for(plan.globals, env)
+        if socket_path is None or socket_path != plan.socket:
+            raise _Miss("docker is reached elsewhere")
+        if record.gpu != "never":
+            from safedocker.gpu.signs import driver_signs
+
+            if record.gpu != "auto" or driver_signs(env):
+                raise _Miss("a GPU may be involved")
+        try:
+            _docker_agrees(socket_path, plan, registry)
+        except EngineUnanswered as e:
+            raise _Miss(f"docker: {e}") from e
     finally:
-        engine.close()
+        registry.close()
     try:
         RotatingLog(where.state_dir, AUDIT_NAME, AUDIT_MAX_BYTES, AUDIT_BACKUPS).append(
             stamped(plan.audit))
@@ -253,6 +248,27 @@ def _replay(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
         sys.stdout.flush()
         sys.exit(0)
     return _handed(argv, plan.command, plan.target)
+
+
+def _docker_agrees(socket_path: str, plan: Plan, registry: _RegistryQuestions) -> None:
+    """The daemon's platform is the record's (when it is keyed by it), the registry agrees,
+    and docker has the pinned image (tagged, when it lacks the tag)."""
+    from safedocker._docker.engine_api import EngineSocket, daemon_platform
+
+    engine = EngineSocket(socket_path)
+    try:
+        if plan.platform != ANY_PLATFORM and not plan.platform.startswith("explicit:") and (
+                daemon_platform(engine) != plan.platform):
+            raise _Miss("the daemon's platform is not the record's")
+        engine.ask_image(plan.target)  # answered while the registry's answers are read
+        registry.agrees()
+        local = engine.inspect_image(plan.target)
+        if local is None:
+            raise _Miss("docker lacks the image")
+        if plan.shown not in local.repo_tags:
+            engine.tag(plan.target, plan.name, plan.tag)
+    finally:
+        engine.close()
 
 
 def _handed(argv: Sequence[str], command: Sequence[str] | None, target: str) -> list[str]:
@@ -267,27 +283,43 @@ def _handed(argv: Sequence[str], command: Sequence[str] | None, target: str) -> 
     return [str(word) for word in command]
 
 
-def _registry_agrees(where: Where, plan: Plan) -> None:
-    """The tag still names the record's digest, and its signatures are as they were."""
-    record = plan.record
-    registry = Probes(TokenCache(where.cache_dir), plan.config)
-    try:
-        host, repository = split_name(plan.name)
-        listings = signature_tags(record)
-        probe = registry(host, record.scheme)
-        if all(each[0] == host for each in listings):  # one registry: all asked at once
-            answers = probe.manifest_digests(
-                [(repository, plan.tag)] + [(r, t) for _, r, t, _ in listings])
+class _RegistryQuestions:
+    """Whether the tag still names the record's digest and its signatures are as they
+    were: asked when made, answered at :meth:`agrees`."""
+
+    def __init__(self, where: Where, plan: Plan) -> None:
+        record = plan.record
+        self.record = record
+        self.listings = signature_tags(record)
+        self._probes = Probes(TokenCache(where.cache_dir), plan.config)
+        try:
+            host, repository = split_name(plan.name)
+            self._probe: RegistryProbe = self._probes(host, record.scheme)
+            self._wanted = [(repository, plan.tag)]
+            self._asked: Asked | None = None
+            if all(each[0] == host for each in self.listings):  # one registry: all at once
+                self._asked = self._probe.ask(
+                    self._wanted + [(r, t) for _, r, t, _ in self.listings])
+        except BaseException:
+            self._probes.close()
+            raise
+
+    def agrees(self) -> None:
+        record = self.record
+        if self._asked is not None:
+            answers = self._asked.answers()
         else:
-            answers = [probe.manifest_digest(repository, plan.tag)] + [
-                registry(h, record.scheme).manifest_digest(r, t) for h, r, t, _ in listings]
+            answers = [self._probe.manifest_digest(*self._wanted[0])] + [
+                self._probes(h, record.scheme).manifest_digest(r, t)
+                for h, r, t, _ in self.listings]
         if answers[0] is None or answers[0][0] != record.digest:
             raise _Miss("the tag names another digest now")
         if not all(listing_unchanged(expected, seen)
-                   for (_, _, _, expected), seen in zip(listings, answers[1:], strict=True)):
+                   for (_, _, _, expected), seen in zip(self.listings, answers[1:], strict=True)):
             raise _Miss("a signature listing changed")
-    finally:
-        registry.close()
+
+    def close(self) -> None:
+        self._probes.close()
 
 
 def keep(where: Where, argv: Sequence[str], env: Mapping[str, str], plan: Plan) -> None:

@@ -114,6 +114,7 @@ class RegistryProbe:
         self.requests_made = 0
         self._conn = self._connection(self.host, scheme)
         self._auth: dict[str, str] = {}  # scope -> Authorization header value
+        self._extra: list[Connection] = []  # side-by-side connections not yet closed
 
     def _connection(self, netloc: str, scheme: str) -> Connection:
         host, _, port = netloc.rpartition(":") if netloc.count(":") == 1 else (netloc, "", "")
@@ -124,6 +125,7 @@ class RegistryProbe:
         return Connection(tcp(host, number, self.timeout, tls=scheme == "https"), netloc)
 
     def close(self) -> None:
+        self._close_extra()
         self._conn.close()
 
     def _send(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
@@ -178,25 +180,40 @@ class RegistryProbe:
         question after the first on a connection of its own (at most PARALLEL_MAX at once),
         every question sent before any answer is read. One that needs a token first is
         asked again on the kept-alive connection, as manifest_digest asks it."""
-        found: list[tuple[str, str] | None] = []
-        for start in range(0, len(wanted), PARALLEL_MAX):
-            found += self._side_by_side(wanted[start:start + PARALLEL_MAX])
-        return found
+        return self.ask(wanted).answers()
 
-    def _side_by_side(self, wanted: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
-        conns = [self._conn] + [self._connection(self.host, self.scheme)
-                                for _ in wanted[1:]]
-        found: list[tuple[str, str] | None] = []
+    def ask(self, wanted: Sequence[tuple[str, str]]) -> Asked:
+        """Send the questions of :meth:`manifest_digests` now (the first PARALLEL_MAX of
+        them) and read their answers at :meth:`Asked.answers`: the caller's own work runs
+        while the registry answers. :meth:`close` closes what was never read."""
+        return Asked(self, wanted)
+
+    def _send_batch(self, wanted: Sequence[tuple[str, str]]
+                    ) -> list[tuple[Connection, str, bool]]:
+        """Each question sent, the first on the kept-alive connection and each other on
+        one of its own: (connection, path, sent with a token)."""
+        sent: list[tuple[Connection, str, bool]] = []
         try:
-            asked: list[tuple[str, bool]] = []  # (path, sent with a token)
-            for conn, (repository, reference) in zip(conns, wanted, strict=True):
+            for i, (repository, reference) in enumerate(wanted):
+                conn = self._conn if i == 0 else self._connection(self.host, self.scheme)
+                if i:
+                    self._extra.append(conn)
                 path = self._manifest_path(repository, reference)
                 headers = self._headers(f"repository:{repository}:pull")
                 self.requests_made += 1
                 conn.send("HEAD", path, headers)
-                asked.append((path, "Authorization" in headers))
-            for conn, (path, authorized), (repository, reference) in zip(
-                    conns, asked, wanted, strict=True):
+                sent.append((conn, path, "Authorization" in headers))
+        except HttpFailed as e:
+            self._close_extra()
+            raise ProbeFailed(f"HEAD {self.host}: {e}") from e
+        return sent
+
+    def _receive_batch(self, sent: Sequence[tuple[Connection, str, bool]],
+                       wanted: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
+        found: list[tuple[str, str] | None] = []
+        try:
+            for (conn, path, authorized), (repository, reference) in zip(
+                    sent, wanted, strict=True):
                 answer = conn.receive("HEAD", body_max=TOKEN_RESPONSE_MAX)
                 if answer.status == 401 and not authorized:
                     found.append(self.manifest_digest(repository, reference))
@@ -205,9 +222,13 @@ class RegistryProbe:
         except HttpFailed as e:
             raise ProbeFailed(f"HEAD {self.host}: {e}") from e
         finally:
-            for conn in conns[1:]:
-                conn.close()
+            self._close_extra()
         return found
+
+    def _close_extra(self) -> None:
+        for conn in self._extra:
+            conn.close()
+        self._extra.clear()
 
     def _authorize(self, answer: Mapping[str, str], scope: str) -> str:
         from safedocker._docker.credentials import lookup
@@ -282,6 +303,24 @@ class RegistryProbe:
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) and \
             not isinstance(expires_in, bool) else 60.0
         return value, now + max(lifetime, 60.0) - 10.0
+
+
+class Asked:
+    """Questions :meth:`RegistryProbe.ask` sent; :meth:`answers` reads their answers (and
+    asks any past the first PARALLEL_MAX side by side in turn), once."""
+
+    def __init__(self, probe: RegistryProbe, wanted: Sequence[tuple[str, str]]) -> None:
+        self._probe = probe
+        self._wanted = list(wanted)
+        self._sent = probe._send_batch(self._wanted[:PARALLEL_MAX])
+
+    def answers(self) -> list[tuple[str, str] | None]:
+        probe, wanted = self._probe, self._wanted
+        found = probe._receive_batch(self._sent, wanted[:PARALLEL_MAX])
+        for start in range(PARALLEL_MAX, len(wanted), PARALLEL_MAX):
+            batch = wanted[start:start + PARALLEL_MAX]
+            found += probe._receive_batch(probe._send_batch(batch), batch)
+        return found
 
 
 class Probes:

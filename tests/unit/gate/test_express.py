@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -156,3 +157,36 @@ def test_only_argv_with_run_create_or_pull_reaches_the_express_module() -> None:
     from safedocker import shim
 
     assert shim._EXPRESS_WORDS == express.WORDS
+
+
+def test_a_changed_config_is_a_miss_before_any_question_to_the_registry(
+        where: Where, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _kept(where, env)  # its inputs digest is not this config's
+    asked: list[object] = []
+    monkeypatch.setattr(express, "_RegistryQuestions", lambda *a: asked.append(a))
+    with pytest.raises(express._Miss, match="config"):
+        express._replay(ARGV, env)
+    assert asked == []  # a config switched to offline never waits on the network
+
+
+def test_a_miss_found_while_the_registry_answers_closes_every_connection_to_it(
+        where: Where, env: dict[str, str]) -> None:
+    from safedocker.cache.verdicts import SignatureListing, inputs_digest
+    from tests.threaded_http import Server, answer
+
+    server = Server(lambda head: answer(404))
+    name = f"{server.host}/team/app"
+    kept = _plan()._replace(
+        name=name, target=f"{name}@{DIGEST}", inputs=inputs_digest(where, env),
+        record=_plan().record._replace(signatures=(SignatureListing(name, DIGEST, None),)))
+    express.keep(where, ARGV, env, kept)
+    # The miss is held on to (its traceback keeps _replay's locals alive): the connections
+    # must be closed by _replay itself, not by the garbage collector.
+    with pytest.raises(express._Miss, match="verdict records") as miss:  # no records file
+        express._replay(ARGV, env)
+    deadline = time.monotonic() + 5  # the server counts in its own threads
+    while server.closed < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.connections == 2  # the tag and its .sig listing, side by side
+    assert server.closed == server.connections
+    assert miss.traceback

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,6 +16,7 @@ from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
 from tests.threaded_http import Server, answer, path_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 DIGESTS = {"/v2/team/app/manifests/v1": "sha256:" + "a" * 64,
@@ -64,6 +67,43 @@ def test_side_by_side_answers_are_the_one_by_one_answers_each_on_its_own_connect
     assert expected[2] is None
     assert registry.server.connections == 1 + len(WANTED)
     assert sorted(registry.asked[len(WANTED):]) == sorted(registry.asked[:len(WANTED)])
+
+
+def _within(seconds: float, done: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_asked_questions_are_all_sent_before_the_caller_reads_any_answer() -> None:
+    gate = threading.Event()
+    registry = Registry()
+    respond = registry.respond
+    # Held back until the gate opens: a probe that read an answer inside ask() would wait
+    # out the gate and get a 500 (ProbeFailed) instead.
+    registry.server.respond = lambda head: respond(head) if gate.wait(3) else answer(500)
+    probe = RegistryProbe(registry.server.host, "http")
+    asked = probe.ask(WANTED)  # returns with every answer still held back by the registry
+    heads = registry.server.heads  # each request's head as it arrives, before its answer
+    assert _within(5, lambda: len(heads) == len(WANTED))
+    assert sorted(map(path_of, heads)) == sorted(f"/v2/{r}/manifests/{t}" for r, t in WANTED)
+    gate.set()
+    answers = asked.answers()
+    probe.close()
+    assert answers[0] == ("sha256:" + "a" * 64, "")
+    assert answers[2] is None
+
+
+def test_a_probe_closed_before_its_answers_are_read_closes_every_connection() -> None:
+    registry = Registry()
+    probe = RegistryProbe(registry.server.host, "http")
+    probe.ask(WANTED)
+    probe.close()
+    server = registry.server
+    assert _within(5, lambda: server.connections == len(WANTED) == server.closed)
 
 
 def test_an_odd_answer_side_by_side_fails_the_probe_as_one_by_one_does() -> None:
