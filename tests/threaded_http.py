@@ -1,6 +1,7 @@
 """A small HTTP/1.1 server for tests at the HTTP boundary (a registry, a token service):
-on 127.0.0.1, one thread per connection, each request's head answered by ``respond``.
-Connections are kept alive, so a client's second question may come on the same socket."""
+on 127.0.0.1, one thread per connection, each request's head answered by ``respond``;
+over TLS when given a server context (tests/tls_world.py makes one). Connections are kept
+alive, so a client's second question may come on the same socket."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable
 
 
@@ -16,8 +18,10 @@ class Server:
     """``respond(head)`` gives the whole answer (status line, headers, body) to one
     request's head (request line and headers, without the blank line)."""
 
-    def __init__(self, respond: Callable[[bytes], bytes]) -> None:
+    def __init__(self, respond: Callable[[bytes], bytes], *,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.respond = respond
+        self.tls = tls
         self.heads: list[bytes] = []  # every request's head, in the order served
         self.connections = 0
         self.closed = 0  # connections the client closed (or reset) since
@@ -48,6 +52,8 @@ class Server:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)  # a failed handshake: done
             with conn:
                 data = b""
                 while True:

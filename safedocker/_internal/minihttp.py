@@ -5,20 +5,22 @@ path asks three or four questions per run and must start as fast as the interpre
 it speaks the protocol itself: a request line and headers out, then a status line,
 headers and a body read back with a cap on each (Content-Length, chunked, or until the
 server closes). TLS (``ssl``, which brings :mod:`socket`) is imported only for an https
-origin; plain connections use ``_socket``, the C module :mod:`socket` wraps: the wrapper
-adds enums and ``selectors`` that cost the warm path more than its requests. Standard
-library only.
+origin, and its context is made once per process (:func:`tls_context`); plain connections
+use ``_socket``, the C module :mod:`socket` wraps: the wrapper adds enums and
+``selectors`` that cost the warm path more than its requests. Standard library only.
 """
 
 from __future__ import annotations
 
 import _socket
+import os
 import time
 
 from safedocker._internal.lean import NamedTuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Mapping
 
     # What a connector gives: ``_socket.socket``, or ssl's SSLSocket (a socket.socket).
@@ -61,17 +63,56 @@ def tcp(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Sock
     """A connector for ``host:port``, over TLS (certificates checked) when ``tls``."""
     def connect() -> Socket:
         if tls:
-            import socket
-            import ssl
+            import socket  # ssl wraps a socket.socket (and imports this module anyway)
 
             plain = socket.create_connection((host, port), timeout=timeout)
             try:
-                return ssl.create_default_context().wrap_socket(plain, server_hostname=host)
+                return tls_context().wrap_socket(plain, server_hostname=host)
             except BaseException:
                 plain.close()
                 raise
         return _connect_tcp(host, port, timeout)
     return connect
+
+
+_TLS: list[ssl.SSLContext] = []  # the process's one context (see tls_context)
+
+
+def tls_context() -> ssl.SSLContext:
+    """The client context every TLS connection of this process shares: certificates and
+    host names checked against the system's CAs as OpenSSL finds them (``SSL_CERT_FILE``
+    and ``SSL_CERT_DIR`` honoured).
+
+    Made once: the default context parses the whole CA bundle first (≈50 ms on a small
+    machine, more than the rest of a warm hit), and a hit's side-by-side questions each
+    open a connection. Where no ``SSL_CERT_FILE`` is set and the CA directory is hashed
+    (update-ca-certificates and c_rehash make it so; on Debian and Ubuntu it holds the
+    bundle's CAs), only the directory is given: OpenSSL then reads the one CA a chain
+    needs, when it needs it. That trusts no CA the default context (bundle and directory
+    together) would not; a chain to a CA only the bundle holds fails, a miss the full path
+    then answers."""
+    if not _TLS:
+        import ssl
+
+        capath = ssl.get_default_verify_paths().capath  # SSL_CERT_DIR, else OpenSSL's
+        if "SSL_CERT_FILE" not in os.environ and capath and _hashed(capath):
+            _TLS.append(ssl.create_default_context(capath=capath))
+        else:
+            _TLS.append(ssl.create_default_context())
+    return _TLS[0]
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _hashed(directory: str) -> bool:
+    """Whether ``directory`` holds a CA under its subject hash (``5ad8a5d6.0``)."""
+    try:
+        with os.scandir(directory) as entries:
+            return any(len(e.name) >= 10 and e.name[8] == "." and e.name[9:].isdigit()
+                       and _HEX.issuperset(e.name[:8]) for e in entries)
+    except OSError:
+        return False
 
 
 def _connect_tcp(host: str, port: int, timeout: float) -> Socket:

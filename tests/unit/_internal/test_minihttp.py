@@ -4,15 +4,20 @@ closed, and caps — against a real socket served by a thread."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from typing import TYPE_CHECKING
 
 import pytest
 
+from safedocker._internal import minihttp
 from safedocker._internal.minihttp import Connection, HttpFailed, tcp
+from tests.threaded_http import Server, answer
+from tests.tls_world import Authority
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 def serve(answers: list[bytes], *, close_after_each: bool = False) -> tuple[int, list[bytes]]:
@@ -140,3 +145,80 @@ def test_a_server_that_answers_a_byte_at_a_time_is_given_up_on_within_the_total_
         conn.request("GET", "/", body_max=100)
     assert time.monotonic() - started < 4.0
     conn.close()
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No CA from the environment, and a fresh process-wide context before and after."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setattr(minihttp, "_TLS", [])
+    yield
+
+
+def _https_head(host: str, port: int) -> int:
+    conn = Connection(tcp(host, port, 5.0, tls=True), f"{host}:{port}")
+    try:
+        return conn.request("HEAD", "/v2/", body_max=0).status
+    finally:
+        conn.close()
+
+
+def _ok(head: bytes) -> bytes:
+    return answer(200)
+
+
+def test_https_is_verified_against_the_hashed_ca_directory_read_lazily(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    authority = Authority("safedocker test ca")
+    monkeypatch.setenv("SSL_CERT_DIR", str(authority.hashed_dir(tmp_path / "certs")))
+    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    context = minihttp.tls_context()
+    assert context.cert_store_stats()["x509_ca"] == 0  # nothing parsed before it is needed
+    assert _https_head("127.0.0.1", server.port) == 200
+    assert context.cert_store_stats()["x509_ca"] == 1  # the one CA the chain needed
+    assert minihttp.tls_context() is context  # one per process, every connection's
+
+
+def test_ssl_cert_file_is_honoured_as_openssl_honours_it(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    authority = Authority("safedocker test ca")
+    (tmp_path / "ca.pem").write_bytes(authority.pem())
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    assert _https_head("127.0.0.1", server.port) == 200
+
+
+@pytest.mark.parametrize("served_for", ["127.0.0.2", "registry.other.test"])
+def test_https_to_a_certificate_for_another_name_fails_the_request(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch,
+        served_for: str) -> None:
+    authority = Authority("safedocker test ca")
+    monkeypatch.setenv("SSL_CERT_DIR", str(authority.hashed_dir(tmp_path / "certs")))
+    server = Server(_ok, tls=authority.server_context(tmp_path / "server", served_for))
+    with pytest.raises(HttpFailed):
+        _https_head("127.0.0.1", server.port)
+
+
+def test_https_to_a_certificate_no_trusted_ca_signed_fails_the_request(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    trusted, other = Authority("safedocker test ca"), Authority("another authority")
+    monkeypatch.setenv("SSL_CERT_DIR", str(trusted.hashed_dir(tmp_path / "certs")))
+    server = Server(_ok, tls=other.server_context(tmp_path / "server", "127.0.0.1"))
+    with pytest.raises(HttpFailed):
+        _https_head("127.0.0.1", server.port)
+
+
+def test_a_ca_directory_without_hashed_names_falls_back_to_the_default_context(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "README").write_text("not a CA\n")
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "certs"))
+    assert not minihttp._hashed(str(tmp_path / "certs"))
+    default = ssl.create_default_context()
+    made = minihttp.tls_context()
+    assert made.cert_store_stats() == default.cert_store_stats()
+    assert made.verify_mode == ssl.CERT_REQUIRED and made.check_hostname
