@@ -16,6 +16,7 @@ import pytest
 from safedocker._internal import environment
 from safedocker.cache.verdicts import Unkeyable
 from safedocker.gate import express
+from safedocker.oci.probe import PARALLEL_MAX
 from tests.plans import DIGEST, NAME, plan, private_env, private_where
 
 if TYPE_CHECKING:
@@ -190,3 +191,75 @@ def test_a_miss_found_while_the_registry_answers_closes_every_connection_to_it(
     assert server.connections == 2  # the tag and its .sig listing, side by side
     assert server.closed == server.connections
     assert miss.traceback
+
+
+SIGNED_BY = 2 * PARALLEL_MAX + 1  # listings: with the tag, over PARALLEL_MAX twice over
+
+
+def _listed(where: Where, tmp_path: Path, *, token: bool, changed: int | None,
+            tag_moved: bool) -> express._RegistryQuestions:
+    """The registry questions of a plan judged on SIGNED_BY ``.sig`` listings in several
+    repositories of one registry, each naming a manifest of its own (one that ``changed``
+    names no longer), the registry asking for a token per repository when ``token``."""
+    import hashlib
+
+    from safedocker.cache.verdicts import SignatureListing
+    from tests.threaded_http import Server, answer, path_of
+
+    def named(path: str) -> str:
+        return hashlib.sha256(path.encode()).hexdigest()
+
+    def respond(head: bytes) -> bytes:
+        path = path_of(head)
+        if path.startswith("/token?"):
+            return answer(200, {}, json.dumps({"token": "T1"}).encode())
+        if token and b"bearer t1" not in head.lower():
+            realm = f"http://{server.host}/token"
+            return answer(401, {"Www-Authenticate": f'Bearer realm="{realm}"'})
+        if path == "/v2/team/app/manifests/v1":
+            return answer(200, {"Docker-Content-Digest": "sha256:" + "e" * 64 if tag_moved
+                                else DIGEST})
+        return answer(200, {"Docker-Content-Digest": "sha256:" + named(path)})
+
+    server = Server(respond)
+    listings = []
+    for i in range(SIGNED_BY):
+        name, digest = f"{server.host}/team/sig{i % 3}", "sha256:" + f"{i:x}" * 64
+        path = f"/v2/team/sig{i % 3}/manifests/sha256-{f'{i:x}' * 64}.sig"
+        listings.append(SignatureListing(name, digest, "0" * 64 if i == changed else named(path)))
+    name = f"{server.host}/team/app"
+    kept = _plan()._replace(
+        name=name, target=f"{name}@{DIGEST}", config=str(tmp_path / "docker-config"),
+        record=_plan().record._replace(signatures=tuple(listings)))
+    return express._RegistryQuestions(where, kept)
+
+
+@pytest.mark.parametrize("token", [False, True])
+def test_every_listing_past_parallel_max_is_compared_with_its_own_answer(
+        where: Where, tmp_path: Path, token: bool) -> None:
+    questions = _listed(where, tmp_path, token=token, changed=None, tag_moved=False)
+    try:
+        questions.agrees()  # each listing's own answer: no miss
+    finally:
+        questions.close()
+
+
+@pytest.mark.parametrize("changed", range(SIGNED_BY))
+def test_any_one_changed_listing_is_a_miss_whichever_batch_asks_it(
+        where: Where, tmp_path: Path, changed: int) -> None:
+    questions = _listed(where, tmp_path, token=True, changed=changed, tag_moved=False)
+    try:
+        with pytest.raises(express._Miss, match="signature listing"):
+            questions.agrees()
+    finally:
+        questions.close()
+
+
+def test_a_moved_tag_is_a_miss_however_many_listings_are_asked_with_it(
+        where: Where, tmp_path: Path) -> None:
+    questions = _listed(where, tmp_path, token=True, changed=None, tag_moved=True)
+    try:
+        with pytest.raises(express._Miss, match="another digest"):
+            questions.agrees()
+    finally:
+        questions.close()

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from safedocker.oci.probe import ProbeFailed, RegistryProbe, TokenCache
+from safedocker._internal.minihttp import tcp
+from safedocker.oci.probe import PARALLEL_MAX, ProbeFailed, RegistryProbe, TokenCache
 from tests.threaded_http import Server, answer, path_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+    from safedocker._internal.minihttp import Socket
 
 DIGESTS = {"/v2/team/app/manifests/v1": "sha256:" + "a" * 64,
            "/v2/team/app/manifests/sha256-" + "a" * 64 + ".sig": "sha256:" + "b" * 64}
@@ -149,3 +152,73 @@ def test_a_kept_token_the_registry_no_longer_takes_fails_the_probe(tmp_path: Pat
     with pytest.raises(ProbeFailed):
         later.manifest_digests(WANTED[:2])
     later.close()
+
+
+class Named:
+    """A registry naming a digest of its own for every path (so an answer read as another
+    question's never passes for it); with ``token`` it asks for that Bearer token on every
+    HEAD first, whatever the repository (one scope each: a 401 and a token per scope)."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
+        self.server = Server(self.respond)
+
+    @staticmethod
+    def digest(path: str) -> str:
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(path.encode()).hexdigest()
+
+    def respond(self, head: bytes) -> bytes:
+        path = path_of(head)
+        if self.token is not None and path.startswith("/token?"):
+            return answer(200, {}, json.dumps({"token": self.token}).encode())
+        if self.token is not None and f"bearer {self.token}".lower().encode() not in head.lower():
+            realm = f"http://{self.server.host}/token"
+            return answer(401, {"Www-Authenticate": f'Bearer realm="{realm}"'})
+        return answer(200, {"Docker-Content-Digest": self.digest(path)})
+
+
+MANY = [(f"team/app{i % 3}", f"t{i}") for i in range(2 * PARALLEL_MAX + 1)]
+
+
+@pytest.mark.parametrize("token", [None, "T1"])
+def test_questions_past_parallel_max_each_get_their_own_answer_even_after_a_401(
+        token: str | None, tmp_path: Path) -> None:
+    registry = Named(token)
+    probe = RegistryProbe(registry.server.host, "http", tokens=TokenCache(tmp_path),
+                          docker_config=str(tmp_path / "docker-config"))
+    asked = probe.ask(MANY)
+    answers = asked.answers()
+    probe.close()
+    assert answers == [(Named.digest(f"/v2/{r}/manifests/{t}"), "") for r, t in MANY]
+
+
+def test_never_more_than_parallel_max_connections_to_the_registry_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from safedocker.oci import probe as module
+
+    made: list[Socket] = []
+    most = 0
+
+    def counted(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Socket]:
+        connect = tcp(host, port, timeout, tls=tls)
+
+        def each() -> Socket:
+            nonlocal most
+            sock = connect()
+            made.append(sock)
+            most = max(most, sum(s.fileno() != -1 for s in made))
+            return sock
+        return each
+
+    monkeypatch.setattr(module, "tcp", counted)
+    registry = Named()
+    probe = RegistryProbe(registry.server.host, "http")
+    answers = probe.ask(MANY).answers()
+    probe.close()
+    assert len(answers) == len(MANY)
+    batches = -(-len(MANY) // PARALLEL_MAX)
+    assert len(made) == 1 + len(MANY) - batches  # the kept-alive one, and one per other question
+    assert most == PARALLEL_MAX
+    assert all(s.fileno() == -1 for s in made)
