@@ -22,10 +22,12 @@ the same command line is made again, with the warm path's own functions:
   daemon's ``/version`` still says it;
 * docker has the pinned image (it is tagged when it lacks the tag).
 
-Then the audit line is written and docker gets ``repo@digest``. Anything else, a plan that
-is missing, damaged, not the user's own or written for other inputs, is a miss: the warm
-path, then the full path, decides. Only online hits of ``run``/``create``/``pull`` leave a
-plan; offline ones always take the warm path.
+The registry's questions go out as soon as the plan and the config hashes agree, and the
+other checks are made while it answers. Then the audit line is written and docker gets
+``repo@digest``. Anything else, a plan that is missing, damaged, not the user's own or
+written for other inputs, is a miss: the warm path, then the full path, decides. Only
+online hits of ``run``/``create``/``pull`` leave a plan; offline ones always take the warm
+path.
 """
 
 from __future__ import annotations

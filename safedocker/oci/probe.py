@@ -174,16 +174,25 @@ class RegistryProbe:
             status, answer = self._send("HEAD", path, headers)
         return _named(path, status, answer)
 
+    @property
+    def at_once(self) -> int:
+        """How many questions go out before an answer is read. Over TLS, one: each further
+        connection is set up after the last (its handshake a round trip of its own, and a
+        key exchange), which costs more than asking on the kept-alive one in turn."""
+        return PARALLEL_MAX if self.scheme == "http" else 1
+
     def manifest_digests(self, wanted: Sequence[tuple[str, str]]
                          ) -> list[tuple[str, str] | None]:
-        """:meth:`manifest_digest` of each (repository, reference), asked side by side: each
-        question after the first on a connection of its own (at most PARALLEL_MAX at once),
-        every question sent before any answer is read. One that needs a token first is
-        asked again on the kept-alive connection, as manifest_digest asks it."""
+        """:meth:`manifest_digest` of each (repository, reference), asked side by side over
+        http: each question after the first on a connection of its own (at most
+        PARALLEL_MAX at once), every question sent before any answer is read; over https
+        one after another on the kept-alive connection (:attr:`at_once`). One that needs a
+        token first is asked again on the kept-alive connection, as manifest_digest asks
+        it."""
         return self.ask(wanted).answers()
 
     def ask(self, wanted: Sequence[tuple[str, str]]) -> Asked:
-        """Send the questions of :meth:`manifest_digests` now (the first PARALLEL_MAX of
+        """Send the questions of :meth:`manifest_digests` now (the first :attr:`at_once` of
         them) and read their answers at :meth:`Asked.answers`: the caller's own work runs
         while the registry answers. :meth:`close` closes what was never read."""
         return Asked(self, wanted)
@@ -307,18 +316,19 @@ class RegistryProbe:
 
 class Asked:
     """Questions :meth:`RegistryProbe.ask` sent; :meth:`answers` reads their answers (and
-    asks any past the first PARALLEL_MAX side by side in turn), once."""
+    asks any past the first :attr:`RegistryProbe.at_once` in turn, as many at once), once."""
 
     def __init__(self, probe: RegistryProbe, wanted: Sequence[tuple[str, str]]) -> None:
         self._probe = probe
         self._wanted = list(wanted)
-        self._sent = probe._send_batch(self._wanted[:PARALLEL_MAX])
+        self._size = probe.at_once
+        self._sent = probe._send_batch(self._wanted[:self._size])
 
     def answers(self) -> list[tuple[str, str] | None]:
-        probe, wanted = self._probe, self._wanted
-        found = probe._receive_batch(self._sent, wanted[:PARALLEL_MAX])
-        for start in range(PARALLEL_MAX, len(wanted), PARALLEL_MAX):
-            batch = wanted[start:start + PARALLEL_MAX]
+        probe, wanted, size = self._probe, self._wanted, self._size
+        found = probe._receive_batch(self._sent, wanted[:size])
+        for start in range(size, len(wanted), size):
+            batch = wanted[start:start + size]
             found += probe._receive_batch(probe._send_batch(batch), batch)
         return found
 

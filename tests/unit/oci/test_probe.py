@@ -1,6 +1,7 @@
 """The warm and express paths' registry probe: several manifests asked side by side give
-exactly what asking them one by one gives, each on a connection of its own — against a
-real socket server (tests/threaded_http.py), the registry faked at its HTTP boundary."""
+exactly what asking them one by one gives, each on a connection of its own (over https,
+in turn on one) — against a real socket server (tests/threaded_http.py), the registry
+faked at its HTTP boundary."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from safedocker._internal import minihttp
 from safedocker._internal.minihttp import tcp
 from safedocker.oci.probe import PARALLEL_MAX, ProbeFailed, RegistryProbe, TokenCache
 from tests.threaded_http import Server, answer, path_of
+from tests.tls_world import Authority
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable
     from pathlib import Path
 
@@ -32,11 +36,11 @@ class Registry:
     does, and serves /token."""
 
     def __init__(self, status_of: dict[str, int] | None = None, *,
-                 token: list[str] | None = None) -> None:
+                 token: list[str] | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.status_of = status_of or {}
         self.token = token
         self.asked: list[str] = []  # each path, with " (token)" when the token came along
-        self.server = Server(self.respond)
+        self.server = Server(self.respond, tls=tls)
 
     def respond(self, head: bytes) -> bytes:
         path = path_of(head)
@@ -107,6 +111,24 @@ def test_a_probe_closed_before_its_answers_are_read_closes_every_connection() ->
     probe.close()
     server = registry.server
     assert _within(5, lambda: server.connections == len(WANTED) == server.closed)
+
+
+def test_over_https_the_questions_are_asked_in_turn_on_one_connection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    authority = Authority("safedocker test ca")
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(authority.hashed_dir(tmp_path / "certs")))
+    monkeypatch.setattr(minihttp, "_TLS", [])
+    registry = Registry(tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    plain = Registry()
+    expected = RegistryProbe(plain.server.host, "http").manifest_digests(WANTED)
+    probe = RegistryProbe(registry.server.host, "https")
+    asked = probe.ask(WANTED)
+    answers = asked.answers()
+    probe.close()
+    assert answers == expected
+    assert registry.asked == [f"/v2/{r}/manifests/{t}" for r, t in WANTED]  # in turn
+    assert registry.server.connections == 1  # one handshake, not one per question
 
 
 def test_an_odd_answer_side_by_side_fails_the_probe_as_one_by_one_does() -> None:
