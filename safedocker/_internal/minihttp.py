@@ -85,21 +85,36 @@ def tls_context() -> ssl.SSLContext:
 
     Made once: the default context parses the whole CA bundle first (≈50 ms on a small
     machine, more than the rest of a warm hit), and a hit's side-by-side questions each
-    open a connection. Where no ``SSL_CERT_FILE`` is set and the CA directory is hashed
-    (update-ca-certificates and c_rehash make it so; on Debian and Ubuntu it holds the
-    bundle's CAs), only the directory is given: OpenSSL then reads the one CA a chain
-    needs, when it needs it. That trusts no CA the default context (bundle and directory
-    together) would not; a chain to a CA only the bundle holds fails, a miss the full path
-    then answers."""
+    open a connection. Where neither variable is set and the system's CA directory is
+    hashed (update-ca-certificates and c_rehash make it so; on Debian and Ubuntu it holds
+    the bundle's CAs), only that directory is given: OpenSSL then reads the one CA a chain
+    needs, when it needs it. ``SSL_CERT_DIR`` is not read that way: OpenSSL reads the
+    directory it names *with* the system bundle, so such a directory alone would lose the
+    bundle's CAs. The directory alone trusts what the default context (bundle and
+    directory) trusts, but for a directory CA whose subject a different bundle CA also
+    has (the bundle's shadows it there): on a host whose directory mirrors its bundle
+    there is none. A chain to a CA only the bundle holds fails: a miss the full path then
+    answers."""
     if not _TLS:
         import ssl
 
-        capath = ssl.get_default_verify_paths().capath  # SSL_CERT_DIR, else OpenSSL's
-        if "SSL_CERT_FILE" not in os.environ and capath and _hashed(capath):
+        capath = _system_ca_dir()
+        if capath and _hashed(capath):
             _TLS.append(ssl.create_default_context(capath=capath))
         else:
             _TLS.append(ssl.create_default_context())
     return _TLS[0]
+
+
+def _system_ca_dir() -> str | None:
+    """OpenSSL's own CA directory where no variable names a bundle or a directory of the
+    user's (either one, and the default context reads the system bundle as well)."""
+    import ssl
+
+    paths = ssl.get_default_verify_paths()
+    if paths.openssl_cafile_env in os.environ or paths.openssl_capath_env in os.environ:
+        return None
+    return paths.capath  # OpenSSL's default directory, where it is one
 
 
 _HEX = frozenset("0123456789abcdef")

@@ -159,6 +159,11 @@ def tls_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+def _as_system_ca_dir(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+    """``directory`` stands where OpenSSL's own CA directory is (no variable names one)."""
+    monkeypatch.setattr(minihttp, "_system_ca_dir", lambda: str(directory))
+
+
 def _https_head(host: str, port: int) -> int:
     conn = Connection(tcp(host, port, 5.0, tls=True), f"{host}:{port}")
     try:
@@ -174,7 +179,7 @@ def _ok(head: bytes) -> bytes:
 def test_https_is_verified_against_the_hashed_ca_directory_read_lazily(
         tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     authority = Authority("safedocker test ca")
-    monkeypatch.setenv("SSL_CERT_DIR", str(authority.hashed_dir(tmp_path / "certs")))
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
     server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
     context = minihttp.tls_context()
     assert context.cert_store_stats()["x509_ca"] == 0  # nothing parsed before it is needed
@@ -197,7 +202,7 @@ def test_https_to_a_certificate_for_another_name_fails_the_request(
         tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch,
         served_for: str) -> None:
     authority = Authority("safedocker test ca")
-    monkeypatch.setenv("SSL_CERT_DIR", str(authority.hashed_dir(tmp_path / "certs")))
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
     server = Server(_ok, tls=authority.server_context(tmp_path / "server", served_for))
     with pytest.raises(HttpFailed):
         _https_head("127.0.0.1", server.port)
@@ -206,7 +211,7 @@ def test_https_to_a_certificate_for_another_name_fails_the_request(
 def test_https_to_a_certificate_no_trusted_ca_signed_fails_the_request(
         tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     trusted, other = Authority("safedocker test ca"), Authority("another authority")
-    monkeypatch.setenv("SSL_CERT_DIR", str(trusted.hashed_dir(tmp_path / "certs")))
+    _as_system_ca_dir(monkeypatch, trusted.hashed_dir(tmp_path / "certs"))
     server = Server(_ok, tls=other.server_context(tmp_path / "server", "127.0.0.1"))
     with pytest.raises(HttpFailed):
         _https_head("127.0.0.1", server.port)
@@ -216,9 +221,24 @@ def test_a_ca_directory_without_hashed_names_falls_back_to_the_default_context(
         tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "README").write_text("not a CA\n")
-    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "certs"))
+    _as_system_ca_dir(monkeypatch, tmp_path / "certs")
     assert not minihttp._hashed(str(tmp_path / "certs"))
     default = ssl.create_default_context()
     made = minihttp.tls_context()
     assert made.cert_store_stats() == default.cert_store_stats()
     assert made.verify_mode == ssl.CERT_REQUIRED and made.check_hostname
+
+
+def test_a_ca_directory_named_by_ssl_cert_dir_adds_to_the_system_bundle_never_replaces_it(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenSSL reads SSL_CERT_DIR in place of its default directory, and its default bundle
+    # still: a user who names a directory of their own CAs still reaches public registries.
+    authority = Authority("safedocker test ca")
+    monkeypatch.setenv("SSL_CERT_DIR", str(authority.hashed_dir(tmp_path / "certs")))
+    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    assert _https_head("127.0.0.1", server.port) == 200  # the user's directory: honoured
+    default = ssl.create_default_context()
+    if default.cert_store_stats()["x509_ca"] == 0:
+        pytest.skip("this host has no system CA bundle")
+    assert minihttp.tls_context().cert_store_stats()["x509_ca"] >= \
+        default.cert_store_stats()["x509_ca"]  # and the system bundle: still there
