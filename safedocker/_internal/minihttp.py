@@ -65,9 +65,14 @@ def tcp(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Sock
         if tls:
             import socket  # ssl wraps a socket.socket (and imports this module anyway)
 
-            plain = socket.create_connection((host, port), timeout=timeout)
+            raw = _connect_tcp(host, port, timeout)
+            plain = socket.socket(raw.family, raw.type, raw.proto, fileno=raw.detach())
+            plain.settimeout(timeout)
+            # bytes, as in _connect_tcp: a str server name would load the idna codec (three
+            # modules) for an ASCII name
+            name: str | bytes = host.encode("ascii") if host.isascii() else host
             try:
-                return tls_context().wrap_socket(plain, server_hostname=host)
+                return tls_context().wrap_socket(plain, server_hostname=name)
             except BaseException:
                 plain.close()
                 raise
