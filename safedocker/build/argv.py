@@ -514,7 +514,9 @@ def find_build_command(argv: Sequence[str]) -> tuple[tuple[str, ...], int, int] 
     word = argv[index]
     if word == "build":
         return ("build",), index, index + 1
-    groups = {"image": _GROUP, "builder": _GROUP, "buildx": _BUILDX_ROOT}
+    # `builder` is read with buildx's root flags: docker forwards it to buildx under
+    # BuildKit (`docker builder --builder b build .`); parse() refuses them otherwise.
+    groups = {"image": _GROUP, "builder": _BUILDX_ROOT, "buildx": _BUILDX_ROOT}
     flags = groups.get(word)
     if flags is None:
         return None
@@ -567,8 +569,10 @@ def parse(
         BUILTIN_FLAGS if builtin_buildkit else LEGACY_FLAGS)
     name = "docker " + " ".join(command)
     options: list[Option] = []
-    if command[0] == "buildx":  # the buildx root's own flags between "buildx" and "build"
-        options.extend(_parse_options(argv, first + 1, after - 1, _BUILDX_ROOT, name)[0])
+    if command[0] in ("buildx", "builder"):  # the group's own flags before "build": buildx's
+        # root flags where docker runs `builder` as buildx (BuildKit), else help alone
+        root = _BUILDX_ROOT if builder is Builder.BUILDKIT else _GROUP
+        options.extend(_parse_options(argv, first + 1, after - 1, root, name)[0])
     more, positionals, dash = _parse_options(argv, after, len(argv), flags, name)
     options.extend(more)
     invocation = BuildInvocation(

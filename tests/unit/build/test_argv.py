@@ -49,6 +49,10 @@ ACCEPTED = [
     (["buildx", "build", "--load", "."], BUILDKIT, ("buildx", "build"), ".", None),
     (["buildx", "b", "."], BUILDKIT, ("buildx", "build"), ".", None),
     (["buildx", "--builder", "b", "-D", "build", "."], BUILDKIT, ("buildx", "build"), ".", None),
+    # docker runs `builder` as `buildx` under BuildKit: buildx's root flags come first
+    (["builder", "--builder", "b", "build", "."], BUILDKIT, ("builder", "build"), ".", None),
+    (["builder", "--builder=b", "-D", "build", "-f", "D", "."], BUILDKIT, ("builder", "build"),
+     ".", "D"),
     (["build", "--builder", "b", "--check", "."], BUILDKIT, ("build",), ".", None),
     (["build", "--check=true", "--call=outline", "."], BUILDKIT, ("build",), ".", None),
     (["build", "-m", "1g", "--squash", "--isolation=x", "."], BUILDKIT, ("build",), ".", None),
@@ -81,6 +85,8 @@ REFUSED = [
     (["build", "---x", "."], LEGACY, "bad flag syntax"),
     (["build", "nowhere"], LEGACY, "not found"),
     (["buildx", "build", "."], LEGACY, "always builds with BuildKit"),
+    # the legacy builder's `builder` group has no such flag (docker: unknown flag)
+    (["builder", "--builder", "b", "build", "."], LEGACY, "unknown flag: --builder"),
     (["buildx", "bake"], BUILDKIT, "not a build command"),
     (["run", "alpine"], LEGACY, "not a build command"),
     (["build", "--build-arg", "=x", "."], LEGACY, "empty name"),
@@ -103,6 +109,10 @@ def test_unknown_option_hint_says_how_to_proceed() -> None:
     with pytest.raises(UsageError) as caught:
         run(["build", "--frobnicate", "."], LEGACY)
     assert "safe-docker refuses options it does not know" in caught.value.line()
+
+
+def test_builders_root_flag_names_the_builder_as_buildx_reads_it() -> None:
+    assert run(["builder", "--builder", "b", "build", "."], BUILDKIT).last("builder") == "b"
 
 
 def test_help_needs_no_context() -> None:
