@@ -244,22 +244,16 @@ def test_every_listing_past_parallel_max_is_compared_with_its_own_answer(
         questions.close()
 
 
-@pytest.mark.parametrize("changed", range(SIGNED_BY))
-def test_any_one_changed_listing_is_a_miss_whichever_batch_asks_it(
-        where: Where, tmp_path: Path, changed: int) -> None:
-    questions = _listed(where, tmp_path, token=True, changed=changed, tag_moved=False)
+@pytest.mark.parametrize(("changed", "tag_moved", "miss"), [
+    *((changed, False, "signature listing") for changed in range(SIGNED_BY)),
+    (None, True, "another digest"),
+], ids=[*(f"listing {i} changed" for i in range(SIGNED_BY)), "the tag moved"])
+def test_any_one_changed_listing_or_a_moved_tag_is_a_miss_whichever_batch_asks_it(
+        where: Where, tmp_path: Path, changed: int | None, tag_moved: bool,
+        miss: str) -> None:
+    questions = _listed(where, tmp_path, token=True, changed=changed, tag_moved=tag_moved)
     try:
-        with pytest.raises(express._Miss, match="signature listing"):
-            questions.agrees()
-    finally:
-        questions.close()
-
-
-def test_a_moved_tag_is_a_miss_however_many_listings_are_asked_with_it(
-        where: Where, tmp_path: Path) -> None:
-    questions = _listed(where, tmp_path, token=True, changed=None, tag_moved=True)
-    try:
-        with pytest.raises(express._Miss, match="another digest"):
+        with pytest.raises(express._Miss, match=miss):
             questions.agrees()
     finally:
         questions.close()
