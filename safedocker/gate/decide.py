@@ -168,6 +168,12 @@ class ImageVerifier(Protocol):
 
     def verify(self, ref: ImageRef, platform: PlatformChoice | None = None) -> Verdict: ...
 
+    def verify_cached(self, ref: ImageRef, platform: PlatformChoice | None,
+                      error: RegistryUnavailable) -> Verdict:
+        """The verdict from cached material alone, as verify() decides when the registry
+        fails with ``error``; raises as verify() would then."""
+        ...
+
     def last_verified(self, ref: ImageRef) -> TagRecord | None:
         """The digest ``ref``'s tag had when it was last accepted here, if known."""
         ...
@@ -325,7 +331,20 @@ class Gate:
 
         answers = self._side_by_side(verify, list(firsts.values()),
                                      [r.ref.registry if r.ref else "" for r in firsts.values()])
-        return dict(zip(firsts, answers, strict=True))
+        # An image the set's deadline cut short is decided from its cached material, as one
+        # image alone is when its registry does not answer in time.
+        return {key: self._cached(request, answer) if isinstance(answer, RegistryTimedOut)
+                else answer for (key, request), answer in zip(firsts.items(), answers,
+                                                               strict=True)}
+
+    def _cached(self, request: ImageRequest, timed_out: RegistryTimedOut
+                ) -> Verdict | SafeDockerError:
+        ref = request.subject
+        assert isinstance(ref, ImageRef)  # noqa: S101 - _ahead_key admits references only
+        try:
+            return self.verifier.verify_cached(ref, self._platform(request), timed_out)
+        except SafeDockerError as error:
+            return error
 
     def image_configs(self, admissions: Sequence[Admission]
                       ) -> list[Mapping[str, Any] | None | SafeDockerError]:

@@ -219,6 +219,17 @@ class Verifier:
             remember(self.cache, lambda c: c.record_tag(ref.name, ref.tag_or_default, digest))
         return verdict
 
+    def verify_cached(self, ref: ImageRef, platform: PlatformChoice | None,
+                      error: RegistryUnavailable) -> Verdict:
+        """The verdict for ``ref`` from cached material alone, as :meth:`verify` decides when
+        the registry fails with ``error``: for an image whose registry a set's deadline
+        cut short (gate/decide.py). Raises what verify would then (no usable record)."""
+        self.judged = []
+        decision = self.config.policy.decide(ref)
+        if decision.action is not Action.VERIFY:
+            return self._verify(ref, self._choice(platform))  # no registry needed
+        return self._fallback(ref, decision, self._choice(platform), error)
+
     def _verify(self, ref: ImageRef, choice: PlatformChoice) -> Verdict:
         decision = self.config.policy.decide(ref)
         match decision.action:
@@ -241,10 +252,7 @@ class Verifier:
                 except RegistryUnavailable as e:
                     # Only a network failure falls back; a bad signature or a registry
                     # that answered with bad data is a refusal, never "offline".
-                    log.info("registry unreachable (%s); deciding from the cache", e.why)
-                    verdict = self._verify_offline(ref, decision, choice, cause=e.what, error=e)
-                    return replace(verdict, offline_cause=f"registry unreachable: {e.what}"
-                                   + (f", {e.why}" if e.why else ""))
+                    return self._fallback(ref, decision, choice, e)
 
     def _unmatched(self, ref: ImageRef, decision: Decision) -> Verdict:
         match decision.unmatched:
@@ -320,6 +328,14 @@ class Verifier:
         self._memos[memo, subject] = holds
 
     # -- offline --
+
+    def _fallback(self, ref: ImageRef, decision: Decision, choice: PlatformChoice,
+                  error: RegistryUnavailable) -> Verdict:
+        """The cached material's verdict when the registry failed with ``error``."""
+        log.info("registry unreachable (%s); deciding from the cache", error.why)
+        verdict = self._verify_offline(ref, decision, choice, cause=error.what, error=error)
+        return replace(verdict, offline_cause=f"registry unreachable: {error.what}"
+                       + (f", {error.why}" if error.why else ""))
 
     def _verify_offline(self, ref: ImageRef, decision: Decision, choice: PlatformChoice, *,
                         cause: str, error: RegistryUnavailable | None = None) -> Verdict:

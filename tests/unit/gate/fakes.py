@@ -13,7 +13,7 @@ from safedocker._docker.engine import (
     LocalImage,
     ServerPlatform,
 )
-from safedocker.errors import SafeDockerError
+from safedocker.errors import RegistryUnavailable, SafeDockerError
 from safedocker.gate.decide import AuditSink, Gate, ImageVerifier
 from safedocker.policy.config import Config
 from safedocker.policy.model import Action, Decision, Mode, Rule, Unmatched
@@ -95,6 +95,7 @@ class FakeVerifier:
     verified_tags: dict[str, TagRecord] = field(default_factory=dict)
     asked: list[tuple[str, PlatformChoice | None]] = field(default_factory=list)
     resolved: dict[str, Verdict | SafeDockerError] = field(default_factory=dict)
+    cached: dict[str, Verdict] = field(default_factory=dict)  # decided from cached material
 
     def verify(self, ref: ImageRef, platform: PlatformChoice | None = None) -> Verdict:
         self.asked.append((str(ref), platform))
@@ -102,6 +103,18 @@ class FakeVerifier:
         if isinstance(answer, SafeDockerError):
             raise answer
         return answer
+
+    def verify_cached(self, ref: ImageRef, platform: PlatformChoice | None,
+                      error: RegistryUnavailable) -> Verdict:
+        """``cached`` by ``str(ref)``; else, as the real verifier, no usable record: the
+        registry's error with why and hint kept."""
+        self.asked.append((f"cached {ref}", platform))
+        found = self.cached.get(str(ref))
+        if found is None:
+            raise RegistryUnavailable(f"cannot verify {ref}: {error.what}",
+                                      why=f"{error.why}; no usable offline record",
+                                      hint=error.hint)
+        return found
 
     def last_verified(self, ref: ImageRef) -> TagRecord | None:
         return self.verified_tags.get(f"{ref.name}:{ref.tag_or_default}")

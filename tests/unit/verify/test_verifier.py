@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from safedocker.cache.store import Cache
-from safedocker.errors import RegistryUnavailable
+from safedocker.errors import RegistryTimedOut, RegistryUnavailable
 from safedocker.oci.media import OCI_MANIFEST
 from safedocker.policy.config import Config, KeyEntry
 from safedocker.policy.model import Action, Decision, Policy, Rule, Unmatched
@@ -122,6 +122,11 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
 
 
 def _offline(tmp_path: Path, fetched_at: float, max_age: float) -> Verdict:
+    return _offline_verifier(tmp_path, fetched_at, max_age, offline=True).verify(IMAGE)
+
+
+def _offline_verifier(tmp_path: Path, fetched_at: float, max_age: float, *,
+                      offline: bool) -> Verifier:
     alice = _Key(tmp_path, "alice")
     rule = Rule(scope="127.0.0.1:5000/team/*", action=Action.VERIFY, keys=("alice",))
     config = Config(keys={"alice": alice.entry}, policy=Policy(user_rules=(rule,)),
@@ -132,7 +137,7 @@ def _offline(tmp_path: Path, fetched_at: float, max_age: float) -> Verdict:
     cache.record_tag(IMAGE.name, "v1", digest)
     material = replace(alice.signs(digest), fetched_at=fetched_at)
     cache.put_material(IMAGE.name, digest, MATERIAL_KIND_COSIGN, material.to_bytes())
-    return Verifier(config, offline=True, cache=cache).verify(IMAGE)
+    return Verifier(config, offline=offline, cache=cache)
 
 
 def test_offline_decides_from_material_younger_than_offline_max_age(tmp_path: Path) -> None:
@@ -152,3 +157,36 @@ def test_offline_refuses_material_dated_in_the_future(tmp_path: Path, max_age: f
         _offline(tmp_path, time.time() + 10 * 365 * 86400, max_age=max_age)
     assert refused.value.exit_code == 69
     assert "in the future" in refused.value.line()
+
+
+# --- a set's deadline: each image cut short decides as one image alone does (gate/decide) ---
+
+TIMED_OUT = RegistryTimedOut("127.0.0.1:5000 timed out", why="no complete answer within 10s",
+                             hint="raise registry_timeout")
+
+
+def test_an_image_cut_short_is_decided_from_material_younger_than_offline_max_age(
+        tmp_path: Path) -> None:
+    verifier = _offline_verifier(tmp_path, time.time() - 60, 3600, offline=False)
+    verdict = verifier.verify_cached(IMAGE, None, TIMED_OUT)
+    assert verdict.accepted and verdict.offline
+    assert verdict.offline_cause == ("registry unreachable: 127.0.0.1:5000 timed out, "
+                                     "no complete answer within 10s")
+
+
+def test_an_image_cut_short_with_material_too_old_is_refused_naming_the_timeout(
+        tmp_path: Path) -> None:
+    verifier = _offline_verifier(tmp_path, time.time() - 7200, 3600, offline=False)
+    with pytest.raises(RegistryUnavailable) as refused:
+        verifier.verify_cached(IMAGE, None, TIMED_OUT)
+    assert refused.value.exit_code == 69
+    line = refused.value.line()
+    assert "no complete answer within 10s" in line and "offline_max_age" in line
+    assert "registry_timeout" in line  # the timeout's own hint
+
+
+def test_an_image_cut_short_that_policy_rejects_is_still_rejected(tmp_path: Path) -> None:
+    deny = Rule(scope="127.0.0.1:5000/team/*", action=Action.REJECT)
+    verdict = Verifier(Config(policy=Policy(user_rules=(deny,)))).verify_cached(
+        IMAGE, None, TIMED_OUT)
+    assert not verdict.accepted and "denied by policy" in verdict.reasons[0]
