@@ -293,6 +293,14 @@ class _Build:
             return ()
         if document is None:
             document = self.gate.verifier.image_config(verdict)
+        if document is None and verdict.offline:
+            # Decided from the cache, which may not hold the config: its triggers are not
+            # known, which is not "none" (they may use images nothing verified).
+            raise Refused(f"refused the build: cannot read the base image {verdict.ref} to "
+                          "see its ONBUILD triggers",
+                          why="it was verified from the cache, which does not hold its "
+                              "image config",
+                          hint="build while the registry is reachable")
         if isinstance(document, SafeDockerError):
             raise document
         config = _go_member(document, "config")

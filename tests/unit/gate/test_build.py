@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from safedocker._docker.engine import LocalImage
 from safedocker.errors import (
     ExitCode,
     Refused,
@@ -29,7 +30,7 @@ from safedocker.gate.build import plan_build
 from safedocker.gate.build_client import BuildClient, Kind, choose_builder
 from safedocker.policy.model import Action, Mode
 from safedocker.reference import Digest
-from tests.unit.gate.fakes import INDEX, REG, FakeVerifier, World, verdict
+from tests.unit.gate.fakes import CONFIG, INDEX, REG, FakeVerifier, World, verdict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -400,6 +401,16 @@ def test_an_onbuild_copy_from_of_a_base_is_verified_and_pinned_for_buildx(
     assert f"--build-context={REG}/ns/tools:v1=docker-image://{REG}/ns/tools@{D_TOOLS}" in (
         plan.commands[0])
     cleanup(plan)
+
+
+def test_a_base_decided_from_the_cache_without_its_config_refuses_the_build(
+        world: World, tmp_path: Path) -> None:
+    # Offline, the verifier has no config it did not cache: its triggers are unknown.
+    world.verifier.verdicts[BASE] = verdict(BASE, covered=D_BASE, digest=D_BASE, offline=True)
+    world.engine.images[f"{REG}/ns/base@{D_BASE}"] = LocalImage(str(CONFIG))
+    error = refused(world, tmp_path, f"FROM {BASE}\n", command=("buildx", "build"), env={})
+    assert "ONBUILD" in error.what and BASE in error.what
+    assert error.exit_code == ExitCode.REFUSED
 
 
 ACCEPTED = f"{REG}/accepted/base:v1"

@@ -14,7 +14,7 @@ import io
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -102,10 +102,13 @@ class Signer:
         path.write_bytes(public_pem)
         self.entry = KeyEntry("alice", load_public_key(public_pem, "alice").fingerprint, path)
 
-    def push(self, repo: str, tag: str, *, signed: bool = True) -> str:
+    def push(self, repo: str, tag: str, *, signed: bool = True,
+             onbuild: tuple[str, ...] = ()) -> str:
         fake = self.registry.fake
         config = json.dumps({"architecture": "amd64", "os": "linux",  # one image per tag
-                             "config": {"Labels": {"pushed": f"{repo}:{tag}"}}}).encode()
+                             "config": {"Labels": {"pushed": f"{repo}:{tag}"},
+                                        **({"OnBuild": list(onbuild)} if onbuild else {})},
+                             }).encode()
         digest = fake.put_manifest(repo, tag, image_manifest(fake.put_blob(config),
                                                              len(config)))
         name = f"{self.registry.name}/{repo}"
@@ -344,3 +347,51 @@ def test_one_image_named_by_every_service_is_verified_once() -> None:
                                        label=f"service 's{n}'") for n in range(5)])
     assert [ref for ref, _ in verifier.asked] == [image]
     assert [e["outcome"] for e in audit.entries] == ["accepted"] * 5
+
+
+def test_a_slow_registry_in_a_set_falls_back_to_what_was_verified_here_only_where_docker_has_it(
+        registry: Registry, signer: Signer, tmp_path: Path) -> None:
+    # The real verifier and cache end to end: what was verified online before is what a
+    # slow registry's set is decided from, and only an image docker holds is admitted.
+    images = [signer.push("team/base", f"t{n}") for n in range(2)]
+    requests = [ImageRequest.parse(i, command=("compose",), origin=Origin.COMPOSE)
+                for i in images]
+    online, _, _ = signer.gate()
+    pinned = [a.target for a in online.admit_all(requests)]
+    assert not any(a.offline for a in online.admit_all(requests))
+    registry.delays = {"t0": 5.0, "t1": 5.0}
+    slow, audit, _ = signer.gate()
+    slow.config = replace(slow.config, registry_timeout=1.0)
+    assert isinstance(slow.verifier, Verifier)
+    slow.verifier.config = slow.config
+    slow.engine = FakeEngine(images={pinned[0]: LocalImage(str(CONFIG))})
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailable) as info:
+        slow.admit_all(requests)
+    assert time.monotonic() - started < 4
+    assert "no local copy" in info.value.line()
+    assert [e["outcome"] for e in audit.entries] == ["accepted", "refused"]
+    assert audit.entries[0]["target"] == pinned[0]
+
+
+def test_bases_decided_from_the_cache_without_their_config_refuse_the_build(
+        registry: Registry, signer: Signer, tmp_path: Path) -> None:
+    # A base a set's deadline cut short is decided from the cache; its ONBUILD triggers
+    # (which may use other images) are in its config, which the cache may not hold (it was
+    # verified by a compose run, never read). Triggers that cannot be read are not "none".
+    evil = f"{registry.name}/team/evil:v1"
+    images = [signer.push("team/base", f"t{n}", onbuild=(f"COPY --from={evil} /x /x",))
+              for n in range(2)]
+    requests = [ImageRequest.parse(i, command=("compose",), origin=Origin.COMPOSE)
+                for i in images]
+    online, _, _ = signer.gate()
+    pinned = [a.target for a in online.admit_all(requests)]
+    registry.delays = {"t0": 5.0, "t1": 5.0}
+    slow, _, _ = signer.gate()
+    slow.config = replace(slow.config, registry_timeout=1.0)
+    assert isinstance(slow.verifier, Verifier)
+    slow.verifier.config = slow.config
+    slow.engine = FakeEngine(images={p: LocalImage(str(CONFIG)) for p in pinned})
+    with pytest.raises(SafeDockerError) as info:
+        build(slow, tmp_path, images)
+    assert "ONBUILD" in info.value.line()
