@@ -14,7 +14,7 @@ implementation, and tests may bring their own. Standard library only.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from safedocker._docker.argv import global_options
@@ -64,12 +64,14 @@ class EngineInfo:
 
 @dataclass(frozen=True)
 class LocalImage:
-    """An image the daemon has: its ID (``sha256:<config digest>``) and the names docker
-    keeps for it (``repo:tag``, ``repo@sha256:<manifest>``), as ``image inspect`` says."""
+    """An image the daemon has: its ID (``sha256:<config digest>``), the names docker
+    keeps for it (``repo:tag``, ``repo@sha256:<manifest>``) and its run config (``Env``,
+    ``Labels``…; None when it has none), as ``image inspect`` says."""
 
     id: str
     repo_tags: tuple[str, ...] = ()
     repo_digests: tuple[str, ...] = ()
+    config: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -194,8 +196,8 @@ class DockerCLI:
 
     def inspect_image(self, reference: str) -> LocalImage | None:
         proc = self._run("image", "inspect", "--format",
-                         "[{{json .Id}},{{json .RepoTags}},{{json .RepoDigests}}]", reference,
-                         check=False)
+                         "[{{json .Id}},{{json .RepoTags}},{{json .RepoDigests}},"
+                         "{{json .Config}}]", reference, check=False)
         if proc.returncode != 0:
             return None
         try:
@@ -203,14 +205,15 @@ class DockerCLI:
         except (ValueError, RecursionError) as e:
             raise SafeDockerError("docker image inspect failed",
                                   why="its answer is not JSON") from e
-        if not (isinstance(found, list) and len(found) == 3 and isinstance(found[0], str)):
+        if not (isinstance(found, list) and len(found) == 4 and isinstance(found[0], str)):
             raise SafeDockerError("docker image inspect failed", why="unexpected answer")
 
         def names(value: object) -> tuple[str, ...]:
             return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) \
                 else ()
 
-        return LocalImage(found[0], names(found[1]), names(found[2]))
+        config = found[3] if isinstance(found[3], dict) else None
+        return LocalImage(found[0], names(found[1]), names(found[2]), config)
 
     def server_platform(self) -> ServerPlatform:
         proc = self._run("version", "--format", "[{{json .Server.Os}},{{json .Server.Arch}}]",

@@ -70,7 +70,7 @@ from safedocker.policy.model import Action, Mode
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from safedocker.gate.decide import Admission, Gate, ImageVerifier
+    from safedocker.gate.decide import Admission, Gate
     from safedocker.gpu.detect import HostGpu
     from safedocker.policy.config import Config
     from safedocker.policy.paths import Paths
@@ -440,7 +440,7 @@ class _Gpu:
     host: HostGpu | None = None
 
     def pin(self, pin: ServicePin, service: Mapping[str, Any], verdict: Verdict,
-            verifier: ImageVerifier) -> None:
+            gate: Gate) -> None:
         from safedocker.gpu.detect import detect_host
         from safedocker.gpu.flags import GpuMode, gpu_flags, resolve_mode
         from safedocker.gpu.requirements import check_requirements
@@ -453,7 +453,7 @@ class _Gpu:
         host = self.host
         if not host.present and mode is GpuMode.AUTO:
             return
-        image_config = verifier.image_config(verdict)
+        image_config = gate.image_config(verdict)
         flags = gpu_flags(_service_gpu_options(service), image_config, host, None, mode)
         if flags.gives_gpus:
             check_requirements(image_config, host, run_env=_service_env(service),
@@ -583,7 +583,7 @@ def verify_services(model: Mapping[str, Any], active: Sequence[str], cmd: Compos
         if cmd.subcommand == "pull" or verdict is None or not verdict.accepted:
             return
         try:
-            gpus.pin(pin, services[pin.service], verdict, gate.verifier)
+            gpus.pin(pin, services[pin.service], verdict, gate)
         except SafeDockerError as error:
             error.what = f"{error.what} ({admission.request.label})"
             raise

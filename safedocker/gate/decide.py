@@ -346,6 +346,21 @@ class Gate:
         except SafeDockerError as error:
             return error
 
+    def image_config(self, verdict: Verdict) -> Mapping[str, Any] | None:
+        """The image config of an accepted image, for GPU decisions: the verifier's
+        (hash-checked). For one decided offline whose config the cache does not hold, the
+        run config of docker's copy of the pinned image, when that copy's ID is the
+        verified config's digest (docker names an image by its config's hash); None when
+        neither is known."""
+        found = self.verifier.image_config(verdict)
+        if found is not None or not verdict.offline or verdict.config_digest is None:
+            return found
+        pinned = verdict.pinned
+        local = self.engine.inspect_image(pinned) if pinned is not None else None
+        if local is None or local.id != str(verdict.config_digest) or local.config is None:
+            return None
+        return {"config": dict(local.config)}
+
     def image_configs(self, admissions: Sequence[Admission]
                       ) -> list[Mapping[str, Any] | None | SafeDockerError]:
         """The image configs of admitted images (a build's bases: their ONBUILD triggers),

@@ -183,7 +183,7 @@ def gpu_options(invocation: Invocation, admission: Admission, gate: Gate) -> lis
     host = detect_host()
     if not host.present and mode is GpuMode.AUTO:
         return []
-    image_config = gate.verifier.image_config(verdict)
+    image_config = gate.image_config(verdict)
     # The GPU facts of the daemon the command runs on, asked with the user's flags.
     daemon = detect_daemon(gate.engine) if host.present else None
     user_options = [(option.name, option.value) for option in invocation.options]

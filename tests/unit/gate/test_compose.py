@@ -355,7 +355,9 @@ def _host() -> Any:
                    devices=(device,))
 
 
-class _Verifier:
+class _Gate:
+    """What the GPU pin asks of the gate: the image's config."""
+
     def __init__(self, env: list[str]) -> None:
         self.env = env
 
@@ -387,7 +389,7 @@ def test_gpu_reservation_follows_policy_and_image(
     monkeypatch.delenv("SAFE_DOCKER_GPU", raising=False)
     monkeypatch.delenv("SAFE_DOCKER_GPUS", raising=False)
     pin = ServicePin("train", "x", pinned="x@sha256:" + "a" * 64)
-    compose._Gpu().pin(pin, service, _Verdict(gpu), _Verifier(env))  # type: ignore[arg-type]
+    compose._Gpu().pin(pin, service, _Verdict(gpu), _Gate(env))  # type: ignore[arg-type]
     assert pin.gpu_all is expected
 
 
@@ -398,8 +400,8 @@ def test_gpu_requirement_the_host_cannot_meet_is_refused(monkeypatch: pytest.Mon
     monkeypatch.delenv("SAFE_DOCKER_GPU", raising=False)
     pin = ServicePin("train", "x")
     with pytest.raises(GpuRequirementUnmet):
-        verifier = _Verifier(["CUDA_VERSION=13.0", "NVIDIA_REQUIRE_CUDA=cuda>=13.0"])
-        compose._Gpu().pin(pin, {}, _Verdict("auto"), verifier)  # type: ignore[arg-type]
+        gate = _Gate(["CUDA_VERSION=13.0", "NVIDIA_REQUIRE_CUDA=cuda>=13.0"])
+        compose._Gpu().pin(pin, {}, _Verdict("auto"), gate)  # type: ignore[arg-type]
 
 
 def test_docker_global_flags_before_compose_become_environment(

@@ -315,3 +315,27 @@ def test_parsing_reads_ids_only_where_docker_does() -> None:
     assert request(CONFIG.hex).subject == Digest("sha256", CONFIG.hex)
     assert request("sha256:abc").may_be_id and request("abc").may_be_id
     assert not request("ns/abc").may_be_id and not request("abc:v1").may_be_id
+
+
+# --- the image config GPU decisions read ----------------------------------------------------
+
+CUDA = {"Env": ["PATH=/bin", "CUDA_VERSION=12.2", "NVIDIA_REQUIRE_CUDA=cuda>=12.0"]}
+
+
+def test_offline_without_a_cached_config_the_pinned_images_config_comes_from_docker() -> None:
+    world = World()  # the fake verifier's cache holds no image config
+    world.engine.images[f"{REG}/ns/app@{INDEX}"] = LocalImage(str(CONFIG), config=CUDA)
+    assert world.gate.image_config(verdict(APP, offline=True)) == {"config": CUDA}
+
+
+def test_docker_copy_whose_id_is_not_the_verified_config_is_never_read() -> None:
+    world = World()
+    world.engine.images[f"{REG}/ns/app@{INDEX}"] = LocalImage(str(OTHER), config=CUDA)
+    assert world.gate.image_config(verdict(APP, offline=True)) is None
+
+
+def test_online_the_config_is_the_verifiers_alone_and_docker_is_not_asked() -> None:
+    world = World()
+    world.engine.images[f"{REG}/ns/app@{INDEX}"] = LocalImage(str(CONFIG), config=CUDA)
+    assert world.gate.image_config(verdict(APP)) is None
+    assert world.engine.asked == []
