@@ -49,7 +49,9 @@ def image_env(image_config: Mapping[str, Any] | None) -> dict[str, str]:
     Accepts an OCI image config (``{"config": {...}}``), docker inspect's ``{"Config": …}``
     or the inner config object itself."""
     env: dict[str, str] = {}
-    for item in _config_section(image_config).get("Env") or ():
+    items = _config_section(image_config).get("Env")
+    # A list of strings, as docker reads it; anything else sets nothing (never a crash).
+    for item in items if isinstance(items, list) else ():
         if isinstance(item, str) and "=" in item:
             key, _, value = item.partition("=")
             env[key] = value
@@ -218,7 +220,11 @@ def _version(text: str) -> tuple[int, ...] | None:
     """dsl.c's version syntax: digits and dots, starting with a digit; dots may repeat."""
     if not re.fullmatch(r"[0-9][0-9.]*", text):
         return None
-    parts = tuple(int(p) for p in text.split(".") if p)
+    # Leading zeros dropped first: strtoul reads them, and int() refuses over 4300 digits.
+    digits = [p.lstrip("0") or "0" for p in text.split(".") if p]
+    if any(len(p) > len(str(_UINTMAX)) for p in digits):
+        return None
+    parts = tuple(int(p) for p in digits)
     if any(p >= _UINTMAX for p in parts):
         return None
     return parts
@@ -274,7 +280,9 @@ def image_requirements(
                 why="the NVIDIA runtime hook derives cuda>=MAJOR.MINOR from it and would fail",
                 hint="ask the image's publisher to fix it, or run with -e NVIDIA_DISABLE_REQUIRE=1",
             )
-        synthesized = f"cuda>={int(m.group(1))}.{int(m.group(2) or 0)}"
+        # As numbers, without int(): it refuses strings of over 4300 digits.
+        major, minor = (g.lstrip("0") or "0" for g in (m.group(1), m.group(2) or "0"))
+        synthesized = f"cuda>={major}.{minor}"
         reqs.append(parse_requirement(synthesized, source=CUDA_VERSION))
     return tuple(reqs)
 

@@ -178,6 +178,7 @@ def test_parse_gives_or_of_ands() -> None:
         ("cuda>=.5", "not a version"),
         ("cuda>=-1", "not a version"),
         ("cuda>=99999999999999999999999", "not a version"),  # overflows uintmax_t
+        ("cuda>=" + "1" * 5000, "not a version"),  # past Python's int() digit limit
         ("brand>=tesla", "only with = or !="),
         ("cuda>=12.4\tbrand=tesla", "not a version"),  # only spaces separate terms
         # Fail closed even where libnvidia-container would stop before the bad factor.
@@ -308,6 +309,23 @@ def test_no_synthesis_when_require_cuda_is_set() -> None:
 def test_invalid_legacy_cuda_version_fails_closed() -> None:
     with pytest.raises(MalformedRequirement, match="invalid CUDA_VERSION"):
         image_requirements({"config": {"Env": ["CUDA_VERSION=banana"]}})
+
+
+def test_a_legacy_cuda_version_of_thousands_of_digits_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedRequirement, match="not a version"):
+        image_requirements({"config": {"Env": ["CUDA_VERSION=" + "1" * 5000 + ".2"]}})
+    zeros = "0" * 5000  # leading zeros are the same number, as strtoul reads them
+    assert [r.text for r in image_requirements(
+        {"config": {"Env": [f"CUDA_VERSION={zeros}12.{zeros}4"]}})] == ["cuda>=12.4"]
+    config = {"config": {"Env": [f"NVIDIA_REQUIRE_CUDA=cuda>={zeros}12.4"]}}
+    check_requirements(config, H550_CUDA_12_4)
+    with pytest.raises(GpuRequirementUnmet, match="CUDA >= "):
+        check_requirements(config, H535_CUDA_12_2)
+
+
+@pytest.mark.parametrize("env", [5, True, {"CUDA_VERSION": "12.4"}, "CUDA_VERSION=12.4"])
+def test_an_env_that_is_not_a_list_of_strings_has_no_requirements(env: object) -> None:
+    assert image_requirements({"config": {"Env": env}}) == ()
 
 
 def test_no_gpu_on_the_host_skips_the_check() -> None:
