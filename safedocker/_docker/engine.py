@@ -91,9 +91,10 @@ class DockerEngine(Protocol):
         """The ID of the local image ``reference`` names, or None when docker has none."""
         ...
 
-    def inspect_image(self, reference: str) -> LocalImage | None:
+    def inspect_image(self, reference: str, *, config: bool = False) -> LocalImage | None:
         """The local image ``reference`` names as docker resolves it (a name, then an ID
-        or ID prefix), or None when docker has none."""
+        or ID prefix), or None when docker has none; its run config only with ``config``
+        (it may be megabytes: whether an image is present must not hang on its size)."""
         ...
 
     def server_platform(self) -> ServerPlatform:
@@ -194,10 +195,12 @@ class DockerCLI:
                 names.append(f"{pair[0]}:{pair[1]}")
         return tuple(dict.fromkeys(names))
 
-    def inspect_image(self, reference: str) -> LocalImage | None:
-        proc = self._run("image", "inspect", "--format",
-                         "[{{json .Id}},{{json .RepoTags}},{{json .RepoDigests}},"
-                         "{{json .Config}}]", reference, check=False)
+    def inspect_image(self, reference: str, *, config: bool = False) -> LocalImage | None:
+        fields = "{{json .Id}},{{json .RepoTags}},{{json .RepoDigests}}"
+        if config:
+            fields += ",{{json .Config}}"
+        proc = self._run("image", "inspect", "--format", f"[{fields}]", reference,
+                         check=False)
         if proc.returncode != 0:
             return None
         try:
@@ -205,15 +208,16 @@ class DockerCLI:
         except (ValueError, RecursionError) as e:
             raise SafeDockerError("docker image inspect failed",
                                   why="its answer is not JSON") from e
-        if not (isinstance(found, list) and len(found) == 4 and isinstance(found[0], str)):
+        if not (isinstance(found, list) and len(found) == 3 + config
+                and isinstance(found[0], str)):
             raise SafeDockerError("docker image inspect failed", why="unexpected answer")
 
         def names(value: object) -> tuple[str, ...]:
             return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) \
                 else ()
 
-        config = found[3] if isinstance(found[3], dict) else None
-        return LocalImage(found[0], names(found[1]), names(found[2]), config)
+        run_config = found[3] if config and isinstance(found[3], dict) else None
+        return LocalImage(found[0], names(found[1]), names(found[2]), run_config)
 
     def server_platform(self) -> ServerPlatform:
         proc = self._run("version", "--format", "[{{json .Server.Os}},{{json .Server.Arch}}]",

@@ -356,7 +356,7 @@ class Gate:
         if found is not None or not verdict.offline or verdict.config_digest is None:
             return found
         pinned = verdict.pinned
-        local = self.engine.inspect_image(pinned) if pinned is not None else None
+        local = self.engine.inspect_image(pinned, config=True) if pinned is not None else None
         if local is None or local.id != str(verdict.config_digest) or local.config is None:
             return None
         return {"config": dict(local.config)}

@@ -110,3 +110,24 @@ def test_a_docker_that_floods_its_output_is_stopped(tmp_path: Path) -> None:
     with pytest.raises(SafeDockerError, match="docker info failed") as err:
         cli.info()
     assert "more than" in err.value.why
+
+
+def test_an_images_run_config_is_asked_only_by_who_needs_it(tmp_path: Path) -> None:
+    """Whether an image is present never depends on its config's size: a config docker
+    prints in more than the output cap is asked for only by the GPU decisions."""
+    script = tmp_path / "docker"
+    script.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, sys\n"
+        "template = sys.argv[-2]\n"
+        "config = {'Env': ['X=' + '\\u2028' * (3 * 1024 * 1024)]}\n"  # 18 MiB as docker prints it
+        "out = ['sha256:' + 'a' * 64, ['app:1'], []]\n"
+        "if '.Config' in template:\n"
+        "    out.append(config)\n"
+        "print(json.dumps(out))\n")
+    script.chmod(0o755)
+    engine = DockerCLI(str(script))
+    local = engine.inspect_image("app:1")
+    assert local is not None and local.id == "sha256:" + "a" * 64 and local.config is None
+    with pytest.raises(SafeDockerError, match="docker image failed"):
+        engine.inspect_image("app:1", config=True)

@@ -60,9 +60,11 @@ class FakeEngine:
         found = self.images.get(reference)
         return found.id if found else None
 
-    def inspect_image(self, reference: str) -> LocalImage | None:
+    def inspect_image(self, reference: str, *, config: bool = False) -> LocalImage | None:
         self.asked.append(f"inspect {reference}")
-        return self.images.get(reference)
+        found = self.images.get(reference)
+        # As the CLI engine: the run config only to who asks for it.
+        return found if found is None or config else replace(found, config=None)
 
     def server_platform(self) -> ServerPlatform:
         self.asked.append("platform")

@@ -55,7 +55,7 @@ class FakeEngine:
     def image_id(self, reference: str) -> str | None:
         raise AssertionError("not asked here")
 
-    def inspect_image(self, reference: str) -> LocalImage | None:
+    def inspect_image(self, reference: str, *, config: bool = False) -> LocalImage | None:
         raise AssertionError("not asked here")
 
     def server_platform(self) -> ServerPlatform:
