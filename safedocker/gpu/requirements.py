@@ -249,7 +249,8 @@ def requirements_disabled(env: Mapping[str, str]) -> bool:
 
 
 _LEGACY_CUDA = re.compile(
-    r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+    r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$",
+    re.ASCII,  # \d as Go's regexp reads it: 0-9 only
 )
 
 

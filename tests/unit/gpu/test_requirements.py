@@ -306,9 +306,10 @@ def test_no_synthesis_when_require_cuda_is_set() -> None:
     assert [r.text for r in image_requirements(config)] == ["cuda>=12.0"]
 
 
-def test_invalid_legacy_cuda_version_fails_closed() -> None:
+@pytest.mark.parametrize("version", ["banana", "\u0661\u0662.\u0664"])  # Arabic-Indic 12.4
+def test_invalid_legacy_cuda_version_fails_closed(version: str) -> None:
     with pytest.raises(MalformedRequirement, match="invalid CUDA_VERSION"):
-        image_requirements({"config": {"Env": ["CUDA_VERSION=banana"]}})
+        image_requirements({"config": {"Env": [f"CUDA_VERSION={version}"]}})
 
 
 def test_a_legacy_cuda_version_of_thousands_of_digits_is_malformed_not_a_crash() -> None:
