@@ -349,15 +349,15 @@ class Gate:
     def image_config(self, verdict: Verdict) -> Mapping[str, Any] | None:
         """The image config of an accepted image, for GPU decisions: the verifier's
         (hash-checked). For one decided offline whose config the cache does not hold, the
-        run config of docker's copy of the pinned image, when that copy's ID is the
-        verified config's digest (docker names an image by its config's hash); None when
-        neither is known."""
+        run config of docker's image whose ID is the verified config's digest (docker
+        names an image by its config's hash), asked by that ID: pulled (under the pinned
+        name too) or loaded (by ID only); None when neither is known."""
         found = self.verifier.image_config(verdict)
         if found is not None or not verdict.offline or verdict.config_digest is None:
             return found
-        pinned = verdict.pinned
-        local = self.engine.inspect_image(pinned, config=True) if pinned is not None else None
-        if local is None or local.id != str(verdict.config_digest) or local.config is None:
+        image_id = str(verdict.config_digest)
+        local = self.engine.inspect_image(image_id, config=True)
+        if local is None or local.id != image_id or local.config is None:
             return None
         return {"config": dict(local.config)}
 

@@ -322,14 +322,16 @@ def test_parsing_reads_ids_only_where_docker_does() -> None:
 CUDA = {"Env": ["PATH=/bin", "CUDA_VERSION=12.2", "NVIDIA_REQUIRE_CUDA=cuda>=12.0"]}
 
 
-def test_offline_without_a_cached_config_the_pinned_images_config_comes_from_docker() -> None:
+def test_offline_without_a_cached_config_the_verified_images_config_comes_from_docker() -> None:
     world = World()  # the fake verifier's cache holds no image config
-    world.engine.images[f"{REG}/ns/app@{INDEX}"] = LocalImage(str(CONFIG), config=CUDA)
+    world.engine.images[str(CONFIG)] = LocalImage(str(CONFIG), config=CUDA)
     assert world.gate.image_config(verdict(APP, offline=True)) == {"config": CUDA}
+    assert world.engine.asked == [f"inspect {CONFIG}"]  # by ID, never by a name
 
 
 def test_docker_copy_whose_id_is_not_the_verified_config_is_never_read() -> None:
     world = World()
+    world.engine.images[str(CONFIG)] = LocalImage(str(OTHER), config=CUDA)
     world.engine.images[f"{REG}/ns/app@{INDEX}"] = LocalImage(str(OTHER), config=CUDA)
     assert world.gate.image_config(verdict(APP, offline=True)) is None
 
@@ -339,3 +341,9 @@ def test_online_the_config_is_the_verifiers_alone_and_docker_is_not_asked() -> N
     world.engine.images[f"{REG}/ns/app@{INDEX}"] = LocalImage(str(CONFIG), config=CUDA)
     assert world.gate.image_config(verdict(APP)) is None
     assert world.engine.asked == []
+
+
+def test_offline_a_verified_image_docker_knows_by_id_only_has_its_config_read() -> None:
+    world = World()  # after `docker load`: no repo digest, so not found under the pinned name
+    world.engine.images[str(CONFIG)] = LocalImage(str(CONFIG), config=CUDA)
+    assert world.gate.image_config(verdict(APP, offline=True)) == {"config": CUDA}
