@@ -69,11 +69,13 @@ class Authority:
         (directory / f"{self.subject_hash()}.0").write_bytes(self.pem())
         return directory
 
-    def server_context(self, directory: Path, *names: str) -> ssl.SSLContext:
+    def server_context(self, directory: Path, *names: str, expired: bool = False
+                       ) -> ssl.SSLContext:
         """A server context whose certificate this CA signed for ``names`` (DNS names or
-        IP addresses)."""
+        IP addresses); ``expired``: valid until two days ago."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.timezone.utc) - (3 * _ONE_DAY if expired
+                                                               else datetime.timedelta())
         alternatives = [_general_name(name) for name in names]
         cert = (
             x509.CertificateBuilder()

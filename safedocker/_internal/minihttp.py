@@ -4,27 +4,47 @@
 path asks three or four questions per run and must start as fast as the interpreter, so
 it speaks the protocol itself: a request line and headers out, then a status line,
 headers and a body read back with a cap on each (Content-Length, chunked, or until the
-server closes). TLS (``ssl``, which brings :mod:`socket`) is imported only for an https
-origin, and its context is made once per process (:func:`tls_context`); plain connections
-use ``_socket``, the C module :mod:`socket` wraps: the wrapper adds enums and
-``selectors`` that cost the warm path more than its requests. Standard library only.
+server closes). Connections use ``_socket``, the C module :mod:`socket` wraps: the wrapper
+adds enums and ``selectors`` that cost the warm path more than its requests. TLS is
+``_ssl``, the C module :mod:`ssl` wraps, loaded only for an https origin: ``ssl`` itself
+brings :mod:`socket`, ``base64``, ``re`` and a dozen enums (≈40 ms on a small machine,
+more than the rest of a warm hit; ``_ssl`` alone ≈12 ms). Its context is the one
+``ssl.create_default_context()`` makes, made once per process (:func:`tls_context`), and
+each connection is driven as ``ssl.SSLSocket`` drives it (:class:`TlsSocket`). Standard
+library only.
 """
 
 from __future__ import annotations
 
 import _socket
 import os
+import sys
 import time
 
 from safedocker._internal.lean import NamedTuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ssl
+    import _ssl
     from collections.abc import Callable, Mapping
+    from typing import Protocol
 
-    # What a connector gives: ``_socket.socket``, or ssl's SSLSocket (a socket.socket).
-    Socket = _socket.socket
+    class Socket(Protocol):
+        """What a connector gives: ``_socket.socket``, or :class:`TlsSocket` over one."""
+
+        def gettimeout(self) -> float | None: ...
+        def settimeout(self, timeout: float | None, /) -> None: ...
+        def sendall(self, data: bytes, /) -> None: ...
+        def recv(self, size: int, /) -> bytes: ...
+        def fileno(self) -> int: ...
+        def close(self) -> None: ...
+
+    class _TlsObject(Protocol):
+        """``_ssl._SSLSocket``, which typeshed leaves out."""
+
+        def do_handshake(self) -> None: ...
+        def read(self, size: int, /) -> bytes: ...
+        def write(self, data: memoryview, /) -> int: ...
 
 HEADERS_MAX = 64 * 1024
 # One request and its whole answer: a read timeout bounds each recv, not a server that
@@ -63,30 +83,71 @@ def tcp(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Sock
     """A connector for ``host:port``, over TLS (certificates checked) when ``tls``."""
     def connect() -> Socket:
         if tls:
-            import socket  # ssl wraps a socket.socket (and imports this module anyway)
-
-            raw = _connect_tcp(host, port, timeout)
-            plain = socket.socket(raw.family, raw.type, raw.proto, fileno=raw.detach())
-            plain.settimeout(timeout)
-            # bytes, as in _connect_tcp: a str server name would load the idna codec (three
-            # modules) for an ASCII name
-            name: str | bytes = host.encode("ascii") if host.isascii() else host
-            try:
-                return tls_context().wrap_socket(plain, server_hostname=name)
-            except BaseException:
-                plain.close()
-                raise
+            return TlsSocket(_connect_tcp(host, port, timeout), host)
         return _connect_tcp(host, port, timeout)
     return connect
 
 
-_TLS: list[ssl.SSLContext] = []  # the process's one context (see tls_context)
+class TlsSocket:
+    """A TLS client connection over a connected ``_socket.socket``, driven as
+    ``ssl.SSLSocket`` drives one in blocking mode: the socket's timeout bounds each step
+    (set before the handshake, as ``_ssl`` reads it then), ``_ssl`` checks the chain
+    and the host name in the handshake (the context asks for both), and a close without
+    TLS's close_notify reads as the end, as ``ssl``'s default ``suppress_ragged_eofs``.
+    """
+
+    def __init__(self, raw: _socket.socket, host: str) -> None:
+        import _ssl
+
+        if not host.isascii():  # a reference's registry is ASCII; ssl would IDNA-encode
+            raw.close()
+            raise OSError(f"{host!r}: not an ASCII host name")
+        self._raw = raw  # _ssl holds only a weak reference to it
+        try:
+            tls: _TlsObject = tls_context()._wrap_socket(  # type: ignore[attr-defined]
+                raw, False, host)
+            tls.do_handshake()
+        except BaseException:
+            raw.close()
+            raise
+        self._tls = tls
+        self._eof = _ssl.SSLEOFError
+
+    def gettimeout(self) -> float | None:
+        return self._raw.gettimeout()
+
+    def settimeout(self, timeout: float | None) -> None:
+        if timeout is None:  # blocking: _ssl set its BIOs for a socket with a timeout
+            raise ValueError("a TLS connection keeps a timeout")
+        self._raw.settimeout(timeout)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._tls.write(view):]
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return self._tls.read(size)
+        except self._eof:
+            return b""
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def close(self) -> None:
+        self._raw.close()
 
 
-def tls_context() -> ssl.SSLContext:
-    """The client context every TLS connection of this process shares: certificates and
-    host names checked against the system's CAs as OpenSSL finds them (``SSL_CERT_FILE``
-    and ``SSL_CERT_DIR`` honoured).
+_TLS: list[_ssl._SSLContext] = []  # the process's one context (see tls_context)
+
+
+def tls_context() -> _ssl._SSLContext:
+    """The client context every TLS connection of this process shares: the one
+    ``ssl.create_default_context()`` makes (certificates and host names checked, TLS 1.2
+    at least, ssl's ciphers, on Python 3.13 and later its strict X.509 flags; no
+    SSLKEYLOGFILE), against the system's CAs as OpenSSL finds them (``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` honoured).
 
     Made once: the default context parses the whole CA bundle first (≈50 ms on a small
     machine, more than the rest of a warm hit), and a hit's side-by-side questions each
@@ -101,25 +162,38 @@ def tls_context() -> ssl.SSLContext:
     there is none. A chain to a CA only the bundle holds fails: a miss the full path then
     answers."""
     if not _TLS:
-        import ssl
+        import _ssl
 
+        # ssl.SSLContext(PROTOCOL_TLS_CLIENT) is this object; create_default_context then
+        # asks for what this protocol already sets, said again here so that no
+        # interpreter's default can leave a check out.
+        context = _ssl._SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
+        context.verify_mode = _ssl.CERT_REQUIRED
+        context.check_hostname = True
+        context.minimum_version = max(context.minimum_version, _TLS_1_2)
+        if sys.version_info >= (3, 13):
+            context.verify_flags |= _ssl.VERIFY_X509_PARTIAL_CHAIN | _ssl.VERIFY_X509_STRICT
         capath = _system_ca_dir()
         if capath and _hashed(capath):
-            _TLS.append(ssl.create_default_context(capath=capath))
+            context.load_verify_locations(None, capath)
         else:
-            _TLS.append(ssl.create_default_context())
+            context.set_default_verify_paths()  # load_default_certs, off Windows
+        _TLS.append(context)
     return _TLS[0]
+
+
+_TLS_1_2 = 0x0303  # ssl.TLSVersion.TLSv1_2
 
 
 def _system_ca_dir() -> str | None:
     """OpenSSL's own CA directory where no variable names a bundle or a directory of the
     user's (either one, and the default context reads the system bundle as well)."""
-    import ssl
+    import _ssl
 
-    paths = ssl.get_default_verify_paths()
-    if paths.openssl_cafile_env in os.environ or paths.openssl_capath_env in os.environ:
+    cafile_env, _, capath_env, capath = _ssl.get_default_verify_paths()
+    if cafile_env in os.environ or capath_env in os.environ:
         return None
-    return paths.capath  # OpenSSL's default directory, where it is one
+    return capath if os.path.isdir(capath) else None  # as ssl.get_default_verify_paths
 
 
 _HEX = frozenset("0123456789abcdef")
@@ -135,7 +209,14 @@ def _hashed(directory: str) -> bool:
         return False
 
 
-def _connect_tcp(host: str, port: int, timeout: float) -> Socket:
+class _TcpSocket(_socket.socket):
+    """``_socket.socket`` that can be weakly referenced, as ``_ssl`` references the socket
+    it wraps (socket.socket, a Python subclass, can be; the C type alone cannot)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _connect_tcp(host: str, port: int, timeout: float) -> _socket.socket:
     """``socket.create_connection``: each address getaddrinfo gives, in order, until one
     connects; the last failure otherwise."""
     # bytes: a str host would load the idna codec (three modules) for an ASCII name
@@ -143,7 +224,7 @@ def _connect_tcp(host: str, port: int, timeout: float) -> Socket:
     failure: OSError = OSError(f"{host}: no address")
     for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0,
                                                                 _socket.SOCK_STREAM):
-        sock = _socket.socket(family, kind, proto)
+        sock = _TcpSocket(family, kind, proto)
         sock.settimeout(timeout)
         try:
             sock.connect(address)

@@ -3,9 +3,13 @@ closed, and caps — against a real socket served by a thread."""
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -242,3 +246,102 @@ def test_a_ca_directory_named_by_ssl_cert_dir_adds_to_the_system_bundle_never_re
         pytest.skip("this host has no system CA bundle")
     assert minihttp.tls_context().cert_store_stats()["x509_ca"] >= \
         default.cert_store_stats()["x509_ca"]  # and the system bundle: still there
+
+
+def test_the_tls_context_is_the_one_ssl_create_default_context_makes(
+        tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Built from _ssl (ssl itself costs a hit ≈40 ms): every setting a check depends on is
+    # ssl's own default context's, cipher by cipher.
+    monkeypatch.setattr(minihttp, "_system_ca_dir", lambda: None)
+    made, default = minihttp.tls_context(), ssl.create_default_context()
+    for setting in ("verify_mode", "check_hostname", "minimum_version", "maximum_version",
+                    "options", "verify_flags", "security_level", "protocol",
+                    "post_handshake_auth", "_host_flags"):
+        assert getattr(made, setting) == getattr(default, setting), setting
+    assert made.verify_mode == ssl.CERT_REQUIRED and made.check_hostname
+    assert [c["name"] for c in made.get_ciphers()] == [c["name"] for c in default.get_ciphers()]
+    assert made.cert_store_stats() == default.cert_store_stats()
+
+
+def test_https_to_an_expired_certificate_fails_the_request(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    authority = Authority("safedocker test ca")
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
+    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1",
+                                                      expired=True))
+    with pytest.raises(HttpFailed, match="expired"):
+        _https_head("127.0.0.1", server.port)
+
+
+def test_a_tls_server_that_never_answers_the_handshake_is_given_up_on_within_the_timeout(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    authority = Authority("safedocker test ca")
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
+    with socket.socket() as listener:  # accepts (the kernel's backlog) and never speaks
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(OSError, match="timed out"):
+            tcp("127.0.0.1", port, 0.5, tls=True)()
+        assert time.monotonic() - started < 3.0
+
+
+def test_a_tls_connection_keeps_a_timeout(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # _ssl drives a socket with a timeout through non-blocking BIOs set at the handshake; a
+    # blocking socket under them would wait without end.
+    authority = Authority("safedocker test ca")
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
+    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    sock = tcp("127.0.0.1", server.port, 5.0, tls=True)()
+    try:
+        with pytest.raises(ValueError, match="timeout"):
+            sock.settimeout(None)
+        sock.settimeout(2.0)
+        assert sock.gettimeout() == 2.0
+    finally:
+        sock.close()
+
+
+def test_an_answer_read_until_the_close_ends_at_a_close_without_close_notify(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As ssl's default suppress_ragged_eofs: most servers close TLS connections so.
+    authority = Authority("safedocker test ca")
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
+    context = authority.server_context(tmp_path / "server", "127.0.0.1")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve_once() -> None:
+        conn, _ = listener.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            while b"\r\n\r\n" not in tls.recv(4096):
+                pass
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nthe whole body")
+        listener.close()  # the TCP close, no TLS close_notify (unwrap was not called)
+
+    threading.Thread(target=serve_once, daemon=True).start()
+    conn = Connection(tcp("127.0.0.1", listener.getsockname()[1], 5.0, tls=True), "h")
+    assert conn.request("GET", "/", body_max=1024).body == b"the whole body"
+
+
+def test_an_https_question_loads_neither_ssl_nor_socket(tmp_path: Path) -> None:
+    # ssl brings socket, base64, re and a dozen enums: ≈40 ms of a warm hit's ≈20.
+    authority = Authority("safedocker test ca")
+    (tmp_path / "ca.pem").write_bytes(authority.pem())
+    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    script = (
+        "import sys\n"
+        "from safedocker._internal.minihttp import Connection, tcp\n"
+        f"conn = Connection(tcp('127.0.0.1', {server.port}, 5.0, tls=True), 'h')\n"
+        "assert conn.request('HEAD', '/v2/', body_max=0).status == 200\n"
+        "print(sorted(m for m in ('ssl', 'socket', 'enum', 're', 'base64', 'selectors')"
+        " if m in sys.modules))\n")
+    env = {**os.environ, "SSL_CERT_FILE": str(tmp_path / "ca.pem")}
+    env.pop("SSL_CERT_DIR", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
