@@ -46,6 +46,9 @@ if TYPE_CHECKING:
         def read(self, size: int, /) -> bytes: ...
         def write(self, data: memoryview, /) -> int: ...
 
+    _Addresses = list[tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]
+                            | tuple[int, bytes]]]
+
 HEADERS_MAX = 64 * 1024
 # One request and its whole answer: a read timeout bounds each recv, not a server that
 # sends a byte just inside it, forever.
@@ -209,6 +212,47 @@ def _hashed(directory: str) -> bool:
         return False
 
 
+def _addresses(host: str, port: int, timeout: float) -> _Addresses:
+    """``getaddrinfo`` within ``timeout``: the resolver has no deadline of its own (glibc's
+    asks each nameserver for 5 s, twice, by default), so a host name is resolved on a
+    thread of its own and given up on when ``timeout`` passes (the thread ends with the
+    process). An address written as one needs no resolver and no thread."""
+    # bytes: a str host would load the idna codec (three modules) for an ASCII name
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
+    if _numeric(host):
+        return _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM)
+    import _thread
+
+    answered = _thread.allocate_lock()
+    answered.acquire()
+    found: list[_Addresses | BaseException] = []
+
+    def resolve() -> None:
+        try:
+            found.append(_socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, which raises it
+            found.append(e)
+        finally:
+            answered.release()
+
+    _thread.start_new_thread(resolve, ())
+    if not answered.acquire(timeout=timeout):
+        raise TimeoutError(f"{host}: no address from the resolver within {timeout:g} s")
+    if isinstance(found[0], BaseException):
+        raise found[0]
+    return found[0]
+
+
+def _numeric(host: str) -> bool:
+    for family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            _socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
+
+
 class _TcpSocket(_socket.socket):
     """``_socket.socket`` that can be weakly referenced, as ``_ssl`` references the socket
     it wraps (socket.socket, a Python subclass, can be; the C type alone cannot)."""
@@ -219,11 +263,8 @@ class _TcpSocket(_socket.socket):
 def _connect_tcp(host: str, port: int, timeout: float) -> _socket.socket:
     """``socket.create_connection``: each address getaddrinfo gives, in order, until one
     connects; the last failure otherwise."""
-    # bytes: a str host would load the idna codec (three modules) for an ASCII name
-    name: str | bytes = host.encode("ascii") if host.isascii() else host
     failure: OSError = OSError(f"{host}: no address")
-    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0,
-                                                                _socket.SOCK_STREAM):
+    for family, kind, proto, _, address in _addresses(host, port, timeout):
         sock = _TcpSocket(family, kind, proto)
         sock.settimeout(timeout)
         try:

@@ -3,6 +3,7 @@ closed, and caps — against a real socket served by a thread."""
 
 from __future__ import annotations
 
+import _socket
 import os
 import socket
 import ssl
@@ -20,7 +21,7 @@ from tests.threaded_http import Server, answer
 from tests.tls_world import Authority
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 
@@ -345,3 +346,65 @@ def test_an_https_question_loads_neither_ssl_nor_socket(tmp_path: Path) -> None:
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# --- name resolution ---------------------------------------------------------------------
+
+
+def test_a_resolver_that_does_not_answer_is_given_up_on_within_the_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # glibc's resolver asks each nameserver for 5 s, twice: an unreachable DNS server must
+    # not hold a warm hit longer than its own timeout.
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def stuck(host: str | bytes | None, port: object, *args: object) -> object:
+        if host == b"registry.stuck.test":
+            release.wait(30)
+            raise OSError("released")
+        return real(host, port, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_socket, "getaddrinfo", stuck)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match="no address from the resolver within 0.5 s"):
+            tcp("registry.stuck.test", 5000, 0.5, tls=False)()
+        assert time.monotonic() - started < 3.0
+    finally:
+        release.set()
+
+
+def test_a_host_name_is_resolved_and_an_address_needs_no_resolver_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server = Server(_ok)
+    conn = Connection(tcp("localhost", server.port, 5.0, tls=False), f"localhost:{server.port}")
+    try:
+        assert conn.request("HEAD", "/v2/", body_max=0).status == 200
+    finally:
+        conn.close()
+    started: list[object] = []
+    import _thread
+
+    real_start = _thread.start_new_thread
+
+    def counting(function: Callable[..., object], args: tuple[object, ...]) -> int:
+        started.append(function)
+        return real_start(function, args)
+
+    monkeypatch.setattr(_thread, "start_new_thread", counting)
+    for address in ("127.0.0.1", "::1"):
+        assert minihttp._numeric(address)
+    assert not minihttp._numeric("localhost")
+    sock = tcp("127.0.0.1", server.port, 5.0, tls=False)()
+    sock.close()
+    assert started == []
+
+
+def test_a_resolver_failure_is_the_connection_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unknown(*args: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(_socket, "getaddrinfo", unknown)
+    with pytest.raises(HttpFailed, match="not known"):
+        Connection(tcp("registry.nowhere.test", 443, 1.0, tls=False), "h").request(
+            "HEAD", "/v2/", body_max=0)
