@@ -220,18 +220,23 @@ class RegistryProbe:
     def _receive_batch(self, sent: Sequence[tuple[Connection, str, bool]],
                        wanted: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
         found: list[tuple[str, str] | None] = []
+        again: list[int] = []  # asked without a token and answered 401
         try:
-            for (conn, path, authorized), (repository, reference) in zip(
-                    sent, wanted, strict=True):
+            for conn, path, authorized in sent:  # one each of wanted, in its order
                 answer = conn.receive("HEAD", body_max=TOKEN_RESPONSE_MAX)
                 if answer.status == 401 and not authorized:
-                    found.append(self.manifest_digest(repository, reference))
+                    again.append(len(found))
+                    found.append(None)
                 else:
                     found.append(_named(path, answer.status, dict(answer.headers)))
         except HttpFailed as e:
             raise ProbeFailed(f"HEAD {self.host}: {e}") from e
         finally:
             self._close_extra()
+        # Once the batch's connections are closed: the token service is asked on one more,
+        # which would make PARALLEL_MAX + 1 at once.
+        for i in again:
+            found[i] = self.manifest_digest(*wanted[i])
         return found
 
     def _close_extra(self) -> None:

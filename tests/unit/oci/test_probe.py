@@ -244,3 +244,34 @@ def test_never_more_than_parallel_max_connections_to_the_registry_at_once(
     assert len(made) == 1 + len(MANY) - batches  # the kept-alive one, and one per other question
     assert most == PARALLEL_MAX
     assert all(s.fileno() == -1 for s in made)
+
+
+def test_a_401_in_a_batch_fetches_its_token_only_after_the_batch_is_closed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The token service is asked on a connection of its own: fetched while the batch's
+    # other connections were still open, that made PARALLEL_MAX + 1 to one registry.
+    from safedocker.oci import probe as module
+
+    made: list[Socket] = []
+    most = 0
+
+    def counted(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Socket]:
+        connect = tcp(host, port, timeout, tls=tls)
+
+        def each() -> Socket:
+            nonlocal most
+            sock = connect()
+            made.append(sock)
+            most = max(most, sum(s.fileno() != -1 for s in made))
+            return sock
+        return each
+
+    monkeypatch.setattr(module, "tcp", counted)
+    registry = Named("T1")
+    probe = RegistryProbe(registry.server.host, "http", tokens=TokenCache(tmp_path),
+                          docker_config=str(tmp_path / "docker-config"))
+    answers = probe.ask(MANY).answers()
+    probe.close()
+    assert answers == [(Named.digest(f"/v2/{r}/manifests/{t}"), "") for r, t in MANY]
+    assert most <= PARALLEL_MAX
+    assert all(s.fileno() == -1 for s in made)
