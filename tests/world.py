@@ -257,9 +257,11 @@ class World:
         return name
 
     def push_image(self, name: str, tag: str = "v1", *, env: dict[str, str] | None = None,
-                   labels: dict[str, str] | None = None) -> Image:
-        """Make a fresh image and push it as ``REGISTRY/name:tag``."""
-        repo = f"{self.registry}/{name}"
+                   labels: dict[str, str] | None = None, registry: str | None = None
+                   ) -> Image:
+        """Make a fresh image and push it as ``REGISTRY/name:tag`` (``registry``: another
+        one than the world's, ``host:port``)."""
+        repo = f"{registry or self.registry}/{name}"
         self.make_local_image(f"{repo}:{tag}", env=env, labels=labels)
         out = self.run_docker("push", f"{repo}:{tag}").stdout.decode()
         digest = next(

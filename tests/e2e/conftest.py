@@ -185,17 +185,24 @@ def warm(world: World, safe_docker: SafeDocker, tmp_path: Path,
     space = f"warm-{abs(hash(request.node.name)) % 10**8}"
     image = world.push_image(f"{space}/app")
     trust_new_key_and_sign(safe_docker, tmp_path, f"{world.registry}/{space}/*", image)
-    log = tmp_path / "docker-calls.jsonl"
-    wrapper = tmp_path / "docker"
+    wrapper, log = logging_docker(world, tmp_path)
+    env = safe_docker.env(SAFE_DOCKER_REAL_DOCKER=str(wrapper))
+    env.pop("SAFE_DOCKER_DRY_RUN", None)
+    return Warm(safe_docker, image, tmp_path / "demo.key", log, env)
+
+
+def logging_docker(world: World, directory: Path) -> tuple[Path, Path]:
+    """A docker in DIRECTORY that appends its argv to a JSON-lines log and execs the
+    world's docker, for SAFE_DOCKER_REAL_DOCKER: (the wrapper, the log)."""
+    log = directory / "docker-calls.jsonl"
+    wrapper = directory / "docker"
     wrapper.write_text(
         "#!/bin/sh\n"
         f"{sys.executable} -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \"$@\" "
         f">> {log}\n"
         f"exec {world.docker} \"$@\"\n")
     wrapper.chmod(0o755)
-    env = safe_docker.env(SAFE_DOCKER_REAL_DOCKER=str(wrapper))
-    env.pop("SAFE_DOCKER_DRY_RUN", None)
-    return Warm(safe_docker, image, tmp_path / "demo.key", log, env)
+    return wrapper, log
 
 
 def _audit(sd: SafeDocker) -> list[dict[str, object]]:
