@@ -43,10 +43,12 @@ def bounded_map(work: Callable[[T], R], items: Sequence[T], *, workers: int,
                 deadline: Deadline | None = None, name: str = "safe-docker work"
                 ) -> list[Done[R] | Failed]:
     """``work(item)`` for every item, at most ``workers`` at a time; the answers in the
-    order of ``items``. One item (or one worker) runs in the calling thread."""
+    order of ``items``. Without a deadline, one item (or one worker) runs in the calling
+    thread; with one, on a worker as a set does, so that the deadline holds whatever the
+    work does (a part that does not honour a deadline of its own cannot outlast it)."""
     if workers < 1:
         raise ValueError("at least one worker")
-    if len(items) <= 1 or workers == 1:
+    if deadline is None and (len(items) <= 1 or workers == 1):
         return [_one(work, item, deadline) for item in items]
     answers: list[Done[R] | Failed | None] = [None] * len(items)
     lock = threading.Condition()

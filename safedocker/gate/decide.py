@@ -314,15 +314,15 @@ class Gate:
                       ) -> dict[tuple[str, str | None], Verdict | SafeDockerError]:
         """The verdict (or the error) of every distinct image named by reference, verified
         at most :data:`VERIFY_WORKERS` at a time through the one verifier (one registry
-        session and token cache per registry). The whole set has one deadline: the
-        config's ``registry_timeout`` for each wave of that many."""
+        session and token cache per registry). The whole set, one image alone included, has
+        one deadline: the config's ``registry_timeout`` for each wave of that many."""
         firsts: dict[tuple[str, str | None], ImageRequest] = {}
         for request in requests:
             key = _ahead_key(request)
             if key is not None:
                 firsts.setdefault(key, request)
-        if not firsts or len(requests) < 2:
-            return {}  # one request: verified in turn, as admit() does
+        if not firsts:
+            return {}
 
         def verify(request: ImageRequest) -> Verdict:
             ref = request.subject

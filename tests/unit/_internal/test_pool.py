@@ -58,9 +58,22 @@ def test_the_deadline_bounds_the_whole_set_even_when_the_work_never_ends() -> No
     assert all(isinstance(a, Failed) and isinstance(a.error, TimeoutError) for a in answers)
 
 
-def test_one_item_runs_in_the_calling_thread() -> None:
+def test_one_item_without_a_deadline_runs_in_the_calling_thread() -> None:
     assert bounded_map(lambda _: threading.current_thread(), [0], workers=4) == [
         Done(threading.current_thread())]
+
+
+@pytest.mark.parametrize(("items", "workers"), [(1, 4), (3, 1)])
+def test_the_deadline_bounds_one_item_and_one_worker_too(items: int, workers: int) -> None:
+    # In the calling thread, work that did not end outlived it.
+    stuck = threading.Event()
+    started = time.monotonic()
+    answers = bounded_map(lambda _: stuck.wait(60), list(range(items)), workers=workers,
+                          deadline=Deadline.after(0.3))
+    stuck.set()
+    assert time.monotonic() - started < 5
+    assert len(answers) == items
+    assert all(isinstance(a, Failed) and isinstance(a.error, TimeoutError) for a in answers)
 
 
 def test_no_worker_is_a_usage_error() -> None:

@@ -270,6 +270,40 @@ def test_the_whole_set_has_one_deadline_even_if_a_verification_never_ends() -> N
     assert "registry_timeout" in info.value.line()  # the timeout's hint
 
 
+def test_one_image_alone_has_the_same_deadline_even_if_its_verification_never_ends() -> None:
+    # The transport bounds its own requests; the gate's deadline must hold for one image
+    # whatever the verifier does, as it holds for a set.
+    verifier = StuckVerifier()
+    gate = Gate(Config(registry_timeout=1.0), FakeEngine(), verifier, ListAudit(),
+                stderr=io.StringIO())
+    started = time.monotonic()
+    try:
+        with pytest.raises(RegistryUnavailable) as info:
+            gate.admit_all(STUCK[:1])
+    finally:
+        verifier.stuck.set()
+    assert time.monotonic() - started < 5
+    assert info.value.exit_code == 69
+    assert "registry_timeout" in info.value.line()
+
+
+def test_one_image_its_deadline_cut_short_is_decided_from_cached_material() -> None:
+    request = STUCK[0]
+    assert request.ref is not None
+    verifier = StuckVerifier(cached={str(request.ref): verdict(request.ref, offline=True)})
+    engine = FakeEngine(images={f"{request.ref.name}@{INDEX}": LocalImage(str(CONFIG))})
+    gate = Gate(Config(registry_timeout=1.0), engine, verifier, ListAudit(),
+                stderr=io.StringIO())
+    started = time.monotonic()
+    try:
+        admissions = gate.admit_all([request])
+    finally:
+        verifier.stuck.set()
+    assert time.monotonic() - started < 5
+    assert [a.target for a in admissions] == [f"127.0.0.1:5000/team/app0@{INDEX}"]
+    assert admissions[0].offline
+
+
 def test_images_the_sets_deadline_cut_short_are_decided_from_cached_material() -> None:
     verifier = StuckVerifier(cached={str(r.ref): verdict(r.ref, offline=True)
                                      for r in STUCK if r.ref is not None})
@@ -290,7 +324,7 @@ def test_images_the_sets_deadline_cut_short_are_decided_from_cached_material() -
         f"cached {r.ref}" for r in STUCK)
 
 
-def test_one_image_is_verified_in_the_calling_thread(registry: Registry, signer: Signer,
+def test_one_image_is_verified_on_a_worker_under_the_deadline(registry: Registry, signer: Signer,
                                                      tmp_path: Path) -> None:
     image = signer.push("team/base", "only")
     gate, audit, _ = signer.gate()
@@ -303,7 +337,7 @@ def test_one_image_is_verified_in_the_calling_thread(registry: Registry, signer:
 
     gate.verifier.verify = spy  # type: ignore[method-assign]
     build(gate, tmp_path, [image])
-    assert seen == [threading.current_thread()]
+    assert len(seen) == 1 and seen[0] is not threading.current_thread()
     assert [e["outcome"] for e in audit.entries] == ["accepted"]
 
 
