@@ -113,7 +113,7 @@ class TlsSocket:
         except BaseException:
             raw.close()
             raise
-        self._tls = tls
+        self._tls: _TlsObject | None = tls
         self._eof = _ssl.SSLEOFError
 
     def gettimeout(self) -> float | None:
@@ -124,14 +124,21 @@ class TlsSocket:
             raise ValueError("a TLS connection keeps a timeout")
         self._raw.settimeout(timeout)
 
+    def _open(self) -> _TlsObject:
+        # _ssl keeps the descriptor's number: once closed, that number may be another
+        # socket's, whose bytes a read would take (ssl's SSLSocket drops its object too).
+        if self._tls is None:
+            raise OSError(_EBADF, "the TLS connection is closed")
+        return self._tls
+
     def sendall(self, data: bytes) -> None:
-        view = memoryview(data)
+        tls, view = self._open(), memoryview(data)
         while view:
-            view = view[self._tls.write(view):]
+            view = view[tls.write(view):]
 
     def recv(self, size: int) -> bytes:
         try:
-            return self._tls.read(size)
+            return self._open().read(size)
         except self._eof:
             return b""
 
@@ -139,7 +146,11 @@ class TlsSocket:
         return self._raw.fileno()
 
     def close(self) -> None:
+        self._tls = None
         self._raw.close()
+
+
+_EBADF = 9  # errno.EBADF, the same on Linux, macOS and the BSDs
 
 
 _TLS: list[_ssl._SSLContext] = []  # the process's one context (see tls_context)

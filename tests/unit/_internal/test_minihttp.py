@@ -408,3 +408,35 @@ def test_a_resolver_failure_is_the_connection_failure(monkeypatch: pytest.Monkey
     with pytest.raises(HttpFailed, match="not known"):
         Connection(tcp("registry.nowhere.test", 443, 1.0, tls=False), "h").request(
             "HEAD", "/v2/", body_max=0)
+
+
+def test_a_closed_tls_connection_reads_nothing_from_the_socket_that_reuses_its_number(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # _ssl keeps the descriptor's number, not the socket: after close it would read the
+    # TLS records of whatever socket the process opens under that number next (ssl's
+    # SSLSocket drops its SSL object at close, and its recv then fails).
+    authority = Authority("safedocker test ca")
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
+    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    sock = tcp("127.0.0.1", server.port, 5.0, tls=True)()
+    number = sock.fileno()
+    sock.close()
+    mine, peer = socket.socketpair()
+    if number not in (mine.fileno(), peer.fileno()):  # as the next socket opened would
+        os.dup2(mine.fileno(), number)
+    elif number == peer.fileno():
+        mine, peer = peer, mine
+    try:
+        record = b"\x17\x03\x03\x00\x05hello"  # application data, as a TLS peer sends it
+        peer.sendall(record)
+        with pytest.raises(OSError):
+            sock.recv(100)
+        with pytest.raises(OSError):
+            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        mine.settimeout(1.0)
+        assert mine.recv(100) == record  # still there for its own reader
+    finally:
+        if number != mine.fileno():
+            os.close(number)
+        mine.close()
+        peer.close()
