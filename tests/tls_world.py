@@ -48,6 +48,8 @@ class Authority:
                 digital_signature=True, content_commitment=False, key_encipherment=False,
                 data_encipherment=False, key_agreement=False, key_cert_sign=True,
                 crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()),
+                           critical=False)
             .sign(self.key, hashes.SHA256()))
 
     def pem(self) -> bytes:
@@ -84,6 +86,9 @@ class Authority:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _ONE_DAY).not_valid_after(now + _ONE_DAY)
             .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+            # Python 3.13's default context is strict X.509 (RFC 5280), which wants it
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256()))
         directory.mkdir(parents=True, exist_ok=True)
         chain, secret = directory / "server.pem", directory / "server.key"
