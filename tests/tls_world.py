@@ -71,25 +71,29 @@ class Authority:
         (directory / f"{self.subject_hash()}.0").write_bytes(self.pem())
         return directory
 
-    def server_context(self, directory: Path, *names: str, expired: bool = False
-                       ) -> ssl.SSLContext:
+    def server_context(self, directory: Path, *names: str, expired: bool = False,
+                       common_name_only: bool = False) -> ssl.SSLContext:
         """A server context whose certificate this CA signed for ``names`` (DNS names or
-        IP addresses); ``expired``: valid until two days ago."""
+        IP addresses); ``expired``: valid until two days ago; ``common_name_only``: the
+        first name as the subject's common name, and no subjectAltName (as certificates
+        were before RFC 2818 had clients read the SAN alone)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc) - (3 * _ONE_DAY if expired
                                                                else datetime.timedelta())
         alternatives = [_general_name(name) for name in names]
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(self.cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _ONE_DAY).not_valid_after(now + _ONE_DAY)
-            .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
             # Python 3.13's default context is strict X.509 (RFC 5280), which wants it
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                self.key.public_key()), critical=False)
-            .sign(self.key, hashes.SHA256()))
+                self.key.public_key()), critical=False))
+        if not common_name_only:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alternatives),
+                                            critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
         directory.mkdir(parents=True, exist_ok=True)
         chain, secret = directory / "server.pem", directory / "server.key"
         chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -9,7 +9,8 @@ adds enums and ``selectors`` that cost the warm path more than its requests. TLS
 ``_ssl``, the C module :mod:`ssl` wraps, loaded only for an https origin: ``ssl`` itself
 brings :mod:`socket`, ``base64``, ``re`` and a dozen enums (≈40 ms on a small machine,
 more than the rest of a warm hit; ``_ssl`` alone ≈12 ms). Its context is the one
-``ssl.create_default_context()`` makes, made once per process (:func:`tls_context`), and
+``ssl.create_default_context()`` makes, but that it reads a host name from a SAN only
+(as docker and urllib3), made once per process (:func:`tls_context`), and
 each connection is driven as ``ssl.SSLSocket`` drives it (:class:`TlsSocket`). Standard
 library only.
 """
@@ -160,8 +161,9 @@ def tls_context() -> _ssl._SSLContext:
     """The client context every TLS connection of this process shares: the one
     ``ssl.create_default_context()`` makes (certificates and host names checked, TLS 1.2
     at least, ssl's ciphers, on Python 3.13 and later its strict X.509 flags; no
-    SSLKEYLOGFILE), against the system's CAs as OpenSSL finds them (``SSL_CERT_FILE`` and
-    ``SSL_CERT_DIR`` honoured).
+    SSLKEYLOGFILE), but for a host name read from a SAN only (never from the common
+    name, as Go and urllib3 read it), against the system's CAs as OpenSSL finds them
+    (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` honoured).
 
     Made once: the default context parses the whole CA bundle first (≈50 ms on a small
     machine, more than the rest of a warm hit), and a hit's side-by-side questions each
@@ -187,6 +189,10 @@ def tls_context() -> _ssl._SSLContext:
         context.minimum_version = max(context.minimum_version, _TLS_1_2)
         if sys.version_info >= (3, 13):
             context.verify_flags |= _ssl.VERIFY_X509_PARTIAL_CHAIN | _ssl.VERIFY_X509_STRICT
+        # The one setting not ssl's: a certificate without a SAN is not matched by its
+        # common name (hostname_checks_common_name = False), as docker (Go) and the full
+        # path (urllib3) refuse it; the warm path must not take what they would not.
+        context._host_flags |= _ssl.HOSTFLAG_NEVER_CHECK_SUBJECT  # type: ignore[attr-defined]
         capath = _system_ca_dir()
         if capath and _hashed(capath):
             context.load_verify_locations(None, capath)

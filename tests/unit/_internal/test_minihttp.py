@@ -213,6 +213,20 @@ def test_https_to_a_certificate_for_another_name_fails_the_request(
         _https_head("127.0.0.1", server.port)
 
 
+def test_https_to_a_certificate_naming_the_host_only_as_its_common_name_fails_the_request(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As docker (Go since 1.15) and the full path (urllib3 2) refuse it; ssl's default
+    # context still falls back to the common name where a certificate has no SAN.
+    authority = Authority("safedocker test ca")
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
+    named = Server(_ok, tls=authority.server_context(tmp_path / "san", "localhost"))
+    assert _https_head("localhost", named.port) == 200  # the same name, in a SAN: taken
+    server = Server(_ok, tls=authority.server_context(tmp_path / "cn", "localhost",
+                                                      common_name_only=True))
+    with pytest.raises(HttpFailed, match="[Hh]ostname mismatch"):
+        _https_head("localhost", server.port)
+
+
 def test_https_to_a_certificate_no_trusted_ca_signed_fails_the_request(
         tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     trusted, other = Authority("safedocker test ca"), Authority("another authority")
@@ -255,6 +269,7 @@ def test_the_tls_context_is_the_one_ssl_create_default_context_makes(
     # ssl's own default context's, cipher by cipher.
     monkeypatch.setattr(minihttp, "_system_ca_dir", lambda: None)
     made, default = minihttp.tls_context(), ssl.create_default_context()
+    default.hostname_checks_common_name = False  # stricter, as urllib3 and Go are
     for setting in ("verify_mode", "check_hostname", "minimum_version", "maximum_version",
                     "options", "verify_flags", "security_level", "protocol",
                     "post_handshake_auth", "_host_flags"):
