@@ -101,8 +101,11 @@ class TlsSocket:
     """
 
     def __init__(self, raw: _socket.socket, host: str) -> None:
-        import _ssl
-
+        try:
+            import _ssl
+        except ImportError as e:  # a Python built without OpenSSL: a miss, not a crash
+            raw.close()
+            raise OSError("this Python has no TLS (no _ssl module)") from e
         if not host.isascii():  # a reference's registry is ASCII; ssl would IDNA-encode
             raw.close()
             raise OSError(f"{host!r}: not an ASCII host name")

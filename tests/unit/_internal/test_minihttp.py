@@ -453,3 +453,15 @@ def test_a_closed_tls_connection_reads_nothing_from_the_socket_that_reuses_its_n
     finally:
         mine.close()
         peer.close()
+
+
+def test_a_python_without_ssl_fails_an_https_request_as_an_unreachable_registry_does(
+        tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An ImportError would escape the warm path's handling (OSError, ValueError): a
+    # traceback where a miss belongs.
+    monkeypatch.setitem(sys.modules, "_ssl", None)  # import _ssl raises ImportError
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with pytest.raises(HttpFailed, match="TLS"):
+            _https_head("127.0.0.1", listener.getsockname()[1])
