@@ -227,6 +227,26 @@ def test_https_to_a_certificate_naming_the_host_only_as_its_common_name_fails_th
         _https_head("localhost", server.port)
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
+def test_a_server_that_speaks_only_tls_1_0_or_1_1_is_refused(
+        tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch, version: str) -> None:
+    authority = Authority("safedocker test ca")
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
+    old = authority.server_context(tmp_path / "server", "127.0.0.1")
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 speaks TLS 1.0 and 1.1 only so
+    old.minimum_version = old.maximum_version = getattr(ssl.TLSVersion, version)
+    server = Server(_ok, tls=old)
+    lax = ssl.create_default_context(cafile=tmp_path / "certs" / f"{authority.subject_hash()}.0")
+    lax.set_ciphers("DEFAULT:@SECLEVEL=0")
+    lax.minimum_version = ssl.TLSVersion.TLSv1
+    with lax.wrap_socket(socket.create_connection(("127.0.0.1", server.port)),
+                         server_hostname="127.0.0.1") as reached:  # it does speak it
+        assert reached.version() == version.replace("_", ".")
+    with pytest.raises(HttpFailed, match="protocol version"):
+        _https_head("127.0.0.1", server.port)
+
+
 def test_https_to_a_certificate_no_trusted_ca_signed_fails_the_request(
         tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     trusted, other = Authority("safedocker test ca"), Authority("another authority")
