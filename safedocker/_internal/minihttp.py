@@ -27,7 +27,7 @@ from safedocker._internal.lean import NamedTuple
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _ssl
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Protocol
 
     class Socket(Protocol):
@@ -83,11 +83,14 @@ class Answer(NamedTuple):  # not a dataclass: that module costs the warm path to
     body: bytes
 
 
-def tcp(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Socket]:
-    """A connector for ``host:port``, over TLS (certificates checked) when ``tls``."""
+def tcp(host: str, port: int, timeout: float, *, tls: bool,
+        cas: tuple[str, ...] = ()) -> Callable[[], Socket]:
+    """A connector for ``host:port``, over TLS (certificates checked) when ``tls``: against
+    the system's CAs and the PEM files ``cas`` (the registry's own, from docker's certs.d).
+    """
     def connect() -> Socket:
         if tls:
-            return TlsSocket(_connect_tcp(host, port, timeout), host)
+            return TlsSocket(_connect_tcp(host, port, timeout), host, cas)
         return _connect_tcp(host, port, timeout)
     return connect
 
@@ -100,7 +103,7 @@ class TlsSocket:
     TLS's close_notify reads as the end, as ``ssl``'s default ``suppress_ragged_eofs``.
     """
 
-    def __init__(self, raw: _socket.socket, host: str) -> None:
+    def __init__(self, raw: _socket.socket, host: str, cas: tuple[str, ...] = ()) -> None:
         try:
             import _ssl
         except ImportError as e:  # a Python built without OpenSSL: a miss, not a crash
@@ -111,7 +114,7 @@ class TlsSocket:
             raise OSError(f"{host!r}: not an ASCII host name")
         self._raw = raw  # _ssl holds only a weak reference to it
         try:
-            tls: _TlsObject = tls_context()._wrap_socket(  # type: ignore[attr-defined]
+            tls: _TlsObject = tls_context(cas)._wrap_socket(  # type: ignore[attr-defined]
                 raw, False, host)
             tls.do_handshake()
         except BaseException:
@@ -157,11 +160,12 @@ class TlsSocket:
 _EBADF = 9  # errno.EBADF, the same on Linux, macOS and the BSDs
 
 
-_TLS: list[_ssl._SSLContext] = []  # the process's one context (see tls_context)
+_TLS: dict[tuple[str, ...], _ssl._SSLContext] = {}  # by extra CAs (see tls_context)
 
 
-def tls_context() -> _ssl._SSLContext:
-    """The client context every TLS connection of this process shares: the one
+def tls_context(cas: tuple[str, ...] = ()) -> _ssl._SSLContext:
+    """The client context every TLS connection of this process to a registry trusting
+    ``cas`` besides the system's CAs shares (made once for each such tuple): the one
     ``ssl.create_default_context()`` makes (certificates and host names checked, TLS 1.2
     at least, ssl's ciphers, on Python 3.13 and later its strict X.509 flags; no
     SSLKEYLOGFILE), but for a host name read from a SAN only (never from the common
@@ -180,29 +184,41 @@ def tls_context() -> _ssl._SSLContext:
     has (the bundle's shadows it there): on a host whose directory mirrors its bundle
     there is none. A chain to a CA only the bundle holds fails: a miss the full path then
     answers."""
-    if not _TLS:
+    found = _TLS.get(cas)
+    if found is None:
         import _ssl
 
-        # ssl.SSLContext(PROTOCOL_TLS_CLIENT) is this object; create_default_context then
-        # asks for what this protocol already sets, said again here so that no
-        # interpreter's default can leave a check out.
-        context = _ssl._SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
-        context.verify_mode = _ssl.CERT_REQUIRED
-        context.check_hostname = True
-        context.minimum_version = max(context.minimum_version, _TLS_1_2)
-        if sys.version_info >= (3, 13):
-            context.verify_flags |= _ssl.VERIFY_X509_PARTIAL_CHAIN | _ssl.VERIFY_X509_STRICT
-        # The one setting not ssl's: a certificate without a SAN is not matched by its
-        # common name (hostname_checks_common_name = False), as docker (Go) and the full
-        # path (urllib3) refuse it; the warm path must not take what they would not.
-        context._host_flags |= _ssl.HOSTFLAG_NEVER_CHECK_SUBJECT  # type: ignore[attr-defined]
-        capath = _system_ca_dir()
-        if capath and _hashed(capath):
-            context.load_verify_locations(None, capath)
-        else:
-            context.set_default_verify_paths()  # load_default_certs, off Windows
-        _TLS.append(context)
-    return _TLS[0]
+        found = _ssl._SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
+        configure_client(found, cas)
+        _TLS[cas] = found
+    return found
+
+
+def configure_client(context: _ssl._SSLContext, cas: Sequence[str] = ()) -> None:
+    """Make ``context`` (``PROTOCOL_TLS_CLIENT``; ssl's SSLContext is one too: the full path
+    configures its own so) what :func:`tls_context` describes, trusting the PEM files
+    ``cas`` besides the system's CAs. Raises OSError (ssl.SSLError) for a CA file OpenSSL
+    cannot read, as docker fails a registry whose certs.d it cannot read."""
+    import _ssl
+
+    # ssl.SSLContext(PROTOCOL_TLS_CLIENT) is this object; create_default_context then asks
+    # for what this protocol already sets, said again here so that no interpreter's
+    # default can leave a check out.
+    context.verify_mode = _ssl.CERT_REQUIRED
+    context.check_hostname = True
+    context.minimum_version = max(context.minimum_version, _TLS_1_2)
+    if sys.version_info >= (3, 13):
+        context.verify_flags |= _ssl.VERIFY_X509_PARTIAL_CHAIN | _ssl.VERIFY_X509_STRICT
+    # The one setting not ssl's: a certificate without a SAN is not matched by its common
+    # name (hostname_checks_common_name = False), as docker (Go) and urllib3 refuse it.
+    context._host_flags |= _ssl.HOSTFLAG_NEVER_CHECK_SUBJECT  # type: ignore[attr-defined]
+    capath = _system_ca_dir()
+    if capath and _hashed(capath):
+        context.load_verify_locations(None, capath)
+    else:
+        context.set_default_verify_paths()  # load_default_certs, off Windows
+    for ca in cas:
+        context.load_verify_locations(ca)
 
 
 _TLS_1_2 = 0x0303  # ssl.TLSVersion.TLSv1_2

@@ -14,6 +14,7 @@ import time
 
 from safedocker._internal.lean import loads, sha256
 from safedocker._internal.minihttp import Connection, HttpFailed, form, quote, tcp
+from safedocker.oci.certs import registry_cas
 from safedocker.oci.media import MANIFEST_ACCEPT, TOKEN_RESPONSE_MAX
 
 TYPE_CHECKING = False
@@ -112,6 +113,9 @@ class RegistryProbe:
         self.docker_config = docker_config
         self.timeout = timeout
         self.requests_made = 0
+        # The CAs dockerd trusts for this registry besides the system's (its certs.d), for
+        # its token service too, as docker's one transport per registry does.
+        self._cas = registry_cas(self.host) if scheme == "https" else ()
         self._conn = self._connection(self.host, scheme)
         self._auth: dict[str, str] = {}  # scope -> Authorization header value
         self._extra: list[Connection] = []  # side-by-side connections not yet closed
@@ -122,7 +126,8 @@ class RegistryProbe:
             host, port = netloc, ""
         host = host.strip("[]")
         number = int(port) if port else (443 if scheme == "https" else 80)
-        return Connection(tcp(host, number, self.timeout, tls=scheme == "https"), netloc)
+        return Connection(tcp(host, number, self.timeout, tls=scheme == "https",
+                              cas=self._cas), netloc)
 
     def close(self) -> None:
         self._close_extra()

@@ -22,13 +22,15 @@ import email.utils
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
 import requests.auth
 
 from safedocker import __version__
@@ -65,6 +67,42 @@ TIMEOUT_HINT = ("check the network and the registry; raise registry_timeout in t
 
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)
+
+
+class _DockerTrust(requests.adapters.HTTPAdapter):
+    """HTTPS trusting what dockerd trusts for the registry: the system's CAs (as the warm
+    path reads them, minihttp.configure_client) and the registry's own in docker's
+    certs.d, where requests would trust certifi's bundle alone. REQUESTS_CA_BUNDLE, when
+    set, adds its CAs."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context  # before super().__init__, which makes the pool manager
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        kwargs["ssl_context"] = self._context
+        return super().proxy_manager_for(proxy, **kwargs)
+
+
+def docker_trust(registry: str) -> ssl.SSLContext:
+    """The TLS client context for ``registry``: see :class:`_DockerTrust`. A CA file that
+    cannot be read makes the registry unreachable, as it does for docker."""
+    from safedocker._internal.minihttp import configure_client
+    from safedocker.oci.certs import registry_cas
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        configure_client(context, registry_cas(registry))
+    except OSError as e:
+        raise RegistryUnavailable(
+            f"cannot reach {registry}",
+            why=f"a CA in docker's certs.d for it cannot be read ({reason_of(e)})",
+            hint=f"fix or remove the *.crt files in /etc/docker/certs.d/{registry}/") from e
+    return context
 
 
 class _OwnAuthorization(requests.auth.AuthBase):
@@ -134,6 +172,8 @@ class Transport:
         self.deadline = deadline
         self.requests_made = 0
         self._session = requests.Session()
+        if self.scheme == "https":
+            self._session.mount("https://", _DockerTrust(docker_trust(host)))
         self._session.auth = _OwnAuthorization()
         self._session.headers.update(
             {"User-Agent": f"safe-docker/{__version__}", "Accept-Encoding": "identity"}

@@ -9,17 +9,18 @@ name that resolves to loopback (the machine's own name, as /etc/hosts has it): s
 then asks it over https, while dockerd, which looks the name up and finds 127.0.0.0/8,
 treats it as an insecure registry (TLS without verifying) and can push and pull.
 
-The two paths trust different CA sources: the full path's ``requests`` the file in
-REQUESTS_CA_BUNDLE, the warm and express paths what OpenSSL finds (SSL_CERT_FILE here).
-Each variable names a file whose *contents* the tests swap for another CA's, so that the
-command line and environment stay those of the plan: the plan is found, and only the TLS
-handshake can turn it down.
+Both paths trust what dockerd trusts: the system's CAs as OpenSSL finds them (SSL_CERT_FILE
+here) and the registry's certs.d CAs; the full path's ``requests`` also the file in
+REQUESTS_CA_BUNDLE. Each variable names a file whose *contents* the tests swap for another
+CA's, so that the command line and environment stay those of the plan: the plan is found,
+and only the TLS handshake can turn it down.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 import ssl
 import subprocess
@@ -27,10 +28,12 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from safedocker.oci.certs import CERTS_D
 from safedocker.oci.hosts import registry_scheme
 from tests.e2e.conftest import Warm, _audit, _command, logging_docker, trust_new_key_and_sign
 from tests.e2e.test_express_path import NOT_ON_EXPRESS
@@ -40,7 +43,6 @@ from tests.world import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from tests.e2e.conftest import Result, SafeDocker
     from tests.world import World
@@ -120,8 +122,8 @@ def _wait_until_serving(proc: subprocess.Popen[bytes], host: str, ca: Authority,
 class Trust:
     """The files the two CA variables name; ``distrust`` puts another CA in one."""
 
-    openssl: Path  # SSL_CERT_FILE: the warm and express paths
-    requests: Path  # REQUESTS_CA_BUNDLE: the full path
+    openssl: Path  # SSL_CERT_FILE: the system's CAs, to both paths
+    requests: Path  # REQUESTS_CA_BUNDLE: CAs the full path adds
 
     @staticmethod
     def distrust(path: Path) -> None:
@@ -288,3 +290,26 @@ def test_with_neither_ca_source_trusting_the_registry_an_image_never_verified_fa
         f"safe-docker: cannot verify {w.image.tagged}: cannot reach "
         f"{w.image.repo.split('/')[0]} — TLS handshake or certificate verification failed; "
         f"no usable offline record: {w.image.tagged} was never verified here (hint: "), said
+
+
+def test_a_ca_in_docker_certs_d_alone_is_trusted_cold_warm_and_express(
+        tls_warm: tuple[Warm, Trust], tls_registry: TlsRegistry) -> None:
+    """What dockerd trusts for this registry, the CA in /etc/docker/certs.d/<host:port>/,
+    with neither variable's file holding it: the full path verifies, and the warm and
+    express paths answer, all over https."""
+    if os.geteuid() != 0:
+        pytest.skip("placing a CA in /etc/docker/certs.d needs root")
+    w, trust = tls_warm
+    trust.distrust(trust.openssl)
+    trust.distrust(trust.requests)
+    made = [p for p in (Path(CERTS_D), Path(CERTS_D) / tls_registry.host) if not p.exists()]
+    (Path(CERTS_D) / tls_registry.host).mkdir(parents=True, exist_ok=True)
+    placed = Path(CERTS_D) / tls_registry.host / "ca.crt"
+    try:
+        placed.write_bytes(tls_registry.ca.pem())
+        _three_runs(w, tls_registry)
+    finally:
+        placed.unlink(missing_ok=True)
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                directory.rmdir()

@@ -160,7 +160,7 @@ def tls_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No CA from the environment, and a fresh process-wide context before and after."""
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    monkeypatch.setattr(minihttp, "_TLS", [])
+    monkeypatch.setattr(minihttp, "_TLS", {})
     yield
 
 

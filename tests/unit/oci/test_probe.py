@@ -118,7 +118,7 @@ def test_over_https_the_questions_are_asked_in_turn_on_one_connection(
     authority = Authority("safedocker test ca")
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.setenv("SSL_CERT_DIR", str(authority.hashed_dir(tmp_path / "certs")))
-    monkeypatch.setattr(minihttp, "_TLS", [])
+    monkeypatch.setattr(minihttp, "_TLS", {})
     registry = Registry(tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
     plain = Registry()
     expected = RegistryProbe(plain.server.host, "http").manifest_digests(WANTED)
@@ -224,8 +224,9 @@ def test_never_more_than_parallel_max_connections_to_the_registry_at_once(
     made: list[Socket] = []
     most = 0
 
-    def counted(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Socket]:
-        connect = tcp(host, port, timeout, tls=tls)
+    def counted(host: str, port: int, timeout: float, *, tls: bool,
+                cas: tuple[str, ...] = ()) -> Callable[[], Socket]:
+        connect = tcp(host, port, timeout, tls=tls, cas=cas)
 
         def each() -> Socket:
             nonlocal most
@@ -256,8 +257,9 @@ def test_a_401_in_a_batch_fetches_its_token_only_after_the_batch_is_closed(
     made: list[Socket] = []
     most = 0
 
-    def counted(host: str, port: int, timeout: float, *, tls: bool) -> Callable[[], Socket]:
-        connect = tcp(host, port, timeout, tls=tls)
+    def counted(host: str, port: int, timeout: float, *, tls: bool,
+                cas: tuple[str, ...] = ()) -> Callable[[], Socket]:
+        connect = tcp(host, port, timeout, tls=tls, cas=cas)
 
         def each() -> Socket:
             nonlocal most

@@ -1,0 +1,158 @@
+"""Both paths trust, for a registry's TLS, what dockerd trusts: the system's CAs and the
+registry's own ``*.crt`` files in docker's certs.d (``/etc/docker/certs.d/<host:port>/``),
+for that registry alone. The full path's requests would otherwise trust certifi's bundle
+only, so a registry docker reaches with a private CA was unreachable to safe-docker.
+
+Real TLS servers on 127.0.0.1 (tests/threaded_http.py) with certificates from
+tests/tls_world.py; the full path's transport is made to speak https to loopback (it
+speaks http there, as docker's default insecure registries)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from safedocker._internal import minihttp
+from safedocker.errors import RegistryUnavailable
+from safedocker.oci import certs, transport
+from safedocker.oci.certs import CAS_MAX, registry_cas
+from safedocker.oci.probe import ProbeFailed, RegistryProbe
+from tests.threaded_http import Server, answer, path_of
+from tests.tls_world import Authority
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+DIGEST = "sha256:" + "c" * 64
+
+
+def _respond(head: bytes) -> bytes:
+    if path_of(head).startswith("/v2/team/app/manifests/"):
+        return answer(200, {"Docker-Content-Digest": DIGEST})
+    return answer(200, {}, b"{}")
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """A TLS registry whose CA no system store holds; certs.d under tmp_path; no CA from
+    the environment; fresh process-wide warm-path contexts."""
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(minihttp, "_TLS", {})
+    monkeypatch.setattr(certs, "CERTS_D", str(tmp_path / "certs.d"))
+    monkeypatch.setattr(transport, "registry_scheme", lambda host, insecure=(): "https")
+    authority = Authority("private registry ca")
+    server = Server(_respond, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    yield World(tmp_path, authority, server)
+
+
+class World:
+    def __init__(self, root: Path, authority: Authority, server: Server) -> None:
+        self.root, self.authority, self.server = root, authority, server
+
+    @property
+    def registry(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def place_ca(self, registry: str | None = None, name: str = "ca.crt") -> Path:
+        directory = self.root / "certs.d" / (registry or self.registry)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(self.authority.pem())
+        return directory / name
+
+
+def _warm(world: World) -> tuple[str, str] | None:
+    probe = RegistryProbe(world.registry, "https")
+    try:
+        return probe.manifest_digest("team/app", "v1")
+    finally:
+        probe.close()
+
+
+def _full(world: World) -> int:
+    sender = transport.Transport(world.registry, world.registry)
+    try:
+        return sender.send("GET", f"https://{world.registry}/v2/", None, None, None,
+                           cap=1024).status_code
+    finally:
+        sender.close()
+
+
+def test_a_ca_in_docker_certs_d_for_the_registry_is_trusted_by_both_paths(world: World) -> None:
+    world.place_ca()
+    assert _warm(world) == (DIGEST, "")
+    assert _full(world) == 200
+
+
+def test_without_it_neither_path_reaches_the_registry(world: World) -> None:
+    with pytest.raises(ProbeFailed, match="certificate verify failed"):
+        _warm(world)
+    with pytest.raises(RegistryUnavailable) as info:
+        _full(world)
+    assert info.value.exit_code == 69
+
+
+def test_a_ca_placed_for_another_registry_is_not_trusted_for_this_one(world: World) -> None:
+    world.place_ca("registry.other.test:5000")
+    world.place_ca(f"127.0.0.1:{world.server.port + 1}")
+    with pytest.raises(ProbeFailed):
+        _warm(world)
+    with pytest.raises(RegistryUnavailable):
+        _full(world)
+
+
+def test_the_system_store_is_trusted_by_the_full_path_as_by_the_warm_path(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests alone trusts certifi's bundle, not the CAs installed on the system, which
+    # docker and the warm path trust: a registry with a company CA failed cold.
+    (world.root / "system.pem").write_bytes(world.authority.pem())
+    monkeypatch.setenv("SSL_CERT_FILE", str(world.root / "system.pem"))
+    assert _warm(world) == (DIGEST, "")
+    assert _full(world) == 200
+
+
+def test_a_ca_file_openssl_cannot_read_makes_the_registry_unreachable(world: World) -> None:
+    # As docker fails a registry whose certs.d it cannot read: never a silent fallback.
+    bad = world.place_ca()
+    bad.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    with pytest.raises(ProbeFailed):
+        _warm(world)
+    with pytest.raises(RegistryUnavailable) as info:
+        _full(world)
+    assert "certs.d" in info.value.line()
+
+
+# --- which files ------------------------------------------------------------------------
+
+
+def test_only_crt_files_in_the_registrys_own_directory_are_read_in_name_order(
+        tmp_path: Path) -> None:
+    directory = tmp_path / "registry.corp:5000"
+    (directory / "sub.crt").mkdir(parents=True)  # a directory, not a file
+    for name in ("b.crt", "a.crt", "client.cert", "client.key", "notes.txt"):
+        (directory / name).write_text("x")
+    os.symlink(directory / "a.crt", directory / "c.crt")  # followed, as docker reads it
+    assert registry_cas("registry.corp:5000", str(tmp_path)) == tuple(
+        str(directory / n) for n in ("a.crt", "b.crt", "c.crt"))
+    assert registry_cas("registry.corp", str(tmp_path)) == ()  # the port is the name's
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../etc", "a/b", "a\0b"])
+def test_a_registry_name_never_leads_out_of_the_certs_directory(
+        tmp_path: Path, name: str) -> None:
+    (tmp_path / "certs.d").mkdir()
+    (tmp_path / "x.crt").write_text("x")
+    (tmp_path / "certs.d" / "y.crt").write_text("y")
+    assert registry_cas(name, str(tmp_path / "certs.d")) == ()
+
+
+def test_at_most_cas_max_files_are_read_for_one_registry(tmp_path: Path) -> None:
+    directory = tmp_path / "r"
+    directory.mkdir()
+    for n in range(CAS_MAX + 5):
+        (directory / f"{n:03}.crt").write_text("x")
+    found = registry_cas("r", str(tmp_path))
+    assert len(found) == CAS_MAX and found[0].endswith("000.crt")
