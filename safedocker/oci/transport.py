@@ -97,6 +97,13 @@ def docker_trust(registry: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
         configure_client(context, registry_cas(registry))
+        paths = ssl.get_default_verify_paths()
+        if paths.cafile is None and paths.capath is None:
+            # An OpenSSL that finds no CAs at all (python.org's Python on macOS before its
+            # Install Certificates step): requests' own bundle, as requests alone trusts.
+            import requests.utils
+
+            context.load_verify_locations(requests.utils.DEFAULT_CA_BUNDLE_PATH)
     except OSError as e:
         raise RegistryUnavailable(
             f"cannot reach {registry}",

@@ -156,3 +156,31 @@ def test_at_most_cas_max_files_are_read_for_one_registry(tmp_path: Path) -> None
         (directory / f"{n:03}.crt").write_text("x")
     found = registry_cas("r", str(tmp_path))
     assert len(found) == CAS_MAX and found[0].endswith("000.crt")
+
+
+def test_where_openssl_finds_no_system_cas_the_full_path_trusts_requests_bundle(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # python.org's Python on macOS finds none until its Install Certificates step: requests
+    # trusted certifi's bundle there, and still does (the warm path then misses).
+    import ssl
+
+    import requests.utils
+
+    nowhere = ssl.DefaultVerifyPaths(None, None,  # type: ignore[arg-type]
+                                     "SSL_CERT_FILE", "/nonexistent/cert.pem",
+                                     "SSL_CERT_DIR", "/nonexistent/certs")
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: nowhere)
+    monkeypatch.setattr(minihttp, "_system_ca_dir", lambda: None)
+    context = transport.docker_trust(world.registry)
+    bundle = ssl.create_default_context(cafile=requests.utils.DEFAULT_CA_BUNDLE_PATH)
+    assert context.cert_store_stats()["x509_ca"] >= bundle.cert_store_stats()["x509_ca"] > 0
+
+
+def test_where_openssl_finds_system_cas_requests_bundle_is_not_added(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    (world.root / "system.pem").write_bytes(world.authority.pem())
+    monkeypatch.setenv("SSL_CERT_FILE", str(world.root / "system.pem"))
+    monkeypatch.setattr(minihttp, "_system_ca_dir", lambda: None)
+    context = transport.docker_trust(world.registry)
+    # the file's one CA; a CA directory is read only as chains need it, certifi not at all
+    assert context.cert_store_stats()["x509_ca"] == 1
