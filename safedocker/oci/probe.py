@@ -121,10 +121,13 @@ class RegistryProbe:
         self._extra: list[Connection] = []  # side-by-side connections not yet closed
 
     def _connection(self, netloc: str, scheme: str) -> Connection:
-        host, _, port = netloc.rpartition(":") if netloc.count(":") == 1 else (netloc, "", "")
-        if not port.isdigit():
-            host, port = netloc, ""
-        host = host.strip("[]")
+        if netloc.startswith("["):  # an IPv6 address, as a reference writes one: [::1]:5000
+            host, _, rest = netloc[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else rest
+        else:
+            host, _, port = netloc.rpartition(":") if ":" in netloc else (netloc, "", "")
+        if port and not port.isdigit():
+            raise ProbeFailed(f"{netloc!r}: not host[:port]")
         number = int(port) if port else (443 if scheme == "https" else 80)
         return Connection(tcp(host, number, self.timeout, tls=scheme == "https",
                               cas=self._cas), netloc)

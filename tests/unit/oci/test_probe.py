@@ -278,3 +278,28 @@ def test_a_401_in_a_batch_fetches_its_token_only_after_the_batch_is_closed(
     assert answers == [(Named.digest(f"/v2/{r}/manifests/{t}"), "") for r, t in MANY]
     assert most <= PARALLEL_MAX
     assert all(s.fileno() == -1 for s in made)
+
+
+@pytest.mark.parametrize(("netloc", "host", "port"), [
+    ("127.0.0.1:5000", "127.0.0.1", 5000), ("[::1]:5000", "::1", 5000), ("[::1]", "::1", 80),
+    ("registry.test", "registry.test", 80), ("registry.test:8080", "registry.test", 8080)])
+def test_a_registry_is_reached_at_the_host_and_port_its_name_says(
+        netloc: str, host: str, port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safedocker.oci import probe as module
+
+    asked: list[tuple[str, int]] = []
+
+    def recorded(host: str, port: int, timeout: float, *, tls: bool,
+                 cas: tuple[str, ...] = ()) -> Callable[[], Socket]:
+        asked.append((host, port))
+        return tcp(host, port, timeout, tls=tls, cas=cas)
+
+    monkeypatch.setattr(module, "tcp", recorded)
+    RegistryProbe(netloc, "http").close()
+    assert asked == [(host, port)]
+
+
+@pytest.mark.parametrize("netloc", ["[::1]:x", "registry.test:port", "[::1]junk"])
+def test_a_registry_name_that_is_not_host_and_port_fails_the_probe(netloc: str) -> None:
+    with pytest.raises(ProbeFailed):
+        RegistryProbe(netloc, "http")
