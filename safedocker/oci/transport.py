@@ -87,6 +87,14 @@ class _DockerTrust(requests.adapters.HTTPAdapter):
         kwargs["ssl_context"] = self._context
         return super().proxy_manager_for(proxy, **kwargs)
 
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)
+        if verify is True:
+            # requests points the pool at certifi's bundle, which urllib3 then loads into
+            # our context: docker trusts the system's CAs, never certifi's on top of them.
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+
 
 def docker_trust(registry: str) -> ssl.SSLContext:
     """The TLS client context for ``registry``: see :class:`_DockerTrust`. A CA file that

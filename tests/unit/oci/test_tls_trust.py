@@ -184,3 +184,20 @@ def test_where_openssl_finds_system_cas_requests_bundle_is_not_added(
     context = transport.docker_trust(world.registry)
     # the file's one CA; a CA directory is read only as chains need it, certifi not at all
     assert context.cert_store_stats()["x509_ca"] == 1
+
+
+def test_the_full_path_does_not_trust_certifis_bundle_which_docker_does_not_read(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests points every verified connection's pool at certifi's bundle (cert_verify
+    # sets ca_certs), which urllib3 loads into the context it is given: the full path then
+    # trusted certifi's CAs on top of the system's, a CA docker and the warm path refuse
+    # (one the system's store distrusts, say). Here the bundle holds the test CA alone.
+    import requests.adapters
+
+    bundle = world.root / "certifi.pem"
+    bundle.write_bytes(world.authority.pem())
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(bundle))
+    with pytest.raises(ProbeFailed):
+        _warm(world)
+    with pytest.raises(RegistryUnavailable):
+        _full(world)
