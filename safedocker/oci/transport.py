@@ -88,7 +88,7 @@ class _DockerTrust(requests.adapters.HTTPAdapter):
         return super().proxy_manager_for(proxy, **kwargs)
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        super().cert_verify(conn, url, verify, cert)
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
         if verify is True:
             # requests points the pool at certifi's bundle, which urllib3 then loads into
             # our context: docker trusts the system's CAs, never certifi's on top of them.
