@@ -321,6 +321,10 @@ class Transport:
                 )
             except requests.RequestException as e:
                 raise connection_error(self.host, e) from e
+            except OSError as e:  # requests' own for a CA bundle path that is not there
+                raise RegistryUnavailable(f"cannot reach {self.host}", why=reason_of(e),
+                                          hint="check REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE"
+                                          ) from e
             except UnicodeError as e:  # requests reads a redirect's Location as UTF-8
                 raise RegistryError(f"{self.registry} answered {what} with a header that "
                                     "is not UTF-8 text") from e

@@ -201,3 +201,14 @@ def test_the_full_path_does_not_trust_certifis_bundle_which_docker_does_not_read
         _warm(world)
     with pytest.raises(RegistryUnavailable):
         _full(world)
+
+
+def test_a_requests_ca_bundle_that_does_not_exist_makes_the_registry_unreachable(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests raises a bare OSError for it (not one of its own errors): it escaped the
+    # transport, an internal error (77) past the verifier's fallback to its cache.
+    world.place_ca()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(world.root / "missing.pem"))
+    with pytest.raises(RegistryUnavailable) as info:
+        _full(world)
+    assert info.value.exit_code == 69 and "missing.pem" in info.value.line()
