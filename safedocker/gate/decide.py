@@ -386,8 +386,8 @@ class Gate:
         from safedocker.oci.transport import TIMEOUT_HINT
 
         waves = -(-len(items) // VERIFY_WORKERS)
-        deadline = Deadline.after(self.config.registry_timeout * waves,
-                                  setting=f"registry_timeout, {len(items)} images")
+        setting = "registry_timeout" + (f", {len(items)} images" if len(items) > 1 else "")
+        deadline = Deadline.after(self.config.registry_timeout * waves, setting=setting)
         found: list[_R | SafeDockerError] = []
         answers = bounded_map(work, items, workers=VERIFY_WORKERS, deadline=deadline,
                               name="safe-docker verify")

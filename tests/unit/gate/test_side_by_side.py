@@ -287,6 +287,19 @@ def test_one_image_alone_has_the_same_deadline_even_if_its_verification_never_en
     assert "registry_timeout" in info.value.line()
 
 
+def test_one_image_cut_short_is_told_as_the_one_images_registry_timeout() -> None:
+    # The set's wording ("registry_timeout, 2 images") read "1 images" for one alone.
+    verifier = StuckVerifier()
+    gate = Gate(Config(registry_timeout=1.0), FakeEngine(), verifier, ListAudit(),
+                stderr=io.StringIO())
+    try:
+        with pytest.raises(RegistryUnavailable) as info:
+            gate.admit_all(STUCK[:1])
+    finally:
+        verifier.stuck.set()
+    assert "within 1 s (registry_timeout);" in info.value.line()
+
+
 def test_one_image_its_deadline_cut_short_is_decided_from_cached_material() -> None:
     request = STUCK[0]
     assert request.ref is not None
