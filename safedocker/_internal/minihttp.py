@@ -271,7 +271,10 @@ def _addresses(host: str, port: int, timeout: float) -> _Addresses:
         finally:
             answered.release()
 
-    _thread.start_new_thread(resolve, ())
+    try:
+        _thread.start_new_thread(resolve, ())
+    except RuntimeError as e:  # no more threads for this process (a pids limit): a miss
+        raise OSError(f"{host}: cannot resolve it ({e})") from e
     if not answered.acquire(timeout=timeout):
         raise TimeoutError(f"{host}: no address from the resolver within {timeout:g} s")
     if isinstance(found[0], BaseException):

@@ -485,3 +485,23 @@ def test_a_python_without_ssl_fails_an_https_request_as_an_unreachable_registry_
         listener.listen()
         with pytest.raises(HttpFailed, match="TLS"):
             _https_head("127.0.0.1", listener.getsockname()[1])
+
+
+def test_a_resolver_thread_that_cannot_start_is_the_connection_failure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # _thread.start_new_thread raises RuntimeError when the process may start no more
+    # threads (a container's pids limit): it escaped the warm path's handling of a miss
+    # (OSError, ValueError), a traceback where the full path belongs.
+    import _thread
+
+    def refused(function: Callable[..., object], args: tuple[object, ...]) -> int:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_thread, "start_new_thread", refused)
+    conn = Connection(tcp("registry.threads.test", 5000, 1.0, tls=False),
+                      "registry.threads.test:5000")
+    try:
+        with pytest.raises(HttpFailed, match="start new thread"):
+            conn.request("HEAD", "/v2/", body_max=0)
+    finally:
+        conn.close()
