@@ -212,3 +212,45 @@ def test_a_requests_ca_bundle_that_does_not_exist_makes_the_registry_unreachable
     with pytest.raises(RegistryUnavailable) as info:
         _full(world)
     assert info.value.exit_code == 69 and "missing.pem" in info.value.line()
+
+
+# --- what urllib3 makes of the context the full path hands it ---------------------------
+
+
+def _full_to(world: World, server: Server, host: str = "127.0.0.1") -> int:
+    registry = f"{host}:{server.port}"
+    world.place_ca(registry)
+    sender = transport.Transport(registry, registry)
+    try:
+        return sender.send("GET", f"https://{registry}/v2/", None, None, None,
+                           cap=1024).status_code
+    finally:
+        sender.close()
+
+
+def test_the_full_path_refuses_a_certificate_naming_the_host_as_its_common_name_only(
+        world: World) -> None:
+    # urllib3 keeps ssl's check_hostname on the context it is given: the SAN-only flag holds.
+    cn_only = world.authority.server_context(world.root / "cn", "localhost",
+                                             common_name_only=True)
+    with pytest.raises(RegistryUnavailable, match="TLS"):
+        _full_to(world, Server(_respond, tls=cn_only), "localhost")
+
+
+def test_the_full_path_refuses_a_certificate_for_another_name(world: World) -> None:
+    other = world.authority.server_context(world.root / "other", "registry.other.test")
+    with pytest.raises(RegistryUnavailable, match="TLS"):
+        _full_to(world, Server(_respond, tls=other))
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
+def test_the_full_path_refuses_a_server_that_speaks_only_tls_1_0_or_1_1(
+        world: World, version: str) -> None:
+    import ssl
+
+    old = world.authority.server_context(world.root / "old", "127.0.0.1")
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 speaks TLS 1.0 and 1.1 only so
+    old.minimum_version = old.maximum_version = getattr(ssl.TLSVersion, version)
+    with pytest.raises(RegistryUnavailable, match="TLS"):
+        _full_to(world, Server(_respond, tls=old))
