@@ -197,8 +197,9 @@ def tls_context(cas: tuple[str, ...] = ()) -> _ssl._SSLContext:
 def configure_client(context: _ssl._SSLContext, cas: Sequence[str] = ()) -> None:
     """Make ``context`` (``PROTOCOL_TLS_CLIENT``; ssl's SSLContext is one too: the full path
     configures its own so) what :func:`tls_context` describes, trusting the PEM files
-    ``cas`` besides the system's CAs. Raises OSError (ssl.SSLError) for a CA file OpenSSL
-    cannot read, as docker fails a registry whose certs.d it cannot read."""
+    ``cas`` besides the system's CAs. A CA file that cannot be read raises OSError, as
+    docker fails a registry whose certs.d it cannot read; one that holds no certificate
+    OpenSSL takes is skipped, as docker skips it."""
     import _ssl
 
     # ssl.SSLContext(PROTOCOL_TLS_CLIENT) is this object; create_default_context then asks
@@ -218,7 +219,12 @@ def configure_client(context: _ssl._SSLContext, cas: Sequence[str] = ()) -> None
     else:
         context.set_default_verify_paths()  # load_default_certs, off Windows
     for ca in cas:
-        context.load_verify_locations(ca)
+        try:
+            context.load_verify_locations(ca)
+        except _ssl.SSLError:  # noqa: PERF203 - one file at a time, a few at most
+            # What is not PEM certificates adds nothing, as docker's AppendCertsFromPEM
+            # skips it; a file that cannot be read at all (OSError) fails, as for docker.
+            continue
 
 
 _TLS_1_2 = 0x0303  # ssl.TLSVersion.TLSv1_2

@@ -114,15 +114,36 @@ def test_the_system_store_is_trusted_by_the_full_path_as_by_the_warm_path(
     assert _full(world) == 200
 
 
-def test_a_ca_file_openssl_cannot_read_makes_the_registry_unreachable(world: World) -> None:
-    # As docker fails a registry whose certs.d it cannot read: never a silent fallback.
-    bad = world.place_ca()
-    bad.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+def test_a_ca_file_that_cannot_be_read_makes_the_registry_unreachable(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As docker fails a registry whose certs.d it cannot read: never a silent fallback. A
+    # file listed and then gone (or not readable: root reads every file) cannot be read.
+    from safedocker.oci import probe
+
+    gone = (str(world.root / "certs.d" / world.registry / "gone.crt"),)
+    monkeypatch.setattr(probe, "registry_cas", lambda registry: gone)
+    monkeypatch.setattr(certs, "registry_cas", lambda registry: gone)
     with pytest.raises(ProbeFailed):
         _warm(world)
     with pytest.raises(RegistryUnavailable) as info:
         _full(world)
+    assert info.value.exit_code == 69
     assert "certs.d" in info.value.line()
+
+
+def test_a_ca_file_holding_no_certificate_is_skipped_as_docker_skips_it(world: World) -> None:
+    # docker's AppendCertsFromPEM takes what parses and ignores the rest: a stray file adds
+    # no trust and takes none away.
+    world.place_ca(name="zz-junk.crt").write_bytes(
+        b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    world.place_ca(name="empty.crt").write_bytes(b"")
+    with pytest.raises(ProbeFailed):
+        _warm(world)  # the junk alone: nothing trusted
+    with pytest.raises(RegistryUnavailable):
+        _full(world)
+    world.place_ca()  # and beside the registry's CA: still reached
+    assert _warm(world) == (DIGEST, "")
+    assert _full(world) == 200
 
 
 # --- which files ------------------------------------------------------------------------
