@@ -275,3 +275,11 @@ def test_the_full_path_refuses_a_server_that_speaks_only_tls_1_0_or_1_1(
     old.minimum_version = old.maximum_version = getattr(ssl.TLSVersion, version)
     with pytest.raises(RegistryUnavailable, match="TLS"):
         _full_to(world, Server(_respond, tls=old))
+
+
+@pytest.mark.parametrize("hub", ["docker.io", "index.docker.io", "registry-1.docker.io"])
+def test_docker_hub_gets_the_systems_cas_alone_as_dockerd_gives_it(
+        tmp_path: Path, hub: str) -> None:
+    (tmp_path / hub).mkdir()
+    (tmp_path / hub / "ca.crt").write_text("x")
+    assert registry_cas(hub, str(tmp_path)) == ()
