@@ -169,6 +169,13 @@ def _as_system_ca_dir(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
     monkeypatch.setattr(minihttp, "_system_ca_dir", lambda: str(directory))
 
 
+def _trusted_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Server:
+    """A TLS server for 127.0.0.1 whose CA stands in the system's CA directory."""
+    authority = Authority("safedocker test ca")
+    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
+    return Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+
+
 def _https_head(host: str, port: int) -> int:
     conn = Connection(tcp(host, port, 5.0, tls=True), f"{host}:{port}")
     try:
@@ -183,9 +190,7 @@ def _ok(head: bytes) -> bytes:
 
 def test_https_is_verified_against_the_hashed_ca_directory_read_lazily(
         tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    authority = Authority("safedocker test ca")
-    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
-    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    server = _trusted_server(tmp_path, monkeypatch)
     context = minihttp.tls_context()
     assert context.cert_store_stats()["x509_ca"] == 0  # nothing parsed before it is needed
     assert _https_head("127.0.0.1", server.port) == 200
@@ -327,9 +332,7 @@ def test_a_tls_connection_keeps_a_timeout(
         tmp_path: Path, tls_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # _ssl drives a socket with a timeout through non-blocking BIOs set at the handshake; a
     # blocking socket under them would wait without end.
-    authority = Authority("safedocker test ca")
-    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
-    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    server = _trusted_server(tmp_path, monkeypatch)
     sock = tcp("127.0.0.1", server.port, 5.0, tls=True)()
     try:
         with pytest.raises(ValueError, match="timeout"):
@@ -450,9 +453,7 @@ def test_a_closed_tls_connection_reads_nothing_from_the_socket_that_reuses_its_n
     # _ssl keeps the descriptor's number, not the socket: after close it would read the
     # TLS records of whatever socket the process opens under that number next (ssl's
     # SSLSocket drops its SSL object at close, and its recv then fails).
-    authority = Authority("safedocker test ca")
-    _as_system_ca_dir(monkeypatch, authority.hashed_dir(tmp_path / "certs"))
-    server = Server(_ok, tls=authority.server_context(tmp_path / "server", "127.0.0.1"))
+    server = _trusted_server(tmp_path, monkeypatch)
     sock = tcp("127.0.0.1", server.port, 5.0, tls=True)()
     number = sock.fileno()
     sock.close()

@@ -217,67 +217,55 @@ def test_questions_past_parallel_max_each_get_their_own_answer_even_after_a_401(
     assert answers == [(Named.digest(f"/v2/{r}/manifests/{t}"), "") for r, t in MANY]
 
 
-def test_never_more_than_parallel_max_connections_to_the_registry_at_once(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from safedocker.oci import probe as module
+class Sockets:
+    """Every connection the probe opens, and the most open at once (``tcp`` counted)."""
 
-    made: list[Socket] = []
-    most = 0
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from safedocker.oci import probe as module
 
-    def counted(host: str, port: int, timeout: float, *, tls: bool,
-                cas: tuple[str, ...] = ()) -> Callable[[], Socket]:
+        self.made: list[Socket] = []
+        self.most = 0
+        monkeypatch.setattr(module, "tcp", self.tcp)
+
+    def tcp(self, host: str, port: int, timeout: float, *, tls: bool,
+            cas: tuple[str, ...] = ()) -> Callable[[], Socket]:
         connect = tcp(host, port, timeout, tls=tls, cas=cas)
 
         def each() -> Socket:
-            nonlocal most
             sock = connect()
-            made.append(sock)
-            most = max(most, sum(s.fileno() != -1 for s in made))
+            self.made.append(sock)
+            self.most = max(self.most, sum(s.fileno() != -1 for s in self.made))
             return sock
         return each
 
-    monkeypatch.setattr(module, "tcp", counted)
+
+def test_never_more_than_parallel_max_connections_to_the_registry_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sockets = Sockets(monkeypatch)
     registry = Named()
     probe = RegistryProbe(registry.server.host, "http")
     answers = probe.ask(MANY).answers()
     probe.close()
     assert len(answers) == len(MANY)
     batches = -(-len(MANY) // PARALLEL_MAX)
-    assert len(made) == 1 + len(MANY) - batches  # the kept-alive one, and one per other question
-    assert most == PARALLEL_MAX
-    assert all(s.fileno() == -1 for s in made)
+    assert len(sockets.made) == 1 + len(MANY) - batches  # the kept-alive one, one per other
+    assert sockets.most == PARALLEL_MAX
+    assert all(s.fileno() == -1 for s in sockets.made)
 
 
 def test_a_401_in_a_batch_fetches_its_token_only_after_the_batch_is_closed(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # The token service is asked on a connection of its own: fetched while the batch's
     # other connections were still open, that made PARALLEL_MAX + 1 to one registry.
-    from safedocker.oci import probe as module
-
-    made: list[Socket] = []
-    most = 0
-
-    def counted(host: str, port: int, timeout: float, *, tls: bool,
-                cas: tuple[str, ...] = ()) -> Callable[[], Socket]:
-        connect = tcp(host, port, timeout, tls=tls, cas=cas)
-
-        def each() -> Socket:
-            nonlocal most
-            sock = connect()
-            made.append(sock)
-            most = max(most, sum(s.fileno() != -1 for s in made))
-            return sock
-        return each
-
-    monkeypatch.setattr(module, "tcp", counted)
+    sockets = Sockets(monkeypatch)
     registry = Named("T1")
     probe = RegistryProbe(registry.server.host, "http", tokens=TokenCache(tmp_path),
                           docker_config=str(tmp_path / "docker-config"))
     answers = probe.ask(MANY).answers()
     probe.close()
     assert answers == [(Named.digest(f"/v2/{r}/manifests/{t}"), "") for r, t in MANY]
-    assert most <= PARALLEL_MAX
-    assert all(s.fileno() == -1 for s in made)
+    assert sockets.most <= PARALLEL_MAX
+    assert all(s.fileno() == -1 for s in sockets.made)
 
 
 @pytest.mark.parametrize(("netloc", "host", "port"), [
