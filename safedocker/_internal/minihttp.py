@@ -10,9 +10,9 @@ adds enums and ``selectors`` that cost the warm path more than its requests. TLS
 brings :mod:`socket`, ``base64``, ``re`` and a dozen enums (≈40 ms on a small machine,
 more than the rest of a warm hit; ``_ssl`` alone ≈12 ms). Its context is the one
 ``ssl.create_default_context()`` makes, but that it reads a host name from a SAN only
-(as docker and urllib3), made once per process (:func:`tls_context`), and
-each connection is driven as ``ssl.SSLSocket`` drives it (:class:`TlsSocket`). Standard
-library only.
+(as docker and urllib3), made once per process and set of a registry's own CAs
+(:func:`tls_context`), and each connection is driven as ``ssl.SSLSocket`` drives it
+(:class:`TlsSocket`). Standard library only.
 """
 
 from __future__ import annotations
