@@ -81,6 +81,13 @@ def _full(world: World) -> int:
         sender.close()
 
 
+def _reached_by_neither(world: World) -> None:
+    with pytest.raises(ProbeFailed):
+        _warm(world)
+    with pytest.raises(RegistryUnavailable):
+        _full(world)
+
+
 def test_a_ca_in_docker_certs_d_for_the_registry_is_trusted_by_both_paths(world: World) -> None:
     world.place_ca()
     assert _warm(world) == (DIGEST, "")
@@ -98,10 +105,7 @@ def test_without_it_neither_path_reaches_the_registry(world: World) -> None:
 def test_a_ca_placed_for_another_registry_is_not_trusted_for_this_one(world: World) -> None:
     world.place_ca("registry.other.test:5000")
     world.place_ca(f"127.0.0.1:{world.server.port + 1}")
-    with pytest.raises(ProbeFailed):
-        _warm(world)
-    with pytest.raises(RegistryUnavailable):
-        _full(world)
+    _reached_by_neither(world)
 
 
 def test_the_system_store_is_trusted_by_the_full_path_as_by_the_warm_path(
@@ -218,10 +222,7 @@ def test_the_full_path_does_not_trust_certifis_bundle_which_docker_does_not_read
     bundle = world.root / "certifi.pem"
     bundle.write_bytes(world.authority.pem())
     monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(bundle))
-    with pytest.raises(ProbeFailed):
-        _warm(world)
-    with pytest.raises(RegistryUnavailable):
-        _full(world)
+    _reached_by_neither(world)
 
 
 def test_a_requests_ca_bundle_that_does_not_exist_makes_the_registry_unreachable(
