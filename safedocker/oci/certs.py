@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import os
 
+from safedocker.oci.hosts import DOCKER_HUB_ALIASES
+
 CERTS_D = "/etc/docker/certs.d"  # rootful dockerd's; a rootless daemon's is not read
 CAS_MAX = 64  # files read for one registry
-# Docker Hub's own endpoint: dockerd gives it the system's CAs alone (certs.d is read for
-# its mirrors, which safe-docker does not use).
-_DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 
 def registry_cas(registry: str, root: str | None = None) -> tuple[str, ...]:
@@ -25,8 +24,8 @@ def registry_cas(registry: str, root: str | None = None) -> tuple[str, ...]:
     base = CERTS_D if root is None else root
     if registry in ("", ".", "..") or "/" in registry or "\0" in registry:
         return ()  # a directory name only: never a path out of the certs dir
-    if registry.lower() in _DOCKER_HUB:
-        return ()
+    if registry.lower() in DOCKER_HUB_ALIASES:
+        return ()  # dockerd gives Docker Hub's own endpoint the system's CAs alone
     directory = os.path.join(base, registry)
     try:
         with os.scandir(directory) as entries:

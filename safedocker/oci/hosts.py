@@ -1,23 +1,25 @@
 """Registry hosts: Docker Hub's API host, loopback and insecure-registry rules, the scheme,
-and URLs as log lines may show them."""
+and URLs as log lines may show them.
+
+The warm path's probe and certs.py read Docker Hub's names here, so the module imports
+only the standard library's cheapest parts at load: ``ipaddress`` and ``urllib.parse``
+(which costs a hit more than its own work) are imported where used.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 
 def api_host(registry: str) -> str:
     """The host:port to talk to: ``docker.io`` → ``registry-1.docker.io``."""
-    return DOCKER_HUB_API if registry in _DOCKER_HUB_ALIASES else registry
+    return DOCKER_HUB_API if registry in DOCKER_HUB_ALIASES else registry
 
 
 def _split_host_port(hostport: str) -> tuple[str, str | None]:
@@ -32,6 +34,8 @@ def _split_host_port(hostport: str) -> tuple[str, str | None]:
 
 def is_loopback(registry: str) -> bool:
     """``localhost``, 127.0.0.0/8 or ::1, with or without a port."""
+    import ipaddress
+
     host, _ = _split_host_port(registry)
     if host.lower() == "localhost":
         return True
@@ -42,6 +46,8 @@ def is_loopback(registry: str) -> bool:
 
 
 def _is_insecure(registry: str, insecure_registries: Iterable[str]) -> bool:
+    import ipaddress
+
     host, _ = _split_host_port(registry)
     for entry in insecure_registries:
         entry = entry.strip().lower()
@@ -72,12 +78,16 @@ def registry_scheme(registry: str, insecure_registries: Iterable[str] = ()) -> s
 
 
 def origin(url: str) -> tuple[str, str]:
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
 
 
 def redact(url: str) -> str:
     """A URL for log lines: no query (upload state, pagination cursors), no userinfo."""
+    from urllib.parse import urlsplit, urlunsplit
+
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -15,6 +15,7 @@ import time
 from safedocker._internal.lean import loads, sha256
 from safedocker._internal.minihttp import Connection, HttpFailed, form, quote, tcp
 from safedocker.oci.certs import registry_cas
+from safedocker.oci.hosts import api_host
 from safedocker.oci.media import MANIFEST_ACCEPT, TOKEN_RESPONSE_MAX
 
 TYPE_CHECKING = False
@@ -27,7 +28,6 @@ PROBE_TIMEOUT = 5.0  # one request; the warm path makes a handful, the full path
 # bypasses one.
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy",
                    "all_proxy")
-_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 TOKENS_NAME = "tokens.json"
 TOKENS_MAX = 256 * 1024
 TOKENS_KEPT = 64
@@ -108,7 +108,7 @@ class RegistryProbe:
             raise ProbeFailed("a proxy is configured")
         self.registry = registry
         self.scheme = scheme
-        self.host = "registry-1.docker.io" if registry in _DOCKER_HUB_ALIASES else registry
+        self.host = api_host(registry)
         self.tokens = tokens
         self.docker_config = docker_config
         self.timeout = timeout
