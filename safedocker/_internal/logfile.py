@@ -53,10 +53,11 @@ def json_string(text: str) -> str:
     return encode_basestring_ascii(text)
 
 
-def stamped(body: str) -> bytes:
+def stamped(body: str, user: str | None = None) -> bytes:
     """One line: ``{"time":…,"user":…,"pid":…`` then ``body``, the rest of a JSON object
-    (``,"key":value…}``) or ``}``."""
-    head = f'{{"time":"{utc_now()}","user":{json_string(user_name())},"pid":{os.getpid()}'
+    (``,"key":value…}``) or ``}``; ``user`` is :func:`user_name`'s, when looked up before."""
+    who = user_name() if user is None else user
+    head = f'{{"time":"{utc_now()}","user":{json_string(who)},"pid":{os.getpid()}'
     return (head + body + "\n").encode("utf-8")
 
 

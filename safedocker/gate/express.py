@@ -161,7 +161,7 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Non
     answered and the process exits 0), or return: a miss."""
     env = os.environ if environ is None else environ
     try:
-        command = _replay(argv, env)
+        command, docker = _replay(argv, env)
     # A damaged plan (wrong shapes, deep nesting) is a miss like a missing one.
     except (_Miss, ProbeFailed, Unkeyable, OSError, ValueError,
             LookupError, TypeError, AttributeError, RecursionError) as e:
@@ -170,7 +170,7 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Non
         return
     from safedocker._docker.binary import exec_docker
 
-    exec_docker(command)
+    exec_docker(command, docker)
 
 
 def _plan(where: Where, argv: Sequence[str], env: Mapping[str, str]) -> Plan:
@@ -193,8 +193,9 @@ def _plan(where: Where, argv: Sequence[str], env: Mapping[str, str]) -> Plan:
     return Plan.from_json(document)
 
 
-def _replay(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """The docker command to exec; a pull is answered here and exits."""
+def _replay(argv: Sequence[str], env: Mapping[str, str]) -> tuple[list[str], str | None]:
+    """The docker command to exec and the docker found to exec it (None: not found, which
+    exec_docker reports); a pull is answered here and exits."""
     if default_system_is_locked():
         raise _Miss("the system policy is locked")
     where = locations(env)
@@ -217,6 +218,7 @@ def _replay(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
             raise _Miss("the verdict records changed")
         if not usable(record, time.time(), offline=False):
             raise _Miss("the record is not usable now")
+        from safedocker._docker.binary import find_real_docker
         from safedocker._docker.engine_api import EngineUnanswered, socket_for
         from safedocker._internal.logfile import (
             AUDIT_BACKUPS,
@@ -224,6 +226,7 @@ def _replay(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
             AUDIT_NAME,
             RotatingLog,
             stamped,
+            user_name,
         )
 
         socket_path = socket_for(plan.globals, env)
@@ -234,6 +237,10 @@ def _replay(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
 
             if record.gpu != "auto" or driver_signs(env):
                 raise _Miss("a GPU may be involved")
+        # Looked up while the registry answers, not after: what follows its answer is
+        # the only part of a hit nothing else overlaps.
+        docker = None if plan.output is not None else find_real_docker()
+        user = user_name()
         try:
             _docker_agrees(socket_path, plan, registry)
         except EngineUnanswered as e:
@@ -242,14 +249,14 @@ def _replay(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
         registry.close()
     try:
         RotatingLog(where.state_dir, AUDIT_NAME, AUDIT_MAX_BYTES, AUDIT_BACKUPS).append(
-            stamped(plan.audit))
+            stamped(plan.audit, user))
     except OSError:
         raise _Miss("the audit log cannot be written: the full path reports it") from None
     if plan.output is not None:
         sys.stdout.write(plan.output)
         sys.stdout.flush()
         sys.exit(0)
-    return _handed(argv, plan.command, plan.target)
+    return _handed(argv, plan.command, plan.target), docker
 
 
 def _docker_agrees(socket_path: str, plan: Plan, registry: _RegistryQuestions) -> None:

@@ -14,7 +14,6 @@ import time
 
 from safedocker._internal.lean import loads, sha256
 from safedocker._internal.minihttp import Connection, HttpFailed, form, quote, tcp
-from safedocker.oci.certs import registry_cas
 from safedocker.oci.hosts import api_host
 from safedocker.oci.media import MANIFEST_ACCEPT, TOKEN_RESPONSE_MAX
 
@@ -115,7 +114,11 @@ class RegistryProbe:
         self.requests_made = 0
         # The CAs dockerd trusts for this registry besides the system's (its certs.d), for
         # its token service too, as docker's one transport per registry does.
-        self._cas = registry_cas(self.host) if scheme == "https" else ()
+        self._cas: tuple[str, ...] = ()
+        if scheme == "https":  # an http hit need not load the module
+            from safedocker.oci.certs import registry_cas
+
+            self._cas = registry_cas(self.host)
         self._conn = self._connection(self.host, scheme)
         self._auth: dict[str, str] = {}  # scope -> Authorization header value
         self._extra: list[Connection] = []  # side-by-side connections not yet closed

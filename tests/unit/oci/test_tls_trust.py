@@ -122,11 +122,8 @@ def test_a_ca_file_that_cannot_be_read_makes_the_registry_unreachable(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     # As docker fails a registry whose certs.d it cannot read: never a silent fallback. A
     # file listed and then gone (or not readable: root reads every file) cannot be read.
-    from safedocker.oci import probe
-
     gone = (str(world.root / "certs.d" / world.registry / "gone.crt"),)
-    monkeypatch.setattr(probe, "registry_cas", lambda registry: gone)
-    monkeypatch.setattr(certs, "registry_cas", lambda registry: gone)
+    monkeypatch.setattr(certs, "registry_cas", lambda registry: gone)  # both paths' source
     with pytest.raises(ProbeFailed):
         _warm(world)
     with pytest.raises(RegistryUnavailable) as info:
