@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 RUNS = int(os.environ.get("BENCH_SUMMARY_RUNS", "9"))
-RUN_PAIRS = 3 * RUNS  # the run row's (see hot_paths)
+RUN_PAIRS = 7 * RUNS  # the run row's (see hot_paths)
 WRAPPER_PAIRS = 15 * RUNS  # the wrapper row's (see passthrough)
 TIME = "/usr/bin/time"
 HEADER = ("path", "ratio wall / cpu", "goal", "peak RSS (KiB) a / b", "a, b medians (ms)")
@@ -120,9 +120,10 @@ def hot_paths(bench: Bench, image: str, rows: list[list[str]]) -> None:
     rows.append(row("safe-docker run IMAGE:tag / docker run IMAGE@digest", pair(
         ([SAFE_DOCKER, "run", "--rm", "--network", "none", image, "true"], env),
         ([bench.docker, "run", "--rm", "--network", "none", digest_ref, "true"], docker_env),
-        # Three times the pairs: one docker run differs from the next by ±10 %, as wide as
-        # the goal, and 9 pairs let the median ratio swing by ±0.05 from one summary to
-        # the next. The first warm-up run leaves the express plan the others use.
+        # Seven times the pairs: one pair's ratio differs from the next by up to ±0.2 (0.89
+        # to 1.32 in one world here), and the median of 27 pairs still swung from 1.05 to
+        # 1.10 between three blocks in one world, as wide as the goal's margin; 63 pairs
+        # (≈1 min) halve that. The first warm-up run leaves the express plan the others use.
         runs=RUN_PAIRS), 1.10))
     rows.append(row("safe-docker pull IMAGE:tag / docker pull IMAGE:tag", pair(
         ([SAFE_DOCKER, "pull", image], env), ([bench.docker, "pull", image], docker_env)),
