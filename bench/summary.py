@@ -8,6 +8,7 @@ Never fails on timing; a figure over its goal says ``OVER GOAL``. See bench/READ
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 RUNS = int(os.environ.get("BENCH_SUMMARY_RUNS", "9"))
+_EXEC = "import os, sys; os.execv(sys.argv[1], sys.argv[1:])"  # a floor row's shim
 RUN_PAIRS = 7 * RUNS  # the run row's (see hot_paths)
 WRAPPER_PAIRS = 15 * RUNS  # the wrapper row's (see passthrough)
 TIME = "/usr/bin/time"
@@ -75,35 +77,54 @@ def peak_rss(argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None
     return int(text[-1]) if text and text[-1].isdigit() else 0
 
 
-def pair(a: tuple[Sequence[str], Mapping[str, str]], b: tuple[Sequence[str], Mapping[str, str]],
-         *, runs: int = RUNS, warmup: int = 2, cwd: str | None = None
+Case = tuple["Sequence[str]", "Mapping[str, str]"]
+
+
+def pair(a: Case, b: Case, *, runs: int = RUNS, warmup: int = 2, cwd: str | None = None
          ) -> dict[str, float]:
     """Interleaved runs of a and b, a first in even pairs and b first in odd ones (so
     neither side always follows the other's leftovers, such as the daemon still removing
     the last ``--rm`` container): medians of the per-pair ratios and of each side."""
-    ratios_wall, ratios_cpu, walls_a, walls_b = [], [], [], []
+    return against(b, [a], runs=runs, warmup=warmup, cwd=cwd)[0]
+
+
+def against(b: Case, others: Sequence[Case], *, runs: int = RUNS, warmup: int = 2,
+            cwd: str | None = None) -> list[dict[str, float]]:
+    """:func:`pair` of each of ``others`` with ``b``, all in one interleave: each round runs
+    every case once, the rounds going through every order of them in turn (so each case
+    follows each other one as often), and each is divided by that round's b."""
+    cases = [*others, b]
+    orders = list(itertools.permutations(range(len(cases))))
+    walls: list[list[float]] = [[] for _ in cases]
+    cpus: list[list[float]] = [[] for _ in cases]
     for i in range(warmup + runs):
-        if i % 2 == 0:
-            wa, ca = _once(*a, cwd=cwd)
-            wb, cb = _once(*b, cwd=cwd)
-        else:
-            wb, cb = _once(*b, cwd=cwd)
-            wa, ca = _once(*a, cwd=cwd)
-        if i < warmup:
-            continue
-        ratios_wall.append(wa / wb)
-        ratios_cpu.append(ca / cb if cb > 0 else float("inf"))
-        walls_a.append(wa)
-        walls_b.append(wb)
-    return {"wall": statistics.median(ratios_wall), "cpu": statistics.median(ratios_cpu),
-            "a_ms": statistics.median(walls_a) * 1000, "b_ms": statistics.median(walls_b) * 1000,
-            "rss_a": peak_rss(*a, cwd=cwd), "rss_b": peak_rss(*b, cwd=cwd)}
+        for k in orders[i % len(orders)]:
+            wall, cpu = _once(*cases[k], cwd=cwd)
+            if i >= warmup:
+                walls[k].append(wall)
+                cpus[k].append(cpu)
+    found = []
+    for k, case in enumerate(others):
+        found.append({
+            "wall": statistics.median(x / y for x, y in zip(walls[k], walls[-1], strict=True)),
+            "cpu": statistics.median(x / y if y > 0 else float("inf")
+                                     for x, y in zip(cpus[k], cpus[-1], strict=True)),
+            "a_ms": statistics.median(walls[k]) * 1000,
+            "b_ms": statistics.median(walls[-1]) * 1000,
+            "rss_a": peak_rss(*case, cwd=cwd), "rss_b": peak_rss(*b, cwd=cwd)})
+    return found
 
 
 def row(name: str, found: dict[str, float], goal: float) -> list[str]:
     ok = "ok" if found["wall"] <= goal else (
         "OVER GOAL (wall), ok on cpu" if found["cpu"] <= goal else "OVER GOAL")
     return [name, f"{found['wall']:.2f} / {found['cpu']:.2f}", f"<= {goal} {ok}",
+            f"{found['rss_a']} / {found['rss_b']}", f"{found['a_ms']:.0f}, {found['b_ms']:.0f}"]
+
+
+def floor_row(name: str, found: dict[str, float]) -> list[str]:
+    """A row without a goal: what the least a shim of its kind adds costs (see hot_paths)."""
+    return [name, f"{found['wall']:.2f} / {found['cpu']:.2f}", "(the floor)",
             f"{found['rss_a']} / {found['rss_b']}", f"{found['a_ms']:.0f}, {found['b_ms']:.0f}"]
 
 
@@ -117,14 +138,20 @@ def hot_paths(bench: Bench, image: str, rows: list[list[str]]) -> None:
     run([SAFE_DOCKER, "pull", image], env)  # present and verified before anything is timed
     docker_env = bench.docker_env()
     section("run, pull, verify")
-    rows.append(row("safe-docker run IMAGE:tag / docker run IMAGE@digest", pair(
+    docker_run = [bench.docker, "run", "--rm", "--network", "none", digest_ref, "true"]
+    # The floor beside it: the same interpreter started and exec'ing the same docker run,
+    # deciding nothing (what any Python shim in front of docker costs at the least).
+    shim, floor = against((docker_run, docker_env), [
         ([SAFE_DOCKER, "run", "--rm", "--network", "none", image, "true"], env),
-        ([bench.docker, "run", "--rm", "--network", "none", digest_ref, "true"], docker_env),
+        ([PYTHON, "-c", _EXEC, *docker_run], docker_env)],
         # Seven times the pairs: one pair's ratio differs from the next by up to ±0.2 (0.89
         # to 1.32 in one world here), and the median of 27 pairs still swung from 1.05 to
         # 1.10 between three blocks in one world, as wide as the goal's margin; 63 pairs
         # (≈1 min) halve that. The first warm-up run leaves the express plan the others use.
-        runs=RUN_PAIRS), 1.10))
+        runs=RUN_PAIRS)
+    rows.append(row("safe-docker run IMAGE:tag / docker run IMAGE@digest", shim, 1.10))
+    rows.append(floor_row("  floor: python starts, execs docker run IMAGE@digest / same",
+                          floor))
     rows.append(row("safe-docker pull IMAGE:tag / docker pull IMAGE:tag", pair(
         ([SAFE_DOCKER, "pull", image], env), ([bench.docker, "pull", image], docker_env)),
         1.5))
@@ -148,9 +175,12 @@ def passthrough(bench: Bench, rows: list[list[str]]) -> None:
         wrapper.chmod(0o755)
         # Fifteen times the pairs: each side is ≈20 ms and jitters by a few ms, as wide as
         # the goal's 5 %; at that length 135 pairs cost about six seconds.
-        rows.append(row("docker ps through the wrapper / real docker ps", pair(
-            ([str(wrapper), "ps"], env), ([bench.docker, "ps"], bench.docker_env()),
-            runs=WRAPPER_PAIRS), 1.05))
+        wrapped, floor = against(([bench.docker, "ps"], bench.docker_env()), [
+            ([str(wrapper), "ps"], env),
+            (["/bin/sh", "-c", 'exec "$0" "$@"', bench.docker, "ps"], bench.docker_env())],
+            runs=WRAPPER_PAIRS)
+        rows.append(row("docker ps through the wrapper / real docker ps", wrapped, 1.05))
+        rows.append(floor_row("  floor: /bin/sh starts, execs docker ps / same", floor))
     else:
         rows.append(["docker ps through the wrapper / real docker ps", "-",
                      "<= 1.05 not measured", "",
