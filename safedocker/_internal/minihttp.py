@@ -341,6 +341,12 @@ def unix(path: str, timeout: float) -> Callable[[], Socket]:
 _LINE_BREAKS = ("\r", "\n", "\0")
 
 
+def _digits(text: str, most: int) -> bool:
+    """Whether ``text`` is 1 to ``most`` ASCII digits: ``str.isdigit`` takes ``²`` too,
+    which ``int`` refuses (a ValueError, not an answer HTTP can give)."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
+
+
 class Connection:
     """Requests to one origin on one socket, reconnecting when the server closed it."""
 
@@ -432,7 +438,7 @@ class Connection:
         head, _, self._buffer = self._buffer.partition(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not _digits(parts[1], 3):
             raise HttpFailed("not an HTTP/1.x answer")
         status = int(parts[1])
         headers: dict[str, str] = {}
@@ -446,7 +452,7 @@ class Connection:
             return Answer(status, headers, self._chunked(body_max))
         length = headers.get("content-length")
         if length is not None:
-            if not length.isdigit() or int(length) > body_max:
+            if not _digits(length, 18) or int(length) > body_max:
                 raise HttpFailed("body too large")
             return Answer(status, headers, self._exactly(int(length)))
         body = self._until_closed(body_max)

@@ -129,7 +129,10 @@ class RegistryProbe:
             port = rest[1:] if rest.startswith(":") else rest
         else:
             host, _, port = netloc.rpartition(":") if ":" in netloc else (netloc, "", "")
-        if port and not port.isdigit():
+        # A port as Go dials one: ASCII digits, 1 to 65535 (getaddrinfo would take 99999
+        # modulo 65536, and raise OverflowError past a C long).
+        if port and not (port.isascii() and port.isdigit() and len(port) <= 5
+                         and 0 < int(port) < 65536):
             raise ProbeFailed(f"{netloc!r}: not host[:port]")
         number = int(port) if port else (443 if scheme == "https" else 80)
         return Connection(tcp(host, number, self.timeout, tls=scheme == "https",
