@@ -327,10 +327,25 @@ class RegistryProbe:
         value = doc.get("token") or doc.get("access_token")
         if not isinstance(value, str) or not value:
             raise ProbeFailed("token service answered no token")
-        expires_in = doc.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, (int, float)) and \
-            not isinstance(expires_in, bool) else 60.0
-        return value, now + max(lifetime, 60.0) - 10.0
+        return value, now + max(_lifetime(doc.get("expires_in")), 60.0) - 10.0
+
+
+_INFINITY = float("inf")
+
+
+def _lifetime(expires_in: object) -> float:
+    """A token's ``expires_in`` in seconds (60 when not given); one no float holds (an
+    integer of hundreds of digits: OverflowError) or not finite fails the probe, as Go's
+    JSON reader fails docker's token request on it."""
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
+        return 60.0
+    try:
+        lifetime = float(expires_in)
+    except OverflowError as e:
+        raise ProbeFailed("token service answered no usable lifetime") from e
+    if not -_INFINITY < lifetime < _INFINITY:  # inf or NaN
+        raise ProbeFailed("token service answered no usable lifetime")
+    return lifetime
 
 
 class Asked:

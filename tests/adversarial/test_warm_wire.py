@@ -220,3 +220,29 @@ def test_a_warm_hit_whose_registry_names_a_token_service_past_any_port_is_a_miss
         warm.answer(["run", "--rm", f"{name}:v1"], env)  # returns: a miss
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("expires_in", ["1" + "0" * 400, "-1" + "0" * 400, "1e400", "NaN"],
+                         ids=["past a float", "below a float", "infinite", "NaN"])
+def test_a_token_lifetime_no_float_holds_fails_the_probe_never_raises_past_it(
+        expires_in: str) -> None:
+    """The token service (any https host a registry's 401 names) answers an
+    ``expires_in`` of hundreds of digits: ``float()`` raises OverflowError, which the warm
+    and express paths do not take for a miss. A failed probe; no token kept for ever."""
+    from tests.threaded_http import Server, answer, path_of
+
+    def respond(head: bytes) -> bytes:
+        if path_of(head).startswith("/token"):
+            return answer(200, {}, b'{"token":"T","expires_in":%s}' % expires_in.encode())
+        if b"bearer t" in head.lower():
+            return answer(200, {"Docker-Content-Digest": DIGEST})
+        return answer(401, {"Www-Authenticate": f'Bearer realm="http://{server.host}/token"'})
+
+    server = Server(respond)
+    probe = RegistryProbe(server.host, "http", timeout=2.0)
+    try:
+        with pytest.raises(ProbeFailed, match="lifetime"):
+            probe.manifest_digest("team/app", "v1")
+    finally:
+        probe.close()
+        server.close()
