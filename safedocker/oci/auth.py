@@ -50,6 +50,11 @@ class Token:
 # same registry when it has no deadline of its own (the other is bounded by its own).
 FLIGHT_WAIT_MAX = 120.0
 
+# The longest WWW-Authenticate read: finditer retries the parameter pattern at every
+# position of a run it cannot match, so its time grows with the square of the length (a
+# 60 KiB header held the CPU for a minute, past every deadline). Registries' challenges
+# are a few hundred bytes.
+CHALLENGE_MAX = 4096
 _CHALLENGE_PARAM_RE = re.compile(
     r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?'
 )
@@ -106,7 +111,10 @@ class AuthCache:
 
 
 def parse_challenge(header: str) -> Challenge | None:
-    """``Bearer realm="…",service="…",scope="…"`` or ``Basic realm="…"``; else None."""
+    """``Bearer realm="…",service="…",scope="…"`` or ``Basic realm="…"``; else None (also
+    for one longer than CHALLENGE_MAX)."""
+    if len(header) > CHALLENGE_MAX:
+        return None
     scheme, _, rest = header.strip().partition(" ")
     scheme = scheme.lower()
     if scheme not in ("bearer", "basic"):

@@ -246,3 +246,25 @@ def test_a_token_lifetime_no_float_holds_fails_the_probe_never_raises_past_it(
     finally:
         probe.close()
         server.close()
+
+
+@pytest.mark.parametrize("filler", ["a" * 30000, "a" + " " * 30000 + "b"],
+                         ids=["a token run", "a whitespace run"])
+def test_a_challenge_of_tens_of_kilobytes_fails_the_probe_at_once(filler: str) -> None:
+    """A 401 whose WWW-Authenticate is one long run the parameter pattern cannot match:
+    read as no challenge (a failed probe) at once, not parsed for tens of seconds of CPU
+    after the answer's deadline has stopped counting."""
+    from safedocker.oci.auth import parse_challenge
+    from tests.threaded_http import Server, answer
+
+    server = Server(lambda head: answer(401, {"Www-Authenticate": f"Bearer {filler}"}))
+    probe = RegistryProbe(server.host, "http", timeout=2.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProbeFailed, match="challenge"):
+            probe.manifest_digest("team/app", "v1")
+    finally:
+        probe.close()
+        server.close()
+    assert time.monotonic() - started < 2.0
+    assert parse_challenge(f'Bearer realm="https://auth.test/token",x="{filler}"') is None
