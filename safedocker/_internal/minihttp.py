@@ -305,13 +305,27 @@ class _TcpSocket(_socket.socket):
     __slots__ = ("__weakref__",)
 
 
+# Go's dialer gives each address at least this much of what is left (all of it, when
+# less is left): an unreachable IPv6 address first must not leave the IPv4 one none.
+_ADDRESS_MIN = 2.0
+
+
 def _connect_tcp(host: str, port: int, timeout: float) -> _socket.socket:
     """``socket.create_connection``: each address getaddrinfo gives, in order, until one
-    connects; the last failure otherwise."""
+    connects; the last failure otherwise. ``timeout`` bounds the whole, the name's
+    resolution included, and is shared among the addresses as Go's dialer shares it
+    (``partialDeadline``): a name listing many addresses that never answer does not
+    wait ``timeout`` for each."""
+    deadline = time.monotonic() + timeout
     failure: OSError = OSError(f"{host}: no address")
-    for family, kind, proto, _, address in _addresses(host, port, timeout):
+    found = _addresses(host, port, timeout)
+    for index, (family, kind, proto, _, address) in enumerate(found):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            failure = TimeoutError(f"{host}: not connected within {timeout:g} s")
+            break
         sock = _TcpSocket(family, kind, proto)
-        sock.settimeout(timeout)
+        sock.settimeout(max(left / (len(found) - index), min(_ADDRESS_MIN, left)))
         try:
             sock.connect(address)
         except OSError as e:
@@ -321,6 +335,7 @@ def _connect_tcp(host: str, port: int, timeout: float) -> _socket.socket:
         except BaseException:
             sock.close()
             raise
+        sock.settimeout(timeout)  # each read (and the TLS handshake) gets the whole of it
         return sock
     raise failure
 

@@ -268,3 +268,64 @@ def test_a_challenge_of_tens_of_kilobytes_fails_the_probe_at_once(filler: str) -
         server.close()
     assert time.monotonic() - started < 2.0
     assert parse_challenge(f'Bearer realm="https://auth.test/token",x="{filler}"') is None
+
+
+def _full_listener() -> tuple[socket.socket, list[socket.socket]]:
+    """A listener whose accept queue is full: the kernel drops further SYNs, so a
+    connection to it waits, as to an address that never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    held = []
+    for _ in range(8):
+        sock = socket.socket()
+        sock.setblocking(False)
+        try:
+            sock.connect(listener.getsockname())
+        except BlockingIOError:
+            pass
+        held.append(sock)
+    time.sleep(0.2)
+    return listener, held
+
+
+def test_a_name_resolving_to_many_addresses_that_never_answer_is_given_up_on_in_its_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever answers the registry's DNS (its owner, or a spoofer on the path) lists
+    twenty addresses that drop every SYN. The question's timeout bounds the connection
+    as a whole (README: each question of the warm path 5 s), shared among the addresses
+    as Go's dialer shares it, not given again to each one (twenty times the timeout)."""
+    listener, held = _full_listener()
+    address = listener.getsockname()
+    many = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", address)] * 20
+    monkeypatch.setattr(minihttp, "_addresses", lambda host, port, timeout: many)
+    started = time.monotonic()
+    try:
+        with pytest.raises(OSError):
+            tcp("registry.test", address[1], 0.5, tls=False)()
+    finally:
+        for sock in held:
+            sock.close()
+        listener.close()
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_connection_made_on_a_later_address_keeps_the_whole_timeout_for_its_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The share of the timeout an address got to connect is not what its reads get."""
+    from tests.threaded_http import Server, answer
+
+    server = Server(lambda head: answer(200))
+    listener, held = _full_listener()
+    found = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", listener.getsockname()),
+             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", server.port))]
+    monkeypatch.setattr(minihttp, "_addresses", lambda host, port, timeout: found)
+    try:
+        sock = tcp("registry.test", server.port, 3.0, tls=False)()
+        assert sock.gettimeout() == 3.0
+        sock.close()
+    finally:
+        for each in held:
+            each.close()
+        listener.close()
+        server.close()
