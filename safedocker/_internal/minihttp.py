@@ -77,6 +77,12 @@ class HttpFailed(Exception):
     """The connection failed or the answer is not HTTP/1.x we read."""
 
 
+class _Closed(HttpFailed):
+    """The socket was closed or reset before any byte of the answer came: on a kept-alive
+    one, the server let it go meanwhile (the one failure a request is sent again for; a
+    timeout, or an answer that stopped halfway, is not)."""
+
+
 class Answer(NamedTuple):  # not a dataclass: that module costs the warm path too much
     status: int
     headers: Mapping[str, str]  # lower-case names; the last of repeated headers
@@ -374,6 +380,7 @@ class Connection:
         self._buffer = b""
         self._read_timeout: float | None = None
         self._deadline = 0.0
+        self._got = 0  # bytes of the current answer received
 
     def close(self) -> None:
         if self._sock is not None:
@@ -389,7 +396,7 @@ class Connection:
         try:
             self.send(method, target, headers)
             return self.receive(method, body_max=body_max)
-        except HttpFailed:
+        except _Closed:
             if fresh:
                 raise
             self.close()
@@ -411,6 +418,7 @@ class Connection:
             lines.append("Content-Length: 0")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self._deadline = time.monotonic() + self.total
+        self._got = len(self._buffer)
         try:
             if self._sock is None:
                 self._sock = self._connect()
@@ -418,7 +426,7 @@ class Connection:
             self._sock.sendall(data)
         except OSError as e:
             self.close()
-            raise HttpFailed(str(e)) from e
+            raise (_Closed if isinstance(e, ConnectionError) else HttpFailed)(str(e)) from e
 
     def receive(self, method: str, *, body_max: int) -> Answer:
         """The answer to the request :meth:`send` sent (``method`` as sent)."""
@@ -427,8 +435,9 @@ class Connection:
         try:
             answer = self._read(method, body_max)
         except (OSError, HttpFailed) as e:
+            closed = self._got == 0 and isinstance(e, (_Closed, ConnectionError))
             self.close()
-            raise HttpFailed(str(e)) from e
+            raise (_Closed if closed else HttpFailed)(str(e)) from e
         if answer.headers.get("connection", "").lower() == "close":
             self.close()
         return answer
@@ -442,7 +451,8 @@ class Connection:
         self._sock.settimeout(left if read is None else min(read, left))
         chunk = self._sock.recv(65536)
         if not chunk:
-            raise HttpFailed("connection closed")
+            raise _Closed("connection closed")
+        self._got += len(chunk)
         self._buffer += chunk
 
     def _read(self, method: str, body_max: int) -> Answer:

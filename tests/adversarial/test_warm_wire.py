@@ -329,3 +329,53 @@ def test_a_connection_made_on_a_later_address_keeps_the_whole_timeout_for_its_re
             each.close()
         listener.close()
         server.close()
+
+
+@pytest.mark.parametrize("second", [b"HTTP/1.1 200 OK\r\nX-Slow: ", b""],
+                         ids=["dripped", "silent"])
+def test_a_kept_alive_question_whose_answer_times_out_is_not_asked_again(
+        second: bytes) -> None:
+    """The kept-alive connection is sent again only when the server closed it before any
+    byte of the answer: an answer dripped past its deadline, or none within the read
+    timeout, is a failure at once (README: its answer 30 s), not a second full wait."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    connections: list[int] = []
+
+    def run() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(1)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                conn.recv(4096)
+                conn.sendall(second)
+                while second:
+                    time.sleep(0.05)
+                    conn.sendall(b"a")
+                time.sleep(5)
+            except OSError:
+                return
+
+    threading.Thread(target=run, daemon=True).start()
+    port = listener.getsockname()[1]
+    conn = Connection(tcp("127.0.0.1", port, 0.5, tls=False), f"127.0.0.1:{port}", total=1.0)
+    try:
+        assert conn.request("HEAD", "/1", body_max=0).status == 200
+        started = time.monotonic()
+        with pytest.raises(HttpFailed):
+            conn.request("HEAD", "/2", body_max=0)
+        assert time.monotonic() - started < 1.4
+    finally:
+        conn.close()
+        listener.close()
+    assert len(connections) == 1
