@@ -256,7 +256,7 @@ def _replay(argv: Sequence[str], env: Mapping[str, str]) -> tuple[list[str], str
         sys.stdout.write(plan.output)
         sys.stdout.flush()
         sys.exit(0)
-    return _handed(argv, plan.command, plan.target), docker
+    return _handed(argv, plan.command, plan.target, (plan.name, plan.tag)), docker
 
 
 def _docker_agrees(socket_path: str, plan: Plan, registry: _RegistryQuestions) -> None:
@@ -280,16 +280,39 @@ def _docker_agrees(socket_path: str, plan: Plan, registry: _RegistryQuestions) -
         engine.close()
 
 
-def _handed(argv: Sequence[str], command: Sequence[str] | None, target: str) -> list[str]:
-    """The plan's command, when it is argv with one word (the image) made ``target`` and
-    nothing else changed, as the warm path rebuilds it; a miss otherwise."""
+def _handed(argv: Sequence[str], command: Sequence[str] | None, target: str,
+            image: tuple[str, str]) -> list[str]:
+    """The plan's command, when it is argv with one word made ``target`` and nothing else
+    changed, as the warm path rebuilds it, and that word of argv names ``image`` (name,
+    tag); a miss otherwise. Without the last check a plan (the user's own file, but
+    written by no one else than the warm path) could pin a container argument and leave
+    the image docker runs another, unverified one, under an audit line naming
+    ``image``."""
     if command is None or len(command) != len(argv):
         raise _Miss("the plan's command is not this command line's")
     changed = [i for i, (word, was) in enumerate(zip(command, argv, strict=True))
                if word != was]
-    if len(changed) != 1 or command[changed[0]] != target:
+    if len(changed) != 1 or command[changed[0]] != target or (
+            tagged(argv[changed[0]]) != image):
         raise _Miss("the plan's command is not this command line's")
     return [str(word) for word in command]
+
+
+def tagged(word: str) -> tuple[str, str]:
+    """(name, tag) of ``word`` read as a reference by tag, normalized as reference.py's
+    ``_split_domain`` does (``ubuntu`` is ``docker.io/library/ubuntu``, ``latest``), without
+    the ``re`` its parser needs: what the word a plan pins must name."""
+    first, sep, rest = word.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        domain, remainder = first, rest
+    else:
+        domain, remainder = "docker.io", word
+    if domain == "index.docker.io":
+        domain = "docker.io"
+    if domain == "docker.io" and "/" not in remainder:
+        remainder = "library/" + remainder
+    path, colon, tag = remainder.partition(":")
+    return f"{domain}/{path}", tag if colon else "latest"
 
 
 class _RegistryQuestions:

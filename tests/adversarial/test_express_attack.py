@@ -172,3 +172,36 @@ def test_plans_for_ever_new_environments_stay_bounded_in_number(
     # the newest is kept
     newest = express.plan_key(argv, {**env, "BUILD_ID": str(express.PLANS_MAX + 19)})
     assert newest + ".json" in kept
+
+
+_PINNED = "docker.io/library/alpine@sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    # the image left as written, a container argument pinned
+    (["run", "--rm", "evil:1", "sh"], ["run", "--rm", "evil:1", _PINNED]),
+    # an option's value pinned
+    (["run", "--name", "x", "evil:1"], ["run", "--name", _PINNED, "evil:1"]),
+])
+def test_a_plan_pinning_any_word_but_a_reference_to_its_image_is_a_miss(
+        argv: list[str], command: list[str]) -> None:
+    """A plan (a file in the user's own cache) whose command changes one word of argv to
+    its target, but not the word naming its image: docker would run ``evil:1`` unverified
+    under an audit line naming alpine. A miss: the warm path parses argv itself."""
+    from safedocker.gate import express
+
+    with pytest.raises(express._Miss):
+        express._handed(argv, command, _PINNED, ("docker.io/library/alpine", "latest"))
+
+
+@pytest.mark.parametrize("word", [
+    "alpine", "alpine:3", "library/alpine:3", "docker.io/alpine", "index.docker.io/alpine:3",
+    "docker.io/library/alpine:latest", "team/app:v1", "localhost/app", "localhost:5000/a/b:c",
+    "registry.test:5000/team/app:v1", "Registry/app:v1", "[::1]:5000/app:v1",
+    "ghcr.io/o/r/s:1.2.3-rc_1", "a.b/c"])
+def test_the_express_paths_reading_of_an_image_word_is_the_reference_parsers(word: str) -> None:
+    from safedocker.gate.express import tagged
+    from safedocker.reference import parse_reference
+
+    ref = parse_reference(word)
+    assert tagged(word) == (ref.name, ref.tag_or_default)

@@ -148,10 +148,10 @@ def test_under_a_locked_system_policy_no_plan_is_even_read(
 def test_only_the_command_line_with_its_image_pinned_is_handed_to_docker(
         command: list[str] | None, handed: bool) -> None:
     if handed:
-        assert express._handed(ARGV, command, f"{NAME}@{DIGEST}") == command
+        assert express._handed(ARGV, command, f"{NAME}@{DIGEST}", (NAME, "v1")) == command
     else:
         with pytest.raises(express._Miss):
-            express._handed(ARGV, command, f"{NAME}@{DIGEST}")
+            express._handed(ARGV, command, f"{NAME}@{DIGEST}", (NAME, "v1"))
 
 
 def test_only_argv_with_run_create_or_pull_reaches_the_express_module() -> None:
