@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -83,3 +84,64 @@ def answer(status: int, headers: dict[str, str] | None = None, body: bytes = b""
 
 def path_of(head: bytes) -> str:
     return head.split(b" ")[1].decode()
+
+
+def trickle(prefix: bytes, byte: bytes, every: float) -> int:
+    """A server's port that, on its one connection, reads the client's first bytes, sends
+    ``prefix``, then ``byte`` every ``every`` seconds until the client goes: an answer
+    dripped past every deadline."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def run() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            try:
+                conn.sendall(prefix)
+                while True:
+                    time.sleep(every)
+                    conn.sendall(byte)
+            except OSError:
+                return
+        listener.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return int(listener.getsockname()[1])
+
+
+def serve_raw(answers: list[bytes], *, close_after_each: bool = False,
+              silent_after: bool = False) -> tuple[int, list[bytes]]:
+    """A server's port that answers each request with the next of ``answers``, sent as they
+    are (one may hold more than one answer, or none that HTTP reads), and the heads it
+    read; with ``silent_after``, later requests on the connection are read and never
+    answered."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    seen: list[bytes] = []
+
+    def run() -> None:
+        pending = list(answers)
+        while pending:
+            conn, _ = listener.accept()
+            with conn:
+                while pending or silent_after:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if b"\r\n\r\n" not in data:
+                        break
+                    seen.append(data)
+                    if pending:
+                        conn.sendall(pending.pop(0))
+                        if close_after_each:
+                            break
+        listener.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return int(listener.getsockname()[1]), seen

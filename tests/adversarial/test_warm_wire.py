@@ -16,6 +16,7 @@ import pytest
 from safedocker._internal import minihttp
 from safedocker._internal.minihttp import Connection, HttpFailed, tcp
 from safedocker.oci.probe import ProbeFailed, RegistryProbe
+from tests.threaded_http import serve_raw, trickle
 from tests.tls_world import Authority
 
 if TYPE_CHECKING:
@@ -24,59 +25,6 @@ if TYPE_CHECKING:
 
 DIGEST = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64
-
-
-def _drip(prefix: bytes, byte: bytes, every: float) -> int:
-    """A server that reads the client's first bytes, sends ``prefix``, then ``byte`` every
-    ``every`` seconds until the client goes."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-
-    def run() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(4096)
-            try:
-                conn.sendall(prefix)
-                while True:
-                    time.sleep(every)
-                    conn.sendall(byte)
-            except OSError:
-                return
-        listener.close()
-
-    threading.Thread(target=run, daemon=True).start()
-    return int(listener.getsockname()[1])
-
-
-def _answering(raw: bytes) -> tuple[int, list[bytes]]:
-    """A server that answers the first request on its one connection with ``raw`` (which
-    may hold more than one answer) and then every later request with nothing."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    seen: list[bytes] = []
-
-    def run() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            first = True
-            while True:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    data += chunk
-                seen.append(data)
-                if first:
-                    conn.sendall(raw)
-                    first = False
-        listener.close()
-
-    threading.Thread(target=run, daemon=True).start()
-    return int(listener.getsockname()[1]), seen
 
 
 @pytest.fixture
@@ -95,7 +43,7 @@ def test_a_tls_handshake_dripped_a_byte_at_a_time_is_given_up_on_within_the_time
     authority = Authority("safedocker test ca")
     directory = authority.hashed_dir(tmp_path / "certs")
     monkeypatch.setattr(minihttp, "_system_ca_dir", lambda: str(directory))
-    port = _drip(b"\x16\x03\x03\x40\x00", b"\x02", 0.05)
+    port = trickle(b"\x16\x03\x03\x40\x00", b"\x02", 0.05)
     started = time.monotonic()
     with pytest.raises(OSError, match="timed out"):
         tcp("127.0.0.1", port, 0.5, tls=True)()
@@ -109,7 +57,7 @@ def test_a_tls_handshake_dripped_a_byte_at_a_time_is_given_up_on_within_the_time
 def test_digits_http_does_not_write_fail_the_answer_never_read_as_a_number(raw: bytes) -> None:
     """``'²'.isdigit()`` is true and ``int('²')`` fails: such an answer is no HTTP answer
     (HttpFailed, a failed probe), not a ValueError out of the reader."""
-    port, _ = _answering(raw)
+    port, _ = serve_raw([raw], silent_after=True)
     conn = Connection(tcp("127.0.0.1", port, 2.0, tls=False), f"127.0.0.1:{port}")
     try:
         with pytest.raises(HttpFailed):
@@ -128,7 +76,7 @@ def test_an_answer_smuggled_behind_a_heads_is_never_taken_for_the_next_questions
                 b"\r\nContent-Length: 0\r\n\r\n" +
                 b"HTTP/1.1 200 OK\r\nDocker-Content-Digest: " + OTHER.encode() +
                 b"\r\nContent-Length: 0\r\n\r\n")
-    port, seen = _answering(smuggled)
+    port, seen = serve_raw([smuggled], silent_after=True)
     probe = RegistryProbe(f"127.0.0.1:{port}", "http", timeout=2.0)
     try:
         first = probe.manifest_digest("team/app", "v1")
@@ -144,7 +92,7 @@ def test_a_registry_that_answers_401_with_a_token_taken_is_asked_no_more() -> No
     """A 401 to a question sent with credentials is a failed probe, never another round."""
     raw = (b"HTTP/1.1 401 Unauthorized\r\nWww-Authenticate: Basic realm=\"x\"\r\n"
            b"Content-Length: 0\r\n\r\n")
-    port, seen = _answering(raw * 3)
+    port, seen = serve_raw([raw * 3], silent_after=True)
     probe = RegistryProbe(f"127.0.0.1:{port}", "http", timeout=2.0)
     probe._auth["repository:team/app:pull"] = "Basic eDp5"
     try:

@@ -17,43 +17,12 @@ import pytest
 
 from safedocker._internal import minihttp
 from safedocker._internal.minihttp import Connection, HttpFailed, tcp
-from tests.threaded_http import Server, answer
+from tests.threaded_http import Server, answer, serve_raw, trickle
 from tests.tls_world import Authority
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
-
-
-def serve(answers: list[bytes], *, close_after_each: bool = False) -> tuple[int, list[bytes]]:
-    """A server that answers each request with the next of ``answers``."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    seen: list[bytes] = []
-
-    def run() -> None:
-        pending = list(answers)
-        while pending:
-            conn, _ = listener.accept()
-            with conn:
-                while pending:
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    if not data:
-                        break
-                    seen.append(data)
-                    conn.sendall(pending.pop(0))
-                    if close_after_each:
-                        break
-        listener.close()
-
-    threading.Thread(target=run, daemon=True).start()
-    return listener.getsockname()[1], seen
 
 
 @pytest.fixture
@@ -63,7 +32,7 @@ def timeout() -> Iterator[float]:
 
 def test_a_body_is_read_by_its_length_then_the_next_answer_on_the_same_socket(
         timeout: float) -> None:
-    port, seen = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    port, seen = serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
                         b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"])
     conn = Connection(tcp("127.0.0.1", port, timeout, tls=False), f"127.0.0.1:{port}")
     first = conn.request("GET", "/a", {"Accept": "x"}, body_max=100)
@@ -75,7 +44,7 @@ def test_a_body_is_read_by_its_length_then_the_next_answer_on_the_same_socket(
 
 
 def test_chunked_bodies_are_joined_and_head_answers_have_none(timeout: float) -> None:
-    port, _ = serve([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    port, _ = serve_raw([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                      b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
                      b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n"
                      b"Docker-Content-Digest: sha256:1\r\n\r\n"])
@@ -87,7 +56,7 @@ def test_chunked_bodies_are_joined_and_head_answers_have_none(timeout: float) ->
 
 
 def test_a_kept_alive_socket_the_server_closed_is_reopened_once(timeout: float) -> None:
-    port, seen = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na",
+    port, seen = serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na",
                         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"],
                        close_after_each=True)
     conn = Connection(tcp("127.0.0.1", port, timeout, tls=False), "h")
@@ -98,39 +67,14 @@ def test_a_kept_alive_socket_the_server_closed_is_reopened_once(timeout: float) 
 
 
 def test_a_body_over_the_cap_and_a_non_http_answer_fail(timeout: float) -> None:
-    port, _ = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world"])
+    port, _ = serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world"])
     with pytest.raises(HttpFailed):
         Connection(tcp("127.0.0.1", port, timeout, tls=False), "h").request(
             "GET", "/", body_max=10)
-    port, _ = serve([b"SSH-2.0-OpenSSH\r\n\r\n"])
+    port, _ = serve_raw([b"SSH-2.0-OpenSSH\r\n\r\n"])
     with pytest.raises(HttpFailed):
         Connection(tcp("127.0.0.1", port, timeout, tls=False), "h").request(
             "GET", "/", body_max=10)
-
-
-def _trickle(prefix: bytes, byte: bytes, every: float) -> int:
-    """A server that sends ``prefix``, then ``byte`` every ``every`` seconds, forever."""
-    import time
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-
-    def run() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(4096)
-            try:
-                conn.sendall(prefix)
-                while True:
-                    time.sleep(every)
-                    conn.sendall(byte)
-            except OSError:
-                return
-        listener.close()
-
-    threading.Thread(target=run, daemon=True).start()
-    return int(listener.getsockname()[1])
 
 
 @pytest.mark.parametrize("prefix", [
@@ -143,7 +87,7 @@ def test_a_server_that_answers_a_byte_at_a_time_is_given_up_on_within_the_total_
     registry must not hold `docker run` on the warm path beyond one bounded wait."""
     import time
 
-    port = _trickle(prefix, b"a", 0.05)
+    port = trickle(prefix, b"a", 0.05)
     conn = Connection(tcp("127.0.0.1", port, 1.0, tls=False), f"127.0.0.1:{port}", total=1.5)
     started = time.monotonic()
     with pytest.raises(HttpFailed):
