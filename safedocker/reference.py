@@ -18,15 +18,13 @@ from __future__ import annotations
 import re
 
 from safedocker._internal.lean import LazyPattern
+from safedocker._internal.names import DEFAULT_REGISTRY, DEFAULT_TAG, OFFICIAL_PREFIX, split_domain
 from safedocker.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
-DEFAULT_REGISTRY = "docker.io"
-LEGACY_REGISTRY = "index.docker.io"
-OFFICIAL_PREFIX = "library/"
 NAME_TOTAL_MAX = 255  # characters of the path (repository without the domain)
 
 # The grammar of distribution/reference (regexp.go), assembled from the same pieces.
@@ -170,7 +168,7 @@ class ImageRef(_Frozen):
     @property
     def tag_or_default(self) -> str:
         """The tag docker would use: the given one, else ``latest`` when no digest is given."""
-        return self.tag or "latest"
+        return self.tag or DEFAULT_TAG
 
     def pinned(self, digest: Digest) -> str:
         """``repo@sha256:…``: what docker is handed so it runs exactly what was verified."""
@@ -202,22 +200,6 @@ class ImageRef(_Frozen):
         return parse_reference(text)
 
 
-def _split_domain(name: str) -> tuple[str, str]:
-    first, sep, rest = name.partition("/")
-    is_host = sep and (
-        "." in first or ":" in first or first == "localhost" or first != first.lower()
-    )
-    if not is_host:
-        domain, remainder = DEFAULT_REGISTRY, name
-    else:
-        domain, remainder = first, rest
-    if domain == LEGACY_REGISTRY:
-        domain = DEFAULT_REGISTRY
-    if domain == DEFAULT_REGISTRY and "/" not in remainder:
-        remainder = OFFICIAL_PREFIX + remainder
-    return domain, remainder
-
-
 def parse_reference(text: str) -> ImageRef:
     """Parse an image reference as the docker CLI does, or raise :class:`UsageError`."""
     if not text:
@@ -228,7 +210,7 @@ def parse_reference(text: str) -> ImageRef:
             why="cannot specify 64-byte hexadecimal strings",
             hint="name the image as repository[:tag] or repository@sha256:…",
         )
-    domain, remainder = _split_domain(text)
+    domain, remainder = split_domain(text)
     # Lowercase is required of the remote name only (a host may carry uppercase); like
     # docker, cut at the first ':' that follows the domain.
     name_part = remainder.split(":", 1)[0]

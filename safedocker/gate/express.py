@@ -39,6 +39,7 @@ import time
 from safedocker import __version__
 from safedocker._internal import environment
 from safedocker._internal.lean import NamedTuple, loads, sha256
+from safedocker._internal.names import DEFAULT_TAG, split_domain
 from safedocker.cache.verdicts import (
     ANY_PLATFORM,
     PLANS_DIR,
@@ -299,20 +300,12 @@ def _handed(argv: Sequence[str], command: Sequence[str] | None, target: str,
 
 
 def tagged(word: str) -> tuple[str, str]:
-    """(name, tag) of ``word`` read as a reference by tag, normalized as reference.py's
-    ``_split_domain`` does (``ubuntu`` is ``docker.io/library/ubuntu``, ``latest``), without
-    the ``re`` its parser needs: what the word a plan pins must name."""
-    first, sep, rest = word.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
-        domain, remainder = first, rest
-    else:
-        domain, remainder = "docker.io", word
-    if domain == "index.docker.io":
-        domain = "docker.io"
-    if domain == "docker.io" and "/" not in remainder:
-        remainder = "library/" + remainder
+    """(name, tag) of ``word`` read as a reference by tag, normalized as reference.py reads
+    one (``ubuntu`` is ``docker.io/library/ubuntu``, ``latest``), without the ``re`` its
+    parser needs: what the word a plan pins must name."""
+    domain, remainder = split_domain(word)
     path, colon, tag = remainder.partition(":")
-    return f"{domain}/{path}", tag if colon else "latest"
+    return f"{domain}/{path}", tag if colon else DEFAULT_TAG
 
 
 class _RegistryQuestions:

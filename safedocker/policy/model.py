@@ -18,12 +18,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from safedocker.reference import DEFAULT_REGISTRY, OFFICIAL_PREFIX, ImageRef
+from safedocker._internal.names import DEFAULT_REGISTRY, OFFICIAL_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from safedocker.policy.ruleindex import RuleIndex
+    from safedocker.reference import ImageRef
 
 
 class Mode(enum.Enum):
