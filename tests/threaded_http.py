@@ -95,17 +95,17 @@ def trickle(prefix: bytes, byte: bytes, every: float) -> int:
     listener.listen()
 
     def run() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(4096)
-            try:
-                conn.sendall(prefix)
-                while True:
-                    time.sleep(every)
-                    conn.sendall(byte)
-            except OSError:
-                return
-        listener.close()
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)
+                try:
+                    conn.sendall(prefix)
+                    while True:
+                        time.sleep(every)
+                        conn.sendall(byte)
+                except OSError:
+                    return  # the client went
 
     threading.Thread(target=run, daemon=True).start()
     return int(listener.getsockname()[1])
@@ -124,24 +124,24 @@ def serve_raw(answers: list[bytes], *, close_after_each: bool = False,
 
     def run() -> None:
         pending = list(answers)
-        while pending:
-            conn, _ = listener.accept()
-            with conn:
-                while pending or silent_after:
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(4096)
-                        if not chunk:
+        with listener:
+            while pending:
+                conn, _ = listener.accept()
+                with conn:
+                    while pending or silent_after:
+                        data = b""
+                        while b"\r\n\r\n" not in data:
+                            chunk = conn.recv(4096)
+                            if not chunk:
+                                break
+                            data += chunk
+                        if b"\r\n\r\n" not in data:
                             break
-                        data += chunk
-                    if b"\r\n\r\n" not in data:
-                        break
-                    seen.append(data)
-                    if pending:
-                        conn.sendall(pending.pop(0))
-                        if close_after_each:
-                            break
-        listener.close()
+                        seen.append(data)
+                        if pending:
+                            conn.sendall(pending.pop(0))
+                            if close_after_each:
+                                break
 
     threading.Thread(target=run, daemon=True).start()
     return int(listener.getsockname()[1]), seen
