@@ -144,10 +144,11 @@ def hot_paths(bench: Bench, image: str, rows: list[list[str]]) -> None:
     shim, floor = against((docker_run, docker_env), [
         ([SAFE_DOCKER, "run", "--rm", "--network", "none", image, "true"], env),
         ([PYTHON, "-c", _EXEC, *docker_run], docker_env)],
-        # Seven times the pairs: one pair's ratio differs from the next by up to ±0.2 (0.89
-        # to 1.32 in one world here), and the median of 27 pairs still swung from 1.05 to
-        # 1.10 between three blocks in one world, as wide as the goal's margin; 63 pairs
-        # (≈1 min) halve that. The first warm-up run leaves the express plan the others use.
+        # Seven times the rounds: one round's ratio differs from the next by up to ±0.2
+        # (0.89 to 1.32 in one world here), and the median of 27 still swung from 1.05 to
+        # 1.10 between three blocks in one world, as wide as the goal's margin; 63 rounds
+        # (≈1.5 min with the floor) narrow that by a third (a median's spread goes with the
+        # square root of the count). The first warm-up leaves the express plan the rest use.
         runs=RUN_PAIRS)
     rows.append(row("safe-docker run IMAGE:tag / docker run IMAGE@digest", shim, 1.10))
     rows.append(floor_row("  floor: python starts, execs docker run IMAGE@digest / same",
